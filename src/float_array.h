@@ -1,0 +1,23 @@
+/*-------------------------------------------------------------------------
+ *
+ * float_array.h
+ *	  Validated access to one-dimensional float4[] and float8[] arguments.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RETENTION_FLOAT_ARRAY_H
+#define RETENTION_FLOAT_ARRAY_H
+
+#include "utils/array.h"
+
+/*
+ * Check that an array argument is a non-empty, one-dimensional array of the
+ * given element type without NULLs, and return its length.  "argname" names
+ * the argument in error messages.  Raises class-22 errors otherwise.
+ */
+extern int	CheckFloatArray(ArrayType *array, Oid elemtype, const char *argname);
+
+/* Raise an error naming the first NaN or infinite element, if there is one. */
+extern void CheckFloat8ArrayFinite(const float8 *values, int n, const char *argname);
+
+#endif							/* RETENTION_FLOAT_ARRAY_H */
