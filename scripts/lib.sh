@@ -153,7 +153,7 @@ retention_start_cluster() {
 # retention_create_database NAME: a fresh database with the extension in it
 retention_create_database() {
 	psql -X -q -v ON_ERROR_STOP=1 -d postgres \
-		-c "DROP DATABASE IF EXISTS \"$1\"" -c "CREATE DATABASE \"$1\"" >/dev/null
+		-c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS \"$1\"" -c "CREATE DATABASE \"$1\"" >/dev/null
 	RETENTION_DATABASES+=("$1")
 	psql -X -q -v ON_ERROR_STOP=1 -d "$1" -c "CREATE EXTENSION retention" >/dev/null
 }
