@@ -82,7 +82,9 @@ retention_build_and_install() {
 # Run a server binary as an unprivileged user: PostgreSQL refuses root.
 run_as_server_user() {
 	if [ "$(id -u)" = 0 ]; then
-		runuser -u postgres -- "$@"
+		# from /: postgres may not enter the caller's folder (a clone in
+		# /root), and initdb, pg_ctl and postgres complain when they cannot
+		(cd / && runuser -u postgres -- "$@")
 	else
 		"$@"
 	fi
