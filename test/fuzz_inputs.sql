@@ -105,6 +105,9 @@ BEGIN
                            ELSE pg_temp.pick('-infinity', 'infinity', '1900-01-01', '1969-12-31 23:59:59.999999',
                                              '4713-01-01 BC', '294276-12-31', '2000-02-29') END,
                       typ);
+    WHEN 'bytea' THEN
+        RETURN format('%L::bytea', pg_temp.pick('', 'short', 'retention-demo-key-32-bytes-long',
+                                                 repeat('k', 200), '\x00000000000000000000000000000000'));
     WHEN 'interval' THEN
         RETURN format('%L::interval', pg_temp.pick('30 minutes', '1 day', '7 days', '0', '-1 day',
                                                     '1 month', '100 years', '1 microsecond'));
