@@ -27,7 +27,7 @@ RETENTION_PACKAGES=(
 	make gcc
 	postgresql-15 postgresql-server-dev-15
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-	postgresql-15-cron
+	postgresql-15-cron sqlsmith
 )
 
 RETENTION_TMP=""
