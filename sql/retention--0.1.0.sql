@@ -49,3 +49,262 @@ COMMENT ON TABLE @extschema@.models IS
 
 -- the rows are user data: pg_dump must keep them
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.models', '');
+
+--------------------------------------------------------------------------
+-- Customer base: RFM summaries
+--
+-- rfm_summary reduces one customer's transactions to the (frequency,
+-- recency, t, monetary) summary that the customer-base models take, with
+-- the definitions of Fader, Hardie & Lee (2005) and the lifetimes library.
+-- Calendar days are those of the session's TimeZone, hence STABLE.
+--------------------------------------------------------------------------
+
+CREATE TYPE @extschema@.rfm AS (
+    frequency integer,
+    recency   float8,
+    t         float8,
+    monetary  float8
+);
+
+COMMENT ON TYPE @extschema@.rfm IS
+'customer summary: repeat purchase days, time from the first to the last purchase day, time from the first purchase day to the end of the observation period, mean spend of the repeat purchase days';
+
+CREATE FUNCTION @extschema@.rfm_summary_transfn(internal, timestamptz, float8, timestamptz, text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'rfm_summary_transfn'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.rfm_summary_transfn(internal, timestamptz, float8, timestamptz, text) IS
+'transition function of rfm_summary: adds one transaction';
+
+CREATE FUNCTION @extschema@.rfm_summary_combinefn(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'rfm_summary_combinefn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.rfm_summary_combinefn(internal, internal) IS
+'combine function of rfm_summary: merges the purchase days of two partial states';
+
+CREATE FUNCTION @extschema@.rfm_summary_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'rfm_summary_serialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.rfm_summary_serialize(internal) IS
+'serialisation function of rfm_summary';
+
+CREATE FUNCTION @extschema@.rfm_summary_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'rfm_summary_deserialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.rfm_summary_deserialize(bytea, internal) IS
+'deserialisation function of rfm_summary';
+
+CREATE FUNCTION @extschema@.rfm_summary_finalfn(internal)
+RETURNS @extschema@.rfm
+AS 'MODULE_PATHNAME', 'rfm_summary_finalfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.rfm_summary_finalfn(internal) IS
+'final function of rfm_summary: the (frequency, recency, t, monetary) summary';
+
+CREATE AGGREGATE @extschema@.rfm_summary(ts timestamptz, amount float8,
+                                         observation_end timestamptz, unit text) (
+    SFUNC = @extschema@.rfm_summary_transfn,
+    STYPE = internal,
+    FINALFUNC = @extschema@.rfm_summary_finalfn,
+    COMBINEFUNC = @extschema@.rfm_summary_combinefn,
+    SERIALFUNC = @extschema@.rfm_summary_serialize,
+    DESERIALFUNC = @extschema@.rfm_summary_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.rfm_summary(timestamptz, float8, timestamptz, text) IS
+'one customer''s transactions as (frequency, recency, t, monetary) in unit ''day'' or ''week'', purchases collapsed per calendar day of the session TimeZone; transactions after observation_end''s day and rows with a NULL are ignored; NULL without purchases';
+
+--------------------------------------------------------------------------
+-- Customer base: model types
+--
+-- A fitted model is a value whose text form is JSON, so it casts to jsonb
+-- for retention.models and back: model::text::retention.bgnbd_model.
+--------------------------------------------------------------------------
+
+CREATE TYPE @extschema@.bgnbd_model;
+
+CREATE FUNCTION @extschema@.bgnbd_model_in(cstring)
+RETURNS @extschema@.bgnbd_model
+AS 'MODULE_PATHNAME', 'bgnbd_model_in'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.bgnbd_model_in(cstring) IS
+'input function of bgnbd_model: JSON with at least r, alpha, a and b';
+
+CREATE FUNCTION @extschema@.bgnbd_model_out(@extschema@.bgnbd_model)
+RETURNS cstring
+AS 'MODULE_PATHNAME', 'bgnbd_model_out'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.bgnbd_model_out(@extschema@.bgnbd_model) IS
+'output function of bgnbd_model: JSON';
+
+CREATE TYPE @extschema@.bgnbd_model (
+    INPUT = @extschema@.bgnbd_model_in,
+    OUTPUT = @extschema@.bgnbd_model_out,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = double,
+    STORAGE = main
+);
+
+COMMENT ON TYPE @extschema@.bgnbd_model IS
+'a BG/NBD customer-base model (Fader, Hardie & Lee 2005): r, alpha, a, b and the statistics of its fit; text form JSON';
+
+CREATE CAST (@extschema@.bgnbd_model AS jsonb) WITH INOUT;
+CREATE CAST (jsonb AS @extschema@.bgnbd_model) WITH INOUT;
+
+COMMENT ON CAST (@extschema@.bgnbd_model AS jsonb) IS 'the model as JSON';
+COMMENT ON CAST (jsonb AS @extschema@.bgnbd_model) IS 'a model from JSON, e.g. from retention.models';
+
+CREATE TYPE @extschema@.gamma_gamma_model;
+
+CREATE FUNCTION @extschema@.gamma_gamma_model_in(cstring)
+RETURNS @extschema@.gamma_gamma_model
+AS 'MODULE_PATHNAME', 'gamma_gamma_model_in'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.gamma_gamma_model_in(cstring) IS
+'input function of gamma_gamma_model: JSON with at least p, q and v';
+
+CREATE FUNCTION @extschema@.gamma_gamma_model_out(@extschema@.gamma_gamma_model)
+RETURNS cstring
+AS 'MODULE_PATHNAME', 'gamma_gamma_model_out'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.gamma_gamma_model_out(@extschema@.gamma_gamma_model) IS
+'output function of gamma_gamma_model: JSON';
+
+CREATE TYPE @extschema@.gamma_gamma_model (
+    INPUT = @extschema@.gamma_gamma_model_in,
+    OUTPUT = @extschema@.gamma_gamma_model_out,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = double,
+    STORAGE = main
+);
+
+COMMENT ON TYPE @extschema@.gamma_gamma_model IS
+'a Gamma-Gamma spend model (Fader, Hardie & Lee 2005, "RFM and CLV"): p, q, v and the statistics of its fit; text form JSON';
+
+CREATE CAST (@extschema@.gamma_gamma_model AS jsonb) WITH INOUT;
+CREATE CAST (jsonb AS @extschema@.gamma_gamma_model) WITH INOUT;
+
+COMMENT ON CAST (@extschema@.gamma_gamma_model AS jsonb) IS 'the model as JSON';
+COMMENT ON CAST (jsonb AS @extschema@.gamma_gamma_model) IS 'a model from JSON, e.g. from retention.models';
+
+--------------------------------------------------------------------------
+-- Customer base: BG/NBD
+--
+-- bgnbd_fit's state collapses customers sharing (x, t_x, T) into counts.
+-- For Citus, whose coordinator cannot merge internal states, the same fit
+-- takes pre-counted groups: bgnbd_fit(x, t_x, t, customers) over
+-- SELECT x, t_x, t, count(*) ... GROUP BY 1, 2, 3, a query Citus pushes down.
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.bgnbd_fit_transfn(internal, float8, float8, float8)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'bgnbd_fit_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.bgnbd_fit_transfn(internal, float8, float8, float8) IS
+'transition function of bgnbd_fit: counts one customer';
+
+CREATE FUNCTION @extschema@.bgnbd_fit_transfn(internal, float8, float8, float8, bigint)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'bgnbd_fit_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.bgnbd_fit_transfn(internal, float8, float8, float8, bigint) IS
+'transition function of bgnbd_fit: counts a group of customers';
+
+CREATE FUNCTION @extschema@.customer_groups_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'customer_groups_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.customer_groups_combine(internal, internal) IS
+'combine function of the customer-base fits: adds the counts of customers sharing a summary';
+
+CREATE FUNCTION @extschema@.customer_groups_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'customer_groups_serialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.customer_groups_serialize(internal) IS
+'serialisation function of the customer-base fits';
+
+CREATE FUNCTION @extschema@.bgnbd_fit_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'bgnbd_fit_deserialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.bgnbd_fit_deserialize(bytea, internal) IS
+'deserialisation function of bgnbd_fit';
+
+CREATE FUNCTION @extschema@.bgnbd_fit_finalfn(internal)
+RETURNS @extschema@.bgnbd_model
+AS 'MODULE_PATHNAME', 'bgnbd_fit_finalfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.bgnbd_fit_finalfn(internal) IS
+'final function of bgnbd_fit: the maximum-likelihood BG/NBD model';
+
+CREATE AGGREGATE @extschema@.bgnbd_fit(frequency float8, recency float8, t float8) (
+    SFUNC = @extschema@.bgnbd_fit_transfn,
+    STYPE = internal,
+    FINALFUNC = @extschema@.bgnbd_fit_finalfn,
+    COMBINEFUNC = @extschema@.customer_groups_combine,
+    SERIALFUNC = @extschema@.customer_groups_serialize,
+    DESERIALFUNC = @extschema@.bgnbd_fit_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.bgnbd_fit(float8, float8, float8) IS
+'maximum-likelihood BG/NBD model of customers given as (frequency, recency, t); rows with a NULL are ignored, invalid summaries are errors; NULL with a notice for fewer than 4 customers';
+
+CREATE AGGREGATE @extschema@.bgnbd_fit(frequency float8, recency float8, t float8, customers bigint) (
+    SFUNC = @extschema@.bgnbd_fit_transfn,
+    STYPE = internal,
+    FINALFUNC = @extschema@.bgnbd_fit_finalfn,
+    COMBINEFUNC = @extschema@.customer_groups_combine,
+    SERIALFUNC = @extschema@.customer_groups_serialize,
+    DESERIALFUNC = @extschema@.bgnbd_fit_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.bgnbd_fit(float8, float8, float8, bigint) IS
+'maximum-likelihood BG/NBD model of groups of customers sharing (frequency, recency, t), the form a distributed (Citus) GROUP BY feeds';
+
+CREATE FUNCTION @extschema@.bgnbd_p_alive(model @extschema@.bgnbd_model,
+                                          frequency float8, recency float8, t float8)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'bgnbd_p_alive'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.bgnbd_p_alive(@extschema@.bgnbd_model, float8, float8, float8) IS
+'probability that a customer with summary (frequency, recency, t) is still alive at t (FHL 2005 eq. 13)';
+
+CREATE FUNCTION @extschema@.bgnbd_expected_purchases(model @extschema@.bgnbd_model, horizon float8,
+                                                     frequency float8, recency float8, t float8)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'bgnbd_expected_purchases'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.bgnbd_expected_purchases(@extschema@.bgnbd_model, float8, float8, float8, float8) IS
+'expected purchases in the next horizon time units of a customer with summary (frequency, recency, t) (FHL 2005 eq. 10)';
+
+CREATE FUNCTION @extschema@.bgnbd_expected_purchases(model @extschema@.bgnbd_model, horizon float8)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'bgnbd_expected_purchases_new'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.bgnbd_expected_purchases(@extschema@.bgnbd_model, float8) IS
+'unconditional E[X(horizon)]: expected repeat purchases of a new customer in horizon time units after the first purchase (FHL 2005 eq. 7)';
