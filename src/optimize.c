@@ -14,6 +14,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "miscadmin.h"
@@ -52,6 +53,153 @@ SetIdentity(double h[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS], int n, double sc
 			h[i][j] = i == j ? scale : 0.0;
 }
 
+/* Hessian of f at theta by central differences of the analytic gradient */
+static bool
+NumericHessian(ObjectiveFunction f, void *arg, const double *theta, int n,
+			   double hess[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS])
+{
+	double		point[OPTIMIZE_MAX_PARAMS];
+	double		gp[OPTIMIZE_MAX_PARAMS];
+	double		gm[OPTIMIZE_MAX_PARAMS];
+
+	for (int j = 0; j < n; j++)
+	{
+		memcpy(point, theta, sizeof(double) * n);
+		point[j] = theta[j] + HESSIAN_STEP;
+		if (!isfinite(f(point, gp, arg)))
+			return false;
+		point[j] = theta[j] - HESSIAN_STEP;
+		if (!isfinite(f(point, gm, arg)))
+			return false;
+		for (int i = 0; i < n; i++)
+			hess[i][j] = (gp[i] - gm[i]) / (2.0 * HESSIAN_STEP);
+	}
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < i; j++)
+			hess[i][j] = hess[j][i] = 0.5 * (hess[i][j] + hess[j][i]);
+	return true;
+}
+
+/* Cholesky factor L of hess: false unless hess is positive definite */
+static bool
+Cholesky(double hess[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS], int n,
+		 double l[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS])
+{
+	for (int i = 0; i < n; i++)
+	{
+		for (int j = 0; j <= i; j++)
+		{
+			double		sum = hess[i][j];
+
+			for (int k = 0; k < j; k++)
+				sum -= l[i][k] * l[j][k];
+			if (i == j)
+			{
+				if (!(sum > 0.0) || !isfinite(sum))
+					return false;
+				l[i][i] = sqrt(sum);
+			}
+			else
+				l[i][j] = sum / l[j][j];
+		}
+	}
+	return true;
+}
+
+/* Solve L z = b by forward substitution */
+static void
+ForwardSolve(double l[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS], int n,
+			 const double *b, double *z)
+{
+	for (int i = 0; i < n; i++)
+	{
+		double		sum = b[i];
+
+		for (int k = 0; k < i; k++)
+			sum -= l[i][k] * z[k];
+		z[i] = sum / l[i][i];
+	}
+}
+
+/*
+ * Newton steps with the Hessian from gradient differences.  Near the optimum
+ * the log-likelihood changes by less than its rounding error, so BFGS's line
+ * search, which compares values of f, can stall with the gradient still
+ * above the tolerance; these steps need only gradients, and one is kept only
+ * when it shrinks the gradient.
+ */
+static void
+NewtonPolish(ObjectiveFunction f, void *arg, double *theta, int n,
+			 double *g, OptimizeResult *result, double gradient_tolerance)
+{
+	for (int iteration = 0; iteration < 10; iteration++)
+	{
+		double		hess[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS];
+		double		l[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS];
+		double		z[OPTIMIZE_MAX_PARAMS];
+		double		trial[OPTIMIZE_MAX_PARAMS];
+		double		trial_g[OPTIMIZE_MAX_PARAMS];
+		double		value;
+
+		if (MaxAbs(g, n) <= gradient_tolerance)
+			return;
+		if (!NumericHessian(f, arg, theta, n, hess) || !Cholesky(hess, n, l))
+			return;
+		/* step = -H^-1 g = -L^-T L^-1 g */
+		ForwardSolve(l, n, g, z);
+		for (int i = n - 1; i >= 0; i--)
+		{
+			double		sum = z[i];
+
+			for (int k = i + 1; k < n; k++)
+				sum -= l[k][i] * trial[k];
+			trial[i] = sum / l[i][i];
+		}
+		if (MaxAbs(trial, n) > 0.1)
+			return;				/* not near the optimum: no business here */
+		for (int i = 0; i < n; i++)
+			trial[i] = theta[i] - trial[i];
+		value = f(trial, trial_g, arg);
+		if (!isfinite(value) || MaxAbs(trial_g, n) >= MaxAbs(g, n) ||
+			value > result->value + 1e-12 * fabs(result->value))
+			return;
+		memcpy(theta, trial, sizeof(double) * n);
+		memcpy(g, trial_g, sizeof(double) * n);
+		result->value = value;
+		result->iterations++;
+	}
+}
+
+bool
+InverseHessianDiagonal(ObjectiveFunction f, void *arg, const double *theta,
+					   int n, double scale, double *diag)
+{
+	double		hess[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS];
+	double		l[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS];
+
+	if (!NumericHessian(f, arg, theta, n, hess))
+		return false;
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+			hess[i][j] *= scale;
+	if (!Cholesky(hess, n, l))
+		return false;
+
+	/* (H^-1)_jj = |L^-1 e_j|^2 */
+	for (int j = 0; j < n; j++)
+	{
+		double		e[OPTIMIZE_MAX_PARAMS] = {0.0, 0.0, 0.0, 0.0};
+		double		z[OPTIMIZE_MAX_PARAMS];
+
+		e[j] = 1.0;
+		ForwardSolve(l, n, e, z);
+		diag[j] = 0.0;
+		for (int i = 0; i < n; i++)
+			diag[j] += z[i] * z[i];
+	}
+	return true;
+}
+
 OptimizeResult
 BfgsMinimize(ObjectiveFunction f, void *arg, double *theta, int n,
 			 int max_iterations, double gradient_tolerance, double max_step)
@@ -65,6 +213,7 @@ BfgsMinimize(ObjectiveFunction f, void *arg, double *theta, int n,
 	double		y[OPTIMIZE_MAX_PARAMS];
 	OptimizeResult result = {0};
 	bool		fresh = true;	/* h is (a multiple of) the identity */
+	int			stalls = 0;		/* steps in a row that gained nothing measurable */
 
 	Assert(n > 0 && n <= OPTIMIZE_MAX_PARAMS);
 	result.value = f(theta, g, arg);
@@ -136,7 +285,14 @@ BfgsMinimize(ObjectiveFunction f, void *arg, double *theta, int n,
 			theta[i] = trial[i];
 			g[i] = trial_g[i];
 		}
+		/* f no longer resolves the progress: leave the rest to NewtonPolish */
+		if (result.value - value <= 8.0 * DBL_EPSILON * fabs(value))
+			stalls++;
+		else
+			stalls = 0;
 		result.value = value;
+		if (stalls >= 3)
+			break;
 
 		/* BFGS update of the inverse Hessian, skipped without positive curvature */
 		sy = Dot(s, y, n);
@@ -159,69 +315,9 @@ BfgsMinimize(ObjectiveFunction f, void *arg, double *theta, int n,
 		}
 	}
 
+	NewtonPolish(f, arg, theta, n, g, &result, gradient_tolerance);
 	result.gradient_norm = MaxAbs(g, n);
 	result.converged = result.gradient_norm <= gradient_tolerance;
 	return result;
 }
 
-bool
-InverseHessianDiagonal(ObjectiveFunction f, void *arg, const double *theta,
-					   int n, double scale, double *diag)
-{
-	double		hess[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS];
-	double		l[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS];
-	double		point[OPTIMIZE_MAX_PARAMS];
-	double		gp[OPTIMIZE_MAX_PARAMS];
-	double		gm[OPTIMIZE_MAX_PARAMS];
-
-	for (int j = 0; j < n; j++)
-	{
-		memcpy(point, theta, sizeof(double) * n);
-		point[j] = theta[j] + HESSIAN_STEP;
-		if (!isfinite(f(point, gp, arg)))
-			return false;
-		point[j] = theta[j] - HESSIAN_STEP;
-		if (!isfinite(f(point, gm, arg)))
-			return false;
-		for (int i = 0; i < n; i++)
-			hess[i][j] = scale * (gp[i] - gm[i]) / (2.0 * HESSIAN_STEP);
-	}
-
-	/* Cholesky factor of the symmetrised Hessian: fails unless positive definite */
-	for (int i = 0; i < n; i++)
-	{
-		for (int j = 0; j <= i; j++)
-		{
-			double		sum = 0.5 * (hess[i][j] + hess[j][i]);
-
-			for (int k = 0; k < j; k++)
-				sum -= l[i][k] * l[j][k];
-			if (i == j)
-			{
-				if (!(sum > 0.0) || !isfinite(sum))
-					return false;
-				l[i][i] = sqrt(sum);
-			}
-			else
-				l[i][j] = sum / l[j][j];
-		}
-	}
-
-	/* (H^-1)_jj = |L^-1 e_j|^2: one forward substitution per parameter */
-	for (int j = 0; j < n; j++)
-	{
-		double		z[OPTIMIZE_MAX_PARAMS];
-
-		diag[j] = 0.0;
-		for (int i = 0; i < n; i++)
-		{
-			double		sum = i == j ? 1.0 : 0.0;
-
-			for (int k = 0; k < i; k++)
-				sum -= l[i][k] * z[k];
-			z[i] = sum / l[i][i];
-			diag[j] += z[i] * z[i];
-		}
-	}
-	return true;
-}
