@@ -220,14 +220,28 @@ gamma_gamma_fit_finalfn(PG_FUNCTION_ARGS)
 	model->log_likelihood = -fit.value * total;
 	model->n = total;
 	model->iterations = fit.iterations;
-	model->flags = BTYD_FITTED | (fit.converged ? BTYD_CONVERGED : 0);
+	model->flags = BTYD_FITTED;
+
+	/*
+	 * A small gradient is not enough: at a maximum on the edge of the
+	 * parameter space (say, r -> 0 when nobody buys again) the gradient
+	 * vanishes too, but the curvature does not identify the parameters.
+	 * Converged means a strict maximum, which is also what standard errors
+	 * need; theta = log p, so se(p) = p se(theta).
+	 */
 	if (fit.converged &&
 		InverseHessianDiagonal(GammaGammaObjective, &data, theta, GG_NPARAMS, total, diag))
 	{
+		model->flags |= BTYD_CONVERGED;
 		for (int i = 0; i < GG_NPARAMS; i++)
 			model->std_err[i] = model->params[i] * sqrt(diag[i]);
 	}
-	if (!fit.converged)
+	else if (fit.converged)
+		ereport(WARNING,
+				(errmsg("gamma_gamma_fit found no strict maximum of the likelihood"),
+				 errdetail("The curvature of the log-likelihood is not negative definite at the solution, so the data do not identify all parameters."),
+				 errhint("This happens when, for example, no customer made a repeat purchase.")));
+	else
 		ereport(WARNING,
 				(errmsg("gamma_gamma_fit did not converge after %d iterations", fit.iterations),
 				 errdetail("The largest gradient component is %g.", fit.gradient_norm)));
