@@ -48,6 +48,7 @@
 
 /* the hypergeometric series: terms allowed before we call the horizon too long */
 #define SERIES_MAX_TERMS 100000000L
+#define SERIES_RESCALE 1e200
 
 /* Customers grouped by x, for the likelihood */
 typedef struct BgnbdData
@@ -404,35 +405,47 @@ BgnbdExpected(const BtydModel *m, double horizon, double x, double t_x, double t
 	double		a1 = a + b - 1.0 - r;
 	double		term;
 	double		sum = 0.0;
+	double		log_scale = 0.0;
 	double		q;
 
 	if (horizon == 0.0)
 		return 0.0;
 
-	/* sum_{k>=1} (a1)_k (a)_{k-1} z^k / ((c)_k k!) */
+	/*
+	 * sum_{k>=1} (a1)_k (a)_{k-1} z^k / ((c)_k k!), kept as sum * e^log_scale:
+	 * for large a the terms grow like (a z)^k / k! past the double range
+	 * before they fall, while the factor e^y they are multiplied by is just
+	 * as small.
+	 */
 	term = a1 * z / c;
-	for (long k = 1; k <= SERIES_MAX_TERMS; k++)
+	for (long k = 1;; k++)
 	{
 		double		next;
 
 		sum += term;
 		next = term * (a1 + k) * (a + k - 1.0) * z / ((c + k) * (k + 1.0));
-		if (fabs(next) <= 1e-17 * fabs(sum) && fabs(next) <= fabs(term))
-			break;
-		if (next == 0.0)
+		if (next == 0.0 ||
+			(fabs(next) <= 1e-17 * fabs(sum) && fabs(next) <= fabs(term)))
 			break;
 		term = next;
+		if (fabs(term) > SERIES_RESCALE)
+		{
+			term /= SERIES_RESCALE;
+			sum /= SERIES_RESCALE;
+			log_scale += log(SERIES_RESCALE);
+		}
 		if (k % 100000 == 0)
 			CHECK_FOR_INTERRUPTS();
 		if (k == SERIES_MAX_TERMS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("horizon %g is too long for this model", horizon),
-					 errdetail("The horizon is more than a million times alpha + t.")));
+					 errmsg("expected purchases over horizon %g do not converge within %ld series terms",
+							horizon, SERIES_MAX_TERMS),
+					 errdetail("The horizon is over a million times alpha + t, or parameter a is extreme.")));
 	}
 
 	/* [1 - (1+s)^(1-a) (1 + (a-1) sum)] / (a-1), without dividing by a-1 */
-	q = log1ps * Expm1Ratio(y) - exp(y) * sum;
+	q = log1ps * Expm1Ratio(y) - exp(y + log_scale) * sum;
 	return c * q * BgnbdPAlive(m, x, t_x, t);
 }
 
