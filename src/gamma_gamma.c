@@ -46,18 +46,22 @@ typedef struct GammaGammaData
 	double		total;
 } GammaGammaData;
 
+/*
+ * The fit takes logs of the mean spend, so repeat buyers must have spent
+ * something; predictions are defined for any spend >= 0.
+ */
 static void
-CheckSpend(double x, double m)
+CheckSpend(double x, double m, bool for_fit)
 {
 	if (!isfinite(x) || x < 0.0 || x != floor(x))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("frequency must be a non-negative integer, not %g", x),
 				 errdetail("Frequency counts the repeat purchases of a customer.")));
-	if (!isfinite(m) || m < 0.0 || (x > 0.0 && m == 0.0))
+	if (!isfinite(m) || m < 0.0 || (for_fit && x > 0.0 && m == 0.0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("monetary must be a positive finite number for a customer with repeat purchases, not %g", m),
+				 errmsg(for_fit ? "monetary must be a positive finite number for a customer with repeat purchases, not %g" : "monetary must be a non-negative finite number, not %g", m),
 				 errhint("The Gamma-Gamma model describes positive spend; leave out customers whose purchases are free or refunded.")));
 }
 
@@ -131,7 +135,7 @@ gamma_gamma_fit_transfn(PG_FUNCTION_ARGS)
 
 	key[0] = PG_GETARG_FLOAT8(1);
 	key[1] = PG_GETARG_FLOAT8(2);
-	CheckSpend(key[0], key[1]);
+	CheckSpend(key[0], key[1], true);
 	if (key[0] == 0.0)
 		PG_RETURN_POINTER(groups);
 
@@ -256,7 +260,7 @@ GammaGammaExpectedSpend(const BtydModel *model, double x, double m)
 	double		v = model->params[2];
 	double		denominator;
 
-	CheckSpend(x, m);
+	CheckSpend(x, m, false);
 	denominator = p * x + q - 1.0;
 	if (!(denominator > 0.0))
 		ereport(ERROR,
