@@ -96,6 +96,37 @@ SELECT round(retention.bgnbd_expected_purchases('{"r": 0.243, "alpha": 4.414, "a
 SELECT round(retention.bgnbd_expected_purchases(m, 1e6, 0, 0, 38.86)::numeric, 4) FROM bgnbd;
 SELECT retention.bgnbd_expected_purchases(m, 1e9, 0, 0, 38.86) FROM bgnbd;
 
+-- Pareto/NBD on the same data, published r = 0.553, alpha = 10.578, s = 0.606,
+-- beta = 11.669, LL = -9595.0 (FHL 2005, section 4; beta has a standard error of 6.2)
+CREATE TEMP TABLE pnbd AS SELECT retention.pareto_nbd_fit(frequency, recency, t) AS m FROM cdnow;
+SELECT round((m::jsonb ->> 'r')::numeric, 3) AS r,
+       round((m::jsonb ->> 'alpha')::numeric, 3) AS alpha,
+       round((m::jsonb ->> 's')::numeric, 3) AS s,
+       round((m::jsonb ->> 'beta')::numeric, 2) AS beta,
+       round((m::jsonb ->> 'log_likelihood')::numeric, 1) AS log_likelihood,
+       m::jsonb -> 'converged' AS converged
+  FROM pnbd;
+SELECT round(retention.pareto_nbd_p_alive(m, 2, 30.43, 38.86)::numeric, 3) AS p_alive_1,
+       round(retention.pareto_nbd_expected_purchases(m, 39, 2, 30.43, 38.86)::numeric, 3) AS customer_1,
+       round(retention.pareto_nbd_expected_purchases(m, 78)::numeric, 3) AS new_customer_78_weeks,
+       round(retention.pareto_nbd_p_alive(m, 200, 38, 40)::numeric, 4) AS p_alive_200,
+       round(retention.pareto_nbd_expected_purchases(m, 39, 200, 38, 40)::numeric, 3) AS expected_200
+  FROM pnbd;
+-- the two models side by side over the holdout
+SELECT round(sum(retention.bgnbd_expected_purchases(b.m, 39, c.frequency, c.recency, c.t))) AS bgnbd,
+       round(sum(retention.pareto_nbd_expected_purchases(p.m, 39, c.frequency, c.recency, c.t))) AS pareto_nbd,
+       (SELECT sum(actual) FROM holdout) AS actual
+  FROM cdnow c, bgnbd b, pnbd p;
+-- s = 1 is no singularity
+SELECT round(retention.pareto_nbd_expected_purchases('{"r": 0.553, "alpha": 10.578, "s": 1, "beta": 11.669}', 39, 2, 30.43, 38.86)::numeric, 6) AS s_one,
+       round(retention.pareto_nbd_expected_purchases('{"r": 0.553, "alpha": 10.578, "s": 1.000001, "beta": 11.669}', 39, 2, 30.43, 38.86)::numeric, 6) AS s_above;
+SELECT retention.pareto_nbd_fit(x, x, 10) IS NULL AS too_few FROM generate_series(0, 2) x;
+SELECT retention.pareto_nbd_fit(2, 11, 10);
+SELECT retention.pareto_nbd_p_alive(m, -1, 0, 10) FROM pnbd;
+SELECT retention.pareto_nbd_expected_purchases(m, -1, 2, 1, 10) FROM pnbd;
+SELECT retention.pareto_nbd_expected_purchases(m, 'Infinity') FROM pnbd;
+SELECT '{"r": 0.553, "alpha": 10.578, "s": 0.606}'::retention.pareto_nbd_model;
+
 -- Gamma-Gamma on the 946 repeat customers, published p = 6.25, q = 3.74, v = 15.44
 CREATE TEMP TABLE spend AS SELECT retention.gamma_gamma_fit(frequency, monetary) AS m FROM cdnow;
 SELECT round((m::jsonb ->> 'p')::numeric, 2) AS p, round((m::jsonb ->> 'q')::numeric, 2) AS q,

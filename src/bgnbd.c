@@ -69,8 +69,8 @@ typedef struct BgnbdData
  * rows: a negative age or a fractional purchase count means the summary
  * query is wrong, and a fit that quietly drops such rows would hide that.
  */
-static void
-CheckSummary(double x, double t_x, double t)
+void
+CheckCustomerSummary(double x, double t_x, double t)
 {
 	if (!isfinite(x) || x < 0.0 || x != floor(x))
 		ereport(ERROR,
@@ -198,7 +198,7 @@ bgnbd_fit_transfn(PG_FUNCTION_ARGS)
 	key[0] = PG_GETARG_FLOAT8(1);
 	key[1] = PG_GETARG_FLOAT8(2);
 	key[2] = PG_GETARG_FLOAT8(3);
-	CheckSummary(key[0], key[1], key[2]);
+	CheckCustomerSummary(key[0], key[1], key[2]);
 	if (key[0] == 0.0)
 		key[1] = 0.0;			/* t_x means nothing without repeat purchases */
 
@@ -469,7 +469,7 @@ bgnbd_p_alive(PG_FUNCTION_ARGS)
 	double		t_x = PG_GETARG_FLOAT8(2);
 	double		t = PG_GETARG_FLOAT8(3);
 
-	CheckSummary(x, t_x, t);
+	CheckCustomerSummary(x, t_x, t);
 	PG_RETURN_FLOAT8(ResultOrError(BgnbdPAlive(model, x, t_x, t), "P(alive)"));
 }
 
@@ -484,7 +484,7 @@ bgnbd_expected_purchases(PG_FUNCTION_ARGS)
 	double		t_x = PG_GETARG_FLOAT8(3);
 	double		t = PG_GETARG_FLOAT8(4);
 
-	CheckSummary(x, t_x, t);
+	CheckCustomerSummary(x, t_x, t);
 	PG_RETURN_FLOAT8(ResultOrError(BgnbdExpected(model, horizon, x, t_x, t),
 								   "expected purchases"));
 }
@@ -508,7 +508,7 @@ bgnbd_expected_purchases_new(PG_FUNCTION_ARGS)
 double
 BgnbdExpectedPurchases(const BtydModel *model, double horizon, double x, double t_x, double t)
 {
-	CheckSummary(x, t_x, t);
+	CheckCustomerSummary(x, t_x, t);
 	return ResultOrError(BgnbdExpected(model, CheckHorizon(horizon), x, t_x, t),
 						 "expected purchases");
 }
@@ -516,6 +516,6 @@ BgnbdExpectedPurchases(const BtydModel *model, double horizon, double x, double 
 double
 BgnbdProbabilityAlive(const BtydModel *model, double x, double t_x, double t)
 {
-	CheckSummary(x, t_x, t);
+	CheckCustomerSummary(x, t_x, t);
 	return ResultOrError(BgnbdPAlive(model, x, t_x, t), "P(alive)");
 }

@@ -2,7 +2,7 @@
  *
  * btyd_model.c
  *	  Text I/O of the customer-base model types (bgnbd_model,
- *	  gamma_gamma_model): JSON out, JSON in.
+ *	  gamma_gamma_model, pareto_nbd_model): JSON out, JSON in.
  *
  * The input side reuses PostgreSQL's jsonb parser, so every JSON syntax
  * error is reported exactly as jsonb reports it.
@@ -25,12 +25,13 @@
 static const BtydKindInfo kinds[] = {
 	{"bgnbd", "bgnbd_model", 4, {"r", "alpha", "a", "b"}},
 	{"gamma_gamma", "gamma_gamma_model", 3, {"p", "q", "v"}},
+	{"pareto_nbd", "pareto_nbd_model", 4, {"r", "alpha", "s", "beta"}},
 };
 
 const BtydKindInfo *
 BtydKindGetInfo(BtydKind kind)
 {
-	if (kind < BTYD_BGNBD || kind > BTYD_GAMMA_GAMMA)
+	if (kind < BTYD_BGNBD || kind > BTYD_PARETO_NBD)
 		elog(ERROR, "unknown customer-base model kind %d", (int) kind);
 	return &kinds[kind - 1];
 }
@@ -233,4 +234,20 @@ Datum
 gamma_gamma_model_out(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_CSTRING(ModelToJson(PG_GETARG_BTYD_MODEL(0, BTYD_GAMMA_GAMMA)));
+}
+
+/* Input of pareto_nbd_model: its JSON text form. */
+PG_FUNCTION_INFO_V1(pareto_nbd_model_in);
+Datum
+pareto_nbd_model_in(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(ModelFromJson(PG_GETARG_CSTRING(0), BTYD_PARETO_NBD));
+}
+
+/* Output of pareto_nbd_model: its JSON text form. */
+PG_FUNCTION_INFO_V1(pareto_nbd_model_out);
+Datum
+pareto_nbd_model_out(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_CSTRING(ModelToJson(PG_GETARG_BTYD_MODEL(0, BTYD_PARETO_NBD)));
 }

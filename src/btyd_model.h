@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * btyd_model.h
- *	  The fitted customer-base models (BG/NBD, Gamma-Gamma) as SQL values.
+ *	  The fitted customer-base models (BG/NBD, Pareto/NBD, Gamma-Gamma) as
+ *	  SQL values.
  *
  * Each model kind is its own SQL type (retention.bgnbd_model, ...) with the
  * same binary layout and a JSON text form:
@@ -25,7 +26,8 @@
 typedef enum BtydKind
 {
 	BTYD_BGNBD = 1,
-	BTYD_GAMMA_GAMMA = 2
+	BTYD_GAMMA_GAMMA = 2,
+	BTYD_PARETO_NBD = 3
 } BtydKind;
 
 typedef struct BtydModel
