@@ -49,18 +49,27 @@ UPDATE timings SET baseline_ms = ms;
 INSERT INTO timings SELECT 'bgnbd_fit (serial)', 1e6,
    bench.best_ms('SELECT retention.bgnbd_fit(frequency, recency, t) FROM customers'), ms
   FROM timings WHERE step LIKE 'plain scan of 1M%serial%';
+INSERT INTO timings SELECT 'pareto_nbd_fit (serial)', 1e6,
+   bench.best_ms('SELECT retention.pareto_nbd_fit(frequency, recency, t) FROM customers', 1), ms
+  FROM timings WHERE step LIKE 'plain scan of 1M%serial%';
 INSERT INTO timings SELECT 'gamma_gamma_fit (serial)', 1e6,
    bench.best_ms('SELECT retention.gamma_gamma_fit(frequency, monetary) FROM customers WHERE monetary > 0'), ms
   FROM timings WHERE step LIKE 'plain scan of 1M%serial%';
 
 -- scoring every customer: P(alive), expected purchases, lifetime value
 SELECT retention.bgnbd_fit(frequency, recency, t) AS bgnbd,
+       retention.pareto_nbd_fit(frequency, recency, t) AS pnbd,
        retention.gamma_gamma_fit(frequency, monetary) FILTER (WHERE monetary > 0) AS spend
   FROM customers \gset
 INSERT INTO timings SELECT 'bgnbd_p_alive + expected_purchases(39)', 1e6,
    bench.best_ms(format($q$SELECT sum(retention.bgnbd_p_alive(%1$L, frequency, recency, t)
                                     + retention.bgnbd_expected_purchases(%1$L, 39, frequency, recency, t))
                              FROM customers$q$, :'bgnbd'), 1), ms
+  FROM timings WHERE step LIKE 'plain scan of 1M%serial%';
+INSERT INTO timings SELECT 'pareto_nbd_p_alive + expected_purchases(39)', 1e6,
+   bench.best_ms(format($q$SELECT sum(retention.pareto_nbd_p_alive(%1$L, frequency, recency, t)
+                                    + retention.pareto_nbd_expected_purchases(%1$L, 39, frequency, recency, t))
+                             FROM customers$q$, :'pnbd'), 1), ms
   FROM timings WHERE step LIKE 'plain scan of 1M%serial%';
 INSERT INTO timings SELECT 'customer_lifetime_value (13 periods)', 1e5,
    bench.best_ms(format($q$SELECT sum(retention.customer_lifetime_value(%L, %L, frequency, recency, t, monetary, 13, 4, 0.01))
@@ -95,6 +104,11 @@ INSERT INTO timings SELECT 'bgnbd_fit (2 workers)', 1e6,
 INSERT INTO timings SELECT 'gamma_gamma_fit (2 workers)', 1e6,
    bench.best_ms('SELECT retention.gamma_gamma_fit(frequency, monetary) FROM customers WHERE monetary > 0'), ms
   FROM timings WHERE step LIKE 'plain scan of 1M%2 workers%';
+
+-- the fitted models: the copies are CDNOW customers, so these are close to CDNOW's
+SELECT :'bgnbd'::jsonb - 'std_err' AS bgnbd_model;
+SELECT :'pnbd'::jsonb - 'std_err' AS pareto_nbd_model;
+SELECT :'spend'::jsonb - 'std_err' AS gamma_gamma_model;
 
 SELECT step,
        round((ms * 1e6 / n)::numeric, 0) AS ms_per_million_customers,

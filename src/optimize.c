@@ -22,7 +22,7 @@
 #include "optimize.h"
 
 #define ARMIJO_SLOPE 1e-4
-#define MAX_HALVINGS 60
+#define MAX_HALVINGS 60		/* backtracking steps, each at least halving */
 #define HESSIAN_STEP 1e-4
 
 static double
@@ -126,39 +126,46 @@ ForwardSolve(double l[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS], int n,
  * the log-likelihood changes by less than its rounding error, so BFGS's line
  * search, which compares values of f, can stall with the gradient still
  * above the tolerance; these steps need only gradients, and one is kept only
- * when it shrinks the gradient.
+ * when it shrinks the gradient.  The Hessian is computed once (a chord
+ * method): at this distance from the optimum it hardly changes, and each
+ * Hessian costs 2n gradient evaluations.
  */
 static void
 NewtonPolish(ObjectiveFunction f, void *arg, double *theta, int n,
 			 double *g, OptimizeResult *result, double gradient_tolerance)
 {
-	for (int iteration = 0; iteration < 10; iteration++)
+	double		hess[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS];
+	double		l[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS];
+
+	if (MaxAbs(g, n) <= gradient_tolerance)
+		return;
+	if (!NumericHessian(f, arg, theta, n, hess) || !Cholesky(hess, n, l))
+		return;
+
+	for (int iteration = 0; iteration < 20; iteration++)
 	{
-		double		hess[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS];
-		double		l[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS];
 		double		z[OPTIMIZE_MAX_PARAMS];
+		double		step[OPTIMIZE_MAX_PARAMS];
 		double		trial[OPTIMIZE_MAX_PARAMS];
 		double		trial_g[OPTIMIZE_MAX_PARAMS];
 		double		value;
 
 		if (MaxAbs(g, n) <= gradient_tolerance)
 			return;
-		if (!NumericHessian(f, arg, theta, n, hess) || !Cholesky(hess, n, l))
-			return;
-		/* step = -H^-1 g = -L^-T L^-1 g */
+		/* step = H^-1 g = L^-T L^-1 g */
 		ForwardSolve(l, n, g, z);
 		for (int i = n - 1; i >= 0; i--)
 		{
 			double		sum = z[i];
 
 			for (int k = i + 1; k < n; k++)
-				sum -= l[k][i] * trial[k];
-			trial[i] = sum / l[i][i];
+				sum -= l[k][i] * step[k];
+			step[i] = sum / l[i][i];
 		}
-		if (MaxAbs(trial, n) > 0.1)
+		if (MaxAbs(step, n) > 0.1)
 			return;				/* not near the optimum: no business here */
 		for (int i = 0; i < n; i++)
-			trial[i] = theta[i] - trial[i];
+			trial[i] = theta[i] - step[i];
 		value = f(trial, trial_g, arg);
 		if (!isfinite(value) || MaxAbs(trial_g, n) >= MaxAbs(g, n) ||
 			value > result->value + 1e-12 * fabs(result->value))
@@ -257,8 +264,10 @@ BfgsMinimize(ObjectiveFunction f, void *arg, double *theta, int n,
 			slope *= max_step / dmax;
 		}
 
-		for (int k = 0; k < MAX_HALVINGS; k++, step *= 0.5)
+		for (int k = 0; k < MAX_HALVINGS; k++)
 		{
+			double		next;
+
 			for (int i = 0; i < n; i++)
 				trial[i] = theta[i] + step * d[i];
 			value = f(trial, trial_g, arg);
@@ -267,6 +276,22 @@ BfgsMinimize(ObjectiveFunction f, void *arg, double *theta, int n,
 				accepted = true;
 				break;
 			}
+
+			/*
+			 * Backtrack to the minimum of the quadratic through f(0), f'(0)
+			 * and f(step), kept within [step/10, step/2]; halve where f is
+			 * not finite.
+			 */
+			next = 0.5 * step;
+			if (isfinite(value))
+			{
+				double		curvature = value - result.value - slope * step;
+
+				if (curvature > 0.0)
+					next = -slope * step * step / (2.0 * curvature);
+				next = Max(0.1 * step, Min(0.5 * step, next));
+			}
+			step = next;
 		}
 		result.iterations++;
 		if (!accepted)

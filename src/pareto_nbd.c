@@ -15,7 +15,7 @@
  * written as the integral they stand for.  Those 2F1 series converge slowly
  * when alpha and beta are far apart and cancel when t_x is close to T; the
  * integrand here is smooth, positive and decreasing, so adaptive
- * Gauss-Kronrod quadrature gets it to 1e-13 for every valid input, and the
+ * Gauss-Kronrod quadrature gets it to 1e-12 for every valid input, and the
  * gradient comes from the same panels.  P(alive) is the share of the first
  * term, and the expectations have closed forms (log1p/expm1 keep s = 1
  * regular).
@@ -40,7 +40,7 @@
 #define FIT_GRADIENT_TOLERANCE 1e-9
 #define FIT_MAX_STEP 2.0
 
-#define QUADRATURE_TOLERANCE 1e-13
+#define QUADRATURE_TOLERANCE 1e-12
 #define QUADRATURE_MAX_PANELS 1000
 
 /* Gauss-Kronrod 15-point nodes on [-1, 1] (positive half) and weights */
@@ -92,14 +92,20 @@ typedef struct Panel
 	double		hi;
 } Panel;
 
-/* Adds w times F(tau) (scaled by exp(-log_f0)) to the integrals; returns F */
+/*
+ * Adds w times F(tau) dtau/dy (scaled by exp(-log_f0)) to the integrals at
+ * y = log((c+tau)/(c+t_x)), c = min(alpha, beta); returns that integrand.
+ */
 static double
-AddNode(const PnbdParams *p, double x, double log_f0, double tau, double w,
+AddNode(const PnbdParams *p, double x, double t_x, double log_f0, double y, double w,
 		DeathIntegrals *out)
 {
-	double		log_a = log(p->alpha + tau);
-	double		log_b = log(p->beta + tau);
-	double		f = exp(-(p->r + x) * log_a - (p->s + 1.0) * log_b - log_f0);
+	double		c = Min(p->alpha, p->beta);
+	double		tau = t_x + (c + t_x) * expm1(y);
+	double		log_c = log(c + t_x) + y;	/* log(c + tau) without a log */
+	double		log_a = p->alpha <= p->beta ? log_c : log(p->alpha + tau);
+	double		log_b = p->alpha <= p->beta ? log(p->beta + tau) : log_c;
+	double		f = exp(-(p->r + x) * log_a - (p->s + 1.0) * log_b - log_f0) * (c + tau);
 
 	out->j += w * f;
 	out->j_log_alpha += w * f * log_a;
@@ -111,7 +117,7 @@ AddNode(const PnbdParams *p, double x, double log_f0, double tau, double w,
 
 /* Kronrod estimates over one panel; returns |Kronrod - Gauss| of j */
 static double
-KronrodPanel(const PnbdParams *p, double x, double log_f0, double lo, double hi,
+KronrodPanel(const PnbdParams *p, double x, double t_x, double log_f0, double lo, double hi,
 			 DeathIntegrals *out)
 {
 	double		center = 0.5 * (lo + hi);
@@ -122,10 +128,10 @@ KronrodPanel(const PnbdParams *p, double x, double log_f0, double lo, double hi,
 	for (int k = 0; k < 8; k++)
 	{
 		double		w = half * kronrod_weights[k];
-		double		f = AddNode(p, x, log_f0, center - half * kronrod_nodes[k], w, out);
+		double		f = AddNode(p, x, t_x, log_f0, center - half * kronrod_nodes[k], w, out);
 
 		if (k < 7)
-			f += AddNode(p, x, log_f0, center + half * kronrod_nodes[k], w, out);
+			f += AddNode(p, x, t_x, log_f0, center + half * kronrod_nodes[k], w, out);
 		/* Gauss nodes are the odd-numbered ones, the centre (k = 7) included */
 		if (k % 2 == 1)
 			gauss += half * gauss_weights[k / 2] * f;
@@ -134,9 +140,12 @@ KronrodPanel(const PnbdParams *p, double x, double log_f0, double lo, double hi,
 }
 
 /*
- * Adaptive quadrature over [t_x, T].  F decreases, so the leftmost panels
- * carry the mass: they are refined first, and a panel is accepted once its
- * error estimate is below the tolerance relative to everything found so far.
+ * Adaptive quadrature over [t_x, T], in y = log((c+tau)/(c+t_x)) with c the
+ * smaller of alpha and beta: there the steeper of the two power factors is
+ * an exponential and the other one is smooth, so one Kronrod panel usually
+ * suffices.  The integrand decreases, so the leftmost panels carry the
+ * mass: they are refined first, and a panel is accepted once its error
+ * estimate is below the tolerance relative to everything found so far.
  */
 static void
 DeathIntegral(const PnbdParams *p, double x, double t_x, double t, double log_f0,
@@ -145,21 +154,23 @@ DeathIntegral(const PnbdParams *p, double x, double t_x, double t, double log_f0
 	Panel		stack[64];
 	int			depth = 0;
 	int			panels = 0;
+	double		y_end;
 
 	memset(total, 0, sizeof(*total));
 	if (t <= t_x)
 		return;
-	stack[depth++] = (Panel) {t_x, t};
+	y_end = log1p((t - t_x) / (Min(p->alpha, p->beta) + t_x));
+	stack[depth++] = (Panel) {0.0, y_end};
 	while (depth > 0)
 	{
 		Panel		panel = stack[--depth];
 		DeathIntegrals part;
-		double		error = KronrodPanel(p, x, log_f0, panel.lo, panel.hi, &part);
+		double		error = KronrodPanel(p, x, t_x, log_f0, panel.lo, panel.hi, &part);
 
 		panels++;
 		if (error <= QUADRATURE_TOLERANCE * (total->j + part.j) ||
 			panels >= QUADRATURE_MAX_PANELS || depth >= 62 ||
-			panel.hi - panel.lo <= 1e-12 * (t - t_x))
+			panel.hi - panel.lo <= 1e-12 * y_end)
 		{
 			total->j += part.j;
 			total->j_log_alpha += part.j_log_alpha;

@@ -16,7 +16,7 @@
 --   [SUMMARY] data/cdnow/cdnow_customers_summary_with_transactions.csv, the
 --            published per-customer summary (x, t_x, T, zbar).
 BEGIN;
-SELECT plan(55);
+SELECT plan(59);
 
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
@@ -88,6 +88,32 @@ SELECT cmp_ok(abs(retention.bgnbd_p_alive('{"r": 0.243, "alpha": 4.414, "a": 0.7
               '<', 1e-13::float8, 'P(alive) of x = 200 is finite and exact');
 SELECT cmp_ok(abs(retention.bgnbd_expected_purchases('{"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}', 39, 200, 38, 40) - 3.2940273181296146),
               '<', 1e-10::float8, 'expected purchases of x = 200 are finite and exact');
+
+-- a poor start cannot trap the optimiser: every fit starts at parameters 1,
+-- so measuring time in units 100 times longer or shorter puts alpha
+-- (4.414 weeks) at 0.044 or 441 from there; r, a and b must not move
+SELECT ok((m::jsonb -> 'converged')::bool
+          AND abs((m::jsonb ->> 'r')::float8 / (f.bgnbd::jsonb ->> 'r')::float8 - 1) < 1e-6
+          AND abs((m::jsonb ->> 'alpha')::float8 / 100 / (f.bgnbd::jsonb ->> 'alpha')::float8 - 1) < 1e-6
+          AND abs((m::jsonb ->> 'b')::float8 / (f.bgnbd::jsonb ->> 'b')::float8 - 1) < 1e-6,
+          'BG/NBD fit in units of 1/100 week converges to the same model')
+  FROM (SELECT retention.bgnbd_fit(frequency, recency * 100, t * 100) AS m FROM cdnow) s, fit f;
+SELECT ok((m::jsonb -> 'converged')::bool
+          AND abs((m::jsonb ->> 'r')::float8 / (f.bgnbd::jsonb ->> 'r')::float8 - 1) < 1e-6
+          AND abs((m::jsonb ->> 'alpha')::float8 * 100 / (f.bgnbd::jsonb ->> 'alpha')::float8 - 1) < 1e-6
+          AND abs((m::jsonb ->> 'a')::float8 / (f.bgnbd::jsonb ->> 'a')::float8 - 1) < 1e-6,
+          'BG/NBD fit in units of 100 weeks converges to the same model')
+  FROM (SELECT retention.bgnbd_fit(frequency, recency / 100, t / 100) AS m FROM cdnow) s, fit f;
+SELECT ok((m::jsonb -> 'converged')::bool
+          AND abs((m::jsonb ->> 's')::float8 / (f.pnbd::jsonb ->> 's')::float8 - 1) < 1e-6
+          AND abs((m::jsonb ->> 'beta')::float8 / 100 / (f.pnbd::jsonb ->> 'beta')::float8 - 1) < 1e-5,
+          'Pareto/NBD fit in units of 1/100 week converges to the same model')
+  FROM (SELECT retention.pareto_nbd_fit(frequency, recency * 100, t * 100) AS m FROM cdnow) s, fit f;
+SELECT ok((m::jsonb -> 'converged')::bool
+          AND abs((m::jsonb ->> 'p')::float8 / (f.spend::jsonb ->> 'p')::float8 - 1) < 1e-6
+          AND abs((m::jsonb ->> 'v')::float8 / 1000 / (f.spend::jsonb ->> 'v')::float8 - 1) < 1e-5,
+          'Gamma-Gamma fit in thousandths of a dollar converges to the same model')
+  FROM (SELECT retention.gamma_gamma_fit(frequency, monetary * 1000) AS m FROM cdnow) s, fit f;
 
 -- Pareto/NBD [PNBD]
 SELECT cmp_ok(abs((pnbd::jsonb ->> 'r')::float8 - 0.553), '<', 0.0005::float8, 'Pareto/NBD r = 0.553 [PNBD]') FROM fit;
