@@ -52,18 +52,20 @@ typedef struct RfmState
 #define RFM_SERIAL_HEADER (sizeof(int64) + 3 * sizeof(int32))
 #define RFM_SERIAL_DAY (sizeof(int32) + sizeof(float8))
 
+/* 1 for 'day', 7 for 'week'; compared in place, as this runs for every row */
 static int32
 UnitDays(text *unit)
 {
-	char	   *name = text_to_cstring(unit);
+	const char *name = VARDATA_ANY(unit);
+	int			len = VARSIZE_ANY_EXHDR(unit);
 
-	if (strcmp(name, "day") == 0)
+	if (len == 3 && memcmp(name, "day", 3) == 0)
 		return 1;
-	if (strcmp(name, "week") == 0)
+	if (len == 4 && memcmp(name, "week", 4) == 0)
 		return 7;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unit \"%s\" is not recognized", name),
+			 errmsg("unit \"%s\" is not recognized", text_to_cstring(unit)),
 			 errhint("Valid units are \"day\" and \"week\".")));
 	return 0;					/* keep the compiler quiet */
 }
@@ -341,9 +343,18 @@ rfm_summary_finalfn(PG_FUNCTION_ARGS)
 	for (int32 i = 1; i < ndays; i++)
 		repeat_spend += days[i].amount;
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "rfm_summary must return a composite type");
-	tupdesc = BlessTupleDesc(tupdesc);
+	/* look the result type up once per query, not once per customer */
+	tupdesc = (TupleDesc) fcinfo->flinfo->fn_extra;
+	if (tupdesc == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "rfm_summary must return a composite type");
+		tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+		fcinfo->flinfo->fn_extra = tupdesc;
+		MemoryContextSwitchTo(old);
+	}
 
 	values[0] = Int32GetDatum(ndays - 1);
 	values[1] = Float8GetDatum((double) (days[ndays - 1].day - days[0].day) /
