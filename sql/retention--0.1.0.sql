@@ -113,6 +113,7 @@ CREATE AGGREGATE @extschema@.rfm_summary(ts timestamptz, amount float8,
                                          observation_end timestamptz, unit text) (
     SFUNC = @extschema@.rfm_summary_transfn,
     STYPE = internal,
+    SSPACE = 160,
     FINALFUNC = @extschema@.rfm_summary_finalfn,
     COMBINEFUNC = @extschema@.rfm_summary_combinefn,
     SERIALFUNC = @extschema@.rfm_summary_serialize,

@@ -405,14 +405,14 @@ BgnbdExpected(const BtydModel *m, double horizon, double x, double t_x, double t
 	double		a1 = a + b - 1.0 - r;
 	double		term;
 	double		sum = 0.0;
-	double		log_scale = 0.0;
+	long		rescales = 0;
 	double		q;
 
 	if (horizon == 0.0)
 		return 0.0;
 
 	/*
-	 * sum_{k>=1} (a1)_k (a)_{k-1} z^k / ((c)_k k!), kept as sum * e^log_scale:
+	 * sum_{k>=1} (a1)_k (a)_{k-1} z^k / ((c)_k k!), kept as sum * SERIES_RESCALE^rescales:
 	 * for large a the terms grow like (a z)^k / k! past the double range
 	 * before they fall, while the factor e^y they are multiplied by is just
 	 * as small.
@@ -432,7 +432,7 @@ BgnbdExpected(const BtydModel *m, double horizon, double x, double t_x, double t
 		{
 			term /= SERIES_RESCALE;
 			sum /= SERIES_RESCALE;
-			log_scale += log(SERIES_RESCALE);
+			rescales++;
 		}
 		if (k % 100000 == 0)
 			CHECK_FOR_INTERRUPTS();
@@ -445,7 +445,8 @@ BgnbdExpected(const BtydModel *m, double horizon, double x, double t_x, double t
 	}
 
 	/* [1 - (1+s)^(1-a) (1 + (a-1) sum)] / (a-1), without dividing by a-1 */
-	q = log1ps * Expm1Ratio(y) - exp(y + log_scale) * sum;
+	/* one product, not a running sum, so the exponent carries no drift */
+	q = log1ps * Expm1Ratio(y) - exp(y + rescales * log(SERIES_RESCALE)) * sum;
 	return c * q * BgnbdPAlive(m, x, t_x, t);
 }
 

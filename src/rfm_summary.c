@@ -95,7 +95,7 @@ NewState(MemoryContext context, TimestampTz observation_end, int32 unit_days)
 	state->end_day = LocalDay(observation_end, "observation_end");
 	state->unit_days = unit_days;
 	state->sorted = true;
-	state->capacity = 8;
+	state->capacity = 4;		/* most customers buy on few days */
 	state->days = MemoryContextAlloc(context, sizeof(RfmDay) * state->capacity);
 	return state;
 }
@@ -281,7 +281,7 @@ rfm_summary_deserialize(PG_FUNCTION_ARGS)
 		elog(ERROR, "corrupt rfm_summary state");
 	state->unit_days = unit_days;
 	state->sorted = true;
-	state->capacity = Max(ndays, 8);
+	state->capacity = Max(ndays, 4);
 	state->days = MemoryContextAlloc(context, sizeof(RfmDay) * state->capacity);
 	for (int32 i = 0; i < ndays; i++)
 	{

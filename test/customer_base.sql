@@ -16,7 +16,7 @@
 --   [SUMMARY] data/cdnow/cdnow_customers_summary_with_transactions.csv, the
 --            published per-customer summary (x, t_x, T, zbar).
 BEGIN;
-SELECT plan(59);
+SELECT plan(61);
 
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
@@ -135,6 +135,13 @@ SELECT cmp_ok(abs(retention.pareto_nbd_expected_purchases('{"r": 0.553, "alpha":
 -- alpha far from beta, where the 2F1 series crawls: P(alive) = 1.4048425888896e-31
 SELECT cmp_ok(abs(retention.pareto_nbd_p_alive('{"r": 0.5, "alpha": 100, "s": 2, "beta": 0.5}', 200, 1, 40) / 1.40484258888957591e-31 - 1),
               '<', 1e-10::float8, 'Pareto/NBD P(alive) with alpha = 200 beta');
+-- huge a: the BG/NBD series' terms pass 1e200 and are rescaled; mpmath
+-- (hyp2f1 at 50 digits, and a Beta-moment expansion) gives 0.89482170455234786
+-- for a = 1e5 and 0.89459755709995984 for a = 47387353.63
+SELECT cmp_ok(abs(retention.bgnbd_expected_purchases('{"r": 0.1429, "alpha": 1.3954, "a": 1e5, "b": 4.86e5}', 39, 3, 20, 38.86)
+                  / 0.89482170455234786 - 1), '<', 1e-10::float8, 'BG/NBD expectation with a = 1e5');
+SELECT cmp_ok(abs(retention.bgnbd_expected_purchases('{"r": 0.1429, "alpha": 1.3954, "a": 47387353.63, "b": 230234306.35}', 39, 3, 20, 38.86)
+                  / 0.89459755709995984 - 1), '<', 1e-7::float8, 'BG/NBD expectation with a = 4.7e7');
 
 -- Gamma-Gamma on the 946 repeat buyers [GG]
 SELECT cmp_ok(abs((spend::jsonb ->> 'p')::float8 - 6.25), '<', 0.005::float8, 'p = 6.25 [GG]') FROM fit;
