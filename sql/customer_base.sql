@@ -198,6 +198,12 @@ SELECT retention.rfm_summary(now(), 'NaN', now(), 'day');
 SELECT retention.rfm_summary('infinity', 1, now(), 'day');
 SELECT retention.rfm_summary(ts, 1, ts, 'day') FROM (VALUES ('2024-01-01'::timestamptz), ('2024-01-02')) v(ts);
 SELECT retention.rfm_summary(ts, 1, '2024-02-01', u) FROM (VALUES ('2024-01-01'::timestamptz, 'day'), ('2024-01-02', 'week')) v(ts, u);
+SELECT retention.rfm_summary(now(), 1, 'infinity', 'day');
+-- errors: parameters so extreme that a result overflows
+SELECT retention.bgnbd_expected_purchases('{"r": 1e300, "alpha": 1, "a": 1, "b": 1}', 39, 1, 1, 10);
+-- errors: a summary table without the expected columns
+CREATE TEMP TABLE not_summaries (customer_id int, frequency float8);
+SELECT * FROM retention.customer_base('not_summaries', (SELECT m FROM bgnbd), (SELECT m FROM spend), 39, 13, 4, 0.01);
 -- errors: invalid summaries
 SELECT retention.bgnbd_fit(-1, 0, 10);
 SELECT retention.bgnbd_fit(1.5, 1, 10);

@@ -424,6 +424,11 @@ BgnbdExpected(const BtydModel *m, double horizon, double x, double t_x, double t
 
 		sum += term;
 		next = term * (a1 + k) * (a + k - 1.0) * z / ((c + k) * (k + 1.0));
+		if (!isfinite(next))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("expected purchases are out of range for these model parameters"),
+					 errdetail("A term of the hypergeometric series overflowed.")));
 		if (next == 0.0 ||
 			(fabs(next) <= 1e-17 * fabs(sum) && fabs(next) <= fabs(term)))
 			break;
