@@ -201,6 +201,8 @@ SELECT retention.rfm_summary(ts, 1, '2024-02-01', u) FROM (VALUES ('2024-01-01':
 SELECT retention.rfm_summary(now(), 1, 'infinity', 'day');
 -- errors: parameters so extreme that a result overflows
 SELECT retention.bgnbd_expected_purchases('{"r": 1e300, "alpha": 1, "a": 1, "b": 1}', 39, 1, 1, 10);
+SELECT retention.pareto_nbd_expected_purchases('{"r": 1e300, "alpha": 1e-300, "s": 0.5, "beta": 1e300}', 39);
+SELECT retention.gamma_gamma_expected_spend('{"p": 1e300, "q": 2, "v": 1e300}', 0, 0);
 -- errors: a summary table without the expected columns
 CREATE TEMP TABLE not_summaries (customer_id int, frequency float8);
 SELECT * FROM retention.customer_base('not_summaries', (SELECT m FROM bgnbd), (SELECT m FROM spend), 39, 13, 4, 0.01);

@@ -375,16 +375,6 @@ BgnbdPAlive(const BtydModel *m, double x, double t_x, double t)
 	return exp(-Log1pExp(LogDeadOdds(m, x, t_x, t)));
 }
 
-static double
-ResultOrError(double value, const char *what)
-{
-	if (!isfinite(value))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("%s is out of range for these model parameters", what)));
-	return value;
-}
-
 /*
  * Expected purchases in (T, T + horizon] of a customer with summary
  * (x, t_x, T): FHL 2005 eq. 10 after Euler's transformation (see the top of
@@ -476,7 +466,7 @@ bgnbd_p_alive(PG_FUNCTION_ARGS)
 	double		t = PG_GETARG_FLOAT8(3);
 
 	CheckCustomerSummary(x, t_x, t);
-	PG_RETURN_FLOAT8(ResultOrError(BgnbdPAlive(model, x, t_x, t), "P(alive)"));
+	PG_RETURN_FLOAT8(BtydFiniteResult(BgnbdPAlive(model, x, t_x, t), "P(alive)"));
 }
 
 /* Returns the expected purchases in the next horizon time units of a customer. */
@@ -491,7 +481,7 @@ bgnbd_expected_purchases(PG_FUNCTION_ARGS)
 	double		t = PG_GETARG_FLOAT8(4);
 
 	CheckCustomerSummary(x, t_x, t);
-	PG_RETURN_FLOAT8(ResultOrError(BgnbdExpected(model, horizon, x, t_x, t),
+	PG_RETURN_FLOAT8(BtydFiniteResult(BgnbdExpected(model, horizon, x, t_x, t),
 								   "expected purchases"));
 }
 
@@ -503,7 +493,7 @@ bgnbd_expected_purchases_new(PG_FUNCTION_ARGS)
 	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, BTYD_BGNBD);
 	double		horizon = CheckHorizon(PG_GETARG_FLOAT8(1));
 
-	PG_RETURN_FLOAT8(ResultOrError(BgnbdExpected(model, horizon, 0.0, 0.0, 0.0),
+	PG_RETURN_FLOAT8(BtydFiniteResult(BgnbdExpected(model, horizon, 0.0, 0.0, 0.0),
 								   "expected purchases"));
 }
 
@@ -515,7 +505,7 @@ double
 BgnbdExpectedPurchases(const BtydModel *model, double horizon, double x, double t_x, double t)
 {
 	CheckCustomerSummary(x, t_x, t);
-	return ResultOrError(BgnbdExpected(model, CheckHorizon(horizon), x, t_x, t),
+	return BtydFiniteResult(BgnbdExpected(model, CheckHorizon(horizon), x, t_x, t),
 						 "expected purchases");
 }
 
@@ -523,5 +513,5 @@ double
 BgnbdProbabilityAlive(const BtydModel *model, double x, double t_x, double t)
 {
 	CheckCustomerSummary(x, t_x, t);
-	return ResultOrError(BgnbdPAlive(model, x, t_x, t), "P(alive)");
+	return BtydFiniteResult(BgnbdPAlive(model, x, t_x, t), "P(alive)");
 }

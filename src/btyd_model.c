@@ -64,6 +64,16 @@ BtydModelFromDatum(Datum datum, BtydKind kind)
 	return model;
 }
 
+double
+BtydFiniteResult(double value, const char *what)
+{
+	if (!isfinite(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is out of range for these model parameters", what)));
+	return value;
+}
+
 static void
 AppendNumber(StringInfo buf, double value)
 {

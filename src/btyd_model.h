@@ -60,6 +60,9 @@ extern BtydModel *BtydModelCreate(BtydKind kind);
 /* Detoast a model argument and check it is of the expected kind. */
 extern BtydModel *BtydModelFromDatum(Datum datum, BtydKind kind);
 
+/* value, or a 22003 error naming "what" when it is not finite */
+extern double BtydFiniteResult(double value, const char *what);
+
 #define PG_GETARG_BTYD_MODEL(n, kind) BtydModelFromDatum(PG_GETARG_DATUM(n), (kind))
 
 #endif							/* RETENTION_BTYD_MODEL_H */

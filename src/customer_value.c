@@ -78,6 +78,7 @@ customer_lifetime_value(PG_FUNCTION_ARGS)
 	double		discount_rate = PG_GETARG_FLOAT8(8);
 	double		value = GammaGammaExpectedSpend(spend, x, m);
 
-	PG_RETURN_FLOAT8(value * DiscountedPurchases(bgnbd, x, t_x, t, periods, period,
-												 discount_rate));
+	PG_RETURN_FLOAT8(BtydFiniteResult(value * DiscountedPurchases(bgnbd, x, t_x, t, periods,
+																   period, discount_rate),
+									  "lifetime value"));
 }

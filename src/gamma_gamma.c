@@ -269,7 +269,7 @@ GammaGammaExpectedSpend(const BtydModel *model, double x, double m)
 				 errdetail("The posterior mean needs p * frequency + q > 1, but it is %g.",
 						   denominator + 1.0)));
 	/* a weighted mean of the population mean p v / (q - 1) and the customer's m */
-	return p * (v + x * m) / denominator;
+	return BtydFiniteResult(p * (v + x * m) / denominator, "expected spend");
 }
 
 /* Returns the expected spend per transaction of a customer (x, m). */

@@ -392,7 +392,7 @@ pareto_nbd_p_alive(PG_FUNCTION_ARGS)
 
 	CheckCustomerSummary(x, t_x, t);
 	(void) LogBracket(&p, x, t_x, t, &p_alive, NULL);
-	PG_RETURN_FLOAT8(p_alive);
+	PG_RETURN_FLOAT8(BtydFiniteResult(p_alive, "P(alive)"));
 }
 
 /* Returns the expected purchases in the next horizon time units of a customer. */
@@ -411,8 +411,9 @@ pareto_nbd_expected_purchases(PG_FUNCTION_ARGS)
 	CheckCustomerSummary(x, t_x, t);
 	(void) LogBracket(&p, x, t_x, t, &p_alive, NULL);
 	/* alive at T: lambda ~ Gamma(r+x, alpha+T), mu ~ Gamma(s, beta+T) */
-	PG_RETURN_FLOAT8(p_alive * (p.r + x) / (p.alpha + t) * (p.beta + t)
-					 * LifetimeFactor(p.s, p.beta + t, horizon));
+	PG_RETURN_FLOAT8(BtydFiniteResult(p_alive * (p.r + x) / (p.alpha + t) * (p.beta + t)
+									  * LifetimeFactor(p.s, p.beta + t, horizon),
+									  "expected purchases"));
 }
 
 /* Returns E[X(horizon)], the expected repeat purchases of a new customer. */
@@ -424,5 +425,6 @@ pareto_nbd_expected_purchases_new(PG_FUNCTION_ARGS)
 	PnbdParams	p = ModelParams(model);
 	double		horizon = CheckHorizon(PG_GETARG_FLOAT8(1));
 
-	PG_RETURN_FLOAT8(p.r / p.alpha * p.beta * LifetimeFactor(p.s, p.beta, horizon));
+	PG_RETURN_FLOAT8(BtydFiniteResult(p.r / p.alpha * p.beta * LifetimeFactor(p.s, p.beta, horizon),
+									  "expected purchases"));
 }
