@@ -1,0 +1,517 @@
+/*-------------------------------------------------------------------------
+ *
+ * bgnbd.c
+ *	  The BG/NBD customer-base model of Fader, Hardie & Lee (2005),
+ *	  "Counting Your Customers the Easy Way": maximum-likelihood fit,
+ *	  P(alive) and expected purchases.
+ *
+ * A customer buys at Poisson rate lambda ~ Gamma(r, alpha) while alive and
+ * drops out after each repeat purchase with probability p ~ Beta(a, b).
+ * The data of a customer is (x, t_x, T): repeat purchases, time of the last
+ * one and age, all measured from the first purchase.
+ *
+ * Likelihood (FHL 2005, eq. 6), in log space:
+ *	 log L = log G(r+x) - log G(r) + r log alpha
+ *		   + log B(a, b+x) - log B(a, b)
+ *		   + log( (alpha+T)^-(r+x) + [x>0] a/(b+x-1) (alpha+t_x)^-(r+x) )
+ * with the last term a log-sum-exp.  The gamma-function terms depend on x
+ * alone and are evaluated once per distinct x; the gradient is analytic.
+ *
+ * The conditional expectation (FHL 2005, eq. 10) contains
+ * 2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t)), whose series converges slowly and
+ * whose product with ((alpha+T)/(alpha+T+t))^(r+x) cancels badly for large
+ * x.  Euler's transformation turns it into
+ *	 ((alpha+T)/(alpha+T+t))^(r+x) 2F1(...) = (1+s)^(1-a) 2F1(a+b-1-r, a-1; a+b+x-1; z)
+ * with s = t/(alpha+T) and z = s/(1+s): the third parameter grows with x, so
+ * heavy buyers need fewer terms, not more, and the factor a-1 of the series
+ * cancels the 1/(a-1) in front, so a = 1 is no singularity.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+
+#include "bgnbd.h"
+#include "btyd_model.h"
+#include "customer_groups.h"
+#include "optimize.h"
+#include "special_functions.h"
+
+#define BGNBD_NPARAMS 4
+#define FIT_MAX_ITERATIONS 500
+#define FIT_GRADIENT_TOLERANCE 1e-9
+#define FIT_MAX_STEP 2.0
+
+/* the hypergeometric series: terms allowed before we call the horizon too long */
+#define SERIES_MAX_TERMS 100000000L
+#define SERIES_RESCALE 1e200
+
+/* Customers grouped by x, for the likelihood */
+typedef struct BgnbdData
+{
+	int			npoints;
+	const double *x;
+	const double *t_x;
+	const double *t;
+	const double *count;
+	int			nx;				/* distinct values of x */
+	double	   *x_value;
+	double	   *x_count;		/* customers with that x */
+	double		total;			/* customers */
+} BgnbdData;
+
+/*
+ * Check one customer's summary.  Bad values are errors rather than skipped
+ * rows: a negative age or a fractional purchase count means the summary
+ * query is wrong, and a fit that quietly drops such rows would hide that.
+ */
+void
+CheckCustomerSummary(double x, double t_x, double t)
+{
+	if (!isfinite(x) || x < 0.0 || x != floor(x))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("frequency must be a non-negative integer, not %g", x),
+				 errdetail("Frequency counts the repeat purchases of a customer.")));
+	if (!isfinite(t_x) || t_x < 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("recency must be a non-negative finite number, not %g", t_x)));
+	if (!isfinite(t) || t < 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("t must be a non-negative finite number, not %g", t)));
+	if (t_x > t)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("recency %g exceeds t %g", t_x, t),
+				 errdetail("The last purchase cannot come after the end of the observation period.")));
+}
+
+/* Negative mean log-likelihood and its gradient in log-parameters. */
+static double
+BgnbdObjective(const double *theta, double *gradient, void *arg)
+{
+	const BgnbdData *d = arg;
+	double		r = exp(theta[0]);
+	double		alpha = exp(theta[1]);
+	double		a = exp(theta[2]);
+	double		b = exp(theta[3]);
+	double		ll = 0.0;
+	double		g[BGNBD_NPARAMS] = {0.0, 0.0, 0.0, 0.0};
+	double		log_alpha = log(alpha);
+	double		lgamma_r = lgamma(r);
+	double		lgamma_ab_b = lgamma(a + b) - lgamma(b);
+	double		psi_r = Digamma(r);
+	double		psi_ab = Digamma(a + b);
+	double		psi_b = Digamma(b);
+	double		log_a = log(a);
+
+	CHECK_FOR_INTERRUPTS();
+
+	/* terms that depend on x only */
+	for (int k = 0; k < d->nx; k++)
+	{
+		double		x = d->x_value[k];
+		double		w = d->x_count[k];
+
+		ll += w * (lgamma(r + x) - lgamma_r + r * log_alpha
+				   + lgamma_ab_b + lgamma(b + x) - lgamma(a + b + x));
+		g[0] += w * (Digamma(r + x) - psi_r + log_alpha);
+		g[1] += w * r / alpha;
+		g[2] += w * (psi_ab - Digamma(a + b + x));
+		g[3] += w * (psi_ab + Digamma(b + x) - psi_b - Digamma(a + b + x));
+	}
+
+	/* the log-sum-exp term of each group */
+	for (int i = 0; i < d->npoints; i++)
+	{
+		double		x = d->x[i];
+		double		w = d->count[i];
+		double		log_at = log(alpha + d->t[i]);
+		double		l3 = -(r + x) * log_at;
+
+		if (x > 0.0)
+		{
+			double		log_atx = log(alpha + d->t_x[i]);
+			double		l4 = log_a - log(b + x - 1.0) - (r + x) * log_atx;
+			double		lse = LogAddExp(l3, l4);
+			double		p3 = exp(l3 - lse);
+			double		p4 = exp(l4 - lse);
+
+			ll += w * lse;
+			g[0] -= w * (p3 * log_at + p4 * log_atx);
+			g[1] -= w * (r + x) * (p3 / (alpha + d->t[i]) + p4 / (alpha + d->t_x[i]));
+			g[2] += w * p4 / a;
+			g[3] -= w * p4 / (b + x - 1.0);
+		}
+		else
+		{
+			ll += w * l3;
+			g[0] -= w * log_at;
+			g[1] -= w * (r + x) / (alpha + d->t[i]);
+		}
+	}
+
+	/* chain rule to log-parameters; minimise the negative mean */
+	gradient[0] = -g[0] * r / d->total;
+	gradient[1] = -g[1] * alpha / d->total;
+	gradient[2] = -g[2] * a / d->total;
+	gradient[3] = -g[3] * b / d->total;
+	if (isnan(ll))
+		return INFINITY;
+	return -ll / d->total;
+}
+
+static MemoryContext
+AggregateContext(FunctionCallInfo fcinfo, const char *fname)
+{
+	MemoryContext context;
+
+	if (!AggCheckCallContext(fcinfo, &context))
+		elog(ERROR, "%s called in non-aggregate context", fname);
+	return context;
+}
+
+/* Transition of bgnbd_fit: counts one customer, or "customers" of them. */
+PG_FUNCTION_INFO_V1(bgnbd_fit_transfn);
+Datum
+bgnbd_fit_transfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext context = AggregateContext(fcinfo, "bgnbd_fit_transfn");
+	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
+	double		key[3];
+	double		count = 1.0;
+
+	if (groups == NULL)
+		groups = CustomerGroupsCreate(context, 3);
+
+	/* like a strict aggregate, a row with a NULL is not a customer */
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) ||
+		(PG_NARGS() > 4 && PG_ARGISNULL(4)))
+		PG_RETURN_POINTER(groups);
+
+	key[0] = PG_GETARG_FLOAT8(1);
+	key[1] = PG_GETARG_FLOAT8(2);
+	key[2] = PG_GETARG_FLOAT8(3);
+	CheckCustomerSummary(key[0], key[1], key[2]);
+	if (key[0] == 0.0)
+		key[1] = 0.0;			/* t_x means nothing without repeat purchases */
+
+	if (PG_NARGS() > 4)
+	{
+		int64		customers = PG_GETARG_INT64(4);
+
+		if (customers < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("customers must not be negative, not " INT64_FORMAT, customers)));
+		if (customers == 0)
+			PG_RETURN_POINTER(groups);
+		count = (double) customers;
+	}
+	CustomerGroupsAdd(groups, key, count);
+	PG_RETURN_POINTER(groups);
+}
+
+/* Combine of the model fits: adds the counts of the other state's groups. */
+PG_FUNCTION_INFO_V1(customer_groups_combine);
+Datum
+customer_groups_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext context = AggregateContext(fcinfo, "customer_groups_combine");
+	CustomerGroups *a = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
+	CustomerGroups *b = PG_ARGISNULL(1) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(1);
+
+	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	if (a == NULL)
+	{
+		/* copy, never alias: b belongs to another state */
+		PG_RETURN_POINTER(CustomerGroupsCopy(context, b));
+	}
+	CustomerGroupsMerge(a, b);
+	PG_RETURN_POINTER(a);
+}
+
+/* Serialise of the model fits: the groups as bytea. */
+PG_FUNCTION_INFO_V1(customer_groups_serialize);
+Datum
+customer_groups_serialize(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BYTEA_P(CustomerGroupsSerialize((CustomerGroups *) PG_GETARG_POINTER(0)));
+}
+
+/* Deserialise of bgnbd_fit: groups of (x, t_x, T). */
+PG_FUNCTION_INFO_V1(bgnbd_fit_deserialize);
+Datum
+bgnbd_fit_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext context = AggregateContext(fcinfo, "bgnbd_fit_deserialize");
+
+	PG_RETURN_POINTER(CustomerGroupsDeserialize(context, PG_GETARG_BYTEA_PP(0), 3));
+}
+
+/* Final of bgnbd_fit: the maximum-likelihood model, NULL for too few customers. */
+PG_FUNCTION_INFO_V1(bgnbd_fit_finalfn);
+Datum
+bgnbd_fit_finalfn(PG_FUNCTION_ARGS)
+{
+	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
+	double	   *rows;
+	int			npoints;
+	BgnbdData	data;
+	double	   *x;
+	double	   *t_x;
+	double	   *t;
+	double	   *count;
+	double		theta[BGNBD_NPARAMS] = {0.0, 0.0, 0.0, 0.0};
+	double		diag[BGNBD_NPARAMS];
+	OptimizeResult fit;
+	BtydModel  *model;
+	double		total = groups ? CustomerGroupsTotal(groups) : 0.0;
+
+	if (total < BGNBD_NPARAMS)
+	{
+		ereport(NOTICE,
+				(errmsg("bgnbd_fit needs at least %d customers, got %.0f",
+						BGNBD_NPARAMS, total),
+				 errdetail("The model has %d parameters.", BGNBD_NPARAMS)));
+		PG_RETURN_NULL();
+	}
+
+	/* rows come sorted by x, so each x is one run */
+	npoints = CustomerGroupsToRows(groups, &rows);
+	x = palloc(sizeof(double) * npoints);
+	t_x = palloc(sizeof(double) * npoints);
+	t = palloc(sizeof(double) * npoints);
+	count = palloc(sizeof(double) * npoints);
+	data.x_value = palloc(sizeof(double) * npoints);
+	data.x_count = palloc(sizeof(double) * npoints);
+	data.nx = 0;
+	for (int i = 0; i < npoints; i++)
+	{
+		x[i] = rows[4 * i];
+		t_x[i] = rows[4 * i + 1];
+		t[i] = rows[4 * i + 2];
+		count[i] = rows[4 * i + 3];
+		if (data.nx == 0 || data.x_value[data.nx - 1] != x[i])
+		{
+			data.x_value[data.nx] = x[i];
+			data.x_count[data.nx++] = 0.0;
+		}
+		data.x_count[data.nx - 1] += count[i];
+	}
+	data.npoints = npoints;
+	data.x = x;
+	data.t_x = t_x;
+	data.t = t;
+	data.count = count;
+	data.total = total;
+
+	/* start from r = alpha = a = b = 1 */
+	fit = BfgsMinimize(BgnbdObjective, &data, theta, BGNBD_NPARAMS,
+					   FIT_MAX_ITERATIONS, FIT_GRADIENT_TOLERANCE, FIT_MAX_STEP);
+
+	model = BtydModelCreate(BTYD_BGNBD);
+	for (int i = 0; i < BGNBD_NPARAMS; i++)
+		model->params[i] = exp(theta[i]);
+	model->log_likelihood = -fit.value * total;
+	model->n = total;
+	model->iterations = fit.iterations;
+	model->flags = BTYD_FITTED;
+
+	/*
+	 * A small gradient is not enough: at a maximum on the edge of the
+	 * parameter space (say, r -> 0 when nobody buys again) the gradient
+	 * vanishes too, but the curvature does not identify the parameters.
+	 * Converged means a strict maximum, which is also what standard errors
+	 * need; theta = log p, so se(p) = p se(theta).
+	 */
+	if (fit.converged &&
+		InverseHessianDiagonal(BgnbdObjective, &data, theta, BGNBD_NPARAMS, total, diag))
+	{
+		model->flags |= BTYD_CONVERGED;
+		for (int i = 0; i < BGNBD_NPARAMS; i++)
+			model->std_err[i] = model->params[i] * sqrt(diag[i]);
+	}
+	else if (fit.converged)
+		ereport(WARNING,
+				(errmsg("bgnbd_fit found no strict maximum of the likelihood"),
+				 errdetail("The curvature of the log-likelihood is not negative definite at the solution, so the data do not identify all parameters."),
+				 errhint("This happens when, for example, no customer made a repeat purchase.")));
+	else
+		ereport(WARNING,
+				(errmsg("bgnbd_fit did not converge after %d iterations", fit.iterations),
+				 errdetail("The largest gradient component is %g.", fit.gradient_norm)));
+	PG_RETURN_POINTER(model);
+}
+
+/* log of a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x): P(alive) = 1 / (1 + exp of it) */
+static double
+LogDeadOdds(const BtydModel *m, double x, double t_x, double t)
+{
+	double		r = m->params[0];
+	double		alpha = m->params[1];
+	double		a = m->params[2];
+	double		b = m->params[3];
+
+	return log(a) - log(b + x - 1.0) + (r + x) * log1p((t - t_x) / (alpha + t_x));
+}
+
+static double
+BgnbdPAlive(const BtydModel *m, double x, double t_x, double t)
+{
+	if (x == 0.0)
+		return 1.0;
+	return exp(-Log1pExp(LogDeadOdds(m, x, t_x, t)));
+}
+
+/*
+ * Expected purchases in (T, T + horizon] of a customer with summary
+ * (x, t_x, T): FHL 2005 eq. 10 after Euler's transformation (see the top of
+ * the file).  x = t_x = T = 0 gives E[X(horizon)] of a new customer (eq. 7).
+ */
+static double
+BgnbdExpected(const BtydModel *m, double horizon, double x, double t_x, double t)
+{
+	double		r = m->params[0];
+	double		alpha = m->params[1];
+	double		a = m->params[2];
+	double		b = m->params[3];
+	double		s = horizon / (alpha + t);
+	double		z = horizon / (alpha + t + horizon);
+	double		log1ps = log1p(s);
+	double		y = (1.0 - a) * log1ps;
+	double		c = a + b + x - 1.0;
+	double		a1 = a + b - 1.0 - r;
+	double		term;
+	double		sum = 0.0;
+	long		rescales = 0;
+	double		q;
+
+	if (horizon == 0.0)
+		return 0.0;
+
+	/*
+	 * sum_{k>=1} (a1)_k (a)_{k-1} z^k / ((c)_k k!), kept as sum * SERIES_RESCALE^rescales:
+	 * for large a the terms grow like (a z)^k / k! past the double range
+	 * before they fall, while the factor e^y they are multiplied by is just
+	 * as small.
+	 */
+	term = a1 * z / c;
+	for (long k = 1;; k++)
+	{
+		double		next;
+
+		sum += term;
+		next = term * (a1 + k) * (a + k - 1.0) * z / ((c + k) * (k + 1.0));
+		if (!isfinite(next))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("expected purchases are out of range for these model parameters"),
+					 errdetail("A term of the hypergeometric series overflowed.")));
+		if (next == 0.0 ||
+			(fabs(next) <= 1e-17 * fabs(sum) && fabs(next) <= fabs(term)))
+			break;
+		term = next;
+		if (fabs(term) > SERIES_RESCALE)
+		{
+			term /= SERIES_RESCALE;
+			sum /= SERIES_RESCALE;
+			rescales++;
+		}
+		if (k % 100000 == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (k == SERIES_MAX_TERMS)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("expected purchases over horizon %g do not converge within %ld series terms",
+							horizon, SERIES_MAX_TERMS),
+					 errdetail("The horizon is over a million times alpha + t, or parameter a is extreme.")));
+	}
+
+	/* [1 - (1+s)^(1-a) (1 + (a-1) sum)] / (a-1), without dividing by a-1 */
+	/* one product, not a running sum, so the exponent carries no drift */
+	q = log1ps * Expm1Ratio(y) - exp(y + rescales * log(SERIES_RESCALE)) * sum;
+	return c * q * BgnbdPAlive(m, x, t_x, t);
+}
+
+static double
+CheckHorizon(double horizon)
+{
+	if (!isfinite(horizon) || horizon < 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("horizon must be a non-negative finite number, not %g", horizon)));
+	return horizon;
+}
+
+/* Returns P(alive) of a customer with summary (x, t_x, T) under a BG/NBD model. */
+PG_FUNCTION_INFO_V1(bgnbd_p_alive);
+Datum
+bgnbd_p_alive(PG_FUNCTION_ARGS)
+{
+	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, BTYD_BGNBD);
+	double		x = PG_GETARG_FLOAT8(1);
+	double		t_x = PG_GETARG_FLOAT8(2);
+	double		t = PG_GETARG_FLOAT8(3);
+
+	CheckCustomerSummary(x, t_x, t);
+	PG_RETURN_FLOAT8(BtydFiniteResult(BgnbdPAlive(model, x, t_x, t), "P(alive)"));
+}
+
+/* Returns the expected purchases in the next horizon time units of a customer. */
+PG_FUNCTION_INFO_V1(bgnbd_expected_purchases);
+Datum
+bgnbd_expected_purchases(PG_FUNCTION_ARGS)
+{
+	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, BTYD_BGNBD);
+	double		horizon = CheckHorizon(PG_GETARG_FLOAT8(1));
+	double		x = PG_GETARG_FLOAT8(2);
+	double		t_x = PG_GETARG_FLOAT8(3);
+	double		t = PG_GETARG_FLOAT8(4);
+
+	CheckCustomerSummary(x, t_x, t);
+	PG_RETURN_FLOAT8(BtydFiniteResult(BgnbdExpected(model, horizon, x, t_x, t),
+								   "expected purchases"));
+}
+
+/* Returns E[X(horizon)], the expected repeat purchases of a new customer. */
+PG_FUNCTION_INFO_V1(bgnbd_expected_purchases_new);
+Datum
+bgnbd_expected_purchases_new(PG_FUNCTION_ARGS)
+{
+	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, BTYD_BGNBD);
+	double		horizon = CheckHorizon(PG_GETARG_FLOAT8(1));
+
+	PG_RETURN_FLOAT8(BtydFiniteResult(BgnbdExpected(model, horizon, 0.0, 0.0, 0.0),
+								   "expected purchases"));
+}
+
+/*
+ * For customer_value (clv.c): expected purchases of a customer at several
+ * horizons, sharing the validation.
+ */
+double
+BgnbdExpectedPurchases(const BtydModel *model, double horizon, double x, double t_x, double t)
+{
+	CheckCustomerSummary(x, t_x, t);
+	return BtydFiniteResult(BgnbdExpected(model, CheckHorizon(horizon), x, t_x, t),
+						 "expected purchases");
+}
+
+double
+BgnbdProbabilityAlive(const BtydModel *model, double x, double t_x, double t)
+{
+	CheckCustomerSummary(x, t_x, t);
+	return BtydFiniteResult(BgnbdPAlive(model, x, t_x, t), "P(alive)");
+}

@@ -1,0 +1,263 @@
+/*-------------------------------------------------------------------------
+ *
+ * btyd_model.c
+ *	  Text I/O of the customer-base model types (bgnbd_model,
+ *	  gamma_gamma_model, pareto_nbd_model): JSON out, JSON in.
+ *
+ * The input side reuses PostgreSQL's jsonb parser, so every JSON syntax
+ * error is reported exactly as jsonb reports it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/shortest_dec.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "btyd_model.h"
+
+static const BtydKindInfo kinds[] = {
+	{"bgnbd", "bgnbd_model", 4, {"r", "alpha", "a", "b"}},
+	{"gamma_gamma", "gamma_gamma_model", 3, {"p", "q", "v"}},
+	{"pareto_nbd", "pareto_nbd_model", 4, {"r", "alpha", "s", "beta"}},
+};
+
+const BtydKindInfo *
+BtydKindGetInfo(BtydKind kind)
+{
+	if (kind < BTYD_BGNBD || kind > BTYD_PARETO_NBD)
+		elog(ERROR, "unknown customer-base model kind %d", (int) kind);
+	return &kinds[kind - 1];
+}
+
+BtydModel *
+BtydModelCreate(BtydKind kind)
+{
+	BtydModel  *model = palloc0(sizeof(BtydModel));
+
+	SET_VARSIZE(model, sizeof(BtydModel));
+	model->kind = kind;
+	model->iterations = -1;
+	model->n = NAN;
+	model->log_likelihood = NAN;
+	for (int i = 0; i < BTYD_MAX_PARAMS; i++)
+	{
+		model->params[i] = NAN;
+		model->std_err[i] = NAN;
+	}
+	return model;
+}
+
+BtydModel *
+BtydModelFromDatum(Datum datum, BtydKind kind)
+{
+	BtydModel  *model = (BtydModel *) PG_DETOAST_DATUM(datum);
+
+	if (VARSIZE(model) != sizeof(BtydModel) || model->kind != kind)
+		elog(ERROR, "corrupt %s value", BtydKindGetInfo(kind)->type_name);
+	return model;
+}
+
+double
+BtydFiniteResult(double value, const char *what)
+{
+	if (!isfinite(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is out of range for these model parameters", what)));
+	return value;
+}
+
+static void
+AppendNumber(StringInfo buf, double value)
+{
+	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	if (!isfinite(value))
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	double_to_shortest_decimal_buf(value, digits);
+	appendStringInfoString(buf, digits);
+}
+
+static char *
+ModelToJson(const BtydModel *model)
+{
+	const BtydKindInfo *info = BtydKindGetInfo(model->kind);
+	bool		fitted = (model->flags & BTYD_FITTED) != 0;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"kind\": \"%s\"", info->name);
+	for (int i = 0; i < info->nparams; i++)
+	{
+		appendStringInfo(&buf, ", \"%s\": ", info->param_names[i]);
+		AppendNumber(&buf, model->params[i]);
+	}
+	appendStringInfoString(&buf, ", \"log_likelihood\": ");
+	AppendNumber(&buf, model->log_likelihood);
+	appendStringInfoString(&buf, ", \"std_err\": {");
+	for (int i = 0; i < info->nparams; i++)
+	{
+		appendStringInfo(&buf, "%s\"%s\": ", i > 0 ? ", " : "", info->param_names[i]);
+		AppendNumber(&buf, model->std_err[i]);
+	}
+	appendStringInfo(&buf, "}, \"converged\": %s, \"iterations\": ",
+					 fitted ? ((model->flags & BTYD_CONVERGED) ? "true" : "false") : "null");
+	if (fitted)
+		appendStringInfo(&buf, "%d", model->iterations);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"n\": ");
+	AppendNumber(&buf, model->n);
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/* Look a key up in a JSON object; false when it is absent or null. */
+static bool
+GetKey(JsonbContainer *object, const char *key, JsonbValue *value)
+{
+	JsonbValue *found = getKeyJsonValueFromContainer(object, key, strlen(key), value);
+
+	return found != NULL && found->type != jbvNull;
+}
+
+static double
+GetNumber(JsonbContainer *object, const char *key, const BtydKindInfo *info)
+{
+	JsonbValue	value;
+
+	if (!GetKey(object, key, &value))
+		return NAN;
+	if (value.type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type %s", info->type_name),
+				 errdetail("Key \"%s\" must be a number.", key)));
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+											  NumericGetDatum(value.val.numeric)));
+}
+
+static BtydModel *
+ModelFromJson(char *str, BtydKind kind)
+{
+	const BtydKindInfo *info = BtydKindGetInfo(kind);
+	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(str)));
+	JsonbContainer *root = &jb->root;
+	BtydModel  *model = BtydModelCreate(kind);
+	JsonbValue	value;
+
+	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type %s", info->type_name),
+				 errdetail("A model must be a JSON object.")));
+
+	if (GetKey(root, "kind", &value) &&
+		(value.type != jbvString ||
+		 value.val.string.len != strlen(info->name) ||
+		 memcmp(value.val.string.val, info->name, value.val.string.len) != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type %s", info->type_name),
+				 errdetail("Key \"kind\" must be \"%s\".", info->name)));
+
+	for (int i = 0; i < info->nparams; i++)
+	{
+		double		param = GetNumber(root, info->param_names[i], info);
+
+		if (isnan(param))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid input syntax for type %s", info->type_name),
+					 errdetail("Parameter \"%s\" is missing.", info->param_names[i])));
+		if (!(param > 0.0) || !isfinite(param))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("parameter \"%s\" of a %s must be positive and finite",
+							info->param_names[i], info->type_name)));
+		model->params[i] = param;
+	}
+
+	model->log_likelihood = GetNumber(root, "log_likelihood", info);
+	model->n = GetNumber(root, "n", info);
+	if (GetKey(root, "std_err", &value) && value.type == jbvBinary)
+	{
+		for (int i = 0; i < info->nparams; i++)
+			model->std_err[i] = GetNumber(value.val.binary.data,
+										  info->param_names[i], info);
+	}
+	if (GetKey(root, "converged", &value))
+	{
+		if (value.type != jbvBool)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid input syntax for type %s", info->type_name),
+					 errdetail("Key \"converged\" must be true or false.")));
+		model->flags |= BTYD_FITTED;
+		if (value.val.boolean)
+			model->flags |= BTYD_CONVERGED;
+		model->iterations = 0;
+		if (GetKey(root, "iterations", &value) && value.type == jbvNumeric)
+			model->iterations = DatumGetInt32(DirectFunctionCall1(numeric_int4,
+																  NumericGetDatum(value.val.numeric)));
+	}
+	return model;
+}
+
+/* Input of bgnbd_model: its JSON text form. */
+PG_FUNCTION_INFO_V1(bgnbd_model_in);
+Datum
+bgnbd_model_in(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(ModelFromJson(PG_GETARG_CSTRING(0), BTYD_BGNBD));
+}
+
+/* Output of bgnbd_model: its JSON text form. */
+PG_FUNCTION_INFO_V1(bgnbd_model_out);
+Datum
+bgnbd_model_out(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_CSTRING(ModelToJson(PG_GETARG_BTYD_MODEL(0, BTYD_BGNBD)));
+}
+
+/* Input of gamma_gamma_model: its JSON text form. */
+PG_FUNCTION_INFO_V1(gamma_gamma_model_in);
+Datum
+gamma_gamma_model_in(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(ModelFromJson(PG_GETARG_CSTRING(0), BTYD_GAMMA_GAMMA));
+}
+
+/* Output of gamma_gamma_model: its JSON text form. */
+PG_FUNCTION_INFO_V1(gamma_gamma_model_out);
+Datum
+gamma_gamma_model_out(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_CSTRING(ModelToJson(PG_GETARG_BTYD_MODEL(0, BTYD_GAMMA_GAMMA)));
+}
+
+/* Input of pareto_nbd_model: its JSON text form. */
+PG_FUNCTION_INFO_V1(pareto_nbd_model_in);
+Datum
+pareto_nbd_model_in(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(ModelFromJson(PG_GETARG_CSTRING(0), BTYD_PARETO_NBD));
+}
+
+/* Output of pareto_nbd_model: its JSON text form. */
+PG_FUNCTION_INFO_V1(pareto_nbd_model_out);
+Datum
+pareto_nbd_model_out(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_CSTRING(ModelToJson(PG_GETARG_BTYD_MODEL(0, BTYD_PARETO_NBD)));
+}

@@ -1,0 +1,68 @@
+/*-------------------------------------------------------------------------
+ *
+ * btyd_model.h
+ *	  The fitted customer-base models (BG/NBD, Pareto/NBD, Gamma-Gamma) as
+ *	  SQL values.
+ *
+ * Each model kind is its own SQL type (retention.bgnbd_model, ...) with the
+ * same binary layout and a JSON text form:
+ *
+ *	 {"kind": "bgnbd", "r": 0.24, "alpha": 4.41, "a": 0.79, "b": 2.43,
+ *	  "log_likelihood": -9582.4, "std_err": {"r": 0.01, ...},
+ *	  "converged": true, "iterations": 15, "n": 2357}
+ *
+ * Only the parameters are required on input, so a published model can be
+ * typed in; the fit statistics of such a model print as null.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RETENTION_BTYD_MODEL_H
+#define RETENTION_BTYD_MODEL_H
+
+#include "fmgr.h"
+
+#define BTYD_MAX_PARAMS 4
+
+typedef enum BtydKind
+{
+	BTYD_BGNBD = 1,
+	BTYD_GAMMA_GAMMA = 2,
+	BTYD_PARETO_NBD = 3
+} BtydKind;
+
+typedef struct BtydModel
+{
+	int32		vl_len_;		/* varlena header (do not touch directly) */
+	int32		kind;			/* BtydKind */
+	int32		iterations;		/* optimiser iterations, -1 when not fitted */
+	int32		flags;			/* BTYD_FITTED, BTYD_CONVERGED */
+	double		n;				/* customers the fit used */
+	double		log_likelihood;
+	double		params[BTYD_MAX_PARAMS];
+	double		std_err[BTYD_MAX_PARAMS];	/* NaN when not available */
+} BtydModel;
+
+#define BTYD_FITTED		0x01
+#define BTYD_CONVERGED	0x02
+
+/* Parameter names of a model kind, in the order of params[] */
+typedef struct BtydKindInfo
+{
+	const char *name;			/* "bgnbd" */
+	const char *type_name;		/* "bgnbd_model", for messages */
+	int			nparams;
+	const char *param_names[BTYD_MAX_PARAMS];
+} BtydKindInfo;
+
+extern const BtydKindInfo *BtydKindGetInfo(BtydKind kind);
+extern BtydModel *BtydModelCreate(BtydKind kind);
+
+/* Detoast a model argument and check it is of the expected kind. */
+extern BtydModel *BtydModelFromDatum(Datum datum, BtydKind kind);
+
+/* value, or a 22003 error naming "what" when it is not finite */
+extern double BtydFiniteResult(double value, const char *what);
+
+#define PG_GETARG_BTYD_MODEL(n, kind) BtydModelFromDatum(PG_GETARG_DATUM(n), (kind))
+
+#endif							/* RETENTION_BTYD_MODEL_H */

@@ -1,0 +1,84 @@
+/*-------------------------------------------------------------------------
+ *
+ * customer_value.c
+ *	  Customer lifetime value: BG/NBD purchases times Gamma-Gamma spend,
+ *	  discounted per period.
+ *
+ * The residual value of a customer over the next n periods of length L is
+ *	 E[spend] * sum_{i=1..n} (E[Y(i L)] - E[Y((i-1) L)]) / (1 + d)^i
+ * where E[Y(h)] are the BG/NBD conditional expected purchases within h and
+ * d the discount rate per period: purchases of period i are discounted as if
+ * made at its end.  This is the discrete form used by lifetimes and by
+ * Fader, Hardie & Lee (2005, "RFM and CLV"), whose DERT is its limit for
+ * short periods.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+
+#include "bgnbd.h"
+#include "btyd_model.h"
+#include "gamma_gamma.h"
+
+#define MAX_PERIODS 100000
+
+static double
+DiscountedPurchases(const BtydModel *bgnbd, double x, double t_x, double t,
+					int32 periods, double period, double discount_rate)
+{
+	double		previous = 0.0;
+	double		total = 0.0;
+	double		log_discount = log1p(discount_rate);
+
+	if (periods < 1 || periods > MAX_PERIODS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("periods must be between 1 and %d, not %d", MAX_PERIODS, periods)));
+	if (!isfinite(period) || !(period > 0.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("period must be a positive finite number, not %g", period)));
+	if (!isfinite(discount_rate) || discount_rate < 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("discount_rate must be a non-negative finite number, not %g",
+						discount_rate)));
+
+	for (int32 i = 1; i <= periods; i++)
+	{
+		double		cumulative = BgnbdExpectedPurchases(bgnbd, i * period, x, t_x, t);
+
+		CHECK_FOR_INTERRUPTS();
+		total += (cumulative - previous) * exp(-i * log_discount);
+		previous = cumulative;
+	}
+	return total;
+}
+
+/* Returns the discounted expected spend of a customer over the next periods. */
+PG_FUNCTION_INFO_V1(customer_lifetime_value);
+Datum
+customer_lifetime_value(PG_FUNCTION_ARGS)
+{
+	BtydModel  *bgnbd = PG_GETARG_BTYD_MODEL(0, BTYD_BGNBD);
+	BtydModel  *spend = PG_GETARG_BTYD_MODEL(1, BTYD_GAMMA_GAMMA);
+	double		x = PG_GETARG_FLOAT8(2);
+	double		t_x = PG_GETARG_FLOAT8(3);
+	double		t = PG_GETARG_FLOAT8(4);
+	double		m = PG_GETARG_FLOAT8(5);
+	int32		periods = PG_GETARG_INT32(6);
+	double		period = PG_GETARG_FLOAT8(7);
+	double		discount_rate = PG_GETARG_FLOAT8(8);
+	double		value = GammaGammaExpectedSpend(spend, x, m);
+
+	PG_RETURN_FLOAT8(BtydFiniteResult(value * DiscountedPurchases(bgnbd, x, t_x, t, periods,
+																   period, discount_rate),
+									  "lifetime value"));
+}

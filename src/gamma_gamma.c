@@ -1,0 +1,283 @@
+/*-------------------------------------------------------------------------
+ *
+ * gamma_gamma.c
+ *	  The Gamma-Gamma model of spend per transaction (Fader, Hardie & Lee
+ *	  2005, "RFM and CLV"; Fader & Hardie, "The Gamma-Gamma Model of
+ *	  Monetary Value", 2013): maximum-likelihood fit and expected spend.
+ *
+ * A customer's transaction values are Gamma(p, nu) with nu ~ Gamma(q, v)
+ * across customers.  The data of a customer is (x, m): repeat purchases and
+ * their mean value.  Log-likelihood of one customer:
+ *	 log G(px+q) - log G(px) - log G(q) + q log v + (px-1) log m
+ *	 + px log x - (px+q) log(v + m x)
+ * Customers without repeat purchases carry no information on spend and are
+ * left out of the fit (not counted in n), as in the paper.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+
+#include "btyd_model.h"
+#include "customer_groups.h"
+#include "gamma_gamma.h"
+#include "optimize.h"
+#include "special_functions.h"
+
+#define GG_NPARAMS 3
+#define FIT_MAX_ITERATIONS 500
+#define FIT_GRADIENT_TOLERANCE 1e-9
+#define FIT_MAX_STEP 2.0
+
+typedef struct GammaGammaData
+{
+	int			npoints;
+	double	   *x;
+	double	   *log_m;
+	double	   *m;
+	double	   *count;
+	int			nx;
+	double	   *x_value;
+	double	   *x_count;
+	double		total;
+} GammaGammaData;
+
+/*
+ * The fit takes logs of the mean spend, so repeat buyers must have spent
+ * something; predictions are defined for any spend >= 0.
+ */
+static void
+CheckSpend(double x, double m, bool for_fit)
+{
+	if (!isfinite(x) || x < 0.0 || x != floor(x))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("frequency must be a non-negative integer, not %g", x),
+				 errdetail("Frequency counts the repeat purchases of a customer.")));
+	if (!isfinite(m) || m < 0.0 || (for_fit && x > 0.0 && m == 0.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg(for_fit ? "monetary must be a positive finite number for a customer with repeat purchases, not %g" : "monetary must be a non-negative finite number, not %g", m),
+				 errhint("The Gamma-Gamma model describes positive spend; leave out customers whose purchases are free or refunded.")));
+}
+
+/* Negative mean log-likelihood and its gradient in log-parameters. */
+static double
+GammaGammaObjective(const double *theta, double *gradient, void *arg)
+{
+	const GammaGammaData *d = arg;
+	double		p = exp(theta[0]);
+	double		q = exp(theta[1]);
+	double		v = exp(theta[2]);
+	double		ll = 0.0;
+	double		g[GG_NPARAMS] = {0.0, 0.0, 0.0};
+	double		lgamma_q = lgamma(q);
+	double		psi_q = Digamma(q);
+	double		log_v = log(v);
+
+	CHECK_FOR_INTERRUPTS();
+
+	for (int k = 0; k < d->nx; k++)
+	{
+		double		x = d->x_value[k];
+		double		w = d->x_count[k];
+		double		px = p * x;
+		double		psi_pxq = Digamma(px + q);
+
+		ll += w * (lgamma(px + q) - lgamma(px) - lgamma_q + q * log_v + px * log(x));
+		g[0] += w * x * (psi_pxq - Digamma(px) + log(x));
+		g[1] += w * (psi_pxq - psi_q + log_v);
+		g[2] += w * q / v;
+	}
+
+	for (int i = 0; i < d->npoints; i++)
+	{
+		double		x = d->x[i];
+		double		w = d->count[i];
+		double		vmx = v + d->m[i] * x;
+		double		log_vmx = log(vmx);
+
+		ll += w * ((p * x - 1.0) * d->log_m[i] - (p * x + q) * log_vmx);
+		g[0] += w * x * (d->log_m[i] - log_vmx);
+		g[1] -= w * log_vmx;
+		g[2] -= w * (p * x + q) / vmx;
+	}
+
+	gradient[0] = -g[0] * p / d->total;
+	gradient[1] = -g[1] * q / d->total;
+	gradient[2] = -g[2] * v / d->total;
+	if (isnan(ll))
+		return INFINITY;
+	return -ll / d->total;
+}
+
+/* Transition of gamma_gamma_fit: counts a customer with repeat purchases. */
+PG_FUNCTION_INFO_V1(gamma_gamma_fit_transfn);
+Datum
+gamma_gamma_fit_transfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext context;
+	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
+	double		key[2];
+	double		count = 1.0;
+
+	if (!AggCheckCallContext(fcinfo, &context))
+		elog(ERROR, "gamma_gamma_fit_transfn called in non-aggregate context");
+	if (groups == NULL)
+		groups = CustomerGroupsCreate(context, 2);
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || (PG_NARGS() > 3 && PG_ARGISNULL(3)))
+		PG_RETURN_POINTER(groups);
+
+	key[0] = PG_GETARG_FLOAT8(1);
+	key[1] = PG_GETARG_FLOAT8(2);
+	CheckSpend(key[0], key[1], true);
+	if (key[0] == 0.0)
+		PG_RETURN_POINTER(groups);
+
+	if (PG_NARGS() > 3)
+	{
+		int64		customers = PG_GETARG_INT64(3);
+
+		if (customers < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("customers must not be negative, not " INT64_FORMAT, customers)));
+		if (customers == 0)
+			PG_RETURN_POINTER(groups);
+		count = (double) customers;
+	}
+	CustomerGroupsAdd(groups, key, count);
+	PG_RETURN_POINTER(groups);
+}
+
+/* Deserialise of gamma_gamma_fit: groups of (x, m). */
+PG_FUNCTION_INFO_V1(gamma_gamma_fit_deserialize);
+Datum
+gamma_gamma_fit_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext context;
+
+	if (!AggCheckCallContext(fcinfo, &context))
+		elog(ERROR, "gamma_gamma_fit_deserialize called in non-aggregate context");
+	PG_RETURN_POINTER(CustomerGroupsDeserialize(context, PG_GETARG_BYTEA_PP(0), 2));
+}
+
+/* Final of gamma_gamma_fit: the maximum-likelihood model, NULL for too few customers. */
+PG_FUNCTION_INFO_V1(gamma_gamma_fit_finalfn);
+Datum
+gamma_gamma_fit_finalfn(PG_FUNCTION_ARGS)
+{
+	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
+	double		total = groups ? CustomerGroupsTotal(groups) : 0.0;
+	double	   *rows;
+	int			npoints;
+	GammaGammaData data;
+	double		theta[GG_NPARAMS] = {0.0, 0.0, 0.0};
+	double		diag[GG_NPARAMS];
+	OptimizeResult fit;
+	BtydModel  *model;
+
+	if (total < GG_NPARAMS)
+	{
+		ereport(NOTICE,
+				(errmsg("gamma_gamma_fit needs at least %d customers with repeat purchases, got %.0f",
+						GG_NPARAMS, total),
+				 errdetail("The model has %d parameters.", GG_NPARAMS)));
+		PG_RETURN_NULL();
+	}
+
+	npoints = CustomerGroupsToRows(groups, &rows);
+	data.npoints = npoints;
+	data.x = palloc(sizeof(double) * npoints);
+	data.m = palloc(sizeof(double) * npoints);
+	data.log_m = palloc(sizeof(double) * npoints);
+	data.count = palloc(sizeof(double) * npoints);
+	data.x_value = palloc(sizeof(double) * npoints);
+	data.x_count = palloc(sizeof(double) * npoints);
+	data.nx = 0;
+	data.total = total;
+	for (int i = 0; i < npoints; i++)
+	{
+		data.x[i] = rows[3 * i];
+		data.m[i] = rows[3 * i + 1];
+		data.log_m[i] = log(data.m[i]);
+		data.count[i] = rows[3 * i + 2];
+		if (data.nx == 0 || data.x_value[data.nx - 1] != data.x[i])
+		{
+			data.x_value[data.nx] = data.x[i];
+			data.x_count[data.nx++] = 0.0;
+		}
+		data.x_count[data.nx - 1] += data.count[i];
+	}
+
+	fit = BfgsMinimize(GammaGammaObjective, &data, theta, GG_NPARAMS,
+					   FIT_MAX_ITERATIONS, FIT_GRADIENT_TOLERANCE, FIT_MAX_STEP);
+
+	model = BtydModelCreate(BTYD_GAMMA_GAMMA);
+	for (int i = 0; i < GG_NPARAMS; i++)
+		model->params[i] = exp(theta[i]);
+	model->log_likelihood = -fit.value * total;
+	model->n = total;
+	model->iterations = fit.iterations;
+	model->flags = BTYD_FITTED;
+
+	/*
+	 * A small gradient is not enough: at a maximum on the edge of the
+	 * parameter space (say, r -> 0 when nobody buys again) the gradient
+	 * vanishes too, but the curvature does not identify the parameters.
+	 * Converged means a strict maximum, which is also what standard errors
+	 * need; theta = log p, so se(p) = p se(theta).
+	 */
+	if (fit.converged &&
+		InverseHessianDiagonal(GammaGammaObjective, &data, theta, GG_NPARAMS, total, diag))
+	{
+		model->flags |= BTYD_CONVERGED;
+		for (int i = 0; i < GG_NPARAMS; i++)
+			model->std_err[i] = model->params[i] * sqrt(diag[i]);
+	}
+	else if (fit.converged)
+		ereport(WARNING,
+				(errmsg("gamma_gamma_fit found no strict maximum of the likelihood"),
+				 errdetail("The curvature of the log-likelihood is not negative definite at the solution, so the data do not identify all parameters."),
+				 errhint("This happens when, for example, no customer made a repeat purchase.")));
+	else
+		ereport(WARNING,
+				(errmsg("gamma_gamma_fit did not converge after %d iterations", fit.iterations),
+				 errdetail("The largest gradient component is %g.", fit.gradient_norm)));
+	PG_RETURN_POINTER(model);
+}
+
+double
+GammaGammaExpectedSpend(const BtydModel *model, double x, double m)
+{
+	double		p = model->params[0];
+	double		q = model->params[1];
+	double		v = model->params[2];
+	double		denominator;
+
+	CheckSpend(x, m, false);
+	denominator = p * x + q - 1.0;
+	if (!(denominator > 0.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("expected spend is infinite for this model"),
+				 errdetail("The posterior mean needs p * frequency + q > 1, but it is %g.",
+						   denominator + 1.0)));
+	/* a weighted mean of the population mean p v / (q - 1) and the customer's m */
+	return BtydFiniteResult(p * (v + x * m) / denominator, "expected spend");
+}
+
+/* Returns the expected spend per transaction of a customer (x, m). */
+PG_FUNCTION_INFO_V1(gamma_gamma_expected_spend);
+Datum
+gamma_gamma_expected_spend(PG_FUNCTION_ARGS)
+{
+	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, BTYD_GAMMA_GAMMA);
+
+	PG_RETURN_FLOAT8(GammaGammaExpectedSpend(model, PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2)));
+}

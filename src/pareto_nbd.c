@@ -1,0 +1,430 @@
+/*-------------------------------------------------------------------------
+ *
+ * pareto_nbd.c
+ *	  The Pareto/NBD customer-base model (Schmittlein, Morrison & Colombo
+ *	  1987; Fader, Hardie & Lee 2005): maximum-likelihood fit, P(alive) and
+ *	  expected purchases.
+ *
+ * A customer buys at rate lambda ~ Gamma(r, alpha) until an unobserved
+ * exponential lifetime with rate mu ~ Gamma(s, beta) ends.  Integrating mu
+ * by the time tau of death gives the likelihood of (x, t_x, T) as
+ *	 L = G(r+x) alpha^r beta^s / G(r)
+ *		 * [ (alpha+T)^-(r+x) (beta+T)^-s
+ *			 + s Int_{t_x}^{T} (alpha+tau)^-(r+x) (beta+tau)^-(s+1) dtau ]
+ * which is the textbook form with its two Gaussian hypergeometric functions
+ * written as the integral they stand for.  Those 2F1 series converge slowly
+ * when alpha and beta are far apart and cancel when t_x is close to T; the
+ * integrand here is smooth, positive and decreasing, so adaptive
+ * Gauss-Kronrod quadrature gets it to 1e-12 for every valid input, and the
+ * gradient comes from the same panels.  P(alive) is the share of the first
+ * term, and the expectations have closed forms (log1p/expm1 keep s = 1
+ * regular).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+
+#include "bgnbd.h"
+#include "btyd_model.h"
+#include "customer_groups.h"
+#include "optimize.h"
+#include "special_functions.h"
+
+#define PNBD_NPARAMS 4
+#define FIT_MAX_ITERATIONS 500
+#define FIT_GRADIENT_TOLERANCE 1e-9
+#define FIT_MAX_STEP 2.0
+
+#define QUADRATURE_TOLERANCE 1e-12
+#define QUADRATURE_MAX_PANELS 1000
+
+/* Gauss-Kronrod 15-point nodes on [-1, 1] (positive half) and weights */
+static const double kronrod_nodes[8] = {
+	0.991455371120812639206854697526329, 0.949107912342758524526189684047851,
+	0.864864423359769072789712788640926, 0.741531185599394439863864773280788,
+	0.586087235467691130294144845693013, 0.405845151377397166906606412076961,
+	0.207784955007898467600689403773245, 0.0
+};
+static const double kronrod_weights[8] = {
+	0.022935322010529224963732008058970, 0.063092092629978553290700663189204,
+	0.104790010322250183839876322541518, 0.140653259715525918745189590510238,
+	0.169004726639267902826583426598550, 0.190350578064785409913256402421014,
+	0.204432940075298892414161999234649, 0.209482141084727828012999174891714
+};
+
+/* the embedded 7-point Gauss rule uses the odd-numbered Kronrod nodes */
+static const double gauss_weights[4] = {
+	0.129484966168869693270611432679082, 0.279705391489276667901467771423780,
+	0.381830050505118944950369775488975, 0.417959183673469387755102040816327
+};
+
+typedef struct PnbdParams
+{
+	double		r;
+	double		alpha;
+	double		s;
+	double		beta;
+} PnbdParams;
+
+/*
+ * Int_{t_x}^{T} F(tau) dtau with F = (alpha+tau)^-(r+x) (beta+tau)^-(s+1)
+ * divided by F(t_x), its largest value, and the integrals of F times the
+ * derivatives of log F: log(alpha+tau), 1/(alpha+tau), log(beta+tau),
+ * 1/(beta+tau).
+ */
+typedef struct DeathIntegrals
+{
+	double		j;
+	double		j_log_alpha;
+	double		j_inv_alpha;
+	double		j_log_beta;
+	double		j_inv_beta;
+} DeathIntegrals;
+
+typedef struct Panel
+{
+	double		lo;
+	double		hi;
+} Panel;
+
+/*
+ * Adds w times F(tau) dtau/dy (scaled by exp(-log_f0)) to the integrals at
+ * y = log((c+tau)/(c+t_x)), c = min(alpha, beta); returns that integrand.
+ */
+static double
+AddNode(const PnbdParams *p, double x, double t_x, double log_f0, double y, double w,
+		DeathIntegrals *out)
+{
+	double		c = Min(p->alpha, p->beta);
+	double		tau = t_x + (c + t_x) * expm1(y);
+	double		log_c = log(c + t_x) + y;	/* log(c + tau) without a log */
+	double		log_a = p->alpha <= p->beta ? log_c : log(p->alpha + tau);
+	double		log_b = p->alpha <= p->beta ? log(p->beta + tau) : log_c;
+	double		f = exp(-(p->r + x) * log_a - (p->s + 1.0) * log_b - log_f0) * (c + tau);
+
+	out->j += w * f;
+	out->j_log_alpha += w * f * log_a;
+	out->j_inv_alpha += w * f / (p->alpha + tau);
+	out->j_log_beta += w * f * log_b;
+	out->j_inv_beta += w * f / (p->beta + tau);
+	return f;
+}
+
+/* Kronrod estimates over one panel; returns |Kronrod - Gauss| of j */
+static double
+KronrodPanel(const PnbdParams *p, double x, double t_x, double log_f0, double lo, double hi,
+			 DeathIntegrals *out)
+{
+	double		center = 0.5 * (lo + hi);
+	double		half = 0.5 * (hi - lo);
+	double		gauss = 0.0;
+
+	memset(out, 0, sizeof(*out));
+	for (int k = 0; k < 8; k++)
+	{
+		double		w = half * kronrod_weights[k];
+		double		f = AddNode(p, x, t_x, log_f0, center - half * kronrod_nodes[k], w, out);
+
+		if (k < 7)
+			f += AddNode(p, x, t_x, log_f0, center + half * kronrod_nodes[k], w, out);
+		/* Gauss nodes are the odd-numbered ones, the centre (k = 7) included */
+		if (k % 2 == 1)
+			gauss += half * gauss_weights[k / 2] * f;
+	}
+	return fabs(out->j - gauss);
+}
+
+/*
+ * Adaptive quadrature over [t_x, T], in y = log((c+tau)/(c+t_x)) with c the
+ * smaller of alpha and beta: there the steeper of the two power factors is
+ * an exponential and the other one is smooth, so one Kronrod panel usually
+ * suffices.  The integrand decreases, so the leftmost panels carry the
+ * mass: they are refined first, and a panel is accepted once its error
+ * estimate is below the tolerance relative to everything found so far.
+ */
+static void
+DeathIntegral(const PnbdParams *p, double x, double t_x, double t, double log_f0,
+			  DeathIntegrals *total)
+{
+	Panel		stack[64];
+	int			depth = 0;
+	int			panels = 0;
+	double		y_end;
+
+	memset(total, 0, sizeof(*total));
+	if (t <= t_x)
+		return;
+	y_end = log1p((t - t_x) / (Min(p->alpha, p->beta) + t_x));
+	stack[depth++] = (Panel) {0.0, y_end};
+	while (depth > 0)
+	{
+		Panel		panel = stack[--depth];
+		DeathIntegrals part;
+		double		error = KronrodPanel(p, x, t_x, log_f0, panel.lo, panel.hi, &part);
+
+		panels++;
+		if (error <= QUADRATURE_TOLERANCE * (total->j + part.j) ||
+			panels >= QUADRATURE_MAX_PANELS || depth >= 62 ||
+			panel.hi - panel.lo <= 1e-12 * y_end)
+		{
+			total->j += part.j;
+			total->j_log_alpha += part.j_log_alpha;
+			total->j_inv_alpha += part.j_inv_alpha;
+			total->j_log_beta += part.j_log_beta;
+			total->j_inv_beta += part.j_inv_beta;
+			continue;
+		}
+		/* push the right half first, so the left one is refined next */
+		stack[depth++] = (Panel) {0.5 * (panel.lo + panel.hi), panel.hi};
+		stack[depth++] = (Panel) {panel.lo, 0.5 * (panel.lo + panel.hi)};
+	}
+}
+
+/*
+ * The log of the bracket of L, split into its "alive" and "died in
+ * (t_x, T]" parts, with the gradient of log L's bracket when asked for.
+ * Returns log(alive + died); *p_alive is alive's share.
+ */
+static double
+LogBracket(const PnbdParams *p, double x, double t_x, double t, double *p_alive,
+		   double *gradient)
+{
+	double		log_alive = -(p->r + x) * log(p->alpha + t) - p->s * log(p->beta + t);
+	double		log_f0 = -(p->r + x) * log(p->alpha + t_x) - (p->s + 1.0) * log(p->beta + t_x);
+	DeathIntegrals d;
+	double		log_died;
+	double		lse;
+	double		share_alive;
+	double		share_died;
+
+	DeathIntegral(p, x, t_x, t, log_f0, &d);
+	log_died = d.j > 0.0 ? log(p->s) + log_f0 + log(d.j) : -INFINITY;
+	lse = LogAddExp(log_alive, log_died);
+	share_alive = exp(log_alive - lse);
+	share_died = d.j > 0.0 ? exp(log_died - lse) : 0.0;
+	if (p_alive)
+		*p_alive = share_alive;
+	if (gradient)
+	{
+		gradient[0] = -share_alive * log(p->alpha + t);
+		gradient[1] = -share_alive * (p->r + x) / (p->alpha + t);
+		gradient[2] = -share_alive * log(p->beta + t);
+		gradient[3] = -share_alive * p->s / (p->beta + t);
+		if (share_died > 0.0)
+		{
+			gradient[0] -= share_died * d.j_log_alpha / d.j;
+			gradient[1] -= share_died * (p->r + x) * d.j_inv_alpha / d.j;
+			gradient[2] += share_died * (1.0 / p->s - d.j_log_beta / d.j);
+			gradient[3] -= share_died * (p->s + 1.0) * d.j_inv_beta / d.j;
+		}
+	}
+	return lse;
+}
+
+typedef struct PnbdData
+{
+	int			npoints;
+	const double *rows;			/* x, t_x, T, count */
+	int			nx;
+	double	   *x_value;
+	double	   *x_count;
+	double		total;
+} PnbdData;
+
+/* Negative mean log-likelihood and its gradient in log-parameters. */
+static double
+PnbdObjective(const double *theta, double *gradient, void *arg)
+{
+	const PnbdData *d = arg;
+	PnbdParams	p = {exp(theta[0]), exp(theta[1]), exp(theta[2]), exp(theta[3])};
+	double		ll = 0.0;
+	double		g[PNBD_NPARAMS] = {0.0, 0.0, 0.0, 0.0};
+	double		lgamma_r = lgamma(p.r);
+	double		psi_r = Digamma(p.r);
+	double		log_alpha = log(p.alpha);
+	double		log_beta = log(p.beta);
+
+	CHECK_FOR_INTERRUPTS();
+
+	for (int k = 0; k < d->nx; k++)
+	{
+		double		x = d->x_value[k];
+		double		w = d->x_count[k];
+
+		ll += w * (lgamma(p.r + x) - lgamma_r + p.r * log_alpha + p.s * log_beta);
+		g[0] += w * (Digamma(p.r + x) - psi_r + log_alpha);
+		g[1] += w * p.r / p.alpha;
+		g[2] += w * log_beta;
+		g[3] += w * p.s / p.beta;
+	}
+
+	for (int i = 0; i < d->npoints; i++)
+	{
+		const double *row = d->rows + 4 * i;
+		double		gi[PNBD_NPARAMS];
+
+		ll += row[3] * LogBracket(&p, row[0], row[1], row[2], NULL, gi);
+		for (int j = 0; j < PNBD_NPARAMS; j++)
+			g[j] += row[3] * gi[j];
+	}
+
+	gradient[0] = -g[0] * p.r / d->total;
+	gradient[1] = -g[1] * p.alpha / d->total;
+	gradient[2] = -g[2] * p.s / d->total;
+	gradient[3] = -g[3] * p.beta / d->total;
+	if (isnan(ll))
+		return INFINITY;
+	return -ll / d->total;
+}
+
+/* Final of pareto_nbd_fit: the maximum-likelihood model, NULL for too few customers. */
+PG_FUNCTION_INFO_V1(pareto_nbd_fit_finalfn);
+Datum
+pareto_nbd_fit_finalfn(PG_FUNCTION_ARGS)
+{
+	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
+	double		total = groups ? CustomerGroupsTotal(groups) : 0.0;
+	double	   *rows;
+	PnbdData	data;
+	double		theta[PNBD_NPARAMS] = {0.0, 0.0, 0.0, 0.0};
+	double		diag[PNBD_NPARAMS];
+	OptimizeResult fit;
+	BtydModel  *model;
+
+	if (total < PNBD_NPARAMS)
+	{
+		ereport(NOTICE,
+				(errmsg("pareto_nbd_fit needs at least %d customers, got %.0f",
+						PNBD_NPARAMS, total),
+				 errdetail("The model has %d parameters.", PNBD_NPARAMS)));
+		PG_RETURN_NULL();
+	}
+
+	/* rows come sorted by x, so each x is one run */
+	data.npoints = CustomerGroupsToRows(groups, &rows);
+	data.rows = rows;
+	data.total = total;
+	data.x_value = palloc(sizeof(double) * data.npoints);
+	data.x_count = palloc(sizeof(double) * data.npoints);
+	data.nx = 0;
+	for (int i = 0; i < data.npoints; i++)
+	{
+		if (data.nx == 0 || data.x_value[data.nx - 1] != rows[4 * i])
+		{
+			data.x_value[data.nx] = rows[4 * i];
+			data.x_count[data.nx++] = 0.0;
+		}
+		data.x_count[data.nx - 1] += rows[4 * i + 3];
+	}
+
+	fit = BfgsMinimize(PnbdObjective, &data, theta, PNBD_NPARAMS,
+					   FIT_MAX_ITERATIONS, FIT_GRADIENT_TOLERANCE, FIT_MAX_STEP);
+
+	model = BtydModelCreate(BTYD_PARETO_NBD);
+	for (int i = 0; i < PNBD_NPARAMS; i++)
+		model->params[i] = exp(theta[i]);
+	model->log_likelihood = -fit.value * total;
+	model->n = total;
+	model->iterations = fit.iterations;
+	model->flags = BTYD_FITTED;
+
+	/* converged means a strict maximum, as for bgnbd_fit */
+	if (fit.converged &&
+		InverseHessianDiagonal(PnbdObjective, &data, theta, PNBD_NPARAMS, total, diag))
+	{
+		model->flags |= BTYD_CONVERGED;
+		for (int i = 0; i < PNBD_NPARAMS; i++)
+			model->std_err[i] = model->params[i] * sqrt(diag[i]);
+	}
+	else if (fit.converged)
+		ereport(WARNING,
+				(errmsg("pareto_nbd_fit found no strict maximum of the likelihood"),
+				 errdetail("The curvature of the log-likelihood is not negative definite at the solution, so the data do not identify all parameters."),
+				 errhint("This happens when, for example, no customer made a repeat purchase.")));
+	else
+		ereport(WARNING,
+				(errmsg("pareto_nbd_fit did not converge after %d iterations", fit.iterations),
+				 errdetail("The largest gradient component is %g.", fit.gradient_norm)));
+	PG_RETURN_POINTER(model);
+}
+
+static PnbdParams
+ModelParams(const BtydModel *model)
+{
+	return (PnbdParams) {model->params[0], model->params[1], model->params[2], model->params[3]};
+}
+
+static double
+CheckHorizon(double horizon)
+{
+	if (!isfinite(horizon) || horizon < 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("horizon must be a non-negative finite number, not %g", horizon)));
+	return horizon;
+}
+
+/* [1 - (scale/(scale+h))^(s-1)] / (s-1), regular at s = 1 */
+static double
+LifetimeFactor(double s, double scale, double horizon)
+{
+	double		l = log1p(horizon / scale);
+
+	return l * Expm1Ratio(-(s - 1.0) * l);
+}
+
+/* Returns P(alive) of a customer with summary (x, t_x, T) under a Pareto/NBD model. */
+PG_FUNCTION_INFO_V1(pareto_nbd_p_alive);
+Datum
+pareto_nbd_p_alive(PG_FUNCTION_ARGS)
+{
+	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, BTYD_PARETO_NBD);
+	PnbdParams	p = ModelParams(model);
+	double		x = PG_GETARG_FLOAT8(1);
+	double		t_x = PG_GETARG_FLOAT8(2);
+	double		t = PG_GETARG_FLOAT8(3);
+	double		p_alive;
+
+	CheckCustomerSummary(x, t_x, t);
+	(void) LogBracket(&p, x, t_x, t, &p_alive, NULL);
+	PG_RETURN_FLOAT8(BtydFiniteResult(p_alive, "P(alive)"));
+}
+
+/* Returns the expected purchases in the next horizon time units of a customer. */
+PG_FUNCTION_INFO_V1(pareto_nbd_expected_purchases);
+Datum
+pareto_nbd_expected_purchases(PG_FUNCTION_ARGS)
+{
+	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, BTYD_PARETO_NBD);
+	PnbdParams	p = ModelParams(model);
+	double		horizon = CheckHorizon(PG_GETARG_FLOAT8(1));
+	double		x = PG_GETARG_FLOAT8(2);
+	double		t_x = PG_GETARG_FLOAT8(3);
+	double		t = PG_GETARG_FLOAT8(4);
+	double		p_alive;
+
+	CheckCustomerSummary(x, t_x, t);
+	(void) LogBracket(&p, x, t_x, t, &p_alive, NULL);
+	/* alive at T: lambda ~ Gamma(r+x, alpha+T), mu ~ Gamma(s, beta+T) */
+	PG_RETURN_FLOAT8(BtydFiniteResult(p_alive * (p.r + x) / (p.alpha + t) * (p.beta + t)
+									  * LifetimeFactor(p.s, p.beta + t, horizon),
+									  "expected purchases"));
+}
+
+/* Returns E[X(horizon)], the expected repeat purchases of a new customer. */
+PG_FUNCTION_INFO_V1(pareto_nbd_expected_purchases_new);
+Datum
+pareto_nbd_expected_purchases_new(PG_FUNCTION_ARGS)
+{
+	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, BTYD_PARETO_NBD);
+	PnbdParams	p = ModelParams(model);
+	double		horizon = CheckHorizon(PG_GETARG_FLOAT8(1));
+
+	PG_RETURN_FLOAT8(BtydFiniteResult(p.r / p.alpha * p.beta * LifetimeFactor(p.s, p.beta, horizon),
+									  "expected purchases"));
+}
