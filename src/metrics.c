@@ -1,0 +1,496 @@
+/*-------------------------------------------------------------------------
+ *
+ * metrics.c
+ *	  Exact, order-independent metrics of a binary classifier: roc_auc,
+ *	  log_loss, classification_report and the threshold choosers
+ *	  threshold_max_f1 and threshold_for_recall.
+ *
+ * roc_auc and the threshold choosers need every (score, label) pair: their
+ * internal state keeps the pairs (16 bytes each) and the final function
+ * sorts them.  All counting is done in integers, so the result does not
+ * depend on row order or the number of parallel workers: AUC is the
+ * Mann-Whitney statistic with tied scores given their average rank (ties
+ * count one half, as in scikit-learn's roc_auc_score), computed as twice the
+ * rank sum so that it stays an integer.
+ *
+ * log_loss and classification_report keep a few sums in a float8[] or
+ * bigint[] state, which Citus can ship between nodes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "common/shortest_dec.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "float_array.h"
+
+/* scikit-learn's log_loss clips probabilities to [eps, 1 - eps] */
+#define LOG_LOSS_EPS 1e-15
+
+typedef struct ScoredLabel
+{
+	double		score;
+	bool		label;
+} ScoredLabel;
+
+typedef struct ScoredLabels
+{
+	int64		n;
+	int64		capacity;
+	double		target;			/* threshold_for_recall's target, else NaN */
+	ScoredLabel *items;
+} ScoredLabels;
+
+/* the most pairs a state may hold: 1 GB of pairs */
+#define MAX_SCORED_LABELS ((int64) (MaxAllocHugeSize / 2 / sizeof(ScoredLabel)))
+
+static void
+ReservePairs(MemoryContext ctx, ScoredLabels *s, int64 n)
+{
+	int64		cap;
+
+	if (n <= s->capacity)
+		return;
+	if (n > MAX_SCORED_LABELS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many rows for an exact ROC or threshold computation"),
+				 errdetail("At most " INT64_FORMAT " scored rows fit in memory.", MAX_SCORED_LABELS),
+				 errhint("Evaluate on a sample, for example with TABLESAMPLE.")));
+	cap = Min(Max(n, Max(s->capacity * 2, 1024)), MAX_SCORED_LABELS);
+	if (s->items == NULL)
+		s->items = MemoryContextAllocHuge(ctx, sizeof(ScoredLabel) * cap);
+	else
+		s->items = repalloc_huge(s->items, sizeof(ScoredLabel) * cap);
+	s->capacity = cap;
+}
+
+/* Returns the state with one more (score, label) pair; NULLs are skipped. */
+PG_FUNCTION_INFO_V1(scored_labels_accum);
+Datum
+scored_labels_accum(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx;
+	ScoredLabels *s;
+
+	if (!AggCheckCallContext(fcinfo, &aggctx))
+		elog(ERROR, "scored_labels_accum called in non-aggregate context");
+	if (PG_ARGISNULL(0))
+	{
+		s = MemoryContextAllocZero(aggctx, sizeof(ScoredLabels));
+		s->target = NAN;
+		if (PG_NARGS() > 3)
+		{
+			double		target = PG_ARGISNULL(3) ? NAN : PG_GETARG_FLOAT8(3);
+
+			if (!(target > 0.0 && target <= 1.0))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("target recall must be in (0, 1]")));
+			s->target = target;
+		}
+	}
+	else
+		s = (ScoredLabels *) PG_GETARG_POINTER(0);
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_POINTER(s);
+	if (isnan(PG_GETARG_FLOAT8(1)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("score must not be NaN")));
+	ReservePairs(aggctx, s, s->n + 1);
+	s->items[s->n].score = PG_GETARG_FLOAT8(1);
+	s->items[s->n].label = PG_GETARG_BOOL(2);
+	s->n++;
+	PG_RETURN_POINTER(s);
+}
+
+/* Returns the union of two states of scored labels. */
+PG_FUNCTION_INFO_V1(scored_labels_combine);
+Datum
+scored_labels_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx;
+	ScoredLabels *a = PG_ARGISNULL(0) ? NULL : (ScoredLabels *) PG_GETARG_POINTER(0);
+	ScoredLabels *b = PG_ARGISNULL(1) ? NULL : (ScoredLabels *) PG_GETARG_POINTER(1);
+
+	if (!AggCheckCallContext(fcinfo, &aggctx))
+		elog(ERROR, "scored_labels_combine called in non-aggregate context");
+	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	if (a == NULL)
+	{
+		a = MemoryContextAllocZero(aggctx, sizeof(ScoredLabels));
+		a->target = b->target;
+	}
+	if (isnan(a->target))
+		a->target = b->target;
+	if (b->n > 0)
+	{
+		ReservePairs(aggctx, a, a->n + b->n);
+		memcpy(a->items + a->n, b->items, sizeof(ScoredLabel) * b->n);
+		a->n += b->n;
+	}
+	PG_RETURN_POINTER(a);
+}
+
+typedef struct PairsHeader
+{
+	int64		n;
+	double		target;
+} PairsHeader;
+
+/* Returns a state of scored labels as bytea. */
+PG_FUNCTION_INFO_V1(scored_labels_serialize);
+Datum
+scored_labels_serialize(PG_FUNCTION_ARGS)
+{
+	ScoredLabels *s = (ScoredLabels *) PG_GETARG_POINTER(0);
+	PairsHeader hdr = {s->n, s->target};
+	Size		bytes = VARHDRSZ + sizeof(hdr) + sizeof(ScoredLabel) * s->n;
+	bytea	   *result;
+
+	if (bytes > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("state of a parallel worker exceeds 1 GB"),
+				 errhint("Set max_parallel_workers_per_gather = 0 for this query.")));
+	result = palloc(bytes);
+	SET_VARSIZE(result, bytes);
+	memcpy(VARDATA(result), &hdr, sizeof(hdr));
+	if (s->n > 0)
+		memcpy(VARDATA(result) + sizeof(hdr), s->items, sizeof(ScoredLabel) * s->n);
+	PG_RETURN_BYTEA_P(result);
+}
+
+/* Returns a state of scored labels from bytea, checking its length. */
+PG_FUNCTION_INFO_V1(scored_labels_deserialize);
+Datum
+scored_labels_deserialize(PG_FUNCTION_ARGS)
+{
+	bytea	   *data = PG_GETARG_BYTEA_PP(0);
+	Size		len = VARSIZE_ANY_EXHDR(data);
+	PairsHeader hdr;
+	ScoredLabels *s;
+
+	if (len < sizeof(hdr))
+		elog(ERROR, "invalid scored-labels state: %zu bytes", len);
+	memcpy(&hdr, VARDATA_ANY(data), sizeof(hdr));
+	if (hdr.n < 0 || hdr.n > MAX_SCORED_LABELS ||
+		len != sizeof(hdr) + sizeof(ScoredLabel) * (Size) hdr.n)
+		elog(ERROR, "invalid scored-labels state: %zu bytes for " INT64_FORMAT " pairs",
+			 len, hdr.n);
+	s = palloc0(sizeof(ScoredLabels));
+	s->target = hdr.target;
+	if (hdr.n > 0)
+	{
+		ReservePairs(CurrentMemoryContext, s, hdr.n);
+		memcpy(s->items, VARDATA_ANY(data) + sizeof(hdr), sizeof(ScoredLabel) * hdr.n);
+		s->n = hdr.n;
+	}
+	PG_RETURN_POINTER(s);
+}
+
+static int
+CompareScoreDesc(const void *a, const void *b)
+{
+	double		x = ((const ScoredLabel *) a)->score;
+	double		y = ((const ScoredLabel *) b)->score;
+
+	return (x < y) ? 1 : (x > y) ? -1 : 0;
+}
+
+/* sort descending by score and count the positives */
+static int64
+SortPairs(ScoredLabels *s)
+{
+	int64		n_pos = 0;
+
+	qsort(s->items, s->n, sizeof(ScoredLabel), CompareScoreDesc);
+	for (int64 i = 0; i < s->n; i++)
+		n_pos += s->items[i].label;
+	return n_pos;
+}
+
+/* Returns the area under the ROC curve, NULL unless both classes occur. */
+PG_FUNCTION_INFO_V1(roc_auc_final);
+Datum
+roc_auc_final(PG_FUNCTION_ARGS)
+{
+	ScoredLabels *s = PG_ARGISNULL(0) ? NULL : (ScoredLabels *) PG_GETARG_POINTER(0);
+	int64		n_pos;
+	int64		n_neg;
+	int64		twice_rank_sum = 0;
+	int64		i;
+
+	if (s == NULL || s->n == 0)
+		PG_RETURN_NULL();
+	n_pos = SortPairs(s);
+	n_neg = s->n - n_pos;
+	if (n_pos == 0 || n_neg == 0)
+		PG_RETURN_NULL();
+
+	/*
+	 * Ranks ascend with the score, so the group of tied scores that starts at
+	 * descending position i (0-based) and holds t pairs has ascending ranks
+	 * n - i - t + 1 .. n - i; twice their average is 2(n - i) - t + 1.
+	 */
+	for (i = 0; i < s->n;)
+	{
+		int64		t = 0;
+		int64		pos = 0;
+
+		while (i + t < s->n && s->items[i + t].score == s->items[i].score)
+			pos += s->items[i + t++].label;
+		twice_rank_sum += pos * (2 * (s->n - i) - t + 1);
+		i += t;
+	}
+	/* U = R - n1 (n1 + 1) / 2, AUC = U / (n1 n0) */
+	PG_RETURN_FLOAT8((double) (twice_rank_sum - n_pos * (n_pos + 1)) /
+					 (2.0 * (double) n_pos * (double) n_neg));
+}
+
+static void
+AppendJsonNumber(StringInfo buf, const char *key, double x, bool first)
+{
+	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	appendStringInfo(buf, "%s\"%s\": ", first ? "" : ", ", key);
+	if (!isfinite(x))
+		appendStringInfoString(buf, "null");	/* undefined, e.g. 0/0 */
+	else
+	{
+		double_to_shortest_decimal_buf(x, digits);
+		appendStringInfoString(buf, digits);
+	}
+}
+
+/* the report of a confusion matrix as jsonb; rates of 0/0 are null */
+static Datum
+ReportJsonb(int64 tp, int64 fp, int64 tn, int64 fn, bool with_threshold, double threshold)
+{
+	StringInfoData buf;
+	double		n = (double) (tp + fp + tn + fn);
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	if (with_threshold)
+		AppendJsonNumber(&buf, "threshold", threshold, true);
+	AppendJsonNumber(&buf, "accuracy", (tp + tn) / n, !with_threshold);
+	AppendJsonNumber(&buf, "precision", (double) tp / (double) (tp + fp), false);
+	AppendJsonNumber(&buf, "recall", (double) tp / (double) (tp + fn), false);
+	AppendJsonNumber(&buf, "f1", 2.0 * tp / (double) (2 * tp + fp + fn), false);
+	appendStringInfo(&buf, ", \"tp\": " INT64_FORMAT ", \"fp\": " INT64_FORMAT
+					 ", \"tn\": " INT64_FORMAT ", \"fn\": " INT64_FORMAT "}",
+					 tp, fp, tn, fn);
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+}
+
+/*
+ * Returns the threshold that maximises F1 (a row is positive when its score
+ * is at least the threshold) with its report; NULL without positives.
+ * Among equal F1 the highest threshold wins.
+ */
+PG_FUNCTION_INFO_V1(threshold_max_f1_final);
+Datum
+threshold_max_f1_final(PG_FUNCTION_ARGS)
+{
+	ScoredLabels *s = PG_ARGISNULL(0) ? NULL : (ScoredLabels *) PG_GETARG_POINTER(0);
+	int64		n_pos;
+	int64		tp = 0;
+	int64		fp = 0;
+	int64		best_tp = -1;
+	int64		best_fp = 0;
+	double		best_t = 0.0;
+
+	if (s == NULL || s->n == 0)
+		PG_RETURN_NULL();
+	n_pos = SortPairs(s);
+	if (n_pos == 0)
+		PG_RETURN_NULL();
+	for (int64 i = 0; i < s->n;)
+	{
+		double		t = s->items[i].score;
+
+		while (i < s->n && s->items[i].score == t)
+		{
+			if (s->items[i].label)
+				tp++;
+			else
+				fp++;
+			i++;
+		}
+
+		/*
+		 * F1 = 2 tp / (tp + fp + n_pos); compare a / b > c / d as a d > c b,
+		 * in exact integers (products stay below 2^63 for any feasible n)
+		 */
+		if (best_tp < 0 ||
+			tp * (best_tp + best_fp + n_pos) > best_tp * (tp + fp + n_pos))
+		{
+			best_tp = tp;
+			best_fp = fp;
+			best_t = t;
+		}
+	}
+	PG_RETURN_DATUM(ReportJsonb(best_tp, best_fp, s->n - n_pos - best_fp,
+								n_pos - best_tp, true, best_t));
+}
+
+/*
+ * Returns the highest threshold whose recall reaches the target, with its
+ * report (the fewest users flagged for that recall); NULL without positives.
+ */
+PG_FUNCTION_INFO_V1(threshold_for_recall_final);
+Datum
+threshold_for_recall_final(PG_FUNCTION_ARGS)
+{
+	ScoredLabels *s = PG_ARGISNULL(0) ? NULL : (ScoredLabels *) PG_GETARG_POINTER(0);
+	int64		n_pos;
+	int64		tp = 0;
+	int64		fp = 0;
+
+	if (s == NULL || s->n == 0)
+		PG_RETURN_NULL();
+	n_pos = SortPairs(s);
+	if (n_pos == 0)
+		PG_RETURN_NULL();
+	for (int64 i = 0; i < s->n;)
+	{
+		double		t = s->items[i].score;
+
+		while (i < s->n && s->items[i].score == t)
+		{
+			if (s->items[i].label)
+				tp++;
+			else
+				fp++;
+			i++;
+		}
+		if ((double) tp >= s->target * (double) n_pos)
+			PG_RETURN_DATUM(ReportJsonb(tp, fp, s->n - n_pos - fp, n_pos - tp, true, t));
+	}
+	/* the lowest score flags everyone: recall 1 reaches any target */
+	elog(ERROR, "target recall not reached");
+	PG_RETURN_NULL();
+}
+
+/* ---------- log_loss: float8[] {n, sum} ---------- */
+
+/* Returns the log-loss state {n, sum of -log likelihoods} with one more row. */
+PG_FUNCTION_INFO_V1(log_loss_accum);
+Datum
+log_loss_accum(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
+	double		p = PG_GETARG_FLOAT8(1);
+	bool		y = PG_GETARG_BOOL(2);
+	double		v[2];
+
+	if (Float8ArrayLength(state) != 2)
+		elog(ERROR, "invalid log_loss state");
+	if (!(p >= 0.0 && p <= 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("probability %g is not between 0 and 1", p)));
+	p = Min(Max(p, LOG_LOSS_EPS), 1.0 - LOG_LOSS_EPS);
+	memcpy(v, ARR_DATA_PTR(state), sizeof(v));
+	v[0] += 1.0;
+	v[1] -= y ? log(p) : log1p(-p);
+	PG_RETURN_ARRAYTYPE_P(Float8ArrayFromValues(v, 2));
+}
+
+/* Returns the element-wise sum of two float8[] states of equal length. */
+PG_FUNCTION_INFO_V1(float8_state_add);
+Datum
+float8_state_add(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *b = PG_GETARG_ARRAYTYPE_P(1);
+	int			n = Float8ArrayLength(a);
+	double	   *v;
+
+	if (n < 0 || n != Float8ArrayLength(b))
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("cannot add aggregate states of different lengths")));
+	v = palloc(sizeof(double) * n);
+	for (int i = 0; i < n; i++)
+		v[i] = ((double *) ARR_DATA_PTR(a))[i] + ((double *) ARR_DATA_PTR(b))[i];
+	PG_RETURN_ARRAYTYPE_P(Float8ArrayFromValues(v, n));
+}
+
+/* Returns the mean log loss of a state, NULL for no rows. */
+PG_FUNCTION_INFO_V1(log_loss_final);
+Datum
+log_loss_final(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
+	double	   *v = (double *) ARR_DATA_PTR(state);
+
+	if (Float8ArrayLength(state) != 2)
+		elog(ERROR, "invalid log_loss state");
+	if (v[0] == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(v[1] / v[0]);
+}
+
+/* ---------- classification_report: float8[] {tp, fp, tn, fn} ---------- */
+
+/*
+ * Returns the confusion counts with one more row, positive when the score is
+ * at least the threshold.  Counts are kept as float8 (exact up to 2^53) so
+ * that the state shares float8_state_add.
+ */
+PG_FUNCTION_INFO_V1(classification_accum);
+Datum
+classification_accum(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
+	double		score = PG_GETARG_FLOAT8(1);
+	bool		y = PG_GETARG_BOOL(2);
+	double		threshold = PG_GETARG_FLOAT8(3);
+	double		v[4];
+	bool		predicted;
+
+	if (Float8ArrayLength(state) != 4)
+		elog(ERROR, "invalid classification_report state");
+	if (isnan(score) || isnan(threshold))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("score and threshold must not be NaN")));
+	memcpy(v, ARR_DATA_PTR(state), sizeof(v));
+	predicted = score >= threshold;
+	v[predicted ? (y ? 0 : 1) : (y ? 3 : 2)] += 1.0;
+	PG_RETURN_ARRAYTYPE_P(Float8ArrayFromValues(v, 4));
+}
+
+/* Returns accuracy, precision, recall, F1 and the counts as jsonb. */
+PG_FUNCTION_INFO_V1(classification_final);
+Datum
+classification_final(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
+	double	   *v = (double *) ARR_DATA_PTR(state);
+
+	if (Float8ArrayLength(state) != 4)
+		elog(ERROR, "invalid classification_report state");
+	if (v[0] + v[1] + v[2] + v[3] == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(ReportJsonb((int64) v[0], (int64) v[1], (int64) v[2], (int64) v[3],
+								false, 0.0));
+}
