@@ -555,7 +555,7 @@ Reserve(MemoryContext ctx, LogregState *state, int64 rows)
 		if ((double) cap * RowBytes(state->k) > state->max_bytes)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("logreg_train needs more than its memory limit of %.0f MB",
+					 errmsg("logreg_train needs more than its memory limit of %g MB",
 							state->max_bytes / (1024.0 * 1024.0)),
 					 errdetail("Keeping " INT64_FORMAT " rows of %d features takes %zu bytes per row.",
 							   rows, state->k, RowBytes(state->k)),
