@@ -279,6 +279,7 @@ AccumRow(double *s, int k, int p, const double *beta, const double *xe,
 {
 	double		z = 0.0;
 	double		y = label ? 1.0 : 0.0;
+	double		e;
 	double		prob;
 	double		r;
 	double		h;
@@ -289,11 +290,16 @@ AccumRow(double *s, int k, int p, const double *beta, const double *xe,
 	for (int j = 0; j < p; j++)
 		z += beta[j] * xe[j];
 
-	/* log(1 + e^z) - y z, stably: max(z, 0) + log1p(e^-|z|) - y z */
-	s[SUMS_NLL] += weight * (Max(z, 0.0) + log1p(exp(-fabs(z))) - y * z);
+	/*
+	 * One exp serves both: with e = exp(-|z|), log(1 + e^z) - y z is
+	 * max(z, 0) + log1p(e) - y z without overflow, and the probability is
+	 * 1 / (1 + e) or e / (1 + e) by the sign of z.
+	 */
+	e = exp(-fabs(z));
+	s[SUMS_NLL] += weight * (Max(z, 0.0) + log1p(e) - y * z);
 	if (fabs(z) > SEPARATION_Z)
 		s[SUMS_N_EXTREME] += 1.0;
-	prob = LogisticSigmoid(z);
+	prob = (z >= 0.0) ? 1.0 / (1.0 + e) : e / (1.0 + e);
 	r = weight * (prob - y);
 	h = weight * prob * (1.0 - prob);
 
