@@ -17,6 +17,8 @@
 
 #include <math.h>
 
+#include "miscadmin.h"
+
 #include "linalg.h"
 
 /*
@@ -48,6 +50,9 @@ SpdFactorize(SpdFactor *f, const double *a, int p)
 	for (int j = 0; j < p; j++)
 	{
 		double		d = a[j * p + j] * f->scale[j] * f->scale[j];
+
+		/* p^3 / 3 operations in all: a 1000-feature model takes a while */
+		CHECK_FOR_INTERRUPTS();
 
 		for (int m = 0; m < j; m++)
 			d -= l[j * p + m] * l[j * p + m];

@@ -851,6 +851,10 @@ EvaluateRows(const LogregState *state, const LogregOptions *opts,
 	int			k = state->k;
 	int			off = opts->fit_intercept ? 0 : 1;
 
+	/* a row costs ~p^2 / 2 multiply-adds: check for cancel every ~10^6 */
+	int64		check_every = Max(1, (1 << 21) / ((int64) p * p));
+	int64		countdown = 0;
+
 	memset(s + 1, 0, sizeof(double) * (SumsLength(k, p) - 1));
 	s[SUMS_K] = k;
 	s[SUMS_P] = p;
@@ -859,8 +863,11 @@ EvaluateRows(const LogregState *state, const LogregOptions *opts,
 		const double *row = state->rows + (k + 1) * i;
 		bool		label = state->labels[i];
 
-		if ((i & 8191) == 0)
+		if (--countdown <= 0)
+		{
 			CHECK_FOR_INTERRUPTS();
+			countdown = check_every;
+		}
 		AccumRow(s, k, p, beta, row + off, row + 1, label,
 				 label ? opts->weight_pos : opts->weight_neg);
 	}

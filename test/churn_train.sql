@@ -8,7 +8,7 @@
 -- solver='newton-cholesky', tol=1e-12), or from scikit-learn run by hand for
 -- the class-weight fits, as noted at each test.
 BEGIN;
-SELECT plan(60);
+SELECT plan(61);
 SET client_min_messages = error;  -- the no-optimum cases warn by design
 
 CREATE FUNCTION pg_temp.max_rel_err(got float8[], want float8[]) RETURNS float8
@@ -253,6 +253,21 @@ SELECT throws_ok($$SELECT retention.logreg_train(true, '{}'::float8[])$$,
                  '22023', 'feature vector must not be empty', 'empty feature vector');
 SELECT throws_ok($$SELECT retention.logreg_train(true, '{{1,2},{3,4}}'::float8[])$$,
                  '2202E', 'feature vector must be one-dimensional', 'two-dimensional feature array');
+
+-- statement_timeout and cancel reach the Newton iterations: 300 features, whose
+-- first pass alone takes about a second, while reading the rows takes milliseconds
+CREATE FUNCTION pg_temp.cancelled(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE q;
+    RETURN 'finished';
+EXCEPTION WHEN query_canceled THEN
+    RETURN 'cancelled: ' || SQLSTATE || ' ' || SQLERRM;
+END $$;
+SET statement_timeout = '300ms';
+SELECT is(pg_temp.cancelled($$SELECT retention.logreg_train(g % 2 = 0, array_fill((g % 13)::float8, ARRAY[300]))
+                                FROM generate_series(1, 20000) g$$),
+          'cancelled: 57014 canceling statement due to statement timeout', 'statement_timeout stops a long fit');
+RESET statement_timeout;
 
 -- declarations
 SELECT is((SELECT count(*)::int FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid
