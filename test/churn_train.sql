@@ -8,7 +8,7 @@
 -- solver='newton-cholesky', tol=1e-12), or from scikit-learn run by hand for
 -- the class-weight fits, as noted at each test.
 BEGIN;
-SELECT plan(61);
+SELECT plan(62);
 SET client_min_messages = error;  -- the no-optimum cases warn by design
 
 CREATE FUNCTION pg_temp.max_rel_err(got float8[], want float8[]) RETURNS float8
@@ -122,6 +122,14 @@ SELECT cmp_ok(pg_temp.max_rel_err(pg_temp.terms(retention.logreg_train(admit = 1
         '{"lambda": 2, "class_weight": {"0": 1, "1": 3}}')),
     '{-3.0125545870116572,0.0025372550166378447,0.7177728299220372,-0.4067758917049208,-1.0271557187707159,-1.1913876912315489}'),
     '<', 1e-10::float8, 'explicit class weights equal scikit-learn')
+  FROM ucla;
+
+-- no intercept: scikit-learn fit_intercept=False, C=1, gre in hundreds, run by hand
+SELECT cmp_ok(pg_temp.max_rel_err(pg_temp.arr(retention.logreg_train(admit = 1,
+        ARRAY[gre / 100, gpa, (rank = 2)::int, (rank = 3)::int, (rank = 4)::int]::float8[],
+        '{"lambda": 1, "fit_intercept": false}')::jsonb->'coef'),
+    '{0.13257996354941654,-0.18501301178507237,-0.7354518941134366,-1.2740008482338283,-1.5233774257184869}'),
+    '<', 1e-10::float8, 'fit_intercept false equals scikit-learn')
   FROM ucla;
 
 -- Telco, unpenalised, all 7032 rows: exact Newton (R = numpy = glm eps 1e-15)
