@@ -554,11 +554,13 @@ Reserve(MemoryContext ctx, LogregState *state, int64 rows)
 
 	if (rows <= state->capacity)
 		return;
-	cap = Max(rows, Max(state->capacity * 2, 1024));
+	/* start small: with GROUP BY there is one state per group */
+	cap = Max(rows, Max(state->capacity * 2, 16));
 	if ((double) cap * RowBytes(state->k) > state->max_bytes)
 	{
-		cap = rows;
-		if ((double) cap * RowBytes(state->k) > state->max_bytes)
+		/* grow to the limit, not row by row (each step copies everything) */
+		cap = (int64) (state->max_bytes / RowBytes(state->k));
+		if (rows > cap)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("logreg_train needs more than its memory limit of %g MB",

@@ -66,7 +66,8 @@ ReservePairs(MemoryContext ctx, ScoredLabels *s, int64 n)
 				 errmsg("too many rows for an exact ROC or threshold computation"),
 				 errdetail("At most " INT64_FORMAT " scored rows fit in memory.", MAX_SCORED_LABELS),
 				 errhint("Evaluate on a sample, for example with TABLESAMPLE.")));
-	cap = Min(Max(n, Max(s->capacity * 2, 1024)), MAX_SCORED_LABELS);
+	/* start small: with GROUP BY there is one state per group */
+	cap = Min(Max(n, Max(s->capacity * 2, 16)), MAX_SCORED_LABELS);
 	if (s->items == NULL)
 		s->items = MemoryContextAllocHuge(ctx, sizeof(ScoredLabel) * cap);
 	else
