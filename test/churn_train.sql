@@ -8,7 +8,7 @@
 -- solver='newton-cholesky', tol=1e-12), or from scikit-learn run by hand for
 -- the class-weight fits, as noted at each test.
 BEGIN;
-SELECT plan(62);
+SELECT plan(67);
 SET client_min_messages = error;  -- the no-optimum cases warn by design
 
 CREATE FUNCTION pg_temp.max_rel_err(got float8[], want float8[]) RETURNS float8
@@ -261,6 +261,18 @@ SELECT throws_ok($$SELECT retention.logreg_train(true, '{}'::float8[])$$,
                  '22023', 'feature vector must not be empty', 'empty feature vector');
 SELECT throws_ok($$SELECT retention.logreg_train(true, '{{1,2},{3,4}}'::float8[])$$,
                  '2202E', 'feature vector must be one-dimensional', 'two-dimensional feature array');
+
+-- the multi-pass pieces check their inputs
+SELECT throws_ok($$SELECT retention.logreg_step(true, '{1,2}', '{0,0}', NULL)$$,
+                 '2202E', 'coefficient vector has 2 elements but 3 were expected', 'logreg_step: coef of the wrong length');
+SELECT throws_ok($$SELECT retention.logreg_step(true, '{1,2}', NULL, NULL)$$,
+                 '22004', 'coefficients of logreg_step must not be NULL', 'logreg_step: NULL coef');
+SELECT throws_ok($$SELECT retention.logreg_step(true, '{1,2}', '{0,0,0}', '{"class_weight": "balanced"}')$$,
+                 '0A000', 'logreg_step does not take class_weight "balanced"', 'logreg_step: balanced weights need the driver');
+SELECT throws_ok($$SELECT retention.logreg_step_direction('{1,2,3}', '{0}', NULL)$$,
+                 '22023', 'invalid logreg_step state', 'logreg_step_direction: not a logreg_step state');
+SELECT throws_ok($$SELECT retention.logreg_train_multipass('ucla', 'admit', '{}')$$,
+                 '22023', 'feature_columns must name at least one column', 'logreg_train_multipass: no features');
 
 -- statement_timeout and cancel reach the Newton iterations: 300 features, whose
 -- first pass alone takes about a second, while reading the rows takes milliseconds
