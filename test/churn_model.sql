@@ -1,7 +1,7 @@
 -- pgTAP: the logreg_model type (JSON text form, jsonb casts), churn_prob,
 -- churn_logit, churn_explain and churn_base_logit, with hand-computed values.
 BEGIN;
-SELECT plan(30);
+SELECT plan(40);
 SET client_min_messages = error;
 
 -- the worked example of the issue: 0.5 + 0.3 * 2 + 0.2 * 30 = 7.1, p = 1 / (1 + e^-7.1)
@@ -81,6 +81,26 @@ SELECT throws_ok($$SELECT '{"intercept":1,"coef":["a"]}'::retention.logreg_model
                  '22P02', 'invalid input syntax for type retention.logreg_model', 'coef not numbers');
 SELECT throws_ok($$SELECT '{"intercept":1,"coef":[1],"feature_names":["a","b"]}'::retention.logreg_model$$,
                  '22P02', 'invalid input syntax for type retention.logreg_model', 'names of the wrong length');
+SELECT throws_ok($$SELECT '{"intercept":1,"coef":[1],"fit_intercept":false}'::retention.logreg_model$$,
+                 '22P02', 'invalid input syntax for type retention.logreg_model', 'bad model: a model without an intercept must say intercept 0');
+SELECT throws_ok($$SELECT '{"intercept":1,"coef":[1],"fit_intercept":"no"}'::retention.logreg_model$$,
+                 '22P02', 'invalid input syntax for type retention.logreg_model', 'bad model: fit_intercept not boolean');
+SELECT throws_ok($$SELECT '{"intercept":1,"coef":[1],"feature_names":[1]}'::retention.logreg_model$$,
+                 '22P02', 'invalid input syntax for type retention.logreg_model', 'bad model: names not strings');
+SELECT throws_ok($$SELECT '{"intercept":1,"coef":[1],"feature_means":[1,2]}'::retention.logreg_model$$,
+                 '22P02', 'invalid input syntax for type retention.logreg_model', 'bad model: means of the wrong length');
+SELECT throws_ok($$SELECT '{"intercept":1,"coef":[1],"std_err":[1]}'::retention.logreg_model$$,
+                 '22P02', 'invalid input syntax for type retention.logreg_model', 'bad model: std_err missing the intercept entry');
+SELECT throws_ok($$SELECT '{"intercept":1,"coef":[1],"std_err":[1,1],"converged":1}'::retention.logreg_model$$,
+                 '22P02', 'invalid input syntax for type retention.logreg_model', 'bad model: converged not boolean');
+SELECT throws_ok($$SELECT '{"intercept":"1","coef":[1]}'::retention.logreg_model$$,
+                 '22P02', 'invalid input syntax for type retention.logreg_model', 'bad model: intercept as a string');
+SELECT throws_ok($$SELECT '{"intercept":1,"coef":{"a":1}}'::retention.logreg_model$$,
+                 '22P02', 'invalid input syntax for type retention.logreg_model', 'bad model: coef an object');
+SELECT throws_ok($$SELECT retention.churn_prob('{"intercept":0,"coef":[1]}', '{}')$$,
+                 '22023', 'array "features" must not be empty', 'empty feature vector');
+SELECT throws_ok($$SELECT retention.churn_prob('{"intercept":0,"coef":[1]}', '{{1}}')$$,
+                 '2202E', 'array "features" must be one-dimensional', 'two-dimensional feature vector');
 SELECT throws_ok($$SELECT 'not json'::retention.logreg_model$$,
                  '22P02', NULL, 'not JSON');
 

@@ -2,7 +2,7 @@
 -- churn_models_latest, with holdout metrics checked against scikit-learn
 -- (REFERENCES.md, Telco "Holdout") and row-level security applying.
 BEGIN;
-SELECT plan(22);
+SELECT plan(28);
 SET client_min_messages = error;
 
 CREATE FUNCTION pg_temp.max_rel_err(got float8[], want float8[]) RETURNS float8
@@ -115,6 +115,21 @@ SELECT throws_ok($$CALL retention.train_churn_model('x', 'ucla', 'admit', '{}')$
                  '22023', 'feature_columns must name at least one column', 'no features');
 SELECT throws_ok($$CALL retention.train_churn_model('x', 'ucla', 'admit', '{gre}', holdout_fraction => 1)$$,
                  '22023', 'holdout_fraction 1 is not in [0, 1)', 'holdout fraction 1');
+
+SELECT throws_ok($$CALL retention.train_churn_model(NULL, 'ucla', 'admit', '{gre}')$$,
+                 '22004', 'model_name, source and label_column must not be NULL', 'NULL name');
+SELECT throws_ok($$CALL retention.train_churn_model('x', 'SELECT admit, gre FROM ucla WHERE false', 'admit', '{gre}')$$,
+                 '22000', 'no usable training rows in SELECT admit, gre FROM ucla WHERE false', 'no training rows');
+SELECT throws_ok($$CALL retention.train_churn_model('x', 'no_such_table', 'admit', '{gre}')$$,
+                 '42P01', NULL, 'unknown table');
+SELECT throws_ok($$CALL retention.train_churn_model('x', 'ucla', 'admit', '{no_such_column}')$$,
+                 '42703', NULL, 'unknown column');
+SELECT is((SELECT count(*)::int FROM pg_catalog.pg_proc WHERE pronamespace = 'retention'::regnamespace AND prosecdef),
+          0, 'no SECURITY DEFINER function');
+SELECT ok((SELECT obj_description('retention.train_churn_model'::regproc, 'pg_proc') IS NOT NULL
+              AND obj_description('retention.churn_model'::regproc, 'pg_proc') IS NOT NULL
+              AND obj_description('retention.churn_models_latest'::regclass, 'pg_class') IS NOT NULL),
+          'registry objects are documented');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -8,7 +8,7 @@
 -- solver='newton-cholesky', tol=1e-12), or from scikit-learn run by hand for
 -- the class-weight fits, as noted at each test.
 BEGIN;
-SELECT plan(67);
+SELECT plan(78);
 SET client_min_messages = error;  -- the no-optimum cases warn by design
 
 CREATE FUNCTION pg_temp.max_rel_err(got float8[], want float8[]) RETURNS float8
@@ -261,6 +261,29 @@ SELECT throws_ok($$SELECT retention.logreg_train(true, '{}'::float8[])$$,
                  '22023', 'feature vector must not be empty', 'empty feature vector');
 SELECT throws_ok($$SELECT retention.logreg_train(true, '{{1,2},{3,4}}'::float8[])$$,
                  '2202E', 'feature vector must be one-dimensional', 'two-dimensional feature array');
+
+SELECT throws_ok($$SELECT retention.logreg_train(g % 3 = 0, ARRAY[g]::float8[], '{"max_iter": 0}') FROM generate_series(1, 20) g$$,
+                 '22023', 'invalid value for logreg_train option "max_iter"', 'option error: max_iter 0');
+SELECT throws_ok($$SELECT retention.logreg_train(g % 3 = 0, ARRAY[g]::float8[], '{"max_iter": 2.5}') FROM generate_series(1, 20) g$$,
+                 '22023', 'invalid value for logreg_train option "max_iter"', 'option error: fractional max_iter');
+SELECT throws_ok($$SELECT retention.logreg_train(g % 3 = 0, ARRAY[g]::float8[], '{"tol": 0}') FROM generate_series(1, 20) g$$,
+                 '22023', 'invalid value for logreg_train option "tol"', 'option error: tol 0');
+SELECT throws_ok($$SELECT retention.logreg_train(g % 3 = 0, ARRAY[g]::float8[], '{"fit_intercept": "yes"}') FROM generate_series(1, 20) g$$,
+                 '22023', 'invalid value for logreg_train option "fit_intercept"', 'option error: fit_intercept not boolean');
+SELECT throws_ok($$SELECT retention.logreg_train(g % 3 = 0, ARRAY[g]::float8[], '{"max_memory_mb": -1}') FROM generate_series(1, 20) g$$,
+                 '22023', 'invalid value for logreg_train option "max_memory_mb"', 'option error: negative memory limit');
+SELECT throws_ok($$SELECT retention.logreg_train(g % 3 = 0, ARRAY[g]::float8[], '{"class_weight": "even"}') FROM generate_series(1, 20) g$$,
+                 '22023', 'invalid value for logreg_train option "class_weight"', 'option error: unknown class_weight mode');
+SELECT throws_ok($$SELECT retention.logreg_train(g % 3 = 0, ARRAY[g]::float8[], '{"class_weight": {"2": 1}}') FROM generate_series(1, 20) g$$,
+                 '22023', 'invalid value for logreg_train option "class_weight"', 'option error: class_weight for a class that does not exist');
+SELECT throws_ok($$SELECT retention.logreg_train(g % 3 = 0, ARRAY[g]::float8[], '{"class_weight": {"1": 0}}') FROM generate_series(1, 20) g$$,
+                 '22023', 'invalid value for logreg_train option "class_weight"', 'option error: zero class weight');
+SELECT throws_ok($$SELECT retention.logreg_train(g % 3 = 0, ARRAY[g]::float8[], '{"lambda": "1"}') FROM generate_series(1, 20) g$$,
+                 '22023', 'invalid value for logreg_train option "lambda"', 'option error: lambda as a string');
+SELECT throws_ok($$SELECT retention.logreg_train(g % 3 = 0, ARRAY[g]::float8[], '{"feature_names": [1]}') FROM generate_series(1, 20) g$$,
+                 '22023', 'invalid value for logreg_train option "feature_names"', 'option error: feature_names not strings');
+SELECT throws_ok($$SELECT retention.logreg_train(g % 3 = 0, ARRAY[g]::float8[], '[1]') FROM generate_series(1, 20) g$$,
+                 '22023', 'logreg_train options must be a JSON object', 'option error: options not an object');
 
 -- the multi-pass pieces check their inputs
 SELECT throws_ok($$SELECT retention.logreg_step(true, '{1,2}', '{0,0}', NULL)$$,
