@@ -408,6 +408,22 @@ LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, boolean, float8) IS
 'transition function of threshold_for_recall: keeps one (score, label) pair and the target';
 
+CREATE FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bigint)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'scored_labels_accum'
+LANGUAGE C PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bigint) IS
+'transition function of roc_auc and threshold_max_f1 over counts: keeps one (score, positives, negatives) triple';
+
+CREATE FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bigint, float8)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'scored_labels_accum'
+LANGUAGE C PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bigint, float8) IS
+'transition function of threshold_for_recall over counts: keeps one triple and the target';
+
 CREATE FUNCTION @extschema@.scored_labels_combine(internal, internal)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'scored_labels_combine'
@@ -494,6 +510,45 @@ CREATE AGGREGATE @extschema@.threshold_for_recall(score float8, label boolean, t
 
 COMMENT ON AGGREGATE @extschema@.threshold_for_recall(float8, boolean, float8) IS
 'the highest score threshold whose recall reaches target_recall, with its classification report as jsonb';
+
+CREATE AGGREGATE @extschema@.roc_auc(score float8, positives bigint, negatives bigint) (
+    SFUNC = @extschema@.scored_labels_accum,
+    STYPE = internal,
+    FINALFUNC = @extschema@.roc_auc_final,
+    COMBINEFUNC = @extschema@.scored_labels_combine,
+    SERIALFUNC = @extschema@.scored_labels_serialize,
+    DESERIALFUNC = @extschema@.scored_labels_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.roc_auc(float8, bigint, bigint) IS
+'exact area under the ROC curve from counts of positive and negative rows per score (for example a distributed GROUP BY score); equal to roc_auc over the rows';
+
+CREATE AGGREGATE @extschema@.threshold_max_f1(score float8, positives bigint, negatives bigint) (
+    SFUNC = @extschema@.scored_labels_accum,
+    STYPE = internal,
+    FINALFUNC = @extschema@.threshold_max_f1_final,
+    COMBINEFUNC = @extschema@.scored_labels_combine,
+    SERIALFUNC = @extschema@.scored_labels_serialize,
+    DESERIALFUNC = @extschema@.scored_labels_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.threshold_max_f1(float8, bigint, bigint) IS
+'the F1-maximising threshold from counts of positive and negative rows per score, with its classification report';
+
+CREATE AGGREGATE @extschema@.threshold_for_recall(score float8, positives bigint, negatives bigint, target_recall float8) (
+    SFUNC = @extschema@.scored_labels_accum,
+    STYPE = internal,
+    FINALFUNC = @extschema@.threshold_for_recall_final,
+    COMBINEFUNC = @extschema@.scored_labels_combine,
+    SERIALFUNC = @extschema@.scored_labels_serialize,
+    DESERIALFUNC = @extschema@.scored_labels_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.threshold_for_recall(float8, bigint, bigint, float8) IS
+'the highest threshold reaching target_recall, from counts of positive and negative rows per score, with its classification report';
 
 CREATE FUNCTION @extschema@.float8_state_add(float8[], float8[])
 RETURNS float8[]

@@ -5,9 +5,12 @@
  *	  log_loss, classification_report and the threshold choosers
  *	  threshold_max_f1 and threshold_for_recall.
  *
- * roc_auc and the threshold choosers need every (score, label) pair: their
- * internal state keeps the pairs (16 bytes each) and the final function
- * sorts them.  All counting is done in integers, so the result does not
+ * roc_auc and the threshold choosers need every score: their internal state
+ * keeps (score, positives, negatives) triples (24 bytes each) and the final
+ * function sorts them.  Each has a second form over pre-aggregated counts,
+ * roc_auc(score, positives, negatives), so that a distributed query can
+ * count per distinct score on its nodes (an ordinary GROUP BY) and ship
+ * only those counts.  All counting is done in integers, so the result does not
  * depend on row order or the number of parallel workers: AUC is the
  * Mann-Whitney statistic with tied scores given their average rank (ties
  * count one half, as in scikit-learn's roc_auc_score), computed as twice the
@@ -29,6 +32,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "common/int.h"
 #include "utils/memutils.h"
 
 #include "float_array.h"
@@ -36,11 +40,27 @@
 /* scikit-learn's log_loss clips probabilities to [eps, 1 - eps] */
 #define LOG_LOSS_EPS 1e-15
 
+/*
+ * One score with its number of positive and negative rows: 1 and 0 for a
+ * raw (score, label) row, any counts for the pre-aggregated form that lets
+ * a distributed query count per score on its workers.
+ */
 typedef struct ScoredLabel
 {
 	double		score;
-	bool		label;
+	int64		pos;
+	int64		neg;
 } ScoredLabel;
+
+/*
+ * Products of counts: exact in 128 bits; without int128, long double keeps
+ * 64 bits of mantissa, exact for any count a table can hold in practice.
+ */
+#ifdef HAVE_INT128
+typedef int128 wide;
+#else
+typedef long double wide;
+#endif
 
 typedef struct ScoredLabels
 {
@@ -50,7 +70,7 @@ typedef struct ScoredLabels
 	ScoredLabel *items;
 } ScoredLabels;
 
-/* the most pairs a state may hold: 1 GB of pairs */
+/* the most scores a state may hold: 1 GB of them */
 #define MAX_SCORED_LABELS ((int64) (MaxAllocHugeSize / 2 / sizeof(ScoredLabel)))
 
 static void
@@ -75,13 +95,21 @@ ReservePairs(MemoryContext ctx, ScoredLabels *s, int64 n)
 	s->capacity = cap;
 }
 
-/* Returns the state with one more (score, label) pair; NULLs are skipped. */
+/*
+ * Returns the state with one more score: the transition of the aggregates
+ * over (score, label) and over (score, positives, negatives), each with an
+ * optional target recall as the last argument.  Rows with a NULL are skipped.
+ */
 PG_FUNCTION_INFO_V1(scored_labels_accum);
 Datum
 scored_labels_accum(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggctx;
 	ScoredLabels *s;
+	bool		counts = get_fn_expr_argtype(fcinfo->flinfo, 2) == INT8OID;
+	int			target_arg = counts ? 4 : 3;
+	int64		pos;
+	int64		neg;
 
 	if (!AggCheckCallContext(fcinfo, &aggctx))
 		elog(ERROR, "scored_labels_accum called in non-aggregate context");
@@ -89,9 +117,9 @@ scored_labels_accum(PG_FUNCTION_ARGS)
 	{
 		s = MemoryContextAllocZero(aggctx, sizeof(ScoredLabels));
 		s->target = NAN;
-		if (PG_NARGS() > 3)
+		if (PG_NARGS() > target_arg)
 		{
-			double		target = PG_ARGISNULL(3) ? NAN : PG_GETARG_FLOAT8(3);
+			double		target = PG_ARGISNULL(target_arg) ? NAN : PG_GETARG_FLOAT8(target_arg);
 
 			if (!(target > 0.0 && target <= 1.0))
 				ereport(ERROR,
@@ -103,15 +131,32 @@ scored_labels_accum(PG_FUNCTION_ARGS)
 	else
 		s = (ScoredLabels *) PG_GETARG_POINTER(0);
 
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || (counts && PG_ARGISNULL(3)))
 		PG_RETURN_POINTER(s);
 	if (isnan(PG_GETARG_FLOAT8(1)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("score must not be NaN")));
+	if (counts)
+	{
+		pos = PG_GETARG_INT64(2);
+		neg = PG_GETARG_INT64(3);
+		if (pos < 0 || neg < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("counts of positives and negatives must not be negative")));
+		if (pos == 0 && neg == 0)
+			PG_RETURN_POINTER(s);
+	}
+	else
+	{
+		pos = PG_GETARG_BOOL(2) ? 1 : 0;
+		neg = 1 - pos;
+	}
 	ReservePairs(aggctx, s, s->n + 1);
 	s->items[s->n].score = PG_GETARG_FLOAT8(1);
-	s->items[s->n].label = PG_GETARG_BOOL(2);
+	s->items[s->n].pos = pos;
+	s->items[s->n].neg = neg;
 	s->n++;
 	PG_RETURN_POINTER(s);
 }
@@ -215,16 +260,37 @@ CompareScoreDesc(const void *a, const void *b)
 	return (x < y) ? 1 : (x > y) ? -1 : 0;
 }
 
-/* sort descending by score and count the positives */
-static int64
-SortPairs(ScoredLabels *s)
+/* sort descending by score and count the positives and negatives */
+static void
+SortPairs(ScoredLabels *s, int64 *n_pos, int64 *n_neg)
 {
-	int64		n_pos = 0;
-
+	*n_pos = 0;
+	*n_neg = 0;
 	qsort(s->items, s->n, sizeof(ScoredLabel), CompareScoreDesc);
 	for (int64 i = 0; i < s->n; i++)
-		n_pos += s->items[i].label;
-	return n_pos;
+	{
+		if (pg_add_s64_overflow(*n_pos, s->items[i].pos, n_pos) ||
+			pg_add_s64_overflow(*n_neg, s->items[i].neg, n_neg))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("counts of positives and negatives overflow bigint")));
+	}
+}
+
+/* the positives and negatives of the tie group starting at *i; advances *i */
+static void
+NextTieGroup(const ScoredLabels *s, int64 *i, int64 *pos, int64 *neg)
+{
+	double		t = s->items[*i].score;
+
+	*pos = 0;
+	*neg = 0;
+	while (*i < s->n && s->items[*i].score == t)
+	{
+		*pos += s->items[*i].pos;
+		*neg += s->items[*i].neg;
+		(*i)++;
+	}
 }
 
 /* Returns the area under the ROC curve, NULL unless both classes occur. */
@@ -235,33 +301,33 @@ roc_auc_final(PG_FUNCTION_ARGS)
 	ScoredLabels *s = PG_ARGISNULL(0) ? NULL : (ScoredLabels *) PG_GETARG_POINTER(0);
 	int64		n_pos;
 	int64		n_neg;
-	int64		twice_rank_sum = 0;
-	int64		i;
+	int64		above = 0;		/* rows with a higher score */
+	wide		twice_rank_sum = 0;
+	wide		n;
 
 	if (s == NULL || s->n == 0)
 		PG_RETURN_NULL();
-	n_pos = SortPairs(s);
-	n_neg = s->n - n_pos;
+	SortPairs(s, &n_pos, &n_neg);
 	if (n_pos == 0 || n_neg == 0)
 		PG_RETURN_NULL();
+	n = (wide) n_pos + n_neg;
 
 	/*
-	 * Ranks ascend with the score, so the group of tied scores that starts at
-	 * descending position i (0-based) and holds t pairs has ascending ranks
-	 * n - i - t + 1 .. n - i; twice their average is 2(n - i) - t + 1.
+	 * Ranks ascend with the score, so a group of t tied rows below "above"
+	 * rows of higher score holds ascending ranks n - above - t + 1 .. n -
+	 * above; twice their average is 2 (n - above) - t + 1.
 	 */
-	for (i = 0; i < s->n;)
+	for (int64 i = 0; i < s->n;)
 	{
-		int64		t = 0;
-		int64		pos = 0;
+		int64		pos;
+		int64		neg;
 
-		while (i + t < s->n && s->items[i + t].score == s->items[i].score)
-			pos += s->items[i + t++].label;
-		twice_rank_sum += pos * (2 * (s->n - i) - t + 1);
-		i += t;
+		NextTieGroup(s, &i, &pos, &neg);
+		twice_rank_sum += (wide) pos * (2 * (n - above) - (pos + neg) + 1);
+		above += pos + neg;
 	}
 	/* U = R - n1 (n1 + 1) / 2, AUC = U / (n1 n0) */
-	PG_RETURN_FLOAT8((double) (twice_rank_sum - n_pos * (n_pos + 1)) /
+	PG_RETURN_FLOAT8((double) (twice_rank_sum - (wide) n_pos * (n_pos + 1)) /
 					 (2.0 * (double) n_pos * (double) n_neg));
 }
 
@@ -312,6 +378,7 @@ threshold_max_f1_final(PG_FUNCTION_ARGS)
 {
 	ScoredLabels *s = PG_ARGISNULL(0) ? NULL : (ScoredLabels *) PG_GETARG_POINTER(0);
 	int64		n_pos;
+	int64		n_neg;
 	int64		tp = 0;
 	int64		fp = 0;
 	int64		best_tp = -1;
@@ -320,36 +387,32 @@ threshold_max_f1_final(PG_FUNCTION_ARGS)
 
 	if (s == NULL || s->n == 0)
 		PG_RETURN_NULL();
-	n_pos = SortPairs(s);
+	SortPairs(s, &n_pos, &n_neg);
 	if (n_pos == 0)
 		PG_RETURN_NULL();
 	for (int64 i = 0; i < s->n;)
 	{
 		double		t = s->items[i].score;
+		int64		pos;
+		int64		neg;
 
-		while (i < s->n && s->items[i].score == t)
-		{
-			if (s->items[i].label)
-				tp++;
-			else
-				fp++;
-			i++;
-		}
+		NextTieGroup(s, &i, &pos, &neg);
+		tp += pos;
+		fp += neg;
 
 		/*
 		 * F1 = 2 tp / (tp + fp + n_pos); compare a / b > c / d as a d > c b,
-		 * in exact integers (products stay below 2^63 for any feasible n)
+		 * exactly
 		 */
 		if (best_tp < 0 ||
-			tp * (best_tp + best_fp + n_pos) > best_tp * (tp + fp + n_pos))
+			(wide) tp * (best_tp + best_fp + n_pos) > (wide) best_tp * (tp + fp + n_pos))
 		{
 			best_tp = tp;
 			best_fp = fp;
 			best_t = t;
 		}
 	}
-	PG_RETURN_DATUM(ReportJsonb(best_tp, best_fp, s->n - n_pos - best_fp,
-								n_pos - best_tp, true, best_t));
+	PG_RETURN_DATUM(ReportJsonb(best_tp, best_fp, n_neg - best_fp, n_pos - best_tp, true, best_t));
 }
 
 /*
@@ -362,28 +425,26 @@ threshold_for_recall_final(PG_FUNCTION_ARGS)
 {
 	ScoredLabels *s = PG_ARGISNULL(0) ? NULL : (ScoredLabels *) PG_GETARG_POINTER(0);
 	int64		n_pos;
+	int64		n_neg;
 	int64		tp = 0;
 	int64		fp = 0;
 
 	if (s == NULL || s->n == 0)
 		PG_RETURN_NULL();
-	n_pos = SortPairs(s);
+	SortPairs(s, &n_pos, &n_neg);
 	if (n_pos == 0)
 		PG_RETURN_NULL();
 	for (int64 i = 0; i < s->n;)
 	{
 		double		t = s->items[i].score;
+		int64		pos;
+		int64		neg;
 
-		while (i < s->n && s->items[i].score == t)
-		{
-			if (s->items[i].label)
-				tp++;
-			else
-				fp++;
-			i++;
-		}
+		NextTieGroup(s, &i, &pos, &neg);
+		tp += pos;
+		fp += neg;
 		if ((double) tp >= s->target * (double) n_pos)
-			PG_RETURN_DATUM(ReportJsonb(tp, fp, s->n - n_pos - fp, n_pos - tp, true, t));
+			PG_RETURN_DATUM(ReportJsonb(tp, fp, n_neg - fp, n_pos - tp, true, t));
 	}
 	/* the lowest score flags everyone: recall 1 reaches any target */
 	elog(ERROR, "target recall not reached");

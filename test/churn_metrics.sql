@@ -3,7 +3,7 @@
 -- (values from /work/refs/issue3/REFERENCES.md, computed on the R glm
 -- fitted probabilities of UCLA and on the exact Telco fits).
 BEGIN;
-SELECT plan(36);
+SELECT plan(41);
 SET client_min_messages = error;
 
 CREATE FUNCTION pg_temp.plan(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -138,6 +138,28 @@ SELECT ok((SELECT p.auc = s.auc AND p.f1 = s.f1 AND p.report = s.report AND abs(
              FROM parallel p, serial s),
           'AUC, best threshold and report identical, log loss to 1e-12, with and without workers');
 
+-- the counts form: per-score counts of churners and non-churners, as a
+-- distributed GROUP BY would produce them, give the same exact results
+SELECT is(retention.roc_auc(s, pos, neg), 0.875::float8, 'counts form: hand example 3.5 / 4')
+  FROM (VALUES (0.9, 1, 0), (0.5, 1, 1), (0.1, 0, 1), (0.3, 0, 0), (NULL, 1, 1)) v(s, pos, neg);
+SELECT is((SELECT retention.roc_auc(p, pos, neg)
+             FROM (SELECT p, count(*) FILTER (WHERE y) AS pos, count(*) FILTER (WHERE NOT y) AS neg
+                     FROM telco_scored WHERE is_test GROUP BY p) g),
+          (SELECT retention.roc_auc(p, y) FROM telco_scored WHERE is_test),
+          'counts form: Telco holdout AUC identical to the row form');
+SELECT is((SELECT retention.threshold_max_f1(p, pos, neg)
+             FROM (SELECT p, count(*) FILTER (WHERE y) AS pos, count(*) FILTER (WHERE NOT y) AS neg
+                     FROM ucla_scored GROUP BY p) g),
+          (SELECT retention.threshold_max_f1(p, y) FROM ucla_scored),
+          'counts form: UCLA best-F1 threshold identical to the row form');
+SELECT is((SELECT retention.threshold_for_recall(p, pos, neg, 0.8)
+             FROM (SELECT p, count(*) FILTER (WHERE y) AS pos, count(*) FILTER (WHERE NOT y) AS neg
+                     FROM telco_scored GROUP BY p) g),
+          (SELECT retention.threshold_for_recall(p, y, 0.8) FROM telco_scored),
+          'counts form: Telco threshold for recall 0.8 identical to the row form');
+SELECT throws_ok($$SELECT retention.roc_auc(0.5, -1, 2)$$,
+                 '22023', 'counts of positives and negatives must not be negative', 'negative count');
+
 -- errors and their SQLSTATEs
 SELECT throws_ok($$SELECT retention.roc_auc(s, true) FROM (VALUES ('NaN'::float8)) v(s)$$,
                  '22023', 'score must not be NaN', 'NaN score');
@@ -157,7 +179,7 @@ SELECT is((SELECT count(*)::int FROM pg_catalog.pg_aggregate a JOIN pg_catalog.p
               AND p.proparallel = 's' AND a.aggcombinefn <> 0
               AND (a.aggtranstype <> 'internal'::regtype OR (a.aggserialfn <> 0 AND a.aggdeserialfn <> 0))
               AND obj_description(p.oid, 'pg_proc') IS NOT NULL),
-          5, 'metric aggregates: PARALLEL SAFE, combinable, serialisable, documented');
+          8, 'metric aggregates (rows and counts forms): PARALLEL SAFE, combinable, serialisable, documented');
 
 SELECT * FROM finish();
 ROLLBACK;
