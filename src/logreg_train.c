@@ -1195,8 +1195,13 @@ logreg_step_objective(PG_FUNCTION_ARGS)
 {
 	int			k,
 				p;
-	double	   *s = CheckedSums(PG_GETARG_ARRAYTYPE_P(0), &k, &p);
+	double	   *s;
 	LogregOptions opts;
+
+	/* not STRICT, so that options may be NULL; a NULL state or coef is NULL */
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	s = CheckedSums(PG_GETARG_ARRAYTYPE_P(0), &k, &p);
 
 	LogregParseOptions(OptionalJsonb(fcinfo, 2), &opts);
 	if (k < 0)
@@ -1215,13 +1220,18 @@ logreg_step_direction(PG_FUNCTION_ARGS)
 {
 	int			k,
 				p;
-	double	   *s = CheckedSums(PG_GETARG_ARRAYTYPE_P(0), &k, &p);
+	double	   *s;
 	double	   *beta;
 	double	   *out;
 	double		crit;
 	int			bad_col;
 	LogregOptions opts;
 	bool		at_start = true;
+
+	/* not STRICT, so that options may be NULL; a NULL state or coef is NULL */
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	s = CheckedSums(PG_GETARG_ARRAYTYPE_P(0), &k, &p);
 
 	LogregParseOptions(OptionalJsonb(fcinfo, 2), &opts);
 	if (k < 0)
@@ -1251,10 +1261,15 @@ logreg_step_model(PG_FUNCTION_ARGS)
 {
 	int			k,
 				p;
-	double	   *s = CheckedSums(PG_GETARG_ARRAYTYPE_P(0), &k, &p);
+	double	   *s;
 	LogregOptions opts;
 	double	   *beta;
 	bool		converged;
+
+	/* not STRICT, so that options may be NULL */
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(3) || PG_ARGISNULL(4))
+		PG_RETURN_NULL();
+	s = CheckedSums(PG_GETARG_ARRAYTYPE_P(0), &k, &p);
 
 	LogregParseOptions(OptionalJsonb(fcinfo, 2), &opts);
 	if (k < 0 || s[SUMS_N_ROWS] == 0)

@@ -8,7 +8,7 @@
 -- solver='newton-cholesky', tol=1e-12), or from scikit-learn run by hand for
 -- the class-weight fits, as noted at each test.
 BEGIN;
-SELECT plan(78);
+SELECT plan(79);
 SET client_min_messages = error;  -- the no-optimum cases warn by design
 
 CREATE FUNCTION pg_temp.max_rel_err(got float8[], want float8[]) RETURNS float8
@@ -296,6 +296,11 @@ SELECT throws_ok($$SELECT retention.logreg_step_direction('{1,2,3}', '{0}', NULL
                  '22023', 'invalid logreg_step state', 'logreg_step_direction: not a logreg_step state');
 SELECT throws_ok($$SELECT retention.logreg_train_multipass('ucla', 'admit', '{}')$$,
                  '22023', 'feature_columns must name at least one column', 'logreg_train_multipass: no features');
+
+SELECT ok(retention.logreg_step_objective(NULL, '{0}', NULL) IS NULL
+          AND retention.logreg_step_direction('{1}', NULL, NULL) IS NULL
+          AND retention.logreg_step_model(NULL, '{0}', NULL, 1, true) IS NULL,
+          'the multi-pass helpers return NULL for a NULL state or coef');
 
 -- statement_timeout and cancel reach the Newton iterations: 300 features, whose
 -- first pass alone takes about a second, while reading the rows takes milliseconds
