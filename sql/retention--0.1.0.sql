@@ -232,13 +232,14 @@ COMMENT ON FUNCTION @extschema@.logreg_step_direction(float8[], float8[], jsonb)
 'Newton step of a logreg_step state: {objective, convergence criterion, d_1..d_p}, next coef = coef - d; NULL when the Hessian became singular';
 
 CREATE FUNCTION @extschema@.logreg_step_model(state float8[], coef float8[], options jsonb,
-                                              iterations integer, converged boolean)
+                                              iterations integer, converged boolean,
+                                              last_step float8 DEFAULT NULL)
 RETURNS @extschema@.logreg_model
 AS 'MODULE_PATHNAME', 'logreg_step_model'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.logreg_step_model(float8[], float8[], jsonb, integer, boolean) IS
-'the model of a finished multi-pass fit, from the logreg_step state at its final coefficients';
+COMMENT ON FUNCTION @extschema@.logreg_step_model(float8[], float8[], jsonb, integer, boolean, float8) IS
+'the model of a finished multi-pass fit, from the logreg_step state at its final coefficients; last_step is the norm of the last step over the norm of the coefficients (NULL: unknown), used to tell separation from an outlying row';
 
 -- A table or view name, or a query, as a FROM item aliased "src".
 CREATE FUNCTION @extschema@.source_from_item(source text)
@@ -276,6 +277,7 @@ DECLARE
     fc       float8;
     t        float8;
     iter     integer := 0;
+    last_step float8 := 0;
     accepted boolean;
     converged boolean := false;
 BEGIN
@@ -315,7 +317,10 @@ BEGIN
     f := @extschema@.logreg_step_objective(s, beta, opts);
     WHILE iter < max_iter LOOP
         dir := @extschema@.logreg_step_direction(s, beta, opts);
-        EXIT WHEN dir IS NULL;          -- the curvature vanished: separation
+        IF dir IS NULL THEN             -- the curvature vanished: separation
+            last_step := 'Infinity';
+            EXIT;
+        END IF;
         t := 1;
         accepted := false;
         FOR h IN 0 .. 50 LOOP
@@ -333,6 +338,12 @@ BEGIN
             converged := dir[2] < tol;
             EXIT;
         END IF;
+        -- ||t d|| / ||new coef||, as logreg_train measures it
+        SELECT CASE WHEN pg_catalog.sum(c * c) = 0
+                    THEN CASE WHEN pg_catalog.sum((c - b) * (c - b)) = 0 THEN 0 ELSE 'Infinity'::float8 END
+                    ELSE pg_catalog.sqrt(pg_catalog.sum((c - b) * (c - b)) / pg_catalog.sum(c * c)) END
+          INTO last_step
+          FROM pg_catalog.generate_series(1, p) AS i, LATERAL (SELECT cand[i] AS c, beta[i] AS b) AS v;
         beta := cand;
         s := sc;
         f := fc;
@@ -342,7 +353,7 @@ BEGIN
             EXIT;
         END IF;
     END LOOP;
-    RETURN @extschema@.logreg_step_model(s, beta, opts, iter, converged);
+    RETURN @extschema@.logreg_step_model(s, beta, opts, iter, converged, last_step);
 END
 $$;
 

@@ -460,9 +460,21 @@ BuildModel(const double *s, const double *beta, int k, int p,
 /*
  * Warnings for a fit whose optimum does not exist or was not reached; returns
  * the final "converged" flag.
+ *
+ * Separation shows as rows whose fitted log-odds are beyond +-37 while the
+ * coefficients still move: on separable data each Newton step pushes the
+ * separated rows about one unit further out, so the coefficients grow
+ * linearly and the last step is a sizeable fraction of them (about
+ * 1/iterations).  An existing optimum may also put an outlying row beyond
+ * 37 (R's glm warns then too), but there the last step is ~1e-10 of the
+ * coefficients.  last_step is ||last step|| / ||coefficients||, infinite when
+ * the curvature vanished.
  */
+#define SEPARATION_STEP 1e-6
+
 static bool
-CheckFit(const double *s, const LogregOptions *opts, bool converged, int iterations)
+CheckFit(const double *s, const LogregOptions *opts, bool converged, int iterations,
+		 double last_step)
 {
 	double		n = s[SUMS_N_ROWS];
 	double		n_pos = s[SUMS_N_POS];
@@ -477,7 +489,7 @@ CheckFit(const double *s, const LogregOptions *opts, bool converged, int iterati
 				 errhint("Train on rows of both classes.")));
 		return false;
 	}
-	if (s[SUMS_N_EXTREME] > 0 && opts->lambda == 0.0)
+	if (s[SUMS_N_EXTREME] > 0 && opts->lambda == 0.0 && !(last_step < SEPARATION_STEP))
 	{
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -493,6 +505,23 @@ CheckFit(const double *s, const LogregOptions *opts, bool converged, int iterati
 				 errmsg("logistic regression did not converge in %d iterations", iterations),
 				 errhint("Raise the max_iter option, or set the lambda option for an L2 penalty.")));
 	return converged;
+}
+
+/* ||t d|| / ||beta||: how far the last step moved the coefficients */
+static double
+RelativeStep(const double *d, double t, const double *beta, int p)
+{
+	double		step = 0.0;
+	double		norm = 0.0;
+
+	for (int j = 0; j < p; j++)
+	{
+		step += (t * d[j]) * (t * d[j]);
+		norm += beta[j] * beta[j];
+	}
+	if (norm == 0.0)
+		return step == 0.0 ? 0.0 : INFINITY;
+	return sqrt(step / norm);
 }
 
 /* class weights once the class counts are known */
@@ -903,6 +932,7 @@ logreg_train_final(PG_FUNCTION_ARGS)
 	double		f;
 	int			iter = 0;
 	bool		converged = false;
+	double		last_step = 0.0;
 
 	if (state == NULL || state->n == 0)
 		PG_RETURN_NULL();
@@ -940,6 +970,7 @@ logreg_train_final(PG_FUNCTION_ARGS)
 		{
 			if (iter == 0)
 				RaiseCollinear(bad_col, &opts);
+			last_step = INFINITY;
 			break;				/* the curvature vanished: separation */
 		}
 		for (int h = 0; h <= MAX_HALVINGS; h++)
@@ -961,6 +992,7 @@ logreg_train_final(PG_FUNCTION_ARGS)
 			converged = crit < opts.tol;
 			break;
 		}
+		last_step = RelativeStep(d, t, cand, p);
 		swap = beta, beta = cand, cand = swap;
 		swap = s, s = s_cand, s_cand = swap;
 		f = fc;
@@ -972,7 +1004,7 @@ logreg_train_final(PG_FUNCTION_ARGS)
 		}
 	}
 
-	converged = CheckFit(s, &opts, converged, iter);
+	converged = CheckFit(s, &opts, converged, iter, last_step);
 	PG_RETURN_POINTER(BuildModel(s, beta, k, p, &opts, iter, converged, state->n_skipped));
 }
 
@@ -1253,7 +1285,8 @@ logreg_step_direction(PG_FUNCTION_ARGS)
 
 /*
  * Returns the model of a finished multi-pass fit from the state at its final
- * coefficients (NULL when no row was usable); warns like logreg_train.
+ * coefficients (NULL when no row was usable); warns like logreg_train, given
+ * the last step relative to the coefficients.
  */
 PG_FUNCTION_INFO_V1(logreg_step_model);
 Datum
@@ -1276,7 +1309,9 @@ logreg_step_model(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	CheckNames(&opts, k);
 	beta = StepCoef(PG_GETARG_ARRAYTYPE_P(1), p);
-	converged = CheckFit(s, &opts, PG_GETARG_BOOL(4), PG_GETARG_INT32(3));
+	/* without the last step, any row at +-37 counts as separation */
+	converged = CheckFit(s, &opts, PG_GETARG_BOOL(4), PG_GETARG_INT32(3),
+						 (PG_NARGS() > 5 && !PG_ARGISNULL(5)) ? PG_GETARG_FLOAT8(5) : INFINITY);
 	PG_RETURN_POINTER(BuildModel(s, beta, k, p, &opts, PG_GETARG_INT32(3), converged,
 								 (int64) s[SUMS_N_SKIPPED]));
 }

@@ -8,7 +8,7 @@
 -- solver='newton-cholesky', tol=1e-12), or from scikit-learn run by hand for
 -- the class-weight fits, as noted at each test.
 BEGIN;
-SELECT plan(79);
+SELECT plan(83);
 SET client_min_messages = error;  -- the no-optimum cases warn by design
 
 CREATE FUNCTION pg_temp.max_rel_err(got float8[], want float8[]) RETURNS float8
@@ -235,6 +235,22 @@ SELECT is(retention.logreg_train(g > 10, ARRAY[g::float8])::jsonb->'converged', 
 SELECT is(retention.logreg_train(g > 10 OR g = 3, ARRAY[g::float8, (g > 10)::int])::jsonb->'converged', 'false',
           'quasi-separable: not converged')
   FROM generate_series(1, 20) g;
+-- an outlying row fitted beyond log-odds 37 is not separation: the optimum exists.
+-- R: glm(y ~ x, binomial, epsilon = 1e-15) on x = 1..20 (y = x %% 3 == 0 or x > 12, but
+-- not 15) plus (1000, TRUE) gives -2.2468634141033803, 0.24155257177462811, with the
+-- warning "fitted probabilities numerically 0 or 1 occurred"
+CREATE TABLE outlier AS
+SELECT g::float8 AS x, ((g % 3 = 0 OR g > 12) AND g <> 15)::int AS y FROM generate_series(1, 20) g
+UNION ALL SELECT 1000, 1;
+SELECT cmp_ok(pg_temp.max_rel_err(pg_temp.terms(retention.logreg_train(y = 1, ARRAY[x])), '{-2.2468634141033803,0.24155257177462811}'),
+              '<', 1e-10::float8, 'an outlying row: the fit equals R glm')
+  FROM outlier;
+SELECT is(retention.logreg_train(y = 1, ARRAY[x])::jsonb->'converged', 'true', 'an outlying row: converged')
+  FROM outlier;
+SELECT is(retention.logreg_train_multipass('outlier', 'y', '{x}')::jsonb->'converged', 'true',
+          'an outlying row: converged in the multi-pass form too');
+SELECT is(retention.logreg_train_multipass('SELECT (g > 10)::int AS y, g AS x FROM generate_series(1, 20) g', 'y', '{x}')::jsonb->'converged',
+          'false', 'perfectly separable: not converged in the multi-pass form');
 SELECT is(retention.logreg_train(g > 10, ARRAY[g::float8], '{"lambda": 1}')::jsonb->'converged', 'true',
           'separable with lambda > 0: the penalised optimum exists')
   FROM generate_series(1, 20) g;
