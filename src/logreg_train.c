@@ -394,6 +394,17 @@ NewtonDirection(const double *s, const double *beta, int k, int p,
 	SpdFactor	f;
 
 	PenalisedDerivatives(s, beta, k, p, opts, g, hess);
+	for (int j = 0; j < p; j++)
+	{
+		int			feature = j - (opts->fit_intercept ? 1 : 0);
+
+		/* sums of squares of values near 1e154 overflow: say so, not "collinear" */
+		if (!isfinite(hess[j * p + j]) || !isfinite(g[j]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("feature %d is too large to fit: its sums of squares overflow", feature + 1),
+					 errhint("Rescale the feature, for example to thousands instead of units.")));
+	}
 	*bad_col = SpdFactorize(&f, hess, p);
 	if (*bad_col >= 0)
 		return false;

@@ -8,7 +8,7 @@
 -- solver='newton-cholesky', tol=1e-12), or from scikit-learn run by hand for
 -- the class-weight fits, as noted at each test.
 BEGIN;
-SELECT plan(83);
+SELECT plan(85);
 SET client_min_messages = error;  -- the no-optimum cases warn by design
 
 CREATE FUNCTION pg_temp.max_rel_err(got float8[], want float8[]) RETURNS float8
@@ -300,6 +300,19 @@ SELECT throws_ok($$SELECT retention.logreg_train(g % 3 = 0, ARRAY[g]::float8[], 
                  '22023', 'invalid value for logreg_train option "feature_names"', 'option error: feature_names not strings');
 SELECT throws_ok($$SELECT retention.logreg_train(g % 3 = 0, ARRAY[g]::float8[], '[1]') FROM generate_series(1, 20) g$$,
                  '22023', 'logreg_train options must be a JSON object', 'option error: options not an object');
+
+-- scaling a feature by 1e150 or 1e-150 scales its coefficient by the inverse and
+-- changes nothing else (the Hessian is equilibrated before the Cholesky solve)
+SELECT cmp_ok((SELECT max(abs(a - b) / abs(b))
+                 FROM (SELECT pg_temp.terms(retention.logreg_train(g % 3 = 0, ARRAY[g * 1e150, g % 5]::float8[])) AS big,
+                              pg_temp.terms(retention.logreg_train(g % 3 = 0, ARRAY[g * 1e-150, g % 5]::float8[])) AS small,
+                              pg_temp.terms(retention.logreg_train(g % 3 = 0, ARRAY[g, g % 5]::float8[])) AS unit
+                         FROM generate_series(1, 20) g) s,
+                      unnest(ARRAY[big[1], big[2] * 1e150, big[3], small[1], small[2] * 1e-150, small[3]],
+                             ARRAY[unit[1], unit[2], unit[3], unit[1], unit[2], unit[3]]) AS u(a, b)),
+              '<', 1e-12::float8, 'features scaled by 1e150 and 1e-150 give the same fit');
+SELECT throws_ok($$SELECT retention.logreg_train(g % 3 = 0, ARRAY[g * 1e200, g % 5]::float8[]) FROM generate_series(1, 20) g$$,
+                 '22003', 'feature 1 is too large to fit: its sums of squares overflow', 'values near 1e200: a clear error');
 
 -- the multi-pass pieces check their inputs
 SELECT throws_ok($$SELECT retention.logreg_step(true, '{1,2}', '{0,0}', NULL)$$,
