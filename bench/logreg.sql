@@ -46,8 +46,12 @@ SELECT (m->>'iterations')::int AS iterations, m->'converged' AS converged,
 -- parallel workers: the same model, time for information
 SET max_parallel_workers_per_gather = 2;
 ALTER TABLE bench_logreg SET (parallel_workers = 2);
-SELECT round(bench.best_ms($q$SELECT sum(x[1]) FROM bench_logreg$q$, 2)::numeric, 0) AS parallel_scan_ms,
-       round(bench.best_ms($q$SELECT retention.logreg_train(y, x) FROM bench_logreg$q$, 2)::numeric, 0) AS parallel_train_ms;
+SELECT round(s::numeric, 0) AS parallel_scan_ms, round(t::numeric, 0) AS parallel_train_ms,
+       round((t / s)::numeric, 1) AS ratio_parallel_train_to_parallel_scan,
+       round((t / timings.scan_ms)::numeric, 1) AS ratio_parallel_train_to_serial_scan
+  FROM (SELECT bench.best_ms($q$SELECT sum(x[1]) FROM bench_logreg$q$, 2) AS s,
+               bench.best_ms($q$SELECT retention.logreg_train(y, x) FROM bench_logreg$q$, 2) AS t) p,
+       timings;
 RESET max_parallel_workers_per_gather;
 
 -- export to Python and fit with scikit-learn, if installed
