@@ -1058,6 +1058,26 @@ logreg_train_final(PG_FUNCTION_ARGS)
 
 	beta = palloc0(sizeof(double) * p);
 	cand = palloc(sizeof(double) * p);
+
+	/*
+	 * Start at the intercept-only optimum, the log of the weighted odds: it
+	 * saves a Newton step over starting at zero and changes nothing else.
+	 */
+	if (opts.fit_intercept)
+	{
+		double		w1 = 0.0;
+		double		w0 = 0.0;
+
+		for (int64 i = 0; i < state->n; i++)
+		{
+			if (state->labels[i])
+				w1 += opts.weight_pos;
+			else
+				w0 += opts.weight_neg;
+		}
+		if (w1 > 0.0 && w0 > 0.0)
+			beta[0] = log(w1 / w0);
+	}
 	d = palloc(sizeof(double) * p);
 	s = NewSums(k, p);
 	s_cand = NewSums(k, p);
