@@ -1,13 +1,13 @@
 /*-------------------------------------------------------------------------
  *
- * logreg_train.h
+ * logreg_options.h
  *	  Options of the logistic-regression trainers (logreg_train and the
  *	  multi-pass logreg_step form).
  *
  *-------------------------------------------------------------------------
  */
-#ifndef RETENTION_LOGREG_TRAIN_H
-#define RETENTION_LOGREG_TRAIN_H
+#ifndef RETENTION_LOGREG_OPTIONS_H
+#define RETENTION_LOGREG_OPTIONS_H
 
 #include "utils/jsonb.h"
 
@@ -38,4 +38,4 @@ typedef struct LogregOptions
 /* Parse an options object (NULL means all defaults); class-22 errors. */
 extern void LogregParseOptions(Jsonb *options, LogregOptions *opts);
 
-#endif							/* RETENTION_LOGREG_TRAIN_H */
+#endif							/* RETENTION_LOGREG_OPTIONS_H */
