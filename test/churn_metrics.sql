@@ -3,7 +3,7 @@
 -- (values from /work/refs/issue3/REFERENCES.md, computed on the R glm
 -- fitted probabilities of UCLA and on the exact Telco fits).
 BEGIN;
-SELECT plan(41);
+SELECT plan(43);
 SET client_min_messages = error;
 
 CREATE FUNCTION pg_temp.plan(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -171,6 +171,11 @@ SELECT throws_ok($$SELECT retention.threshold_for_recall(0.5, true, 1.5)$$,
                  '22023', 'target recall must be in (0, 1]', 'target recall above 1');
 SELECT throws_ok($$SELECT retention.classification_report(0.5, true, 'NaN')$$,
                  '22023', 'score and threshold must not be NaN', 'NaN threshold');
+
+SELECT throws_ok($$SELECT retention.roc_auc(s, pos, neg) FROM (VALUES (0.5, 9223372036854775807, 0), (0.4, 1, 1)) v(s, pos, neg)$$,
+                 '22003', 'counts of positives and negatives overflow bigint', 'counts that overflow');
+SELECT throws_ok($$SELECT retention.float8_state_add('{1,2}', '{1}')$$,
+                 '2202E', 'cannot add aggregate states of different lengths', 'states of different lengths');
 
 -- declarations
 SELECT is((SELECT count(*)::int FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid

@@ -8,7 +8,7 @@
 -- solver='newton-cholesky', tol=1e-12), or from scikit-learn run by hand for
 -- the class-weight fits, as noted at each test.
 BEGIN;
-SELECT plan(85);
+SELECT plan(86);
 SET client_min_messages = error;  -- the no-optimum cases warn by design
 
 CREATE FUNCTION pg_temp.max_rel_err(got float8[], want float8[]) RETURNS float8
@@ -313,6 +313,9 @@ SELECT cmp_ok((SELECT max(abs(a - b) / abs(b))
               '<', 1e-12::float8, 'features scaled by 1e150 and 1e-150 give the same fit');
 SELECT throws_ok($$SELECT retention.logreg_train(g % 3 = 0, ARRAY[g * 1e200, g % 5]::float8[]) FROM generate_series(1, 20) g$$,
                  '22003', 'feature 1 is too large to fit: its sums of squares overflow', 'values near 1e200: a clear error');
+
+SELECT throws_ok($$SELECT retention.logreg_train(true, ARRAY(SELECT 1.0::float8 FROM generate_series(1, 1001)))$$,
+                 '54000', 'feature vector has 1001 elements, more than the 1000 a model may have', 'too many features');
 
 -- the multi-pass pieces check their inputs
 SELECT throws_ok($$SELECT retention.logreg_step(true, '{1,2}', '{0,0}', NULL)$$,
