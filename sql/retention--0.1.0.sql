@@ -746,3 +746,44 @@ SELECT DISTINCT ON (m.name)
 
 COMMENT ON VIEW @extschema@.churn_models_latest IS
 'the latest version of every churn (logreg) model, as a logreg_model ready for churn_prob';
+
+CREATE FUNCTION @extschema@.churn_scores(model_name text, source text, id_column text,
+                                         model_version integer DEFAULT NULL)
+RETURNS TABLE (id text, churn_prob float8)
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+AS $$
+DECLARE
+    stored record;
+BEGIN
+    SELECT m.model, m.feature_names INTO stored
+      FROM @extschema@.models AS m
+     WHERE m.name = model_name AND m.kind = 'logreg'
+       AND (model_version IS NULL OR m.version = model_version)
+     ORDER BY m.version DESC
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = '42704',
+            MESSAGE = pg_catalog.format('churn model %L%s does not exist', model_name,
+                                        COALESCE(' version ' || model_version, '')),
+            HINT = 'Train it with CALL retention.train_churn_model(...).';
+    END IF;
+    IF stored.feature_names IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('churn model %L has no feature names', model_name),
+            HINT = 'Score with retention.churn_prob and the features in training order.';
+    END IF;
+    -- users with a NULL feature get a NULL score; the columns are the model's feature names
+    RETURN QUERY EXECUTE pg_catalog.format(
+        $q$SELECT s.id, CASE WHEN pg_catalog.array_position(s.f, NULL) IS NULL
+                             THEN @extschema@.churn_prob($1, s.f) END
+             FROM (SELECT (src.%I)::text AS id, ARRAY[%s]::float8[] AS f FROM %s) AS s$q$,
+        id_column,
+        (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::float8', c), ', ' ORDER BY i)
+           FROM pg_catalog.unnest(stored.feature_names) WITH ORDINALITY AS u(c, i)),
+        @extschema@.source_from_item(source))
+        USING stored.model::text::@extschema@.logreg_model;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.churn_scores(text, text, text, integer) IS
+'churn probability of every user of a table, view or query, with the latest (or the given) version of a stored churn model, reading the feature columns named in the registry; NULL for users with a NULL feature';

@@ -2,7 +2,7 @@
 -- churn_models_latest, with holdout metrics checked against scikit-learn
 -- (REFERENCES.md, Telco "Holdout") and row-level security applying.
 BEGIN;
-SELECT plan(28);
+SELECT plan(32);
 SET client_min_messages = error;
 
 CREATE FUNCTION pg_temp.max_rel_err(got float8[], want float8[]) RETURNS float8
@@ -80,6 +80,18 @@ SELECT cmp_ok((SELECT abs(retention.churn_prob((SELECT retention.churn_model('te
                           0.57413477703735605))))
                  FROM telco_features WHERE rn = 1),
               '<', 1e-9::float8, 'scoring with a stored version reproduces R''s linear predictor');
+
+-- scoring a whole table by model name: the registry knows the feature columns
+SELECT is((SELECT count(*)::int FROM retention.churn_scores('telco', 'telco_features', 'customer_id')), 7032,
+          'churn_scores: one score per user');
+SELECT cmp_ok((SELECT abs(churn_prob - 1 / (1 + exp(-0.57413477703735605)))
+                 FROM retention.churn_scores('telco', 'telco_features', 'customer_id', 1)
+                WHERE id = (SELECT customer_id FROM telco_features WHERE rn = 1)),
+              '<', 1e-9::float8, 'churn_scores with version 1 reproduces R''s linear predictor');
+SELECT is((SELECT count(*)::int FROM retention.churn_scores('telco', 'SELECT customer_id, gender_male, senior_citizen, partner, dependents, tenure, phone_service, multiple_lines, internet_fiber, internet_none, online_security, online_backup, device_protection, tech_support, streaming_tv, streaming_movies, contract_one_year, contract_two_year, paperless_billing, pay_credit_card, pay_electronic_check, pay_mailed_check, monthly_charges, NULL::float8 AS total_charges FROM telco_features WHERE rn <= 3', 'customer_id')
+            WHERE churn_prob IS NULL), 3, 'churn_scores: a NULL feature gives a NULL score');
+SELECT throws_ok($$SELECT * FROM retention.churn_scores('nothing', 'telco_features', 'customer_id')$$,
+                 '42704', 'churn model ''nothing'' does not exist', 'churn_scores: unknown model');
 
 -- hash split: deterministic, train + holdout = all rows
 DO $$
