@@ -77,9 +77,27 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.logreg_model_out(@extschema@.logreg_model) IS
 'output function of logreg_model: the model and its statistics as JSON text';
 
+CREATE FUNCTION @extschema@.logreg_model_recv(internal)
+RETURNS @extschema@.logreg_model
+AS 'MODULE_PATHNAME', 'logreg_model_recv'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_model_recv(internal) IS
+'binary input function of logreg_model: a version byte and the JSON text';
+
+CREATE FUNCTION @extschema@.logreg_model_send(@extschema@.logreg_model)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'logreg_model_send'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_model_send(@extschema@.logreg_model) IS
+'binary output function of logreg_model: a version byte and the JSON text';
+
 CREATE TYPE @extschema@.logreg_model (
     INPUT = @extschema@.logreg_model_in,
     OUTPUT = @extschema@.logreg_model_out,
+    RECEIVE = @extschema@.logreg_model_recv,
+    SEND = @extschema@.logreg_model_send,
     INTERNALLENGTH = VARIABLE,
     ALIGNMENT = double,
     STORAGE = extended

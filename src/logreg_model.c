@@ -23,6 +23,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -400,6 +401,45 @@ Datum
 logreg_model_out(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_CSTRING(LogregModelToJson(CheckedModel(PG_GETARG_DATUM(0))));
+}
+
+/*
+ * The binary wire format is a version byte and the JSON text, as jsonb's:
+ * portable across architectures, unlike the in-memory doubles.
+ */
+#define LOGREG_WIRE_VERSION 1
+
+/* Returns the binary wire form of a model (COPY BINARY, binary protocol). */
+PG_FUNCTION_INFO_V1(logreg_model_send);
+Datum
+logreg_model_send(PG_FUNCTION_ARGS)
+{
+	char	   *json = LogregModelToJson(CheckedModel(PG_GETARG_DATUM(0)));
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendint8(&buf, LOGREG_WIRE_VERSION);
+	pq_sendtext(&buf, json, strlen(json));
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/* Returns a model read from its binary wire form. */
+PG_FUNCTION_INFO_V1(logreg_model_recv);
+Datum
+logreg_model_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int			version = pq_getmsgint(buf, 1);
+	char	   *json;
+	int			nbytes;
+
+	if (version != LOGREG_WIRE_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("unsupported retention.logreg_model wire version %d", version)));
+	json = pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes);
+	PG_RETURN_POINTER(LogregModelFromJsonb(
+		DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)))));
 }
 
 /* Returns a model as jsonb, with its derived statistics. */

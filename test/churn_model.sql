@@ -1,7 +1,7 @@
 -- pgTAP: the logreg_model type (JSON text form, jsonb casts), churn_prob,
 -- churn_logit, churn_explain and churn_base_logit, with hand-computed values.
 BEGIN;
-SELECT plan(40);
+SELECT plan(42);
 SET client_min_messages = error;
 
 -- the worked example of the issue: 0.5 + 0.3 * 2 + 0.2 * 30 = 7.1, p = 1 / (1 + e^-7.1)
@@ -42,6 +42,19 @@ SELECT is((SELECT model::jsonb::retention.logreg_model::jsonb FROM m), (SELECT m
           'trained model: jsonb round trip');
 SELECT cmp_ok((SELECT pg_column_size(model) FROM m), '<', (SELECT pg_column_size(model::jsonb) / 2 FROM m),
               'the binary form is less than half the size of the jsonb form');
+
+-- binary COPY round trip (send/receive), bit for bit; the server writes and reads the file
+SELECT '/tmp/retention_churn_model_' || pg_backend_pid() || '.bin' AS binfile \gset
+\setenv RETENTION_BINFILE :binfile
+CREATE TABLE m2 (model retention.logreg_model);
+COPY m TO :'binfile' WITH (FORMAT binary);
+COPY m2 FROM :'binfile' WITH (FORMAT binary);
+SELECT is((SELECT model::text FROM m2), (SELECT model::text FROM m), 'binary COPY round trip');
+-- the wire version is the byte after the 19-byte file header, the field count and the length
+\! printf '\011' | dd of="$RETENTION_BINFILE" bs=1 seek=25 conv=notrunc status=none
+SELECT throws_ok(format('COPY m2 FROM %L WITH (FORMAT binary)', :'binfile'),
+                 '22P03', 'unsupported retention.logreg_model wire version 9', 'unknown wire version');
+\! rm -f "$RETENTION_BINFILE"
 
 -- explanations: contributions coef * (value - mean) add up with the base to the logit
 -- hand example: means (1, 20); contributions 0.3 * (2 - 1) = 0.3 and 0.2 * (30 - 20) = 2;
