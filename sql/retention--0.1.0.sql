@@ -136,7 +136,7 @@ CREATE CAST (jsonb AS @extschema@.logreg_model)
 CREATE FUNCTION @extschema@.logreg_train_accum(internal, boolean, float8[])
 RETURNS internal
 AS 'MODULE_PATHNAME', 'logreg_train_accum'
-LANGUAGE C PARALLEL SAFE;
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.logreg_train_accum(internal, boolean, float8[]) IS
 'transition function of logreg_train: keeps one valid row, counts a skipped one';
@@ -144,7 +144,7 @@ COMMENT ON FUNCTION @extschema@.logreg_train_accum(internal, boolean, float8[]) 
 CREATE FUNCTION @extschema@.logreg_train_accum(internal, boolean, float8[], jsonb)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'logreg_train_accum'
-LANGUAGE C PARALLEL SAFE;
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.logreg_train_accum(internal, boolean, float8[], jsonb) IS
 'transition function of logreg_train with options: keeps one valid row, counts a skipped one';
@@ -152,7 +152,7 @@ COMMENT ON FUNCTION @extschema@.logreg_train_accum(internal, boolean, float8[], 
 CREATE FUNCTION @extschema@.logreg_train_combine(internal, internal)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'logreg_train_combine'
-LANGUAGE C PARALLEL SAFE;
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.logreg_train_combine(internal, internal) IS
 'combine function of logreg_train: concatenates the rows of two partial states';
@@ -160,7 +160,7 @@ COMMENT ON FUNCTION @extschema@.logreg_train_combine(internal, internal) IS
 CREATE FUNCTION @extschema@.logreg_train_serialize(internal)
 RETURNS bytea
 AS 'MODULE_PATHNAME', 'logreg_train_serialize'
-LANGUAGE C STRICT PARALLEL SAFE;
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.logreg_train_serialize(internal) IS
 'serialisation function of logreg_train, for parallel workers';
@@ -168,7 +168,7 @@ COMMENT ON FUNCTION @extschema@.logreg_train_serialize(internal) IS
 CREATE FUNCTION @extschema@.logreg_train_deserialize(bytea, internal)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'logreg_train_deserialize'
-LANGUAGE C STRICT PARALLEL SAFE;
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.logreg_train_deserialize(bytea, internal) IS
 'deserialisation function of logreg_train, for parallel workers';
@@ -176,7 +176,7 @@ COMMENT ON FUNCTION @extschema@.logreg_train_deserialize(bytea, internal) IS
 CREATE FUNCTION @extschema@.logreg_train_final(internal)
 RETURNS @extschema@.logreg_model
 AS 'MODULE_PATHNAME', 'logreg_train_final'
-LANGUAGE C PARALLEL SAFE;
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.logreg_train_final(internal) IS
 'final function of logreg_train: Newton (IRLS) iterations to the exact optimum';
@@ -210,7 +210,7 @@ COMMENT ON AGGREGATE @extschema@.logreg_train(boolean, float8[], jsonb) IS
 CREATE FUNCTION @extschema@.logreg_step_accum(float8[], boolean, float8[], float8[], jsonb)
 RETURNS float8[]
 AS 'MODULE_PATHNAME', 'logreg_step_accum'
-LANGUAGE C PARALLEL SAFE;
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.logreg_step_accum(float8[], boolean, float8[], float8[], jsonb) IS
 'transition function of logreg_step: adds one row to the objective, gradient and Hessian sums';
@@ -424,7 +424,7 @@ COMMENT ON FUNCTION @extschema@.churn_explain(@extschema@.logreg_model, float8[]
 CREATE FUNCTION @extschema@.scored_labels_accum(internal, float8, boolean)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'scored_labels_accum'
-LANGUAGE C PARALLEL SAFE;
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, boolean) IS
 'transition function of roc_auc and threshold_max_f1: keeps one (score, label) pair';
@@ -432,7 +432,7 @@ COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, boolean) I
 CREATE FUNCTION @extschema@.scored_labels_accum(internal, float8, boolean, float8)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'scored_labels_accum'
-LANGUAGE C PARALLEL SAFE;
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, boolean, float8) IS
 'transition function of threshold_for_recall: keeps one (score, label) pair and the target';
@@ -440,7 +440,7 @@ COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, boolean, f
 CREATE FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bigint)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'scored_labels_accum'
-LANGUAGE C PARALLEL SAFE;
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bigint) IS
 'transition function of roc_auc and threshold_max_f1 over counts: keeps one (score, positives, negatives) triple';
@@ -448,7 +448,7 @@ COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bi
 CREATE FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bigint, float8)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'scored_labels_accum'
-LANGUAGE C PARALLEL SAFE;
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bigint, float8) IS
 'transition function of threshold_for_recall over counts: keeps one triple and the target';
@@ -456,7 +456,7 @@ COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bi
 CREATE FUNCTION @extschema@.scored_labels_combine(internal, internal)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'scored_labels_combine'
-LANGUAGE C PARALLEL SAFE;
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.scored_labels_combine(internal, internal) IS
 'combine function of the scored-label aggregates: concatenates two states';
@@ -464,7 +464,7 @@ COMMENT ON FUNCTION @extschema@.scored_labels_combine(internal, internal) IS
 CREATE FUNCTION @extschema@.scored_labels_serialize(internal)
 RETURNS bytea
 AS 'MODULE_PATHNAME', 'scored_labels_serialize'
-LANGUAGE C STRICT PARALLEL SAFE;
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.scored_labels_serialize(internal) IS
 'serialisation function of the scored-label aggregates';
@@ -472,7 +472,7 @@ COMMENT ON FUNCTION @extschema@.scored_labels_serialize(internal) IS
 CREATE FUNCTION @extschema@.scored_labels_deserialize(bytea, internal)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'scored_labels_deserialize'
-LANGUAGE C STRICT PARALLEL SAFE;
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.scored_labels_deserialize(bytea, internal) IS
 'deserialisation function of the scored-label aggregates';
@@ -480,7 +480,7 @@ COMMENT ON FUNCTION @extschema@.scored_labels_deserialize(bytea, internal) IS
 CREATE FUNCTION @extschema@.roc_auc_final(internal)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'roc_auc_final'
-LANGUAGE C PARALLEL SAFE;
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.roc_auc_final(internal) IS
 'final function of roc_auc: the Mann-Whitney statistic with average ranks for ties';
@@ -488,7 +488,7 @@ COMMENT ON FUNCTION @extschema@.roc_auc_final(internal) IS
 CREATE FUNCTION @extschema@.threshold_max_f1_final(internal)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'threshold_max_f1_final'
-LANGUAGE C PARALLEL SAFE;
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.threshold_max_f1_final(internal) IS
 'final function of threshold_max_f1';
@@ -496,7 +496,7 @@ COMMENT ON FUNCTION @extschema@.threshold_max_f1_final(internal) IS
 CREATE FUNCTION @extschema@.threshold_for_recall_final(internal)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'threshold_for_recall_final'
-LANGUAGE C PARALLEL SAFE;
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.threshold_for_recall_final(internal) IS
 'final function of threshold_for_recall';
