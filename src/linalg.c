@@ -111,6 +111,7 @@ SpdInverseDiagonal(const SpdFactor *f, double *diag)
 	/* columns of L^-1 by forward substitution; (A^-1)_jj = sum_i (L^-1)_ij^2 */
 	for (int j = 0; j < p; j++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		inv[j * p + j] = 1.0 / l[j * p + j];
 		for (int i = j + 1; i < p; i++)
 		{
