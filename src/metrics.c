@@ -70,8 +70,12 @@ typedef struct ScoredLabels
 	ScoredLabel *items;
 } ScoredLabels;
 
-/* the most scores a state may hold: 1 GB of them */
-#define MAX_SCORED_LABELS ((int64) (MaxAllocHugeSize / 2 / sizeof(ScoredLabel)))
+/*
+ * The most scores a state may hold: 1 GB of them (44.7 million), which is
+ * also what a parallel worker can hand to the leader.  Beyond that, count
+ * per score first and use the counts form.
+ */
+#define MAX_SCORED_LABELS ((int64) (MaxAllocSize / sizeof(ScoredLabel)))
 
 static void
 ReservePairs(MemoryContext ctx, ScoredLabels *s, int64 n)
@@ -85,7 +89,7 @@ ReservePairs(MemoryContext ctx, ScoredLabels *s, int64 n)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many rows for an exact ROC or threshold computation"),
 				 errdetail("At most " INT64_FORMAT " scored rows fit in memory.", MAX_SCORED_LABELS),
-				 errhint("Evaluate on a sample, for example with TABLESAMPLE.")));
+				 errhint("Count churners and non-churners per score with GROUP BY and use the counts form, e.g. roc_auc(score, positives, negatives), or evaluate a sample.")));
 	/* start small: with GROUP BY there is one state per group */
 	cap = Min(Max(n, Max(s->capacity * 2, 16)), MAX_SCORED_LABELS);
 	if (s->items == NULL)
