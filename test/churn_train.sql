@@ -8,7 +8,7 @@
 -- solver='newton-cholesky', tol=1e-12), or from scikit-learn run by hand for
 -- the class-weight fits, as noted at each test.
 BEGIN;
-SELECT plan(86);
+SELECT plan(88);
 SET client_min_messages = error;  -- the no-optimum cases warn by design
 
 CREATE FUNCTION pg_temp.max_rel_err(got float8[], want float8[]) RETURNS float8
@@ -183,6 +183,23 @@ SELECT cmp_ok(pg_temp.max_rel_err(
     '<', 1e-10::float8, 'logreg_train_multipass on a query: UCLA standard errors');
 SELECT is(retention.logreg_train_multipass('ucla', 'admit', '{gre,gpa}')::jsonb->'feature_names',
           '["gre", "gpa"]', 'logreg_train_multipass names the features after the columns');
+
+-- what Citus does with logreg_step: partial states on two "nodes", shipped as
+-- text, combined on the coordinator, equal the state of the whole table (to the
+-- rounding of a different summation order: the gradient at the optimum is a sum
+-- of terms up to 1e3 that cancels to ~1e-9)
+CREATE TABLE shards AS
+SELECT (SELECT retention.logreg_step(churn, x, pg_temp.terms(pg_temp.fit('telco')), NULL) FROM tf WHERE rn % 2 = 0)::text AS a,
+       (SELECT retention.logreg_step(churn, x, pg_temp.terms(pg_temp.fit('telco')), NULL) FROM tf WHERE rn % 2 = 1)::text AS b,
+       (SELECT retention.logreg_step(churn, x, pg_temp.terms(pg_temp.fit('telco')), NULL) FROM tf) AS whole;
+SELECT cmp_ok((SELECT max(abs(c - w) / greatest(abs(w), 1))
+                 FROM shards, unnest(retention.logreg_step_combine(a::float8[], b::float8[]), whole) AS u(c, w)),
+              '<', 1e-9::float8, 'logreg_step: states of two shards, shipped as text and combined, equal the whole');
+SELECT cmp_ok((SELECT pg_temp.max_rel_err(pg_temp.arr(retention.logreg_step_model(retention.logreg_step_combine(a::float8[], b::float8[]),
+                                                                                 pg_temp.terms(pg_temp.fit('telco')), NULL, 8, true)::jsonb->'std_err'),
+    '{0.81514282132,0.0648049741335,0.0845309511268,0.0778304770112,0.0897322116456,0.00623606919306,0.648697600844,0.177257314482,0.79808622421,0.807275267322,0.178689380199,0.175402661619,0.176375311127,0.180603752395,0.326312170273,0.32668635801,0.107586531814,0.176460440007,0.07449615402,0.114080919105,0.0944974693353,0.114912814643,0.0317553102145,7.06317001607e-05}')
+                 FROM shards),
+              '<', 1e-10::float8, 'logreg_step_model on the combined shards: Telco standard errors');
 
 -- parallel aggregation gives the same model (1e-9) as a serial plan
 CREATE TABLE serial AS
