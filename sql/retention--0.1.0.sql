@@ -547,3 +547,759 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.pareto_nbd_expected_purchases(@extschema@.pareto_nbd_model, float8) IS
 'unconditional E[X(horizon)] of a new customer under a Pareto/NBD model';
+
+--------------------------------------------------------------------------
+-- Churn model type: retention.logreg_model
+--
+-- A logistic regression model in a compact binary form; its text form is
+-- JSON (intercept, coef, feature names and the fit statistics), so a model
+-- can be written by hand, imported from another tool or kept in
+-- retention.models, and it casts to and from jsonb.
+--------------------------------------------------------------------------
+
+CREATE TYPE @extschema@.logreg_model;
+
+CREATE FUNCTION @extschema@.logreg_model_in(cstring)
+RETURNS @extschema@.logreg_model
+AS 'MODULE_PATHNAME', 'logreg_model_in'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_model_in(cstring) IS
+'input function of logreg_model: reads a JSON object with at least "intercept" and "coef"';
+
+CREATE FUNCTION @extschema@.logreg_model_out(@extschema@.logreg_model)
+RETURNS cstring
+AS 'MODULE_PATHNAME', 'logreg_model_out'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_model_out(@extschema@.logreg_model) IS
+'output function of logreg_model: the model and its statistics as JSON text';
+
+CREATE FUNCTION @extschema@.logreg_model_recv(internal)
+RETURNS @extschema@.logreg_model
+AS 'MODULE_PATHNAME', 'logreg_model_recv'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_model_recv(internal) IS
+'binary input function of logreg_model: a version byte and the JSON text';
+
+CREATE FUNCTION @extschema@.logreg_model_send(@extschema@.logreg_model)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'logreg_model_send'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_model_send(@extschema@.logreg_model) IS
+'binary output function of logreg_model: a version byte and the JSON text';
+
+CREATE TYPE @extschema@.logreg_model (
+    INPUT = @extschema@.logreg_model_in,
+    OUTPUT = @extschema@.logreg_model_out,
+    RECEIVE = @extschema@.logreg_model_recv,
+    SEND = @extschema@.logreg_model_send,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = double,
+    STORAGE = extended
+);
+
+COMMENT ON TYPE @extschema@.logreg_model IS
+'logistic regression (churn) model: intercept, coefficients, feature names, training means and fit statistics; text form is JSON';
+
+CREATE FUNCTION @extschema@.logreg_model_jsonb(@extschema@.logreg_model)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'logreg_model_to_jsonb'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_model_jsonb(@extschema@.logreg_model) IS
+'the model as jsonb, with std_err, z, p_value, odds_ratio, log-likelihoods, aic and counts';
+
+CREATE FUNCTION @extschema@.logreg_model(jsonb)
+RETURNS @extschema@.logreg_model
+AS 'MODULE_PATHNAME', 'logreg_model_from_jsonb'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_model(jsonb) IS
+'a model from its jsonb form (as stored in retention.models, or written by hand)';
+
+CREATE CAST (@extschema@.logreg_model AS jsonb)
+    WITH FUNCTION @extschema@.logreg_model_jsonb(@extschema@.logreg_model);
+CREATE CAST (jsonb AS @extschema@.logreg_model)
+    WITH FUNCTION @extschema@.logreg_model(jsonb);
+
+--------------------------------------------------------------------------
+-- Churn training: logreg_train (one scan, rows kept in memory) and the
+-- multi-pass form logreg_step + logreg_train_multipass (one scan per
+-- Newton iteration, constant memory, a float8[] state Citus can ship)
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.logreg_train_accum(internal, boolean, float8[])
+RETURNS internal
+AS 'MODULE_PATHNAME', 'logreg_train_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_train_accum(internal, boolean, float8[]) IS
+'transition function of logreg_train: keeps one valid row, counts a skipped one';
+
+CREATE FUNCTION @extschema@.logreg_train_accum(internal, boolean, float8[], jsonb)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'logreg_train_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_train_accum(internal, boolean, float8[], jsonb) IS
+'transition function of logreg_train with options: keeps one valid row, counts a skipped one';
+
+CREATE FUNCTION @extschema@.logreg_train_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'logreg_train_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_train_combine(internal, internal) IS
+'combine function of logreg_train: concatenates the rows of two partial states';
+
+CREATE FUNCTION @extschema@.logreg_train_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'logreg_train_serialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_train_serialize(internal) IS
+'serialisation function of logreg_train, for parallel workers';
+
+CREATE FUNCTION @extschema@.logreg_train_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'logreg_train_deserialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_train_deserialize(bytea, internal) IS
+'deserialisation function of logreg_train, for parallel workers';
+
+CREATE FUNCTION @extschema@.logreg_train_final(internal)
+RETURNS @extschema@.logreg_model
+AS 'MODULE_PATHNAME', 'logreg_train_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_train_final(internal) IS
+'final function of logreg_train: Newton (IRLS) iterations to the exact optimum';
+
+CREATE AGGREGATE @extschema@.logreg_train(label boolean, features float8[]) (
+    SFUNC = @extschema@.logreg_train_accum,
+    STYPE = internal,
+    FINALFUNC = @extschema@.logreg_train_final,
+    COMBINEFUNC = @extschema@.logreg_train_combine,
+    SERIALFUNC = @extschema@.logreg_train_serialize,
+    DESERIALFUNC = @extschema@.logreg_train_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.logreg_train(boolean, float8[]) IS
+'maximum-likelihood logistic regression of label on features (intercept implicit), exact Newton solve; rows with NULL or non-finite values are skipped and counted';
+
+CREATE AGGREGATE @extschema@.logreg_train(label boolean, features float8[], options jsonb) (
+    SFUNC = @extschema@.logreg_train_accum,
+    STYPE = internal,
+    FINALFUNC = @extschema@.logreg_train_final,
+    COMBINEFUNC = @extschema@.logreg_train_combine,
+    SERIALFUNC = @extschema@.logreg_train_serialize,
+    DESERIALFUNC = @extschema@.logreg_train_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.logreg_train(boolean, float8[], jsonb) IS
+'logistic regression with options: lambda (L2, intercept unpenalised), max_iter, tol, fit_intercept, class_weight, feature_names, max_memory_mb';
+
+CREATE FUNCTION @extschema@.logreg_step_accum(float8[], boolean, float8[], float8[], jsonb)
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'logreg_step_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_step_accum(float8[], boolean, float8[], float8[], jsonb) IS
+'transition function of logreg_step: adds one row to the objective, gradient and Hessian sums';
+
+CREATE FUNCTION @extschema@.logreg_step_combine(float8[], float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'logreg_step_combine'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_step_combine(float8[], float8[]) IS
+'combine function of logreg_step: adds two states of sums';
+
+CREATE AGGREGATE @extschema@.logreg_step(label boolean, features float8[], coef float8[], options jsonb) (
+    SFUNC = @extschema@.logreg_step_accum,
+    STYPE = float8[],
+    COMBINEFUNC = @extschema@.logreg_step_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.logreg_step(boolean, float8[], float8[], jsonb) IS
+'one Newton pass of logistic regression at coef (intercept first): objective, gradient and Hessian sums in a float8[] state that Citus can combine across nodes';
+
+CREATE FUNCTION @extschema@.logreg_step_objective(state float8[], coef float8[], options jsonb)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'logreg_step_objective'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_step_objective(float8[], float8[], jsonb) IS
+'penalised negative log-likelihood of a logreg_step state at its coefficients; NULL when the state or the coefficients are NULL (NULL options mean the defaults)';
+
+CREATE FUNCTION @extschema@.logreg_step_direction(state float8[], coef float8[], options jsonb)
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'logreg_step_direction'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_step_direction(float8[], float8[], jsonb) IS
+'Newton step of a logreg_step state: {objective, convergence criterion, d_1..d_p}, next coef = coef - d; NULL when the Hessian became singular';
+
+CREATE FUNCTION @extschema@.logreg_step_model(state float8[], coef float8[], options jsonb,
+                                              iterations integer, converged boolean,
+                                              last_step float8 DEFAULT NULL)
+RETURNS @extschema@.logreg_model
+AS 'MODULE_PATHNAME', 'logreg_step_model'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.logreg_step_model(float8[], float8[], jsonb, integer, boolean, float8) IS
+'the model of a finished multi-pass fit, from the logreg_step state at its final coefficients; last_step is the norm of the last step over the norm of the coefficients (NULL: unknown), used to tell separation from an outlying row';
+
+-- A table or view name, or a query, as a FROM item aliased "src".
+CREATE FUNCTION @extschema@.source_from_item(source text)
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+BEGIN
+    IF source ~* '^\s*\(?\s*(select|with|values|table)\s' THEN
+        RETURN pg_catalog.format('(%s) AS src', source);
+    END IF;
+    RETURN pg_catalog.format('%s AS src', source::pg_catalog.regclass);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.source_from_item(text) IS
+'a training source (table or view name, or a SELECT query) as a FROM item aliased src; the query runs with the caller''s privileges';
+
+CREATE FUNCTION @extschema@.logreg_train_multipass(source text, label_column text,
+                                                   feature_columns text[], options jsonb DEFAULT NULL)
+RETURNS @extschema@.logreg_model
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+    opts     jsonb := COALESCE(options, '{}'::jsonb);
+    max_iter integer := COALESCE((opts->>'max_iter')::integer, 100);
+    tol      float8 := COALESCE((opts->>'tol')::float8, 1e-8);
+    p        integer;
+    pass     text;
+    beta     float8[];
+    cand     float8[];
+    s        float8[];
+    sc       float8[];
+    dir      float8[];
+    f        float8;
+    fc       float8;
+    t        float8;
+    iter     integer := 0;
+    last_step float8 := 0;
+    accepted boolean;
+    converged boolean := false;
+BEGIN
+    IF feature_columns IS NULL OR pg_catalog.cardinality(feature_columns) = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'feature_columns must name at least one column';
+    END IF;
+    IF NOT opts ? 'feature_names' THEN
+        opts := opts || pg_catalog.jsonb_build_object('feature_names', pg_catalog.to_jsonb(feature_columns));
+    END IF;
+    p := pg_catalog.cardinality(feature_columns)
+         + CASE WHEN COALESCE((opts->>'fit_intercept')::boolean, true) THEN 1 ELSE 0 END;
+    pass := pg_catalog.format(
+        'SELECT @extschema@.logreg_step((src.%I)::integer::boolean, ARRAY[%s]::float8[], $1, $2) FROM %s',
+        label_column,
+        (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::float8', c), ', ' ORDER BY i)
+           FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i)),
+        @extschema@.source_from_item(source));
+    beta := pg_catalog.array_fill(0::float8, ARRAY[p]);
+
+    -- "balanced" class weights need the class counts: one counting pass
+    IF opts->>'class_weight' = 'balanced' THEN
+        EXECUTE pass INTO s USING beta, opts - 'class_weight';
+        -- 1-based slots of the state: 4 = usable rows, 6 = positives
+        IF s IS NOT NULL AND s[6] > 0 AND s[6] < s[4] THEN
+            opts := pg_catalog.jsonb_set(opts, '{class_weight}',
+                pg_catalog.jsonb_build_object('0', s[4] / (2 * (s[4] - s[6])), '1', s[4] / (2 * s[6])));
+        ELSE
+            opts := opts - 'class_weight';
+        END IF;
+    END IF;
+
+    EXECUTE pass INTO s USING beta, opts;
+    -- slot 2 is the feature count, -1 while no row was usable
+    IF s IS NULL OR s[2] < 0 OR s[4] = 0 THEN
+        RETURN NULL;
+    END IF;
+    f := @extschema@.logreg_step_objective(s, beta, opts);
+    WHILE iter < max_iter LOOP
+        dir := @extschema@.logreg_step_direction(s, beta, opts);
+        IF dir IS NULL THEN             -- the curvature vanished: separation
+            last_step := 'Infinity';
+            EXIT;
+        END IF;
+        t := 1;
+        accepted := false;
+        FOR h IN 0 .. 50 LOOP
+            SELECT pg_catalog.array_agg(beta[i] - t * dir[i + 2] ORDER BY i) INTO cand
+              FROM pg_catalog.generate_series(1, p) AS i;
+            EXECUTE pass INTO sc USING cand, opts;
+            fc := @extschema@.logreg_step_objective(sc, cand, opts);
+            IF fc <= f + 1e-13 * (pg_catalog.abs(f) + 1) THEN
+                accepted := true;
+                EXIT;
+            END IF;
+            t := t / 2;
+        END LOOP;
+        IF NOT accepted THEN
+            converged := dir[2] < tol;
+            EXIT;
+        END IF;
+        -- ||t d|| / ||new coef||, as logreg_train measures it
+        SELECT CASE WHEN pg_catalog.sum(c * c) = 0
+                    THEN CASE WHEN pg_catalog.sum((c - b) * (c - b)) = 0 THEN 0 ELSE 'Infinity'::float8 END
+                    ELSE pg_catalog.sqrt(pg_catalog.sum((c - b) * (c - b)) / pg_catalog.sum(c * c)) END
+          INTO last_step
+          FROM pg_catalog.generate_series(1, p) AS i, LATERAL (SELECT cand[i] AS c, beta[i] AS b) AS v;
+        beta := cand;
+        s := sc;
+        f := fc;
+        iter := iter + 1;
+        IF dir[2] < tol THEN
+            converged := true;
+            EXIT;
+        END IF;
+    END LOOP;
+    RETURN @extschema@.logreg_step_model(s, beta, opts, iter, converged, last_step);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.logreg_train_multipass(text, text, text[], jsonb) IS
+'logistic regression in constant memory: drives the logreg_step aggregate (one scan of source per Newton iteration) to the same exact optimum as logreg_train; use it for tables larger than memory or distributed with Citus';
+
+--------------------------------------------------------------------------
+-- Churn scoring and explanations
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.churn_prob(model @extschema@.logreg_model, features float8[])
+RETURNS float8
+AS 'MODULE_PATHNAME', 'churn_prob'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.churn_prob(@extschema@.logreg_model, float8[]) IS
+'churn probability 1 / (1 + exp(-(intercept + coef . features))) of one user';
+
+CREATE FUNCTION @extschema@.churn_logit(model @extschema@.logreg_model, features float8[])
+RETURNS float8
+AS 'MODULE_PATHNAME', 'churn_logit'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.churn_logit(@extschema@.logreg_model, float8[]) IS
+'log-odds of churn, intercept + coef . features, of one user';
+
+CREATE FUNCTION @extschema@.churn_base_logit(model @extschema@.logreg_model)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'churn_base_logit'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.churn_base_logit(@extschema@.logreg_model) IS
+'log-odds of the average training user, intercept + coef . training means: the base value of churn_explain';
+
+CREATE FUNCTION @extschema@.churn_explain(model @extschema@.logreg_model, features float8[],
+    OUT feature_index integer, OUT feature text, OUT value float8, OUT coefficient float8,
+    OUT mean float8, OUT contribution float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'churn_explain'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 20;
+
+COMMENT ON FUNCTION @extschema@.churn_explain(@extschema@.logreg_model, float8[]) IS
+'one row per feature with its contribution coefficient * (value - training mean) to the log-odds; the contributions plus churn_base_logit add up to churn_logit';
+
+--------------------------------------------------------------------------
+-- Classifier metrics: roc_auc, log_loss, classification_report,
+-- threshold_max_f1, threshold_for_recall
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.scored_labels_accum(internal, float8, boolean)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'scored_labels_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, boolean) IS
+'transition function of roc_auc and threshold_max_f1: keeps one (score, label) pair';
+
+CREATE FUNCTION @extschema@.scored_labels_accum(internal, float8, boolean, float8)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'scored_labels_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, boolean, float8) IS
+'transition function of threshold_for_recall: keeps one (score, label) pair and the target';
+
+CREATE FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bigint)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'scored_labels_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bigint) IS
+'transition function of roc_auc and threshold_max_f1 over counts: keeps one (score, positives, negatives) triple';
+
+CREATE FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bigint, float8)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'scored_labels_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bigint, float8) IS
+'transition function of threshold_for_recall over counts: keeps one triple and the target';
+
+CREATE FUNCTION @extschema@.scored_labels_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'scored_labels_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.scored_labels_combine(internal, internal) IS
+'combine function of the scored-label aggregates: concatenates two states';
+
+CREATE FUNCTION @extschema@.scored_labels_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'scored_labels_serialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.scored_labels_serialize(internal) IS
+'serialisation function of the scored-label aggregates';
+
+CREATE FUNCTION @extschema@.scored_labels_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'scored_labels_deserialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.scored_labels_deserialize(bytea, internal) IS
+'deserialisation function of the scored-label aggregates';
+
+CREATE FUNCTION @extschema@.roc_auc_final(internal)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'roc_auc_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.roc_auc_final(internal) IS
+'final function of roc_auc: the Mann-Whitney statistic with average ranks for ties';
+
+CREATE FUNCTION @extschema@.threshold_max_f1_final(internal)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'threshold_max_f1_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.threshold_max_f1_final(internal) IS
+'final function of threshold_max_f1';
+
+CREATE FUNCTION @extschema@.threshold_for_recall_final(internal)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'threshold_for_recall_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.threshold_for_recall_final(internal) IS
+'final function of threshold_for_recall';
+
+CREATE AGGREGATE @extschema@.roc_auc(score float8, label boolean) (
+    SFUNC = @extschema@.scored_labels_accum,
+    STYPE = internal,
+    FINALFUNC = @extschema@.roc_auc_final,
+    COMBINEFUNC = @extschema@.scored_labels_combine,
+    SERIALFUNC = @extschema@.scored_labels_serialize,
+    DESERIALFUNC = @extschema@.scored_labels_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.roc_auc(float8, boolean) IS
+'exact area under the ROC curve (tied scores count one half, as scikit-learn''s roc_auc_score); NULL unless both classes occur';
+
+CREATE AGGREGATE @extschema@.threshold_max_f1(score float8, label boolean) (
+    SFUNC = @extschema@.scored_labels_accum,
+    STYPE = internal,
+    FINALFUNC = @extschema@.threshold_max_f1_final,
+    COMBINEFUNC = @extschema@.scored_labels_combine,
+    SERIALFUNC = @extschema@.scored_labels_serialize,
+    DESERIALFUNC = @extschema@.scored_labels_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.threshold_max_f1(float8, boolean) IS
+'the score threshold (positive when score >= threshold) that maximises F1, with its classification report as jsonb';
+
+CREATE AGGREGATE @extschema@.threshold_for_recall(score float8, label boolean, target_recall float8) (
+    SFUNC = @extschema@.scored_labels_accum,
+    STYPE = internal,
+    FINALFUNC = @extschema@.threshold_for_recall_final,
+    COMBINEFUNC = @extschema@.scored_labels_combine,
+    SERIALFUNC = @extschema@.scored_labels_serialize,
+    DESERIALFUNC = @extschema@.scored_labels_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.threshold_for_recall(float8, boolean, float8) IS
+'the highest score threshold whose recall reaches target_recall, with its classification report as jsonb';
+
+CREATE AGGREGATE @extschema@.roc_auc(score float8, positives bigint, negatives bigint) (
+    SFUNC = @extschema@.scored_labels_accum,
+    STYPE = internal,
+    FINALFUNC = @extschema@.roc_auc_final,
+    COMBINEFUNC = @extschema@.scored_labels_combine,
+    SERIALFUNC = @extschema@.scored_labels_serialize,
+    DESERIALFUNC = @extschema@.scored_labels_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.roc_auc(float8, bigint, bigint) IS
+'exact area under the ROC curve from counts of positive and negative rows per score (for example a distributed GROUP BY score); equal to roc_auc over the rows';
+
+CREATE AGGREGATE @extschema@.threshold_max_f1(score float8, positives bigint, negatives bigint) (
+    SFUNC = @extschema@.scored_labels_accum,
+    STYPE = internal,
+    FINALFUNC = @extschema@.threshold_max_f1_final,
+    COMBINEFUNC = @extschema@.scored_labels_combine,
+    SERIALFUNC = @extschema@.scored_labels_serialize,
+    DESERIALFUNC = @extschema@.scored_labels_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.threshold_max_f1(float8, bigint, bigint) IS
+'the F1-maximising threshold from counts of positive and negative rows per score, with its classification report';
+
+CREATE AGGREGATE @extschema@.threshold_for_recall(score float8, positives bigint, negatives bigint, target_recall float8) (
+    SFUNC = @extschema@.scored_labels_accum,
+    STYPE = internal,
+    FINALFUNC = @extschema@.threshold_for_recall_final,
+    COMBINEFUNC = @extschema@.scored_labels_combine,
+    SERIALFUNC = @extschema@.scored_labels_serialize,
+    DESERIALFUNC = @extschema@.scored_labels_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.threshold_for_recall(float8, bigint, bigint, float8) IS
+'the highest threshold reaching target_recall, from counts of positive and negative rows per score, with its classification report';
+
+CREATE FUNCTION @extschema@.float8_state_add(float8[], float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'float8_state_add'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.float8_state_add(float8[], float8[]) IS
+'combine function of log_loss and classification_report: element-wise sum of two states';
+
+CREATE FUNCTION @extschema@.log_loss_accum(float8[], float8, boolean)
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'log_loss_accum'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.log_loss_accum(float8[], float8, boolean) IS
+'transition function of log_loss: {rows, sum of -log likelihoods}';
+
+CREATE FUNCTION @extschema@.log_loss_final(float8[])
+RETURNS float8
+AS 'MODULE_PATHNAME', 'log_loss_final'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.log_loss_final(float8[]) IS
+'final function of log_loss: the mean';
+
+CREATE AGGREGATE @extschema@.log_loss(prob float8, label boolean) (
+    SFUNC = @extschema@.log_loss_accum,
+    STYPE = float8[],
+    INITCOND = '{0,0}',
+    FINALFUNC = @extschema@.log_loss_final,
+    COMBINEFUNC = @extschema@.float8_state_add,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.log_loss(float8, boolean) IS
+'mean negative log-likelihood (natural log) of predicted probabilities, clipped to [1e-15, 1 - 1e-15] as scikit-learn''s log_loss';
+
+CREATE FUNCTION @extschema@.classification_accum(float8[], float8, boolean, float8)
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'classification_accum'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.classification_accum(float8[], float8, boolean, float8) IS
+'transition function of classification_report: confusion counts {tp, fp, tn, fn}';
+
+CREATE FUNCTION @extschema@.classification_final(float8[])
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'classification_final'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.classification_final(float8[]) IS
+'final function of classification_report';
+
+CREATE AGGREGATE @extschema@.classification_report(score float8, label boolean, threshold float8) (
+    SFUNC = @extschema@.classification_accum,
+    STYPE = float8[],
+    INITCOND = '{0,0,0,0}',
+    FINALFUNC = @extschema@.classification_final,
+    COMBINEFUNC = @extschema@.float8_state_add,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.classification_report(float8, boolean, float8) IS
+'accuracy, precision, recall, F1 and confusion counts as jsonb, a row being positive when score >= threshold; rates of 0/0 are null';
+
+--------------------------------------------------------------------------
+-- Churn model registry: train_churn_model stores versions in
+-- retention.models; churn_model and churn_models_latest read them back.
+-- Everything runs with the caller's privileges, so grants and row-level
+-- security on the user's tables (and on retention.models) apply.
+--------------------------------------------------------------------------
+
+CREATE PROCEDURE @extschema@.train_churn_model(
+    model_name text,
+    source text,
+    label_column text,
+    feature_columns text[],
+    options jsonb DEFAULT NULL,
+    holdout_column text DEFAULT NULL,
+    holdout_fraction float8 DEFAULT 0.2,
+    INOUT version integer DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    from_item  text;
+    label_expr text;
+    feats      text;
+    test_expr  text;
+    opts       jsonb := COALESCE(options, '{}'::jsonb);
+    model      @extschema@.logreg_model;
+    holdout    jsonb;
+BEGIN
+    IF model_name IS NULL OR source IS NULL OR label_column IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004',
+            MESSAGE = 'model_name, source and label_column must not be NULL';
+    END IF;
+    IF feature_columns IS NULL OR pg_catalog.cardinality(feature_columns) = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = 'feature_columns must name at least one column';
+    END IF;
+    IF holdout_column IS NULL AND NOT (holdout_fraction >= 0 AND holdout_fraction < 1) THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('holdout_fraction %s is not in [0, 1)', holdout_fraction);
+    END IF;
+    IF NOT opts ? 'feature_names' THEN
+        opts := opts || pg_catalog.jsonb_build_object('feature_names', pg_catalog.to_jsonb(feature_columns));
+    END IF;
+
+    from_item := @extschema@.source_from_item(source);
+    label_expr := pg_catalog.format('(src.%I)::integer::boolean', label_column);
+    feats := (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::float8', c), ', ' ORDER BY i)
+                FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i));
+    IF holdout_column IS NOT NULL THEN
+        test_expr := pg_catalog.format('COALESCE((src.%I)::boolean, false)', holdout_column);
+    ELSE
+        -- a deterministic split: a hash of the whole row
+        test_expr := pg_catalog.format('(pg_catalog.hashtext(src::text) & 65535) < %s',
+                                       pg_catalog.floor(holdout_fraction * 65536)::integer);
+    END IF;
+
+    EXECUTE pg_catalog.format(
+        'SELECT @extschema@.logreg_train(%s, ARRAY[%s]::float8[], $1) FROM %s WHERE NOT (%s)',
+        label_expr, feats, from_item, test_expr)
+        INTO model USING opts;
+    IF model IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22000',
+            MESSAGE = pg_catalog.format('no usable training rows in %s', source),
+            HINT = 'Rows with a NULL label, NULL features or non-finite features are skipped.';
+    END IF;
+
+    -- holdout metrics on the rows the model has not seen (usable rows only)
+    EXECUTE pg_catalog.format(
+        $q$SELECT pg_catalog.jsonb_build_object(
+                    'n_rows', pg_catalog.count(*),
+                    'roc_auc', @extschema@.roc_auc(p, y),
+                    'log_loss', @extschema@.log_loss(p, y),
+                    'at_0_5', @extschema@.classification_report(p, y, 0.5),
+                    'max_f1', @extschema@.threshold_max_f1(p, y))
+             FROM (SELECT @extschema@.churn_prob($1, f) AS p, y
+                     FROM (SELECT %s AS y, ARRAY[%s]::float8[] AS f FROM %s WHERE %s) AS t
+                    WHERE y IS NOT NULL AND pg_catalog.array_position(f, NULL) IS NULL
+                      AND NOT (f && '{NaN,Infinity,-Infinity}'::float8[])) AS s$q$,
+        label_expr, feats, from_item, test_expr)
+        INTO holdout USING model;
+
+    -- one writer per model name at a time picks the next version
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('retention.models'),
+                                             pg_catalog.hashtext(model_name));
+    SELECT COALESCE(pg_catalog.max(m.version), 0) + 1 INTO version
+      FROM @extschema@.models AS m WHERE m.name = model_name;
+    INSERT INTO @extschema@.models (name, version, kind, model, metrics, feature_names, training_source)
+    VALUES (model_name, version, 'logreg', model::jsonb,
+            pg_catalog.jsonb_build_object('holdout', holdout,
+                                          'holdout_split', COALESCE(holdout_column, 'hash ' || holdout_fraction)),
+            feature_columns, source);
+END
+$$;
+
+COMMENT ON PROCEDURE @extschema@.train_churn_model(text, text, text, text[], jsonb, text, float8, integer) IS
+'trains a churn model on a table, view or query (label column, feature columns) except its holdout rows, evaluates it on the holdout (AUC, log loss, report at 0.5, max-F1 threshold) and stores it as the next version in retention.models; returns the version';
+
+CREATE FUNCTION @extschema@.churn_model(model_name text, model_version integer DEFAULT NULL)
+RETURNS @extschema@.logreg_model
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT m.model::text::@extschema@.logreg_model
+      FROM @extschema@.models AS m
+     WHERE m.name = model_name AND m.kind = 'logreg'
+       AND (model_version IS NULL OR m.version = model_version)
+     ORDER BY m.version DESC
+     LIMIT 1
+$$;
+
+COMMENT ON FUNCTION @extschema@.churn_model(text, integer) IS
+'a stored churn model: the latest version of model_name, or the given version; NULL when there is none. Call it once per query, e.g. in a scalar subquery';
+
+CREATE VIEW @extschema@.churn_models_latest WITH (security_invoker = true) AS
+SELECT DISTINCT ON (m.name)
+       m.name, m.version, m.model::text::@extschema@.logreg_model AS model,
+       m.metrics, m.feature_names, m.trained_at, m.trained_by
+  FROM @extschema@.models AS m
+ WHERE m.kind = 'logreg'
+ ORDER BY m.name, m.version DESC;
+
+COMMENT ON VIEW @extschema@.churn_models_latest IS
+'the latest version of every churn (logreg) model, as a logreg_model ready for churn_prob';
+
+CREATE FUNCTION @extschema@.churn_scores(model_name text, source text, id_column text,
+                                         model_version integer DEFAULT NULL)
+RETURNS TABLE (id text, churn_prob float8)
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+AS $$
+DECLARE
+    stored record;
+BEGIN
+    SELECT m.model, m.feature_names INTO stored
+      FROM @extschema@.models AS m
+     WHERE m.name = model_name AND m.kind = 'logreg'
+       AND (model_version IS NULL OR m.version = model_version)
+     ORDER BY m.version DESC
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = '42704',
+            MESSAGE = pg_catalog.format('churn model %L%s does not exist', model_name,
+                                        COALESCE(' version ' || model_version, '')),
+            HINT = 'Train it with CALL retention.train_churn_model(...).';
+    END IF;
+    IF stored.feature_names IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('churn model %L has no feature names', model_name),
+            HINT = 'Score with retention.churn_prob and the features in training order.';
+    END IF;
+    -- users with a NULL feature get a NULL score; the columns are the model's feature names
+    RETURN QUERY EXECUTE pg_catalog.format(
+        $q$SELECT s.id, CASE WHEN pg_catalog.array_position(s.f, NULL) IS NULL
+                             THEN @extschema@.churn_prob($1, s.f) END
+             FROM (SELECT (src.%I)::text AS id, ARRAY[%s]::float8[] AS f FROM %s) AS s$q$,
+        id_column,
+        (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::float8', c), ', ' ORDER BY i)
+           FROM pg_catalog.unnest(stored.feature_names) WITH ORDINALITY AS u(c, i)),
+        @extschema@.source_from_item(source))
+        USING stored.model::text::@extschema@.logreg_model;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.churn_scores(text, text, text, integer) IS
+'churn probability of every user of a table, view or query, with the latest (or the given) version of a stored churn model, reading the feature columns named in the registry; NULL for users with a NULL feature';

@@ -65,3 +65,28 @@ CheckFloat8ArrayFinite(const float8 *values, int n, const char *argname)
 							   isnan(values[i]) ? "NaN" : "infinite")));
 	}
 }
+
+int
+Float8ArrayLength(ArrayType *array)
+{
+	if (ARR_ELEMTYPE(array) != FLOAT8OID || ARR_NDIM(array) != 1 ||
+		(ARR_HASNULL(array) && array_contains_nulls(array)))
+		return -1;
+	return ARR_DIMS(array)[0];
+}
+
+ArrayType *
+Float8ArrayFromValues(const double *values, int n)
+{
+	Size		bytes = ARR_OVERHEAD_NONULLS(1) + sizeof(double) * n;
+	ArrayType  *result = palloc0(bytes);
+
+	SET_VARSIZE(result, bytes);
+	result->ndim = 1;
+	result->dataoffset = 0;		/* no NULL bitmap */
+	result->elemtype = FLOAT8OID;
+	ARR_DIMS(result)[0] = n;
+	ARR_LBOUND(result)[0] = 1;
+	memcpy(ARR_DATA_PTR(result), values, sizeof(double) * n);
+	return result;
+}

@@ -20,4 +20,13 @@ extern int	CheckFloatArray(ArrayType *array, Oid elemtype, const char *argname);
 /* Raise an error naming the first NaN or infinite element, if there is one. */
 extern void CheckFloat8ArrayFinite(const float8 *values, int n, const char *argname);
 
+/*
+ * The length of a one-dimensional float8[] without NULLs, or -1 for any
+ * other array (so that callers can report a length mismatch themselves).
+ */
+extern int	Float8ArrayLength(ArrayType *array);
+
+/* A new one-dimensional float8[] holding n values. */
+extern ArrayType *Float8ArrayFromValues(const double *values, int n);
+
 #endif							/* RETENTION_FLOAT_ARRAY_H */

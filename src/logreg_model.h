@@ -1,0 +1,82 @@
+/*-------------------------------------------------------------------------
+ *
+ * logreg_model.h
+ *	  The retention.logreg_model type: a fitted (or hand-written) logistic
+ *	  regression model in a compact binary form.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RETENTION_LOGREG_MODEL_H
+#define RETENTION_LOGREG_MODEL_H
+
+#include <math.h>
+
+#include "fmgr.h"
+
+#define LOGREG_MODEL_VERSION 1
+
+/* flags */
+#define LOGREG_FIT_INTERCEPT	0x0001
+#define LOGREG_CONVERGED		0x0002
+#define LOGREG_HAS_STATS		0x0004	/* std_err, likelihoods, counts */
+#define LOGREG_HAS_MEANS		0x0008	/* training means of the features */
+#define LOGREG_HAS_NAMES		0x0010
+
+/*
+ * Layout: the fixed header, then 3k + 1 doubles (coef[k], mean[k],
+ * std_err[k + 1] with the intercept's first), then, with HAS_NAMES, k
+ * NUL-terminated feature names.  Absent statistics are stored as NaN and
+ * written as JSON null.  Scoring reads coef[] in place: no parsing per row.
+ */
+typedef struct LogregModel
+{
+	int32		vl_len_;		/* varlena header (do not touch directly) */
+	int16		version;
+	int16		flags;
+	int32		k;				/* number of features */
+	int32		iterations;
+	int32		names_len;		/* bytes of the names area */
+	int64		n_rows;
+	int64		n_skipped;
+	double		intercept;
+	double		lambda;
+	double		log_likelihood;
+	double		null_log_likelihood;
+	double		values[FLEXIBLE_ARRAY_MEMBER];
+} LogregModel;
+
+#define LogregCoef(m)		((m)->values)
+#define LogregMean(m)		((m)->values + (m)->k)
+#define LogregStdErr(m)		((m)->values + 2 * (m)->k)
+#define LogregNames(m)		((char *) ((m)->values + 3 * (m)->k + 1))
+
+#define DatumGetLogregModelP(d)	((LogregModel *) PG_DETOAST_DATUM(d))
+#define PG_GETARG_LOGREG_MODEL_P(n) DatumGetLogregModelP(PG_GETARG_DATUM(n))
+
+/*
+ * Allocate a model for k features with every statistic absent (NaN) and no
+ * names; names (k strings) may be NULL.
+ */
+extern LogregModel *LogregModelAlloc(int k, char **names);
+
+/* The feature names of a model as a palloc'd array of k pointers, or NULL. */
+extern char **LogregModelNames(const LogregModel *model);
+
+/* The linear predictor intercept + coef . x of a model for one vector. */
+extern double LogregLinearPredictor(const LogregModel *model, const double *x);
+
+/* 1 / (1 + exp(-z)) without overflow for either sign of z. */
+static inline double
+LogisticSigmoid(double z)
+{
+	if (z >= 0.0)
+		return 1.0 / (1.0 + exp(-z));
+	else
+	{
+		double		e = exp(z);
+
+		return e / (1.0 + e);
+	}
+}
+
+#endif							/* RETENTION_LOGREG_MODEL_H */

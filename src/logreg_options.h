@@ -1,0 +1,41 @@
+/*-------------------------------------------------------------------------
+ *
+ * logreg_options.h
+ *	  Options of the logistic-regression trainers (logreg_train and the
+ *	  multi-pass logreg_step form).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RETENTION_LOGREG_OPTIONS_H
+#define RETENTION_LOGREG_OPTIONS_H
+
+#include "utils/jsonb.h"
+
+/* most features a model may have: the Hessian is (k + 1)^2 doubles */
+#define LOGREG_MAX_FEATURES 1000
+
+typedef enum ClassWeightMode
+{
+	CLASS_WEIGHT_NONE,
+	CLASS_WEIGHT_GIVEN,
+	CLASS_WEIGHT_BALANCED
+} ClassWeightMode;
+
+typedef struct LogregOptions
+{
+	double		lambda;			/* L2 strength; the intercept is not penalised */
+	int			max_iter;
+	double		tol;
+	bool		fit_intercept;
+	ClassWeightMode class_weight;
+	double		weight_neg;		/* weight of a row with label false */
+	double		weight_pos;		/* weight of a row with label true */
+	double		max_memory_mb;
+	int			n_names;		/* -1 when no feature_names were given */
+	char	  **names;
+} LogregOptions;
+
+/* Parse an options object (NULL means all defaults); class-22 errors. */
+extern void LogregParseOptions(Jsonb *options, LogregOptions *opts);
+
+#endif							/* RETENTION_LOGREG_OPTIONS_H */

@@ -1,0 +1,561 @@
+/*-------------------------------------------------------------------------
+ *
+ * logreg_train.c
+ *	  The logreg_train(label, features [, options]) aggregates: exact
+ *	  logistic regression in one scan.
+ *
+ * The aggregate keeps the valid rows in memory (8 * (k + 1) bytes each plus
+ * a label byte, capped by the max_memory_mb option, 1024 MB by default) and
+ * runs every Newton pass (logreg_newton.c) over that copy in the final
+ * function.  Parallel workers each gather a share of the rows, which the
+ * leader concatenates.  For data larger than memory or distributed tables,
+ * see the multi-pass form in logreg_step.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "float_array.h"
+#include "linalg.h"
+#include "logreg_model.h"
+#include "logreg_newton.h"
+#include "logreg_options.h"
+
+typedef struct LogregState
+{
+	int			k;				/* -1 until the first valid row */
+	int64		n;				/* valid rows kept */
+	int64		n_skipped;
+	int64		capacity;		/* rows */
+	double	   *rows;			/* n x (k + 1): a leading 1, then the features */
+	bool	   *labels;
+	Jsonb	   *options;		/* NULL for the defaults */
+	double		max_bytes;
+} LogregState;
+
+static Size
+RowBytes(int k)
+{
+	return sizeof(double) * (k + 1) + sizeof(bool);
+}
+
+static LogregState *
+NewState(MemoryContext ctx, Jsonb *options)
+{
+	LogregState *state = MemoryContextAllocZero(ctx, sizeof(LogregState));
+	LogregOptions opts;
+
+	state->k = -1;
+	if (options != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(ctx);
+
+		state->options = (Jsonb *) PG_DETOAST_DATUM_COPY(PointerGetDatum(options));
+		MemoryContextSwitchTo(old);
+	}
+	/* reject bad options at the first row, not after a long scan */
+	LogregParseOptions(state->options, &opts);
+	state->max_bytes = opts.max_memory_mb * 1024.0 * 1024.0;
+	return state;
+}
+
+static void
+Reserve(MemoryContext ctx, LogregState *state, int64 rows)
+{
+	int64		cap;
+
+	if (rows <= state->capacity)
+		return;
+	/* start small: with GROUP BY there is one state per group */
+	cap = Max(rows, Max(state->capacity * 2, 16));
+	if ((double) cap * RowBytes(state->k) > state->max_bytes)
+	{
+		/* grow to the limit, not row by row (each step copies everything) */
+		cap = (int64) (state->max_bytes / RowBytes(state->k));
+		if (rows > cap)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("logreg_train needs more than its memory limit of %g MB",
+							state->max_bytes / (1024.0 * 1024.0)),
+					 errdetail("Keeping " INT64_FORMAT " rows of %d features takes %zu bytes per row.",
+							   rows, state->k, RowBytes(state->k)),
+					 errhint("Raise the max_memory_mb option, or train with retention.logreg_train_multipass, which reads the table once per iteration in constant memory.")));
+	}
+	if (state->rows == NULL)
+	{
+		state->rows = MemoryContextAllocHuge(ctx, sizeof(double) * (state->k + 1) * cap);
+		state->labels = MemoryContextAllocHuge(ctx, sizeof(bool) * cap);
+	}
+	else
+	{
+		state->rows = repalloc_huge(state->rows, sizeof(double) * (state->k + 1) * cap);
+		state->labels = repalloc_huge(state->labels, sizeof(bool) * cap);
+	}
+	state->capacity = cap;
+}
+
+static LogregState *
+CopyState(MemoryContext ctx, const LogregState *src)
+{
+	LogregState *dst = MemoryContextAllocZero(ctx, sizeof(LogregState));
+
+	dst->k = src->k;
+	dst->n_skipped = src->n_skipped;
+	dst->max_bytes = src->max_bytes;
+	if (src->options != NULL)
+	{
+		dst->options = MemoryContextAlloc(ctx, VARSIZE(src->options));
+		memcpy(dst->options, src->options, VARSIZE(src->options));
+	}
+	if (src->n > 0)
+	{
+		Reserve(ctx, dst, src->n);
+		memcpy(dst->rows, src->rows, sizeof(double) * (src->k + 1) * src->n);
+		memcpy(dst->labels, src->labels, sizeof(bool) * src->n);
+		dst->n = src->n;
+	}
+	return dst;
+}
+
+/* Returns the training state with one more row (or one more skipped row). */
+PG_FUNCTION_INFO_V1(logreg_train_accum);
+Datum
+logreg_train_accum(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx;
+	LogregState *state;
+	ArrayType  *features;
+	int			n;
+	bool		usable;
+
+	if (!AggCheckCallContext(fcinfo, &aggctx))
+		elog(ERROR, "logreg_train_accum called in non-aggregate context");
+
+	if (PG_ARGISNULL(0))
+		state = NewState(aggctx, (PG_NARGS() > 3 && !PG_ARGISNULL(3)) ? PG_GETARG_JSONB_P(3) : NULL);
+	else
+		state = (LogregState *) PG_GETARG_POINTER(0);
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		state->n_skipped++;
+		PG_RETURN_POINTER(state);
+	}
+	features = PG_GETARG_ARRAYTYPE_P(2);
+	n = LogregTrainingRow(features, state->k, &usable);
+	if (!usable)
+	{
+		state->n_skipped++;
+		PG_RETURN_POINTER(state);
+	}
+	if (state->k < 0)
+		state->k = n;
+	Reserve(aggctx, state, state->n + 1);
+	{
+		double	   *row = state->rows + (state->k + 1) * state->n;
+
+		row[0] = 1.0;
+		memcpy(row + 1, ARR_DATA_PTR(features), sizeof(double) * n);
+	}
+	state->labels[state->n] = PG_GETARG_BOOL(1);
+	state->n++;
+	PG_RETURN_POINTER(state);
+}
+
+/* Returns the union of two training states (parallel aggregation). */
+PG_FUNCTION_INFO_V1(logreg_train_combine);
+Datum
+logreg_train_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggctx;
+	LogregState *a = PG_ARGISNULL(0) ? NULL : (LogregState *) PG_GETARG_POINTER(0);
+	LogregState *b = PG_ARGISNULL(1) ? NULL : (LogregState *) PG_GETARG_POINTER(1);
+
+	if (!AggCheckCallContext(fcinfo, &aggctx))
+		elog(ERROR, "logreg_train_combine called in non-aggregate context");
+	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	if (a == NULL)
+		PG_RETURN_POINTER(CopyState(aggctx, b));
+
+	a->n_skipped += b->n_skipped;
+	if (a->options == NULL && b->options != NULL)
+	{
+		a->options = MemoryContextAlloc(aggctx, VARSIZE(b->options));
+		memcpy(a->options, b->options, VARSIZE(b->options));
+	}
+	if (b->n == 0)
+		PG_RETURN_POINTER(a);
+	if (a->k < 0)
+		a->k = b->k;
+	else if (a->k != b->k)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("feature vector has %d elements but earlier rows have %d", b->k, a->k),
+				 errhint("Every row must have the same features in the same order.")));
+	Reserve(aggctx, a, a->n + b->n);
+	memcpy(a->rows + (a->k + 1) * a->n, b->rows, sizeof(double) * (b->k + 1) * b->n);
+	memcpy(a->labels + a->n, b->labels, sizeof(bool) * b->n);
+	a->n += b->n;
+	PG_RETURN_POINTER(a);
+}
+
+/*
+ * Serialised state: a fixed header, the options jsonb, the labels and the
+ * rows, each copied as bytes (parallel workers run on the same machine).
+ */
+typedef struct SerialHeader
+{
+	int32		k;
+	int32		options_len;
+	int64		n;
+	int64		n_skipped;
+	double		max_bytes;
+} SerialHeader;
+
+/* Returns a training state as bytea, for parallel workers. */
+PG_FUNCTION_INFO_V1(logreg_train_serialize);
+Datum
+logreg_train_serialize(PG_FUNCTION_ARGS)
+{
+	LogregState *state = (LogregState *) PG_GETARG_POINTER(0);
+	SerialHeader hdr;
+	double		total;
+	bytea	   *result;
+	char	   *p;
+
+	hdr.k = state->k;
+	hdr.options_len = state->options ? VARSIZE(state->options) : 0;
+	hdr.n = state->n;
+	hdr.n_skipped = state->n_skipped;
+	hdr.max_bytes = state->max_bytes;
+
+	total = (double) VARHDRSZ + sizeof(hdr) + hdr.options_len +
+		(double) state->n * (sizeof(bool) + sizeof(double) * (state->k + 1));
+	if (total > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("logreg_train state of a parallel worker exceeds 1 GB"),
+				 errhint("Set max_parallel_workers_per_gather = 0 for this query, or train with retention.logreg_train_multipass.")));
+
+	result = palloc((Size) total);
+	SET_VARSIZE(result, (Size) total);
+	p = VARDATA(result);
+	memcpy(p, &hdr, sizeof(hdr));
+	p += sizeof(hdr);
+	if (hdr.options_len > 0)
+	{
+		memcpy(p, state->options, hdr.options_len);
+		p += hdr.options_len;
+	}
+	if (state->n > 0)
+	{
+		memcpy(p, state->labels, sizeof(bool) * state->n);
+		p += sizeof(bool) * state->n;
+		memcpy(p, state->rows, sizeof(double) * (state->k + 1) * state->n);
+	}
+	PG_RETURN_BYTEA_P(result);
+}
+
+/* Returns a training state from its bytea form, checking every length. */
+PG_FUNCTION_INFO_V1(logreg_train_deserialize);
+Datum
+logreg_train_deserialize(PG_FUNCTION_ARGS)
+{
+	bytea	   *data = PG_GETARG_BYTEA_PP(0);
+	Size		len = VARSIZE_ANY_EXHDR(data);
+	const char *p = VARDATA_ANY(data);
+	SerialHeader hdr;
+	LogregState *state;
+	double		expected;
+
+	if (len < sizeof(hdr))
+		elog(ERROR, "invalid logreg_train state: %zu bytes", len);
+	memcpy(&hdr, p, sizeof(hdr));
+	p += sizeof(hdr);
+	if (hdr.k < -1 || hdr.k > LOGREG_MAX_FEATURES || hdr.n < 0 || hdr.n_skipped < 0 ||
+		hdr.options_len < 0 || (hdr.n > 0 && hdr.k < 1))
+		elog(ERROR, "invalid logreg_train state header");
+	expected = (double) sizeof(hdr) + hdr.options_len +
+		(double) hdr.n * (sizeof(bool) + sizeof(double) * (hdr.k + 1));
+	if (expected != (double) len)
+		elog(ERROR, "invalid logreg_train state: %zu bytes, expected %.0f", len, expected);
+
+	state = palloc0(sizeof(LogregState));
+	state->k = hdr.k;
+	state->n_skipped = hdr.n_skipped;
+	state->max_bytes = hdr.max_bytes;
+	if (hdr.options_len > 0)
+	{
+		state->options = palloc(hdr.options_len);
+		memcpy(state->options, p, hdr.options_len);
+		if (VARSIZE(state->options) != hdr.options_len)
+			elog(ERROR, "invalid logreg_train state: bad options length");
+		p += hdr.options_len;
+	}
+	if (hdr.n > 0)
+	{
+		Reserve(CurrentMemoryContext, state, hdr.n);
+		memcpy(state->labels, p, sizeof(bool) * hdr.n);
+		p += sizeof(bool) * hdr.n;
+		memcpy(state->rows, p, sizeof(double) * (hdr.k + 1) * hdr.n);
+		state->n = hdr.n;
+	}
+	PG_RETURN_POINTER(state);
+}
+
+/*
+ * The in-memory passes work on blocks of rows: the per-row part (log-odds,
+ * likelihood, weights) row by row, then the gradient and the Hessian as dot
+ * products over the block's columns.  Same sums as LogregAccumRow per row, but the
+ * Hessian, two thirds of the work, becomes contiguous dot products that the
+ * compiler keeps in vector registers (about 1.6x faster per pass).
+ */
+#define BLOCK_ROWS 64
+
+/* a dot product with four accumulators: fixed order, so deterministic */
+static inline double
+Dot(const double *x, const double *y, int n)
+{
+	double		s0 = 0.0,
+				s1 = 0.0,
+				s2 = 0.0,
+				s3 = 0.0;
+	int			i = 0;
+
+	for (; i + 4 <= n; i += 4)
+	{
+		s0 += x[i] * y[i];
+		s1 += x[i + 1] * y[i + 1];
+		s2 += x[i + 2] * y[i + 2];
+		s3 += x[i + 3] * y[i + 3];
+	}
+	for (; i < n; i++)
+		s0 += x[i] * y[i];
+	return (s0 + s1) + (s2 + s3);
+}
+
+/*
+ * Add nb (at most BLOCK_ROWS) kept rows to the sums.  xc and wxc are
+ * p x BLOCK_ROWS scratch columns, r BLOCK_ROWS scratch residuals.
+ */
+static void
+AccumBlock(double *s, int k, int p, const double *beta, const double *rows,
+		   const bool *labels, int nb, const LogregOptions *opts,
+		   double *xc, double *wxc, double *r)
+{
+	int			off = opts->fit_intercept ? 0 : 1;
+	double	   *g = SumsG(s, k);
+	double	   *hess = SumsH(s, k, p);
+	double	   *sx = SumsX(s);
+
+	for (int i = 0; i < nb; i++)
+	{
+		const double *row = rows + (Size) (k + 1) * i;
+		const double *xe = row + off;
+		bool		label = labels[i];
+		double		weight = label ? opts->weight_pos : opts->weight_neg;
+		double		y = label ? 1.0 : 0.0;
+		double		z = 0.0;
+		double		e;
+		double		prob;
+		double		h;
+
+		for (int j = 0; j < p; j++)
+			z += beta[j] * xe[j];
+		/* as in LogregAccumRow: one exp for the likelihood and the probability */
+		e = exp(-fabs(z));
+		s[SUMS_NLL] += weight * (Max(z, 0.0) + log1p(e) - y * z);
+		if (fabs(z) > SEPARATION_Z)
+			s[SUMS_N_EXTREME] += 1.0;
+		prob = (z >= 0.0) ? 1.0 / (1.0 + e) : e / (1.0 + e);
+		r[i] = weight * (prob - y);
+		h = weight * prob * (1.0 - prob);
+		for (int j = 0; j < p; j++)
+		{
+			xc[j * BLOCK_ROWS + i] = xe[j];
+			wxc[j * BLOCK_ROWS + i] = h * xe[j];
+		}
+		for (int j = 0; j < k; j++)
+			sx[j] += row[1 + j];
+		if (label)
+		{
+			s[SUMS_N_POS] += 1.0;
+			s[SUMS_W_POS] += weight;
+		}
+		else
+			s[SUMS_W_NEG] += weight;
+	}
+	s[SUMS_N_ROWS] += nb;
+
+	for (int a = 0; a < p; a++)
+		g[a] += Dot(r, xc + a * BLOCK_ROWS, nb);
+	/* upper triangle only */
+	for (int a = 0; a < p; a++)
+		for (int b = a; b < p; b++)
+			hess[a * p + b] += Dot(wxc + a * BLOCK_ROWS, xc + b * BLOCK_ROWS, nb);
+}
+
+/* one Newton pass over the kept rows: the sums at beta, into s */
+static void
+EvaluateRows(const LogregState *state, const LogregOptions *opts,
+			 const double *beta, int p, double *s)
+{
+	int			k = state->k;
+	double	   *xc = palloc(sizeof(double) * p * BLOCK_ROWS);
+	double	   *wxc = palloc(sizeof(double) * p * BLOCK_ROWS);
+	double		r[BLOCK_ROWS];
+
+	/* a row costs ~p^2 / 2 multiply-adds: check for cancel every ~10^6 */
+	int64		check_every = Max(1, (1 << 21) / ((int64) p * p));
+	int64		countdown = 0;
+
+	memset(s + 1, 0, sizeof(double) * (SumsLength(k, p) - 1));
+	s[SUMS_K] = k;
+	s[SUMS_P] = p;
+	for (int64 i = 0; i < state->n; i += BLOCK_ROWS)
+	{
+		int			nb = (int) Min(BLOCK_ROWS, state->n - i);
+
+		countdown -= nb;
+		if (countdown <= 0)
+		{
+			CHECK_FOR_INTERRUPTS();
+			countdown = check_every;
+		}
+		AccumBlock(s, k, p, beta, state->rows + (k + 1) * i, state->labels + i, nb,
+				   opts, xc, wxc, r);
+	}
+	s[SUMS_N_SKIPPED] = (double) state->n_skipped;
+	pfree(xc);
+	pfree(wxc);
+}
+
+/* Returns the fitted model, or NULL when no row was usable. */
+PG_FUNCTION_INFO_V1(logreg_train_final);
+Datum
+logreg_train_final(PG_FUNCTION_ARGS)
+{
+	LogregState *state = PG_ARGISNULL(0) ? NULL : (LogregState *) PG_GETARG_POINTER(0);
+	LogregOptions opts;
+	int			k;
+	int			p;
+	double	   *beta;
+	double	   *cand;
+	double	   *d;
+	double	   *s;
+	double	   *s_cand;
+	double		f;
+	int			iter = 0;
+	bool		converged = false;
+	double		last_step = 0.0;
+
+	if (state == NULL || state->n == 0)
+		PG_RETURN_NULL();
+
+	LogregParseOptions(state->options, &opts);
+	k = state->k;
+	LogregCheckNames(&opts, k);
+	p = k + (opts.fit_intercept ? 1 : 0);
+	{
+		int64		n_pos = 0;
+
+		for (int64 i = 0; i < state->n; i++)
+			n_pos += state->labels[i];
+		LogregResolveClassWeights(&opts, (double) n_pos, (double) state->n);
+	}
+
+	beta = palloc0(sizeof(double) * p);
+	cand = palloc(sizeof(double) * p);
+
+	/*
+	 * Start at the intercept-only optimum, the log of the weighted odds: it
+	 * saves a Newton step over starting at zero and changes nothing else.
+	 */
+	if (opts.fit_intercept)
+	{
+		double		w1 = 0.0;
+		double		w0 = 0.0;
+
+		for (int64 i = 0; i < state->n; i++)
+		{
+			if (state->labels[i])
+				w1 += opts.weight_pos;
+			else
+				w0 += opts.weight_neg;
+		}
+		if (w1 > 0.0 && w0 > 0.0)
+			beta[0] = log(w1 / w0);
+	}
+	d = palloc(sizeof(double) * p);
+	s = LogregNewSums(k, p);
+	s_cand = LogregNewSums(k, p);
+	EvaluateRows(state, &opts, beta, p, s);
+	f = LogregObjective(s, beta, p, &opts);
+
+	while (iter < opts.max_iter)
+	{
+		double		crit;
+		double		t = 1.0;
+		double		fc = NAN;
+		bool		accepted = false;
+		int			bad_col;
+		double	   *swap;
+
+		if (!LogregNewtonDirection(s, beta, k, p, &opts, d, &crit, &bad_col))
+		{
+			if (iter == 0)
+				LogregRaiseCollinear(bad_col, &opts);
+			last_step = INFINITY;
+			break;				/* the curvature vanished: separation */
+		}
+		for (int h = 0; h <= MAX_HALVINGS; h++)
+		{
+			for (int j = 0; j < p; j++)
+				cand[j] = beta[j] - t * d[j];
+			EvaluateRows(state, &opts, cand, p, s_cand);
+			fc = LogregObjective(s_cand, cand, p, &opts);
+			if (isfinite(fc) && fc <= f + OBJECTIVE_SLACK * (fabs(f) + 1.0))
+			{
+				accepted = true;
+				break;
+			}
+			t *= 0.5;
+		}
+		if (!accepted)
+		{
+			/* no step lowers the objective: we are at it, or stuck */
+			converged = crit < opts.tol;
+			break;
+		}
+		last_step = LogregRelativeStep(d, t, cand, p);
+		swap = beta, beta = cand, cand = swap;
+		swap = s, s = s_cand, s_cand = swap;
+		f = fc;
+		iter++;
+		if (crit < opts.tol)
+		{
+			converged = true;
+			break;
+		}
+	}
+
+	converged = LogregCheckFit(s, &opts, converged, iter, last_step);
+	PG_RETURN_POINTER(LogregBuildModel(s, beta, k, p, &opts, iter, converged, state->n_skipped));
+}
