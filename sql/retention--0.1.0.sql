@@ -49,3 +49,233 @@ COMMENT ON TABLE @extschema@.models IS
 
 -- the rows are user data: pg_dump must keep them
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.models', '');
+
+--------------------------------------------------------------------------
+-- Recommendation: the item-kNN model type
+--
+-- retention.item_knn_model holds, for every item, its k most similar items
+-- in compressed sparse row form (12 bytes per item and per neighbour).  Its
+-- text form is JSON; the casts to and from jsonb store it in
+-- retention.models.  Parsing JSON costs about a microsecond per neighbour,
+-- so applications keep the binary value: a table column of this type, or
+-- one retention.item_knn_load() per query.
+--------------------------------------------------------------------------
+
+CREATE TYPE @extschema@.item_knn_model;
+
+CREATE FUNCTION @extschema@.item_knn_model_in(cstring)
+RETURNS @extschema@.item_knn_model
+AS 'MODULE_PATHNAME', 'item_knn_model_in'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.item_knn_model_in(cstring) IS
+'reads an item_knn_model from its JSON text form, validating it';
+
+CREATE FUNCTION @extschema@.item_knn_model_out(@extschema@.item_knn_model)
+RETURNS cstring
+AS 'MODULE_PATHNAME', 'item_knn_model_out'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.item_knn_model_out(@extschema@.item_knn_model) IS
+'writes an item_knn_model as JSON: {"kind": "item_knn", "format": 1, "k": k, "items": [[item_id, [[neighbor_id, similarity], ...]], ...]}';
+
+-- Stored out of line but uncompressed: similarities compress poorly, and
+-- decompressing on every read would cost more than it saves.
+CREATE TYPE @extschema@.item_knn_model (
+    INPUT = @extschema@.item_knn_model_in,
+    OUTPUT = @extschema@.item_knn_model_out,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = double,
+    STORAGE = external
+);
+
+COMMENT ON TYPE @extschema@.item_knn_model IS
+'item-item collaborative filtering model: the k most similar items of every item, built by retention.item_knn';
+
+CREATE FUNCTION @extschema@.item_knn_model(model pg_catalog.jsonb)
+RETURNS @extschema@.item_knn_model
+AS 'MODULE_PATHNAME', 'item_knn_model_from_jsonb'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.item_knn_model(pg_catalog.jsonb) IS
+'reads an item_knn_model from jsonb, e.g. the model column of retention.models';
+
+CREATE CAST (pg_catalog.jsonb AS @extschema@.item_knn_model)
+    WITH FUNCTION @extschema@.item_knn_model(pg_catalog.jsonb);
+
+COMMENT ON CAST (pg_catalog.jsonb AS @extschema@.item_knn_model) IS
+'reads an item_knn_model from its JSON form';
+
+CREATE CAST (@extschema@.item_knn_model AS pg_catalog.jsonb) WITH INOUT;
+
+COMMENT ON CAST (@extschema@.item_knn_model AS pg_catalog.jsonb) IS
+'the JSON form of an item_knn_model, as stored in retention.models';
+
+--------------------------------------------------------------------------
+-- Recommendation: building item-kNN models
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.item_knn_transfn(internal, bigint, bigint, float8, integer)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'item_knn_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.item_knn_transfn(internal, bigint, bigint, float8, integer) IS
+'transition function of retention.item_knn: collects (user, item, weight) triples';
+
+CREATE FUNCTION @extschema@.item_knn_combinefn(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'item_knn_combinefn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.item_knn_combinefn(internal, internal) IS
+'combine function of retention.item_knn: the union of two partial states';
+
+CREATE FUNCTION @extschema@.item_knn_serialfn(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'item_knn_serialfn'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.item_knn_serialfn(internal) IS
+'serialisation function of retention.item_knn';
+
+CREATE FUNCTION @extschema@.item_knn_deserialfn(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'item_knn_deserialfn'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.item_knn_deserialfn(bytea, internal) IS
+'deserialisation function of retention.item_knn; checks the length of its input';
+
+CREATE FUNCTION @extschema@.item_knn_finalfn(internal)
+RETURNS @extschema@.item_knn_model
+AS 'MODULE_PATHNAME', 'item_knn_finalfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.item_knn_finalfn(internal) IS
+'final function of retention.item_knn: computes the top-k cosine neighbours of every item';
+
+CREATE AGGREGATE @extschema@.item_knn(user_id bigint, item_id bigint, weight float8, k integer) (
+    SFUNC = @extschema@.item_knn_transfn,
+    STYPE = internal,
+    FINALFUNC = @extschema@.item_knn_finalfn,
+    FINALFUNC_MODIFY = SHAREABLE,
+    COMBINEFUNC = @extschema@.item_knn_combinefn,
+    SERIALFUNC = @extschema@.item_knn_serialfn,
+    DESERIALFUNC = @extschema@.item_knn_deserialfn,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.item_knn(bigint, bigint, float8, integer) IS
+'item-kNN model: for every item its k most similar items by cosine similarity of their user vectors; weights of a repeated (user, item) pair add up; rows with a NULL user, item or weight are skipped';
+
+--------------------------------------------------------------------------
+-- Recommendation: using item-kNN models
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.recommend(model @extschema@.item_knn_model, seen bigint[], k integer)
+RETURNS TABLE (item_id bigint, score float8)
+AS 'MODULE_PATHNAME', 'recommend_item_knn'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
+
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.item_knn_model, bigint[], integer) IS
+'the k best items not in seen, scored by the sum of the similarities between each seen item and its neighbours; highest first, ties by item_id';
+
+CREATE FUNCTION @extschema@.item_knn_neighbors(model @extschema@.item_knn_model)
+RETURNS TABLE (item_id bigint, neighbor_id bigint, similarity float8)
+AS 'MODULE_PATHNAME', 'item_knn_neighbors'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 1000;
+
+COMMENT ON FUNCTION @extschema@.item_knn_neighbors(@extschema@.item_knn_model) IS
+'the model as rows (item_id, neighbor_id, similarity), by item_id, then similarity descending, then neighbor_id';
+
+CREATE FUNCTION @extschema@.item_knn_neighbors(model @extschema@.item_knn_model, item_id bigint)
+RETURNS TABLE (item_id bigint, neighbor_id bigint, similarity float8)
+AS 'MODULE_PATHNAME', 'item_knn_neighbors'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 20;
+
+COMMENT ON FUNCTION @extschema@.item_knn_neighbors(@extschema@.item_knn_model, bigint) IS
+'the neighbours of one item as rows (item_id, neighbor_id, similarity), most similar first; no rows for an unknown item';
+
+CREATE FUNCTION @extschema@.item_knn_model_info(model @extschema@.item_knn_model,
+    OUT k integer, OUT items integer, OUT neighbors bigint, OUT bytes bigint)
+AS 'MODULE_PATHNAME', 'item_knn_model_info'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.item_knn_model_info(@extschema@.item_knn_model) IS
+'k, number of items, total number of neighbours and size in bytes of an item_knn model';
+
+--------------------------------------------------------------------------
+-- Recommendation: item-kNN models in the registry (retention.models)
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.item_knn_save(name text, model @extschema@.item_knn_model,
+    training_source text DEFAULT NULL, metrics pg_catalog.jsonb DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    other_kind text;
+    new_version integer;
+BEGIN
+    IF name IS NULL OR model IS NULL THEN
+        RAISE EXCEPTION 'name and model must not be null' USING ERRCODE = '22004';
+    END IF;
+    SELECT m.kind INTO other_kind FROM @extschema@.models m
+     WHERE m.name = item_knn_save.name AND m.kind <> 'item_knn' LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'model "%" is a % model, not an item_knn model', name, other_kind
+            USING ERRCODE = '42809', HINT = 'Choose another name.';
+    END IF;
+    INSERT INTO @extschema@.models (name, version, kind, model, metrics, training_source)
+    SELECT item_knn_save.name, COALESCE(max(m.version), 0) + 1, 'item_knn',
+           item_knn_save.model::pg_catalog.jsonb, item_knn_save.metrics,
+           item_knn_save.training_source
+      FROM @extschema@.models m WHERE m.name = item_knn_save.name
+    RETURNING version INTO new_version;
+    RETURN new_version;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.item_knn_save(text, @extschema@.item_knn_model, text, pg_catalog.jsonb) IS
+'stores an item_knn model in retention.models as the next version of name and returns that version';
+
+CREATE FUNCTION @extschema@.item_knn_load(name text, version integer DEFAULT NULL)
+RETURNS @extschema@.item_knn_model
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result @extschema@.item_knn_model;
+BEGIN
+    SELECT m.model::@extschema@.item_knn_model INTO result
+      FROM @extschema@.models m
+     WHERE m.name = item_knn_load.name AND m.kind = 'item_knn'
+       AND (item_knn_load.version IS NULL OR m.version = item_knn_load.version)
+     ORDER BY m.version DESC
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'item_knn model "%"%does not exist', name,
+            CASE WHEN version IS NULL THEN ' ' ELSE ' version ' || version || ' ' END
+            USING ERRCODE = '42704';
+    END IF;
+    RETURN result;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.item_knn_load(text, integer) IS
+'the item_knn model stored under name in retention.models, its latest version unless version is given; parses JSON, so call it once per query';
+
+--------------------------------------------------------------------------
+-- Recommendation: offline evaluation
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.ranking_metrics(recommended bigint[], relevant bigint[], k integer,
+    OUT precision_at_k float8, OUT recall_at_k float8, OUT ndcg_at_k float8,
+    OUT ap_at_k float8, OUT hit_at_k float8)
+AS 'MODULE_PATHNAME', 'ranking_metrics'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.ranking_metrics(bigint[], bigint[], integer) IS
+'precision@k, recall@k, NDCG@k, average precision@k and hit@k of one user''s ranked list against the set of relevant items (binary relevance); average them over users with avg(); NULLs when nothing is relevant';

@@ -1,0 +1,589 @@
+/*-------------------------------------------------------------------------
+ *
+ * item_knn.c
+ *	  The aggregate retention.item_knn(user_id, item_id, weight, k): for
+ *	  every item, its k most similar items by cosine similarity of their
+ *	  user vectors.
+ *
+ * The transition function only collects (user, item, weight) triples, 24
+ * bytes each; parallel workers and partial aggregation append their lists.
+ * The final function does the real work in one pass over an inverted index:
+ *
+ *	1. sort the triples by (user, item, weight) and add up the weights of
+ *	   each (user, item) pair (in ascending order, so the sum does not
+ *	   depend on the order the rows arrived in);
+ *	2. number the distinct items in ascending id order and build, for
+ *	   every item, the list of its users (the inverted index);
+ *	3. for each item i, walk its users and each of their items j and
+ *	   accumulate dot(i, j) in a dense array; only pairs that share a user
+ *	   are ever touched, so the cost is the sum over users of the square of
+ *	   their item count, not n_items squared;
+ *	4. cosine = dot(i, j) / sqrt(|i|^2 |j|^2), keep the k best in a bounded
+ *	   heap (similarity descending, then item id ascending) and write them
+ *	   into the model.
+ *
+ * Memory: 24 bytes per input row in the state, then about 40 bytes per
+ * distinct (user, item) pair, 24 bytes per item and the model itself
+ * (12 bytes per item and neighbour) while the final function runs.  A
+ * model larger than 1 GB, the limit of one PostgreSQL value, is refused
+ * with an error before it is built.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "fmgr.h"
+#include "libpq/pqformat.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "item_knn_model.h"
+
+typedef struct Interaction
+{
+	int64		user_id;
+	int64		item_id;
+	float8		weight;
+} Interaction;
+
+typedef struct ItemKnnState
+{
+	int32		k;
+	int64		n;				/* triples used */
+	int64		capacity;		/* triples allocated */
+	Interaction *rows;
+} ItemKnnState;
+
+/* serialised state: k, n, then n raw triples */
+#define STATE_HEADER_SIZE	(sizeof(int32) + sizeof(int64))
+
+/* a neighbour candidate while the top k of one item are selected */
+typedef struct Candidate
+{
+	float8		similarity;
+	int32		index;			/* into the sorted item ids, so id order */
+} Candidate;
+
+/* true when a ranks below b: lower similarity, or equal and larger id */
+static inline bool
+CandidateWorse(const Candidate *a, const Candidate *b)
+{
+	if (a->similarity != b->similarity)
+		return a->similarity < b->similarity;
+	return a->index > b->index;
+}
+
+static ItemKnnState *
+NewState(MemoryContext context, int32 k, int64 capacity)
+{
+	ItemKnnState *state = MemoryContextAlloc(context, sizeof(ItemKnnState));
+
+	state->k = k;
+	state->n = 0;
+	state->capacity = Max(capacity, 1024);
+	state->rows = MemoryContextAllocHuge(context,
+										 sizeof(Interaction) * state->capacity);
+	return state;
+}
+
+static void
+EnsureCapacity(ItemKnnState *state, int64 needed)
+{
+	if (needed <= state->capacity)
+		return;
+	if ((Size) needed > MaxAllocHugeSize / sizeof(Interaction) / 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("item_knn cannot hold more than %lld interactions",
+						(long long) (MaxAllocHugeSize / sizeof(Interaction) / 2))));
+	state->capacity = Max(needed, state->capacity * 2);
+	state->rows = repalloc_huge(state->rows,
+								sizeof(Interaction) * state->capacity);
+}
+
+void
+CheckItemKnnK(int32 k)
+{
+	if (k <= 0 || k > ITEM_KNN_MAX_K)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be between 1 and %d", ITEM_KNN_MAX_K),
+				 errdetail("k is %d.", k)));
+}
+
+static void
+CheckSameK(int32 k, int32 other)
+{
+	if (k != other)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be the same in every row"),
+				 errdetail("Rows have k = %d and k = %d.", k, other)));
+}
+
+int
+CompareInt64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+static int
+CompareInteraction(const void *a, const void *b)
+{
+	const Interaction *x = a;
+	const Interaction *y = b;
+
+	if (x->user_id != y->user_id)
+		return (x->user_id > y->user_id) - (x->user_id < y->user_id);
+	if (x->item_id != y->item_id)
+		return (x->item_id > y->item_id) - (x->item_id < y->item_id);
+	return (x->weight > y->weight) - (x->weight < y->weight);
+}
+
+/* Collects one (user, item, weight) triple; rows with a NULL among them are skipped. */
+PG_FUNCTION_INFO_V1(item_knn_transfn);
+Datum
+item_knn_transfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	ItemKnnState *state = PG_ARGISNULL(0) ? NULL : (ItemKnnState *) PG_GETARG_POINTER(0);
+	int32		k;
+	float8		weight;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		elog(ERROR, "item_knn_transfn called in non-aggregate context");
+
+	if (PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("k must not be null")));
+	k = PG_GETARG_INT32(4);
+	CheckItemKnnK(k);
+	if (state == NULL)
+		state = NewState(aggcontext, k, 0);
+	else
+		CheckSameK(state->k, k);
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		PG_RETURN_POINTER(state);
+
+	weight = PG_GETARG_FLOAT8(3);
+	/* written so that NaN fails the test */
+	if (!(weight >= 0.0 && isfinite(weight)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("weight must be a finite number greater than or equal to zero"),
+				 errdetail("User %lld has weight %g for item %lld.",
+						   (long long) PG_GETARG_INT64(1), weight,
+						   (long long) PG_GETARG_INT64(2))));
+
+	EnsureCapacity(state, state->n + 1);
+	state->rows[state->n].user_id = PG_GETARG_INT64(1);
+	state->rows[state->n].item_id = PG_GETARG_INT64(2);
+	state->rows[state->n].weight = weight;
+	state->n++;
+	PG_RETURN_POINTER(state);
+}
+
+/* Returns the union of two partial states (parallel and partial aggregation). */
+PG_FUNCTION_INFO_V1(item_knn_combinefn);
+Datum
+item_knn_combinefn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	ItemKnnState *a = PG_ARGISNULL(0) ? NULL : (ItemKnnState *) PG_GETARG_POINTER(0);
+	ItemKnnState *b = PG_ARGISNULL(1) ? NULL : (ItemKnnState *) PG_GETARG_POINTER(1);
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		elog(ERROR, "item_knn_combinefn called in non-aggregate context");
+
+	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	if (a == NULL)
+	{
+		/* copy, never alias: b belongs to the caller */
+		a = NewState(aggcontext, b->k, b->n);
+	}
+	else
+		CheckSameK(a->k, b->k);
+
+	EnsureCapacity(a, a->n + b->n);
+	memcpy(a->rows + a->n, b->rows, sizeof(Interaction) * b->n);
+	a->n += b->n;
+	PG_RETURN_POINTER(a);
+}
+
+/* Returns the state as bytea: k, the number of triples, the triples. */
+PG_FUNCTION_INFO_V1(item_knn_serialfn);
+Datum
+item_knn_serialfn(PG_FUNCTION_ARGS)
+{
+	ItemKnnState *state = (ItemKnnState *) PG_GETARG_POINTER(0);
+	Size		payload = sizeof(Interaction) * state->n;
+	Size		size = VARHDRSZ + STATE_HEADER_SIZE + payload;
+	bytea	   *result;
+	char	   *p;
+
+	if (size > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("item_knn state of %lld interactions is too large to pass between processes",
+						(long long) state->n),
+				 errhint("Disable parallel aggregation with SET max_parallel_workers_per_gather = 0.")));
+
+	result = palloc(size);
+	SET_VARSIZE(result, size);
+	p = VARDATA(result);
+	memcpy(p, &state->k, sizeof(int32));
+	memcpy(p + sizeof(int32), &state->n, sizeof(int64));
+	memcpy(p + STATE_HEADER_SIZE, state->rows, payload);
+	PG_RETURN_BYTEA_P(result);
+}
+
+/* Returns the state read back from item_knn_serialfn's bytea, after checking its length. */
+PG_FUNCTION_INFO_V1(item_knn_deserialfn);
+Datum
+item_knn_deserialfn(PG_FUNCTION_ARGS)
+{
+	bytea	   *data = PG_GETARG_BYTEA_PP(0);
+	MemoryContext aggcontext;
+	const char *p = VARDATA_ANY(data);
+	Size		len = VARSIZE_ANY_EXHDR(data);
+	int32		k;
+	int64		n;
+	ItemKnnState *state;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		elog(ERROR, "item_knn_deserialfn called in non-aggregate context");
+
+	if (len < STATE_HEADER_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid item_knn state: %zu bytes is too short", len)));
+	memcpy(&k, p, sizeof(int32));
+	memcpy(&n, p + sizeof(int32), sizeof(int64));
+	if (n < 0 || (Size) n != (len - STATE_HEADER_SIZE) / sizeof(Interaction) ||
+		(len - STATE_HEADER_SIZE) % sizeof(Interaction) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid item_knn state: %zu bytes cannot hold %lld interactions",
+						len, (long long) n)));
+	CheckItemKnnK(k);
+
+	state = NewState(aggcontext, k, n);
+	memcpy(state->rows, p + STATE_HEADER_SIZE, sizeof(Interaction) * n);
+	state->n = n;
+	PG_RETURN_POINTER(state);
+}
+
+/* Sift the root of a min-heap (worst candidate at the top) down into place. */
+static void
+HeapSiftDown(Candidate *heap, int n, int i)
+{
+	for (;;)
+	{
+		int			worst = i;
+		int			l = 2 * i + 1;
+		int			r = l + 1;
+		Candidate	tmp;
+
+		if (l < n && CandidateWorse(&heap[l], &heap[worst]))
+			worst = l;
+		if (r < n && CandidateWorse(&heap[r], &heap[worst]))
+			worst = r;
+		if (worst == i)
+			return;
+		tmp = heap[i];
+		heap[i] = heap[worst];
+		heap[worst] = tmp;
+		i = worst;
+	}
+}
+
+static void
+HeapSiftUp(Candidate *heap, int i)
+{
+	while (i > 0)
+	{
+		int			parent = (i - 1) / 2;
+		Candidate	tmp;
+
+		if (!CandidateWorse(&heap[i], &heap[parent]))
+			return;
+		tmp = heap[i];
+		heap[i] = heap[parent];
+		heap[parent] = tmp;
+		i = parent;
+	}
+}
+
+/* Offer a candidate to a heap holding the best "limit" so far. */
+static inline void
+HeapOffer(Candidate *heap, int *n, int limit, Candidate c)
+{
+	if (*n < limit)
+	{
+		heap[*n] = c;
+		HeapSiftUp(heap, (*n)++);
+	}
+	else if (CandidateWorse(&heap[0], &c))
+	{
+		heap[0] = c;
+		HeapSiftDown(heap, *n, 0);
+	}
+}
+
+static int
+CompareCandidateBestFirst(const void *a, const void *b)
+{
+	const Candidate *x = a;
+	const Candidate *y = b;
+
+	if (CandidateWorse(x, y))
+		return 1;
+	if (CandidateWorse(y, x))
+		return -1;
+	return 0;
+}
+
+/*
+ * Sort the triples, add up duplicate pairs in place, and return the number
+ * of distinct (user, item) pairs left at the front of rows[].
+ */
+static int64
+MergeDuplicatePairs(Interaction *rows, int64 n)
+{
+	int64		out = 0;
+
+	qsort(rows, n, sizeof(Interaction), CompareInteraction);
+	for (int64 i = 0; i < n; i++)
+	{
+		if (out > 0 && rows[out - 1].user_id == rows[i].user_id &&
+			rows[out - 1].item_id == rows[i].item_id)
+			rows[out - 1].weight += rows[i].weight;
+		else
+			rows[out++] = rows[i];
+	}
+	return out;
+}
+
+/* Returns the model built from all collected triples, NULL when there were no rows. */
+PG_FUNCTION_INFO_V1(item_knn_finalfn);
+Datum
+item_knn_finalfn(PG_FUNCTION_ARGS)
+{
+	ItemKnnState *state = PG_ARGISNULL(0) ? NULL : (ItemKnnState *) PG_GETARG_POINTER(0);
+	int64		n_pairs;
+	int64	   *items;
+	int32		n_items;
+	int32	   *pair_item;		/* item index of each pair */
+	int64	   *user_start;		/* pairs of user u: user_start[u] .. [u + 1] - 1 */
+	int64		n_users;
+	int64	   *item_start;		/* inverted index: users of each item */
+	int64	   *item_user;		/* user index */
+	float8	   *item_weight;
+	float8	   *norm2;
+	float8	   *dot;
+	int32	   *touched;
+	int32	   *stamp;
+	Candidate  *heap;
+	int32		k;
+	int32		limit;
+	Size		max_neighbors;
+	int32	   *nbr_count;
+	Candidate  *all;
+	Size		all_capacity;
+	Size		n_all = 0;
+	ItemKnnModel *model;
+
+	if (state == NULL)
+		PG_RETURN_NULL();
+	k = state->k;
+
+	/*
+	 * Work on the state in place: the final function may be called more than
+	 * once on the same state (window use), and sorting and merging leave a
+	 * valid, equivalent state behind.
+	 */
+	n_pairs = MergeDuplicatePairs(state->rows, state->n);
+	state->n = n_pairs;
+
+	/* distinct item ids, ascending */
+	items = palloc_extended(sizeof(int64) * Max(n_pairs, 1), MCXT_ALLOC_HUGE);
+	{
+		int64		m = 0;
+
+		for (int64 i = 0; i < n_pairs; i++)
+			items[i] = state->rows[i].item_id;
+		qsort(items, n_pairs, sizeof(int64), CompareInt64);
+		for (int64 i = 0; i < n_pairs; i++)
+			if (m == 0 || items[m - 1] != items[i])
+				items[m++] = items[i];
+		if (m > PG_INT32_MAX / 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("item_knn cannot handle %lld distinct items", (long long) m)));
+		n_items = (int32) m;
+	}
+
+	/*
+	 * Refuse early a model that cannot fit in one value, before the costly
+	 * part; the bound assumes every item gets min(k, n_items - 1) neighbours.
+	 */
+	limit = Min(k, Max(n_items - 1, 0));
+	max_neighbors = (Size) n_items * limit;
+	if (ItemKnnModelSize(n_items, max_neighbors) > MaxAllocSize)
+	{
+		Size		per_item = ItemKnnModelSize(1, limit) - ItemKnnModelSize(0, 0);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("item_knn model of %d items with k = %d would exceed the 1 GB limit of a value",
+						n_items, k),
+				 errdetail("The model takes up to %zu bytes per item.", per_item),
+				 errhint("Use a smaller k, or build one model per category or country.")));
+	}
+
+	/* users, and the item index of each pair (rows are sorted by user, item) */
+	pair_item = palloc_extended(sizeof(int32) * Max(n_pairs, 1), MCXT_ALLOC_HUGE);
+	user_start = palloc_extended(sizeof(int64) * (n_pairs + 1), MCXT_ALLOC_HUGE);
+	n_users = 0;
+	for (int64 i = 0; i < n_pairs; i++)
+	{
+		int64	   *found = bsearch(&state->rows[i].item_id, items, n_items,
+									sizeof(int64), CompareInt64);
+
+		pair_item[i] = (int32) (found - items);
+		if (i == 0 || state->rows[i].user_id != state->rows[i - 1].user_id)
+			user_start[n_users++] = i;
+	}
+	user_start[n_users] = n_pairs;
+
+	/* the inverted index, by counting sort; users stay ascending per item */
+	item_start = palloc_extended(sizeof(int64) * (n_items + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	item_user = palloc_extended(sizeof(int64) * Max(n_pairs, 1), MCXT_ALLOC_HUGE);
+	item_weight = palloc_extended(sizeof(float8) * Max(n_pairs, 1), MCXT_ALLOC_HUGE);
+	norm2 = palloc_extended(sizeof(float8) * Max(n_items, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int64 i = 0; i < n_pairs; i++)
+		item_start[pair_item[i] + 1]++;
+	for (int32 i = 0; i < n_items; i++)
+		item_start[i + 1] += item_start[i];
+	{
+		int64	   *fill = palloc_extended(sizeof(int64) * Max(n_items, 1), MCXT_ALLOC_HUGE);
+
+		memcpy(fill, item_start, sizeof(int64) * n_items);
+		for (int64 u = 0; u < n_users; u++)
+			for (int64 i = user_start[u]; i < user_start[u + 1]; i++)
+			{
+				int64		at = fill[pair_item[i]]++;
+				float8		w = state->rows[i].weight;
+
+				item_user[at] = u;
+				item_weight[at] = w;
+				norm2[pair_item[i]] += w * w;
+			}
+		pfree(fill);
+	}
+
+	/* the neighbour lists, one item at a time */
+	dot = palloc_extended(sizeof(float8) * Max(n_items, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	touched = palloc_extended(sizeof(int32) * Max(n_items, 1), MCXT_ALLOC_HUGE);
+	stamp = palloc_extended(sizeof(int32) * Max(n_items, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	heap = palloc(sizeof(Candidate) * Max(limit, 1));
+	nbr_count = palloc_extended(sizeof(int32) * Max(n_items, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	/* grown as needed: most catalogues have far fewer than n_items * k pairs */
+	all_capacity = Min(max_neighbors, (Size) 1 << 16) + 1;
+	all = palloc_extended(sizeof(Candidate) * all_capacity, MCXT_ALLOC_HUGE);
+
+	for (int32 i = 0; i < n_items && limit > 0; i++)
+	{
+		int32		n_touched = 0;
+		int			n_heap = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (norm2[i] == 0.0)
+			continue;			/* all weights zero: no direction, no neighbours */
+
+		for (int64 p = item_start[i]; p < item_start[i + 1]; p++)
+		{
+			int64		u = item_user[p];
+			float8		w = item_weight[p];
+
+			for (int64 q = user_start[u]; q < user_start[u + 1]; q++)
+			{
+				int32		j = pair_item[q];
+
+				if (stamp[j] != i + 1)
+				{
+					stamp[j] = i + 1;
+					dot[j] = 0.0;
+					touched[n_touched++] = j;
+				}
+				dot[j] += w * state->rows[q].weight;
+			}
+		}
+
+		for (int32 t = 0; t < n_touched; t++)
+		{
+			int32		j = touched[t];
+			Candidate	c;
+
+			if (j == i || dot[j] <= 0.0)
+				continue;
+			/* one sqrt of the product, as cosine_sim does; rounding may pass 1 */
+			c.similarity = Min(1.0, dot[j] / sqrt(norm2[i] * norm2[j]));
+			c.index = j;
+			HeapOffer(heap, &n_heap, limit, c);
+		}
+
+		qsort(heap, n_heap, sizeof(Candidate), CompareCandidateBestFirst);
+		if (n_all + n_heap > all_capacity)
+		{
+			all_capacity = Min(max_neighbors, Max(all_capacity * 2, n_all + n_heap));
+			all = repalloc_huge(all, sizeof(Candidate) * all_capacity);
+		}
+		memcpy(all + n_all, heap, sizeof(Candidate) * n_heap);
+		n_all += n_heap;
+		nbr_count[i] = n_heap;
+	}
+
+	model = AllocItemKnnModel(k, n_items, n_all);
+	{
+		int64	   *m_items = ItemKnnItems(model);
+		float8	   *m_sims = ItemKnnSims(model);
+		int32	   *m_offsets = ItemKnnOffsets(model);
+		int32	   *m_neighbors = ItemKnnNeighbors(model);
+
+		memcpy(m_items, items, sizeof(int64) * n_items);
+		m_offsets[0] = 0;
+		for (int32 i = 0; i < n_items; i++)
+			m_offsets[i + 1] = m_offsets[i] + nbr_count[i];
+		for (int64 t = 0; t < n_all; t++)
+		{
+			m_sims[t] = all[t].similarity;
+			m_neighbors[t] = all[t].index;
+		}
+	}
+
+	/* the big work arrays go now rather than with the aggregate's context */
+	pfree(all);
+	pfree(dot);
+	pfree(touched);
+	pfree(stamp);
+	pfree(item_user);
+	pfree(item_weight);
+	pfree(pair_item);
+	pfree(user_start);
+	pfree(items);
+
+	PG_RETURN_POINTER(model);
+}
