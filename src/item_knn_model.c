@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <math.h>
 
+#include "access/detoast.h"
 #include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -104,6 +105,53 @@ GetItemKnnModel(Datum datum)
 
 	CheckFormat(model);
 	return model;
+}
+
+/*
+ * The detoasted copy of the last model read from disk by one call site, kept
+ * for the rest of the query.  A toast pointer names an immutable value, so
+ * equal pointers within one query mean equal models: a query that calls
+ * recommend() once per user with the model from a table pays for reading
+ * the model once, not once per user.
+ */
+typedef struct ModelCache
+{
+	struct varatt_external pointer;
+	ItemKnnModel *model;
+} ModelCache;
+
+ItemKnnModel *
+GetItemKnnModelCached(FunctionCallInfo fcinfo, int argno)
+{
+	struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(argno));
+	struct varatt_external pointer;
+	ModelCache *cache = (ModelCache *) fcinfo->flinfo->fn_extra;
+	MemoryContext old;
+
+	if (!VARATT_IS_EXTERNAL_ONDISK(raw))
+		return GetItemKnnModel(PointerGetDatum(raw));
+
+	VARATT_EXTERNAL_GET_POINTER(pointer, raw);
+	if (cache != NULL && cache->model != NULL &&
+		memcmp(&cache->pointer, &pointer, sizeof(pointer)) == 0)
+		return cache->model;
+
+	if (cache == NULL)
+	{
+		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ModelCache));
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	else if (cache->model != NULL)
+	{
+		pfree(cache->model);
+		cache->model = NULL;
+	}
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	cache->model = (ItemKnnModel *) detoast_attr(raw);
+	MemoryContextSwitchTo(old);
+	CheckFormat(cache->model);
+	cache->pointer = pointer;
+	return cache->model;
 }
 
 static void
@@ -417,7 +465,7 @@ Datum
 item_knn_neighbors(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ItemKnnModel *model = GetItemKnnModel(PG_GETARG_DATUM(0));
+	ItemKnnModel *model = GetItemKnnModelCached(fcinfo, 0);
 	const int64 *items = ItemKnnItems(model);
 	const float8 *sims = ItemKnnSims(model);
 	const int32 *offsets = ItemKnnOffsets(model);

@@ -67,6 +67,12 @@ extern void CheckItemKnnK(int32 k);
 /* Detoast a model argument and check that this version can read its format. */
 extern ItemKnnModel *GetItemKnnModel(Datum datum);
 
+/*
+ * The same for argument argno of a function called once per row: a model
+ * read from a table is detoasted once per query and call site, not per call.
+ */
+extern ItemKnnModel *GetItemKnnModelCached(FunctionCallInfo fcinfo, int argno);
+
 /* Index of item_id in the model's items[], or -1. */
 extern int	ItemKnnFindItem(const ItemKnnModel *model, int64 item_id);
 

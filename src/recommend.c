@@ -7,9 +7,10 @@
  *
  * The cost is independent of the catalogue size: each seen item is found by
  * binary search and contributes at most k_model neighbours, so a user with
- * s seen items touches at most s * k_model candidates, which are sorted once
- * to add up their scores and once more to rank them.  No per-item array is
- * allocated, so a model of a million items answers as fast as a small one.
+ * s seen items touches at most s * k_model candidates, whose scores add up
+ * in a small hash table; a bounded heap then picks the k best.  No per-item
+ * array is allocated, so a model of a million items answers as fast as a
+ * small one.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,40 +26,88 @@
 #include "item_knn_model.h"
 #include "recommend.h"
 
-typedef struct Contribution
+/* an open-addressing hash table slot: candidate item and its score so far */
+typedef struct Slot
 {
-	int32		index;			/* candidate item, index into the model */
-	int32		order;			/* position of the seen item it comes from */
-	float8		similarity;
-} Contribution;
-
-typedef struct Scored
-{
-	int32		index;
+	int32		index;			/* into the model's items, -1 when empty */
 	float8		score;
-} Scored;
+} Slot;
 
-static int
-CompareContribution(const void *a, const void *b)
+/* true when a ranks below b: lower score, or equal and larger item id */
+static inline bool
+SlotWorse(const Slot *a, const Slot *b)
 {
-	const Contribution *x = a;
-	const Contribution *y = b;
-
-	if (x->index != y->index)
-		return (x->index > y->index) - (x->index < y->index);
-	return (x->order > y->order) - (x->order < y->order);
+	if (a->score != b->score)
+		return a->score < b->score;
+	return a->index > b->index;
 }
 
-/* highest score first; item indexes ascend with item ids, so ties go by id */
 static int
-CompareScoredBestFirst(const void *a, const void *b)
+CompareSlotBestFirst(const void *a, const void *b)
 {
-	const Scored *x = a;
-	const Scored *y = b;
+	if (SlotWorse(a, b))
+		return 1;
+	if (SlotWorse(b, a))
+		return -1;
+	return 0;
+}
 
-	if (x->score != y->score)
-		return x->score < y->score ? 1 : -1;
-	return (x->index > y->index) - (x->index < y->index);
+static void
+SiftDown(Slot *heap, int n, int i)
+{
+	for (;;)
+	{
+		int			worst = i;
+		int			l = 2 * i + 1;
+		int			r = l + 1;
+		Slot		tmp;
+
+		if (l < n && SlotWorse(&heap[l], &heap[worst]))
+			worst = l;
+		if (r < n && SlotWorse(&heap[r], &heap[worst]))
+			worst = r;
+		if (worst == i)
+			return;
+		tmp = heap[i];
+		heap[i] = heap[worst];
+		heap[worst] = tmp;
+		i = worst;
+	}
+}
+
+/*
+ * Keep the best "limit" slots of slots[0 .. n - 1] at the front, best first,
+ * and return how many there are.  A bounded min-heap: O(n log limit).
+ */
+static int
+TopSlots(Slot *slots, int64 n, int limit)
+{
+	int			size = 0;
+
+	for (int64 i = 0; i < n; i++)
+	{
+		if (size < limit)
+		{
+			int			c = size++;
+
+			slots[c] = slots[i];
+			while (c > 0 && SlotWorse(&slots[c], &slots[(c - 1) / 2]))
+			{
+				Slot		tmp = slots[c];
+
+				slots[c] = slots[(c - 1) / 2];
+				slots[(c - 1) / 2] = tmp;
+				c = (c - 1) / 2;
+			}
+		}
+		else if (SlotWorse(&slots[0], &slots[i]))
+		{
+			slots[0] = slots[i];
+			SiftDown(slots, size, 0);
+		}
+	}
+	qsort(slots, size, sizeof(Slot), CompareSlotBestFirst);
+	return size;
 }
 
 int64 *
@@ -118,7 +167,7 @@ Datum
 recommend_item_knn(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ItemKnnModel *model = GetItemKnnModel(PG_GETARG_DATUM(0));
+	ItemKnnModel *model = GetItemKnnModelCached(fcinfo, 0);
 	ArrayType  *seen_array = PG_GETARG_ARRAYTYPE_P(1);
 	int32		k = PG_GETARG_INT32(2);
 	const int64 *items = ItemKnnItems(model);
@@ -127,19 +176,31 @@ recommend_item_knn(PG_FUNCTION_ARGS)
 	const int32 *neighbors = ItemKnnNeighbors(model);
 	int64	   *seen;
 	int			n_seen;
-	Contribution *contrib;
-	int64		n_contrib = 0;
-	Scored	   *scored;
-	int64		n_scored = 0;
+	Size		capacity;
+	Size		mask;
+	Slot	   *table;
+	int64		n_found = 0;
+	int			n_best;
 
 	CheckResultK(k);
 	InitMaterializedSRF(fcinfo, 0);
 
 	seen = DistinctInt64Array(seen_array, "seen", &n_seen);
 
-	/* at most k_model neighbours per seen item */
-	contrib = palloc_extended(sizeof(Contribution) * Max((Size) n_seen * model->k, 1),
-							  MCXT_ALLOC_HUGE);
+	/*
+	 * Scores by candidate in a hash table of at least twice the possible
+	 * number of candidates (each seen item brings at most k_model).  Seen
+	 * items are visited in ascending id order, so every score is summed in
+	 * the same order whatever the order of the seen array.
+	 */
+	capacity = 16;
+	while (capacity < (Size) 2 * n_seen * model->k)
+		capacity *= 2;
+	mask = capacity - 1;
+	table = palloc_extended(sizeof(Slot) * capacity, MCXT_ALLOC_HUGE);
+	for (Size h = 0; h < capacity; h++)
+		table[h].index = -1;
+
 	for (int s = 0; s < n_seen; s++)
 	{
 		int			i = ItemKnnFindItem(model, seen[s]);
@@ -148,39 +209,37 @@ recommend_item_knn(PG_FUNCTION_ARGS)
 			continue;			/* not in the model: contributes nothing */
 		for (int32 t = offsets[i]; t < offsets[i + 1]; t++)
 		{
-			contrib[n_contrib].index = neighbors[t];
-			contrib[n_contrib].order = s;
-			contrib[n_contrib].similarity = sims[t];
-			n_contrib++;
+			int32		j = neighbors[t];
+			Size		h = ((uint32) j * 2654435761U) & mask;
+
+			while (table[h].index != j && table[h].index != -1)
+				h = (h + 1) & mask;
+			if (table[h].index == -1)
+			{
+				table[h].index = j;
+				table[h].score = 0.0;
+			}
+			table[h].score += sims[t];
 		}
 	}
 
-	/* add up per candidate, always in ascending order of the seen item ids */
-	qsort(contrib, n_contrib, sizeof(Contribution), CompareContribution);
-	scored = palloc_extended(sizeof(Scored) * Max(n_contrib, 1), MCXT_ALLOC_HUGE);
-	for (int64 c = 0; c < n_contrib;)
+	/* pack the unseen candidates at the front, then rank them */
+	for (Size h = 0; h < capacity; h++)
 	{
-		int32		index = contrib[c].index;
-		float8		score = 0.0;
-
-		for (; c < n_contrib && contrib[c].index == index; c++)
-			score += contrib[c].similarity;
-		if (bsearch(&items[index], seen, n_seen, sizeof(int64), CompareInt64) == NULL)
-		{
-			scored[n_scored].index = index;
-			scored[n_scored].score = score;
-			n_scored++;
-		}
+		if (table[h].index < 0 ||
+			bsearch(&items[table[h].index], seen, n_seen, sizeof(int64), CompareInt64) != NULL)
+			continue;
+		table[n_found++] = table[h];
 	}
+	n_best = TopSlots(table, n_found, k);
 
-	qsort(scored, n_scored, sizeof(Scored), CompareScoredBestFirst);
-	for (int64 r = 0; r < n_scored && r < k; r++)
+	for (int r = 0; r < n_best; r++)
 	{
 		Datum		values[2];
 		bool		nulls[2] = {false, false};
 
-		values[0] = Int64GetDatum(items[scored[r].index]);
-		values[1] = Float8GetDatum(scored[r].score);
+		values[0] = Int64GetDatum(items[table[r].index]);
+		values[1] = Float8GetDatum(table[r].score);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
