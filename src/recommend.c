@@ -161,31 +161,23 @@ CheckResultK(int32 k)
 				 errdetail("k is %d.", k)));
 }
 
-/* Returns the k best unseen items for a user, highest score first, ties by item id. */
-PG_FUNCTION_INFO_V1(recommend_item_knn);
-Datum
-recommend_item_knn(PG_FUNCTION_ARGS)
+/*
+ * Score the candidates of a user with the given (distinct, sorted) seen
+ * items, and leave the best k at the front of the returned table, best
+ * first; their number goes to *n_best.
+ */
+static Slot *
+ScoreCandidates(const ItemKnnModel *model, const int64 *seen, int n_seen,
+				int32 k, int *n_best)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ItemKnnModel *model = GetItemKnnModelCached(fcinfo, 0);
-	ArrayType  *seen_array = PG_GETARG_ARRAYTYPE_P(1);
-	int32		k = PG_GETARG_INT32(2);
 	const int64 *items = ItemKnnItems(model);
 	const float8 *sims = ItemKnnSims(model);
 	const int32 *offsets = ItemKnnOffsets(model);
 	const int32 *neighbors = ItemKnnNeighbors(model);
-	int64	   *seen;
-	int			n_seen;
 	Size		capacity;
 	Size		mask;
 	Slot	   *table;
 	int64		n_found = 0;
-	int			n_best;
-
-	CheckResultK(k);
-	InitMaterializedSRF(fcinfo, 0);
-
-	seen = DistinctInt64Array(seen_array, "seen", &n_seen);
 
 	/*
 	 * Scores by candidate in a hash table of at least twice the possible
@@ -231,16 +223,128 @@ recommend_item_knn(PG_FUNCTION_ARGS)
 			continue;
 		table[n_found++] = table[h];
 	}
-	n_best = TopSlots(table, n_found, k);
+	*n_best = TopSlots(table, n_found, k);
+	return table;
+}
 
+static void
+PutRow(ReturnSetInfo *rsinfo, int64 item_id, float8 score)
+{
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	values[0] = Int64GetDatum(item_id);
+	values[1] = Float8GetDatum(score);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/* Returns the k best unseen items for a user, highest score first, ties by item id. */
+PG_FUNCTION_INFO_V1(recommend_item_knn);
+Datum
+recommend_item_knn(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ItemKnnModel *model = GetItemKnnModelCached(fcinfo, 0);
+	ArrayType  *seen_array = PG_GETARG_ARRAYTYPE_P(1);
+	int32		k = PG_GETARG_INT32(2);
+	int64	   *seen;
+	int			n_seen;
+	Slot	   *best;
+	int			n_best;
+
+	CheckResultK(k);
+	InitMaterializedSRF(fcinfo, 0);
+
+	seen = DistinctInt64Array(seen_array, "seen", &n_seen);
+	best = ScoreCandidates(model, seen, n_seen, k, &n_best);
 	for (int r = 0; r < n_best; r++)
-	{
-		Datum		values[2];
-		bool		nulls[2] = {false, false};
+		PutRow(rsinfo, ItemKnnItems(model)[best[r].index], best[r].score);
+	return (Datum) 0;
+}
 
-		values[0] = Int64GetDatum(items[table[r].index]);
-		values[1] = Float8GetDatum(table[r].score);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+/*
+ * Returns recommend()'s rows, then, while fewer than k, the fallback items
+ * in their order (score 0) that are neither seen nor already listed.  A NULL
+ * model or seen list is no history: only the fallback (cold start).
+ */
+PG_FUNCTION_INFO_V1(recommend_item_knn_fallback);
+Datum
+recommend_item_knn_fallback(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int32		k;
+	int64	   *seen;
+	int			n_seen = 0;
+	int64	   *listed;
+	int			n_listed = 0;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("k must not be null")));
+	k = PG_GETARG_INT32(2);
+	CheckResultK(k);
+	InitMaterializedSRF(fcinfo, 0);
+
+	if (!PG_ARGISNULL(1))
+		seen = DistinctInt64Array(PG_GETARG_ARRAYTYPE_P(1), "seen", &n_seen);
+	else
+		seen = palloc(sizeof(int64));
+	listed = palloc(sizeof(int64));
+
+	if (!PG_ARGISNULL(0))
+	{
+		ItemKnnModel *model = GetItemKnnModelCached(fcinfo, 0);
+		int			n_best;
+		Slot	   *best = ScoreCandidates(model, seen, n_seen, k, &n_best);
+
+		listed = repalloc(listed, sizeof(int64) * Max(n_best, 1));
+		for (int r = 0; r < n_best; r++)
+		{
+			listed[n_listed++] = ItemKnnItems(model)[best[r].index];
+			PutRow(rsinfo, listed[n_listed - 1], best[r].score);
+		}
+		qsort(listed, n_listed, sizeof(int64), CompareInt64);
+	}
+
+	if (!PG_ARGISNULL(3) && n_listed < k)
+	{
+		ArrayType  *fallback = PG_GETARG_ARRAYTYPE_P(3);
+		const int64 *data = (const int64 *) ARR_DATA_PTR(fallback);
+		const bits8 *nulls = ARR_NULLBITMAP(fallback);
+		int			n;
+		int			n_cf = n_listed;
+		int64	   *used;
+		int			n_used = 0;
+
+		if (ARR_NDIM(fallback) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("array \"fallback\" must be one-dimensional"),
+					 errdetail("The array has %d dimensions.", ARR_NDIM(fallback))));
+		n = ARR_NDIM(fallback) == 0 ? 0 : ARR_DIMS(fallback)[0];
+		used = palloc(sizeof(int64) * Max(Min(n, k), 1));
+
+		/* in the fallback's own order; "used" catches its repeats */
+		for (int i = 0, j = 0; i < n && n_listed < k; i++)
+		{
+			int64		item;
+			bool		repeat = false;
+
+			if (nulls && !(nulls[i / 8] & (1 << (i % 8))))
+				continue;
+			item = data[j++];
+			if (bsearch(&item, seen, n_seen, sizeof(int64), CompareInt64) != NULL ||
+				bsearch(&item, listed, n_cf, sizeof(int64), CompareInt64) != NULL)
+				continue;
+			for (int u = 0; u < n_used && !repeat; u++)
+				repeat = used[u] == item;
+			if (repeat)
+				continue;
+			used[n_used++] = item;
+			n_listed++;
+			PutRow(rsinfo, item, 0.0);
+		}
 	}
 	return (Datum) 0;
 }
