@@ -28,4 +28,4 @@ SELECT r.customer_id, i.item_id, r.invoice_date, r.quantity, r.country
   FROM online_retail r JOIN items i USING (stock_code)
  WHERE r.customer_id IS NOT NULL AND r.invoice_no NOT LIKE 'C%'
    AND r.quantity > 0 AND r.unit_price > 0;
-VACUUM ANALYZE online_retail, items, purchases;
+ANALYZE online_retail, items, purchases;
