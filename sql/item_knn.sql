@@ -118,3 +118,31 @@ SELECT retention.item_knn(u, i, w, 2) FROM (VALUES (7, 3, -1.0)) v(u, i, w);
 SELECT retention.item_knn(u, i, 1.0, 0) FROM (VALUES (1, 1)) v(u, i);
 SELECT * FROM knn, retention.recommend(knn.model, '{10}', -1);
 SELECT '{"kind": "item_knn", "format": 1, "k": 2, "items": [[1, [[2, 0.5]]]]}'::retention.item_knn_model;
+
+-- a fallback list (best-sellers) fills up what collaborative filtering
+-- cannot: after 20 and 30 (0.4 each) come 40 and 50 with score 0, skipping
+-- the listed 20, the seen 10, the repeated 50 and the NULL
+\set VERBOSITY sqlstate
+SELECT r.item_id, round(r.score::numeric, 10)
+  FROM knn, retention.recommend(knn.model, '{10}', 4, '{20,40,10,NULL,50,50,60}') r;
+-- enough collaborative rows: the fallback is not used
+SELECT r.item_id, round(r.score::numeric, 10) FROM knn, retention.recommend(knn.model, '{10}', 1, '{40}') r;
+-- cold start: no model or no history, only the fallback
+SELECT * FROM retention.recommend(NULL, NULL, 3, '{7,8,7,9,10}');
+SELECT r.* FROM knn, retention.recommend(knn.model, '{}', 2, '{30,10}') r;
+-- no fallback: recommend(model, seen, k) exactly
+SELECT r.item_id, round(r.score::numeric, 10) FROM knn, retention.recommend(knn.model, '{20,30}', 3, NULL) r;
+SELECT count(*) FROM retention.recommend(NULL, '{10}', 3, NULL);
+-- errors
+SELECT * FROM retention.recommend(NULL, '{10}', 0, '{1}');
+SELECT * FROM retention.recommend(NULL, '{10}', NULL, '{1}');
+SELECT * FROM retention.recommend(NULL, '{10}', 3, '{{1,2},{3,4}}');
+SELECT * FROM retention.recommend(NULL, '{{10}}', 3, '{1}');
+SELECT * FROM retention.evaluate_item_knn('interactions', 'interactions', 20, 0);
+SELECT * FROM retention.evaluate_item_knn('interactions', 'interactions', 0, 10);
+SELECT * FROM retention.evaluate_item_knn('no_such_table', 'interactions');
+SELECT * FROM retention.evaluate_item_knn('interactions', 'interactions', 20, 10, 'customer');
+
+-- evaluate_item_knn on the example, trained and tested on the same table:
+-- nothing is new to anyone, so no user is evaluated
+SELECT * FROM retention.evaluate_item_knn('interactions', 'interactions');
