@@ -355,3 +355,144 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.evaluate_item_knn(regclass, regclass, integer, integer, name, name) IS
 'offline evaluation: trains item_knn (binary purchases, the given number of neighbours) on train, recommends k unseen items to every user of both tables, counts as relevant the test items new to the user, and reports precision@k, recall@k, NDCG@k, MAP@k, hit rate and catalogue coverage averaged per user, with the popularity baseline computed the same way';
+
+--------------------------------------------------------------------------
+-- Recommendation: batch recommendations and user-user collaborative filtering
+--
+-- A user-user model is an item_knn model with the roles swapped:
+-- retention.item_knn(item_id, user_id, weight, k) gives every user the k
+-- users whose item vectors have the highest cosine similarity.
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.recommend_all(model @extschema@.item_knn_model, interactions regclass,
+    k integer, fallback bigint[] DEFAULT NULL,
+    user_column name DEFAULT 'user_id', item_column name DEFAULT 'item_id')
+RETURNS TABLE (user_id bigint, rank integer, item_id bigint, score float8)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF k IS NULL OR k <= 0 THEN
+        RAISE EXCEPTION 'k must be greater than zero' USING ERRCODE = '22023',
+            DETAIL = format('k is %s.', coalesce(k::text, 'null'));
+    END IF;
+    RETURN QUERY EXECUTE format($query$
+        SELECT u.uid, x.rank::integer, x.item_id, x.score
+          FROM (SELECT t.%1$I::bigint AS uid, pg_catalog.array_agg(t.%2$I::bigint) AS seen
+                  FROM %3$s t WHERE t.%1$I IS NOT NULL
+                 GROUP BY t.%1$I) u
+               CROSS JOIN LATERAL @extschema@.recommend($1, u.seen, $2, $3)
+                   WITH ORDINALITY x(item_id, score, rank)
+         ORDER BY u.uid, x.rank
+    $query$, user_column, item_column, interactions)
+    USING model, k, fallback;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.item_knn_model, regclass, integer, bigint[], name, name) IS
+'batch recommendations: for every user of the interactions table, the k best unseen items (rank 1 first), filled up from fallback when given; for nightly campaign tables';
+
+CREATE FUNCTION @extschema@.recommend_from_similar_users(user_model @extschema@.item_knn_model,
+    interactions regclass, user_id bigint, k integer,
+    user_column name DEFAULT 'user_id', item_column name DEFAULT 'item_id')
+RETURNS TABLE (item_id bigint, score float8)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF k IS NULL OR k <= 0 THEN
+        RAISE EXCEPTION 'k must be greater than zero' USING ERRCODE = '22023',
+            DETAIL = format('k is %s.', coalesce(k::text, 'null'));
+    END IF;
+    RETURN QUERY EXECUTE format($query$
+        WITH neighbors AS (
+            SELECT n.neighbor_id, n.similarity
+              FROM @extschema@.item_knn_neighbors($1, $2) n),
+        theirs AS (
+            SELECT DISTINCT t.%1$I::bigint AS uid, t.%2$I::bigint AS item
+              FROM %3$s t JOIN neighbors n ON t.%1$I = n.neighbor_id
+             WHERE t.%2$I IS NOT NULL)
+        SELECT th.item, pg_catalog.sum(n.similarity ORDER BY n.neighbor_id)
+          FROM theirs th JOIN neighbors n ON n.neighbor_id = th.uid
+         WHERE NOT EXISTS (SELECT 1 FROM %3$s mine WHERE mine.%1$I = $2 AND mine.%2$I = th.item)
+         GROUP BY th.item
+         ORDER BY 2 DESC, 1
+         LIMIT $3
+    $query$, user_column, item_column, interactions)
+    USING user_model, user_id, k;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.recommend_from_similar_users(@extschema@.item_knn_model, regclass, bigint, integer, name, name) IS
+'user-user collaborative filtering: the k items the user has not bought, scored by the sum of the similarities of the similar users (from user_model, an item_knn model built with users and items swapped) who bought them; highest first, ties by item_id';
+
+--------------------------------------------------------------------------
+-- Recommendation: embeddings (content-based)
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.embedding_mean_transfn(float8[], float4[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'embedding_mean_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.embedding_mean_transfn(float8[], float4[]) IS
+'transition function of retention.embedding_mean: {count, sums, rounding errors}';
+
+CREATE FUNCTION @extschema@.embedding_mean_combinefn(float8[], float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'embedding_mean_combinefn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.embedding_mean_combinefn(float8[], float8[]) IS
+'combine function of retention.embedding_mean: adds two states';
+
+CREATE FUNCTION @extschema@.embedding_mean_finalfn(float8[])
+RETURNS float4[]
+AS 'MODULE_PATHNAME', 'embedding_mean_finalfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.embedding_mean_finalfn(float8[]) IS
+'final function of retention.embedding_mean: sums divided by the count';
+
+CREATE AGGREGATE @extschema@.embedding_mean(embedding float4[]) (
+    SFUNC = @extschema@.embedding_mean_transfn,
+    STYPE = float8[],
+    FINALFUNC = @extschema@.embedding_mean_finalfn,
+    COMBINEFUNC = @extschema@.embedding_mean_combinefn,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.embedding_mean(float4[]) IS
+'mean of float4[] embeddings of equal length, summed in double precision (e.g. a user profile from the items bought); NULL embeddings are skipped';
+
+CREATE FUNCTION @extschema@.nearest_by_embedding(query float4[], embeddings regclass, k integer,
+    exclude bigint[] DEFAULT '{}',
+    id_column name DEFAULT 'item_id', embedding_column name DEFAULT 'embedding')
+RETURNS TABLE (item_id bigint, similarity float8)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF k IS NULL OR k <= 0 THEN
+        RAISE EXCEPTION 'k must be greater than zero' USING ERRCODE = '22023',
+            DETAIL = format('k is %s.', coalesce(k::text, 'null'));
+    END IF;
+    IF query IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE format($query$
+        SELECT s.id, s.similarity
+          FROM (SELECT e.%1$I::bigint AS id, @extschema@.cosine_sim(e.%2$I, $1) AS similarity
+                  FROM %3$s e
+                 WHERE e.%2$I IS NOT NULL AND e.%1$I IS NOT NULL
+                   AND NOT e.%1$I = ANY (pg_catalog.array_remove($2, NULL))) s
+         WHERE s.similarity IS NOT NULL
+         ORDER BY s.similarity DESC, s.id
+         LIMIT $3
+    $query$, id_column, embedding_column, embeddings)
+    USING query, coalesce(exclude, '{}'), k;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.nearest_by_embedding(float4[], regclass, integer, bigint[], name, name) IS
+'the k items of the embeddings table most similar to query by cosine_sim, highest first, ties by id, skipping excluded ids and zero vectors; content-based recommendations that work for items nobody has bought yet';
