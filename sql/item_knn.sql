@@ -61,6 +61,8 @@ SELECT n.* FROM (SELECT retention.item_knn(u, i, 3.0, 5) AS m
                    FROM (VALUES (1, 1), (1, 2), (2, 1), (2, 2)) v(u, i)) s,
                 retention.item_knn_neighbors(s.m) n;
 
+-- a single item has no neighbours
+SELECT retention.item_knn(u, 5, 1.0, 3) FROM generate_series(1, 3) u;
 -- no rows: NULL, as sum() gives; only skipped rows: an empty model
 SELECT retention.item_knn(user_id, item_id, weight, 5) IS NULL AS no_rows FROM interactions WHERE false;
 SELECT retention.item_knn(user_id, item_id, weight, 5) FROM interactions WHERE weight IS NULL;

@@ -22,11 +22,14 @@
  *	   heap (similarity descending, then item id ascending) and write them
  *	   into the model.
  *
- * Memory: 24 bytes per input row in the state, then about 40 bytes per
- * distinct (user, item) pair, 24 bytes per item and the model itself
- * (12 bytes per item and neighbour) while the final function runs.  A
- * model larger than 1 GB, the limit of one PostgreSQL value, is refused
- * with an error before it is built.
+ * Memory: 24 bytes per input row in the state, then, while the final
+ * function runs, about 40 bytes per distinct (user, item) pair, 40 bytes
+ * per item, 4 bytes per neighbour and the model at its largest possible
+ * size, 12 * n_items * min(k, n_items - 1) bytes, before it shrinks to
+ * 12 bytes per item and per neighbour actually found.  A model that could
+ * exceed 1 GB, the limit of one PostgreSQL value, is refused with an error
+ * before the neighbours are computed: 1,000,000 items with k = 20 (252 MB)
+ * work, k = 100 does not.
  *
  *-------------------------------------------------------------------------
  */
@@ -399,9 +402,9 @@ item_knn_finalfn(PG_FUNCTION_ARGS)
 	int32		k;
 	int32		limit;
 	Size		max_neighbors;
-	int32	   *nbr_count;
-	Candidate  *all;
-	Size		all_capacity;
+	int32	   *offsets;
+	int32	   *nbr_index;
+	float8	   *m_sims;
 	Size		n_all = 0;
 	ItemKnnModel *model;
 
@@ -499,19 +502,28 @@ item_knn_finalfn(PG_FUNCTION_ARGS)
 	touched = palloc_extended(sizeof(int32) * Max(n_items, 1), MCXT_ALLOC_HUGE);
 	stamp = palloc_extended(sizeof(int32) * Max(n_items, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	heap = palloc(sizeof(Candidate) * Max(limit, 1));
-	nbr_count = palloc_extended(sizeof(int32) * Max(n_items, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	/* grown as needed: most catalogues have far fewer than n_items * k pairs */
-	all_capacity = Min(max_neighbors, (Size) 1 << 16) + 1;
-	all = palloc_extended(sizeof(Candidate) * all_capacity, MCXT_ALLOC_HUGE);
+	/*
+	 * The model at its largest (at most 1 GB, checked above); similarities
+	 * go straight to their final place, which depends only on n_items, and
+	 * the neighbour indexes wait in a side array until their place, after
+	 * the similarities, is known.  The model shrinks to its size at the end.
+	 */
+	model = AllocItemKnnModel(k, n_items, max_neighbors);
+	m_sims = ItemKnnSims(model);
+	offsets = palloc_extended(sizeof(int32) * (n_items + 1), MCXT_ALLOC_HUGE);
+	nbr_index = palloc_extended(sizeof(int32) * Max(max_neighbors, 1), MCXT_ALLOC_HUGE);
+	offsets[0] = 0;
 
-	for (int32 i = 0; i < n_items && limit > 0; i++)
+	for (int32 i = 0; i < n_items; i++)
 	{
 		int32		n_touched = 0;
 		int			n_heap = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		if (norm2[i] == 0.0)
-			continue;			/* all weights zero: no direction, no neighbours */
+		offsets[i + 1] = (int32) n_all;
+		/* all weights zero: no direction, no neighbours; or a single item */
+		if (norm2[i] == 0.0 || limit == 0)
+			continue;
 
 		for (int64 p = item_start[i]; p < item_start[i + 1]; p++)
 		{
@@ -546,36 +558,25 @@ item_knn_finalfn(PG_FUNCTION_ARGS)
 		}
 
 		qsort(heap, n_heap, sizeof(Candidate), CompareCandidateBestFirst);
-		if (n_all + n_heap > all_capacity)
+		for (int t = 0; t < n_heap; t++)
 		{
-			all_capacity = Min(max_neighbors, Max(all_capacity * 2, n_all + n_heap));
-			all = repalloc_huge(all, sizeof(Candidate) * all_capacity);
+			m_sims[n_all + t] = heap[t].similarity;
+			nbr_index[n_all + t] = heap[t].index;
 		}
-		memcpy(all + n_all, heap, sizeof(Candidate) * n_heap);
 		n_all += n_heap;
-		nbr_count[i] = n_heap;
+		offsets[i + 1] = (int32) n_all;
 	}
 
-	model = AllocItemKnnModel(k, n_items, n_all);
-	{
-		int64	   *m_items = ItemKnnItems(model);
-		float8	   *m_sims = ItemKnnSims(model);
-		int32	   *m_offsets = ItemKnnOffsets(model);
-		int32	   *m_neighbors = ItemKnnNeighbors(model);
-
-		memcpy(m_items, items, sizeof(int64) * n_items);
-		m_offsets[0] = 0;
-		for (int32 i = 0; i < n_items; i++)
-			m_offsets[i + 1] = m_offsets[i] + nbr_count[i];
-		for (int64 t = 0; t < n_all; t++)
-		{
-			m_sims[t] = all[t].similarity;
-			m_neighbors[t] = all[t].index;
-		}
-	}
+	model->n_neighbors = (int32) n_all;
+	memcpy(ItemKnnItems(model), items, sizeof(int64) * n_items);
+	memcpy(ItemKnnOffsets(model), offsets, sizeof(int32) * (n_items + 1));
+	memcpy(ItemKnnNeighbors(model), nbr_index, sizeof(int32) * n_all);
+	SET_VARSIZE(model, ItemKnnModelSize(n_items, n_all));
+	model = repalloc_huge(model, ItemKnnModelSize(n_items, n_all));
 
 	/* the big work arrays go now rather than with the aggregate's context */
-	pfree(all);
+	pfree(nbr_index);
+	pfree(offsets);
 	pfree(dot);
 	pfree(touched);
 	pfree(stamp);
