@@ -181,12 +181,13 @@ ScoreCandidates(const ItemKnnModel *model, const int64 *seen, int n_seen,
 
 	/*
 	 * Scores by candidate in a hash table of at least twice the possible
-	 * number of candidates (each seen item brings at most k_model).  Seen
+	 * number of candidates (each seen item brings at most k_model, and
+	 * there are no more candidates than items).  Seen
 	 * items are visited in ascending id order, so every score is summed in
 	 * the same order whatever the order of the seen array.
 	 */
 	capacity = 16;
-	while (capacity < (Size) 2 * n_seen * model->k)
+	while (capacity < 2 * Min((Size) n_seen * model->k, (Size) model->n_items))
 		capacity *= 2;
 	mask = capacity - 1;
 	table = palloc_extended(sizeof(Slot) * capacity, MCXT_ALLOC_HUGE);
