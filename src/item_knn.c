@@ -38,7 +38,6 @@
 #include <math.h>
 
 #include "fmgr.h"
-#include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
