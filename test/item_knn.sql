@@ -2,7 +2,7 @@
 -- top-k cosine on random data, with and without parallel workers; the
 -- declarations; the registry; ranking_metrics on hand-computed cases.
 BEGIN;
-SELECT plan(40);
+SELECT plan(41);
 
 -- declarations ----------------------------------------------------------
 SELECT has_type('retention', 'item_knn_model', 'type item_knn_model');
@@ -190,6 +190,12 @@ SELECT throws_ok($$SELECT retention.ranking_metrics('{{1,2}}', '{1}', 5)$$, '220
                  'array "recommended" must be one-dimensional', 'two-dimensional list');
 SELECT throws_ok($$SELECT retention.ranking_metrics('{1}', '{{1},{2}}', 5)$$, '2202E',
                  'array "relevant" must be one-dimensional', 'two-dimensional relevant set');
+
+-- a model that could exceed the 1 GB limit of a value is refused before the work:
+-- 100,000 items with k = 1000 could take 100,000 * 1,000 * 12 bytes = 1.2 GB
+SELECT throws_ok($$SELECT retention.item_knn(g, g, 1.0, 1000) FROM generate_series(1, 100000) g$$,
+                 '54000', 'item_knn model of 100000 items with k = 1000 would exceed the 1 GB limit of a value',
+                 'a model too large for one value: program_limit_exceeded');
 
 SELECT * FROM finish();
 ROLLBACK;
