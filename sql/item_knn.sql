@@ -61,6 +61,14 @@ SELECT n.* FROM (SELECT retention.item_knn(u, i, 3.0, 5) AS m
                    FROM (VALUES (1, 1), (1, 2), (2, 1), (2, 2)) v(u, i)) s,
                 retention.item_knn_neighbors(s.m) n;
 
+-- huge weights neither overflow nor change a cosine: users (1, 2) give
+-- 1 = (1, 1)e300, 2 = (2e300, 0) (two rows add up), 3 = (0, 1.7e308):
+-- 1-2 = 1-3 = 1/sqrt(2), 2-3 = 0
+SELECT n.* FROM (SELECT retention.item_knn(u, i, w, 5) AS m
+                   FROM (VALUES (1, 1, 1e300), (1, 2, 1e300), (2, 1, 1e300), (1, 2, 1e300), (2, 3, 1.7e308)) v(u, i, w)) s,
+                retention.item_knn_neighbors(s.m) n;
+-- a weight too small next to the largest to be squared: an error, not a wrong model
+SELECT retention.item_knn(u, i, w, 5) FROM (VALUES (1, 1, 1e200), (1, 2, 1e-200), (2, 2, 1)) v(u, i, w);
 -- a single item has no neighbours
 SELECT retention.item_knn(u, 5, 1.0, 3) FROM generate_series(1, 3) u;
 -- no rows: NULL, as sum() gives; only skipped rows: an empty model
@@ -117,6 +125,7 @@ SELECT '{"kind": "item_knn", "format": 1, "k": 2, "items": [[9999999999999999999
 -- with full messages, as users see them
 \set VERBOSITY default
 SELECT retention.item_knn(u, i, w, 2) FROM (VALUES (7, 3, -1.0)) v(u, i, w);
+SELECT retention.item_knn(u, i, w, 5) FROM (VALUES (1, 1, 1e200), (1, 2, 1e-200), (2, 2, 1)) v(u, i, w);
 SELECT retention.item_knn(u, i, 1.0, 0) FROM (VALUES (1, 1)) v(u, i);
 SELECT * FROM knn, retention.recommend(knn.model, '{10}', -1);
 SELECT '{"kind": "item_knn", "format": 1, "k": 2, "items": [[1, [[2, 0.5]]]]}'::retention.item_knn_model;

@@ -357,6 +357,48 @@ CompareCandidateBestFirst(const void *a, const void *b)
 	return 0;
 }
 
+static void pg_attribute_noreturn()
+WeightsTooWide(const Interaction *row, float8 weight, float8 max)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("weights span too wide a range"),
+			 errdetail("User %lld has weight %g for item %lld, but the largest weight is %g.",
+					   (long long) row->user_id, weight, (long long) row->item_id, max),
+			 errhint("A weight below about 1e-154 times the largest cannot be squared in double precision.")));
+}
+
+/*
+ * Scale all weights by the power of two that brings the largest into
+ * [0.5, 1), and return the factor.  Cosines do not change, not even in the
+ * last bit (multiplying by a power of two is exact, and so every sum,
+ * product and square root scales exactly), but sums of weights, squares
+ * and products can no longer overflow, however large the weights.  Doing
+ * it again is a no-op, so the state stays valid.
+ */
+static float8
+ScaleWeights(Interaction *rows, int64 n, float8 *max_weight)
+{
+	float8		max = 0.0;
+	int			exponent;
+
+	for (int64 i = 0; i < n; i++)
+		max = Max(max, rows[i].weight);
+	*max_weight = max;
+	if (max == 0.0)
+		return 1.0;
+	(void) frexp(max, &exponent);
+	for (int64 i = 0; i < n; i++)
+	{
+		float8		w = rows[i].weight;
+
+		rows[i].weight = ldexp(w, -exponent);
+		if (w > 0.0 && rows[i].weight == 0.0)
+			WeightsTooWide(&rows[i], w, max);
+	}
+	return ldexp(1.0, exponent);
+}
+
 /*
  * Sort the triples, add up duplicate pairs in place, and return the number
  * of distinct (user, item) pairs left at the front of rows[].
@@ -406,6 +448,8 @@ item_knn_finalfn(PG_FUNCTION_ARGS)
 	float8	   *m_sims;
 	Size		n_all = 0;
 	ItemKnnModel *model;
+	float8		scale;
+	float8		max_weight;
 
 	if (state == NULL)
 		PG_RETURN_NULL();
@@ -416,6 +460,7 @@ item_knn_finalfn(PG_FUNCTION_ARGS)
 	 * once on the same state (window use), and sorting and merging leave a
 	 * valid, equivalent state behind.
 	 */
+	scale = ScaleWeights(state->rows, state->n, &max_weight);
 	n_pairs = MergeDuplicatePairs(state->rows, state->n);
 	state->n = n_pairs;
 
@@ -495,6 +540,15 @@ item_knn_finalfn(PG_FUNCTION_ARGS)
 			}
 		pfree(fill);
 	}
+
+	/*
+	 * A positive weight whose square vanished next to the largest weight
+	 * (a ratio below about 1e-154) would make its item look like a zero
+	 * vector: refuse rather than give that item no neighbours.
+	 */
+	for (int64 i = 0; i < n_pairs; i++)
+		if (state->rows[i].weight > 0.0 && norm2[pair_item[i]] == 0.0)
+			WeightsTooWide(&state->rows[i], state->rows[i].weight * scale, max_weight);
 
 	/* the neighbour lists, one item at a time */
 	dot = palloc_extended(sizeof(float8) * Max(n_items, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
