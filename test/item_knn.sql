@@ -2,7 +2,7 @@
 -- top-k cosine on random data, with and without parallel workers; the
 -- declarations; the registry; ranking_metrics on hand-computed cases.
 BEGIN;
-SELECT plan(41);
+SELECT plan(42);
 
 -- declarations ----------------------------------------------------------
 SELECT has_type('retention', 'item_knn_model', 'type item_knn_model');
@@ -137,6 +137,20 @@ SELECT results_eq(
     $$SELECT r.* FROM model_serial, retention.recommend(model_serial.m, '{1000,1001,1002}', 5) r$$,
     $$SELECT r.* FROM retention.recommend((SELECT m::text FROM model_serial)::retention.item_knn_model, '{1002,1000,1001,1000}', 5) r$$,
     'a model parsed from JSON recommends the same, whatever the seen order and duplicates');
+
+-- two models read from one table in one query, alternating: each call uses
+-- its own row's model (the per-query cache is keyed by the stored value)
+CREATE TABLE two_models AS
+SELECT 1 AS id, m FROM model_serial UNION ALL SELECT 2, m FROM model_frac;
+SELECT results_eq(
+    $$SELECT s.user_id, t.id, r.item_id, r.score
+        FROM seen s CROSS JOIN two_models t, retention.recommend(t.m, s.items, 3) r
+       ORDER BY s.user_id, t.id, r.score DESC, r.item_id$$,
+    $$SELECT s.user_id, t.id, r.item_id, r.score
+        FROM seen s CROSS JOIN (SELECT id, m::text::retention.item_knn_model AS m FROM two_models) t,
+             retention.recommend(t.m, s.items, 3) r
+       ORDER BY s.user_id, t.id, r.score DESC, r.item_id$$,
+    'models alternating between rows of a table give each row its own recommendations');
 
 -- the registry --------------------------------------------------------------
 SELECT is(retention.item_knn_save('shop', m, 'rnd, k = 10'), 1, 'first save is version 1') FROM model_serial;
