@@ -2,7 +2,7 @@
 -- top-k cosine on random data, with and without parallel workers; the
 -- declarations; the registry; ranking_metrics on hand-computed cases.
 BEGIN;
-SELECT plan(42);
+SELECT plan(43);
 
 -- declarations ----------------------------------------------------------
 SELECT has_type('retention', 'item_knn_model', 'type item_knn_model');
@@ -210,6 +210,39 @@ SELECT throws_ok($$SELECT retention.ranking_metrics('{1}', '{{1},{2}}', 5)$$, '2
 SELECT throws_ok($$SELECT retention.item_knn(g, g, 1.0, 1000) FROM generate_series(1, 100000) g$$,
                  '54000', 'item_knn model of 100000 items with k = 1000 would exceed the 1 GB limit of a value',
                  'a model too large for one value: program_limit_exceeded');
+
+-- fuzz: 2,000 random mutations of a valid JSON model either read as a model
+-- that recommend() accepts, or fail with a class-22 error; never anything else
+CREATE FUNCTION pg_temp.fuzz_model_input(n integer) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    base text := '{"kind": "item_knn", "format": 1, "k": 2, "items": [[10, [[20, 0.4], [30, 0.4]]], [20, [[40, 0.4472135954999579], [10, 0.4]]], [30, [[40, 0.8944271909999159], [10, 0.4]]], [40, [[30, 0.8944271909999159], [20, 0.4472135954999579]]]]}';
+    alphabet text := '[]{},:"0123456789.-e ';
+    t text;
+    p integer;
+    other text := '';
+BEGIN
+    PERFORM setseed(0.3);
+    FOR i IN 1 .. n LOOP
+        t := base;
+        FOR j IN 1 .. 1 + floor(random() * 3)::integer LOOP
+            p := 1 + floor(random() * length(t))::integer;
+            IF random() < 0.5 THEN
+                t := overlay(t PLACING '' FROM p FOR 1);
+            ELSE
+                t := overlay(t PLACING substr(alphabet, 1 + floor(random() * length(alphabet))::integer, 1) FROM p FOR 1);
+            END IF;
+        END LOOP;
+        BEGIN
+            PERFORM count(*) FROM retention.recommend(t::retention.item_knn_model, '{10,20}', 3);
+        EXCEPTION WHEN OTHERS THEN
+            IF left(SQLSTATE, 2) <> '22' THEN
+                other := other || SQLSTATE || ' ';
+            END IF;
+        END;
+    END LOOP;
+    RETURN other;
+END $$;
+SELECT is(pg_temp.fuzz_model_input(2000), '', 'mutated JSON models give a model or a class-22 error');
 
 SELECT * FROM finish();
 ROLLBACK;
