@@ -1,0 +1,351 @@
+/*-------------------------------------------------------------------------
+ *
+ * recommend.c
+ *	  retention.recommend(model, seen, k): the k best items a user has not
+ *	  seen, by the sum of the similarities between each seen item and its
+ *	  neighbours in an item_knn model.
+ *
+ * The cost is independent of the catalogue size: each seen item is found by
+ * binary search and contributes at most k_model neighbours, so a user with
+ * s seen items touches at most s * k_model candidates, whose scores add up
+ * in a small hash table; a bounded heap then picks the k best.  No per-item
+ * array is allocated, so a model of a million items answers as fast as a
+ * small one.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/tuplestore.h"
+
+#include "item_knn_model.h"
+#include "recommend.h"
+
+/* an open-addressing hash table slot: candidate item and its score so far */
+typedef struct Slot
+{
+	int32		index;			/* into the model's items, -1 when empty */
+	float8		score;
+} Slot;
+
+/* true when a ranks below b: lower score, or equal and larger item id */
+static inline bool
+SlotWorse(const Slot *a, const Slot *b)
+{
+	if (a->score != b->score)
+		return a->score < b->score;
+	return a->index > b->index;
+}
+
+static int
+CompareSlotBestFirst(const void *a, const void *b)
+{
+	if (SlotWorse(a, b))
+		return 1;
+	if (SlotWorse(b, a))
+		return -1;
+	return 0;
+}
+
+static void
+SiftDown(Slot *heap, int n, int i)
+{
+	for (;;)
+	{
+		int			worst = i;
+		int			l = 2 * i + 1;
+		int			r = l + 1;
+		Slot		tmp;
+
+		if (l < n && SlotWorse(&heap[l], &heap[worst]))
+			worst = l;
+		if (r < n && SlotWorse(&heap[r], &heap[worst]))
+			worst = r;
+		if (worst == i)
+			return;
+		tmp = heap[i];
+		heap[i] = heap[worst];
+		heap[worst] = tmp;
+		i = worst;
+	}
+}
+
+/*
+ * Keep the best "limit" slots of slots[0 .. n - 1] at the front, best first,
+ * and return how many there are.  A bounded min-heap: O(n log limit).
+ */
+static int
+TopSlots(Slot *slots, int64 n, int limit)
+{
+	int			size = 0;
+
+	for (int64 i = 0; i < n; i++)
+	{
+		if (size < limit)
+		{
+			int			c = size++;
+
+			slots[c] = slots[i];
+			while (c > 0 && SlotWorse(&slots[c], &slots[(c - 1) / 2]))
+			{
+				Slot		tmp = slots[c];
+
+				slots[c] = slots[(c - 1) / 2];
+				slots[(c - 1) / 2] = tmp;
+				c = (c - 1) / 2;
+			}
+		}
+		else if (SlotWorse(&slots[0], &slots[i]))
+		{
+			slots[0] = slots[i];
+			SiftDown(slots, size, 0);
+		}
+	}
+	qsort(slots, size, sizeof(Slot), CompareSlotBestFirst);
+	return size;
+}
+
+int64 *
+DistinctInt64Array(ArrayType *array, const char *argname, int *count)
+{
+	int			ndim = ARR_NDIM(array);
+	int			n;
+	const int64 *data = (const int64 *) ARR_DATA_PTR(array);
+	const bits8 *nulls = ARR_NULLBITMAP(array);
+	int64	   *result;
+	int			m = 0;
+
+	if (ARR_ELEMTYPE(array) != INT8OID)
+		elog(ERROR, "argument \"%s\" has element type %u, expected bigint",
+			 argname, ARR_ELEMTYPE(array));
+	if (ndim > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("array \"%s\" must be one-dimensional", argname),
+				 errdetail("The array has %d dimensions.", ndim)));
+	n = ndim == 0 ? 0 : ARR_DIMS(array)[0];
+
+	result = palloc(sizeof(int64) * Max(n, 1));
+	for (int i = 0, j = 0; i < n; i++)
+	{
+		/* data holds only the non-null elements, packed */
+		if (nulls && !(nulls[i / 8] & (1 << (i % 8))))
+			continue;
+		result[m++] = data[j++];
+	}
+	qsort(result, m, sizeof(int64), CompareInt64);
+	{
+		int			d = 0;
+
+		for (int i = 0; i < m; i++)
+			if (d == 0 || result[d - 1] != result[i])
+				result[d++] = result[i];
+		m = d;
+	}
+	*count = m;
+	return result;
+}
+
+void
+CheckResultK(int32 k)
+{
+	if (k <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be greater than zero"),
+				 errdetail("k is %d.", k)));
+}
+
+/*
+ * Score the candidates of a user with the given (distinct, sorted) seen
+ * items, and leave the best k at the front of the returned table, best
+ * first; their number goes to *n_best.
+ */
+static Slot *
+ScoreCandidates(const ItemKnnModel *model, const int64 *seen, int n_seen,
+				int32 k, int *n_best)
+{
+	const int64 *items = ItemKnnItems(model);
+	const float8 *sims = ItemKnnSims(model);
+	const int32 *offsets = ItemKnnOffsets(model);
+	const int32 *neighbors = ItemKnnNeighbors(model);
+	Size		capacity;
+	Size		mask;
+	Slot	   *table;
+	int64		n_found = 0;
+
+	/*
+	 * Scores by candidate in a hash table of at least twice the possible
+	 * number of candidates (each seen item brings at most k_model, and
+	 * there are no more candidates than items).  Seen
+	 * items are visited in ascending id order, so every score is summed in
+	 * the same order whatever the order of the seen array.
+	 */
+	capacity = 16;
+	while (capacity < 2 * Min((Size) n_seen * model->k, (Size) model->n_items))
+		capacity *= 2;
+	mask = capacity - 1;
+	table = palloc_extended(sizeof(Slot) * capacity, MCXT_ALLOC_HUGE);
+	for (Size h = 0; h < capacity; h++)
+		table[h].index = -1;
+
+	for (int s = 0; s < n_seen; s++)
+	{
+		int			i = ItemKnnFindItem(model, seen[s]);
+
+		if (i < 0)
+			continue;			/* not in the model: contributes nothing */
+		for (int32 t = offsets[i]; t < offsets[i + 1]; t++)
+		{
+			int32		j = neighbors[t];
+			Size		h = ((uint32) j * 2654435761U) & mask;
+
+			while (table[h].index != j && table[h].index != -1)
+				h = (h + 1) & mask;
+			if (table[h].index == -1)
+			{
+				table[h].index = j;
+				table[h].score = 0.0;
+			}
+			table[h].score += sims[t];
+		}
+	}
+
+	/* pack the unseen candidates at the front, then rank them */
+	for (Size h = 0; h < capacity; h++)
+	{
+		if (table[h].index < 0 ||
+			bsearch(&items[table[h].index], seen, n_seen, sizeof(int64), CompareInt64) != NULL)
+			continue;
+		table[n_found++] = table[h];
+	}
+	*n_best = TopSlots(table, n_found, k);
+	return table;
+}
+
+static void
+PutRow(ReturnSetInfo *rsinfo, int64 item_id, float8 score)
+{
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	values[0] = Int64GetDatum(item_id);
+	values[1] = Float8GetDatum(score);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/* Returns the k best unseen items for a user, highest score first, ties by item id. */
+PG_FUNCTION_INFO_V1(recommend_item_knn);
+Datum
+recommend_item_knn(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ItemKnnModel *model = GetItemKnnModelCached(fcinfo, 0);
+	ArrayType  *seen_array = PG_GETARG_ARRAYTYPE_P(1);
+	int32		k = PG_GETARG_INT32(2);
+	int64	   *seen;
+	int			n_seen;
+	Slot	   *best;
+	int			n_best;
+
+	CheckResultK(k);
+	InitMaterializedSRF(fcinfo, 0);
+
+	seen = DistinctInt64Array(seen_array, "seen", &n_seen);
+	best = ScoreCandidates(model, seen, n_seen, k, &n_best);
+	for (int r = 0; r < n_best; r++)
+		PutRow(rsinfo, ItemKnnItems(model)[best[r].index], best[r].score);
+	return (Datum) 0;
+}
+
+/*
+ * Returns recommend()'s rows, then, while fewer than k, the fallback items
+ * in their order (score 0) that are neither seen nor already listed.  A NULL
+ * model or seen list is no history: only the fallback (cold start).
+ */
+PG_FUNCTION_INFO_V1(recommend_item_knn_fallback);
+Datum
+recommend_item_knn_fallback(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int32		k;
+	int64	   *seen;
+	int			n_seen = 0;
+	int64	   *listed;
+	int			n_listed = 0;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("k must not be null")));
+	k = PG_GETARG_INT32(2);
+	CheckResultK(k);
+	InitMaterializedSRF(fcinfo, 0);
+
+	if (!PG_ARGISNULL(1))
+		seen = DistinctInt64Array(PG_GETARG_ARRAYTYPE_P(1), "seen", &n_seen);
+	else
+		seen = palloc(sizeof(int64));
+	listed = palloc(sizeof(int64));
+
+	if (!PG_ARGISNULL(0))
+	{
+		ItemKnnModel *model = GetItemKnnModelCached(fcinfo, 0);
+		int			n_best;
+		Slot	   *best = ScoreCandidates(model, seen, n_seen, k, &n_best);
+
+		listed = repalloc(listed, sizeof(int64) * Max(n_best, 1));
+		for (int r = 0; r < n_best; r++)
+		{
+			listed[n_listed++] = ItemKnnItems(model)[best[r].index];
+			PutRow(rsinfo, listed[n_listed - 1], best[r].score);
+		}
+		qsort(listed, n_listed, sizeof(int64), CompareInt64);
+	}
+
+	if (!PG_ARGISNULL(3) && n_listed < k)
+	{
+		ArrayType  *fallback = PG_GETARG_ARRAYTYPE_P(3);
+		const int64 *data = (const int64 *) ARR_DATA_PTR(fallback);
+		const bits8 *nulls = ARR_NULLBITMAP(fallback);
+		int			n;
+		int			n_cf = n_listed;
+		int64	   *used;
+		int			n_used = 0;
+
+		if (ARR_NDIM(fallback) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("array \"fallback\" must be one-dimensional"),
+					 errdetail("The array has %d dimensions.", ARR_NDIM(fallback))));
+		n = ARR_NDIM(fallback) == 0 ? 0 : ARR_DIMS(fallback)[0];
+		used = palloc(sizeof(int64) * Max(Min(n, k), 1));
+
+		/* in the fallback's own order; "used" catches its repeats */
+		for (int i = 0, j = 0; i < n && n_listed < k; i++)
+		{
+			int64		item;
+			bool		repeat = false;
+
+			if (nulls && !(nulls[i / 8] & (1 << (i % 8))))
+				continue;
+			item = data[j++];
+			if (bsearch(&item, seen, n_seen, sizeof(int64), CompareInt64) != NULL ||
+				bsearch(&item, listed, n_cf, sizeof(int64), CompareInt64) != NULL)
+				continue;
+			for (int u = 0; u < n_used && !repeat; u++)
+				repeat = used[u] == item;
+			if (repeat)
+				continue;
+			used[n_used++] = item;
+			n_listed++;
+			PutRow(rsinfo, item, 0.0);
+		}
+	}
+	return (Datum) 0;
+}
