@@ -49,3 +49,165 @@ COMMENT ON TABLE @extschema@.models IS
 
 -- the rows are user data: pg_dump must keep them
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.models', '');
+
+--------------------------------------------------------------------------
+-- Retention: retention_rate and retention_rate_unbounded
+--
+-- One aggregate state (internal) shared by every variant: a hash of users,
+-- each with the earliest period of a start event and a bitmap of the
+-- periods they were active in.  Periods are calendar days, ISO weeks or
+-- months in the session time zone, so everything that places a timestamp
+-- in a period is STABLE.
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.retention_rate_trans(internal, bigint, timestamptz, integer)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'retention_rate_trans'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.retention_rate_trans(internal, bigint, timestamptz, integer) IS
+'transition function of retention_rate(user_id, ts, n) with daily periods';
+
+CREATE FUNCTION @extschema@.retention_rate_trans(internal, bigint, timestamptz, integer, text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'retention_rate_trans'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.retention_rate_trans(internal, bigint, timestamptz, integer, text) IS
+'transition function of retention_rate(user_id, ts, n, period)';
+
+CREATE FUNCTION @extschema@.retention_rate_trans(internal, bigint, timestamptz, integer, text, boolean, boolean)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'retention_rate_filter_trans'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.retention_rate_trans(internal, bigint, timestamptz, integer, text, boolean, boolean) IS
+'transition function of retention_rate(user_id, ts, n, period, is_start, is_return)';
+
+CREATE FUNCTION @extschema@.retention_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'retention_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.retention_combine(internal, internal) IS
+'combine function of the retention aggregates: unites the users of two partial states';
+
+CREATE FUNCTION @extschema@.retention_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'retention_serialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.retention_serialize(internal) IS
+'serialisation function of the retention aggregates';
+
+CREATE FUNCTION @extschema@.retention_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'retention_deserialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.retention_deserialize(bytea, internal) IS
+'deserialisation function of the retention aggregates; validates the lengths it reads';
+
+CREATE FUNCTION @extschema@.retention_rate_final(internal)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'retention_rate_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.retention_rate_final(internal) IS
+'final function of retention_rate: users active in period n over users whose period n is observable';
+
+CREATE FUNCTION @extschema@.retention_rate_unbounded_final(internal)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'retention_rate_unbounded_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.retention_rate_unbounded_final(internal) IS
+'final function of retention_rate_unbounded: users active in period n or later over users whose period n is observable';
+
+CREATE AGGREGATE @extschema@.retention_rate(user_id bigint, ts timestamptz, n integer) (
+    SFUNC = @extschema@.retention_rate_trans,
+    STYPE = internal,
+    FINALFUNC = @extschema@.retention_rate_final,
+    COMBINEFUNC = @extschema@.retention_combine,
+    SERIALFUNC = @extschema@.retention_serialize,
+    DESERIALFUNC = @extschema@.retention_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.retention_rate(bigint, timestamptz, integer) IS
+'day-n retention: share of users (starting at their first event''s calendar day) active on day n, among those whose day n is not after the latest event';
+
+CREATE AGGREGATE @extschema@.retention_rate(user_id bigint, ts timestamptz, n integer, period text) (
+    SFUNC = @extschema@.retention_rate_trans,
+    STYPE = internal,
+    FINALFUNC = @extschema@.retention_rate_final,
+    COMBINEFUNC = @extschema@.retention_combine,
+    SERIALFUNC = @extschema@.retention_serialize,
+    DESERIALFUNC = @extschema@.retention_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.retention_rate(bigint, timestamptz, integer, text) IS
+'period-n retention (period ''day'', ''week'' or ''month'' in the session time zone): share of users active in period n after their first event''s period, among those whose period n is observable';
+
+CREATE AGGREGATE @extschema@.retention_rate(user_id bigint, ts timestamptz, n integer, period text,
+                                            is_start boolean, is_return boolean) (
+    SFUNC = @extschema@.retention_rate_trans,
+    STYPE = internal,
+    FINALFUNC = @extschema@.retention_rate_final,
+    COMBINEFUNC = @extschema@.retention_combine,
+    SERIALFUNC = @extschema@.retention_serialize,
+    DESERIALFUNC = @extschema@.retention_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.retention_rate(bigint, timestamptz, integer, text, boolean, boolean) IS
+'period-n retention where the cohort starts at the user''s first is_start event and only is_return events count as returning';
+
+CREATE AGGREGATE @extschema@.retention_rate_unbounded(user_id bigint, ts timestamptz, n integer) (
+    SFUNC = @extschema@.retention_rate_trans,
+    STYPE = internal,
+    FINALFUNC = @extschema@.retention_rate_unbounded_final,
+    COMBINEFUNC = @extschema@.retention_combine,
+    SERIALFUNC = @extschema@.retention_serialize,
+    DESERIALFUNC = @extschema@.retention_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.retention_rate_unbounded(bigint, timestamptz, integer) IS
+'unbounded ("on or after") day-n retention: share of users active on day n or later, among those whose day n is observable';
+
+CREATE AGGREGATE @extschema@.retention_rate_unbounded(user_id bigint, ts timestamptz, n integer, period text) (
+    SFUNC = @extschema@.retention_rate_trans,
+    STYPE = internal,
+    FINALFUNC = @extschema@.retention_rate_unbounded_final,
+    COMBINEFUNC = @extschema@.retention_combine,
+    SERIALFUNC = @extschema@.retention_serialize,
+    DESERIALFUNC = @extschema@.retention_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.retention_rate_unbounded(bigint, timestamptz, integer, text) IS
+'unbounded ("on or after") period-n retention: share of users active in period n or later, among those whose period n is observable';
+
+CREATE AGGREGATE @extschema@.retention_rate_unbounded(user_id bigint, ts timestamptz, n integer, period text,
+                                                      is_start boolean, is_return boolean) (
+    SFUNC = @extschema@.retention_rate_trans,
+    STYPE = internal,
+    FINALFUNC = @extschema@.retention_rate_unbounded_final,
+    COMBINEFUNC = @extschema@.retention_combine,
+    SERIALFUNC = @extschema@.retention_serialize,
+    DESERIALFUNC = @extschema@.retention_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.retention_rate_unbounded(bigint, timestamptz, integer, text, boolean, boolean) IS
+'unbounded period-n retention with a start-event filter (is_start) and a return-event filter (is_return)';
+
+CREATE FUNCTION @extschema@.period_start(ts timestamptz, period text DEFAULT 'day')
+RETURNS date
+AS 'MODULE_PATHNAME', 'period_start'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.period_start(timestamptz, text) IS
+'first date of the day, ISO week (Monday) or month containing ts in the session time zone: the periods of the retention aggregates';

@@ -1,0 +1,45 @@
+/*-------------------------------------------------------------------------
+ *
+ * retention_rate.h
+ *	  The aggregate state shared by retention_rate, its variants, the cohort
+ *	  table and the per-user activity stage.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RETENTION_RETENTION_RATE_H
+#define RETENTION_RETENTION_RATE_H
+
+#include "fmgr.h"
+
+#include "periods.h"
+#include "user_activity.h"
+
+/* n not given (the cohort table and the activity stage take none) */
+#define NO_N (-1)
+
+typedef struct RetentionState
+{
+	UserTable  *users;
+	int32		n;				/* the period asked for, or NO_N */
+	PeriodKind	kind;
+	bool		have_max;
+	int32		max_period;		/* period of the latest event of the group */
+	PeriodCalc	calc;
+	Datum		period_datum;	/* the period argument last parsed */
+} RetentionState;
+
+/* Arguments of one transition call, by position; -1 when absent. */
+typedef struct RetentionArgs
+{
+	int			user_arg;
+	int			ts_arg;
+	int			n_arg;
+	int			period_arg;
+	int			start_arg;
+	int			return_arg;
+} RetentionArgs;
+
+extern RetentionState *RetentionTransition(FunctionCallInfo fcinfo,
+										   const RetentionArgs *args);
+
+#endif							/* RETENTION_RETENTION_RATE_H */
