@@ -113,12 +113,13 @@ RetentionTransition(FunctionCallInfo fcinfo, const RetentionArgs *args)
 	bool		is_start = true;
 	bool		is_return = true;
 
-	if (PG_ARGISNULL(args->user_arg) || PG_ARGISNULL(args->ts_arg) ||
+	if ((args->user_arg >= 0 && PG_ARGISNULL(args->user_arg)) || PG_ARGISNULL(args->ts_arg) ||
 		(args->n_arg >= 0 && PG_ARGISNULL(args->n_arg)) ||
 		(args->period_arg >= 0 && PG_ARGISNULL(args->period_arg)))
 		return state;
 
-	user_id = PG_GETARG_INT64(args->user_arg);
+	/* the per-user stage has no user column: one user per group */
+	user_id = args->user_arg >= 0 ? PG_GETARG_INT64(args->user_arg) : 0;
 	ts = PG_GETARG_TIMESTAMPTZ(args->ts_arg);
 	if (args->n_arg >= 0)
 		n = PG_GETARG_INT32(args->n_arg);
