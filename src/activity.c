@@ -210,8 +210,8 @@ activity_send(PG_FUNCTION_ARGS)
 
 /* ---- stage one: user_activity(ts, period [, is_start, is_return]) ---- */
 
-static const RetentionArgs activity_args = {-1, 1, -1, 2, -1, -1};
-static const RetentionArgs activity_filter_args = {-1, 1, -1, 2, 3, 4};
+static const RetentionArgs activity_args = {-1, 1, -1, 2, -1, -1, -1};
+static const RetentionArgs activity_filter_args = {-1, 1, -1, 2, 3, 4, -1};
 
 /* Transition of user_activity; the state is that of retention_rate. */
 PG_FUNCTION_INFO_V1(user_activity_trans);

@@ -115,7 +115,8 @@ RetentionTransition(FunctionCallInfo fcinfo, const RetentionArgs *args)
 
 	if ((args->user_arg >= 0 && PG_ARGISNULL(args->user_arg)) || PG_ARGISNULL(args->ts_arg) ||
 		(args->n_arg >= 0 && PG_ARGISNULL(args->n_arg)) ||
-		(args->period_arg >= 0 && PG_ARGISNULL(args->period_arg)))
+		(args->period_arg >= 0 && PG_ARGISNULL(args->period_arg)) ||
+		(args->mode_arg >= 0 && PG_ARGISNULL(args->mode_arg)))
 		return state;
 
 	/* the per-user stage has no user column: one user per group */
@@ -135,6 +136,13 @@ RetentionTransition(FunctionCallInfo fcinfo, const RetentionArgs *args)
 		state = NewState(aggcxt, args->n_arg >= 0 ? CheckN(n) : NO_N, kind);
 		if (args->period_arg >= 0)
 			state->period_datum = PG_GETARG_DATUM(args->period_arg);
+		if (args->mode_arg >= 0)
+		{
+			char	   *m = text_to_cstring(PG_GETARG_TEXT_PP(args->mode_arg));
+
+			state->mode = ParseCohortMode(m);
+			pfree(m);
+		}
 	}
 	else
 	{
@@ -160,9 +168,9 @@ RetentionTransition(FunctionCallInfo fcinfo, const RetentionArgs *args)
 	return state;
 }
 
-static const RetentionArgs rate_args = {1, 2, 3, 4, -1, -1};
-static const RetentionArgs rate_day_args = {1, 2, 3, -1, -1, -1};
-static const RetentionArgs rate_filter_args = {1, 2, 3, 4, 5, 6};
+static const RetentionArgs rate_args = {1, 2, 3, 4, -1, -1, -1};
+static const RetentionArgs rate_day_args = {1, 2, 3, -1, -1, -1, -1};
+static const RetentionArgs rate_filter_args = {1, 2, 3, 4, 5, 6, -1};
 
 /* Transition of retention_rate(user_id, ts, n, period) and its unbounded twin. */
 PG_FUNCTION_INFO_V1(retention_rate_trans);
@@ -207,11 +215,14 @@ retention_combine(PG_FUNCTION_ARGS)
 	if (a == NULL)
 		/* copy, never alias: b belongs to its worker's context */
 		a = NewState(aggcxt, b->n, b->kind);
+	else if (a->mode != b->mode)
+		elog(ERROR, "cannot combine cohort states of different modes");
 	else
 	{
 		CheckSameKind(a->kind, b->kind);
 		CheckSameN(a->n, b->n);
 	}
+	a->mode = b->mode;
 
 	if (b->have_max && (!a->have_max || b->max_period > a->max_period))
 	{
@@ -229,6 +240,7 @@ typedef struct StateHeader
 	int32		kind;
 	int32		have_max;
 	int32		max_period;
+	int32		mode;
 } StateHeader;
 
 /* Serialises a retention state to bytea for a parallel worker's leader. */
@@ -248,6 +260,7 @@ retention_serialize(PG_FUNCTION_ARGS)
 	h.kind = (int32) state->kind;
 	h.have_max = state->have_max;
 	h.max_period = state->max_period;
+	h.mode = state->mode;
 	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
 	UserTableSerialize(state->users, &buf);
 	SET_VARSIZE(buf.data, buf.len);
@@ -284,6 +297,7 @@ retention_deserialize(PG_FUNCTION_ARGS)
 	state = NewState(aggcxt, h.n, (PeriodKind) h.kind);
 	state->have_max = h.have_max;
 	state->max_period = h.max_period;
+	state->mode = h.mode;
 	UserTableDeserialize(state->users, &buf);
 	PG_RETURN_POINTER(state);
 }

@@ -21,6 +21,7 @@ typedef struct RetentionState
 {
 	UserTable  *users;
 	int32		n;				/* the period asked for, or NO_N */
+	int32		mode;			/* cohort table layout (cohort_table.c), or 0 */
 	PeriodKind	kind;
 	bool		have_max;
 	int32		max_period;		/* period of the latest event of the group */
@@ -37,7 +38,11 @@ typedef struct RetentionArgs
 	int			period_arg;
 	int			start_arg;
 	int			return_arg;
+	int			mode_arg;		/* text argument parsed by ParseMode, or -1 */
 } RetentionArgs;
+
+/* Parses the mode argument of the cohort aggregate (cohort_table.c). */
+extern int32 ParseCohortMode(const char *name);
 
 extern RetentionState *RetentionTransition(FunctionCallInfo fcinfo,
 										   const RetentionArgs *args);
