@@ -239,7 +239,7 @@ user_activity_final(PG_FUNCTION_ARGS)
 	if (state == NULL || !state->have_max)
 		PG_RETURN_NULL();
 
-	iter = UserTableIterBegin(state->users);
+	iter = UserTableIterBegin(RetentionUsers(state));
 	u = UserTableIterNext(state->users, iter);
 	a = ActivityAlloc(u ? u->nbits : 0);
 	a->kind = state->kind;

@@ -123,7 +123,7 @@ cohort_matrix_final(PG_FUNCTION_ARGS)
 	unbounded = state->mode == MODE_UNBOUNDED || state->mode == MODE_RECURRING_UNBOUNDED;
 
 	/* the earliest cohort */
-	iter = UserTableIterBegin(state->users);
+	iter = UserTableIterBegin(RetentionUsers(state));
 	while ((u = UserTableIterNext(state->users, iter)) != NULL)
 	{
 		if (recurring)
@@ -153,7 +153,7 @@ cohort_matrix_final(PG_FUNCTION_ARGS)
 	cell = MemoryContextAllocHuge(CurrentMemoryContext, ncohorts * stride * sizeof(int64));
 	memset(cell, 0, ncohorts * stride * sizeof(int64));
 
-	iter = UserTableIterBegin(state->users);
+	iter = UserTableIterBegin(RetentionUsers(state));
 	while ((u = UserTableIterNext(state->users, iter)) != NULL)
 	{
 		CHECK_FOR_INTERRUPTS();

@@ -26,18 +26,33 @@
 #define STATE_MAGIC 0x52455431	/* "RET1" */
 
 static RetentionState *
-NewState(MemoryContext aggcxt, int32 n, PeriodKind kind)
+NewState(MemoryContext aggcxt, int32 n, PeriodKind kind, uint64 size_hint)
 {
 	RetentionState *state = MemoryContextAllocZero(aggcxt, sizeof(RetentionState));
 
-	state->users = UserTableCreate(aggcxt, 1024);
+	state->users = UserTableCreate(aggcxt, (uint32) Min(size_hint, PG_UINT32_MAX / 2));
 	state->n = n;
 	state->kind = kind;
 	state->have_max = false;
 	state->max_period = 0;
 	PeriodCalcInit(&state->calc, kind);
 	state->period_datum = (Datum) 0;
+	state->blob.data = NULL;
 	return state;
+}
+
+UserTable *
+RetentionUsers(RetentionState *state)
+{
+	if (state->blob.data != NULL)
+	{
+		StringInfoData blob = state->blob;
+
+		state->blob.data = NULL;
+		UserTableDeserialize(state->users, &blob);
+		pfree(blob.data);
+	}
+	return state->users;
 }
 
 static MemoryContext
@@ -133,7 +148,7 @@ RetentionTransition(FunctionCallInfo fcinfo, const RetentionArgs *args)
 	{
 		PeriodKind	kind = PeriodArg(fcinfo, args->period_arg);
 
-		state = NewState(aggcxt, args->n_arg >= 0 ? CheckN(n) : NO_N, kind);
+		state = NewState(aggcxt, args->n_arg >= 0 ? CheckN(n) : NO_N, kind, 1024);
 		if (args->period_arg >= 0)
 			state->period_datum = PG_GETARG_DATUM(args->period_arg);
 		if (args->mode_arg >= 0)
@@ -213,8 +228,9 @@ retention_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(a);
 	}
 	if (a == NULL)
-		/* copy, never alias: b belongs to its worker's context */
-		a = NewState(aggcxt, b->n, b->kind);
+		/* copy, never alias; sized for b's users so it need not grow */
+		a = NewState(aggcxt, b->n, b->kind,
+					 b->blob.data ? UserTableSerializedCount(&b->blob) : UserTableCount(b->users));
 	else if (a->mode != b->mode)
 		elog(ERROR, "cannot combine cohort states of different modes");
 	else
@@ -229,7 +245,15 @@ retention_combine(PG_FUNCTION_ARGS)
 		a->max_period = b->max_period;
 		a->have_max = true;
 	}
-	UserTableMerge(a->users, b->users);
+	if (b->blob.data != NULL)
+	{
+		/* merge the worker's serialised users straight into a */
+		UserTableDeserialize(RetentionUsers(a), &b->blob);
+		pfree(b->blob.data);
+		b->blob.data = NULL;
+	}
+	else
+		UserTableMerge(RetentionUsers(a), b->users);
 	PG_RETURN_POINTER(a);
 }
 
@@ -262,7 +286,7 @@ retention_serialize(PG_FUNCTION_ARGS)
 	h.max_period = state->max_period;
 	h.mode = state->mode;
 	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
-	UserTableSerialize(state->users, &buf);
+	UserTableSerialize(RetentionUsers(state), &buf);
 	SET_VARSIZE(buf.data, buf.len);
 	PG_RETURN_BYTEA_P(buf.data);
 }
@@ -294,11 +318,19 @@ retention_deserialize(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid retention aggregate state")));
 
-	state = NewState(aggcxt, h.n, (PeriodKind) h.kind);
+	state = NewState(aggcxt, h.n, (PeriodKind) h.kind, 0);
 	state->have_max = h.have_max;
 	state->max_period = h.max_period;
 	state->mode = h.mode;
-	UserTableDeserialize(state->users, &buf);
+
+	/*
+	 * Keep the users serialised: the combine function that always follows
+	 * merges them into its state in one pass, where building a hash table
+	 * here would cost a second one.  The bytes are validated as they are
+	 * read.
+	 */
+	initStringInfo(&state->blob);
+	appendBinaryStringInfo(&state->blob, buf.data + buf.cursor, buf.len - buf.cursor);
 	PG_RETURN_POINTER(state);
 }
 
@@ -315,7 +347,7 @@ RateFinal(FunctionCallInfo fcinfo, bool unbounded)
 	if (state == NULL || !state->have_max)
 		PG_RETURN_NULL();
 
-	iter = UserTableIterBegin(state->users);
+	iter = UserTableIterBegin(RetentionUsers(state));
 	while ((u = UserTableIterNext(state->users, iter)) != NULL)
 	{
 		int64		target;

@@ -10,6 +10,7 @@
 #define RETENTION_RETENTION_RATE_H
 
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 
 #include "periods.h"
 #include "user_activity.h"
@@ -27,7 +28,12 @@ typedef struct RetentionState
 	int32		max_period;		/* period of the latest event of the group */
 	PeriodCalc	calc;
 	Datum		period_datum;	/* the period argument last parsed */
+	/* a deserialised state not yet merged into users (see retention_combine) */
+	StringInfoData blob;
 } RetentionState;
+
+/* The state's users, merging a pending deserialised blob first. */
+extern UserTable *RetentionUsers(RetentionState *state);
 
 /* Arguments of one transition call, by position; -1 when absent. */
 typedef struct RetentionArgs

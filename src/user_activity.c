@@ -43,10 +43,28 @@ HashUserId(int64 id)
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
+/*
+ * Events wait in a small batch before they reach the hash table: with the
+ * table far larger than the CPU caches, each insertion is a cache miss, and
+ * prefetching a whole batch's buckets first lets those misses overlap
+ * instead of being paid one after the other.
+ */
+#define BATCH_SIZE 32
+
+typedef struct PendingEvent
+{
+	int64		user_id;
+	int32		period;
+	uint8		is_start;
+	uint8		is_return;
+} PendingEvent;
+
 struct UserTable
 {
 	MemoryContext cxt;
 	users_hash *hash;
+	int			npending;
+	PendingEvent pending[BATCH_SIZE];
 };
 
 struct UserTableIter
@@ -73,12 +91,16 @@ UserTableCreate(MemoryContext cxt, uint32 size_hint)
 
 	table->cxt = cxt;
 	table->hash = users_create(cxt, Max(size_hint, 64), NULL);
+	table->npending = 0;
 	return table;
 }
+
+static void Flush(UserTable *table);
 
 uint64
 UserTableCount(UserTable *table)
 {
+	Flush(table);
 	return table->hash->members;
 }
 
@@ -168,10 +190,10 @@ SetBit(UserEntry *u, int32 p)
 }
 
 static UserEntry *
-Lookup(UserTable *table, int64 user_id)
+LookupHash(UserTable *table, int64 user_id, uint32 hash)
 {
 	bool		found;
-	UserEntry  *u = users_insert(table->hash, user_id, &found);
+	UserEntry  *u = users_insert_hash(table->hash, user_id, hash, &found);
 
 	if (!found)
 	{
@@ -189,6 +211,12 @@ Lookup(UserTable *table, int64 user_id)
 	return u;
 }
 
+static inline UserEntry *
+Lookup(UserTable *table, int64 user_id)
+{
+	return LookupHash(table, user_id, HashUserId(user_id));
+}
+
 /* Mark period p in the user's bitmap. */
 static inline void
 MarkActive(UserTable *table, UserEntry *u, int32 p)
@@ -202,15 +230,41 @@ MarkActive(UserTable *table, UserEntry *u, int32 p)
 	SetBit(u, p);
 }
 
+static void
+Flush(UserTable *table)
+{
+	uint32		hashes[BATCH_SIZE];
+	int			n = table->npending;
+
+	for (int i = 0; i < n; i++)
+	{
+		hashes[i] = HashUserId(table->pending[i].user_id);
+		__builtin_prefetch(&table->hash->data[hashes[i] & table->hash->sizemask], 1);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		PendingEvent *e = &table->pending[i];
+		UserEntry  *u = LookupHash(table, e->user_id, hashes[i]);
+
+		if (e->is_start && e->period < u->first_start)
+			u->first_start = e->period;
+		if (e->is_return)
+			MarkActive(table, u, e->period);
+	}
+	table->npending = 0;
+}
+
 void
 UserTableAdd(UserTable *table, int64 user_id, int32 p, bool is_start, bool is_return)
 {
-	UserEntry  *u = Lookup(table, user_id);
+	PendingEvent *e = &table->pending[table->npending++];
 
-	if (is_start && p < u->first_start)
-		u->first_start = p;
-	if (is_return)
-		MarkActive(table, u, p);
+	e->user_id = user_id;
+	e->period = p;
+	e->is_start = is_start;
+	e->is_return = is_return;
+	if (table->npending == BATCH_SIZE)
+		Flush(table);
 }
 
 /* OR the periods of src (another table's entry) into u. */
@@ -252,6 +306,8 @@ UserTableMerge(UserTable *dst, UserTable *src)
 	users_iterator it;
 	UserEntry  *e;
 
+	Flush(dst);
+	Flush(src);
 	users_start_iterate(src->hash, &it);
 	while ((e = users_iterate(src->hash, &it)) != NULL)
 	{
@@ -265,6 +321,7 @@ UserTableIterBegin(UserTable *table)
 {
 	UserTableIter *iter = palloc(sizeof(UserTableIter));
 
+	Flush(table);
 	users_start_iterate(table->hash, &iter->it);
 	return iter;
 }
@@ -284,8 +341,10 @@ UserTableSerialize(UserTable *table, StringInfo buf)
 {
 	users_iterator it;
 	UserEntry  *e;
-	uint64		count = table->hash->members;
+	uint64		count;
 
+	Flush(table);
+	count = table->hash->members;
 	appendBinaryStringInfo(buf, (char *) &count, sizeof(count));
 	users_start_iterate(table->hash, &it);
 	while ((e = users_iterate(table->hash, &it)) != NULL)
@@ -310,49 +369,81 @@ ReadBytes(StringInfo buf, void *dst, int len)
 	buf->cursor += len;
 }
 
+/*
+ * Merge a serialised table into "table" (which may already hold users):
+ * this is both the deserialisation and, without a detour through a second
+ * hash table, the combine step of a parallel aggregate.  Entries are read a
+ * batch at a time so that their buckets can be prefetched.
+ */
 void
 UserTableDeserialize(UserTable *table, StringInfo buf)
 {
 	uint64		count;
-	UserEntry	e;
-	uint64		words[1];
+	UserEntry	batch[BATCH_SIZE];
+	uint32		hashes[BATCH_SIZE];
+	uint64		done = 0;
 
+	Flush(table);
 	ReadBytes(buf, &count, sizeof(count));
 	if (count > MAX_USERS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("retention aggregate state claims " UINT64_FORMAT " users", count)));
-	for (uint64 i = 0; i < count; i++)
+	while (done < count)
 	{
-		int			nwords;
-		uint64	   *w;
-		UserEntry  *u;
+		int			n = (int) Min((uint64) BATCH_SIZE, count - done);
 
 		CHECK_FOR_INTERRUPTS();
-		ReadBytes(buf, &e.user_id, sizeof(int64));
-		ReadBytes(buf, &e.first_start, sizeof(int32));
-		ReadBytes(buf, &e.base, sizeof(int32));
-		ReadBytes(buf, &e.nbits, sizeof(int32));
-		if (e.nbits < 0 || e.nbits > MAX_USER_SPAN ||
-			(e.nbits > 0 && (int64) e.base + e.nbits - 1 > PG_INT32_MAX))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-					 errmsg("retention aggregate state has a bitmap of %d bits", e.nbits)));
-		nwords = (e.nbits + 63) / 64;
-		w = nwords <= 1 ? words : palloc(nwords * sizeof(uint64));
-		ReadBytes(buf, w, nwords * sizeof(uint64));
-		if (e.nbits <= 64)
-			e.bits.word = nwords ? w[0] : 0;
-		else
-			e.bits.words = w;
-		u = Lookup(table, e.user_id);
-		MergeEntry(table, u, &e);
-		if (nwords > 1)
-			pfree(w);
+		for (int i = 0; i < n; i++)
+		{
+			UserEntry  *e = &batch[i];
+			int			nwords;
+
+			ReadBytes(buf, &e->user_id, sizeof(int64));
+			ReadBytes(buf, &e->first_start, sizeof(int32));
+			ReadBytes(buf, &e->base, sizeof(int32));
+			ReadBytes(buf, &e->nbits, sizeof(int32));
+			if (e->nbits < 0 || e->nbits > MAX_USER_SPAN ||
+				(e->nbits > 0 && (int64) e->base + e->nbits - 1 > PG_INT32_MAX))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+						 errmsg("retention aggregate state has a bitmap of %d bits", e->nbits)));
+			nwords = (e->nbits + 63) / 64;
+			if (e->nbits <= 64)
+			{
+				e->bits.word = 0;
+				ReadBytes(buf, &e->bits.word, nwords * sizeof(uint64));
+			}
+			else
+			{
+				e->bits.words = palloc(nwords * sizeof(uint64));
+				ReadBytes(buf, e->bits.words, nwords * sizeof(uint64));
+			}
+			hashes[i] = HashUserId(e->user_id);
+			__builtin_prefetch(&table->hash->data[hashes[i] & table->hash->sizemask], 1);
+		}
+		for (int i = 0; i < n; i++)
+		{
+			MergeEntry(table, LookupHash(table, batch[i].user_id, hashes[i]), &batch[i]);
+			if (batch[i].nbits > 64)
+				pfree(batch[i].bits.words);
+		}
+		done += n;
 	}
 	if (buf->cursor != buf->len)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("retention aggregate state has %d bytes of trailing data",
 						buf->len - buf->cursor)));
+}
+
+/* The number of users a serialised table holds, to size a table for it. */
+uint64
+UserTableSerializedCount(StringInfo buf)
+{
+	uint64		count = 0;
+
+	if (buf->len - buf->cursor >= (int) sizeof(count))
+		memcpy(&count, buf->data + buf->cursor, sizeof(count));
+	return Min(count, MAX_USERS);
 }

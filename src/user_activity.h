@@ -89,5 +89,6 @@ UserLastActive(const UserEntry *u)
 /* Binary form for SERIALFUNC/DESERIALFUNC. */
 extern void UserTableSerialize(UserTable *table, StringInfo buf);
 extern void UserTableDeserialize(UserTable *table, StringInfo buf);
+extern uint64 UserTableSerializedCount(StringInfo buf);
 
 #endif							/* RETENTION_USER_ACTIVITY_H */

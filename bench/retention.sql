@@ -1,0 +1,66 @@
+-- bench/retention.sql: retention_rate and the cohort table on 10 million
+-- synthetic events (500,000 users over 180 days) against the SQL an analyst
+-- writes (CTEs + count(DISTINCT)) and against a bare count(*), all in this
+-- session, serially and with two parallel workers.
+
+\echo 'retention: 10,000,000 events, 500,000 users, 180 days'
+SET TimeZone = 'UTC';
+SELECT pg_catalog.setseed(0.42) \gset
+
+-- Each user has a first day among the first 150 and returns with a
+-- geometric-like delay, so cohorts shrink as real ones do.
+CREATE TABLE events AS
+SELECT u AS user_id,
+       timestamptz '2024-01-01 00:00+00'
+         + (((u * 7919) % 150) + least(floor(-ln(1 - pg_catalog.random()) * 15), 179 - (u * 7919) % 150))
+           * interval '1 day'
+         + pg_catalog.random() * interval '1 day' AS ts
+  FROM (SELECT (pg_catalog.random() * 499999)::bigint + 1 AS u FROM generate_series(1, 10000000)) s;
+VACUUM ANALYZE events;
+SELECT count(*) AS events, count(DISTINCT user_id) AS users,
+       pg_size_pretty(pg_relation_size('events')) AS table_size FROM events;
+
+-- the analyst's SQL: week-1 retention, and the weekly cohort table
+\set analyst_rate 'WITH e AS (SELECT user_id, date_trunc(''week'', ts) AS w FROM events), firsts AS (SELECT user_id, min(w) AS f FROM e GROUP BY user_id), lastw AS (SELECT max(w) AS m FROM e) SELECT count(DISTINCT e.user_id) FILTER (WHERE e.w = f.f + interval ''1 week'')::float8 / count(DISTINCT f.user_id) FROM firsts f JOIN e USING (user_id), lastw WHERE f.f + interval ''1 week'' <= lastw.m'
+\set analyst_cohorts 'WITH firsts AS (SELECT user_id, date_trunc(''week'', min(ts)) AS cohort FROM events GROUP BY user_id), sizes AS (SELECT cohort, count(*) AS size FROM firsts GROUP BY cohort), act AS (SELECT f.cohort, (date_trunc(''week'', e.ts)::date - f.cohort::date) / 7 AS k, count(DISTINCT e.user_id) AS retained FROM events e JOIN firsts f USING (user_id) GROUP BY 1, 2) SELECT a.cohort::date AS cohort_start, s.size AS cohort_size, a.k AS period_number, a.retained, a.retained::float8 / s.size AS rate FROM act a JOIN sizes s USING (cohort)'
+
+-- both forms agree (the analyst's table has no censoring to do here: every
+-- cell up to the last week exists)
+SELECT (SELECT retention.retention_rate(user_id, ts, 1, 'week') FROM events) AS retention_rate,
+       (:analyst_rate) AS analyst_rate;
+\set qa 'SELECT count(*) FROM (' :analyst_cohorts ') a'
+SELECT 'cohort table agrees with the analyst''s SQL: ' ||
+       (SELECT count(*) FROM (SELECT * FROM retention.cohort_table('events', 'week')
+                              EXCEPT SELECT cohort_start, cohort_size, period_number::int, retained, rate
+                                       FROM (:analyst_cohorts) a) d)::text || ' differing rows' AS check;
+
+CREATE TEMP TABLE timings (mode text, what text, ms float8);
+
+-- serial: one process
+SET max_parallel_workers_per_gather = 0;
+INSERT INTO timings VALUES
+  ('serial', 'count(*)', bench.best_ms('SELECT count(*) FROM events')),
+  ('serial', 'retention_rate', bench.best_ms($q$SELECT retention.retention_rate(user_id, ts, 1, 'week') FROM events$q$)),
+  ('serial', 'cohort_table', bench.best_ms($q$SELECT count(*) FROM retention.cohort_table('events', 'week')$q$)),
+  ('serial', 'analyst rate SQL', bench.best_ms(:'analyst_rate', 1)),
+  ('serial', 'analyst cohort SQL', bench.best_ms(:'qa', 1));
+
+-- parallel: two workers, as the server is configured
+RESET max_parallel_workers_per_gather;
+INSERT INTO timings VALUES
+  ('parallel', 'count(*)', bench.best_ms('SELECT count(*) FROM events')),
+  ('parallel', 'retention_rate', bench.best_ms($q$SELECT retention.retention_rate(user_id, ts, 1, 'week') FROM events$q$)),
+  ('parallel', 'cohort_table', bench.best_ms($q$SELECT count(*) FROM retention.cohort_table('events', 'week')$q$)),
+  ('parallel', 'analyst cohort SQL', bench.best_ms(:'qa', 1));
+
+SELECT mode, what, round(ms::numeric, 0) AS ms FROM timings ORDER BY mode DESC, what;
+
+SELECT t.mode, t.what,
+       round((t.ms / c.ms)::numeric, 2) AS ratio_to_count_star,
+       round((a.ms / t.ms)::numeric, 1) AS speedup_vs_analyst_sql
+  FROM timings t
+  JOIN timings c ON c.mode = t.mode AND c.what = 'count(*)'
+  LEFT JOIN timings a ON a.mode = t.mode
+        AND a.what = CASE t.what WHEN 'retention_rate' THEN 'analyst rate SQL' ELSE 'analyst cohort SQL' END
+ WHERE t.what IN ('retention_rate', 'cohort_table')
+ ORDER BY t.mode DESC, t.what;
