@@ -474,3 +474,88 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.cohort_table(regclass, text, boolean, boolean, name, name, name, text, text) IS
 'cohort retention table in long format (cohort_start, cohort_size, period_number, retained, rate) over a table of events, read with the caller''s privileges; classic or unbounded, first-time or recurring cohorts, censored after the latest event';
+
+--------------------------------------------------------------------------
+-- Retention over rolling windows
+--
+-- Window k of a user is [start + k * window, start + (k + 1) * window)
+-- from the user's exact first event, passed in as "start" (for example
+-- min(ts) OVER (PARTITION BY user_id)), so that a user costs one small hash
+-- entry whatever the order of the rows.
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.rolling_trans(internal, bigint, timestamptz, timestamptz, integer, interval)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'rolling_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.rolling_trans(internal, bigint, timestamptz, timestamptz, integer, interval) IS
+'transition function of retention_rate_rolling';
+
+CREATE FUNCTION @extschema@.rolling_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'rolling_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.rolling_combine(internal, internal) IS
+'combine function of retention_rate_rolling';
+
+CREATE FUNCTION @extschema@.rolling_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'rolling_serialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.rolling_serialize(internal) IS
+'serialisation function of retention_rate_rolling';
+
+CREATE FUNCTION @extschema@.rolling_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'rolling_deserialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.rolling_deserialize(bytea, internal) IS
+'deserialisation function of retention_rate_rolling; checks the length against the user count';
+
+CREATE FUNCTION @extschema@.rolling_final(internal)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'rolling_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.rolling_final(internal) IS
+'final function of retention_rate_rolling';
+
+CREATE FUNCTION @extschema@.rolling_unbounded_final(internal)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'rolling_unbounded_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.rolling_unbounded_final(internal) IS
+'final function of retention_rate_rolling_unbounded';
+
+CREATE AGGREGATE @extschema@.retention_rate_rolling(user_id bigint, start timestamptz, ts timestamptz,
+                                                    n integer, window_length interval) (
+    SFUNC = @extschema@.rolling_trans,
+    STYPE = internal,
+    FINALFUNC = @extschema@.rolling_final,
+    COMBINEFUNC = @extschema@.rolling_combine,
+    SERIALFUNC = @extschema@.rolling_serialize,
+    DESERIALFUNC = @extschema@.rolling_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.retention_rate_rolling(bigint, timestamptz, timestamptz, integer, interval) IS
+'rolling-window retention: share of users with an event in [start + n * window_length, start + (n + 1) * window_length), among users whose window n has begun by the latest event';
+
+CREATE AGGREGATE @extschema@.retention_rate_rolling_unbounded(user_id bigint, start timestamptz, ts timestamptz,
+                                                              n integer, window_length interval) (
+    SFUNC = @extschema@.rolling_trans,
+    STYPE = internal,
+    FINALFUNC = @extschema@.rolling_unbounded_final,
+    COMBINEFUNC = @extschema@.rolling_combine,
+    SERIALFUNC = @extschema@.rolling_serialize,
+    DESERIALFUNC = @extschema@.rolling_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.retention_rate_rolling_unbounded(bigint, timestamptz, timestamptz, integer, interval) IS
+'rolling-window unbounded retention: share of users with an event at or after start + n * window_length, among users whose window n has begun';

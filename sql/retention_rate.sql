@@ -183,6 +183,24 @@ SELECT user_id, retention.user_activity(ts, 'day', event_type = 'purchase', even
   FROM ev GROUP BY user_id ORDER BY user_id;
 SELECT 'month:276:279:276:1001'::retention.activity, 'week:-:5:5:1'::retention.activity;
 
+-- rolling windows from the exact first event.  u1 starts 2024-01-01 10:00
+-- with events 23 h and 25 h later (windows 0 and 1 of a day); u2 starts
+-- 2024-01-01 00:00 with one event 48 h later (window 2), the latest event.
+-- n = 1: both windows 1 have begun; u1 has an event in [Jan 2 10:00, Jan 3
+--        10:00), u2 none in [Jan 2 00:00, Jan 3 00:00): 1/2
+-- n = 2: u1's window 2 begins Jan 3 10:00, after the latest event: only
+--        u2 counts, with its event at the very start of the window: 1
+-- unbounded n = 1: both have a later event: 1
+CREATE TABLE rolling_ev (user_id bigint, ts timestamptz);
+INSERT INTO rolling_ev VALUES
+  (1, '2024-01-01 10:00+00'), (1, '2024-01-02 09:00+00'), (1, '2024-01-02 11:00+00'),
+  (2, '2024-01-01 00:00+00'), (2, '2024-01-03 00:00+00');
+SELECT n, retention.retention_rate_rolling(user_id, start, ts, n, '1 day') AS rolling,
+       retention.retention_rate_rolling_unbounded(user_id, start, ts, n, '24 hours') AS unbounded
+  FROM (SELECT user_id, ts, min(ts) OVER (PARTITION BY user_id) AS start FROM rolling_ev) e,
+       generate_series(0, 3) n
+ GROUP BY n ORDER BY n;
+
 -- errors
 SELECT retention.retention_rate(user_id, ts, -1) FROM ev;
 SELECT retention.retention_rate(user_id, ts, 1, 'fortnight') FROM ev;
@@ -205,7 +223,16 @@ SELECT retention.cohort_matrix(user_id, ts, 'day', 'sideways', true, true) FROM 
 SELECT * FROM retention.cohort_table('no_such_table');
 SELECT retention.cohort_matrix(1, ts, 'day', 'classic', true, true)
   FROM (VALUES ('1900-01-01'::timestamptz), ('2024-01-01')) v(ts);
+SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '0 days') FROM rolling_ev;
+SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '-1 hour') FROM rolling_ev;
+SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '1 month') FROM rolling_ev;
+SELECT retention.retention_rate_rolling(user_id, ts, ts, -1, '1 day') FROM rolling_ev;
+SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '1 day') FROM rolling_ev;
+SELECT retention.retention_rate_rolling(user_id, '2024-01-02', ts, 1, '1 day') FROM rolling_ev;
+SELECT retention.retention_rate_rolling(user_id, ts, 'infinity', 1, '1 day') FROM rolling_ev;
 \set VERBOSITY default
+SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '0 days') FROM rolling_ev;
+SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '1 mon') FROM rolling_ev;
 SELECT retention.retention_rate(user_id, ts, -1) FROM ev;
 SELECT retention.retention_rate(user_id, ts, 1, 'fortnight') FROM ev;
 SELECT retention.retention_rate(1, ts, 1)

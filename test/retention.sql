@@ -2,7 +2,7 @@
 -- formulations of the same definitions on random data, the CDNOW purchase
 -- log against an independent computation, parallel plans and declarations.
 BEGIN;
-SELECT plan(33);
+SELECT plan(36);
 
 -- declarations: every function of this area documented and PARALLEL SAFE,
 -- every aggregate with a combine function
@@ -113,6 +113,31 @@ SELECT ok((SELECT count(DISTINCT round(r::numeric, 6)) FROM
              (SELECT retention.retention_rate(user_id, ts, c.n, c.p) AS r FROM events, cases c GROUP BY c.p, c.n) g) >= 8,
           'the cases give many different rates');
 
+-- rolling windows: plain SQL over epoch seconds, so that a day is 24 hours
+-- in any time zone, as the aggregate measures it
+CREATE FUNCTION plain_rolling(n int, w interval, unbounded bool) RETURNS float8 LANGUAGE sql STABLE AS $$
+  WITH e AS (SELECT user_id, extract(epoch FROM ts) AS t FROM events WHERE user_id IS NOT NULL AND ts IS NOT NULL),
+       f AS (SELECT user_id, min(t) AS f FROM e GROUP BY user_id),
+       m AS (SELECT max(t) AS m FROM e),
+       obs AS (SELECT f.* FROM f, m WHERE f.f + n * extract(epoch FROM w) <= m.m)
+  SELECT (SELECT count(DISTINCT o.user_id) FROM obs o JOIN e USING (user_id)
+           WHERE e.t >= o.f + n * extract(epoch FROM w)
+             AND (unbounded OR e.t < o.f + (n + 1) * extract(epoch FROM w)))::float8
+         / nullif((SELECT count(*) FROM obs), 0) $$;
+CREATE TEMP TABLE rolling_cases AS
+SELECT n, w FROM (VALUES (0, interval '1 day'), (1, '1 day'), (7, '1 day'), (2, '36 hours'),
+                         (3, '7 days'), (1, '90 days'), (4, '90 days')) v(n, w);
+SELECT is((SELECT count(*)::int FROM rolling_cases c
+            WHERE (SELECT retention.retention_rate_rolling(user_id, start, ts, c.n, c.w)
+                     FROM (SELECT user_id, ts, min(ts) OVER (PARTITION BY user_id) AS start FROM events) e)
+                  IS DISTINCT FROM plain_rolling(c.n, c.w, false)),
+          0, 'rolling-window retention equals plain SQL for 7 (n, window) pairs');
+SELECT is((SELECT count(*)::int FROM rolling_cases c
+            WHERE (SELECT retention.retention_rate_rolling_unbounded(user_id, start, ts, c.n, c.w)
+                     FROM (SELECT user_id, ts, min(ts) OVER (PARTITION BY user_id) AS start FROM events) e)
+                  IS DISTINCT FROM plain_rolling(c.n, c.w, true)),
+          0, 'unbounded rolling-window retention equals plain SQL');
+
 -- the cohort table against plain SQL: every (cohort, period) cell
 CREATE FUNCTION plain_cohorts(period text, unbounded bool)
 RETURNS TABLE (f int, size bigint, k int, retained bigint) LANGUAGE sql STABLE AS $$
@@ -172,6 +197,9 @@ ALTER TABLE events SET (parallel_workers = 2);
 INSERT INTO events SELECT user_id + 3000, ts + interval '1 day', kind FROM events WHERE user_id IS NOT NULL;
 INSERT INTO events SELECT user_id + 6000, ts + interval '2 days', kind FROM events WHERE user_id IS NOT NULL;
 ANALYZE events;
+CREATE TABLE events_with_start WITH (parallel_workers = 2) AS
+SELECT user_id, ts, min(ts) OVER (PARTITION BY user_id) AS start FROM events;
+ANALYZE events_with_start;
 CREATE FUNCTION plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE line text; plan text := '';
 BEGIN
@@ -182,7 +210,8 @@ CREATE FUNCTION all_answers() RETURNS float8[] LANGUAGE sql STABLE AS $$
   SELECT ARRAY[retention.retention_rate(user_id, ts, 1, 'week'),
                retention.retention_rate(user_id, ts, 7, 'day'),
                retention.retention_rate_unbounded(user_id, ts, 2, 'month'),
-               retention.retention_rate(user_id, ts, 1, 'week', kind = 'purchase', kind <> 'view')]
+               retention.retention_rate(user_id, ts, 1, 'week', kind = 'purchase', kind <> 'view'),
+               (SELECT retention.retention_rate_rolling(user_id, start, ts, 3, '2 days') FROM events_with_start)]
     FROM events $$;
 SET max_parallel_workers_per_gather = 0;
 CREATE TEMP TABLE serial_answers AS
@@ -201,6 +230,8 @@ SELECT matches(plan_of($$SELECT retention.retention_rate(user_id, ts, 1, 'week')
                'Gather.*Partial Aggregate', 'the plan is parallel: Gather over Partial Aggregate');
 SELECT matches(plan_of($$SELECT retention.cohort_matrix(user_id, ts, 'week', 'recurring', true, true) FROM events$$),
                'Gather.*Partial Aggregate', 'the cohort matrix plan is parallel');
+SELECT matches(plan_of($$SELECT retention.retention_rate_rolling(user_id, start, ts, 3, '2 days') FROM events_with_start$$),
+               'Gather.*Partial Aggregate', 'the rolling retention plan is parallel');
 SELECT is(all_answers(), (SELECT a FROM serial_answers), 'retention rates: parallel equals serial');
 SELECT is((SELECT array_agg(ROW(c.*)::text ORDER BY c.cohort_start, c.period_number)
              FROM retention.cohort_table('events', 'week', recurring => true) c),
