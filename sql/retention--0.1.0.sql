@@ -559,3 +559,385 @@ CREATE AGGREGATE @extschema@.retention_rate_rolling_unbounded(user_id bigint, st
 
 COMMENT ON AGGREGATE @extschema@.retention_rate_rolling_unbounded(bigint, timestamptz, timestamptz, integer, interval) IS
 'rolling-window unbounded retention: share of users with an event at or after start + n * window_length, among users whose window n has begun';
+
+--------------------------------------------------------------------------
+-- Lifecycle (growth accounting) and stickiness
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.lifecycle_trans(internal, bigint, timestamptz, text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'lifecycle_trans'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.lifecycle_trans(internal, bigint, timestamptz, text) IS
+'transition function of lifecycle_matrix';
+
+CREATE FUNCTION @extschema@.lifecycle_final(internal)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'lifecycle_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.lifecycle_final(internal) IS
+'final function of lifecycle_matrix';
+
+CREATE AGGREGATE @extschema@.lifecycle_matrix(user_id bigint, ts timestamptz, period text) (
+    SFUNC = @extschema@.lifecycle_trans,
+    STYPE = internal,
+    FINALFUNC = @extschema@.lifecycle_final,
+    COMBINEFUNC = @extschema@.retention_combine,
+    SERIALFUNC = @extschema@.retention_serialize,
+    DESERIALFUNC = @extschema@.retention_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.lifecycle_matrix(bigint, timestamptz, text) IS
+'growth accounting in one pass: a bigint[][] with one row {period start as days since 2000-01-01, new, returning, resurrecting, -dormant} per period; see lifecycle';
+
+CREATE FUNCTION @extschema@.stickiness_trans(internal, bigint, timestamptz, text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'stickiness_trans'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.stickiness_trans(internal, bigint, timestamptz, text) IS
+'transition function of stickiness_matrix';
+
+CREATE FUNCTION @extschema@.stickiness_final(internal)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'stickiness_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.stickiness_final(internal) IS
+'final function of stickiness_matrix';
+
+CREATE AGGREGATE @extschema@.stickiness_matrix(user_id bigint, ts timestamptz, period text) (
+    SFUNC = @extschema@.stickiness_trans,
+    STYPE = internal,
+    FINALFUNC = @extschema@.stickiness_final,
+    COMBINEFUNC = @extschema@.retention_combine,
+    SERIALFUNC = @extschema@.retention_serialize,
+    DESERIALFUNC = @extschema@.retention_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.stickiness_matrix(bigint, timestamptz, text) IS
+'stickiness in one pass: a bigint[][] with one row {period start as days since 2000-01-01, users active on 1 day, 2 days, ...} per week or month; see stickiness';
+
+CREATE FUNCTION @extschema@.lifecycle(
+    events regclass,
+    period text DEFAULT 'week',
+    user_column name DEFAULT 'user_id',
+    time_column name DEFAULT 'ts')
+RETURNS TABLE (period_start date, new_users bigint, returning_users bigint,
+               resurrecting_users bigint, dormant_users bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+DECLARE
+    matrix bigint[];
+BEGIN
+    EXECUTE pg_catalog.format('SELECT @extschema@.lifecycle_matrix(%I, %I, %L) FROM %s',
+                              user_column, time_column, period, events)
+      INTO matrix;
+    RETURN QUERY
+        SELECT DATE '2000-01-01' + matrix[i][1]::integer, matrix[i][2], matrix[i][3], matrix[i][4], matrix[i][5]
+          FROM pg_catalog.generate_subscripts(matrix, 1) AS i
+         ORDER BY i;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.lifecycle(regclass, text, name, name) IS
+'users per period by lifecycle stage: new (first seen), returning (active now and in the previous period), resurrecting (active now, not in the previous period, seen before) and dormant (active in the previous period, not now; a negative count)';
+
+CREATE FUNCTION @extschema@.stickiness(
+    events regclass,
+    period text DEFAULT 'week',
+    user_column name DEFAULT 'user_id',
+    time_column name DEFAULT 'ts')
+RETURNS TABLE (period_start date, active_days integer, users bigint, share float8)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+DECLARE
+    matrix bigint[];
+BEGIN
+    EXECUTE pg_catalog.format('SELECT @extschema@.stickiness_matrix(%I, %I, %L) FROM %s',
+                              user_column, time_column, period, events)
+      INTO matrix;
+    RETURN QUERY
+        SELECT s.period_start, s.active_days, s.users,
+               s.users::float8 / pg_catalog.sum(s.users) OVER (PARTITION BY s.period_start)::float8
+          FROM (SELECT DATE '2000-01-01' + matrix[i][1]::integer AS period_start, k AS active_days,
+                       matrix[i][k + 1] AS users
+                  FROM pg_catalog.generate_subscripts(matrix, 1) AS i,
+                       pg_catalog.generate_series(1, pg_catalog.array_length(matrix, 2) - 1) AS k) s
+         WHERE s.users > 0
+         ORDER BY 1, 2;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.stickiness(regclass, text, name, name) IS
+'distribution of active days per week or month: for each period and k, the users active on exactly k days of it and their share of the period''s active users';
+
+--------------------------------------------------------------------------
+-- Sessions
+--
+-- A user's events split wherever the time since their previous event
+-- exceeds the inactivity gap.  Window functions over the caller's table,
+-- read with the caller's privileges.
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.sessions(
+    events regclass,
+    gap interval DEFAULT '30 minutes',
+    user_column name DEFAULT 'user_id',
+    time_column name DEFAULT 'ts')
+RETURNS TABLE (user_id bigint, session_number bigint, session_start timestamptz,
+               session_end timestamptz, event_count bigint, duration interval)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+BEGIN
+    IF gap IS NULL OR gap <= interval '0' THEN
+        RAISE EXCEPTION 'session gap "%" must be positive', gap
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY EXECUTE pg_catalog.format($q$
+        SELECT u, sn, pg_catalog.min(t), pg_catalog.max(t), pg_catalog.count(*), pg_catalog.max(t) - pg_catalog.min(t)
+          FROM (SELECT u, t, pg_catalog.sum(starts) OVER (PARTITION BY u ORDER BY t ROWS UNBOUNDED PRECEDING) AS sn
+                  FROM (SELECT %1$I::bigint AS u, %2$I AS t,
+                               CASE WHEN %2$I - pg_catalog.lag(%2$I) OVER (PARTITION BY %1$I ORDER BY %2$I) <= $1
+                                    THEN 0 ELSE 1 END AS starts
+                          FROM %3$s WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL) marked) numbered
+         GROUP BY u, sn
+         ORDER BY u, sn $q$, user_column, time_column, events)
+    USING gap;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.sessions(regclass, interval, name, name) IS
+'sessions of every user: a new session starts when more than gap (default 30 minutes) passed since the user''s previous event; number, start, end, event count and duration';
+
+CREATE FUNCTION @extschema@.session_summary(
+    events regclass,
+    gap interval DEFAULT '30 minutes',
+    user_column name DEFAULT 'user_id',
+    time_column name DEFAULT 'ts')
+RETURNS TABLE (user_id bigint, sessions bigint, total_duration interval,
+               avg_duration interval, avg_events_per_session float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT s.user_id, pg_catalog.count(*), pg_catalog.sum(s.duration), pg_catalog.avg(s.duration),
+           pg_catalog.avg(s.event_count)::float8
+      FROM @extschema@.sessions(events, gap, user_column, time_column) AS s
+     GROUP BY s.user_id
+     ORDER BY s.user_id
+$$;
+
+COMMENT ON FUNCTION @extschema@.session_summary(regclass, interval, name, name) IS
+'per user: number of sessions, total and average session duration, average events per session';
+
+--------------------------------------------------------------------------
+-- Per-user behaviour features and churn labels
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.user_feature_names()
+RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT ARRAY['days_since_last_event', 'days_since_last_purchase', 'purchases', 'active_days',
+                 'sessions', 'total_spend', 'avg_order_value', 'tenure_days', 'avg_session_minutes',
+                 'views', 'clicks', 'carts', 'click_through_rate', 'view_to_purchase_rate',
+                 'activity_trend', 'distinct_items', 'mean_days_between_purchases']
+$$;
+
+COMMENT ON FUNCTION @extschema@.user_feature_names() IS
+'names of the elements of user_features().features, in order';
+
+CREATE FUNCTION @extschema@.user_features(
+    events regclass,
+    cutoff timestamptz,
+    horizon interval DEFAULT '30 days',
+    churn_on text DEFAULT 'activity',
+    user_column name DEFAULT 'user_id',
+    time_column name DEFAULT 'ts',
+    event_column name DEFAULT 'event_type',
+    item_column name DEFAULT 'item_id',
+    amount_column name DEFAULT 'amount',
+    view_event text DEFAULT 'view',
+    click_event text DEFAULT 'click',
+    cart_event text DEFAULT 'cart',
+    purchase_event text DEFAULT 'purchase',
+    session_gap interval DEFAULT '30 minutes')
+RETURNS TABLE (user_id bigint, features float8[], churned boolean,
+               days_since_last_event float8, days_since_last_purchase float8,
+               purchases bigint, active_days bigint, sessions bigint,
+               total_spend float8, avg_order_value float8, tenure_days float8,
+               avg_session_minutes float8, views bigint, clicks bigint, carts bigint,
+               click_through_rate float8, view_to_purchase_rate float8,
+               activity_trend float8, distinct_items bigint,
+               mean_days_between_purchases float8)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+BEGIN
+    IF churn_on IS NULL OR churn_on NOT IN ('activity', 'purchase') THEN
+        RAISE EXCEPTION 'unknown churn definition "%"', churn_on
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use "activity" (no event in the horizon) or "purchase" (no purchase in the horizon).';
+    END IF;
+    IF horizon IS NULL OR horizon <= interval '0' THEN
+        RAISE EXCEPTION 'churn horizon "%" must be positive', horizon
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF session_gap IS NULL OR session_gap <= interval '0' THEN
+        RAISE EXCEPTION 'session gap "%" must be positive', session_gap
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF cutoff IS NULL OR NOT pg_catalog.isfinite(cutoff) THEN
+        RAISE EXCEPTION 'cutoff "%" must be a finite time', cutoff
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY EXECUTE pg_catalog.format($q$
+    WITH ev AS (
+        SELECT %1$I::bigint AS u, %2$I AS t, %3$I::text AS kind,
+               %4$s AS item, %5$s AS amount
+          FROM %6$s WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL),
+    past AS (SELECT * FROM ev WHERE t <= $1),
+    sess AS (
+        SELECT u, pg_catalog.count(*) AS n, pg_catalog.avg(pg_catalog.date_part('epoch', e - s)) / 60 AS avg_min
+          FROM (SELECT u, sn, pg_catalog.min(t) AS s, pg_catalog.max(t) AS e
+                  FROM (SELECT u, t, pg_catalog.sum(starts) OVER (PARTITION BY u ORDER BY t ROWS UNBOUNDED PRECEDING) AS sn
+                          FROM (SELECT u, t, CASE WHEN t - pg_catalog.lag(t) OVER (PARTITION BY u ORDER BY t) <= $3
+                                                  THEN 0 ELSE 1 END AS starts
+                                  FROM past) a) b
+                 GROUP BY u, sn) c
+         GROUP BY u),
+    agg AS (
+        SELECT u,
+               pg_catalog.min(t) AS first_t, pg_catalog.max(t) AS last_t,
+               pg_catalog.max(t) FILTER (WHERE kind = $7) AS last_p,
+               pg_catalog.min(t) FILTER (WHERE kind = $7) AS first_p,
+               pg_catalog.count(*) FILTER (WHERE kind = $7) AS purchases,
+               pg_catalog.count(DISTINCT pg_catalog.date_trunc('day', t)) AS active_days,
+               pg_catalog.sum(amount) FILTER (WHERE kind = $7)::float8 AS spend,
+               pg_catalog.count(*) FILTER (WHERE kind = $4) AS views,
+               pg_catalog.count(*) FILTER (WHERE kind = $5) AS clicks,
+               pg_catalog.count(*) FILTER (WHERE kind = $6) AS carts,
+               pg_catalog.count(*) FILTER (WHERE t > $1 - interval '30 days') AS last30,
+               pg_catalog.count(*) FILTER (WHERE t > $1 - interval '60 days' AND t <= $1 - interval '30 days') AS prev30,
+               pg_catalog.count(DISTINCT item) AS items,
+               %7$s AS has_items
+          FROM past GROUP BY u),
+    future AS (
+        SELECT DISTINCT u FROM ev
+         WHERE t > $1 AND t <= $1 + $2 AND ($8 = 'activity' OR kind = $7)),
+    f AS (
+        SELECT a.u,
+               pg_catalog.date_part('epoch', $1 - a.last_t) / 86400 AS days_since_last_event,
+               pg_catalog.date_part('epoch', $1 - a.last_p) / 86400 AS days_since_last_purchase,
+               a.purchases, a.active_days, s.n AS sessions,
+               CASE WHEN a.purchases > 0 THEN COALESCE(a.spend, 0) END AS total_spend,
+               CASE WHEN a.purchases > 0 THEN COALESCE(a.spend, 0) / a.purchases END AS avg_order_value,
+               pg_catalog.date_part('epoch', $1 - a.first_t) / 86400 AS tenure_days,
+               s.avg_min AS avg_session_minutes,
+               a.views, a.clicks, a.carts,
+               CASE WHEN a.views > 0 THEN a.clicks::float8 / a.views END AS click_through_rate,
+               CASE WHEN a.views > 0 THEN a.purchases::float8 / a.views END AS view_to_purchase_rate,
+               CASE WHEN a.last30 + a.prev30 > 0
+                    THEN (a.last30 - a.prev30)::float8 / (a.last30 + a.prev30) ELSE 0 END AS activity_trend,
+               CASE WHEN a.has_items THEN a.items END AS distinct_items,
+               CASE WHEN a.purchases > 1
+                    THEN pg_catalog.date_part('epoch', a.last_p - a.first_p) / 86400 / (a.purchases - 1) END
+                 AS mean_days_between_purchases,
+               fu.u IS NULL AS churned
+          FROM agg a JOIN sess s USING (u) LEFT JOIN future fu USING (u))
+    SELECT u,
+           ARRAY[days_since_last_event, COALESCE(days_since_last_purchase, tenure_days),
+                 purchases, active_days, sessions, COALESCE(total_spend, 0),
+                 COALESCE(avg_order_value, 0), tenure_days, avg_session_minutes,
+                 views, clicks, carts, COALESCE(click_through_rate, 0),
+                 COALESCE(view_to_purchase_rate, 0), activity_trend,
+                 COALESCE(distinct_items, 0),
+                 COALESCE(mean_days_between_purchases, tenure_days)]::float8[],
+           churned, days_since_last_event, days_since_last_purchase, purchases, active_days, sessions,
+           total_spend, avg_order_value, tenure_days, avg_session_minutes, views, clicks, carts,
+           click_through_rate, view_to_purchase_rate, activity_trend, distinct_items,
+           mean_days_between_purchases
+      FROM f ORDER BY u $q$,
+        user_column, time_column, event_column,
+        CASE WHEN item_column IS NULL THEN 'NULL::text' ELSE pg_catalog.format('%I::text', item_column) END,
+        CASE WHEN amount_column IS NULL THEN 'NULL::numeric' ELSE pg_catalog.format('%I::numeric', amount_column) END,
+        events,
+        CASE WHEN item_column IS NULL THEN 'false' ELSE 'true' END)
+    USING cutoff, horizon, session_gap, view_event, click_event, cart_event, purchase_event, churn_on;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.user_features(regclass, timestamptz, interval, text, name, name, name, name, name, text, text, text, text, interval) IS
+'one row per user with an event at or before cutoff: behaviour features as of cutoff (named columns and, in user_feature_names() order, a float8[] without NULLs for logreg_train) and churned = no event (churn_on => ''activity'') or no purchase (''purchase'') in (cutoff, cutoff + horizon]';
+
+--------------------------------------------------------------------------
+-- RFM scores and segments
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.rfm_segment(r_score integer, f_score integer)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT CASE
+        WHEN r_score NOT BETWEEN 1 AND 5 OR f_score NOT BETWEEN 1 AND 5 THEN NULL
+        WHEN r_score = 5 AND f_score >= 4 THEN 'champions'
+        WHEN r_score >= 3 AND f_score >= 4 THEN 'loyal customers'
+        WHEN r_score >= 4 AND f_score BETWEEN 2 AND 3 THEN 'potential loyalists'
+        WHEN r_score = 5 AND f_score = 1 THEN 'new customers'
+        WHEN r_score = 4 AND f_score = 1 THEN 'promising'
+        WHEN r_score = 3 AND f_score = 3 THEN 'need attention'
+        WHEN r_score = 3 AND f_score <= 2 THEN 'about to sleep'
+        WHEN r_score <= 2 AND f_score = 5 THEN 'can''t lose them'
+        WHEN r_score <= 2 AND f_score >= 3 THEN 'at risk'
+        WHEN r_score = 1 AND f_score = 1 THEN 'lost'
+        ELSE 'hibernating'
+    END
+$$;
+
+COMMENT ON FUNCTION @extschema@.rfm_segment(integer, integer) IS
+'the customary RFM segment of a recency and a frequency score (1-5, 5 best): champions, loyal customers, potential loyalists, new customers, promising, need attention, about to sleep, can''t lose them, at risk, hibernating, lost';
+
+CREATE FUNCTION @extschema@.rfm(
+    events regclass,
+    as_of timestamptz DEFAULT NULL,
+    user_column name DEFAULT 'user_id',
+    time_column name DEFAULT 'ts',
+    amount_column name DEFAULT 'amount',
+    event_column name DEFAULT NULL,
+    purchase_event text DEFAULT 'purchase')
+RETURNS TABLE (user_id bigint, recency_days float8, frequency bigint, monetary float8,
+               r_score integer, f_score integer, m_score integer, rfm_cell text, segment text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE pg_catalog.format($q$
+    WITH p AS (
+        SELECT %1$I::bigint AS u, %2$I AS t, %3$I::float8 AS amount
+          FROM %4$s
+         WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL AND %5$s
+           AND ($1 IS NULL OR %2$I <= $1)),
+    ref AS (SELECT COALESCE($1, pg_catalog.max(t)) AS as_of FROM p),
+    c AS (
+        SELECT u, pg_catalog.date_part('epoch', ref.as_of - pg_catalog.max(t)) / 86400 AS recency_days,
+               pg_catalog.count(*) AS frequency, COALESCE(pg_catalog.sum(amount), 0) AS monetary
+          FROM p, ref GROUP BY u, ref.as_of),
+    s AS (
+        SELECT c.*,
+               pg_catalog.ntile(5) OVER (ORDER BY recency_days DESC, u)::integer AS r,
+               pg_catalog.ntile(5) OVER (ORDER BY frequency, u)::integer AS f,
+               pg_catalog.ntile(5) OVER (ORDER BY monetary, u)::integer AS m
+          FROM c)
+    SELECT u, recency_days, frequency, monetary, r, f, m, r::text || f::text || m::text,
+           @extschema@.rfm_segment(r, f)
+      FROM s ORDER BY u $q$,
+        user_column, time_column, amount_column, events,
+        CASE WHEN event_column IS NULL THEN 'true'
+             ELSE pg_catalog.format('%I::text = %L', event_column, purchase_event) END)
+    USING as_of;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.rfm(regclass, timestamptz, name, name, name, name, text) IS
+'RFM per customer as of as_of (default: the latest purchase): recency in days, frequency, monetary total, quintile scores 1-5 (recency reversed, ties broken by user id), the cell ''RFM'' and the segment of rfm_segment(r, f)';
