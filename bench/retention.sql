@@ -1,7 +1,8 @@
--- bench/retention.sql: retention_rate and the cohort table on 10 million
--- synthetic events (500,000 users over 180 days) against the SQL an analyst
--- writes (CTEs + count(DISTINCT)) and against a bare count(*), all in this
--- session, serially and with two parallel workers.
+-- bench/retention.sql: retention_rate, the cohort table, lifecycle,
+-- stickiness and the feature builder on 10 million synthetic events
+-- (500,000 users over 180 days) against the SQL an analyst writes (CTEs +
+-- count(DISTINCT)) and against a bare count(*) over the same table, all in
+-- this session, serially and with two parallel workers.
 
 \echo 'retention: 10,000,000 events, 500,000 users, 180 days'
 SET TimeZone = 'UTC';
@@ -14,7 +15,10 @@ SELECT u AS user_id,
        timestamptz '2024-01-01 00:00+00'
          + (((u * 7919) % 150) + least(floor(-ln(1 - pg_catalog.random()) * 15), 179 - (u * 7919) % 150))
            * interval '1 day'
-         + pg_catalog.random() * interval '1 day' AS ts
+         + pg_catalog.random() * interval '1 day' AS ts,
+       (ARRAY['view', 'view', 'view', 'click', 'cart', 'purchase'])[1 + (pg_catalog.random() * 5.999)::int] AS event_type,
+       (pg_catalog.random() * 5000)::int AS item_id,
+       round((pg_catalog.random() * 80)::numeric, 2) AS amount
   FROM (SELECT (pg_catalog.random() * 499999)::bigint + 1 AS u FROM generate_series(1, 10000000)) s;
 VACUUM ANALYZE events;
 SELECT count(*) AS events, count(DISTINCT user_id) AS users,
@@ -51,7 +55,10 @@ INSERT INTO timings VALUES
   ('parallel', 'count(*)', bench.best_ms('SELECT count(*) FROM events')),
   ('parallel', 'retention_rate', bench.best_ms($q$SELECT retention.retention_rate(user_id, ts, 1, 'week') FROM events$q$)),
   ('parallel', 'cohort_table', bench.best_ms($q$SELECT count(*) FROM retention.cohort_table('events', 'week')$q$)),
-  ('parallel', 'analyst cohort SQL', bench.best_ms(:'qa', 1));
+  ('parallel', 'analyst cohort SQL', bench.best_ms(:'qa', 1)),
+  ('parallel', 'lifecycle', bench.best_ms($q$SELECT count(*) FROM retention.lifecycle('events', 'week')$q$)),
+  ('parallel', 'stickiness', bench.best_ms($q$SELECT count(*) FROM retention.stickiness('events', 'week')$q$)),
+  ('parallel', 'user_features', bench.best_ms($q$SELECT count(*) FROM retention.user_features('events', '2024-05-01')$q$, 1));
 
 SELECT mode, what, round(ms::numeric, 0) AS ms FROM timings ORDER BY mode DESC, what;
 
@@ -61,6 +68,7 @@ SELECT t.mode, t.what,
   FROM timings t
   JOIN timings c ON c.mode = t.mode AND c.what = 'count(*)'
   LEFT JOIN timings a ON a.mode = t.mode
-        AND a.what = CASE t.what WHEN 'retention_rate' THEN 'analyst rate SQL' ELSE 'analyst cohort SQL' END
- WHERE t.what IN ('retention_rate', 'cohort_table')
+        AND a.what = CASE t.what WHEN 'retention_rate' THEN 'analyst rate SQL'
+                                 WHEN 'cohort_table' THEN 'analyst cohort SQL' END
+ WHERE t.what IN ('retention_rate', 'cohort_table', 'lifecycle', 'stickiness', 'user_features')
  ORDER BY t.mode DESC, t.what;

@@ -793,60 +793,60 @@ BEGIN
         RAISE EXCEPTION 'cutoff "%" must be a finite time', cutoff
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- One sort by (user, time) of the events up to cutoff + horizon feeds
+    -- everything: the gap to the previous event gives sessions, session
+    -- lengths and new local days; later events give the churn label.
     RETURN QUERY EXECUTE pg_catalog.format($q$
     WITH ev AS (
         SELECT %1$I::bigint AS u, %2$I AS t, %3$I::text AS kind,
                %4$s AS item, %5$s AS amount
-          FROM %6$s WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL),
-    past AS (SELECT * FROM ev WHERE t <= $1),
-    sess AS (
-        SELECT u, pg_catalog.count(*) AS n, pg_catalog.avg(pg_catalog.date_part('epoch', e - s)) / 60 AS avg_min
-          FROM (SELECT u, sn, pg_catalog.min(t) AS s, pg_catalog.max(t) AS e
-                  FROM (SELECT u, t, pg_catalog.sum(starts) OVER (PARTITION BY u ORDER BY t ROWS UNBOUNDED PRECEDING) AS sn
-                          FROM (SELECT u, t, CASE WHEN t - pg_catalog.lag(t) OVER (PARTITION BY u ORDER BY t) <= $3
-                                                  THEN 0 ELSE 1 END AS starts
-                                  FROM past) a) b
-                 GROUP BY u, sn) c
-         GROUP BY u),
+          FROM %6$s
+         WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL AND %2$I <= $1 + $2),
+    ordered AS (
+        SELECT u, t, kind, item, amount,
+               t - pg_catalog.lag(t) OVER w AS gap_before,
+               t::date IS DISTINCT FROM (pg_catalog.lag(t) OVER w)::date AS new_day
+          FROM ev WINDOW w AS (PARTITION BY u ORDER BY t)),
     agg AS (
         SELECT u,
-               pg_catalog.min(t) AS first_t, pg_catalog.max(t) AS last_t,
-               pg_catalog.max(t) FILTER (WHERE kind = $7) AS last_p,
+               pg_catalog.min(t) AS first_t, pg_catalog.max(t) FILTER (WHERE t <= $1) AS last_t,
+               pg_catalog.max(t) FILTER (WHERE t <= $1 AND kind = $7) AS last_p,
                pg_catalog.min(t) FILTER (WHERE kind = $7) AS first_p,
-               pg_catalog.count(*) FILTER (WHERE kind = $7) AS purchases,
-               pg_catalog.count(DISTINCT pg_catalog.date_trunc('day', t)) AS active_days,
-               pg_catalog.sum(amount) FILTER (WHERE kind = $7)::float8 AS spend,
-               pg_catalog.count(*) FILTER (WHERE kind = $4) AS views,
-               pg_catalog.count(*) FILTER (WHERE kind = $5) AS clicks,
-               pg_catalog.count(*) FILTER (WHERE kind = $6) AS carts,
-               pg_catalog.count(*) FILTER (WHERE t > $1 - interval '30 days') AS last30,
+               pg_catalog.count(*) FILTER (WHERE t <= $1 AND kind = $7) AS purchases,
+               pg_catalog.count(*) FILTER (WHERE t <= $1 AND new_day) AS active_days,
+               pg_catalog.count(*) FILTER (WHERE t <= $1 AND (gap_before IS NULL OR gap_before > $3)) AS sessions,
+               COALESCE(pg_catalog.sum(pg_catalog.date_part('epoch', gap_before))
+                          FILTER (WHERE t <= $1 AND gap_before <= $3), 0) AS session_seconds,
+               pg_catalog.sum(amount) FILTER (WHERE t <= $1 AND kind = $7)::float8 AS spend,
+               pg_catalog.count(*) FILTER (WHERE t <= $1 AND kind = $4) AS views,
+               pg_catalog.count(*) FILTER (WHERE t <= $1 AND kind = $5) AS clicks,
+               pg_catalog.count(*) FILTER (WHERE t <= $1 AND kind = $6) AS carts,
+               pg_catalog.count(*) FILTER (WHERE t <= $1 AND t > $1 - interval '30 days') AS last30,
                pg_catalog.count(*) FILTER (WHERE t > $1 - interval '60 days' AND t <= $1 - interval '30 days') AS prev30,
-               pg_catalog.count(DISTINCT item) AS items,
-               %7$s AS has_items
-          FROM past GROUP BY u),
-    future AS (
-        SELECT DISTINCT u FROM ev
-         WHERE t > $1 AND t <= $1 + $2 AND ($8 = 'activity' OR kind = $7)),
+               pg_catalog.count(DISTINCT item) FILTER (WHERE t <= $1) AS items,
+               pg_catalog.count(*) FILTER (WHERE t > $1 AND ($8 = 'activity' OR kind = $7)) AS future_events
+          FROM ordered GROUP BY u),
     f AS (
         SELECT a.u,
                pg_catalog.date_part('epoch', $1 - a.last_t) / 86400 AS days_since_last_event,
                pg_catalog.date_part('epoch', $1 - a.last_p) / 86400 AS days_since_last_purchase,
-               a.purchases, a.active_days, s.n AS sessions,
+               a.purchases, a.active_days, a.sessions,
                CASE WHEN a.purchases > 0 THEN COALESCE(a.spend, 0) END AS total_spend,
                CASE WHEN a.purchases > 0 THEN COALESCE(a.spend, 0) / a.purchases END AS avg_order_value,
                pg_catalog.date_part('epoch', $1 - a.first_t) / 86400 AS tenure_days,
-               s.avg_min AS avg_session_minutes,
+               a.session_seconds / 60 / a.sessions AS avg_session_minutes,
                a.views, a.clicks, a.carts,
                CASE WHEN a.views > 0 THEN a.clicks::float8 / a.views END AS click_through_rate,
                CASE WHEN a.views > 0 THEN a.purchases::float8 / a.views END AS view_to_purchase_rate,
                CASE WHEN a.last30 + a.prev30 > 0
                     THEN (a.last30 - a.prev30)::float8 / (a.last30 + a.prev30) ELSE 0 END AS activity_trend,
-               CASE WHEN a.has_items THEN a.items END AS distinct_items,
+               CASE WHEN %7$s THEN a.items END AS distinct_items,
                CASE WHEN a.purchases > 1
                     THEN pg_catalog.date_part('epoch', a.last_p - a.first_p) / 86400 / (a.purchases - 1) END
                  AS mean_days_between_purchases,
-               fu.u IS NULL AS churned
-          FROM agg a JOIN sess s USING (u) LEFT JOIN future fu USING (u))
+               a.future_events = 0 AS churned
+          FROM agg a
+         WHERE a.first_t <= $1)
     SELECT u,
            ARRAY[days_since_last_event, COALESCE(days_since_last_purchase, tenure_days),
                  purchases, active_days, sessions, COALESCE(total_spend, 0),
