@@ -117,3 +117,5 @@ SELECT * FROM retention.lifecycle('ev', 'quarter');
 SELECT * FROM retention.sessions('clicks', '0 minutes', user_column => 'visitor', time_column => 'at');
 SELECT * FROM retention.user_features('shop', '2024-01-31', churn_on => 'logins');
 SELECT * FROM retention.stickiness('ev', 'day');
+
+DROP TABLE ev, clicks, shop, orders;

@@ -237,3 +237,6 @@ SELECT retention.retention_rate(user_id, ts, -1) FROM ev;
 SELECT retention.retention_rate(user_id, ts, 1, 'fortnight') FROM ev;
 SELECT retention.retention_rate(1, ts, 1)
   FROM (VALUES ('1000-01-01'::timestamptz), ('4000-01-01')) v(ts);
+
+DROP VIEW weekly_cohorts;
+DROP TABLE ev, clicks, rolling_ev;
