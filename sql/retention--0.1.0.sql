@@ -750,6 +750,62 @@ $$;
 COMMENT ON FUNCTION @extschema@.user_feature_names() IS
 'names of the elements of user_features().features, in order';
 
+CREATE FUNCTION @extschema@.user_feature_values_trans(internal, timestamptz, text, text, numeric,
+        timestamptz, interval, interval, text, text, text, text, text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'user_feature_values_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.user_feature_values_trans(internal, timestamptz, text, text, numeric, timestamptz, interval, interval, text, text, text, text, text) IS
+'transition function of user_feature_values';
+
+CREATE FUNCTION @extschema@.user_feature_values_final(internal)
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'user_feature_values_final'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.user_feature_values_final(internal) IS
+'final function of user_feature_values: local days depend on TimeZone, hence STABLE';
+
+CREATE FUNCTION @extschema@.user_feature_values_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'user_feature_values_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.user_feature_values_combine(internal, internal) IS
+'combine function of user_feature_values';
+
+CREATE FUNCTION @extschema@.user_feature_values_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'user_feature_values_serialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.user_feature_values_serialize(internal) IS
+'serialisation function of user_feature_values';
+
+CREATE FUNCTION @extschema@.user_feature_values_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'user_feature_values_deserialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.user_feature_values_deserialize(bytea, internal) IS
+'deserialisation function of user_feature_values; checks every length';
+
+CREATE AGGREGATE @extschema@.user_feature_values(ts timestamptz, event_type text, item text, amount numeric,
+        cutoff timestamptz, horizon interval, session_gap interval, view_event text, click_event text,
+        cart_event text, purchase_event text, churn_on text) (
+    SFUNC = @extschema@.user_feature_values_trans,
+    STYPE = internal,
+    FINALFUNC = @extschema@.user_feature_values_final,
+    COMBINEFUNC = @extschema@.user_feature_values_combine,
+    SERIALFUNC = @extschema@.user_feature_values_serialize,
+    DESERIALFUNC = @extschema@.user_feature_values_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.user_feature_values(timestamptz, text, text, numeric, timestamptz, interval, interval, text, text, text, text, text) IS
+'one user''s features as of cutoff (GROUP BY user): the 17 values of user_feature_names(), NULL where undefined, then the churn label 1 or 0; see user_features';
+
 CREATE FUNCTION @extschema@.user_features(
     events regclass,
     cutoff timestamptz,
@@ -793,73 +849,24 @@ BEGIN
         RAISE EXCEPTION 'cutoff "%" must be a finite time', cutoff
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- One sort by (user, time) of the events up to cutoff + horizon feeds
-    -- everything: the gap to the previous event gives sessions, session
-    -- lengths and new local days; later events give the churn label.
+    -- one hashed GROUP BY over the events up to the horizon (with a day of
+    -- margin: the aggregate measures the horizon exactly)
     RETURN QUERY EXECUTE pg_catalog.format($q$
-    WITH ev AS (
-        SELECT %1$I::bigint AS u, %2$I AS t, %3$I::text AS kind,
-               %4$s AS item, %5$s AS amount
+    WITH v AS (
+        SELECT %1$I::bigint AS u,
+               @extschema@.user_feature_values(%2$I, %3$I::text, %4$s, %5$s,
+                                               $1, $2, $3, $4, $5, $6, $7, $8) AS x
           FROM %6$s
-         WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL AND %2$I <= $1 + $2),
-    ordered AS (
-        SELECT u, t, kind, item, amount,
-               t - pg_catalog.lag(t) OVER w AS gap_before,
-               t::date IS DISTINCT FROM (pg_catalog.lag(t) OVER w)::date AS new_day
-          FROM ev WINDOW w AS (PARTITION BY u ORDER BY t)),
-    agg AS (
-        SELECT u,
-               pg_catalog.min(t) AS first_t, pg_catalog.max(t) FILTER (WHERE t <= $1) AS last_t,
-               pg_catalog.max(t) FILTER (WHERE t <= $1 AND kind = $7) AS last_p,
-               pg_catalog.min(t) FILTER (WHERE kind = $7) AS first_p,
-               pg_catalog.count(*) FILTER (WHERE t <= $1 AND kind = $7) AS purchases,
-               pg_catalog.count(*) FILTER (WHERE t <= $1 AND new_day) AS active_days,
-               pg_catalog.count(*) FILTER (WHERE t <= $1 AND (gap_before IS NULL OR gap_before > $3)) AS sessions,
-               COALESCE(pg_catalog.sum(pg_catalog.date_part('epoch', gap_before))
-                          FILTER (WHERE t <= $1 AND gap_before <= $3), 0) AS session_seconds,
-               pg_catalog.sum(amount) FILTER (WHERE t <= $1 AND kind = $7)::float8 AS spend,
-               pg_catalog.count(*) FILTER (WHERE t <= $1 AND kind = $4) AS views,
-               pg_catalog.count(*) FILTER (WHERE t <= $1 AND kind = $5) AS clicks,
-               pg_catalog.count(*) FILTER (WHERE t <= $1 AND kind = $6) AS carts,
-               pg_catalog.count(*) FILTER (WHERE t <= $1 AND t > $1 - interval '30 days') AS last30,
-               pg_catalog.count(*) FILTER (WHERE t > $1 - interval '60 days' AND t <= $1 - interval '30 days') AS prev30,
-               pg_catalog.count(DISTINCT item) FILTER (WHERE t <= $1) AS items,
-               pg_catalog.count(*) FILTER (WHERE t > $1 AND ($8 = 'activity' OR kind = $7)) AS future_events
-          FROM ordered GROUP BY u),
-    f AS (
-        SELECT a.u,
-               pg_catalog.date_part('epoch', $1 - a.last_t) / 86400 AS days_since_last_event,
-               pg_catalog.date_part('epoch', $1 - a.last_p) / 86400 AS days_since_last_purchase,
-               a.purchases, a.active_days, a.sessions,
-               CASE WHEN a.purchases > 0 THEN COALESCE(a.spend, 0) END AS total_spend,
-               CASE WHEN a.purchases > 0 THEN COALESCE(a.spend, 0) / a.purchases END AS avg_order_value,
-               pg_catalog.date_part('epoch', $1 - a.first_t) / 86400 AS tenure_days,
-               a.session_seconds / 60 / a.sessions AS avg_session_minutes,
-               a.views, a.clicks, a.carts,
-               CASE WHEN a.views > 0 THEN a.clicks::float8 / a.views END AS click_through_rate,
-               CASE WHEN a.views > 0 THEN a.purchases::float8 / a.views END AS view_to_purchase_rate,
-               CASE WHEN a.last30 + a.prev30 > 0
-                    THEN (a.last30 - a.prev30)::float8 / (a.last30 + a.prev30) ELSE 0 END AS activity_trend,
-               CASE WHEN %7$s THEN a.items END AS distinct_items,
-               CASE WHEN a.purchases > 1
-                    THEN pg_catalog.date_part('epoch', a.last_p - a.first_p) / 86400 / (a.purchases - 1) END
-                 AS mean_days_between_purchases,
-               a.future_events = 0 AS churned
-          FROM agg a
-         WHERE a.first_t <= $1)
+         WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL AND %2$I <= $1 + $2 + interval '1 day'
+         GROUP BY 1)
     SELECT u,
-           ARRAY[days_since_last_event, COALESCE(days_since_last_purchase, tenure_days),
-                 purchases, active_days, sessions, COALESCE(total_spend, 0),
-                 COALESCE(avg_order_value, 0), tenure_days, avg_session_minutes,
-                 views, clicks, carts, COALESCE(click_through_rate, 0),
-                 COALESCE(view_to_purchase_rate, 0), activity_trend,
-                 COALESCE(distinct_items, 0),
-                 COALESCE(mean_days_between_purchases, tenure_days)]::float8[],
-           churned, days_since_last_event, days_since_last_purchase, purchases, active_days, sessions,
-           total_spend, avg_order_value, tenure_days, avg_session_minutes, views, clicks, carts,
-           click_through_rate, view_to_purchase_rate, activity_trend, distinct_items,
-           mean_days_between_purchases
-      FROM f ORDER BY u $q$,
+           ARRAY[x[1], COALESCE(x[2], x[8]), x[3], x[4], x[5], COALESCE(x[6], 0), COALESCE(x[7], 0),
+                 x[8], x[9], x[10], x[11], x[12], COALESCE(x[13], 0), COALESCE(x[14], 0), x[15],
+                 CASE WHEN %7$s THEN x[16] ELSE 0 END, COALESCE(x[17], x[8])]::float8[],
+           x[18] = 1, x[1], x[2], x[3]::bigint, x[4]::bigint, x[5]::bigint, x[6], x[7], x[8], x[9],
+           x[10]::bigint, x[11]::bigint, x[12]::bigint, x[13], x[14], x[15],
+           CASE WHEN %7$s THEN x[16]::bigint END, x[17]
+      FROM v WHERE x IS NOT NULL ORDER BY u $q$,
         user_column, time_column, event_column,
         CASE WHEN item_column IS NULL THEN 'NULL::text' ELSE pg_catalog.format('%I::text', item_column) END,
         CASE WHEN amount_column IS NULL THEN 'NULL::numeric' ELSE pg_catalog.format('%I::numeric', amount_column) END,
