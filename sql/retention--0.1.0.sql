@@ -857,7 +857,7 @@ BEGIN
                @extschema@.user_feature_values(%2$I, %3$I::text, %4$s, %5$s,
                                                $1, $2, $3, $4, $5, $6, $7, $8) AS x
           FROM %6$s
-         WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL AND %2$I <= $1 + $2 + interval '1 day'
+         WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL AND %2$I <= $9
          GROUP BY 1)
     SELECT u,
            ARRAY[x[1], COALESCE(x[2], x[8]), x[3], x[4], x[5], COALESCE(x[6], 0), COALESCE(x[7], 0),
@@ -872,7 +872,8 @@ BEGIN
         CASE WHEN amount_column IS NULL THEN 'NULL::numeric' ELSE pg_catalog.format('%I::numeric', amount_column) END,
         events,
         CASE WHEN item_column IS NULL THEN 'false' ELSE 'true' END)
-    USING cutoff, horizon, session_gap, view_event, click_event, cart_event, purchase_event, churn_on;
+    USING cutoff, horizon, session_gap, view_event, click_event, cart_event, purchase_event, churn_on,
+          cutoff + horizon + interval '1 day';
 END
 $$;
 

@@ -54,10 +54,19 @@ typedef struct FeatureState
 	int			maxtimes;
 	TimestampTz *times;
 	int			nitems;
-	int			maxitems;
-	text	  **items;
+	/* item keys back to back, each an int32 length and its bytes */
+	char	   *itembuf;
+	int64		itemlen;
+	int64		itemcap;
 	MemoryContext cxt;
 } FeatureState;
+
+/* an item key inside itembuf, for sorting */
+typedef struct ItemRef
+{
+	const char *data;
+	int32		len;
+} ItemRef;
 
 #define NFEATURES 18			/* 17 features and the churn label */
 
@@ -110,16 +119,21 @@ AddTime(FeatureState *s, TimestampTz t)
 }
 
 static void
-AddItem(FeatureState *s, text *item)
+AddItem(FeatureState *s, const char *data, int32 len)
 {
-	if (s->nitems == s->maxitems)
+	int64		need = s->itemlen + (int64) sizeof(int32) + len;
+
+	if (need > s->itemcap)
 	{
-		s->maxitems = Max(8, s->maxitems * 2);
-		s->items = s->items
-			? repalloc_huge(s->items, s->maxitems * sizeof(text *))
-			: MemoryContextAlloc(s->cxt, s->maxitems * sizeof(text *));
+		s->itemcap = Max(64, Max(need, s->itemcap * 2));
+		s->itembuf = s->itembuf
+			? repalloc_huge(s->itembuf, s->itemcap)
+			: MemoryContextAllocHuge(s->cxt, s->itemcap);
 	}
-	s->items[s->nitems++] = item;
+	memcpy(s->itembuf + s->itemlen, &len, sizeof(int32));
+	memcpy(s->itembuf + s->itemlen + sizeof(int32), data, len);
+	s->itemlen = need;
+	s->nitems++;
 }
 
 /* Transition: one event of the group's user. */
@@ -128,7 +142,6 @@ Datum
 user_feature_values_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	MemoryContext old;
 	FeatureState *s;
 	TimestampTz t;
 	text	   *kind;
@@ -212,9 +225,9 @@ user_feature_values_trans(PG_FUNCTION_ARGS)
 	AddTime(s, t);
 	if (!PG_ARGISNULL(A_ITEM))
 	{
-		old = MemoryContextSwitchTo(aggcxt);
-		AddItem(s, (text *) PG_DETOAST_DATUM_COPY(PG_GETARG_DATUM(A_ITEM)));
-		MemoryContextSwitchTo(old);
+		text	   *item = PG_GETARG_TEXT_PP(A_ITEM);
+
+		AddItem(s, VARDATA_ANY(item), VARSIZE_ANY_EXHDR(item));
 	}
 	PG_RETURN_POINTER(s);
 }
@@ -231,13 +244,27 @@ CompareTimes(const void *a, const void *b)
 static int
 CompareItems(const void *a, const void *b)
 {
-	text	   *x = *(text *const *) a;
-	text	   *y = *(text *const *) b;
-	int			lx = VARSIZE_ANY_EXHDR(x);
-	int			ly = VARSIZE_ANY_EXHDR(y);
-	int			c = memcmp(VARDATA_ANY(x), VARDATA_ANY(y), Min(lx, ly));
+	const ItemRef *x = (const ItemRef *) a;
+	const ItemRef *y = (const ItemRef *) b;
+	int			c = memcmp(x->data, y->data, Min(x->len, y->len));
 
-	return c != 0 ? c : (lx > ly) - (lx < ly);
+	return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Pointers to the items of s, one per item. */
+static ItemRef *
+ItemRefs(FeatureState *s)
+{
+	ItemRef    *refs = palloc(Max(s->nitems, 1) * sizeof(ItemRef));
+	int64		off = 0;
+
+	for (int i = 0; i < s->nitems; i++)
+	{
+		memcpy(&refs[i].len, s->itembuf + off, sizeof(int32));
+		refs[i].data = s->itembuf + off + sizeof(int32);
+		off += sizeof(int32) + refs[i].len;
+	}
+	return refs;
 }
 
 static double
@@ -289,10 +316,13 @@ user_feature_values_final(PG_FUNCTION_ARGS)
 	}
 	if (s->nitems > 0)
 	{
-		qsort(s->items, s->nitems, sizeof(text *), CompareItems);
+		ItemRef    *refs = ItemRefs(s);
+
+		qsort(refs, s->nitems, sizeof(ItemRef), CompareItems);
 		for (int i = 0; i < s->nitems; i++)
-			if (i == 0 || CompareItems(&s->items[i], &s->items[i - 1]) != 0)
+			if (i == 0 || CompareItems(&refs[i], &refs[i - 1]) != 0)
 				items++;
+		pfree(refs);
 	}
 
 	v[0] = Float8GetDatum(Days(s->cutoff - s->last_t));
@@ -334,7 +364,6 @@ user_feature_values_combine(PG_FUNCTION_ARGS)
 	MemoryContext aggcxt;
 	FeatureState *a = PG_ARGISNULL(0) ? NULL : (FeatureState *) PG_GETARG_POINTER(0);
 	FeatureState *b = PG_ARGISNULL(1) ? NULL : (FeatureState *) PG_GETARG_POINTER(1);
-	MemoryContext old;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "user_feature_values_combine called in non-aggregate context");
@@ -362,10 +391,14 @@ user_feature_values_combine(PG_FUNCTION_ARGS)
 	a->last_p = Max(a->last_p, b->last_p);
 	for (int i = 0; i < b->ntimes; i++)
 		AddTime(a, b->times[i]);
-	old = MemoryContextSwitchTo(aggcxt);
-	for (int i = 0; i < b->nitems; i++)
-		AddItem(a, (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(b->items[i])));
-	MemoryContextSwitchTo(old);
+	if (b->nitems > 0)
+	{
+		ItemRef    *refs = ItemRefs(b);
+
+		for (int i = 0; i < b->nitems; i++)
+			AddItem(a, refs[i].data, refs[i].len);
+		pfree(refs);
+	}
 	PG_RETURN_POINTER(a);
 }
 
@@ -406,13 +439,9 @@ user_feature_values_serialize(PG_FUNCTION_ARGS)
 	appendStringInfoSpaces(&buf, VARHDRSZ);
 	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
 	appendBinaryStringInfo(&buf, (char *) s->times, s->ntimes * sizeof(TimestampTz));
-	for (int i = 0; i < s->nitems; i++)
-	{
-		int32		len = VARSIZE_ANY_EXHDR(s->items[i]);
-
-		appendBinaryStringInfo(&buf, (char *) &len, sizeof(len));
-		appendBinaryStringInfo(&buf, VARDATA_ANY(s->items[i]), len);
-	}
+	/* the item arena is already length-prefixed */
+	if (s->itemlen > 0)
+		appendBinaryStringInfo(&buf, s->itembuf, s->itemlen);
 	SET_VARSIZE(buf.data, buf.len);
 	PG_RETURN_BYTEA_P(buf.data);
 }
@@ -473,7 +502,6 @@ user_feature_values_deserialize(PG_FUNCTION_ARGS)
 	for (int64 i = 0; i < h.nitems; i++)
 	{
 		int32		len;
-		text	   *item;
 
 		if (end - p < (long) sizeof(len))
 			Truncated();
@@ -481,11 +509,8 @@ user_feature_values_deserialize(PG_FUNCTION_ARGS)
 		p += sizeof(len);
 		if (len < 0 || end - p < len)
 			Truncated();
-		item = MemoryContextAlloc(aggcxt, VARHDRSZ + len);
-		SET_VARSIZE(item, VARHDRSZ + len);
-		memcpy(VARDATA(item), p, len);
+		AddItem(s, p, len);
 		p += len;
-		AddItem(s, item);
 	}
 	if (p != end)
 		Truncated();
