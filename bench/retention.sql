@@ -38,6 +38,10 @@ SELECT 'cohort table agrees with the analyst''s SQL: ' ||
                               EXCEPT SELECT cohort_start, cohort_size, period_number::int, retained, rate
                                        FROM (:analyst_cohorts) a) d)::text || ' differing rows' AS check;
 
+-- the analyst's per-user features: sessions from lag(), distinct days and
+-- items, counts and sums, the churn label from a second look at the table
+\set analyst_features 'SELECT count(*) FROM (WITH past AS (SELECT * FROM events WHERE ts <= ''2024-05-01''), s AS (SELECT user_id, count(*) FILTER (WHERE gap IS NULL OR gap > interval ''30 minutes'') AS sessions, sum(extract(epoch FROM gap)) FILTER (WHERE gap <= interval ''30 minutes'') AS sess_secs FROM (SELECT user_id, ts - lag(ts) OVER (PARTITION BY user_id ORDER BY ts) AS gap FROM past) g GROUP BY user_id), a AS (SELECT user_id, max(ts) AS last_t, min(ts) AS first_t, count(*) FILTER (WHERE event_type = ''purchase'') AS purchases, count(*) FILTER (WHERE event_type = ''view'') AS views, count(*) FILTER (WHERE event_type = ''click'') AS clicks, count(*) FILTER (WHERE event_type = ''cart'') AS carts, sum(amount) FILTER (WHERE event_type = ''purchase'') AS spend, count(DISTINCT date_trunc(''day'', ts)) AS days, count(DISTINCT item_id) AS items FROM past GROUP BY user_id), f AS (SELECT DISTINCT user_id FROM events WHERE ts > ''2024-05-01'' AND ts <= timestamptz ''2024-05-01'' + interval ''30 days'') SELECT a.*, s.sessions, s.sess_secs, f.user_id IS NULL AS churned FROM a JOIN s USING (user_id) LEFT JOIN f USING (user_id)) x'
+
 CREATE TEMP TABLE timings (mode text, what text, ms float8);
 
 -- serial: one process
@@ -54,11 +58,13 @@ RESET max_parallel_workers_per_gather;
 INSERT INTO timings VALUES
   ('parallel', 'count(*)', bench.best_ms('SELECT count(*) FROM events')),
   ('parallel', 'retention_rate', bench.best_ms($q$SELECT retention.retention_rate(user_id, ts, 1, 'week') FROM events$q$)),
+  ('parallel', 'analyst rate SQL', bench.best_ms(:'analyst_rate', 1)),
   ('parallel', 'cohort_table', bench.best_ms($q$SELECT count(*) FROM retention.cohort_table('events', 'week')$q$)),
   ('parallel', 'analyst cohort SQL', bench.best_ms(:'qa', 1)),
   ('parallel', 'lifecycle', bench.best_ms($q$SELECT count(*) FROM retention.lifecycle('events', 'week')$q$)),
   ('parallel', 'stickiness', bench.best_ms($q$SELECT count(*) FROM retention.stickiness('events', 'week')$q$)),
-  ('parallel', 'user_features', bench.best_ms($q$SELECT count(*) FROM retention.user_features('events', '2024-05-01')$q$, 1));
+  ('parallel', 'user_features', bench.best_ms($q$SELECT count(*) FROM retention.user_features('events', '2024-05-01')$q$, 2)),
+  ('parallel', 'analyst features SQL', bench.best_ms(:'analyst_features', 1));
 
 SELECT mode, what, round(ms::numeric, 0) AS ms FROM timings ORDER BY mode DESC, what;
 
@@ -69,6 +75,7 @@ SELECT t.mode, t.what,
   JOIN timings c ON c.mode = t.mode AND c.what = 'count(*)'
   LEFT JOIN timings a ON a.mode = t.mode
         AND a.what = CASE t.what WHEN 'retention_rate' THEN 'analyst rate SQL'
-                                 WHEN 'cohort_table' THEN 'analyst cohort SQL' END
+                                 WHEN 'cohort_table' THEN 'analyst cohort SQL'
+                                 WHEN 'user_features' THEN 'analyst features SQL' END
  WHERE t.what IN ('retention_rate', 'cohort_table', 'lifecycle', 'stickiness', 'user_features')
  ORDER BY t.mode DESC, t.what;
