@@ -113,7 +113,17 @@ SELECT * FROM retention.user_features('shop', 'infinity');
 SELECT * FROM retention.user_features('shop', '2024-01-31', session_gap => '0 seconds');
 SELECT * FROM retention.stickiness('ev', 'day');
 SELECT * FROM retention.lifecycle('ev', 'quarter');
+SELECT * FROM retention.user_features('shop', '2024-01-31', '1 month');
+SELECT retention.user_feature_values(ts, event_type, NULL, NULL, NULL, '1 day', '1 hour',
+                                     'view', 'click', 'cart', 'purchase', 'activity') FROM shop;
+SELECT retention.user_feature_values(ts, event_type, NULL, NULL, '2024-01-31', '1 day', '1 hour',
+                                     'view', 'click', 'cart', 'purchase', 'everything') FROM shop;
+SELECT retention.user_feature_values('infinity', 'view', NULL, NULL, '2024-01-31', '1 day', '1 hour',
+                                     'view', 'click', 'cart', 'purchase', 'activity');
+SELECT retention.user_feature_values(ts, event_type, NULL, NULL, '2024-01-31', '1 mon', '1 hour',
+                                     'view', 'click', 'cart', 'purchase', 'activity') FROM shop;
 \set VERBOSITY default
+SELECT * FROM retention.user_features('shop', '2024-01-31', '1 month');
 SELECT * FROM retention.sessions('clicks', '0 minutes', user_column => 'visitor', time_column => 'at');
 SELECT * FROM retention.user_features('shop', '2024-01-31', churn_on => 'logins');
 SELECT * FROM retention.stickiness('ev', 'day');

@@ -845,6 +845,12 @@ BEGIN
         RAISE EXCEPTION 'session gap "%" must be positive', session_gap
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF pg_catalog.date_part('month', horizon) <> 0 OR pg_catalog.date_part('year', horizon) <> 0
+       OR pg_catalog.date_part('month', session_gap) <> 0 OR pg_catalog.date_part('year', session_gap) <> 0 THEN
+        RAISE EXCEPTION 'churn horizon "%" and session gap "%" must not contain months or years', horizon, session_gap
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Months differ in length; use days, e.g. interval ''30 days''.';
+    END IF;
     IF cutoff IS NULL OR NOT pg_catalog.isfinite(cutoff) THEN
         RAISE EXCEPTION 'cutoff "%" must be a finite time', cutoff
             USING ERRCODE = 'invalid_parameter_value';

@@ -21,6 +21,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "periods.h"
@@ -45,7 +46,7 @@ typedef struct FeatureState
 	int64		last30;
 	int64		prev30;
 	int64		future;
-	double		spend;
+	Numeric		spend;			/* exact, so that the order of rows cannot matter */
 	TimestampTz first_t;
 	TimestampTz last_t;
 	TimestampTz first_p;
@@ -90,6 +91,33 @@ TextEquals(text *a, text *b)
 {
 	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
 		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
+/* spend += amount, in the state's context */
+static void
+AddSpend(FeatureState *s, Numeric amount)
+{
+	MemoryContext old = MemoryContextSwitchTo(s->cxt);
+	Numeric		sum;
+
+	if (s->spend == NULL)
+		sum = DatumGetNumericCopy(NumericGetDatum(amount));
+	else
+	{
+		sum = DatumGetNumeric(DirectFunctionCall2(numeric_add, NumericGetDatum(s->spend),
+												  NumericGetDatum(amount)));
+		pfree(s->spend);
+	}
+	s->spend = sum;
+	MemoryContextSwitchTo(old);
+}
+
+static double
+SpendDouble(FeatureState *s)
+{
+	if (s->spend == NULL)
+		return 0;
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(s->spend)));
 }
 
 static FeatureState *
@@ -212,8 +240,7 @@ user_feature_values_trans(PG_FUNCTION_ARGS)
 			s->first_p = Min(s->first_p, t);
 			s->last_p = Max(s->last_p, t);
 			if (!PG_ARGISNULL(A_AMOUNT))
-				s->spend += DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-															   PG_GETARG_DATUM(A_AMOUNT)));
+				AddSpend(s, PG_GETARG_NUMERIC(A_AMOUNT));
 		}
 		else if (TextEquals(kind, PG_GETARG_TEXT_PP(A_VIEW)))
 			s->views++;
@@ -331,9 +358,9 @@ user_feature_values_final(PG_FUNCTION_ARGS)
 	v[2] = Float8GetDatum((double) s->purchases);
 	v[3] = Float8GetDatum((double) days);
 	v[4] = Float8GetDatum((double) sessions);
-	v[5] = Float8GetDatum(s->spend);
+	v[5] = Float8GetDatum(SpendDouble(s));
 	nulls[5] = s->purchases == 0;
-	v[6] = Float8GetDatum(s->purchases > 0 ? s->spend / s->purchases : 0);
+	v[6] = Float8GetDatum(s->purchases > 0 ? SpendDouble(s) / s->purchases : 0);
 	nulls[6] = s->purchases == 0;
 	v[7] = Float8GetDatum(Days(s->cutoff - s->first_t));
 	v[8] = Float8GetDatum((double) session_usec / USECS_PER_SEC / 60.0 / sessions);
@@ -384,7 +411,8 @@ user_feature_values_combine(PG_FUNCTION_ARGS)
 	a->last30 += b->last30;
 	a->prev30 += b->prev30;
 	a->future += b->future;
-	a->spend += b->spend;
+	if (b->spend != NULL)
+		AddSpend(a, b->spend);
 	a->first_t = Min(a->first_t, b->first_t);
 	a->last_t = Max(a->last_t, b->last_t);
 	a->first_p = Min(a->first_p, b->first_p);
@@ -415,7 +443,7 @@ typedef struct FeatureHeader
 				last30,
 				prev30,
 				future;
-	double		spend;
+	int64		spend_len;		/* bytes of the numeric after the items, 0 if none */
 	int64		first_t,
 				last_t,
 				first_p,
@@ -431,7 +459,8 @@ user_feature_values_serialize(PG_FUNCTION_ARGS)
 {
 	FeatureState *s = (FeatureState *) PG_GETARG_POINTER(0);
 	FeatureHeader h = {s->cutoff, s->horizon, s->gap, s->churn_on_purchase, s->views, s->clicks,
-		s->carts, s->purchases, s->last30, s->prev30, s->future, s->spend, s->first_t, s->last_t,
+		s->carts, s->purchases, s->last30, s->prev30, s->future,
+		s->spend ? VARSIZE(s->spend) : 0, s->first_t, s->last_t,
 	s->first_p, s->last_p, s->ntimes, s->nitems};
 	StringInfoData buf;
 
@@ -442,6 +471,8 @@ user_feature_values_serialize(PG_FUNCTION_ARGS)
 	/* the item arena is already length-prefixed */
 	if (s->itemlen > 0)
 		appendBinaryStringInfo(&buf, s->itembuf, s->itemlen);
+	if (s->spend)
+		appendBinaryStringInfo(&buf, (char *) s->spend, VARSIZE(s->spend));
 	SET_VARSIZE(buf.data, buf.len);
 	PG_RETURN_BYTEA_P(buf.data);
 }
@@ -486,7 +517,6 @@ user_feature_values_deserialize(PG_FUNCTION_ARGS)
 	s->last30 = h.last30;
 	s->prev30 = h.prev30;
 	s->future = h.future;
-	s->spend = h.spend;
 	s->first_t = h.first_t;
 	s->last_t = h.last_t;
 	s->first_p = h.first_p;
@@ -511,6 +541,16 @@ user_feature_values_deserialize(PG_FUNCTION_ARGS)
 			Truncated();
 		AddItem(s, p, len);
 		p += len;
+	}
+	if (h.spend_len != 0)
+	{
+		if (h.spend_len < VARHDRSZ || end - p != h.spend_len)
+			Truncated();
+		s->spend = MemoryContextAlloc(aggcxt, h.spend_len);
+		memcpy(s->spend, p, h.spend_len);
+		if (VARSIZE(s->spend) != h.spend_len)
+			Truncated();
+		p += h.spend_len;
 	}
 	if (p != end)
 		Truncated();

@@ -1,7 +1,7 @@
 -- pgTAP: lifecycle, stickiness, sessions, user features and RFM against
 -- independent plain-SQL formulations on random data, with parallel plans.
 BEGIN;
-SELECT plan(17);
+SELECT plan(19);
 
 SELECT setseed(0.5);
 SET TimeZone = 'Europe/Berlin';
@@ -121,6 +121,18 @@ SELECT matches(plan_of($$SELECT retention.lifecycle_matrix(user_id, ts, 'week') 
                'Gather.*Partial Aggregate', 'the lifecycle plan is parallel');
 SELECT is((SELECT ARRAY[retention.lifecycle_matrix(user_id, ts, 'week')::text, retention.stickiness_matrix(user_id, ts, 'week')::text] FROM shop),
           (SELECT ARRAY[l::text, s::text] FROM serial), 'lifecycle and stickiness: parallel equals serial');
+
+-- the feature aggregate's partial states cross from workers to the leader
+SET max_parallel_workers_per_gather = 0;
+CREATE TEMP TABLE serial_features AS SELECT * FROM retention.user_features('shop', '2024-03-01 00:00+01');
+SET max_parallel_workers_per_gather = 2;
+SET enable_hashagg = off;
+SELECT matches(plan_of($$SELECT user_id, retention.user_feature_values(ts, event_type, item_id::text, amount,
+                          '2024-03-01', '30 days', '30 minutes', 'view', 'click', 'cart', 'purchase', 'activity')
+                          FROM shop GROUP BY user_id$$),
+               'Gather.*Partial GroupAggregate', 'the feature aggregate plan is parallel');
+SELECT set_eq($$SELECT * FROM retention.user_features('shop', '2024-03-01 00:00+01')$$,
+              $$SELECT * FROM serial_features$$, 'user features: parallel equals serial');
 
 SELECT * FROM finish();
 ROLLBACK;
