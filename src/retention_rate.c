@@ -313,7 +313,7 @@ retention_deserialize(PG_FUNCTION_ARGS)
 	memcpy(&h, buf.data, sizeof(h));
 	buf.cursor = sizeof(h);
 	if (h.magic != STATE_MAGIC || h.kind < PERIOD_DAY || h.kind > PERIOD_MONTH ||
-		h.n < NO_N || (h.have_max != 0 && h.have_max != 1))
+		h.n < NO_N || (h.have_max != 0 && h.have_max != 1) || h.mode < 0 || h.mode > 4)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid retention aggregate state")));
