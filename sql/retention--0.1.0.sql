@@ -955,3 +955,47 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.rfm(regclass, timestamptz, name, name, name, name, text) IS
 'RFM per customer as of as_of (default: the latest purchase): recency in days, frequency, monetary total, quintile scores 1-5 (recency reversed, ties broken by user id), the cell ''RFM'' and the segment of rfm_segment(r, f)';
+
+--------------------------------------------------------------------------
+-- Cohort tables, two-stage form for distributed tables (Citus)
+--
+--   SELECT * FROM retention.cohort_rows((
+--     SELECT retention.cohort_matrix(a, 'classic')
+--       FROM (SELECT user_id, retention.user_activity(ts, 'week') AS a
+--               FROM events GROUP BY user_id) per_user));
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.activity_cohort_trans(bigint[], @extschema@.activity, text)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'activity_cohort_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.activity_cohort_trans(bigint[], @extschema@.activity, text) IS
+'transition function of cohort_matrix(activity, mode): cohort sizes and retained counts per offset';
+
+CREATE FUNCTION @extschema@.activity_cohort_combine(bigint[], bigint[])
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'activity_cohort_combine'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.activity_cohort_combine(bigint[], bigint[]) IS
+'combine function of cohort_matrix(activity, mode): adds two matrices';
+
+CREATE FUNCTION @extschema@.activity_cohort_final(bigint[])
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'activity_cohort_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.activity_cohort_final(bigint[]) IS
+'final function of cohort_matrix(activity, mode): the layout of cohort_matrix(user_id, ts, ...)';
+
+CREATE AGGREGATE @extschema@.cohort_matrix(activity @extschema@.activity, mode text) (
+    SFUNC = @extschema@.activity_cohort_trans,
+    STYPE = bigint[],
+    FINALFUNC = @extschema@.activity_cohort_final,
+    COMBINEFUNC = @extschema@.activity_cohort_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.cohort_matrix(@extschema@.activity, text) IS
+'stage two of a distributed cohort table over per-user activities (a bigint[] state sized by periods, not users); same result as cohort_matrix(user_id, ts, period, mode, ...); unpack with cohort_rows';

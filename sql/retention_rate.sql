@@ -182,6 +182,12 @@ SELECT user_id, retention.user_activity(ts, 'day') FROM ev GROUP BY user_id ORDE
 SELECT user_id, retention.user_activity(ts, 'day', event_type = 'purchase', event_type = 'purchase')
   FROM ev GROUP BY user_id ORDER BY user_id;
 SELECT 'month:276:279:276:1001'::retention.activity, 'week:-:5:5:1'::retention.activity;
+-- the cohort table from per-user activities: the same rows as above
+SELECT * FROM retention.cohort_rows((
+  SELECT retention.cohort_matrix(a, 'classic')
+    FROM (SELECT user_id, retention.user_activity(ts, 'day') AS a FROM ev GROUP BY user_id) u));
+SELECT retention.cohort_matrix(a, 'recurring')
+  FROM (SELECT user_id, retention.user_activity(ts, 'day') AS a FROM ev GROUP BY user_id) u;
 
 -- rolling windows from the exact first event.  u1 starts 2024-01-01 10:00
 -- with events 23 h and 25 h later (windows 0 and 1 of a day); u2 starts
@@ -217,6 +223,10 @@ SELECT 'day:1:2:1:1x'::retention.activity;
 SELECT 'day:1:2:1:110'::retention.activity;
 SELECT 'day:5:2:1:1'::retention.activity;
 SELECT retention.activity_rate_final('{1,2,3}'::bigint[]);
+SELECT retention.activity_cohort_final('{1,2,3}'::bigint[]);
+SELECT retention.cohort_matrix(a, 'recurring')
+  FROM (SELECT user_id, retention.user_activity(ts, 'day', event_type = 'purchase', true) AS a FROM ev GROUP BY user_id) u;
+SELECT retention.cohort_matrix(a, 'classic') FROM (VALUES ('day:1:1:1:1'::retention.activity), ('week:1:1:1:1')) v(a);
 SELECT * FROM retention.cohort_table('ev', 'day', start_event => 'purchase');
 SELECT * FROM retention.cohort_table('ev', 'day', recurring => true, event_column => 'event_type', start_event => 'purchase');
 SELECT retention.cohort_matrix(user_id, ts, 'day', 'sideways', true, true) FROM ev;

@@ -470,3 +470,258 @@ activity_rate_final(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8((double) retained / (double) users);
 }
+
+/* ---- stage two of the cohort table: cohort_matrix(activity, mode) ---- */
+
+/*
+ * State: bigint[] of CM_HDR header fields, then for the periods lo .. lo +
+ * n - 1 the cohort sizes (n values) and the retained counts (n x n, row =
+ * cohort, column = offset).  Its size depends on the number of periods,
+ * not on the number of users.
+ */
+enum
+{
+	CM_KIND,
+	CM_MODE,
+	CM_MAX,						/* latest period seen */
+	CM_LO,
+	CM_N,
+	CM_HDR
+};
+
+#define CM_MAX_PERIODS 4096		/* n x n cells: at most 128 MB */
+
+static ArrayType *
+MakeCohortState(int64 kind, int64 mode, int64 max, int64 lo, int64 n)
+{
+	int64		len;
+	ArrayType  *arr;
+	int64	   *v;
+
+	if (n > CM_MAX_PERIODS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("cohort table over %lld periods is too large", (long long) n),
+				 errhint("Use a longer period or a shorter time range.")));
+	len = CM_HDR + n + n * n;
+	arr = palloc0(ARR_OVERHEAD_NONULLS(1) + len * sizeof(int64));
+	SET_VARSIZE(arr, ARR_OVERHEAD_NONULLS(1) + len * sizeof(int64));
+	arr->ndim = 1;
+	arr->elemtype = INT8OID;
+	ARR_DIMS(arr)[0] = (int) len;
+	ARR_LBOUND(arr)[0] = 1;
+	v = (int64 *) ARR_DATA_PTR(arr);
+	v[CM_KIND] = kind;
+	v[CM_MODE] = mode;
+	v[CM_MAX] = max;
+	v[CM_LO] = lo;
+	v[CM_N] = n;
+	return arr;
+}
+
+static int64 *
+CohortStateValues(ArrayType *arr)
+{
+	int64	   *v;
+
+	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != INT8OID ||
+		ARR_DIMS(arr)[0] < CM_HDR)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid cohort_matrix(activity) state")));
+	v = (int64 *) ARR_DATA_PTR(arr);
+	if (v[CM_N] < 0 || v[CM_N] > CM_MAX_PERIODS ||
+		ARR_DIMS(arr)[0] != CM_HDR + v[CM_N] + v[CM_N] * v[CM_N] ||
+		v[CM_KIND] < PERIOD_DAY || v[CM_KIND] > PERIOD_MONTH || v[CM_MODE] < 1 || v[CM_MODE] > 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid cohort_matrix(activity) state")));
+	return v;
+}
+
+/* A copy of "old" covering periods lo .. hi as well. */
+static ArrayType *
+CohortWiden(const int64 *old, int64 lo, int64 hi)
+{
+	int64		on = old[CM_N];
+	int64		nlo = on ? Min(lo, old[CM_LO]) : lo;
+	int64		nhi = on ? Max(hi, old[CM_LO] + on - 1) : hi;
+	int64		n = nhi - nlo + 1;
+	ArrayType  *arr = MakeCohortState(old[CM_KIND], old[CM_MODE], old[CM_MAX], nlo, n);
+	int64	   *v = (int64 *) ARR_DATA_PTR(arr);
+	int64		shift = on ? old[CM_LO] - nlo : 0;
+
+	for (int64 c = 0; c < on; c++)
+	{
+		v[CM_HDR + c + shift] = old[CM_HDR + c];
+		/* offsets are relative to the cohort, so a row moves whole */
+		memcpy(v + CM_HDR + n + (c + shift) * n, old + CM_HDR + on + c * on, on * sizeof(int64));
+	}
+	return arr;
+}
+
+/* Transition of cohort_matrix(activity, mode). */
+PG_FUNCTION_INFO_V1(activity_cohort_trans);
+Datum
+activity_cohort_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	ArrayType  *arr;
+	int64	   *v;
+	Activity   *a;
+	int64		mode;
+	int64		lo;
+	int64		hi;
+	int64		n;
+	bool		recurring;
+	bool		unbounded;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "cohort_matrix(activity) called in non-aggregate context");
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	a = (Activity *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
+	mode = ParseCohortMode(text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	recurring = mode >= 3;
+	unbounded = mode == 2 || mode == 4;
+
+	if (PG_ARGISNULL(0))
+		arr = MakeCohortState(a->kind, mode, PG_INT64_MIN, 0, 0);
+	else
+		arr = PG_GETARG_ARRAYTYPE_P(0);
+	v = CohortStateValues(arr);
+	if (v[CM_KIND] != a->kind || v[CM_MODE] != mode)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("activities of different periods or modes cannot be combined")));
+	v[CM_MAX] = Max(v[CM_MAX], a->last_event);
+
+	/* the cohorts this user belongs to: the first start, or every active period */
+	if (recurring ? a->nbits == 0 : a->first_start == NO_START)
+		PG_RETURN_ARRAYTYPE_P(arr);
+	if (recurring && a->first_start != a->base)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("recurring cohorts take no start or return event filter")));
+	lo = recurring ? a->base : a->first_start;
+	hi = a->last_event;
+	if (v[CM_N] == 0 || lo < v[CM_LO] || hi >= v[CM_LO] + v[CM_N])
+	{
+		arr = CohortWiden(v, lo, hi);
+		v = (int64 *) ARR_DATA_PTR(arr);
+	}
+	n = v[CM_N];
+
+	for (int64 c = lo; c <= (recurring ? (int64) a->base + a->nbits - 1 : lo); c++)
+	{
+		int64	   *row;
+		int64		last = (int64) a->base + a->nbits - 1;
+
+		if (recurring && !ActivityBit(a, c))
+			continue;
+		row = v + CM_HDR + n + (c - v[CM_LO]) * n;
+		v[CM_HDR + c - v[CM_LO]]++;
+		for (int64 p = c; p <= last; p++)
+			if (unbounded || ActivityBit(a, p))
+				row[p - c]++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_RETURN_ARRAYTYPE_P(arr);
+}
+
+/* Adds two cohort_matrix(activity) states. */
+PG_FUNCTION_INFO_V1(activity_cohort_combine);
+Datum
+activity_cohort_combine(PG_FUNCTION_ARGS)
+{
+	int64	   *a = CohortStateValues(PG_GETARG_ARRAYTYPE_P(0));
+	int64	   *b = CohortStateValues(PG_GETARG_ARRAYTYPE_P(1));
+	ArrayType  *arr;
+	int64	   *v;
+	int64		n;
+
+	if (a[CM_KIND] != b[CM_KIND] || a[CM_MODE] != b[CM_MODE])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot combine cohort states of different periods or modes")));
+	if (b[CM_N] == 0)
+		arr = CohortWiden(a, a[CM_N] ? a[CM_LO] : 0, a[CM_N] ? a[CM_LO] : -1);
+	else
+		arr = CohortWiden(a, b[CM_LO], b[CM_LO] + b[CM_N] - 1);
+	v = (int64 *) ARR_DATA_PTR(arr);
+	v[CM_MAX] = Max(a[CM_MAX], b[CM_MAX]);
+	n = v[CM_N];
+	for (int64 c = 0; c < b[CM_N]; c++)
+	{
+		int64		dc = c + b[CM_LO] - v[CM_LO];
+
+		v[CM_HDR + dc] += b[CM_HDR + c];
+		for (int64 k = 0; k < b[CM_N]; k++)
+			v[CM_HDR + n + dc * n + k] += b[CM_HDR + b[CM_N] + c * b[CM_N] + k];
+	}
+	PG_RETURN_ARRAYTYPE_P(arr);
+}
+
+/* Returns the cohort matrix in the layout of cohort_matrix(user_id, ts, ...). */
+PG_FUNCTION_INFO_V1(activity_cohort_final);
+Datum
+activity_cohort_final(PG_FUNCTION_ARGS)
+{
+	int64	   *v;
+	int64		n;
+	int64		width;
+	int64		nrows = 0;
+	int64		r = 0;
+	Datum	   *values;
+	bool	   *nulls;
+	int			dims[2];
+	int			lbs[2] = {1, 1};
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	v = CohortStateValues(PG_GETARG_ARRAYTYPE_P(0));
+	n = v[CM_N];
+	for (int64 c = 0; c < n; c++)
+		if (v[CM_HDR + c] > 0)
+			nrows++;
+	if (nrows == 0)
+		PG_RETURN_NULL();
+	/* the earliest cohort to the latest period, as the one-stage aggregate */
+	{
+		int64		first = 0;
+
+		while (v[CM_HDR + first] == 0)
+			first++;
+		width = v[CM_MAX] - (v[CM_LO] + first) + 1;
+	}
+	values = palloc(nrows * (width + 2) * sizeof(Datum));
+	nulls = palloc(nrows * (width + 2) * sizeof(bool));
+	for (int64 c = 0; c < n; c++)
+	{
+		int64		period = v[CM_LO] + c;
+
+		if (v[CM_HDR + c] == 0)
+			continue;
+		values[r * (width + 2)] = Int64GetDatum(PeriodStartDate(v[CM_KIND], (int32) period));
+		nulls[r * (width + 2)] = false;
+		values[r * (width + 2) + 1] = Int64GetDatum(v[CM_HDR + c]);
+		nulls[r * (width + 2) + 1] = false;
+		for (int64 k = 0; k < width; k++)
+		{
+			bool		censored = period + k > v[CM_MAX];
+
+			nulls[r * (width + 2) + 2 + k] = censored;
+			values[r * (width + 2) + 2 + k] =
+				Int64GetDatum(censored || k >= n ? 0 : v[CM_HDR + n + c * n + k]);
+		}
+		r++;
+	}
+	dims[0] = (int) nrows;
+	dims[1] = (int) (width + 2);
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, nulls, 2, dims, lbs, INT8OID,
+											 sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}

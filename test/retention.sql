@@ -2,7 +2,7 @@
 -- formulations of the same definitions on random data, the CDNOW purchase
 -- log against an independent computation, parallel plans and declarations.
 BEGIN;
-SELECT plan(36);
+SELECT plan(37);
 
 -- declarations: every function of this area documented and PARALLEL SAFE,
 -- every aggregate with a combine function
@@ -161,6 +161,18 @@ SELECT set_eq($$SELECT pidx(cohort_start, 'month'), cohort_size, period_number, 
               $$SELECT * FROM plain_cohorts('month', true)$$, 'monthly unbounded cohort table equals plain SQL');
 SELECT set_eq($$SELECT pidx(cohort_start, 'week'), cohort_size, period_number, retained FROM retention.cohort_table('events', 'week', recurring => true)$$,
               $$SELECT * FROM plain_recurring('week')$$, 'weekly recurring cohort table equals plain SQL');
+SELECT is((SELECT count(*)::int FROM (VALUES ('day', 'classic'), ('week', 'unbounded'), ('week', 'recurring'),
+                                            ('month', 'recurring_unbounded'), ('day', 'recurring')) m(p, mode)
+            WHERE (SELECT retention.cohort_matrix(a, m.mode) FROM
+                     (SELECT user_id, retention.user_activity(ts, m.p) AS a FROM events
+                       WHERE user_id IS NOT NULL GROUP BY user_id) u)::text
+                  IS DISTINCT FROM (SELECT retention.cohort_matrix(user_id, ts, m.p, m.mode, true, true) FROM events)::text
+               OR (SELECT retention.cohort_matrix(a, 'unbounded') FROM
+                     (SELECT user_id, retention.user_activity(ts, m.p, kind = 'purchase', kind <> 'view') AS a FROM events
+                       WHERE user_id IS NOT NULL GROUP BY user_id) u)::text
+                  IS DISTINCT FROM (SELECT retention.cohort_matrix(user_id, ts, m.p, 'unbounded', kind = 'purchase', kind <> 'view')
+                                      FROM events)::text),
+          0, 'two-stage cohort matrices equal the one-stage ones, in every mode and with filters');
 SELECT ok((SELECT bool_and(rate = retained::float8 / cohort_size) FROM retention.cohort_table('events', 'week')),
           'rate is retained / cohort_size');
 
