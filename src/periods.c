@@ -1,0 +1,223 @@
+/*-------------------------------------------------------------------------
+ *
+ * periods.c
+ *	  Calendar periods of timestamps in the session time zone.
+ *
+ * date_trunc() calls pg_localtime() for every value, which is most of the
+ * cost of an aggregate over ten million events.  We ask the time zone
+ * library instead for the stretch of UTC time over which the zone keeps its
+ * current offset (pg_next_dst_boundary(), the same call DetermineTimeZoneOffset
+ * uses) and remember a few such stretches; inside one, the local date is a
+ * division.  The answers are those of date_trunc() in the session time zone,
+ * DST transitions, historical offsets and pre-1970 dates included.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+
+#include "pgtime.h"
+#include "utils/datetime.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "periods.h"
+
+/* 2000-01-03, the first Monday on or after the PostgreSQL epoch */
+#define FIRST_MONDAY 2
+
+static inline int64
+FloorDiv(int64 a, int64 b)
+{
+	int64		q = a / b;
+
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+PeriodKind
+ParsePeriodKind(const char *name)
+{
+	if (pg_strcasecmp(name, "day") == 0)
+		return PERIOD_DAY;
+	if (pg_strcasecmp(name, "week") == 0)
+		return PERIOD_WEEK;
+	if (pg_strcasecmp(name, "month") == 0)
+		return PERIOD_MONTH;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown period \"%s\"", name),
+			 errhint("Use \"day\", \"week\" or \"month\".")));
+	return PERIOD_DAY;			/* keep the compiler quiet */
+}
+
+const char *
+PeriodKindName(PeriodKind kind)
+{
+	switch (kind)
+	{
+		case PERIOD_DAY:
+			return "day";
+		case PERIOD_WEEK:
+			return "week";
+		case PERIOD_MONTH:
+			return "month";
+	}
+	elog(ERROR, "unrecognized period kind %d", (int) kind);
+	return NULL;
+}
+
+void
+PeriodCalcInit(PeriodCalc *calc, PeriodKind kind)
+{
+	memset(calc, 0, sizeof(*calc));
+	calc->kind = kind;
+	calc->tz = session_timezone;
+	calc->last_date = PG_INT32_MIN;
+}
+
+/*
+ * The offset of the session zone at second t, remembering the stretch of
+ * time up to the zone's next transition.
+ */
+static int64
+OffsetAt(PeriodCalc *calc, pg_time_t t)
+{
+	long int	before_gmtoff;
+	long int	after_gmtoff;
+	int			before_isdst;
+	int			after_isdst;
+	pg_time_t	boundary;
+	int			r;
+	OffsetWindow *w;
+
+	/* SET TimeZone inside a query would invalidate what we remember */
+	if (calc->tz != session_timezone)
+	{
+		calc->tz = session_timezone;
+		calc->nwindows = 0;
+	}
+
+	for (int i = 0; i < calc->nwindows; i++)
+	{
+		w = &calc->windows[i];
+		if (t >= w->lo && t < w->hi)
+			return w->offset_usec;
+	}
+
+	r = pg_next_dst_boundary(&t, &before_gmtoff, &before_isdst, &boundary,
+							 &after_gmtoff, &after_isdst, session_timezone);
+	if (r < 0)
+	{
+		/* not expected from the time zone library; ask pg_localtime() */
+		struct pg_tm *tm = pg_localtime(&t, session_timezone);
+
+		if (tm == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("timestamp out of range")));
+		return (int64) tm->tm_gmtoff * USECS_PER_SEC;
+	}
+	if (r == 0)
+		boundary = PG_INT64_MAX;	/* no transition ahead */
+
+	/* the same stretch seen from an earlier second: widen it */
+	for (int i = 0; i < calc->nwindows; i++)
+	{
+		w = &calc->windows[i];
+		if (w->hi == boundary && w->offset_usec == (int64) before_gmtoff * USECS_PER_SEC)
+		{
+			w->lo = Min(w->lo, t);
+			return w->offset_usec;
+		}
+	}
+
+	if (calc->nwindows < PERIOD_CACHE_SLOTS)
+		w = &calc->windows[calc->nwindows++];
+	else
+	{
+		w = &calc->windows[calc->next_victim];
+		calc->next_victim = (calc->next_victim + 1) % PERIOD_CACHE_SLOTS;
+	}
+	w->lo = t;
+	w->hi = boundary;
+	w->offset_usec = (int64) before_gmtoff * USECS_PER_SEC;
+	return w->offset_usec;
+}
+
+int32
+PeriodIndex(PeriodCalc *calc, TimestampTz ts)
+{
+	pg_time_t	t;
+	int64		local;
+	int32		date;
+	int			year,
+				month,
+				day;
+
+	if (TIMESTAMP_NOT_FINITE(ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("cannot place an infinite timestamp in a period")));
+
+	/* the whole second, rounded down (also before 1970) */
+	t = (pg_time_t) FloorDiv(ts, USECS_PER_SEC) +
+		(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+	local = ts + OffsetAt(calc, t);
+	date = (int32) FloorDiv(local, USECS_PER_DAY);
+
+	switch (calc->kind)
+	{
+		case PERIOD_DAY:
+			return date;
+		case PERIOD_WEEK:
+			return (int32) FloorDiv((int64) date - FIRST_MONDAY, 7);
+		case PERIOD_MONTH:
+			if (date != calc->last_date)
+			{
+				j2date(date + POSTGRES_EPOCH_JDATE, &year, &month, &day);
+				calc->last_date = date;
+				calc->last_month = (year - 2000) * MONTHS_PER_YEAR + (month - 1);
+			}
+			return calc->last_month;
+	}
+	elog(ERROR, "unrecognized period kind %d", (int) calc->kind);
+	return 0;
+}
+
+DateADT
+PeriodStartDate(PeriodKind kind, int32 index)
+{
+	int64		months;
+
+	switch (kind)
+	{
+		case PERIOD_DAY:
+			return index;
+		case PERIOD_WEEK:
+			return (DateADT) ((int64) index * 7 + FIRST_MONDAY);
+		case PERIOD_MONTH:
+			months = (int64) index + 2000 * MONTHS_PER_YEAR;
+			return date2j((int) FloorDiv(months, MONTHS_PER_YEAR),
+						  (int) (months - FloorDiv(months, MONTHS_PER_YEAR) * MONTHS_PER_YEAR) + 1,
+						  1) - POSTGRES_EPOCH_JDATE;
+	}
+	elog(ERROR, "unrecognized period kind %d", (int) kind);
+	return 0;
+}
+
+/*
+ * Returns the first local date of the day, ISO week or month containing ts
+ * in the session time zone, as the retention aggregates place it.
+ */
+PG_FUNCTION_INFO_V1(period_start);
+Datum
+period_start(PG_FUNCTION_ARGS)
+{
+	TimestampTz ts = PG_GETARG_TIMESTAMPTZ(0);
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	PeriodCalc	calc;
+
+	PeriodCalcInit(&calc, ParsePeriodKind(name));
+	PG_RETURN_DATEADT(PeriodStartDate(calc.kind, PeriodIndex(&calc, ts)));
+}

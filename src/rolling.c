@@ -1,0 +1,398 @@
+/*-------------------------------------------------------------------------
+ *
+ * rolling.c
+ *	  retention_rate_rolling: retention over rolling windows measured from
+ *	  each user's exact first event, as some product-analytics tools count.
+ *
+ * Window k of a user is [start + k * w, start + (k + 1) * w).  N counts the
+ * users whose window n has begun by the latest event of the group (start +
+ * n * w <= latest ts), S those of them with an event in window n (classic)
+ * or at or after start + n * w (unbounded).
+ *
+ * Because events arrive in any order, deciding "an event in window n" while
+ * the start can still move would need every event; the caller therefore
+ * passes each row's user start (min(ts) over the user, see the
+ * documentation), and a user costs one 24-byte hash entry: the start and
+ * two flags.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "common/int.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "user_activity.h"
+
+typedef struct RollingEntry
+{
+	int64		user_id;
+	TimestampTz start;
+	char		status;
+	bool		in_window;		/* an event in window n */
+	bool		at_or_after;	/* an event at or after the start of window n */
+} RollingEntry;
+
+static inline uint32
+HashRollingUser(int64 id)
+{
+	uint64		h = (uint64) id;
+
+	h ^= h >> 33;
+	h *= UINT64CONST(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	h ^= h >> 33;
+	return (uint32) h;
+}
+
+#define SH_PREFIX		rolling
+#define SH_ELEMENT_TYPE RollingEntry
+#define SH_KEY_TYPE		int64
+#define SH_KEY			user_id
+#define SH_HASH_KEY(tb, key) HashRollingUser(key)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+typedef struct RollingState
+{
+	rolling_hash *users;
+	int32		n;
+	int64		window;			/* microseconds */
+	bool		have_max;
+	TimestampTz max_ts;
+} RollingState;
+
+#define ROLLING_MAGIC 0x524F4C31	/* "ROL1" */
+
+static int64
+WindowUsec(Interval *w)
+{
+	int64		usec;
+
+	if (w->month != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rolling window \"%s\" must not contain months or years",
+						DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(w)))),
+				 errhint("Months differ in length; use days, e.g. interval '30 days'.")));
+	/* a day is 24 hours here: windows are measured, not calendar periods */
+	if (pg_mul_s64_overflow((int64) w->day, USECS_PER_DAY, &usec) ||
+		pg_add_s64_overflow(usec, w->time, &usec) || usec <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rolling window \"%s\" must be positive",
+						DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(w))))));
+	return usec;
+}
+
+static RollingState *
+NewRollingState(MemoryContext cxt, int32 n, int64 window, uint32 size_hint)
+{
+	RollingState *state = MemoryContextAllocZero(cxt, sizeof(RollingState));
+
+	state->users = rolling_create(cxt, Max(size_hint, 64), NULL);
+	state->n = n;
+	state->window = window;
+	return state;
+}
+
+/* window n of a user starting at "start" begins at start + n * window */
+static bool
+WindowBegin(TimestampTz start, int32 n, int64 window, TimestampTz *begin)
+{
+	int64		offset;
+
+	return !pg_mul_s64_overflow((int64) n, window, &offset) &&
+		!pg_add_s64_overflow(start, offset, begin);
+}
+
+static void
+Observe(RollingState *state, RollingEntry *u, TimestampTz ts)
+{
+	TimestampTz begin;
+
+	if (!WindowBegin(u->start, state->n, state->window, &begin))
+		return;					/* window n lies beyond any timestamp */
+	if (ts >= begin)
+	{
+		u->at_or_after = true;
+		if (ts - begin < state->window)
+			u->in_window = true;
+	}
+}
+
+/*
+ * Transition of retention_rate_rolling(user_id, start, ts, n, window): rows
+ * with a NULL user, start, timestamp, n or window are skipped.
+ */
+PG_FUNCTION_INFO_V1(rolling_trans);
+Datum
+rolling_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	RollingState *state = PG_ARGISNULL(0) ? NULL : (RollingState *) PG_GETARG_POINTER(0);
+	int64		user_id;
+	TimestampTz start;
+	TimestampTz ts;
+	int32		n;
+	RollingEntry *u;
+	bool		found;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "rolling_trans called in non-aggregate context");
+	for (int i = 1; i <= 5; i++)
+		if (PG_ARGISNULL(i))
+			PG_RETURN_POINTER(state);
+
+	user_id = PG_GETARG_INT64(1);
+	start = PG_GETARG_TIMESTAMPTZ(2);
+	ts = PG_GETARG_TIMESTAMPTZ(3);
+	n = PG_GETARG_INT32(4);
+
+	if (state == NULL)
+	{
+		if (n < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("period number n must not be negative, got %d", n)));
+		state = NewRollingState(aggcxt, n, WindowUsec(PG_GETARG_INTERVAL_P(5)), 1024);
+	}
+	else if (n != state->n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("period number n changed from %d to %d within a group", state->n, n),
+				 errhint("Pass the same n for every row of a group.")));
+
+	if (TIMESTAMP_NOT_FINITE(ts) || TIMESTAMP_NOT_FINITE(start))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("cannot measure rolling windows from an infinite timestamp")));
+	if (ts < start)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event of user " INT64_FORMAT " at %s precedes the user's start %s",
+						user_id, timestamptz_to_str(ts), timestamptz_to_str(start)),
+				 errhint("Pass the user's first event time as start, e.g. min(ts) OVER (PARTITION BY user_id).")));
+
+	if (!state->have_max || ts > state->max_ts)
+	{
+		state->max_ts = ts;
+		state->have_max = true;
+	}
+
+	u = rolling_insert(state->users, user_id, &found);
+	if (!found)
+	{
+		if (state->users->members > MAX_USERS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("more than " UINT64_FORMAT " distinct users in one group", MAX_USERS)));
+		u->start = start;
+		u->in_window = false;
+		u->at_or_after = false;
+	}
+	else if (u->start != start)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("user " INT64_FORMAT " has two different starts, %s and %s",
+						user_id, timestamptz_to_str(u->start), timestamptz_to_str(start)),
+				 errhint("Pass the same start on every row of a user.")));
+	Observe(state, u, ts);
+	PG_RETURN_POINTER(state);
+}
+
+/* Combines two partial rolling states. */
+PG_FUNCTION_INFO_V1(rolling_combine);
+Datum
+rolling_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	RollingState *a = PG_ARGISNULL(0) ? NULL : (RollingState *) PG_GETARG_POINTER(0);
+	RollingState *b = PG_ARGISNULL(1) ? NULL : (RollingState *) PG_GETARG_POINTER(1);
+	rolling_iterator it;
+	RollingEntry *e;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "rolling_combine called in non-aggregate context");
+	if (b == NULL)
+		PG_RETURN_POINTER(a);
+	if (a == NULL)
+		a = NewRollingState(aggcxt, b->n, b->window, b->users->members);
+	else if (a->n != b->n || a->window != b->window)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot combine rolling retention states of different n or window")));
+	if (b->have_max && (!a->have_max || b->max_ts > a->max_ts))
+	{
+		a->max_ts = b->max_ts;
+		a->have_max = true;
+	}
+	rolling_start_iterate(b->users, &it);
+	while ((e = rolling_iterate(b->users, &it)) != NULL)
+	{
+		bool		found;
+		RollingEntry *u = rolling_insert(a->users, e->user_id, &found);
+
+		CHECK_FOR_INTERRUPTS();
+		if (!found)
+		{
+			u->start = e->start;
+			u->in_window = e->in_window;
+			u->at_or_after = e->at_or_after;
+		}
+		else
+		{
+			if (u->start != e->start)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("user " INT64_FORMAT " has two different starts, %s and %s",
+								e->user_id, timestamptz_to_str(u->start), timestamptz_to_str(e->start))));
+			u->in_window |= e->in_window;
+			u->at_or_after |= e->at_or_after;
+		}
+	}
+	PG_RETURN_POINTER(a);
+}
+
+typedef struct RollingHeader
+{
+	uint32		magic;
+	int32		n;
+	int64		window;
+	int32		have_max;
+	int32		pad;
+	int64		max_ts;
+	uint64		count;
+} RollingHeader;
+
+typedef struct RollingRecord
+{
+	int64		user_id;
+	int64		start;
+	int32		flags;
+	int32		pad;
+} RollingRecord;
+
+/* Serialises a rolling state: a header, then one record per user. */
+PG_FUNCTION_INFO_V1(rolling_serialize);
+Datum
+rolling_serialize(PG_FUNCTION_ARGS)
+{
+	RollingState *state = (RollingState *) PG_GETARG_POINTER(0);
+	RollingHeader h = {0};
+	StringInfoData buf;
+	rolling_iterator it;
+	RollingEntry *e;
+
+	initStringInfo(&buf);
+	appendStringInfoSpaces(&buf, VARHDRSZ);
+	h.magic = ROLLING_MAGIC;
+	h.n = state->n;
+	h.window = state->window;
+	h.have_max = state->have_max;
+	h.max_ts = state->max_ts;
+	h.count = state->users->members;
+	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
+	rolling_start_iterate(state->users, &it);
+	while ((e = rolling_iterate(state->users, &it)) != NULL)
+	{
+		RollingRecord r = {e->user_id, e->start, (e->in_window ? 1 : 0) | (e->at_or_after ? 2 : 0), 0};
+
+		appendBinaryStringInfo(&buf, (char *) &r, sizeof(r));
+	}
+	SET_VARSIZE(buf.data, buf.len);
+	PG_RETURN_BYTEA_P(buf.data);
+}
+
+/* Rebuilds a rolling state, checking that the length matches the count. */
+PG_FUNCTION_INFO_V1(rolling_deserialize);
+Datum
+rolling_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	const char *data = VARDATA_ANY(b);
+	Size		len = VARSIZE_ANY_EXHDR(b);
+	RollingHeader h;
+	RollingState *state;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "rolling_deserialize called in non-aggregate context");
+	if (len < sizeof(h))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("rolling retention state is truncated")));
+	memcpy(&h, data, sizeof(h));
+	if (h.magic != ROLLING_MAGIC || h.n < 0 || h.window <= 0 || h.count > MAX_USERS ||
+		len != sizeof(h) + h.count * sizeof(RollingRecord))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid rolling retention state")));
+	state = NewRollingState(aggcxt, h.n, h.window, (uint32) h.count);
+	state->have_max = h.have_max != 0;
+	state->max_ts = h.max_ts;
+	for (uint64 i = 0; i < h.count; i++)
+	{
+		RollingRecord r;
+		bool		found;
+		RollingEntry *u;
+
+		memcpy(&r, data + sizeof(h) + i * sizeof(RollingRecord), sizeof(r));
+		u = rolling_insert(state->users, r.user_id, &found);
+		u->start = r.start;
+		u->in_window = (r.flags & 1) != 0;
+		u->at_or_after = (r.flags & 2) != 0;
+	}
+	PG_RETURN_POINTER(state);
+}
+
+static Datum
+RollingFinal(FunctionCallInfo fcinfo, bool unbounded)
+{
+	RollingState *state = PG_ARGISNULL(0) ? NULL : (RollingState *) PG_GETARG_POINTER(0);
+	rolling_iterator it;
+	RollingEntry *e;
+	int64		observable = 0;
+	int64		retained = 0;
+
+	if (state == NULL || !state->have_max)
+		PG_RETURN_NULL();
+	rolling_start_iterate(state->users, &it);
+	while ((e = rolling_iterate(state->users, &it)) != NULL)
+	{
+		TimestampTz begin;
+
+		if (!WindowBegin(e->start, state->n, state->window, &begin) || begin > state->max_ts)
+			continue;			/* window n has not begun by the latest event */
+		observable++;
+		if (unbounded ? e->at_or_after : e->in_window)
+			retained++;
+	}
+	if (observable == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8((double) retained / (double) observable);
+}
+
+/* Returns the share of users with an event in their rolling window n. */
+PG_FUNCTION_INFO_V1(rolling_final);
+Datum
+rolling_final(PG_FUNCTION_ARGS)
+{
+	return RollingFinal(fcinfo, false);
+}
+
+/* Returns the share of users with an event at or after the start of window n. */
+PG_FUNCTION_INFO_V1(rolling_unbounded_final);
+Datum
+rolling_unbounded_final(PG_FUNCTION_ARGS)
+{
+	return RollingFinal(fcinfo, true);
+}
