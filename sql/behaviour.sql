@@ -113,6 +113,11 @@ SELECT * FROM retention.user_features('shop', 'infinity');
 SELECT * FROM retention.user_features('shop', '2024-01-31', session_gap => '0 seconds');
 SELECT * FROM retention.stickiness('ev', 'day');
 SELECT * FROM retention.lifecycle('ev', 'quarter');
+-- two users 12,000 years apart: too many periods to report
+SELECT retention.lifecycle_matrix(u, ts, 'day')
+  FROM (VALUES (1, '1000-01-01'::timestamptz), (2, '13000-01-01')) v(u, ts);
+SELECT retention.stickiness_matrix(u, ts, 'week')
+  FROM (VALUES (1, '1000-01-01'::timestamptz), (2, '13000-01-01')) v(u, ts);
 SELECT * FROM retention.user_features('shop', '2024-01-31', '1 month');
 SELECT retention.user_feature_values(ts, event_type, NULL, NULL, NULL, '1 day', '1 hour',
                                      'view', 'click', 'cart', 'purchase', 'activity') FROM shop;

@@ -227,6 +227,7 @@ SELECT retention.activity_cohort_final('{1,2,3}'::bigint[]);
 SELECT retention.cohort_matrix(a, 'recurring')
   FROM (SELECT user_id, retention.user_activity(ts, 'day', event_type = 'purchase', true) AS a FROM ev GROUP BY user_id) u;
 SELECT retention.cohort_matrix(a, 'classic') FROM (VALUES ('day:1:1:1:1'::retention.activity), ('week:1:1:1:1')) v(a);
+SELECT retention.cohort_matrix(a, 'classic') FROM (VALUES ('day:1:1:1:1'::retention.activity), ('day:5000:5000:5000:1')) v(a);
 SELECT * FROM retention.cohort_table('ev', 'day', start_event => 'purchase');
 SELECT * FROM retention.cohort_table('ev', 'day', recurring => true, event_column => 'event_type', start_event => 'purchase');
 SELECT retention.cohort_matrix(user_id, ts, 'day', 'sideways', true, true) FROM ev;
