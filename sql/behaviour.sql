@@ -18,6 +18,9 @@ INSERT INTO ev VALUES
 --   Jan 4: resurrecting u1, dormant u2 and u3: -2
 --   Jan 5: new u4, dormant u1: -1
 SELECT * FROM retention.lifecycle('ev', 'day');
+-- the same from per-user activities (the form for distributed tables)
+SELECT retention.lifecycle_matrix(a)
+  FROM (SELECT user_id, retention.user_activity(ts, 'day') AS a FROM ev GROUP BY user_id) u;
 -- by week (2024-01-01 is a Monday): all four are new in one week
 SELECT * FROM retention.lifecycle('ev', 'week');
 
@@ -113,6 +116,9 @@ SELECT * FROM retention.user_features('shop', 'infinity');
 SELECT * FROM retention.user_features('shop', '2024-01-31', session_gap => '0 seconds');
 SELECT * FROM retention.stickiness('ev', 'day');
 SELECT * FROM retention.lifecycle('ev', 'quarter');
+SELECT retention.lifecycle_matrix(a)
+  FROM (SELECT user_id, retention.user_activity(ts, 'day', user_id = 1, true) AS a FROM ev GROUP BY user_id) u;
+SELECT retention.lifecycle_matrix(a) FROM (VALUES ('day:1:1:1:1'::retention.activity), ('week:1:1:1:1')) v(a);
 -- two users 12,000 years apart: too many periods to report
 SELECT retention.lifecycle_matrix(u, ts, 'day')
   FROM (VALUES (1, '1000-01-01'::timestamptz), (2, '13000-01-01')) v(u, ts);

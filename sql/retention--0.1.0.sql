@@ -999,3 +999,42 @@ CREATE AGGREGATE @extschema@.cohort_matrix(activity @extschema@.activity, mode t
 
 COMMENT ON AGGREGATE @extschema@.cohort_matrix(@extschema@.activity, text) IS
 'stage two of a distributed cohort table over per-user activities (a bigint[] state sized by periods, not users); same result as cohort_matrix(user_id, ts, period, mode, ...); unpack with cohort_rows';
+
+--------------------------------------------------------------------------
+-- Lifecycle, two-stage form for distributed tables (Citus)
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.activity_lifecycle_trans(bigint[], @extschema@.activity)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'activity_lifecycle_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.activity_lifecycle_trans(bigint[], @extschema@.activity) IS
+'transition function of lifecycle_matrix(activity): new, returning, resurrecting and dormant counts per period';
+
+CREATE FUNCTION @extschema@.activity_lifecycle_combine(bigint[], bigint[])
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'activity_lifecycle_combine'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.activity_lifecycle_combine(bigint[], bigint[]) IS
+'combine function of lifecycle_matrix(activity): adds the counts per period';
+
+CREATE FUNCTION @extschema@.activity_lifecycle_final(bigint[])
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'activity_lifecycle_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.activity_lifecycle_final(bigint[]) IS
+'final function of lifecycle_matrix(activity): the layout of lifecycle_matrix(user_id, ts, period)';
+
+CREATE AGGREGATE @extschema@.lifecycle_matrix(activity @extschema@.activity) (
+    SFUNC = @extschema@.activity_lifecycle_trans,
+    STYPE = bigint[],
+    FINALFUNC = @extschema@.activity_lifecycle_final,
+    COMBINEFUNC = @extschema@.activity_lifecycle_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.lifecycle_matrix(@extschema@.activity) IS
+'stage two of distributed growth accounting over per-user activities (a bigint[] state sized by periods); same result as lifecycle_matrix(user_id, ts, period)';

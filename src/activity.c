@@ -725,3 +725,210 @@ activity_cohort_final(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, nulls, 2, dims, lbs, INT8OID,
 											 sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
+
+/* ---- stage two of lifecycle and stickiness over activities ---- */
+
+/*
+ * Growth accounting state: bigint[] {kind, latest period, lo, n} then for
+ * periods lo .. lo + n - 1 four counts each: new, returning, resurrecting,
+ * dormant (positive here, negated on output).
+ */
+enum
+{
+	LC_KIND,
+	LC_MAX,
+	LC_LO,
+	LC_N,
+	LC_HDR
+};
+
+#define LC_MAX_PERIODS (1 << 22)
+
+static ArrayType *
+MakeCountsState(int64 kind, int64 max, int64 lo, int64 n, int width)
+{
+	int64		len;
+	ArrayType  *arr;
+	int64	   *v;
+
+	if (n > LC_MAX_PERIODS / width)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%lld periods are too many to report", (long long) n),
+				 errhint("Use a longer period or a shorter time range.")));
+	len = LC_HDR + n * width;
+	arr = palloc0(ARR_OVERHEAD_NONULLS(1) + len * sizeof(int64));
+	SET_VARSIZE(arr, ARR_OVERHEAD_NONULLS(1) + len * sizeof(int64));
+	arr->ndim = 1;
+	arr->elemtype = INT8OID;
+	ARR_DIMS(arr)[0] = (int) len;
+	ARR_LBOUND(arr)[0] = 1;
+	v = (int64 *) ARR_DATA_PTR(arr);
+	v[LC_KIND] = kind;
+	v[LC_MAX] = max;
+	v[LC_LO] = lo;
+	v[LC_N] = n;
+	return arr;
+}
+
+static int64 *
+CountsStateValues(ArrayType *arr, int width)
+{
+	int64	   *v;
+
+	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != INT8OID ||
+		ARR_DIMS(arr)[0] < LC_HDR)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid lifecycle or stickiness state")));
+	v = (int64 *) ARR_DATA_PTR(arr);
+	if (v[LC_N] < 0 || v[LC_N] > LC_MAX_PERIODS / width ||
+		ARR_DIMS(arr)[0] != LC_HDR + v[LC_N] * width ||
+		v[LC_KIND] < PERIOD_DAY || v[LC_KIND] > PERIOD_MONTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid lifecycle or stickiness state")));
+	return v;
+}
+
+static ArrayType *
+CountsWiden(const int64 *old, int64 lo, int64 hi, int width)
+{
+	int64		on = old[LC_N];
+	int64		nlo = on ? Min(lo, old[LC_LO]) : lo;
+	int64		nhi = on ? Max(hi, old[LC_LO] + on - 1) : hi;
+	ArrayType  *arr = MakeCountsState(old[LC_KIND], old[LC_MAX], nlo, Max(nhi - nlo + 1, 0), width);
+	int64	   *v = (int64 *) ARR_DATA_PTR(arr);
+
+	if (on)
+		memcpy(v + LC_HDR + (old[LC_LO] - nlo) * width, old + LC_HDR, on * width * sizeof(int64));
+	return arr;
+}
+
+static Datum
+CountsCombine(FunctionCallInfo fcinfo, int width)
+{
+	int64	   *a = CountsStateValues(PG_GETARG_ARRAYTYPE_P(0), width);
+	int64	   *b = CountsStateValues(PG_GETARG_ARRAYTYPE_P(1), width);
+	ArrayType  *arr;
+	int64	   *v;
+
+	if (a[LC_KIND] != b[LC_KIND])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot combine states of different periods")));
+	if (b[LC_N] == 0)
+		arr = CountsWiden(a, a[LC_N] ? a[LC_LO] : 0, a[LC_N] ? a[LC_LO] : -1, width);
+	else
+		arr = CountsWiden(a, b[LC_LO], b[LC_LO] + b[LC_N] - 1, width);
+	v = (int64 *) ARR_DATA_PTR(arr);
+	v[LC_MAX] = Max(a[LC_MAX], b[LC_MAX]);
+	for (int64 i = 0; i < b[LC_N] * width; i++)
+		v[LC_HDR + (b[LC_LO] - v[LC_LO]) * width + i] += b[LC_HDR + i];
+	PG_RETURN_ARRAYTYPE_P(arr);
+}
+
+/* Transition of lifecycle_matrix(activity). */
+PG_FUNCTION_INFO_V1(activity_lifecycle_trans);
+Datum
+activity_lifecycle_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	ArrayType  *arr;
+	int64	   *v;
+	Activity   *a;
+	int64		last;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "lifecycle_matrix(activity) called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	a = (Activity *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
+	arr = PG_ARGISNULL(0) ? MakeCountsState(a->kind, PG_INT64_MIN, 0, 0, 4) : PG_GETARG_ARRAYTYPE_P(0);
+	v = CountsStateValues(arr, 4);
+	if (v[LC_KIND] != a->kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("activities of periods \"%s\" and \"%s\" cannot be combined",
+						PeriodKindName(v[LC_KIND]), PeriodKindName(a->kind))));
+	if (a->nbits > 0 && a->first_start != a->base)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("lifecycle takes activities without start or return event filters")));
+	v[LC_MAX] = Max(v[LC_MAX], a->last_event);
+	if (a->nbits == 0)
+		PG_RETURN_ARRAYTYPE_P(arr);
+	last = (int64) a->base + a->nbits - 1;
+	/* up to the period after the last activity, where the user turns dormant */
+	if (v[LC_N] == 0 || a->base < v[LC_LO] || last + 1 >= v[LC_LO] + v[LC_N])
+	{
+		arr = CountsWiden(v, a->base, last + 1, 4);
+		v = (int64 *) ARR_DATA_PTR(arr);
+	}
+	for (int64 p = a->base; p <= last; p++)
+	{
+		int64	   *row = v + LC_HDR + (p - v[LC_LO]) * 4;
+
+		if (!ActivityBit(a, p))
+			continue;
+		if (p == a->base)
+			row[0]++;
+		else if (ActivityBit(a, p - 1))
+			row[1]++;
+		else
+			row[2]++;
+		if (!ActivityBit(a, p + 1))
+			row[4 + 3]++;		/* dormant in the next period */
+	}
+	PG_RETURN_ARRAYTYPE_P(arr);
+}
+
+/* Combines two lifecycle_matrix(activity) states. */
+PG_FUNCTION_INFO_V1(activity_lifecycle_combine);
+Datum
+activity_lifecycle_combine(PG_FUNCTION_ARGS)
+{
+	return CountsCombine(fcinfo, 4);
+}
+
+/* Returns the lifecycle matrix in the layout of lifecycle_matrix(user_id, ts, period). */
+PG_FUNCTION_INFO_V1(activity_lifecycle_final);
+Datum
+activity_lifecycle_final(PG_FUNCTION_ARGS)
+{
+	int64	   *v;
+	int64		first = 0;
+	int64		nrows;
+	Datum	   *values;
+	int			dims[2];
+	int			lbs[2] = {1, 1};
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	v = CountsStateValues(PG_GETARG_ARRAYTYPE_P(0), 4);
+	if (v[LC_N] == 0)
+		PG_RETURN_NULL();
+	/* the first period with a new user, to the latest event's period */
+	while (first < v[LC_N] && v[LC_HDR + first * 4] == 0)
+		first++;
+	nrows = v[LC_MAX] - (v[LC_LO] + first) + 1;
+	values = palloc(nrows * 5 * sizeof(Datum));
+	for (int64 r = 0; r < nrows; r++)
+	{
+		int64		i = first + r;
+		const int64 *row = v + LC_HDR + i * 4;
+
+		values[r * 5] = Int64GetDatum(PeriodStartDate(v[LC_KIND], (int32) (v[LC_LO] + i)));
+		for (int k = 0; k < 3; k++)
+			values[r * 5 + 1 + k] = Int64GetDatum(i < v[LC_N] ? row[k] : 0);
+		values[r * 5 + 4] = Int64GetDatum(i < v[LC_N] ? -row[3] : 0);
+	}
+	dims[0] = (int) nrows;
+	dims[1] = 5;
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, NULL, 2, dims, lbs, INT8OID,
+											 sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}

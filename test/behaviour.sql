@@ -1,7 +1,7 @@
 -- pgTAP: lifecycle, stickiness, sessions, user features and RFM against
 -- independent plain-SQL formulations on random data, with parallel plans.
 BEGIN;
-SELECT plan(19);
+SELECT plan(20);
 
 SELECT setseed(0.5);
 SET TimeZone = 'Europe/Berlin';
@@ -39,6 +39,13 @@ SELECT set_eq($$SELECT * FROM retention.lifecycle('shop', 'day')$$, $$SELECT * F
               'daily lifecycle equals plain SQL');
 SELECT set_eq($$SELECT * FROM retention.lifecycle('shop', 'month')$$, $$SELECT * FROM plain_lifecycle('month')$$,
               'monthly lifecycle equals plain SQL');
+
+SELECT is((SELECT count(*)::int FROM (VALUES ('day'), ('week'), ('month')) v(p)
+            WHERE (SELECT retention.lifecycle_matrix(a) FROM
+                     (SELECT user_id, retention.user_activity(ts, v.p) AS a FROM shop
+                       WHERE user_id IS NOT NULL GROUP BY user_id) u)::text
+                  IS DISTINCT FROM (SELECT retention.lifecycle_matrix(user_id, ts, v.p) FROM shop)::text),
+          0, 'two-stage lifecycle (per-user activities) equals the one-stage aggregate');
 
 -- stickiness: distinct local days per user and week or month
 CREATE FUNCTION plain_stickiness(period text) RETURNS TABLE (p date, k int, users bigint)
