@@ -33,6 +33,9 @@ INSERT INTO ev VALUES (9, '2024-01-07 12:00+00'), (9, '2024-01-08 12:00+00'), (9
                       (9, '2024-01-09 02:00+00');
 SELECT * FROM retention.stickiness('ev', 'week') WHERE period_start = '2024-01-08';
 SELECT * FROM retention.stickiness('ev', 'month');
+-- the same from per-user daily activities
+SELECT retention.stickiness_matrix(a, 'month')
+  FROM (SELECT user_id, retention.user_activity(ts, 'day') AS a FROM ev GROUP BY user_id) u;
 
 -- sessions with the default 30-minute gap: a gap of exactly 30 minutes
 -- continues a session, 30 minutes and one second starts a new one
@@ -119,6 +122,8 @@ SELECT * FROM retention.lifecycle('ev', 'quarter');
 SELECT retention.lifecycle_matrix(a)
   FROM (SELECT user_id, retention.user_activity(ts, 'day', user_id = 1, true) AS a FROM ev GROUP BY user_id) u;
 SELECT retention.lifecycle_matrix(a) FROM (VALUES ('day:1:1:1:1'::retention.activity), ('week:1:1:1:1')) v(a);
+SELECT retention.stickiness_matrix(a, 'week') FROM (VALUES ('week:1:1:1:1'::retention.activity)) v(a);
+SELECT retention.stickiness_matrix(a, 'day') FROM (VALUES ('day:1:1:1:1'::retention.activity)) v(a);
 -- two users 12,000 years apart: too many periods to report
 SELECT retention.lifecycle_matrix(u, ts, 'day')
   FROM (VALUES (1, '1000-01-01'::timestamptz), (2, '13000-01-01')) v(u, ts);

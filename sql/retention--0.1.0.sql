@@ -1038,3 +1038,38 @@ CREATE AGGREGATE @extschema@.lifecycle_matrix(activity @extschema@.activity) (
 
 COMMENT ON AGGREGATE @extschema@.lifecycle_matrix(@extschema@.activity) IS
 'stage two of distributed growth accounting over per-user activities (a bigint[] state sized by periods); same result as lifecycle_matrix(user_id, ts, period)';
+
+CREATE FUNCTION @extschema@.activity_stickiness_trans(bigint[], @extschema@.activity, text)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'activity_stickiness_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.activity_stickiness_trans(bigint[], @extschema@.activity, text) IS
+'transition function of stickiness_matrix(activity, period): users per number of active days per week or month';
+
+CREATE FUNCTION @extschema@.activity_stickiness_combine(bigint[], bigint[])
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'activity_stickiness_combine'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.activity_stickiness_combine(bigint[], bigint[]) IS
+'combine function of stickiness_matrix(activity, period)';
+
+CREATE FUNCTION @extschema@.activity_stickiness_final(bigint[])
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'activity_stickiness_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.activity_stickiness_final(bigint[]) IS
+'final function of stickiness_matrix(activity, period): the layout of stickiness_matrix(user_id, ts, period)';
+
+CREATE AGGREGATE @extschema@.stickiness_matrix(activity @extschema@.activity, period text) (
+    SFUNC = @extschema@.activity_stickiness_trans,
+    STYPE = bigint[],
+    FINALFUNC = @extschema@.activity_stickiness_final,
+    COMBINEFUNC = @extschema@.activity_stickiness_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.stickiness_matrix(@extschema@.activity, text) IS
+'stage two of distributed stickiness over per-user daily activities (a bigint[] state sized by periods); same result as stickiness_matrix(user_id, ts, period)';

@@ -932,3 +932,121 @@ activity_lifecycle_final(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, NULL, 2, dims, lbs, INT8OID,
 											 sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
+
+/* Transition of stickiness_matrix(activity, period): activities by day. */
+PG_FUNCTION_INFO_V1(activity_stickiness_trans);
+Datum
+activity_stickiness_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	ArrayType  *arr;
+	int64	   *v;
+	Activity   *a;
+	PeriodKind	group;
+	int			width;
+	int64		lo;
+	int64		hi;
+	int32		current = PG_INT32_MIN;
+	int			days = 0;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "stickiness_matrix(activity) called in non-aggregate context");
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	a = (Activity *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
+	group = ParsePeriodKind(text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	if (group == PERIOD_DAY || a->kind != PERIOD_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stickiness counts active days per \"week\" or \"month\" from activities by \"day\"")));
+	if (a->nbits > 0 && a->first_start != a->base)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("stickiness takes activities without start or return event filters")));
+	width = 1 + (group == PERIOD_WEEK ? 7 : 31);
+	arr = PG_ARGISNULL(0) ? MakeCountsState(group, PG_INT64_MIN, 0, 0, width) : PG_GETARG_ARRAYTYPE_P(0);
+	v = CountsStateValues(arr, width);
+	if (v[LC_KIND] != group)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stickiness period changed within a group")));
+	v[LC_MAX] = Max(v[LC_MAX], a->last_event);
+	if (a->nbits == 0)
+		PG_RETURN_ARRAYTYPE_P(arr);
+	lo = PeriodOfDay(group, a->base);
+	hi = PeriodOfDay(group, a->base + a->nbits - 1);
+	if (v[LC_N] == 0 || lo < v[LC_LO] || hi >= v[LC_LO] + v[LC_N])
+	{
+		arr = CountsWiden(v, lo, hi, width);
+		v = (int64 *) ARR_DATA_PTR(arr);
+	}
+	/* runs of active days within one week or month */
+	for (int64 d = a->base; d < (int64) a->base + a->nbits; d++)
+	{
+		int32		g;
+
+		if (!ActivityBit(a, d))
+			continue;
+		g = PeriodOfDay(group, (int32) d);
+		if (g != current)
+		{
+			if (days > 0)
+				v[LC_HDR + (current - v[LC_LO]) * width + days]++;
+			current = g;
+			days = 0;
+		}
+		days++;
+	}
+	if (days > 0)
+		v[LC_HDR + (current - v[LC_LO]) * width + days]++;
+	PG_RETURN_ARRAYTYPE_P(arr);
+}
+
+/* Combines two stickiness_matrix(activity, period) states. */
+PG_FUNCTION_INFO_V1(activity_stickiness_combine);
+Datum
+activity_stickiness_combine(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
+	int64		group = ARR_DIMS(a)[0] >= LC_HDR ? ((int64 *) ARR_DATA_PTR(a))[LC_KIND] : 0;
+
+	return CountsCombine(fcinfo, 1 + (group == PERIOD_WEEK ? 7 : 31));
+}
+
+/* Returns the stickiness matrix in the layout of stickiness_matrix(user_id, ts, period). */
+PG_FUNCTION_INFO_V1(activity_stickiness_final);
+Datum
+activity_stickiness_final(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr;
+	int64	   *v;
+	int			width;
+	int64		nrows;
+	Datum	   *values;
+	int			dims[2];
+	int			lbs[2] = {1, 1};
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	arr = PG_GETARG_ARRAYTYPE_P(0);
+	width = 1 + ((ARR_DIMS(arr)[0] >= LC_HDR && ((int64 *) ARR_DATA_PTR(arr))[LC_KIND] == PERIOD_WEEK) ? 7 : 31);
+	v = CountsStateValues(arr, width);
+	if (v[LC_N] == 0)
+		PG_RETURN_NULL();
+	nrows = PeriodOfDay(v[LC_KIND], (int32) v[LC_MAX]) - v[LC_LO] + 1;
+	values = palloc(nrows * width * sizeof(Datum));
+	for (int64 r = 0; r < nrows; r++)
+	{
+		values[r * width] = Int64GetDatum(PeriodStartDate(v[LC_KIND], (int32) (v[LC_LO] + r)));
+		for (int k = 1; k < width; k++)
+			values[r * width + k] = Int64GetDatum(r < v[LC_N] ? v[LC_HDR + r * width + k] : 0);
+	}
+	dims[0] = (int) nrows;
+	dims[1] = width;
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, NULL, 2, dims, lbs, INT8OID,
+											 sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}

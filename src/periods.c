@@ -185,6 +185,27 @@ PeriodIndex(PeriodCalc *calc, TimestampTz ts)
 	return 0;
 }
 
+int32
+PeriodOfDay(PeriodKind kind, int32 day)
+{
+	int			year,
+				month,
+				mday;
+
+	switch (kind)
+	{
+		case PERIOD_DAY:
+			return day;
+		case PERIOD_WEEK:
+			return (int32) FloorDiv((int64) day - FIRST_MONDAY, 7);
+		case PERIOD_MONTH:
+			j2date(day + POSTGRES_EPOCH_JDATE, &year, &month, &mday);
+			return (year - 2000) * MONTHS_PER_YEAR + (month - 1);
+	}
+	elog(ERROR, "unrecognized period kind %d", (int) kind);
+	return 0;
+}
+
 DateADT
 PeriodStartDate(PeriodKind kind, int32 index)
 {

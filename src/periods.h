@@ -57,6 +57,9 @@ extern void PeriodCalcInit(PeriodCalc *calc, PeriodKind kind);
 /* The period index of a finite timestamptz in the session time zone. */
 extern int32 PeriodIndex(PeriodCalc *calc, TimestampTz ts);
 
+/* The period index of a local date (days since 2000-01-01). */
+extern int32 PeriodOfDay(PeriodKind kind, int32 day);
+
 /* The first local date of period "index". */
 extern DateADT PeriodStartDate(PeriodKind kind, int32 index);
 
