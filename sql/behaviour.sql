@@ -110,6 +110,15 @@ SELECT r, array_agg(retention.rfm_segment(r, f) ORDER BY f) AS by_frequency
   FROM generate_series(5, 1, -1) r, generate_series(1, 5) f GROUP BY r ORDER BY r DESC;
 SELECT retention.rfm_segment(0, 3) IS NULL AS out_of_range, retention.rfm_segment(NULL, 3) IS NULL AS null_score;
 
+-- an empty table: no rows anywhere, no errors
+CREATE TABLE empty_ev (user_id bigint, ts timestamptz, event_type text, item_id int, amount numeric);
+SELECT (SELECT count(*) FROM retention.cohort_table('empty_ev')) AS cohorts,
+       (SELECT count(*) FROM retention.lifecycle('empty_ev')) AS lifecycle,
+       (SELECT count(*) FROM retention.stickiness('empty_ev')) AS stickiness,
+       (SELECT count(*) FROM retention.sessions('empty_ev')) AS sessions,
+       (SELECT count(*) FROM retention.user_features('empty_ev', '2024-01-01')) AS features,
+       (SELECT count(*) FROM retention.rfm('empty_ev')) AS rfm;
+
 -- errors
 SELECT * FROM retention.sessions('clicks', '0 minutes', user_column => 'visitor', time_column => 'at');
 SELECT * FROM retention.sessions('clicks', user_column => 'nobody', time_column => 'at');
@@ -144,4 +153,4 @@ SELECT * FROM retention.sessions('clicks', '0 minutes', user_column => 'visitor'
 SELECT * FROM retention.user_features('shop', '2024-01-31', churn_on => 'logins');
 SELECT * FROM retention.stickiness('ev', 'day');
 
-DROP TABLE ev, clicks, shop, orders;
+DROP TABLE ev, clicks, shop, orders, empty_ev;
