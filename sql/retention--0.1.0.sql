@@ -1073,3 +1073,62 @@ CREATE AGGREGATE @extschema@.stickiness_matrix(activity @extschema@.activity, pe
 
 COMMENT ON AGGREGATE @extschema@.stickiness_matrix(@extschema@.activity, text) IS
 'stage two of distributed stickiness over per-user daily activities (a bigint[] state sized by periods); same result as stickiness_matrix(user_id, ts, period)';
+
+--------------------------------------------------------------------------
+-- Rolling-window retention over a table, in a form for distributed tables
+--
+-- Only standard aggregates grouped by the user column and a join on it, so
+-- that Citus runs the per-user stage next to the data; the second stage
+-- reads one small row per user.
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.rolling_retention(
+    events regclass,
+    n integer,
+    window_length interval,
+    unbounded boolean DEFAULT false,
+    user_column name DEFAULT 'user_id',
+    time_column name DEFAULT 'ts')
+RETURNS float8
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+DECLARE
+    result float8;
+BEGIN
+    IF n IS NULL OR n < 0 THEN
+        RAISE EXCEPTION 'period number n must not be negative, got %', n
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF window_length IS NULL OR window_length <= interval '0'
+       OR pg_catalog.date_part('month', window_length) <> 0 OR pg_catalog.date_part('year', window_length) <> 0 THEN
+        RAISE EXCEPTION 'rolling window "%" must be a positive number of days, hours or less', window_length
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- windows are measured in microseconds, a day being 24 hours, exactly
+    -- as retention_rate_rolling does
+    EXECUTE pg_catalog.format($q$
+    WITH firsts AS (
+        SELECT %1$I::bigint AS u, pg_catalog.min(%2$I) AS start
+          FROM %3$s WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL GROUP BY 1),
+    per_user AS (
+        SELECT f.u, f.start, pg_catalog.max(e.%2$I) AS last,
+               pg_catalog.bool_or(e.%2$I >= f.start + $1 AND e.%2$I < f.start + $2) AS in_window,
+               pg_catalog.bool_or(e.%2$I >= f.start + $1) AS at_or_after
+          FROM firsts f JOIN %3$s e ON e.%1$I::bigint = f.u AND e.%2$I IS NOT NULL
+         GROUP BY f.u, f.start),
+    latest AS (SELECT pg_catalog.max(last) AS m FROM per_user)
+    SELECT pg_catalog.count(*) FILTER (WHERE CASE WHEN $3 THEN at_or_after ELSE in_window END)::float8
+           / NULLIF(pg_catalog.count(*), 0)
+      FROM per_user, latest
+     WHERE per_user.start + $1 <= latest.m $q$,
+        user_column, time_column, events)
+      INTO result
+     USING (EXTRACT(epoch FROM window_length) * n)::float8 * interval '1 second',
+           (EXTRACT(epoch FROM window_length) * (n + 1))::float8 * interval '1 second',
+           unbounded;
+    RETURN result;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.rolling_retention(regclass, integer, interval, boolean, name, name) IS
+'rolling-window retention over a table (see retention_rate_rolling) computed with a per-user stage of standard aggregates grouped by the user column, the form Citus distributes';

@@ -207,6 +207,12 @@ SELECT n, retention.retention_rate_rolling(user_id, start, ts, n, '1 day') AS ro
        generate_series(0, 3) n
  GROUP BY n ORDER BY n;
 
+-- the same through rolling_retention, whose per-user stage is standard
+-- aggregates grouped by user (the form for distributed tables)
+SELECT n, retention.rolling_retention('rolling_ev', n, '1 day') AS rolling,
+       retention.rolling_retention('rolling_ev', n, '24 hours', unbounded => true) AS unbounded
+  FROM generate_series(0, 3) n;
+
 -- errors
 SELECT retention.retention_rate(user_id, ts, -1) FROM ev;
 SELECT retention.retention_rate(user_id, ts, 1, 'fortnight') FROM ev;
@@ -241,6 +247,9 @@ SELECT retention.retention_rate_rolling(user_id, ts, ts, -1, '1 day') FROM rolli
 SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '1 day') FROM rolling_ev;
 SELECT retention.retention_rate_rolling(user_id, '2024-01-02', ts, 1, '1 day') FROM rolling_ev;
 SELECT retention.retention_rate_rolling(user_id, ts, 'infinity', 1, '1 day') FROM rolling_ev;
+SELECT retention.rolling_retention('rolling_ev', -1, '1 day');
+SELECT retention.rolling_retention('rolling_ev', 1, '1 month');
+SELECT retention.rolling_retention('rolling_ev', 1, '0 seconds');
 \set VERBOSITY default
 SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '0 days') FROM rolling_ev;
 SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '1 mon') FROM rolling_ev;
