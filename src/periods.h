@@ -31,8 +31,8 @@ typedef enum PeriodKind
 
 typedef struct OffsetWindow
 {
-	pg_time_t	lo;				/* first second known to have this offset */
-	pg_time_t	hi;				/* next transition (exclusive) */
+	TimestampTz lo;				/* first instant known to have this offset */
+	TimestampTz hi;				/* next transition (exclusive) */
 	int64		offset_usec;	/* local minus UTC */
 } OffsetWindow;
 
