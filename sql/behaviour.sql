@@ -18,6 +18,9 @@ INSERT INTO ev VALUES
 --   Jan 4: resurrecting u1, dormant u2 and u3: -2
 --   Jan 5: new u4, dormant u1: -1
 SELECT * FROM retention.lifecycle('ev', 'day');
+-- the same from per-user activities (the form for distributed tables)
+SELECT retention.lifecycle_matrix(a)
+  FROM (SELECT user_id, retention.user_activity(ts, 'day') AS a FROM ev GROUP BY user_id) u;
 -- by week (2024-01-01 is a Monday): all four are new in one week
 SELECT * FROM retention.lifecycle('ev', 'week');
 
@@ -30,6 +33,9 @@ INSERT INTO ev VALUES (9, '2024-01-07 12:00+00'), (9, '2024-01-08 12:00+00'), (9
                       (9, '2024-01-09 02:00+00');
 SELECT * FROM retention.stickiness('ev', 'week') WHERE period_start = '2024-01-08';
 SELECT * FROM retention.stickiness('ev', 'month');
+-- the same from per-user daily activities
+SELECT retention.stickiness_matrix(a, 'month')
+  FROM (SELECT user_id, retention.user_activity(ts, 'day') AS a FROM ev GROUP BY user_id) u;
 
 -- sessions with the default 30-minute gap: a gap of exactly 30 minutes
 -- continues a session, 30 minutes and one second starts a new one
@@ -104,6 +110,15 @@ SELECT r, array_agg(retention.rfm_segment(r, f) ORDER BY f) AS by_frequency
   FROM generate_series(5, 1, -1) r, generate_series(1, 5) f GROUP BY r ORDER BY r DESC;
 SELECT retention.rfm_segment(0, 3) IS NULL AS out_of_range, retention.rfm_segment(NULL, 3) IS NULL AS null_score;
 
+-- an empty table: no rows anywhere, no errors
+CREATE TABLE empty_ev (user_id bigint, ts timestamptz, event_type text, item_id int, amount numeric);
+SELECT (SELECT count(*) FROM retention.cohort_table('empty_ev')) AS cohorts,
+       (SELECT count(*) FROM retention.lifecycle('empty_ev')) AS lifecycle,
+       (SELECT count(*) FROM retention.stickiness('empty_ev')) AS stickiness,
+       (SELECT count(*) FROM retention.sessions('empty_ev')) AS sessions,
+       (SELECT count(*) FROM retention.user_features('empty_ev', '2024-01-01')) AS features,
+       (SELECT count(*) FROM retention.rfm('empty_ev')) AS rfm;
+
 -- errors
 SELECT * FROM retention.sessions('clicks', '0 minutes', user_column => 'visitor', time_column => 'at');
 SELECT * FROM retention.sessions('clicks', user_column => 'nobody', time_column => 'at');
@@ -113,6 +128,16 @@ SELECT * FROM retention.user_features('shop', 'infinity');
 SELECT * FROM retention.user_features('shop', '2024-01-31', session_gap => '0 seconds');
 SELECT * FROM retention.stickiness('ev', 'day');
 SELECT * FROM retention.lifecycle('ev', 'quarter');
+SELECT retention.lifecycle_matrix(a)
+  FROM (SELECT user_id, retention.user_activity(ts, 'day', user_id = 1, true) AS a FROM ev GROUP BY user_id) u;
+SELECT retention.lifecycle_matrix(a) FROM (VALUES ('day:1:1:1:1'::retention.activity), ('week:1:1:1:1')) v(a);
+SELECT retention.stickiness_matrix(a, 'week') FROM (VALUES ('week:1:1:1:1'::retention.activity)) v(a);
+SELECT retention.stickiness_matrix(a, 'day') FROM (VALUES ('day:1:1:1:1'::retention.activity)) v(a);
+-- two users 12,000 years apart: too many periods to report
+SELECT retention.lifecycle_matrix(u, ts, 'day')
+  FROM (VALUES (1, '1000-01-01'::timestamptz), (2, '13000-01-01')) v(u, ts);
+SELECT retention.stickiness_matrix(u, ts, 'week')
+  FROM (VALUES (1, '1000-01-01'::timestamptz), (2, '13000-01-01')) v(u, ts);
 SELECT * FROM retention.user_features('shop', '2024-01-31', '1 month');
 SELECT retention.user_feature_values(ts, event_type, NULL, NULL, NULL, '1 day', '1 hour',
                                      'view', 'click', 'cart', 'purchase', 'activity') FROM shop;
@@ -128,4 +153,4 @@ SELECT * FROM retention.sessions('clicks', '0 minutes', user_column => 'visitor'
 SELECT * FROM retention.user_features('shop', '2024-01-31', churn_on => 'logins');
 SELECT * FROM retention.stickiness('ev', 'day');
 
-DROP TABLE ev, clicks, shop, orders;
+DROP TABLE ev, clicks, shop, orders, empty_ev;

@@ -2701,6 +2701,139 @@ COMMENT ON AGGREGATE @extschema@.cohort_matrix(@extschema@.activity, text) IS
 'stage two of a distributed cohort table over per-user activities (a bigint[] state sized by periods, not users); same result as cohort_matrix(user_id, ts, period, mode, ...); unpack with cohort_rows';
 
 --------------------------------------------------------------------------
+-- Lifecycle, two-stage form for distributed tables (Citus)
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.activity_lifecycle_trans(bigint[], @extschema@.activity)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'activity_lifecycle_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.activity_lifecycle_trans(bigint[], @extschema@.activity) IS
+'transition function of lifecycle_matrix(activity): new, returning, resurrecting and dormant counts per period';
+
+CREATE FUNCTION @extschema@.activity_lifecycle_combine(bigint[], bigint[])
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'activity_lifecycle_combine'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.activity_lifecycle_combine(bigint[], bigint[]) IS
+'combine function of lifecycle_matrix(activity): adds the counts per period';
+
+CREATE FUNCTION @extschema@.activity_lifecycle_final(bigint[])
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'activity_lifecycle_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.activity_lifecycle_final(bigint[]) IS
+'final function of lifecycle_matrix(activity): the layout of lifecycle_matrix(user_id, ts, period)';
+
+CREATE AGGREGATE @extschema@.lifecycle_matrix(activity @extschema@.activity) (
+    SFUNC = @extschema@.activity_lifecycle_trans,
+    STYPE = bigint[],
+    FINALFUNC = @extschema@.activity_lifecycle_final,
+    COMBINEFUNC = @extschema@.activity_lifecycle_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.lifecycle_matrix(@extschema@.activity) IS
+'stage two of distributed growth accounting over per-user activities (a bigint[] state sized by periods); same result as lifecycle_matrix(user_id, ts, period)';
+
+CREATE FUNCTION @extschema@.activity_stickiness_trans(bigint[], @extschema@.activity, text)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'activity_stickiness_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.activity_stickiness_trans(bigint[], @extschema@.activity, text) IS
+'transition function of stickiness_matrix(activity, period): users per number of active days per week or month';
+
+CREATE FUNCTION @extschema@.activity_stickiness_combine(bigint[], bigint[])
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'activity_stickiness_combine'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.activity_stickiness_combine(bigint[], bigint[]) IS
+'combine function of stickiness_matrix(activity, period)';
+
+CREATE FUNCTION @extschema@.activity_stickiness_final(bigint[])
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'activity_stickiness_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.activity_stickiness_final(bigint[]) IS
+'final function of stickiness_matrix(activity, period): the layout of stickiness_matrix(user_id, ts, period)';
+
+CREATE AGGREGATE @extschema@.stickiness_matrix(activity @extschema@.activity, period text) (
+    SFUNC = @extschema@.activity_stickiness_trans,
+    STYPE = bigint[],
+    FINALFUNC = @extschema@.activity_stickiness_final,
+    COMBINEFUNC = @extschema@.activity_stickiness_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.stickiness_matrix(@extschema@.activity, text) IS
+'stage two of distributed stickiness over per-user daily activities (a bigint[] state sized by periods); same result as stickiness_matrix(user_id, ts, period)';
+
+--------------------------------------------------------------------------
+-- Rolling-window retention over a table, in a form for distributed tables
+--
+-- Only standard aggregates grouped by the user column and a join on it, so
+-- that Citus runs the per-user stage next to the data; the second stage
+-- reads one small row per user.
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.rolling_retention(
+    events regclass,
+    n integer,
+    window_length interval,
+    unbounded boolean DEFAULT false,
+    user_column name DEFAULT 'user_id',
+    time_column name DEFAULT 'ts')
+RETURNS float8
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+DECLARE
+    result float8;
+BEGIN
+    IF n IS NULL OR n < 0 THEN
+        RAISE EXCEPTION 'period number n must not be negative, got %', n
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF window_length IS NULL OR window_length <= interval '0'
+       OR pg_catalog.date_part('month', window_length) <> 0 OR pg_catalog.date_part('year', window_length) <> 0 THEN
+        RAISE EXCEPTION 'rolling window "%" must be a positive number of days, hours or less', window_length
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- windows are measured in microseconds, a day being 24 hours, exactly
+    -- as retention_rate_rolling does
+    EXECUTE pg_catalog.format($q$
+    WITH firsts AS (
+        SELECT %1$I::bigint AS u, pg_catalog.min(%2$I) AS start
+          FROM %3$s WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL GROUP BY 1),
+    per_user AS (
+        SELECT f.u, f.start, pg_catalog.max(e.%2$I) AS last,
+               pg_catalog.bool_or(e.%2$I >= f.start + $1 AND e.%2$I < f.start + $2) AS in_window,
+               pg_catalog.bool_or(e.%2$I >= f.start + $1) AS at_or_after
+          FROM firsts f JOIN %3$s e ON e.%1$I::bigint = f.u AND e.%2$I IS NOT NULL
+         GROUP BY f.u, f.start),
+    latest AS (SELECT pg_catalog.max(last) AS m FROM per_user)
+    SELECT pg_catalog.count(*) FILTER (WHERE CASE WHEN $3 THEN at_or_after ELSE in_window END)::float8
+           / NULLIF(pg_catalog.count(*), 0)
+      FROM per_user, latest
+     WHERE per_user.start + $1 <= latest.m $q$,
+        user_column, time_column, events)
+      INTO result
+     USING (EXTRACT(epoch FROM window_length) * n)::float8 * interval '1 second',
+           (EXTRACT(epoch FROM window_length) * (n + 1))::float8 * interval '1 second',
+           unbounded;
+    RETURN result;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.rolling_retention(regclass, integer, interval, boolean, name, name) IS
+'rolling-window retention over a table (see retention_rate_rolling) computed with a per-user stage of standard aggregates grouped by the user column, the form Citus distributes';
+
+--------------------------------------------------------------------------
 -- The nightly loop: pipelines, run history and scores
 --
 -- A pipeline names an events table and how to read it; retention.refresh()

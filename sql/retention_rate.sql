@@ -207,6 +207,12 @@ SELECT n, retention.retention_rate_rolling(user_id, start, ts, n, '1 day') AS ro
        generate_series(0, 3) n
  GROUP BY n ORDER BY n;
 
+-- the same through rolling_retention, whose per-user stage is standard
+-- aggregates grouped by user (the form for distributed tables)
+SELECT n, retention.rolling_retention('rolling_ev', n, '1 day') AS rolling,
+       retention.rolling_retention('rolling_ev', n, '24 hours', unbounded => true) AS unbounded
+  FROM generate_series(0, 3) n;
+
 -- errors
 SELECT retention.retention_rate(user_id, ts, -1) FROM ev;
 SELECT retention.retention_rate(user_id, ts, 1, 'fortnight') FROM ev;
@@ -227,6 +233,7 @@ SELECT retention.activity_cohort_final('{1,2,3}'::bigint[]);
 SELECT retention.cohort_matrix(a, 'recurring')
   FROM (SELECT user_id, retention.user_activity(ts, 'day', event_type = 'purchase', true) AS a FROM ev GROUP BY user_id) u;
 SELECT retention.cohort_matrix(a, 'classic') FROM (VALUES ('day:1:1:1:1'::retention.activity), ('week:1:1:1:1')) v(a);
+SELECT retention.cohort_matrix(a, 'classic') FROM (VALUES ('day:1:1:1:1'::retention.activity), ('day:5000:5000:5000:1')) v(a);
 SELECT * FROM retention.cohort_table('ev', 'day', start_event => 'purchase');
 SELECT * FROM retention.cohort_table('ev', 'day', recurring => true, event_column => 'event_type', start_event => 'purchase');
 SELECT retention.cohort_matrix(user_id, ts, 'day', 'sideways', true, true) FROM ev;
@@ -240,6 +247,9 @@ SELECT retention.retention_rate_rolling(user_id, ts, ts, -1, '1 day') FROM rolli
 SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '1 day') FROM rolling_ev;
 SELECT retention.retention_rate_rolling(user_id, '2024-01-02', ts, 1, '1 day') FROM rolling_ev;
 SELECT retention.retention_rate_rolling(user_id, ts, 'infinity', 1, '1 day') FROM rolling_ev;
+SELECT retention.rolling_retention('rolling_ev', -1, '1 day');
+SELECT retention.rolling_retention('rolling_ev', 1, '1 month');
+SELECT retention.rolling_retention('rolling_ev', 1, '0 seconds');
 \set VERBOSITY default
 SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '0 days') FROM rolling_ev;
 SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '1 mon') FROM rolling_ev;

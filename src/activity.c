@@ -729,3 +729,332 @@ activity_cohort_final(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, nulls, 2, dims, lbs, INT8OID,
 											 sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
+
+/* ---- stage two of lifecycle and stickiness over activities ---- */
+
+/*
+ * Growth accounting state: bigint[] {kind, latest period, lo, n} then for
+ * periods lo .. lo + n - 1 four counts each: new, returning, resurrecting,
+ * dormant (positive here, negated on output).
+ */
+enum
+{
+	LC_KIND,
+	LC_MAX,
+	LC_LO,
+	LC_N,
+	LC_HDR
+};
+
+#define LC_MAX_PERIODS (1 << 22)
+
+static ArrayType *
+MakeCountsState(int64 kind, int64 max, int64 lo, int64 n, int width)
+{
+	int64		len;
+	ArrayType  *arr;
+	int64	   *v;
+
+	if (n > LC_MAX_PERIODS / width)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%lld periods are too many to report", (long long) n),
+				 errhint("Use a longer period or a shorter time range.")));
+	len = LC_HDR + n * width;
+	arr = palloc0(ARR_OVERHEAD_NONULLS(1) + len * sizeof(int64));
+	SET_VARSIZE(arr, ARR_OVERHEAD_NONULLS(1) + len * sizeof(int64));
+	arr->ndim = 1;
+	arr->elemtype = INT8OID;
+	ARR_DIMS(arr)[0] = (int) len;
+	ARR_LBOUND(arr)[0] = 1;
+	v = (int64 *) ARR_DATA_PTR(arr);
+	v[LC_KIND] = kind;
+	v[LC_MAX] = max;
+	v[LC_LO] = lo;
+	v[LC_N] = n;
+	return arr;
+}
+
+static int64 *
+CountsStateValues(ArrayType *arr, int width)
+{
+	int64	   *v;
+
+	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != INT8OID ||
+		ARR_DIMS(arr)[0] < LC_HDR)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid lifecycle or stickiness state")));
+	v = (int64 *) ARR_DATA_PTR(arr);
+	if (v[LC_N] < 0 || v[LC_N] > LC_MAX_PERIODS / width ||
+		ARR_DIMS(arr)[0] != LC_HDR + v[LC_N] * width ||
+		v[LC_KIND] < PERIOD_DAY || v[LC_KIND] > PERIOD_MONTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid lifecycle or stickiness state")));
+	return v;
+}
+
+static ArrayType *
+CountsWiden(const int64 *old, int64 lo, int64 hi, int width)
+{
+	int64		on = old[LC_N];
+	int64		nlo = on ? Min(lo, old[LC_LO]) : lo;
+	int64		nhi = on ? Max(hi, old[LC_LO] + on - 1) : hi;
+	ArrayType  *arr = MakeCountsState(old[LC_KIND], old[LC_MAX], nlo, Max(nhi - nlo + 1, 0), width);
+	int64	   *v = (int64 *) ARR_DATA_PTR(arr);
+
+	if (on)
+		memcpy(v + LC_HDR + (old[LC_LO] - nlo) * width, old + LC_HDR, on * width * sizeof(int64));
+	return arr;
+}
+
+static Datum
+CountsCombine(FunctionCallInfo fcinfo, int width)
+{
+	int64	   *a = CountsStateValues(PG_GETARG_ARRAYTYPE_P(0), width);
+	int64	   *b = CountsStateValues(PG_GETARG_ARRAYTYPE_P(1), width);
+	ArrayType  *arr;
+	int64	   *v;
+
+	if (a[LC_KIND] != b[LC_KIND])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot combine states of different periods")));
+	if (b[LC_N] == 0)
+		arr = CountsWiden(a, a[LC_N] ? a[LC_LO] : 0, a[LC_N] ? a[LC_LO] : -1, width);
+	else
+		arr = CountsWiden(a, b[LC_LO], b[LC_LO] + b[LC_N] - 1, width);
+	v = (int64 *) ARR_DATA_PTR(arr);
+	v[LC_MAX] = Max(a[LC_MAX], b[LC_MAX]);
+	for (int64 i = 0; i < b[LC_N] * width; i++)
+		v[LC_HDR + (b[LC_LO] - v[LC_LO]) * width + i] += b[LC_HDR + i];
+	PG_RETURN_ARRAYTYPE_P(arr);
+}
+
+/* Transition of lifecycle_matrix(activity). */
+PG_FUNCTION_INFO_V1(activity_lifecycle_trans);
+Datum
+activity_lifecycle_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	ArrayType  *arr;
+	int64	   *v;
+	Activity   *a;
+	int64		last;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("this function can only be called by the aggregate retention.lifecycle_matrix(activity, ...)")));
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	a = (Activity *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
+	arr = PG_ARGISNULL(0) ? MakeCountsState(a->kind, PG_INT64_MIN, 0, 0, 4) : PG_GETARG_ARRAYTYPE_P(0);
+	v = CountsStateValues(arr, 4);
+	if (v[LC_KIND] != a->kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("activities of periods \"%s\" and \"%s\" cannot be combined",
+						PeriodKindName(v[LC_KIND]), PeriodKindName(a->kind))));
+	if (a->nbits > 0 && a->first_start != a->base)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("lifecycle takes activities without start or return event filters")));
+	v[LC_MAX] = Max(v[LC_MAX], a->last_event);
+	if (a->nbits == 0)
+		PG_RETURN_ARRAYTYPE_P(arr);
+	last = (int64) a->base + a->nbits - 1;
+	/* up to the period after the last activity, where the user turns dormant */
+	if (v[LC_N] == 0 || a->base < v[LC_LO] || last + 1 >= v[LC_LO] + v[LC_N])
+	{
+		arr = CountsWiden(v, a->base, last + 1, 4);
+		v = (int64 *) ARR_DATA_PTR(arr);
+	}
+	for (int64 p = a->base; p <= last; p++)
+	{
+		int64	   *row = v + LC_HDR + (p - v[LC_LO]) * 4;
+
+		if (!ActivityBit(a, p))
+			continue;
+		if (p == a->base)
+			row[0]++;
+		else if (ActivityBit(a, p - 1))
+			row[1]++;
+		else
+			row[2]++;
+		if (!ActivityBit(a, p + 1))
+			row[4 + 3]++;		/* dormant in the next period */
+	}
+	PG_RETURN_ARRAYTYPE_P(arr);
+}
+
+/* Combines two lifecycle_matrix(activity) states. */
+PG_FUNCTION_INFO_V1(activity_lifecycle_combine);
+Datum
+activity_lifecycle_combine(PG_FUNCTION_ARGS)
+{
+	return CountsCombine(fcinfo, 4);
+}
+
+/* Returns the lifecycle matrix in the layout of lifecycle_matrix(user_id, ts, period). */
+PG_FUNCTION_INFO_V1(activity_lifecycle_final);
+Datum
+activity_lifecycle_final(PG_FUNCTION_ARGS)
+{
+	int64	   *v;
+	int64		first = 0;
+	int64		nrows;
+	Datum	   *values;
+	int			dims[2];
+	int			lbs[2] = {1, 1};
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	v = CountsStateValues(PG_GETARG_ARRAYTYPE_P(0), 4);
+	if (v[LC_N] == 0)
+		PG_RETURN_NULL();
+	/* the first period with a new user, to the latest event's period */
+	while (first < v[LC_N] && v[LC_HDR + first * 4] == 0)
+		first++;
+	nrows = v[LC_MAX] - (v[LC_LO] + first) + 1;
+	values = palloc(nrows * 5 * sizeof(Datum));
+	for (int64 r = 0; r < nrows; r++)
+	{
+		int64		i = first + r;
+		const int64 *row = v + LC_HDR + i * 4;
+
+		values[r * 5] = Int64GetDatum(PeriodStartDate(v[LC_KIND], (int32) (v[LC_LO] + i)));
+		for (int k = 0; k < 3; k++)
+			values[r * 5 + 1 + k] = Int64GetDatum(i < v[LC_N] ? row[k] : 0);
+		values[r * 5 + 4] = Int64GetDatum(i < v[LC_N] ? -row[3] : 0);
+	}
+	dims[0] = (int) nrows;
+	dims[1] = 5;
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, NULL, 2, dims, lbs, INT8OID,
+											 sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* Transition of stickiness_matrix(activity, period): activities by day. */
+PG_FUNCTION_INFO_V1(activity_stickiness_trans);
+Datum
+activity_stickiness_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	ArrayType  *arr;
+	int64	   *v;
+	Activity   *a;
+	PeriodKind	group;
+	int			width;
+	int64		lo;
+	int64		hi;
+	int32		current = PG_INT32_MIN;
+	int			days = 0;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("this function can only be called by the aggregate retention.stickiness_matrix(activity, ...)")));
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	a = (Activity *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
+	group = ParsePeriodKind(text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	if (group == PERIOD_DAY || a->kind != PERIOD_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stickiness counts active days per \"week\" or \"month\" from activities by \"day\"")));
+	if (a->nbits > 0 && a->first_start != a->base)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("stickiness takes activities without start or return event filters")));
+	width = 1 + (group == PERIOD_WEEK ? 7 : 31);
+	arr = PG_ARGISNULL(0) ? MakeCountsState(group, PG_INT64_MIN, 0, 0, width) : PG_GETARG_ARRAYTYPE_P(0);
+	v = CountsStateValues(arr, width);
+	if (v[LC_KIND] != group)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stickiness period changed within a group")));
+	v[LC_MAX] = Max(v[LC_MAX], a->last_event);
+	if (a->nbits == 0)
+		PG_RETURN_ARRAYTYPE_P(arr);
+	lo = PeriodOfDay(group, a->base);
+	hi = PeriodOfDay(group, a->base + a->nbits - 1);
+	if (v[LC_N] == 0 || lo < v[LC_LO] || hi >= v[LC_LO] + v[LC_N])
+	{
+		arr = CountsWiden(v, lo, hi, width);
+		v = (int64 *) ARR_DATA_PTR(arr);
+	}
+	/* runs of active days within one week or month */
+	for (int64 d = a->base; d < (int64) a->base + a->nbits; d++)
+	{
+		int32		g;
+
+		if (!ActivityBit(a, d))
+			continue;
+		g = PeriodOfDay(group, (int32) d);
+		if (g != current)
+		{
+			if (days > 0)
+				v[LC_HDR + (current - v[LC_LO]) * width + days]++;
+			current = g;
+			days = 0;
+		}
+		days++;
+	}
+	if (days > 0)
+		v[LC_HDR + (current - v[LC_LO]) * width + days]++;
+	PG_RETURN_ARRAYTYPE_P(arr);
+}
+
+/* Combines two stickiness_matrix(activity, period) states. */
+PG_FUNCTION_INFO_V1(activity_stickiness_combine);
+Datum
+activity_stickiness_combine(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
+	int64		group = ARR_DIMS(a)[0] >= LC_HDR ? ((int64 *) ARR_DATA_PTR(a))[LC_KIND] : 0;
+
+	return CountsCombine(fcinfo, 1 + (group == PERIOD_WEEK ? 7 : 31));
+}
+
+/* Returns the stickiness matrix in the layout of stickiness_matrix(user_id, ts, period). */
+PG_FUNCTION_INFO_V1(activity_stickiness_final);
+Datum
+activity_stickiness_final(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr;
+	int64	   *v;
+	int			width;
+	int64		nrows;
+	Datum	   *values;
+	int			dims[2];
+	int			lbs[2] = {1, 1};
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	arr = PG_GETARG_ARRAYTYPE_P(0);
+	width = 1 + ((ARR_DIMS(arr)[0] >= LC_HDR && ((int64 *) ARR_DATA_PTR(arr))[LC_KIND] == PERIOD_WEEK) ? 7 : 31);
+	v = CountsStateValues(arr, width);
+	if (v[LC_N] == 0)
+		PG_RETURN_NULL();
+	nrows = PeriodOfDay(v[LC_KIND], (int32) v[LC_MAX]) - v[LC_LO] + 1;
+	values = palloc(nrows * width * sizeof(Datum));
+	for (int64 r = 0; r < nrows; r++)
+	{
+		values[r * width] = Int64GetDatum(PeriodStartDate(v[LC_KIND], (int32) (v[LC_LO] + r)));
+		for (int k = 1; k < width; k++)
+			values[r * width + k] = Int64GetDatum(r < v[LC_N] ? v[LC_HDR + r * width + k] : 0);
+	}
+	dims[0] = (int) nrows;
+	dims[1] = width;
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, NULL, 2, dims, lbs, INT8OID,
+											 sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}

@@ -150,19 +150,6 @@ lifecycle_final(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(MatrixToArray(cells, nperiods, 5));
 }
 
-static int32
-GroupOfDay(PeriodKind group, int32 day)
-{
-	int			y,
-				m,
-				d;
-
-	if (group == PERIOD_WEEK)
-		return (int32) (((int64) day - 2 - (day - 2 < 0 ? 6 : 0)) / 7);
-	j2date(day + POSTGRES_EPOCH_JDATE, &y, &m, &d);
-	return (y - 2000) * MONTHS_PER_YEAR + (m - 1);
-}
-
 /*
  * Returns one row per week or month between the first and the latest
  * event: {period start as days since 2000-01-01, users active on exactly 1
@@ -192,8 +179,8 @@ stickiness_final(PG_FUNCTION_ARGS)
 			lo_day = Min(lo_day, u->base);
 	if (lo_day == PG_INT64_MAX)
 		PG_RETURN_NULL();
-	lo = GroupOfDay(group, (int32) lo_day);
-	nperiods = (int64) GroupOfDay(group, state->max_period) - lo + 1;
+	lo = PeriodOfDay(group, (int32) lo_day);
+	nperiods = (int64) PeriodOfDay(group, state->max_period) - lo + 1;
 	if (nperiods > MAX_PERIODS / width)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -211,7 +198,7 @@ stickiness_final(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		/* days come in increasing order: count the run within each period */
 		FOREACH_ACTIVE(u, day, {
-			int32 g = GroupOfDay(group, day);
+			int32 g = PeriodOfDay(group, day);
 
 			if (g != current)
 			{

@@ -76,18 +76,37 @@ PeriodCalcInit(PeriodCalc *calc, PeriodKind kind)
 	calc->last_date = PG_INT32_MIN;
 }
 
+/* seconds between the Unix and the PostgreSQL epochs */
+#define EPOCH_DIFF_SECS ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
+
+/* The instant (as a TimestampTz) of Unix second t, saturating. */
+static TimestampTz
+SecondsToTimestamp(pg_time_t t)
+{
+	int64		secs = (int64) t - EPOCH_DIFF_SECS;
+
+	if (secs >= PG_INT64_MAX / USECS_PER_SEC)
+		return PG_INT64_MAX;
+	if (secs <= PG_INT64_MIN / USECS_PER_SEC)
+		return PG_INT64_MIN;
+	return secs * USECS_PER_SEC;
+}
+
 /*
- * The offset of the session zone at second t, remembering the stretch of
- * time up to the zone's next transition.
+ * The offset of the session zone at ts, remembering the stretch of time up
+ * to the zone's next transition.  A hit costs two comparisons per window.
  */
 static int64
-OffsetAt(PeriodCalc *calc, pg_time_t t)
+OffsetAt(PeriodCalc *calc, TimestampTz ts)
 {
 	long int	before_gmtoff;
 	long int	after_gmtoff;
 	int			before_isdst;
 	int			after_isdst;
+	pg_time_t	t;
 	pg_time_t	boundary;
+	TimestampTz lo;
+	TimestampTz hi;
 	int			r;
 	OffsetWindow *w;
 
@@ -101,10 +120,12 @@ OffsetAt(PeriodCalc *calc, pg_time_t t)
 	for (int i = 0; i < calc->nwindows; i++)
 	{
 		w = &calc->windows[i];
-		if (t >= w->lo && t < w->hi)
+		if (ts >= w->lo && ts < w->hi)
 			return w->offset_usec;
 	}
 
+	/* the whole second, rounded down (also before 1970) */
+	t = (pg_time_t) FloorDiv(ts, USECS_PER_SEC) + EPOCH_DIFF_SECS;
 	r = pg_next_dst_boundary(&t, &before_gmtoff, &before_isdst, &boundary,
 							 &after_gmtoff, &after_isdst, session_timezone);
 	if (r < 0)
@@ -118,16 +139,17 @@ OffsetAt(PeriodCalc *calc, pg_time_t t)
 					 errmsg("timestamp out of range")));
 		return (int64) tm->tm_gmtoff * USECS_PER_SEC;
 	}
-	if (r == 0)
-		boundary = PG_INT64_MAX;	/* no transition ahead */
+	/* every instant from the start of second t to the transition */
+	lo = SecondsToTimestamp(t);
+	hi = r == 0 ? PG_INT64_MAX : SecondsToTimestamp(boundary);
 
-	/* the same stretch seen from an earlier second: widen it */
+	/* the same stretch seen from an earlier instant: widen it */
 	for (int i = 0; i < calc->nwindows; i++)
 	{
 		w = &calc->windows[i];
-		if (w->hi == boundary && w->offset_usec == (int64) before_gmtoff * USECS_PER_SEC)
+		if (w->hi == hi && w->offset_usec == (int64) before_gmtoff * USECS_PER_SEC)
 		{
-			w->lo = Min(w->lo, t);
+			w->lo = Min(w->lo, lo);
 			return w->offset_usec;
 		}
 	}
@@ -139,8 +161,8 @@ OffsetAt(PeriodCalc *calc, pg_time_t t)
 		w = &calc->windows[calc->next_victim];
 		calc->next_victim = (calc->next_victim + 1) % PERIOD_CACHE_SLOTS;
 	}
-	w->lo = t;
-	w->hi = boundary;
+	w->lo = lo;
+	w->hi = hi;
 	w->offset_usec = (int64) before_gmtoff * USECS_PER_SEC;
 	return w->offset_usec;
 }
@@ -148,7 +170,6 @@ OffsetAt(PeriodCalc *calc, pg_time_t t)
 int32
 PeriodIndex(PeriodCalc *calc, TimestampTz ts)
 {
-	pg_time_t	t;
 	int64		local;
 	int32		date;
 	int			year,
@@ -160,10 +181,7 @@ PeriodIndex(PeriodCalc *calc, TimestampTz ts)
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("cannot place an infinite timestamp in a period")));
 
-	/* the whole second, rounded down (also before 1970) */
-	t = (pg_time_t) FloorDiv(ts, USECS_PER_SEC) +
-		(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
-	local = ts + OffsetAt(calc, t);
+	local = ts + OffsetAt(calc, ts);
 	date = (int32) FloorDiv(local, USECS_PER_DAY);
 
 	switch (calc->kind)
@@ -182,6 +200,27 @@ PeriodIndex(PeriodCalc *calc, TimestampTz ts)
 			return calc->last_month;
 	}
 	elog(ERROR, "unrecognized period kind %d", (int) calc->kind);
+	return 0;
+}
+
+int32
+PeriodOfDay(PeriodKind kind, int32 day)
+{
+	int			year,
+				month,
+				mday;
+
+	switch (kind)
+	{
+		case PERIOD_DAY:
+			return day;
+		case PERIOD_WEEK:
+			return (int32) FloorDiv((int64) day - FIRST_MONDAY, 7);
+		case PERIOD_MONTH:
+			j2date(day + POSTGRES_EPOCH_JDATE, &year, &month, &mday);
+			return (year - 2000) * MONTHS_PER_YEAR + (month - 1);
+	}
+	elog(ERROR, "unrecognized period kind %d", (int) kind);
 	return 0;
 }
 

@@ -31,8 +31,8 @@ typedef enum PeriodKind
 
 typedef struct OffsetWindow
 {
-	pg_time_t	lo;				/* first second known to have this offset */
-	pg_time_t	hi;				/* next transition (exclusive) */
+	TimestampTz lo;				/* first instant known to have this offset */
+	TimestampTz hi;				/* next transition (exclusive) */
 	int64		offset_usec;	/* local minus UTC */
 } OffsetWindow;
 
@@ -56,6 +56,9 @@ extern void PeriodCalcInit(PeriodCalc *calc, PeriodKind kind);
 
 /* The period index of a finite timestamptz in the session time zone. */
 extern int32 PeriodIndex(PeriodCalc *calc, TimestampTz ts);
+
+/* The period index of a local date (days since 2000-01-01). */
+extern int32 PeriodOfDay(PeriodKind kind, int32 day);
 
 /* The first local date of period "index". */
 extern DateADT PeriodStartDate(PeriodKind kind, int32 index);

@@ -345,6 +345,8 @@ rolling_deserialize(PG_FUNCTION_ARGS)
 		bool		found;
 		RollingEntry *u;
 
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		memcpy(&r, data + sizeof(h) + i * sizeof(RollingRecord), sizeof(r));
 		u = rolling_insert(state->users, r.user_id, &found);
 		u->start = r.start;
@@ -370,6 +372,8 @@ RollingFinal(FunctionCallInfo fcinfo, bool unbounded)
 	{
 		TimestampTz begin;
 
+		if (((observable + retained) & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (!WindowBegin(e->start, state->n, state->window, &begin) || begin > state->max_ts)
 			continue;			/* window n has not begun by the latest event */
 		observable++;

@@ -1,7 +1,7 @@
 -- pgTAP: lifecycle, stickiness, sessions, user features and RFM against
 -- independent plain-SQL formulations on random data, with parallel plans.
 BEGIN;
-SELECT plan(19);
+SELECT plan(21);
 
 SELECT setseed(0.5);
 SET TimeZone = 'Europe/Berlin';
@@ -40,6 +40,13 @@ SELECT set_eq($$SELECT * FROM retention.lifecycle('shop', 'day')$$, $$SELECT * F
 SELECT set_eq($$SELECT * FROM retention.lifecycle('shop', 'month')$$, $$SELECT * FROM plain_lifecycle('month')$$,
               'monthly lifecycle equals plain SQL');
 
+SELECT is((SELECT count(*)::int FROM (VALUES ('day'), ('week'), ('month')) v(p)
+            WHERE (SELECT retention.lifecycle_matrix(a) FROM
+                     (SELECT user_id, retention.user_activity(ts, v.p) AS a FROM shop
+                       WHERE user_id IS NOT NULL GROUP BY user_id) u)::text
+                  IS DISTINCT FROM (SELECT retention.lifecycle_matrix(user_id, ts, v.p) FROM shop)::text),
+          0, 'two-stage lifecycle (per-user activities) equals the one-stage aggregate');
+
 -- stickiness: distinct local days per user and week or month
 CREATE FUNCTION plain_stickiness(period text) RETURNS TABLE (p date, k int, users bigint)
 LANGUAGE sql STABLE AS $$
@@ -51,6 +58,13 @@ SELECT set_eq($$SELECT period_start, active_days, users FROM retention.stickines
               $$SELECT * FROM plain_stickiness('week')$$, 'weekly stickiness equals plain SQL');
 SELECT set_eq($$SELECT period_start, active_days, users FROM retention.stickiness('shop', 'month')$$,
               $$SELECT * FROM plain_stickiness('month')$$, 'monthly stickiness equals plain SQL');
+
+SELECT is((SELECT count(*)::int FROM (VALUES ('week'), ('month')) v(p)
+            WHERE (SELECT retention.stickiness_matrix(a, v.p) FROM
+                     (SELECT user_id, retention.user_activity(ts, 'day') AS a FROM shop
+                       WHERE user_id IS NOT NULL GROUP BY user_id) u)::text
+                  IS DISTINCT FROM (SELECT retention.stickiness_matrix(user_id, ts, v.p) FROM shop)::text),
+          0, 'two-stage stickiness (per-user daily activities) equals the one-stage aggregate');
 
 -- sessions: an event starts a session when no event of the same user lies
 -- within the gap before it (a self-join, not window functions)

@@ -2,7 +2,7 @@
 -- formulations of the same definitions on random data, the CDNOW purchase
 -- log against an independent computation, parallel plans and declarations.
 BEGIN;
-SELECT plan(37);
+SELECT plan(38);
 
 -- declarations: every function of this area documented and PARALLEL SAFE,
 -- every aggregate with a combine function
@@ -135,6 +135,11 @@ SELECT is((SELECT count(*)::int FROM rolling_cases c
                      FROM (SELECT user_id, ts, min(ts) OVER (PARTITION BY user_id) AS start FROM events) e)
                   IS DISTINCT FROM plain_rolling(c.n, c.w, true)),
           0, 'unbounded rolling-window retention equals plain SQL');
+
+SELECT is((SELECT count(*)::int FROM rolling_cases c, (VALUES (false), (true)) u(unbounded)
+            WHERE retention.rolling_retention('events', c.n, c.w, u.unbounded) IS DISTINCT FROM
+                  plain_rolling(c.n, c.w, u.unbounded)),
+          0, 'rolling_retention (the distributable per-user form) equals plain SQL');
 
 -- the cohort table against plain SQL: every (cohort, period) cell
 CREATE FUNCTION plain_cohorts(period text, unbounded bool)
