@@ -3236,6 +3236,11 @@ BEGIN
             RAISE EXCEPTION USING ERRCODE = '22000',
                 MESSAGE = 'too few customers with purchases to fit the customer-base models';
         END IF;
+        IF NOT (bg::jsonb ->> 'converged')::boolean OR NOT (spend::jsonb ->> 'converged')::boolean THEN
+            RAISE EXCEPTION USING ERRCODE = '22000',
+                MESSAGE = 'the BG/NBD or Gamma-Gamma fit did not converge; scores are left without P(alive) and lifetime value',
+                DETAIL = pg_catalog.format('BG/NBD: %s; Gamma-Gamma: %s.', bg::text, spend::text);
+        END IF;
         bg_version := @extschema@.save_model(pipeline || '_bgnbd', 'bgnbd', bg::jsonb, NULL, p.events::text);
         PERFORM @extschema@.save_model(pipeline || '_spend', 'gamma_gamma', spend::jsonb, NULL, p.events::text);
         UPDATE @extschema@.refresh_runs
@@ -3245,6 +3250,10 @@ BEGIN
          WHERE id = step_id;
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
+        -- scores go on without these models (the functions are STRICT)
+        bg := NULL;
+        spend := NULL;
+        bg_version := NULL;
         UPDATE @extschema@.refresh_runs
            SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
                message = err_state || ': ' || err_message
@@ -3260,9 +3269,9 @@ BEGIN
     VALUES (run, pipeline, 'scores', 'running', pg_catalog.clock_timestamp()) RETURNING id INTO step_id;
     COMMIT;
     BEGIN
-        IF churn IS NULL OR knn IS NULL OR bg IS NULL THEN
+        IF churn IS NULL THEN
             RAISE EXCEPTION USING ERRCODE = '22000',
-                MESSAGE = 'a model this step needs was not built; see the failed steps of this run';
+                MESSAGE = 'no churn model to score with; see the failed steps of this run';
         END IF;
         SELECT pg_catalog.array_agg(item_id ORDER BY buyers DESC, item_id) INTO popular
           FROM (SELECT item_id, pg_catalog.count(DISTINCT user_id) AS buyers
@@ -3327,8 +3336,10 @@ BEGIN
                                           pg_catalog.hashtext(pipeline));
     PERFORM pg_catalog.set_config('search_path', caller_path, false);
     COMMIT;
+    -- after the commits above, so the run history survives the error that
+    -- makes a scheduler (pg_cron) report the night as failed
     IF failures > 0 THEN
-        RAISE WARNING 'retention.refresh(%): % step(s) failed', pipeline, failures
+        RAISE EXCEPTION 'retention.refresh(%): % step(s) failed', pipeline, failures
             USING HINT = pg_catalog.format('See SELECT * FROM retention.refresh_runs WHERE run_id = %s.', run);
     END IF;
 END
