@@ -2880,7 +2880,7 @@ BEGIN
     -- for the heatmap and the curves
     ----------------------------------------------------------------------
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class AS c WHERE c.oid = pl.events) THEN
-        v_error := pg_catalog.format('the events table (oid %s) no longer exists', pl.events::oid);
+        v_error := 'the table no longer exists';
     ELSE
         BEGIN
             SELECT pg_catalog.array_agg(ct.cohort_start ORDER BY ct.cohort_start, ct.period_number),
