@@ -3407,7 +3407,7 @@ BEGIN
         || '<style>'
         || 'body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;'
         || 'color:#1e293b;background:#f8fafc;margin:0;padding:24px 32px;max-width:1320px}'
-        || 'h1{font-size:24px;margin:0 0 12px}h1 .pipeline{color:#1d4ed8}h2{font-size:18px;margin:0 0 8px}'
+        || 'h1{font-size:24px;margin:0 0 12px}h1 .pipeline{color:#2563eb}h2{font-size:18px;margin:0 0 8px}'
         || 'h3{font-size:15px;margin:4px 0 6px}'
         || 'header,section{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:16px 20px;margin-bottom:18px}'
         || 'dl.summary{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0;font-size:14px}'
