@@ -3,7 +3,7 @@
 -- functions the report is drawn from (cohort_table), never from the report
 -- itself; the AUC is computed by hand.
 BEGIN;
-SELECT plan(78);
+SELECT plan(80);
 SET LOCAL timezone = 'UTC';
 
 -- the number of (non-overlapping) matches of a regular expression
@@ -336,6 +336,22 @@ SELECT ok((SELECT by_id(html, 'cohort-heatmap-no-data') LIKE '%permission denied
           'without SELECT on the events: a note, read with the caller''s privileges');
 SELECT is((SELECT hits(html, '<rect class="bar"') FROM rep WHERE pipeline = 'reader'), 20,
           'without SELECT on the events: the scores still drawn');
+
+-- a hostile search_path: look-alikes of the functions and operators the
+-- report uses, in a schema searched before pg_catalog, change nothing
+CREATE SCHEMA rpt_evil;
+CREATE FUNCTION rpt_evil.replace(text, text, text) RETURNS text LANGUAGE sql AS $$ SELECT 'HACKED' $$;
+CREATE FUNCTION rpt_evil.format(text, VARIADIC text[]) RETURNS text LANGUAGE sql AS $$ SELECT 'HACKED' $$;
+CREATE FUNCTION rpt_evil.round(numeric, integer) RETURNS numeric LANGUAGE sql AS $$ SELECT 42::numeric $$;
+CREATE FUNCTION rpt_evil.cat(text, text) RETURNS text LANGUAGE sql AS $$ SELECT 'HACKED' $$;
+CREATE OPERATOR rpt_evil.|| (LEFTARG = text, RIGHTARG = text, FUNCTION = rpt_evil.cat);
+SET LOCAL search_path = rpt_evil, pg_catalog, public;
+INSERT INTO rep VALUES ('hijack', retention.report_html('rpt')), ('hijack escape', retention.html_escape('<&>'));
+RESET search_path;
+SELECT is((SELECT html FROM rep WHERE pipeline = 'hijack'), (SELECT html FROM rep WHERE pipeline = 'rpt'),
+          'look-alike functions and operators earlier on the search_path do not change the report');
+SELECT is((SELECT html FROM rep WHERE pipeline = 'hijack escape'), '&lt;&amp;&gt;',
+          'nor html_escape');
 
 -- errors
 SELECT throws_ok($$SELECT retention.report_html('nope')$$, '42704', 'pipeline "nope" does not exist',
