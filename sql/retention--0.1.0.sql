@@ -3375,9 +3375,13 @@ BEGIN
         || '<dt>events</dt><dd>' || @extschema@.html_escape(pl.events::text) || '</dd>'
         || '<dt>latest successful refresh</dt><dd id="latest-refresh">'
         || CASE WHEN v_run.run_id IS NULL THEN '<span class="no-data">none yet</span>'
-                ELSE pg_catalog.format('run %s, %s to %s (%s steps)', v_run.run_id,
+                ELSE pg_catalog.format('run %s, %s to %s (%s steps, %s s)', v_run.run_id,
                          pg_catalog.to_char(v_run.started, 'YYYY-MM-DD HH24:MI:SSOF'),
-                         pg_catalog.to_char(v_run.finished, 'HH24:MI:SS'), v_run.steps) END
+                         pg_catalog.to_char(v_run.finished,
+                             CASE WHEN v_run.finished::date = v_run.started::date THEN 'HH24:MI:SS'
+                                  ELSE 'YYYY-MM-DD HH24:MI:SSOF' END),
+                         v_run.steps,
+                         pg_catalog.round(pg_catalog.date_part('epoch', v_run.finished - v_run.started)::numeric, 1)) END
         || '</dd>'
         || CASE WHEN v_failed.run_id IS NOT NULL
                 THEN pg_catalog.format('<dt>failed since</dt><dd class="failed" id="failed-refresh">run %s, step %s at %s: %s</dd>',

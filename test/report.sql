@@ -226,7 +226,7 @@ SELECT ok((SELECT html LIKE '%metric (k = 10)%' AND html NOT LIKE '%0.999%' FROM
 SELECT ok((SELECT html LIKE '%<h1>Retention report: <span class="pipeline">rpt</span></h1>%' FROM rep WHERE pipeline = 'rpt'),
           'header: the pipeline name');
 SELECT is((SELECT by_id(html, 'latest-refresh') FROM rep WHERE pipeline = 'rpt'),
-          'run 7, 2024-04-01 03:00:00+00 to 03:00:09 (2 steps)', 'header: the latest successful run, "kept previous" included');
+          'run 7, 2024-04-01 03:00:00+00 to 03:00:09 (2 steps, 9.0 s)', 'header: the latest successful run, "kept previous" included');
 SELECT is((SELECT by_id(html, 'failed-refresh') FROM rep WHERE pipeline = 'rpt'),
           'run 8, step features at 2024-04-02 03:00:00+00: relation &quot;&lt;x&gt;&quot; does not exist',
           'header: the failed run after it, its message escaped');
