@@ -28,6 +28,7 @@ RETENTION_PACKAGES=(
 	postgresql-15 postgresql-server-dev-15
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	postgresql-15-cron sqlsmith
+	chromium python3
 )
 
 RETENTION_TMP=""
