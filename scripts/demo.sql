@@ -77,3 +77,81 @@ SELECT to_char(a.cohort, 'Mon YYYY') AS cohort,
        (SELECT revenue_per_month FROM curves WHERE cohort = '1997-03-01') b3
  ORDER BY a.cohort;
 \echo '   (months Apr 1997 .. Jun 1998, after all three cohorts were complete)'
+
+-- Retention, behaviour and customer-base models on the same log
+CREATE VIEW cdnow_events AS
+SELECT customer_id AS user_id, purchased_on::timestamptz AS ts FROM cdnow_purchases;
+
+\echo
+\echo '== retention.cohort_table: monthly cohorts, share of customers buying again in month 1, 2, 3'
+SELECT cohort_start, cohort_size,
+       round(max(rate) FILTER (WHERE period_number = 1)::numeric, 4) AS month_1,
+       round(max(rate) FILTER (WHERE period_number = 2)::numeric, 4) AS month_2,
+       round(max(rate) FILTER (WHERE period_number = 3)::numeric, 4) AS month_3,
+       round(max(rate) FILTER (WHERE period_number = 12)::numeric, 4) AS month_12
+  FROM retention.cohort_table('cdnow_events', 'month')
+ GROUP BY cohort_start, cohort_size ORDER BY cohort_start;
+
+\echo
+\echo '== retention.retention_rate over everyone: classic and "on or after" month-3 retention'
+SELECT round(retention.retention_rate(customer_id, purchased_on, 3, 'month')::numeric, 4) AS month_3,
+       round(retention.retention_rate_unbounded(customer_id, purchased_on, 3, 'month')::numeric, 4)
+           AS month_3_or_later
+  FROM cdnow_purchases;
+
+\echo
+\echo '== BG/NBD on the 39 weeks to 1997-09-30 (Fader, Hardie & Lee 2005 publish r 0.243, alpha 4.414, a 0.793, b 2.426)'
+SET TimeZone = 'UTC';
+CREATE TABLE cdnow_calibration AS
+SELECT customer_id,
+       (retention.rfm_summary(purchased_on, amount::float8, '1997-09-30', 'week')).*
+  FROM cdnow_purchases WHERE purchased_on <= '1997-09-30' GROUP BY customer_id;
+SELECT round((m ->> 'r')::numeric, 3) AS r, round((m ->> 'alpha')::numeric, 3) AS alpha,
+       round((m ->> 'a')::numeric, 3) AS a, round((m ->> 'b')::numeric, 3) AS b,
+       round((m ->> 'log_likelihood')::numeric, 1) AS log_likelihood, m ->> 'converged' AS converged
+  FROM (SELECT retention.bgnbd_fit(frequency, recency, t)::jsonb AS m FROM cdnow_calibration) s;
+\echo '   (fitted on all 23,570 customers here; the paper fits the 1/10 sample, reproduced in test/customer_base.sql)'
+
+-- The nightly loop on UCI Online Retail: purchases of 4,300 customers, 2010-12 to 2011-12
+\echo
+\echo '== The nightly loop on UCI Online Retail (a UK online gift shop, 396,337 purchase lines)'
+\i data/online_retail/load.sql
+CREATE TABLE retail_events AS
+SELECT r.customer_id AS user_id, i.item_id, r.invoice_date::timestamptz AS ts,
+       'purchase'::text AS event_type, (r.quantity * r.unit_price)::numeric(12,2) AS amount
+  FROM online_retail r JOIN items i USING (stock_code)
+ WHERE r.customer_id IS NOT NULL AND r.invoice_no NOT LIKE 'C%' AND r.quantity > 0 AND r.unit_price > 0;
+ANALYZE retail_events;
+CREATE VIEW item_names AS
+SELECT i.item_id, i.stock_code, mode() WITHIN GROUP (ORDER BY r.description) AS description
+  FROM items i JOIN online_retail r USING (stock_code) WHERE r.description ~ '[A-Za-z]' GROUP BY 1, 2;
+
+-- the data ends on 2011-12-09: replay the night after it
+INSERT INTO retention.pipelines (name, events, as_of, churn_horizon)
+VALUES ('online_retail', 'retail_events', '2011-12-10', '90 days');
+CALL retention.refresh('online_retail');
+
+\echo
+\echo '== retention.refresh_runs: what CALL retention.refresh(''online_retail'') did'
+SELECT step, status, round(extract(epoch FROM finished_at - started_at)::numeric, 2) AS seconds, rows,
+       CASE step WHEN 'churn model' THEN 'holdout AUC ' || round((metrics ->> 'holdout_auc')::numeric, 4)
+                 WHEN 'item-knn model' THEN 'precision@10 ' ||
+                      (SELECT string_agg(e ->> 'recommender' || ' ' || round((e ->> 'precision_at_k')::numeric, 4), ', ')
+                         FROM jsonb_array_elements(metrics -> 'evaluation') e)
+                 WHEN 'features' THEN 'churn rate ' || round((metrics ->> 'churn_rate')::numeric, 3)
+       END AS result
+  FROM retention.refresh_runs WHERE pipeline = 'online_retail' ORDER BY id;
+
+\echo
+\echo '== retention.at_risk(0.5, ''online_retail''): whom to win back first, and with what'
+SELECT a.user_id AS customer,
+       round(a.churn_prob::numeric, 2) AS churn_prob,
+       round(a.p_alive::numeric, 2) AS p_alive,
+       round(a.predicted_clv::numeric, 0) AS clv_gbp,
+       round(a.value_at_risk::numeric, 0) AS at_risk_gbp,
+       (SELECT string_agg(f ->> 'feature', ', ') FROM jsonb_array_elements(a.top_features) f) AS risk_drivers,
+       (SELECT string_agg(n.description, ' | ' ORDER BY r.ord)
+          FROM unnest(a.recommended_items) WITH ORDINALITY r(item_id, ord)
+          JOIN item_names n USING (item_id)) AS offer
+  FROM retention.at_risk(0.5, 'online_retail') a
+ LIMIT 8;
