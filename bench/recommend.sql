@@ -7,7 +7,7 @@
 --   3. cosine top-k over 100,000 embeddings of 256 dimensions, against the
 --      plain-SQL formulation
 --   4. a catalogue of 1,000,000 items
---   5. offline evaluation (the table of doc/recommend.md)
+--   5. offline evaluation (the table in the README, under Recommendations)
 -- One session, no parallel workers, so that ratios compare like with like.
 
 SET max_parallel_workers_per_gather = 0;
