@@ -1,0 +1,98 @@
+-- pgTAP: every function of the extension that reads a table the caller
+-- names runs with the caller's privileges.  A role denied the table gets
+-- 42501 from each of them; a role limited by row-level security gets
+-- results computed over its rows only.  (The list of such functions is
+-- checked against the catalogue, so a new one cannot be forgotten here.)
+BEGIN;
+SELECT plan(27);
+
+CREATE TABLE public.priv_events AS
+SELECT 1 + (g % 40)::bigint AS user_id,
+       1 + (g * 7 % 97)::bigint AS item_id,
+       timestamptz '2024-01-01 00:00+00' + (g * 37 % 200) * interval '1 day' + (g % 5) * interval '13 minutes' AS ts,
+       (ARRAY['view', 'click', 'cart', 'purchase'])[1 + g % 4] AS event_type,
+       (g % 50 + 1)::numeric AS amount,
+       (g % 3 = 0) AS churned,
+       (g % 11)::float8 AS f1,
+       (g % 7)::float8 AS f2,
+       ARRAY[(g % 5)::float4, (g % 3)::float4, 1::float4] AS embedding
+  FROM generate_series(1, 1200) g;
+
+CREATE ROLE retention_priv_denied;
+CREATE ROLE retention_priv_rls;
+GRANT USAGE ON SCHEMA retention TO retention_priv_denied, retention_priv_rls;
+GRANT SELECT ON public.priv_events TO retention_priv_rls;
+ALTER TABLE public.priv_events ENABLE ROW LEVEL SECURITY;
+CREATE POLICY only_first_ten ON public.priv_events FOR SELECT TO retention_priv_rls
+    USING (user_id <= 10);
+
+-- the functions of the schema that take a relation (regclass) or a query:
+-- each is called below
+SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
+                 WHERE p.pronamespace = 'retention'::regnamespace
+                   AND p.prokind = 'f'
+                   AND ('regclass'::regtype = ANY (p.proargtypes::oid[]) OR p.proargnames && ARRAY['source'])
+                 ORDER BY 1),
+          ARRAY['churn_scores', 'cohort_table', 'customer_base', 'evaluate_item_knn', 'lifecycle',
+                'logreg_train_multipass', 'nearest_by_embedding', 'recommend_all',
+                'recommend_from_similar_users', 'rfm', 'rolling_retention', 'session_summary', 'sessions',
+                'source_from_item', 'stickiness', 'user_features'],
+          'the functions that read a caller-named relation are the ones tested here');
+
+-- a model to call the recommenders with, and a stored churn model
+CREATE TEMP TABLE knn AS
+SELECT retention.item_knn(user_id, item_id, 1.0, 5) AS m FROM public.priv_events;
+GRANT SELECT ON knn TO retention_priv_denied, retention_priv_rls;
+INSERT INTO retention.models (name, version, kind, model, feature_names)
+VALUES ('priv_churn', 1, 'logreg', '{"intercept": 0.1, "coef": [0.2, -0.1]}', '{f1,f2}');
+GRANT SELECT ON retention.models TO retention_priv_denied, retention_priv_rls;
+CREATE TEMP TABLE summaries AS
+SELECT user_id::text AS customer_id, 2::float8 AS frequency, 10::float8 AS recency, 20::float8 AS t,
+       15::float8 AS monetary FROM public.priv_events GROUP BY user_id;
+
+SET ROLE retention_priv_denied;
+SELECT throws_ok($$SELECT * FROM retention.cohort_table('public.priv_events', 'week')$$, '42501', NULL, 'cohort_table: denied');
+SELECT throws_ok($$SELECT * FROM retention.lifecycle('public.priv_events', 'week')$$, '42501', NULL, 'lifecycle: denied');
+SELECT throws_ok($$SELECT * FROM retention.stickiness('public.priv_events', 'week')$$, '42501', NULL, 'stickiness: denied');
+SELECT throws_ok($$SELECT * FROM retention.sessions('public.priv_events')$$, '42501', NULL, 'sessions: denied');
+SELECT throws_ok($$SELECT * FROM retention.session_summary('public.priv_events')$$, '42501', NULL, 'session_summary: denied');
+SELECT throws_ok($$SELECT * FROM retention.user_features('public.priv_events', '2024-05-01')$$, '42501', NULL, 'user_features: denied');
+SELECT throws_ok($$SELECT * FROM retention.rfm('public.priv_events', '2024-08-01')$$, '42501', NULL, 'rfm: denied');
+SELECT throws_ok($$SELECT * FROM retention.rolling_retention('public.priv_events', 1, '7 days')$$, '42501', NULL, 'rolling_retention: denied');
+SELECT throws_ok($$SELECT * FROM retention.evaluate_item_knn('public.priv_events', 'public.priv_events')$$, '42501', NULL, 'evaluate_item_knn: denied');
+SELECT throws_ok($$SELECT * FROM retention.recommend_all((SELECT m FROM knn), 'public.priv_events', 3)$$, '42501', NULL, 'recommend_all: denied');
+SELECT throws_ok($$SELECT * FROM retention.recommend_from_similar_users((SELECT m FROM knn), 'public.priv_events', 1, 3)$$, '42501', NULL, 'recommend_from_similar_users: denied');
+SELECT throws_ok($$SELECT * FROM retention.nearest_by_embedding('{1,1,1}'::float4[], 'public.priv_events', 3, NULL, 'user_id', 'embedding')$$, '42501', NULL, 'nearest_by_embedding: denied');
+SELECT throws_ok($$SELECT * FROM retention.churn_scores('priv_churn', 'public.priv_events', 'user_id')$$, '42501', NULL, 'churn_scores: denied');
+SELECT throws_ok($$SELECT retention.logreg_train_multipass('public.priv_events', 'churned', '{f1,f2}')$$, '42501', NULL, 'logreg_train_multipass: denied');
+SELECT throws_ok($$CALL retention.train_churn_model('priv_m', 'public.priv_events', 'churned', '{f1,f2}')$$, '42501', NULL, 'train_churn_model: denied');
+SELECT throws_ok($$SELECT * FROM retention.customer_base('pg_temp.summaries', '{"r":0.243,"alpha":4.414,"a":0.793,"b":2.426}', '{"p":6.25,"q":3.74,"v":15.44}', 39, 12, 4.33, 0.01)$$, '42501', NULL, 'customer_base: denied');
+RESET ROLE;
+
+-- row-level security: the same calls see users 1 to 10 only
+SET ROLE retention_priv_rls;
+SELECT is((SELECT sum(cohort_size) FILTER (WHERE period_number = 0) FROM retention.cohort_table('public.priv_events', 'week'))::bigint,
+          10::bigint, 'cohort_table: the cohorts hold the ten visible users');
+SELECT is((SELECT sum(new_users) FROM retention.lifecycle('public.priv_events', 'week'))::bigint,
+          10::bigint, 'lifecycle: ten new users in all');
+SELECT is((SELECT max(user_id) FROM retention.sessions('public.priv_events')), 10::bigint,
+          'sessions: no user past the tenth');
+SELECT is((SELECT count(*) FROM retention.user_features('public.priv_events', '2024-05-01')),
+          10::bigint, 'user_features: one row for each visible user');
+SELECT is((SELECT count(*) FROM retention.rfm('public.priv_events', '2024-08-01')),
+          10::bigint, 'rfm: one row for each visible user');
+SELECT is((SELECT count(DISTINCT id) FROM retention.churn_scores('priv_churn', 'public.priv_events', 'user_id')),
+          10::bigint, 'churn_scores: the visible users only');
+SELECT is((SELECT count(DISTINCT user_id) FROM retention.recommend_all((SELECT m FROM knn), 'public.priv_events', 3)),
+          10::bigint, 'recommend_all: the visible users only');
+SELECT is((SELECT max(item_id) FROM retention.nearest_by_embedding('{1,1,1}'::float4[], 'public.priv_events', 1000, NULL, 'user_id', 'embedding')),
+          10::bigint, 'nearest_by_embedding: the visible rows only');
+SELECT is((SELECT retention.retention_rate(user_id, ts, 1, 'week') FROM public.priv_events),
+          (SELECT retention.retention_rate(user_id, ts, 1, 'week') FROM public.priv_events WHERE user_id <= 10),
+          'aggregates see what the query sees');
+RESET ROLE;
+SELECT is((SELECT sum(cohort_size) FILTER (WHERE period_number = 0) FROM retention.cohort_table('public.priv_events', 'week'))::bigint,
+          40::bigint, 'the table owner still sees all forty users');
+
+SELECT * FROM finish();
+ROLLBACK;
