@@ -34,47 +34,7 @@ retention_nightly() {
 
 	log "nightly loop: refresh, concurrent readers, pg_cron"
 	retention_create_database retention_nightly
-	nightly_sql >/dev/null <<-'SQL'
-		SET TimeZone = 'UTC';
-		SELECT setseed(0.25);
-		-- 1,500 users from 1,000,001 (identifiers no model value could be
-		-- mistaken for), buying as the BG/NBD story goes: at a rate of their
-		-- own while alive, dropping out after a purchase with a probability
-		-- of their own; views, clicks and carts come before each purchase,
-		-- on 200 items of skewed popularity
-		CREATE TABLE events (user_id bigint, item_id bigint, ts timestamptz, event_type text, amount numeric);
-		DO $$
-		DECLARE
-		    t timestamptz;
-		    rate float8;
-		    dropout float8;
-		    spend float8;
-		BEGIN
-		    FOR u IN 1 .. 1500 LOOP
-		        t := timestamptz '2024-01-01' + random() * interval '240 days';
-		        rate := exp(ln(0.01) + random() * ln(30.0));           -- purchases per day, 0.01 to 0.3
-		        dropout := 0.02 + 0.5 * random() ^ 2;
-		        spend := 10 + 90 * random();
-		        LOOP
-		            EXIT WHEN t > timestamptz '2024-10-27';
-		            INSERT INTO events
-		            SELECT 1000000 + u, 1 + floor(200 * random() ^ 2)::bigint,
-		                   t - interval '1 minute' * (10 - v), e, NULL
-		              FROM generate_series(1, 1 + floor(random() * 4)::int) v,
-		                   LATERAL (SELECT (ARRAY['view', 'view', 'click', 'cart'])[1 + floor(random() * 4)::int] AS e) x;
-		            INSERT INTO events
-		            VALUES (1000000 + u, 1 + floor(200 * random() ^ 2)::bigint, t, 'purchase',
-		                    round((spend * (0.5 + random()))::numeric, 2));
-		            EXIT WHEN random() < dropout;
-		            t := t + interval '1 day' * (-ln(1 - random()) / rate);
-		        END LOOP;
-		    END LOOP;
-		END
-		$$;
-		ANALYZE events;
-		INSERT INTO retention.pipelines (name, events, as_of, churn_horizon, churn_on)
-		VALUES ('default', 'events', '2024-10-27', '60 days', 'activity');
-	SQL
+	nightly_sql -f test/fixtures/synthetic_events.sql >/dev/null
 
 	# 1. one refresh
 	nightly_sql -c 'CALL retention.refresh()' >/dev/null 2>&1 || true
