@@ -1095,7 +1095,7 @@ AS 'MODULE_PATHNAME', 'float8_state_add'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.float8_state_add(float8[], float8[]) IS
-'combine function of log_loss and classification_report: element-wise sum of two states';
+'combine function of classification_report: element-wise sum of two states';
 
 CREATE FUNCTION @extschema@.log_loss_accum(float8[], float8, boolean)
 RETURNS float8[]
@@ -1103,7 +1103,15 @@ AS 'MODULE_PATHNAME', 'log_loss_accum'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.log_loss_accum(float8[], float8, boolean) IS
-'transition function of log_loss: {rows, sum of -log likelihoods}';
+'transition function of log_loss: {rows, the sum of -log likelihoods in fixed point as four base-2^32 limbs of 2^-64}';
+
+CREATE FUNCTION @extschema@.log_loss_combine(float8[], float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'log_loss_combine'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.log_loss_combine(float8[], float8[]) IS
+'combine function of log_loss: adds two states exactly, so the result does not depend on how rows were split';
 
 CREATE FUNCTION @extschema@.log_loss_final(float8[])
 RETURNS float8
@@ -1116,9 +1124,9 @@ COMMENT ON FUNCTION @extschema@.log_loss_final(float8[]) IS
 CREATE AGGREGATE @extschema@.log_loss(prob float8, label boolean) (
     SFUNC = @extschema@.log_loss_accum,
     STYPE = float8[],
-    INITCOND = '{0,0}',
+    INITCOND = '{0,0,0,0,0}',
     FINALFUNC = @extschema@.log_loss_final,
-    COMBINEFUNC = @extschema@.float8_state_add,
+    COMBINEFUNC = @extschema@.log_loss_combine,
     PARALLEL = SAFE
 );
 

@@ -124,14 +124,13 @@ SELECT s.agg, s.args, r.*
   FROM pg_temp.subjects s
   LEFT JOIN LATERAL pg_temp.run(s.agg, s.args) r ON array_position(s.args, NULL) IS NULL;
 
--- Known: these sum float8 terms in their state (log_loss, logreg_step's
--- objective, gradient and Hessian), so the last bits depend on how the rows
--- were split between workers.  Making them exact needs an order-independent
--- (exact) accumulator in a state Citus can still ship; until then they are
--- reported as TODO, and pgTAP says so if one starts to pass.
+-- Known: logreg_step sums float8 terms in its state (objective, gradient
+-- and Hessian), so the last bits depend on how the rows were split between
+-- workers.  Making it exact needs an order-independent accumulator in a
+-- state Citus can still ship; until then it is reported as TODO, and pgTAP
+-- says so if it starts to pass.
 CREATE TABLE pg_temp.known_order_dependent (agg regprocedure, why text);
 INSERT INTO pg_temp.known_order_dependent VALUES
-    ('retention.log_loss(float8, boolean)', 'sums log-likelihood terms in float8'),
     ('retention.logreg_step(boolean, float8[], float8[], jsonb)', 'sums objective, gradient and Hessian terms in float8');
 
 CREATE FUNCTION pg_temp.check(o pg_temp.outcomes) RETURNS SETOF text
