@@ -4,7 +4,9 @@
 -- the functions, aggregates, window functions and operators that SQL and
 -- PL/pgSQL bodies commonly use, each returning a wrong answer (comparisons
 -- negated, numbers off by one, text with a suffix, sets missing their first
--- row, aggregates off by one or reversed).  Then every SQL and PL/pgSQL
+-- row, aggregates off by one or reversed), and the type names that are not
+-- SQL keywords (float8, text, jsonb, ...) with domains that round or
+-- truncate.  Then every SQL and PL/pgSQL
 -- function and procedure and every view of the schema retention is called
 -- with SET search_path = evil, pg_catalog, public (pg_catalog explicitly
 -- after evil, so evil wins) and its result compared with the same call under
@@ -369,6 +371,22 @@ INSERT INTO pg_temp.shadowed VALUES
     ('window', 'row_number', 'row_number()'), ('window', 'rank', 'rank()'),
     ('window', 'dense_rank', 'dense_rank()'), ('window', 'ntile', 'ntile(integer)');
 
+-- Types: the names that are not SQL keywords resolve through the path too
+-- (a cast ::float8 in a body, a PL/pgSQL declaration); each shadow is a
+-- domain that silently rounds, truncates or changes meaning
+CREATE DOMAIN evil.float8 AS pg_catalog.numeric(30, 2);
+CREATE DOMAIN evil.float4 AS pg_catalog.numeric(30, 1);
+CREATE DOMAIN evil.int8 AS pg_catalog.numeric(30, 0) CHECK (VALUE >= -1);
+CREATE DOMAIN evil.int4 AS pg_catalog.int8;
+CREATE DOMAIN evil.text AS pg_catalog.varchar(3);
+CREATE DOMAIN evil.name AS pg_catalog.varchar(3);
+CREATE DOMAIN evil.jsonb AS pg_catalog.json;
+CREATE DOMAIN evil.timestamptz AS pg_catalog.timestamp;
+CREATE DOMAIN evil.regclass AS pg_catalog.oid;
+INSERT INTO pg_temp.shadowed
+SELECT 'type', t.typname, t.oid::regtype::text FROM pg_type t WHERE t.typnamespace = 'evil'::regnamespace
+   AND t.typtype = 'd';
+
 -- the shadows work: each of these is wrong under the hostile search_path
 -- (computed there, compared here: pgTAP itself must not run under evil)
 SET search_path = evil, pg_catalog, public;
@@ -377,23 +395,27 @@ SELECT 1 + 1 AS plus, 2.0::float8 * 3 AS times, 'a' || 'b' AS cat, 1 < 2 AS less
        sqrt(4::float8) AS root, (SELECT count(*) FROM generate_series(1, 3)) AS n,
        (SELECT sum(x) FROM (VALUES (1.5::float8)) v(x)) AS total,
        (SELECT array_agg(x) FROM (VALUES (1), (2)) v(x)) AS arr,
-       greatest(1::float8, 2::float8) AS g, least(1::float8, 2::float8) AS l, coalesce(NULL::int, 5) AS c;
+       greatest(1::float8, 2::float8) AS g, least(1::float8, 2::float8) AS l, coalesce(NULL::int, 5) AS c,
+       (0.125::float8)::pg_catalog.text AS cast_float8, ('abcdef'::text)::pg_catalog.text AS cast_text;
 SET search_path = public, pg_catalog;
-SELECT isnt(h.plus, 2, 'evil + on integers is wrong') FROM pg_temp.hijacked h;
-SELECT isnt(h.times, 6::float8, 'evil * on float8 is wrong') FROM pg_temp.hijacked h;
-SELECT isnt(h.cat, 'ab', 'evil || on text is wrong') FROM pg_temp.hijacked h;
-SELECT isnt(h.less, true, 'evil < on integers is wrong') FROM pg_temp.hijacked h;
-SELECT isnt(h.root, 2::float8, 'evil sqrt is wrong') FROM pg_temp.hijacked h;
-SELECT isnt(h.n, 2::bigint, 'evil count(*) or generate_series is wrong') FROM pg_temp.hijacked h;
-SELECT isnt(h.total, 1.5::float8, 'evil sum is wrong') FROM pg_temp.hijacked h;
-SELECT isnt(h.arr, '{1,2}'::int[], 'evil array_agg is wrong') FROM pg_temp.hijacked h;
-SELECT is(ARRAY[h.g, h.l, h.c], ARRAY[2, 1, 5]::float8[],
+SELECT isnt(h.plus::text, '2', 'evil + on integers is wrong') FROM pg_temp.hijacked h;
+SELECT isnt(h.times::text, '6', 'evil * on float8 is wrong') FROM pg_temp.hijacked h;
+SELECT isnt(h.cat::text, 'ab', 'evil || on text is wrong') FROM pg_temp.hijacked h;
+SELECT isnt(h.less::text, 'true', 'evil < on integers is wrong') FROM pg_temp.hijacked h;
+SELECT isnt(h.root::text, '2', 'evil sqrt is wrong') FROM pg_temp.hijacked h;
+SELECT isnt(h.n::text, '3', 'evil count(*) or generate_series is wrong') FROM pg_temp.hijacked h;
+SELECT isnt(h.total::text, '1.5', 'evil sum is wrong') FROM pg_temp.hijacked h;
+SELECT isnt(h.arr::text, '{1,2}', 'evil array_agg is wrong') FROM pg_temp.hijacked h;
+SELECT isnt(h.cast_float8, '0.125', 'a cast to evil float8 is wrong') FROM pg_temp.hijacked h;
+SELECT isnt(h.cast_text, 'abcdef', 'a cast to evil text is wrong') FROM pg_temp.hijacked h;
+SELECT is(ARRAY[h.g::float8, h.l::float8, h.c::float8], ARRAY[2, 1, 5]::float8[],
           'GREATEST, LEAST and COALESCE are syntax: functions of those names are never called')
   FROM pg_temp.hijacked h;
 
-SELECT diag(format('search_path: shadowed %s operators, %s functions, %s aggregates and %s window functions',
+SELECT diag(format('search_path: shadowed %s operators, %s functions, %s aggregates, %s window functions and %s types',
                    count(*) FILTER (WHERE kind = 'operator'), count(*) FILTER (WHERE kind = 'function'),
-                   count(*) FILTER (WHERE kind = 'aggregate'), count(*) FILTER (WHERE kind = 'window')))
+                   count(*) FILTER (WHERE kind = 'aggregate'), count(*) FILTER (WHERE kind = 'window'),
+                   count(*) FILTER (WHERE kind = 'type')))
   FROM pg_temp.shadowed;
 SELECT diag('search_path: not shadowed (SQL cannot declare their pg_catalog signatures): '
             || string_agg(DISTINCT p.oid::regprocedure::text, ', '))
