@@ -780,21 +780,21 @@ RETURNS @extschema@.logreg_model
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 AS $$
 DECLARE
-    opts     jsonb := COALESCE(options, '{}'::jsonb);
+    opts     pg_catalog.jsonb := COALESCE(options, '{}'::pg_catalog.jsonb);
     max_iter integer := COALESCE((opts OPERATOR(pg_catalog.->>) 'max_iter')::integer, 100);
-    tol      float8 := COALESCE((opts OPERATOR(pg_catalog.->>) 'tol')::float8, 1e-8);
+    tol      pg_catalog.float8 := COALESCE((opts OPERATOR(pg_catalog.->>) 'tol')::pg_catalog.float8, 1e-8);
     p        integer;
-    pass     text;
-    beta     float8[];
-    cand     float8[];
-    s        float8[];
-    sc       float8[];
-    dir      float8[];
-    f        float8;
-    fc       float8;
-    t        float8;
+    pass     pg_catalog.text;
+    beta     pg_catalog.float8[];
+    cand     pg_catalog.float8[];
+    s        pg_catalog.float8[];
+    sc       pg_catalog.float8[];
+    dir      pg_catalog.float8[];
+    f        pg_catalog.float8;
+    fc       pg_catalog.float8;
+    t        pg_catalog.float8;
     iter     integer := 0;
-    last_step float8 := 0;
+    last_step pg_catalog.float8 := 0;
     accepted boolean;
     converged boolean := false;
 BEGIN
@@ -808,16 +808,16 @@ BEGIN
     p := pg_catalog.cardinality(feature_columns) OPERATOR(pg_catalog.+)
          CASE WHEN COALESCE((opts OPERATOR(pg_catalog.->>) 'fit_intercept')::boolean, true) THEN 1 ELSE 0 END;
     pass := pg_catalog.format(
-        'SELECT @extschema@.logreg_step((src.%I)::integer::boolean, ARRAY[%s]::float8[], $1, $2) FROM %s',
+        'SELECT @extschema@.logreg_step((src.%I)::integer::boolean, ARRAY[%s]::pg_catalog.float8[], $1, $2) FROM %s',
         label_column,
-        (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::float8', c), ', ' ORDER BY i)
+        (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
            FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i)),
         @extschema@.source_from_item(source));
-    beta := pg_catalog.array_fill(0::float8, ARRAY[p]);
+    beta := pg_catalog.array_fill(0::pg_catalog.float8, ARRAY[p]);
 
     -- "balanced" class weights need the class counts: one counting pass
     IF opts OPERATOR(pg_catalog.->>) 'class_weight' OPERATOR(pg_catalog.=) 'balanced' THEN
-        EXECUTE pass INTO s USING beta, opts OPERATOR(pg_catalog.-) 'class_weight'::text;
+        EXECUTE pass INTO s USING beta, opts OPERATOR(pg_catalog.-) 'class_weight'::pg_catalog.text;
         -- 1-based slots of the state: 4 = usable rows, 6 = positives
         IF s IS NOT NULL AND s[6] OPERATOR(pg_catalog.>) 0 AND s[6] OPERATOR(pg_catalog.<) s[4] THEN
             opts := pg_catalog.jsonb_set(opts, '{class_weight}',
@@ -825,7 +825,7 @@ BEGIN
                     '0', s[4] OPERATOR(pg_catalog./) (2 OPERATOR(pg_catalog.*) (s[4] OPERATOR(pg_catalog.-) s[6])),
                     '1', s[4] OPERATOR(pg_catalog./) (2 OPERATOR(pg_catalog.*) s[6])));
         ELSE
-            opts := opts OPERATOR(pg_catalog.-) 'class_weight'::text;
+            opts := opts OPERATOR(pg_catalog.-) 'class_weight'::pg_catalog.text;
         END IF;
     END IF;
 
@@ -853,20 +853,20 @@ BEGIN
             fc := @extschema@.logreg_step_objective(sc, cand, opts);
             IF fc OPERATOR(pg_catalog.<=)
                (f OPERATOR(pg_catalog.+)
-                (1e-13::float8 OPERATOR(pg_catalog.*) (pg_catalog.abs(f) OPERATOR(pg_catalog.+) 1::float8))) THEN
+                (1e-13::pg_catalog.float8 OPERATOR(pg_catalog.*) (pg_catalog.abs(f) OPERATOR(pg_catalog.+) 1::pg_catalog.float8))) THEN
                 accepted := true;
                 EXIT;
             END IF;
-            t := t OPERATOR(pg_catalog./) 2::float8;
+            t := t OPERATOR(pg_catalog./) 2::pg_catalog.float8;
         END LOOP;
         IF NOT accepted THEN
             converged := dir[2] OPERATOR(pg_catalog.<) tol;
             EXIT;
         END IF;
         -- ||t d|| / ||new coef||, as logreg_train measures it
-        SELECT CASE WHEN pg_catalog.sum(c OPERATOR(pg_catalog.*) c) OPERATOR(pg_catalog.=) 0::float8
-                    THEN CASE WHEN pg_catalog.sum(d OPERATOR(pg_catalog.*) d) OPERATOR(pg_catalog.=) 0::float8
-                              THEN 0 ELSE 'Infinity'::float8 END
+        SELECT CASE WHEN pg_catalog.sum(c OPERATOR(pg_catalog.*) c) OPERATOR(pg_catalog.=) 0::pg_catalog.float8
+                    THEN CASE WHEN pg_catalog.sum(d OPERATOR(pg_catalog.*) d) OPERATOR(pg_catalog.=) 0::pg_catalog.float8
+                              THEN 0 ELSE 'Infinity'::pg_catalog.float8 END
                     ELSE pg_catalog.sqrt(pg_catalog.sum(d OPERATOR(pg_catalog.*) d)
                                          OPERATOR(pg_catalog./) pg_catalog.sum(c OPERATOR(pg_catalog.*) c)) END
           INTO last_step
@@ -1180,13 +1180,13 @@ CREATE PROCEDURE @extschema@.train_churn_model(
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    from_item  text;
-    label_expr text;
-    feats      text;
-    test_expr  text;
-    opts       jsonb := COALESCE(options, '{}'::jsonb);
+    from_item  pg_catalog.text;
+    label_expr pg_catalog.text;
+    feats      pg_catalog.text;
+    test_expr  pg_catalog.text;
+    opts       pg_catalog.jsonb := COALESCE(options, '{}'::pg_catalog.jsonb);
     model      @extschema@.logreg_model;
-    holdout    jsonb;
+    holdout    pg_catalog.jsonb;
 BEGIN
     IF model_name IS NULL OR source IS NULL OR label_column IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22004',
@@ -1196,8 +1196,8 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = 'feature_columns must name at least one column';
     END IF;
-    IF holdout_column IS NULL AND NOT (holdout_fraction OPERATOR(pg_catalog.>=) 0::float8
-                                       AND holdout_fraction OPERATOR(pg_catalog.<) 1::float8) THEN
+    IF holdout_column IS NULL AND NOT (holdout_fraction OPERATOR(pg_catalog.>=) 0::pg_catalog.float8
+                                       AND holdout_fraction OPERATOR(pg_catalog.<) 1::pg_catalog.float8) THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = pg_catalog.format('holdout_fraction %s is not in [0, 1)', holdout_fraction);
     END IF;
@@ -1208,19 +1208,19 @@ BEGIN
 
     from_item := @extschema@.source_from_item(source);
     label_expr := pg_catalog.format('(src.%I)::integer::boolean', label_column);
-    feats := (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::float8', c), ', ' ORDER BY i)
+    feats := (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
                 FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i));
     IF holdout_column IS NOT NULL THEN
         test_expr := pg_catalog.format('COALESCE((src.%I)::boolean, false)', holdout_column);
     ELSE
         -- a deterministic split: a hash of the whole row
         test_expr := pg_catalog.format(
-            '(pg_catalog.hashtext(src::text) OPERATOR(pg_catalog.&) 65535) OPERATOR(pg_catalog.<) %s',
-            pg_catalog.floor(holdout_fraction OPERATOR(pg_catalog.*) 65536::float8)::integer);
+            '(pg_catalog.hashtext(src::pg_catalog.text) OPERATOR(pg_catalog.&) 65535) OPERATOR(pg_catalog.<) %s',
+            pg_catalog.floor(holdout_fraction OPERATOR(pg_catalog.*) 65536::pg_catalog.float8)::integer);
     END IF;
 
     EXECUTE pg_catalog.format(
-        'SELECT @extschema@.logreg_train(%s, ARRAY[%s]::float8[], $1) FROM %s WHERE NOT (%s)',
+        'SELECT @extschema@.logreg_train(%s, ARRAY[%s]::pg_catalog.float8[], $1) FROM %s WHERE NOT (%s)',
         label_expr, feats, from_item, test_expr)
         INTO model USING opts;
     IF model IS NULL THEN
@@ -1238,9 +1238,9 @@ BEGIN
                     'at_0_5', @extschema@.classification_report(p, y, 0.5),
                     'max_f1', @extschema@.threshold_max_f1(p, y))
              FROM (SELECT @extschema@.churn_prob($1, f) AS p, y
-                     FROM (SELECT %s AS y, ARRAY[%s]::float8[] AS f FROM %s WHERE %s) AS t
+                     FROM (SELECT %s AS y, ARRAY[%s]::pg_catalog.float8[] AS f FROM %s WHERE %s) AS t
                     WHERE y IS NOT NULL AND pg_catalog.array_position(f, NULL) IS NULL
-                      AND NOT (f OPERATOR(pg_catalog.&&) '{NaN,Infinity,-Infinity}'::float8[])) AS s$q$,
+                      AND NOT (f OPERATOR(pg_catalog.&&) '{NaN,Infinity,-Infinity}'::pg_catalog.float8[])) AS s$q$,
         label_expr, feats, from_item, test_expr)
         INTO holdout USING model;
 
@@ -1250,10 +1250,10 @@ BEGIN
     SELECT COALESCE(pg_catalog.max(m.version), 0) OPERATOR(pg_catalog.+) 1 INTO version
       FROM @extschema@.models AS m WHERE m.name OPERATOR(pg_catalog.=) model_name;
     INSERT INTO @extschema@.models (name, version, kind, model, metrics, feature_names, training_source)
-    VALUES (model_name, version, 'logreg', model::jsonb,
+    VALUES (model_name, version, 'logreg', model::pg_catalog.jsonb,
             pg_catalog.jsonb_build_object('holdout', holdout,
                                           'holdout_split', COALESCE(holdout_column,
-                                              'hash ' OPERATOR(pg_catalog.||) holdout_fraction::text)),
+                                              'hash ' OPERATOR(pg_catalog.||) holdout_fraction::pg_catalog.text)),
             feature_columns, source);
 END
 $$;
@@ -1265,7 +1265,7 @@ CREATE FUNCTION @extschema@.churn_model(model_name text, model_version integer D
 RETURNS @extschema@.logreg_model
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-    SELECT m.model::text::@extschema@.logreg_model
+    SELECT m.model::pg_catalog.text::@extschema@.logreg_model
       FROM @extschema@.models AS m
      WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) 'logreg'
        AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
@@ -1304,7 +1304,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = '42704',
             MESSAGE = pg_catalog.format('churn model %L%s does not exist', model_name,
-                                        COALESCE(' version ' OPERATOR(pg_catalog.||) model_version::text, '')),
+                                        COALESCE(' version ' OPERATOR(pg_catalog.||) model_version::pg_catalog.text, '')),
             HINT = 'Train it with CALL retention.train_churn_model(...).';
     END IF;
     IF stored.feature_names IS NULL THEN
@@ -1316,12 +1316,12 @@ BEGIN
     RETURN QUERY EXECUTE pg_catalog.format(
         $q$SELECT s.id, CASE WHEN pg_catalog.array_position(s.f, NULL) IS NULL
                              THEN @extschema@.churn_prob($1, s.f) END
-             FROM (SELECT (src.%I)::text AS id, ARRAY[%s]::float8[] AS f FROM %s) AS s$q$,
+             FROM (SELECT (src.%I)::pg_catalog.text AS id, ARRAY[%s]::pg_catalog.float8[] AS f FROM %s) AS s$q$,
         id_column,
-        (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::float8', c), ', ' ORDER BY i)
+        (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
            FROM pg_catalog.unnest(stored.feature_names) WITH ORDINALITY AS u(c, i)),
         @extschema@.source_from_item(source))
-        USING stored.model::text::@extschema@.logreg_model;
+        USING stored.model::pg_catalog.text::@extschema@.logreg_model;
 END
 $$;
 
