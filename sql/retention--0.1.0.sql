@@ -422,6 +422,7 @@ CREATE FUNCTION @extschema@.customer_base(
 RETURNS TABLE (customer_id text, frequency float8, recency float8, t float8, monetary float8,
                p_alive float8, expected_purchases float8, expected_spend float8, clv float8)
 LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     schema_name name;
@@ -763,7 +764,7 @@ RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
 BEGIN
-    IF source ~* '^\s*\(?\s*(select|with|values|table)\s' THEN
+    IF source OPERATOR(pg_catalog.~*) '^\s*\(?\s*(select|with|values|table)\s' THEN
         RETURN pg_catalog.format('(%s) AS src', source);
     END IF;
     RETURN pg_catalog.format('%s AS src', source::pg_catalog.regclass);
@@ -779,59 +780,62 @@ RETURNS @extschema@.logreg_model
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 AS $$
 DECLARE
-    opts     jsonb := COALESCE(options, '{}'::jsonb);
-    max_iter integer := COALESCE((opts->>'max_iter')::integer, 100);
-    tol      float8 := COALESCE((opts->>'tol')::float8, 1e-8);
+    opts     pg_catalog.jsonb := COALESCE(options, '{}'::pg_catalog.jsonb);
+    max_iter integer := COALESCE((opts OPERATOR(pg_catalog.->>) 'max_iter')::integer, 100);
+    tol      pg_catalog.float8 := COALESCE((opts OPERATOR(pg_catalog.->>) 'tol')::pg_catalog.float8, 1e-8);
     p        integer;
-    pass     text;
-    beta     float8[];
-    cand     float8[];
-    s        float8[];
-    sc       float8[];
-    dir      float8[];
-    f        float8;
-    fc       float8;
-    t        float8;
+    pass     pg_catalog.text;
+    beta     pg_catalog.float8[];
+    cand     pg_catalog.float8[];
+    s        pg_catalog.float8[];
+    sc       pg_catalog.float8[];
+    dir      pg_catalog.float8[];
+    f        pg_catalog.float8;
+    fc       pg_catalog.float8;
+    t        pg_catalog.float8;
     iter     integer := 0;
-    last_step float8 := 0;
+    last_step pg_catalog.float8 := 0;
     accepted boolean;
     converged boolean := false;
 BEGIN
-    IF feature_columns IS NULL OR pg_catalog.cardinality(feature_columns) = 0 THEN
+    IF feature_columns IS NULL OR pg_catalog.cardinality(feature_columns) OPERATOR(pg_catalog.=) 0 THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'feature_columns must name at least one column';
     END IF;
-    IF NOT opts ? 'feature_names' THEN
-        opts := opts || pg_catalog.jsonb_build_object('feature_names', pg_catalog.to_jsonb(feature_columns));
+    IF NOT opts OPERATOR(pg_catalog.?) 'feature_names' THEN
+        opts := opts OPERATOR(pg_catalog.||)
+                pg_catalog.jsonb_build_object('feature_names', pg_catalog.to_jsonb(feature_columns));
     END IF;
-    p := pg_catalog.cardinality(feature_columns)
-         + CASE WHEN COALESCE((opts->>'fit_intercept')::boolean, true) THEN 1 ELSE 0 END;
+    p := pg_catalog.cardinality(feature_columns) OPERATOR(pg_catalog.+)
+         CASE WHEN COALESCE((opts OPERATOR(pg_catalog.->>) 'fit_intercept')::boolean, true) THEN 1 ELSE 0 END;
     pass := pg_catalog.format(
-        'SELECT @extschema@.logreg_step((src.%I)::integer::boolean, ARRAY[%s]::float8[], $1, $2) FROM %s',
+        'SELECT @extschema@.logreg_step((src.%I)::integer::boolean, ARRAY[%s]::pg_catalog.float8[], $1, $2) FROM %s',
         label_column,
-        (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::float8', c), ', ' ORDER BY i)
+        (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
            FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i)),
         @extschema@.source_from_item(source));
-    beta := pg_catalog.array_fill(0::float8, ARRAY[p]);
+    beta := pg_catalog.array_fill(0::pg_catalog.float8, ARRAY[p]);
 
     -- "balanced" class weights need the class counts: one counting pass
-    IF opts->>'class_weight' = 'balanced' THEN
-        EXECUTE pass INTO s USING beta, opts - 'class_weight';
+    IF opts OPERATOR(pg_catalog.->>) 'class_weight' OPERATOR(pg_catalog.=) 'balanced' THEN
+        EXECUTE pass INTO s USING beta, opts OPERATOR(pg_catalog.-) 'class_weight'::pg_catalog.text;
         -- 1-based slots of the state: 4 = usable rows, 6 = positives
-        IF s IS NOT NULL AND s[6] > 0 AND s[6] < s[4] THEN
+        IF s IS NOT NULL AND s[6] OPERATOR(pg_catalog.>) 0 AND s[6] OPERATOR(pg_catalog.<) s[4] THEN
             opts := pg_catalog.jsonb_set(opts, '{class_weight}',
-                pg_catalog.jsonb_build_object('0', s[4] / (2 * (s[4] - s[6])), '1', s[4] / (2 * s[6])));
+                pg_catalog.jsonb_build_object(
+                    '0', s[4] OPERATOR(pg_catalog./) (2 OPERATOR(pg_catalog.*) (s[4] OPERATOR(pg_catalog.-) s[6])),
+                    '1', s[4] OPERATOR(pg_catalog./) (2 OPERATOR(pg_catalog.*) s[6])));
         ELSE
-            opts := opts - 'class_weight';
+            opts := opts OPERATOR(pg_catalog.-) 'class_weight'::pg_catalog.text;
         END IF;
     END IF;
 
     EXECUTE pass INTO s USING beta, opts;
     -- slot 2 is the feature count, -1 while no row was usable
-    IF s IS NULL OR s[2] < 0 OR s[4] = 0 THEN
+    IF s IS NULL OR s[2] OPERATOR(pg_catalog.<) 0 OR s[4] OPERATOR(pg_catalog.=) 0 THEN
         RETURN NULL;
     END IF;
     f := @extschema@.logreg_step_objective(s, beta, opts);
-    WHILE iter < max_iter LOOP
+    WHILE iter OPERATOR(pg_catalog.<) max_iter LOOP
         dir := @extschema@.logreg_step_direction(s, beta, opts);
         IF dir IS NULL THEN             -- the curvature vanished: separation
             last_step := 'Infinity';
@@ -840,31 +844,39 @@ BEGIN
         t := 1;
         accepted := false;
         FOR h IN 0 .. 50 LOOP
-            SELECT pg_catalog.array_agg(beta[i] - t * dir[i + 2] ORDER BY i) INTO cand
+            -- OPERATOR() syntax has one precedence for all: parenthesise
+            SELECT pg_catalog.array_agg(beta[i] OPERATOR(pg_catalog.-)
+                                        (t OPERATOR(pg_catalog.*) dir[i OPERATOR(pg_catalog.+) 2]) ORDER BY i)
+              INTO cand
               FROM pg_catalog.generate_series(1, p) AS i;
             EXECUTE pass INTO sc USING cand, opts;
             fc := @extschema@.logreg_step_objective(sc, cand, opts);
-            IF fc <= f + 1e-13 * (pg_catalog.abs(f) + 1) THEN
+            IF fc OPERATOR(pg_catalog.<=)
+               (f OPERATOR(pg_catalog.+)
+                (1e-13::pg_catalog.float8 OPERATOR(pg_catalog.*) (pg_catalog.abs(f) OPERATOR(pg_catalog.+) 1::pg_catalog.float8))) THEN
                 accepted := true;
                 EXIT;
             END IF;
-            t := t / 2;
+            t := t OPERATOR(pg_catalog./) 2::pg_catalog.float8;
         END LOOP;
         IF NOT accepted THEN
-            converged := dir[2] < tol;
+            converged := dir[2] OPERATOR(pg_catalog.<) tol;
             EXIT;
         END IF;
         -- ||t d|| / ||new coef||, as logreg_train measures it
-        SELECT CASE WHEN pg_catalog.sum(c * c) = 0
-                    THEN CASE WHEN pg_catalog.sum((c - b) * (c - b)) = 0 THEN 0 ELSE 'Infinity'::float8 END
-                    ELSE pg_catalog.sqrt(pg_catalog.sum((c - b) * (c - b)) / pg_catalog.sum(c * c)) END
+        SELECT CASE WHEN pg_catalog.sum(c OPERATOR(pg_catalog.*) c) OPERATOR(pg_catalog.=) 0::pg_catalog.float8
+                    THEN CASE WHEN pg_catalog.sum(d OPERATOR(pg_catalog.*) d) OPERATOR(pg_catalog.=) 0::pg_catalog.float8
+                              THEN 0 ELSE 'Infinity'::pg_catalog.float8 END
+                    ELSE pg_catalog.sqrt(pg_catalog.sum(d OPERATOR(pg_catalog.*) d)
+                                         OPERATOR(pg_catalog./) pg_catalog.sum(c OPERATOR(pg_catalog.*) c)) END
           INTO last_step
-          FROM pg_catalog.generate_series(1, p) AS i, LATERAL (SELECT cand[i] AS c, beta[i] AS b) AS v;
+          FROM pg_catalog.generate_series(1, p) AS i,
+               LATERAL (SELECT cand[i] AS c, cand[i] OPERATOR(pg_catalog.-) beta[i] AS d) AS v;
         beta := cand;
         s := sc;
         f := fc;
-        iter := iter + 1;
-        IF dir[2] < tol THEN
+        iter := iter OPERATOR(pg_catalog.+) 1;
+        IF dir[2] OPERATOR(pg_catalog.<) tol THEN
             converged := true;
             EXIT;
         END IF;
@@ -1083,7 +1095,7 @@ AS 'MODULE_PATHNAME', 'float8_state_add'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.float8_state_add(float8[], float8[]) IS
-'combine function of log_loss and classification_report: element-wise sum of two states';
+'combine function of classification_report: element-wise sum of two states';
 
 CREATE FUNCTION @extschema@.log_loss_accum(float8[], float8, boolean)
 RETURNS float8[]
@@ -1091,7 +1103,15 @@ AS 'MODULE_PATHNAME', 'log_loss_accum'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.log_loss_accum(float8[], float8, boolean) IS
-'transition function of log_loss: {rows, sum of -log likelihoods}';
+'transition function of log_loss: {rows, the sum of -log likelihoods in fixed point as four base-2^32 limbs of 2^-64}';
+
+CREATE FUNCTION @extschema@.log_loss_combine(float8[], float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'log_loss_combine'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.log_loss_combine(float8[], float8[]) IS
+'combine function of log_loss: adds two states exactly, so the result does not depend on how rows were split';
 
 CREATE FUNCTION @extschema@.log_loss_final(float8[])
 RETURNS float8
@@ -1104,9 +1124,9 @@ COMMENT ON FUNCTION @extschema@.log_loss_final(float8[]) IS
 CREATE AGGREGATE @extschema@.log_loss(prob float8, label boolean) (
     SFUNC = @extschema@.log_loss_accum,
     STYPE = float8[],
-    INITCOND = '{0,0}',
+    INITCOND = '{0,0,0,0,0}',
     FINALFUNC = @extschema@.log_loss_final,
-    COMBINEFUNC = @extschema@.float8_state_add,
+    COMBINEFUNC = @extschema@.log_loss_combine,
     PARALLEL = SAFE
 );
 
@@ -1160,44 +1180,47 @@ CREATE PROCEDURE @extschema@.train_churn_model(
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    from_item  text;
-    label_expr text;
-    feats      text;
-    test_expr  text;
-    opts       jsonb := COALESCE(options, '{}'::jsonb);
+    from_item  pg_catalog.text;
+    label_expr pg_catalog.text;
+    feats      pg_catalog.text;
+    test_expr  pg_catalog.text;
+    opts       pg_catalog.jsonb := COALESCE(options, '{}'::pg_catalog.jsonb);
     model      @extschema@.logreg_model;
-    holdout    jsonb;
+    holdout    pg_catalog.jsonb;
 BEGIN
     IF model_name IS NULL OR source IS NULL OR label_column IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22004',
             MESSAGE = 'model_name, source and label_column must not be NULL';
     END IF;
-    IF feature_columns IS NULL OR pg_catalog.cardinality(feature_columns) = 0 THEN
+    IF feature_columns IS NULL OR pg_catalog.cardinality(feature_columns) OPERATOR(pg_catalog.=) 0 THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = 'feature_columns must name at least one column';
     END IF;
-    IF holdout_column IS NULL AND NOT (holdout_fraction >= 0 AND holdout_fraction < 1) THEN
+    IF holdout_column IS NULL AND NOT (holdout_fraction OPERATOR(pg_catalog.>=) 0::pg_catalog.float8
+                                       AND holdout_fraction OPERATOR(pg_catalog.<) 1::pg_catalog.float8) THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = pg_catalog.format('holdout_fraction %s is not in [0, 1)', holdout_fraction);
     END IF;
-    IF NOT opts ? 'feature_names' THEN
-        opts := opts || pg_catalog.jsonb_build_object('feature_names', pg_catalog.to_jsonb(feature_columns));
+    IF NOT opts OPERATOR(pg_catalog.?) 'feature_names' THEN
+        opts := opts OPERATOR(pg_catalog.||)
+                pg_catalog.jsonb_build_object('feature_names', pg_catalog.to_jsonb(feature_columns));
     END IF;
 
     from_item := @extschema@.source_from_item(source);
     label_expr := pg_catalog.format('(src.%I)::integer::boolean', label_column);
-    feats := (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::float8', c), ', ' ORDER BY i)
+    feats := (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
                 FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i));
     IF holdout_column IS NOT NULL THEN
         test_expr := pg_catalog.format('COALESCE((src.%I)::boolean, false)', holdout_column);
     ELSE
         -- a deterministic split: a hash of the whole row
-        test_expr := pg_catalog.format('(pg_catalog.hashtext(src::text) & 65535) < %s',
-                                       pg_catalog.floor(holdout_fraction * 65536)::integer);
+        test_expr := pg_catalog.format(
+            '(pg_catalog.hashtext(src::pg_catalog.text) OPERATOR(pg_catalog.&) 65535) OPERATOR(pg_catalog.<) %s',
+            pg_catalog.floor(holdout_fraction OPERATOR(pg_catalog.*) 65536::pg_catalog.float8)::integer);
     END IF;
 
     EXECUTE pg_catalog.format(
-        'SELECT @extschema@.logreg_train(%s, ARRAY[%s]::float8[], $1) FROM %s WHERE NOT (%s)',
+        'SELECT @extschema@.logreg_train(%s, ARRAY[%s]::pg_catalog.float8[], $1) FROM %s WHERE NOT (%s)',
         label_expr, feats, from_item, test_expr)
         INTO model USING opts;
     IF model IS NULL THEN
@@ -1215,21 +1238,22 @@ BEGIN
                     'at_0_5', @extschema@.classification_report(p, y, 0.5),
                     'max_f1', @extschema@.threshold_max_f1(p, y))
              FROM (SELECT @extschema@.churn_prob($1, f) AS p, y
-                     FROM (SELECT %s AS y, ARRAY[%s]::float8[] AS f FROM %s WHERE %s) AS t
+                     FROM (SELECT %s AS y, ARRAY[%s]::pg_catalog.float8[] AS f FROM %s WHERE %s) AS t
                     WHERE y IS NOT NULL AND pg_catalog.array_position(f, NULL) IS NULL
-                      AND NOT (f && '{NaN,Infinity,-Infinity}'::float8[])) AS s$q$,
+                      AND NOT (f OPERATOR(pg_catalog.&&) '{NaN,Infinity,-Infinity}'::pg_catalog.float8[])) AS s$q$,
         label_expr, feats, from_item, test_expr)
         INTO holdout USING model;
 
     -- one writer per model name at a time picks the next version
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('retention.models'),
                                              pg_catalog.hashtext(model_name));
-    SELECT COALESCE(pg_catalog.max(m.version), 0) + 1 INTO version
-      FROM @extschema@.models AS m WHERE m.name = model_name;
+    SELECT COALESCE(pg_catalog.max(m.version), 0) OPERATOR(pg_catalog.+) 1 INTO version
+      FROM @extschema@.models AS m WHERE m.name OPERATOR(pg_catalog.=) model_name;
     INSERT INTO @extschema@.models (name, version, kind, model, metrics, feature_names, training_source)
-    VALUES (model_name, version, 'logreg', model::jsonb,
+    VALUES (model_name, version, 'logreg', model::pg_catalog.jsonb,
             pg_catalog.jsonb_build_object('holdout', holdout,
-                                          'holdout_split', COALESCE(holdout_column, 'hash ' || holdout_fraction)),
+                                          'holdout_split', COALESCE(holdout_column,
+                                              'hash ' OPERATOR(pg_catalog.||) holdout_fraction::pg_catalog.text)),
             feature_columns, source);
 END
 $$;
@@ -1241,10 +1265,10 @@ CREATE FUNCTION @extschema@.churn_model(model_name text, model_version integer D
 RETURNS @extschema@.logreg_model
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-    SELECT m.model::text::@extschema@.logreg_model
+    SELECT m.model::pg_catalog.text::@extschema@.logreg_model
       FROM @extschema@.models AS m
-     WHERE m.name = model_name AND m.kind = 'logreg'
-       AND (model_version IS NULL OR m.version = model_version)
+     WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) 'logreg'
+       AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
      ORDER BY m.version DESC
      LIMIT 1
 $$;
@@ -1273,14 +1297,14 @@ DECLARE
 BEGIN
     SELECT m.model, m.feature_names INTO stored
       FROM @extschema@.models AS m
-     WHERE m.name = model_name AND m.kind = 'logreg'
-       AND (model_version IS NULL OR m.version = model_version)
+     WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) 'logreg'
+       AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
      ORDER BY m.version DESC
      LIMIT 1;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = '42704',
             MESSAGE = pg_catalog.format('churn model %L%s does not exist', model_name,
-                                        COALESCE(' version ' || model_version, '')),
+                                        COALESCE(' version ' OPERATOR(pg_catalog.||) model_version::pg_catalog.text, '')),
             HINT = 'Train it with CALL retention.train_churn_model(...).';
     END IF;
     IF stored.feature_names IS NULL THEN
@@ -1292,12 +1316,12 @@ BEGIN
     RETURN QUERY EXECUTE pg_catalog.format(
         $q$SELECT s.id, CASE WHEN pg_catalog.array_position(s.f, NULL) IS NULL
                              THEN @extschema@.churn_prob($1, s.f) END
-             FROM (SELECT (src.%I)::text AS id, ARRAY[%s]::float8[] AS f FROM %s) AS s$q$,
+             FROM (SELECT (src.%I)::pg_catalog.text AS id, ARRAY[%s]::pg_catalog.float8[] AS f FROM %s) AS s$q$,
         id_column,
-        (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::float8', c), ', ' ORDER BY i)
+        (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
            FROM pg_catalog.unnest(stored.feature_names) WITH ORDINALITY AS u(c, i)),
         @extschema@.source_from_item(source))
-        USING stored.model::text::@extschema@.logreg_model;
+        USING stored.model::pg_catalog.text::@extschema@.logreg_model;
 END
 $$;
 

@@ -129,6 +129,52 @@ CopyState(MemoryContext ctx, const LogregState *src)
 	return dst;
 }
 
+/* qsort_arg comparator: rows of *(int *) arg doubles, in lexicographic order */
+static int
+CompareRows(const void *a, const void *b, void *arg)
+{
+	const double *x = a;
+	const double *y = b;
+	int			width = *(int *) arg;
+
+	for (int j = 0; j < width; j++)
+	{
+		if (x[j] < y[j])
+			return -1;
+		if (x[j] > y[j])
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Puts the kept rows in a canonical order (by label, then by features).
+ * The Newton sums are floating-point sums over the rows, so their last bits
+ * depend on the order of the rows; parallel workers hand over their shares
+ * in whatever order they finish, and a table rewritten by VACUUM FULL or an
+ * UPDATE is scanned in another order.  Sorted, the same rows always give the
+ * same model, bit for bit.
+ *
+ * The label travels in the row's leading slot (always 1.0) while sorting, so
+ * no second array is needed.  Sorting in place is safe for a final function
+ * that must not change its state: the rows stay the same set, and a later
+ * call sorts them again.
+ */
+static void
+SortRows(LogregState *state)
+{
+	int			width = state->k + 1;
+
+	for (int64 i = 0; i < state->n; i++)
+		state->rows[i * width] = state->labels[i] ? 1.0 : 0.0;
+	qsort_arg(state->rows, state->n, sizeof(double) * width, CompareRows, &width);
+	for (int64 i = 0; i < state->n; i++)
+	{
+		state->labels[i] = state->rows[i * width] != 0.0;
+		state->rows[i * width] = 1.0;
+	}
+}
+
 /* Returns the training state with one more row (or one more skipped row). */
 PG_FUNCTION_INFO_V1(logreg_train_accum);
 Datum
@@ -472,6 +518,7 @@ logreg_train_final(PG_FUNCTION_ARGS)
 	LogregParseOptions(state->options, &opts);
 	k = state->k;
 	LogregCheckNames(&opts, k);
+	SortRows(state);
 	p = k + (opts.fit_intercept ? 1 : 0);
 	{
 		int64		n_pos = 0;

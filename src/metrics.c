@@ -17,7 +17,9 @@
  * rank sum so that it stays an integer.
  *
  * log_loss and classification_report keep a few sums in a float8[] or
- * bigint[] state, which Citus can ship between nodes.
+ * bigint[] state, which Citus can ship between nodes.  log_loss adds its
+ * terms in fixed point (see LogLossAdd), since float8 sums would round
+ * differently in another grouping of the rows.
  *
  *-------------------------------------------------------------------------
  */
@@ -455,7 +457,48 @@ threshold_for_recall_final(PG_FUNCTION_ARGS)
 	PG_RETURN_NULL();
 }
 
-/* ---------- log_loss: float8[] {n, sum} ---------- */
+/* ---------- log_loss: float8[] {n, four limbs of the fixed-point sum} ---------- */
+
+/*
+ * The sum of the -log likelihoods is kept in fixed point, as an integer
+ * count of 2^-64 in four base-2^32 limbs (each an integer in a float8, least
+ * significant first), so that adding is exact and the result the same for
+ * every order and grouping of the rows (parallel workers, Citus shards).
+ * A clipped term lies in [1e-15, 34.6], so rounding it to 2^-64 changes it by
+ * at most 3e-20, less than its own float8 rounding; the top limb holds the
+ * overflow of up to 2^53 rows.
+ */
+#define LOG_LOSS_STATE 5
+#define LIMB 4294967296.0		/* 2^32 */
+
+/* Carries every limb above 2^32 into the next one: the canonical form. */
+static void
+LogLossNormalise(double *limbs)
+{
+	for (int i = 0; i < 3; i++)
+	{
+		double		carry = floor(limbs[i] / LIMB);
+
+		limbs[i] -= carry * LIMB;
+		limbs[i + 1] += carry;
+	}
+}
+
+/* Adds term (non-negative, below 2^6) to the limbs, exactly. */
+static void
+LogLossAdd(double *limbs, double term)
+{
+	/* scaling by a power of two and splitting at powers of two are exact */
+	double		x = nearbyint(ldexp(term, 64));
+	double		hi = floor(ldexp(x, -64));
+	double		rest = x - ldexp(hi, 64);
+	double		mid = floor(ldexp(rest, -32));
+
+	limbs[0] += rest - ldexp(mid, 32);
+	limbs[1] += mid;
+	limbs[2] += hi;
+	LogLossNormalise(limbs);
+}
 
 /*
  * The float8[] states below can reach us from SQL (a direct call, a state
@@ -472,7 +515,27 @@ CheckMetricState(ArrayType *state, int expected, const char *aggregate)
 						   expected)));
 }
 
-/* Returns the log-loss state {n, sum of -log likelihoods} with one more row. */
+/* As CheckMetricState, and the limbs must be integers in their ranges. */
+static void
+CheckLogLossState(ArrayType *state)
+{
+	const double *v;
+
+	CheckMetricState(state, LOG_LOSS_STATE, "log_loss");
+	v = (const double *) ARR_DATA_PTR(state);
+	for (int i = 0; i < LOG_LOSS_STATE; i++)
+	{
+		if (!(v[i] >= 0.0 && v[i] <= 9007199254740992.0 && v[i] == floor(v[i])) ||
+			(i >= 1 && i <= 3 && v[i] >= LIMB))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid log_loss state"),
+					 errdetail("Element %d is %g; the state holds a row count and the four base-2^32 limbs of a fixed-point sum.",
+							   i + 1, v[i])));
+	}
+}
+
+/* Returns the log-loss state {n, limbs of the sum of -log likelihoods} with one more row. */
 PG_FUNCTION_INFO_V1(log_loss_accum);
 Datum
 log_loss_accum(PG_FUNCTION_ARGS)
@@ -480,9 +543,9 @@ log_loss_accum(PG_FUNCTION_ARGS)
 	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
 	double		p = PG_GETARG_FLOAT8(1);
 	bool		y = PG_GETARG_BOOL(2);
-	double		v[2];
+	double		v[LOG_LOSS_STATE];
 
-	CheckMetricState(state, 2, "log_loss");
+	CheckLogLossState(state);
 	if (!(p >= 0.0 && p <= 1.0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -490,8 +553,25 @@ log_loss_accum(PG_FUNCTION_ARGS)
 	p = Min(Max(p, LOG_LOSS_EPS), 1.0 - LOG_LOSS_EPS);
 	memcpy(v, ARR_DATA_PTR(state), sizeof(v));
 	v[0] += 1.0;
-	v[1] -= y ? log(p) : log1p(-p);
-	PG_RETURN_ARRAYTYPE_P(Float8ArrayFromValues(v, 2));
+	LogLossAdd(v + 1, y ? -log(p) : -log1p(-p));
+	PG_RETURN_ARRAYTYPE_P(Float8ArrayFromValues(v, LOG_LOSS_STATE));
+}
+
+/* Returns the sum of two log-loss states (parallel and distributed aggregation). */
+PG_FUNCTION_INFO_V1(log_loss_combine);
+Datum
+log_loss_combine(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *b = PG_GETARG_ARRAYTYPE_P(1);
+	double		v[LOG_LOSS_STATE];
+
+	CheckLogLossState(a);
+	CheckLogLossState(b);
+	for (int i = 0; i < LOG_LOSS_STATE; i++)
+		v[i] = ((double *) ARR_DATA_PTR(a))[i] + ((double *) ARR_DATA_PTR(b))[i];
+	LogLossNormalise(v + 1);
+	PG_RETURN_ARRAYTYPE_P(Float8ArrayFromValues(v, LOG_LOSS_STATE));
 }
 
 /* Returns the element-wise sum of two float8[] states of equal length. */
@@ -521,11 +601,16 @@ log_loss_final(PG_FUNCTION_ARGS)
 {
 	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
 	double	   *v = (double *) ARR_DATA_PTR(state);
+	double		sum;
 
-	CheckMetricState(state, 2, "log_loss");
+	CheckLogLossState(state);
 	if (v[0] == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(v[1] / v[0]);
+	/* the limbs are canonical, so this rounds the same for every grouping */
+	sum = ldexp(v[1], -64) + ldexp(v[2], -32);
+	sum += v[3];
+	sum += ldexp(v[4], 32);
+	PG_RETURN_FLOAT8(sum / v[0]);
 }
 
 /* ---------- classification_report: float8[] {tp, fp, tn, fn} ---------- */

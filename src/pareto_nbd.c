@@ -268,6 +268,12 @@ PnbdObjective(const double *theta, double *gradient, void *arg)
 		const double *row = d->rows + 4 * i;
 		double		gi[PNBD_NPARAMS];
 
+		/*
+		 * Each group costs an adaptive quadrature, so one evaluation over
+		 * many distinct groups can take seconds: check here, not only once
+		 * per evaluation.
+		 */
+		CHECK_FOR_INTERRUPTS();
 		ll += row[3] * LogBracket(&p, row[0], row[1], row[2], NULL, gi);
 		for (int j = 0; j < PNBD_NPARAMS; j++)
 			g[j] += row[3] * gi[j];

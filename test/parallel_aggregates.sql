@@ -1,0 +1,171 @@
+-- pgTAP: every aggregate of the schema retention gives the same result with
+-- parallel workers forced on as with them off (CRAFT.md: results must not
+-- depend on the number of workers).
+--
+-- One test per aggregate, read from the catalogue.  Each argument is fed
+-- from the fixture column of the same name (cast to the argument's type), or
+-- else from the column kept for its type; an aggregate with an argument
+-- neither provides fails with a diagnostic.  The parallel run is an
+-- EXPLAIN (ANALYZE, FORMAT JSON) CREATE TABLE AS, so one execution gives
+-- both the value and the proof that a Partial Aggregate ran in launched
+-- workers (and hence that the states went through the serial, deserial and
+-- combine functions).  Values are compared as text, so "identical" means
+-- bit for bit.
+
+BEGIN;
+SELECT no_plan();
+SET client_min_messages = warning;
+SELECT setseed(0.31);
+
+-- customer summaries: the CDNOW cohort (Fader, Hardie & Lee 2005), on which
+-- the customer-base fits converge, repeated to fill the table
+CREATE TABLE pg_temp.cdnow (id int, x float8, t_x float8, t float8, zbar float8);
+\copy pg_temp.cdnow FROM 'data/cdnow/cdnow_customers_summary_with_transactions.csv' CSV HEADER
+
+-- 20,000 rows; a real table (workers cannot read temporary ones)
+CREATE TABLE public.pa_rows AS
+SELECT i,
+       -- events
+       (1 + i % 2000)::bigint AS user_id,
+       (1 + floor(random() * 200))::bigint AS item_id,
+       timestamptz '2024-01-01' + random() * interval '300 days' AS ts,
+       (ARRAY['view', 'cart', 'purchase'])[1 + floor(random() * 3)::int] AS event_type,
+       round((1 + random() * 99)::numeric, 2) AS amount,
+       timestamptz '2024-12-31' AS observation_end,
+       'day'::text AS unit,
+       (1 + floor(random() * 3))::float8 AS weight,
+       10 AS k,
+       -- customer summaries
+       c.x AS frequency, c.t_x AS recency, c.t, c.zbar AS monetary,
+       (1 + i % 3)::bigint AS customers,
+       -- labelled feature rows
+       random() < 1 / (1 + exp(-(0.3 - 0.9 * f.f1 + 0.4 * f.f2))) AS label,
+       ARRAY[f.f1, f.f2, f.f3] AS features,
+       '{0.1,-0.5,0.2,-0.1}'::float8[] AS coef,
+       '{"lambda": 0.1}'::jsonb AS options,
+       -- scores
+       random() AS score,
+       least(greatest(random(), 1e-9), 1 - 1e-9) AS prob,
+       floor(random() * 5)::bigint AS positives,
+       floor(random() * 5)::bigint AS negatives,
+       0.8::float8 AS target_recall,
+       0.5::float8 AS threshold,
+       ARRAY[random() - 0.5, random() - 0.5, random() - 0.5, random() - 0.5,
+             random() - 0.5, random() - 0.5, random() - 0.5, random() - 0.5]::float4[] AS embedding,
+       interval '7 days' AS period
+  FROM generate_series(1, 20000) i
+       JOIN pg_temp.cdnow c ON c.id = 1 + i % 2357,
+       LATERAL (SELECT random() * 4 - 2 + i * 0 AS f1, random() * 3 + i * 0 AS f2,
+                       random() * 10 - 5 + i * 0 AS f3) f;
+ALTER TABLE public.pa_rows SET (parallel_workers = 2);
+ANALYZE public.pa_rows;
+
+-- the column for each argument of an aggregate, or NULL when none fits
+CREATE FUNCTION pg_temp.argument_expr(argname text, argtype regtype) RETURNS text
+LANGUAGE sql STABLE AS
+$$
+SELECT coalesce(
+    -- the column of that name
+    (SELECT format('r.%I::%s', a.attname, format_type(argtype, NULL))
+       FROM pg_attribute a
+      WHERE a.attrelid = 'public.pa_rows'::regclass AND a.attname = argname AND a.attnum > 0
+        AND (a.atttypid = argtype OR EXISTS (SELECT 1 FROM pg_cast c
+                                              WHERE c.castsource = a.atttypid AND c.casttarget = argtype))),
+    -- else the first column of that type
+    (SELECT format('r.%I', a.attname)
+       FROM pg_attribute a
+      WHERE a.attrelid = 'public.pa_rows'::regclass AND a.attnum > 0 AND a.atttypid = argtype
+      ORDER BY a.attnum LIMIT 1))
+$$;
+
+CREATE TABLE pg_temp.subjects AS
+SELECT p.oid::regprocedure AS agg,
+       (SELECT array_agg(pg_temp.argument_expr(coalesce(p.proargnames[i], ''), p.proargtypes[i - 1]::regtype)
+                         ORDER BY i)
+          FROM generate_series(1, p.pronargs) i) AS args
+  FROM pg_proc p JOIN pg_aggregate g ON g.aggfnoid = p.oid
+ WHERE p.pronamespace = 'retention'::regnamespace AND g.aggkind = 'n';
+
+-- Runs the aggregate once without workers and once with them forced on.
+CREATE FUNCTION pg_temp.run(agg regprocedure, args text[],
+    OUT serial text, OUT parallel text, OUT partial_aggregate boolean, OUT workers integer,
+    OUT error text)
+LANGUAGE plpgsql VOLATILE AS
+$$
+DECLARE
+    -- a new table per run (dropping one makes later parallel plans of the
+    -- same transaction fail to open it); all go with the final ROLLBACK
+    query text := format('CREATE TABLE public.%%I AS SELECT %s(%s)::text AS v FROM public.pa_rows r',
+                         agg::oid::regproc, array_to_string(args, ', '));
+    plan jsonb;
+BEGIN
+    PERFORM set_config('max_parallel_workers_per_gather', '0', true);
+    EXECUTE format(query, 'pa_serial_' || agg::oid);
+    EXECUTE format('SELECT v FROM public.%I', 'pa_serial_' || agg::oid) INTO serial;
+
+    PERFORM set_config('max_parallel_workers_per_gather', '2', true);
+    PERFORM set_config('parallel_setup_cost', '0', true);
+    PERFORM set_config('parallel_tuple_cost', '0', true);
+    PERFORM set_config('min_parallel_table_scan_size', '0', true);
+    EXECUTE 'EXPLAIN (ANALYZE, FORMAT JSON) ' || format(query, 'pa_parallel_' || agg::oid) INTO plan;
+    EXECUTE format('SELECT v FROM public.%I', 'pa_parallel_' || agg::oid) INTO parallel;
+    PERFORM set_config('max_parallel_workers_per_gather', '0', true);
+
+    partial_aggregate := jsonb_path_exists(plan, 'strict $.**."Partial Mode" ? (@ == "Partial")');
+    workers := coalesce((SELECT sum(w::int) FROM jsonb_path_query(plan, 'strict $.**."Workers Launched"') w), 0);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS error = MESSAGE_TEXT;
+    error := format('%s: %s', SQLSTATE, error);
+END
+$$;
+
+CREATE TABLE pg_temp.outcomes AS
+SELECT s.agg, s.args, r.*
+  FROM pg_temp.subjects s
+  LEFT JOIN LATERAL pg_temp.run(s.agg, s.args) r ON array_position(s.args, NULL) IS NULL;
+
+-- Known: logreg_step sums float8 terms in its state (objective, gradient
+-- and Hessian), so the last bits depend on how the rows were split between
+-- workers.  Making it exact needs an order-independent accumulator in a
+-- state Citus can still ship; until then it is reported as TODO, and pgTAP
+-- says so if it starts to pass.
+CREATE TABLE pg_temp.known_order_dependent (agg regprocedure, why text);
+INSERT INTO pg_temp.known_order_dependent VALUES
+    ('retention.logreg_step(boolean, float8[], float8[], jsonb)', 'sums objective, gradient and Hessian terms in float8');
+
+CREATE FUNCTION pg_temp.check(o pg_temp.outcomes) RETURNS SETOF text
+LANGUAGE sql VOLATILE AS
+$$
+SELECT CASE
+    WHEN array_position(o.args, NULL) IS NOT NULL THEN
+        ok(false, format('aggregate %s can be exercised (no fixture column for argument %s)',
+                         o.agg, array_position(o.args, NULL)))
+    WHEN o.error IS NOT NULL THEN
+        ok(false, format('aggregate %s can be exercised (%s)', o.agg, o.error))
+    WHEN NOT o.partial_aggregate OR o.workers < 1 THEN
+        ok(false, format('aggregate %s ran as a Partial Aggregate in parallel workers (partial: %s, workers launched: %s)',
+                         o.agg, o.partial_aggregate, o.workers))
+    ELSE
+        is(o.parallel, o.serial,
+           format('aggregate %s: the same result with %s parallel workers as without', o.agg, o.workers))
+    END
+$$;
+
+SELECT pg_temp.check(o)
+  FROM pg_temp.outcomes o
+ WHERE o.agg NOT IN (SELECT agg FROM pg_temp.known_order_dependent)
+ ORDER BY o.agg::text;
+
+SELECT todo_start('float8 sums in the state depend on the split between workers');
+SELECT pg_temp.check(o)
+  FROM pg_temp.outcomes o
+ WHERE o.agg IN (SELECT agg FROM pg_temp.known_order_dependent)
+ ORDER BY o.agg::text;
+SELECT todo_end();
+
+SELECT diag(format('parallel: %s aggregates, %s compared in parallel', count(*),
+                   count(*) FILTER (WHERE partial_aggregate AND workers > 0 AND error IS NULL)))
+  FROM pg_temp.outcomes;
+
+SELECT * FROM finish();
+ROLLBACK;
