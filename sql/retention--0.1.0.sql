@@ -2166,6 +2166,7 @@ CREATE FUNCTION @extschema@.cohort_table(
     return_event text DEFAULT NULL)
 RETURNS TABLE (cohort_start date, cohort_size bigint, period_number integer, retained bigint, rate float8)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     matrix bigint[];
@@ -2354,6 +2355,7 @@ CREATE FUNCTION @extschema@.lifecycle(
 RETURNS TABLE (period_start date, new_users bigint, returning_users bigint,
                resurrecting_users bigint, dormant_users bigint)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     matrix bigint[];
@@ -2378,6 +2380,7 @@ CREATE FUNCTION @extschema@.stickiness(
     time_column name DEFAULT 'ts')
 RETURNS TABLE (period_start date, active_days integer, users bigint, share float8)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     matrix bigint[];
@@ -2416,6 +2419,7 @@ CREATE FUNCTION @extschema@.sessions(
 RETURNS TABLE (user_id bigint, session_number bigint, session_start timestamptz,
                session_end timestamptz, event_count bigint, duration interval)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF gap IS NULL OR gap <= interval '0' THEN
@@ -2446,6 +2450,7 @@ CREATE FUNCTION @extschema@.session_summary(
 RETURNS TABLE (user_id bigint, sessions bigint, total_duration interval,
                avg_duration interval, avg_events_per_session float8)
 LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT s.user_id, pg_catalog.count(*), pg_catalog.sum(s.duration), pg_catalog.avg(s.duration),
            pg_catalog.avg(s.event_count)::float8
@@ -2554,6 +2559,7 @@ RETURNS TABLE (user_id bigint, features float8[], churned boolean,
                activity_trend float8, distinct_items bigint,
                mean_days_between_purchases float8)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF churn_on IS NULL OR churn_on NOT IN ('activity', 'purchase') THEN
@@ -2617,6 +2623,7 @@ COMMENT ON FUNCTION @extschema@.user_features(regclass, timestamptz, interval, t
 CREATE FUNCTION @extschema@.rfm_segment(r_score integer, f_score integer)
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE
         WHEN r_score NOT BETWEEN 1 AND 5 OR f_score NOT BETWEEN 1 AND 5 THEN NULL
@@ -2648,6 +2655,7 @@ CREATE FUNCTION @extschema@.rfm(
 RETURNS TABLE (user_id bigint, recency_days float8, frequency bigint, monetary float8,
                r_score integer, f_score integer, m_score integer, rfm_cell text, segment text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     RETURN QUERY EXECUTE pg_catalog.format($q$
@@ -2815,6 +2823,7 @@ CREATE FUNCTION @extschema@.rolling_retention(
     time_column name DEFAULT 'ts')
 RETURNS float8
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     result float8;
@@ -2960,6 +2969,7 @@ CREATE FUNCTION @extschema@.save_model(name text, kind text, model jsonb,
                                        feature_names text[] DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     new_version integer;
@@ -3039,8 +3049,14 @@ DECLARE
     popular       bigint[];
     caller_path   text := pg_catalog.current_setting('search_path');
 BEGIN
+    -- no object of the caller's schemas may stand in for a built-in below;
+    -- a SET clause would forbid the COMMITs, so set it for the session and
+    -- give the caller's path back at the end (and before raising)
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false);
+
     SELECT * INTO p FROM @extschema@.pipelines AS x WHERE x.name = pipeline;
     IF NOT FOUND THEN
+        PERFORM pg_catalog.set_config('search_path', caller_path, false);
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = pg_catalog.format('pipeline "%s" does not exist', pipeline),
             HINT = 'Describe the events table with INSERT INTO retention.pipelines (name, events, ...).';
@@ -3048,14 +3064,10 @@ BEGIN
     -- held across the commits below, so two refreshes of one pipeline never interleave
     IF NOT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext('retention.refresh'),
                                           pg_catalog.hashtext(pipeline)) THEN
+        PERFORM pg_catalog.set_config('search_path', caller_path, false);
         RAISE EXCEPTION USING ERRCODE = '55P03',
             MESSAGE = pg_catalog.format('a refresh of pipeline "%s" is already running', pipeline);
     END IF;
-
-    -- no object of the caller's schemas may stand in for a built-in below;
-    -- a SET clause would forbid the COMMITs, so set it for the session and
-    -- give the caller's path back at the end
-    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false);
 
     PERFORM @extschema@.drop_refresh_tables();
 

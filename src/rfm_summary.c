@@ -13,9 +13,10 @@
  * days.  Calendar days are those of the session's TimeZone, which is why the
  * transition function is STABLE.
  *
- * The state keeps one (day, amount) pair per purchase day.  Rows usually
- * arrive in time order, so a purchase on the same day as the previous row is
- * folded in at once; otherwise the final function sorts and collapses.
+ * The state keeps one (day, amount) pair per purchase.  The final function
+ * sorts them by day and amount before adding up each day, so that the sums,
+ * and hence monetary, do not depend on the order in which rows (or parallel
+ * workers' states) arrive: floating-point addition is not associative.
  *
  *-------------------------------------------------------------------------
  */
@@ -34,7 +35,7 @@
 typedef struct RfmDay
 {
 	int32		day;			/* Julian day number in the session TimeZone */
-	double		amount;			/* sum of the amounts of that day */
+	double		amount;			/* of one purchase; summed per day at the end */
 } RfmDay;
 
 typedef struct RfmState
@@ -126,21 +127,15 @@ AppendDays(RfmState *state, const RfmDay *days, int32 n)
 		if (capacity > MaxAllocSize / sizeof(RfmDay))
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("too many purchase days for one customer")));
+					 errmsg("too many purchases for one customer")));
 		state->days = repalloc(state->days, sizeof(RfmDay) * capacity);
 		state->capacity = (int32) capacity;
 	}
 	for (int32 i = 0; i < n; i++)
 	{
+		/* "sorted" means strictly increasing days: nothing to collapse */
 		if (state->ndays > 0 && state->days[state->ndays - 1].day >= days[i].day)
-		{
-			if (state->days[state->ndays - 1].day == days[i].day)
-			{
-				state->days[state->ndays - 1].amount += days[i].amount;
-				continue;
-			}
 			state->sorted = false;
-		}
 		state->days[state->ndays++] = days[i];
 	}
 }
@@ -297,10 +292,12 @@ rfm_summary_deserialize(PG_FUNCTION_ARGS)
 static int
 CompareDays(const void *a, const void *b)
 {
-	int32		da = ((const RfmDay *) a)->day;
-	int32		db = ((const RfmDay *) b)->day;
+	const RfmDay *x = (const RfmDay *) a;
+	const RfmDay *y = (const RfmDay *) b;
 
-	return (da > db) - (da < db);
+	if (x->day != y->day)
+		return (x->day > y->day) - (x->day < y->day);
+	return (x->amount > y->amount) - (x->amount < y->amount);
 }
 
 /* Final: the (frequency, recency, t, monetary) composite, NULL without purchases. */

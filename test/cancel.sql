@@ -68,6 +68,12 @@ SELECT * FROM (VALUES
      'SELECT retention.gamma_gamma_fit(x, monetary + g) FROM public.cancel_customers, generate_series(0, 2) g'),
     ('retention.item_knn(bigint,bigint,double precision,integer)',
      'SELECT retention.item_knn(user_id, item_id, 1.0, 20) FROM public.cancel_purchases'),
+    ('retention.retention_rate(bigint,timestamp with time zone,integer,text)',
+     'SELECT retention.retention_rate(g % 1000000, timestamptz ''2024-01-01'' + (g % 365) * interval ''1 day'', 7, ''day'')
+        FROM generate_series(1, 50000000) g'),
+    ('retention.cohort_matrix(bigint,timestamp with time zone,text,text,boolean,boolean)',
+     'SELECT retention.cohort_matrix(g % 1000000, timestamptz ''2024-01-01'' + (g % 365) * interval ''1 day'', ''day'', ''classic'', true, true)
+        FROM generate_series(1, 50000000) g'),
     ('retention.evaluate_item_knn(regclass,regclass,integer,integer,name,name)',
      'SELECT * FROM retention.evaluate_item_knn(''public.cancel_purchases'', ''public.cancel_purchases'', 20, 10)')
 ) v;

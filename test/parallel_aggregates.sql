@@ -52,11 +52,30 @@ SELECT i,
        0.5::float8 AS threshold,
        ARRAY[random() - 0.5, random() - 0.5, random() - 0.5, random() - 0.5,
              random() - 0.5, random() - 0.5, random() - 0.5, random() - 0.5]::float4[] AS embedding,
-       interval '7 days' AS period
+       -- retention and behaviour
+       'week'::text AS period,
+       2 AS n,
+       'classic'::text AS mode,
+       random() < 0.5 AS is_start,
+       random() < 0.7 AS is_return,
+       interval '7 days' AS window_length,
+       (1 + floor(random() * 200))::text AS item,
+       timestamptz '2024-08-01' AS cutoff,
+       interval '30 days' AS horizon,
+       interval '30 minutes' AS session_gap,
+       'view'::text AS view_event, 'click'::text AS click_event, 'cart'::text AS cart_event,
+       'purchase'::text AS purchase_event, 'activity'::text AS churn_on
   FROM generate_series(1, 20000) i
        JOIN pg_temp.cdnow c ON c.id = 1 + i % 2357,
        LATERAL (SELECT random() * 4 - 2 + i * 0 AS f1, random() * 3 + i * 0 AS f2,
                        random() * 10 - 5 + i * 0 AS f3) f;
+-- per user: the first event (rolling retention's start) and the activity
+-- value of the two-stage forms
+ALTER TABLE public.pa_rows ADD COLUMN start timestamptz, ADD COLUMN activity retention.activity;
+UPDATE public.pa_rows r SET start = u.first, activity = u.activity
+  FROM (SELECT user_id, min(ts) AS first, retention.user_activity(ts, 'day') AS activity
+          FROM public.pa_rows GROUP BY user_id) u
+ WHERE u.user_id = r.user_id;
 ALTER TABLE public.pa_rows SET (parallel_workers = 2);
 ANALYZE public.pa_rows;
 

@@ -61,6 +61,10 @@ SELECT i::bigint AS item_id,
        ARRAY[random() - 0.5, random() - 0.5, random() - 0.5, random() - 0.5]::float4[] AS embedding
   FROM generate_series(1, 25) i;
 
+-- a pipeline for the report (refresh() itself commits, so it cannot run in
+-- this test's transaction; it pins its own search_path first thing)
+INSERT INTO retention.pipelines (name, events) VALUES ('sp', 'public.sp_events');
+
 CREATE TABLE public.sp_knn AS
 SELECT retention.item_knn(user_id, item_id, 1.0, 10) AS m FROM public.sp_events;
 CREATE TABLE public.sp_user_knn AS
@@ -86,6 +90,10 @@ $$;
 
 CREATE TABLE pg_temp.calls (routine text PRIMARY KEY, call text NOT NULL, probe text);
 INSERT INTO pg_temp.calls VALUES
+('retention.cohort_table(regclass,text,boolean,boolean,name,name,name,text,text)',
+ $$SELECT * FROM retention.cohort_table('sp_events', 'week')$$, NULL),
+('retention.report_html(text)',
+ $$SELECT retention.report_html('sp')$$, NULL),
 ('retention.churn_model(text,integer)',
  $$SELECT retention.churn_model('sp_churn')::pg_catalog.text$$, NULL),
 ('retention.churn_scores(text,text,text,integer)',
@@ -174,6 +182,7 @@ SELECT p.oid::regprocedure::text AS routine, p.prokind,
  WHERE p.pronamespace = 'retention'::regnamespace
    AND l.lanname IN ('sql', 'plpgsql')
    AND p.prokind IN ('f', 'p')
+   AND p.oid <> 'retention.refresh(text)'::regprocedure
 UNION ALL
 SELECT c.oid::regclass::text, 'v', 'SELECT * FROM ' || c.oid::regclass::text, NULL, false
   FROM pg_class c
