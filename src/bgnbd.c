@@ -42,9 +42,6 @@
 #include "special_functions.h"
 
 #define BGNBD_NPARAMS 4
-#define FIT_MAX_ITERATIONS 500
-#define FIT_GRADIENT_TOLERANCE 1e-9
-#define FIT_MAX_STEP 2.0
 
 /* the hypergeometric series: terms allowed before we call the horizon too long */
 #define SERIES_MAX_TERMS 100000000L
@@ -274,8 +271,6 @@ bgnbd_fit_finalfn(PG_FUNCTION_ARGS)
 	double	   *t;
 	double	   *count;
 	double		theta[BGNBD_NPARAMS] = {0.0, 0.0, 0.0, 0.0};
-	double		diag[BGNBD_NPARAMS];
-	OptimizeResult fit;
 	BtydModel  *model;
 	double		total = groups ? CustomerGroupsTotal(groups) : 0.0;
 
@@ -318,40 +313,7 @@ bgnbd_fit_finalfn(PG_FUNCTION_ARGS)
 	data.total = total;
 
 	/* start from r = alpha = a = b = 1 */
-	fit = BfgsMinimize(BgnbdObjective, &data, theta, BGNBD_NPARAMS,
-					   FIT_MAX_ITERATIONS, FIT_GRADIENT_TOLERANCE, FIT_MAX_STEP);
-
-	model = BtydModelCreate(BTYD_BGNBD);
-	for (int i = 0; i < BGNBD_NPARAMS; i++)
-		model->params[i] = exp(theta[i]);
-	model->log_likelihood = -fit.value * total;
-	model->n = total;
-	model->iterations = fit.iterations;
-	model->flags = BTYD_FITTED;
-
-	/*
-	 * A small gradient is not enough: at a maximum on the edge of the
-	 * parameter space (say, r -> 0 when nobody buys again) the gradient
-	 * vanishes too, but the curvature does not identify the parameters.
-	 * Converged means a strict maximum, which is also what standard errors
-	 * need; theta = log p, so se(p) = p se(theta).
-	 */
-	if (fit.converged &&
-		InverseHessianDiagonal(BgnbdObjective, &data, theta, BGNBD_NPARAMS, total, diag))
-	{
-		model->flags |= BTYD_CONVERGED;
-		for (int i = 0; i < BGNBD_NPARAMS; i++)
-			model->std_err[i] = model->params[i] * sqrt(diag[i]);
-	}
-	else if (fit.converged)
-		ereport(WARNING,
-				(errmsg("bgnbd_fit found no strict maximum of the likelihood"),
-				 errdetail("The curvature of the log-likelihood is not negative definite at the solution, so the data do not identify all parameters."),
-				 errhint("This happens when, for example, no customer made a repeat purchase.")));
-	else
-		ereport(WARNING,
-				(errmsg("bgnbd_fit did not converge after %d iterations", fit.iterations),
-				 errdetail("The largest gradient component is %g.", fit.gradient_norm)));
+	model = BtydFit(BTYD_BGNBD, BgnbdObjective, &data, theta, total);
 	PG_RETURN_POINTER(model);
 }
 

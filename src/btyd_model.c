@@ -261,3 +261,53 @@ pareto_nbd_model_out(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_CSTRING(ModelToJson(PG_GETARG_BTYD_MODEL(0, BTYD_PARETO_NBD)));
 }
+
+/* the optimiser's settings, shared by every customer-base fit */
+#define FIT_MAX_ITERATIONS 500
+#define FIT_GRADIENT_TOLERANCE 1e-9
+#define FIT_MAX_STEP 2.0
+
+BtydModel *
+BtydFit(BtydKind kind, ObjectiveFunction f, void *data, double *theta, double total)
+{
+	const BtydKindInfo *info = BtydKindGetInfo(kind);
+	int			nparams = info->nparams;
+	double		diag[BTYD_MAX_PARAMS];
+	OptimizeResult fit;
+	BtydModel  *model;
+
+	fit = BfgsMinimize(f, data, theta, nparams,
+					   FIT_MAX_ITERATIONS, FIT_GRADIENT_TOLERANCE, FIT_MAX_STEP);
+
+	model = BtydModelCreate(kind);
+	for (int i = 0; i < nparams; i++)
+		model->params[i] = exp(theta[i]);
+	model->log_likelihood = -fit.value * total;
+	model->n = total;
+	model->iterations = fit.iterations;
+	model->flags = BTYD_FITTED;
+
+	/*
+	 * A small gradient is not enough: at a maximum on the edge of the
+	 * parameter space (say, r -> 0 when nobody buys again) the gradient
+	 * vanishes too, but the curvature does not identify the parameters.
+	 * Converged means a strict maximum, which is also what standard errors
+	 * need; theta = log p, so se(p) = p se(theta).
+	 */
+	if (fit.converged && InverseHessianDiagonal(f, data, theta, nparams, total, diag))
+	{
+		model->flags |= BTYD_CONVERGED;
+		for (int i = 0; i < nparams; i++)
+			model->std_err[i] = model->params[i] * sqrt(diag[i]);
+	}
+	else if (fit.converged)
+		ereport(WARNING,
+				(errmsg("%s_fit found no strict maximum of the likelihood", info->name),
+				 errdetail("The curvature of the log-likelihood is not negative definite at the solution, so the data do not identify all parameters."),
+				 errhint("This happens when, for example, no customer made a repeat purchase.")));
+	else
+		ereport(WARNING,
+				(errmsg("%s_fit did not converge after %d iterations", info->name, fit.iterations),
+				 errdetail("The largest gradient component is %g.", fit.gradient_norm)));
+	return model;
+}

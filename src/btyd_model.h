@@ -21,6 +21,8 @@
 
 #include "fmgr.h"
 
+#include "optimize.h"
+
 #define BTYD_MAX_PARAMS 4
 
 typedef enum BtydKind
@@ -59,6 +61,14 @@ extern BtydModel *BtydModelCreate(BtydKind kind);
 
 /* Detoast a model argument and check it is of the expected kind. */
 extern BtydModel *BtydModelFromDatum(Datum datum, BtydKind kind);
+
+/*
+ * The maximum-likelihood fit of a model: f is the mean negative
+ * log-likelihood over theta = log(parameters), minimised from the start in
+ * theta (overwritten), and total the number of customers behind it.
+ */
+extern BtydModel *BtydFit(BtydKind kind, ObjectiveFunction f, void *data,
+						  double *theta, double total);
 
 /* value, or a 22003 error naming "what" when it is not finite */
 extern double BtydFiniteResult(double value, const char *what);

@@ -29,9 +29,6 @@
 #include "special_functions.h"
 
 #define GG_NPARAMS 3
-#define FIT_MAX_ITERATIONS 500
-#define FIT_GRADIENT_TOLERANCE 1e-9
-#define FIT_MAX_STEP 2.0
 
 typedef struct GammaGammaData
 {
@@ -178,8 +175,6 @@ gamma_gamma_fit_finalfn(PG_FUNCTION_ARGS)
 	int			npoints;
 	GammaGammaData data;
 	double		theta[GG_NPARAMS] = {0.0, 0.0, 0.0};
-	double		diag[GG_NPARAMS];
-	OptimizeResult fit;
 	BtydModel  *model;
 
 	if (total < GG_NPARAMS)
@@ -215,40 +210,7 @@ gamma_gamma_fit_finalfn(PG_FUNCTION_ARGS)
 		data.x_count[data.nx - 1] += data.count[i];
 	}
 
-	fit = BfgsMinimize(GammaGammaObjective, &data, theta, GG_NPARAMS,
-					   FIT_MAX_ITERATIONS, FIT_GRADIENT_TOLERANCE, FIT_MAX_STEP);
-
-	model = BtydModelCreate(BTYD_GAMMA_GAMMA);
-	for (int i = 0; i < GG_NPARAMS; i++)
-		model->params[i] = exp(theta[i]);
-	model->log_likelihood = -fit.value * total;
-	model->n = total;
-	model->iterations = fit.iterations;
-	model->flags = BTYD_FITTED;
-
-	/*
-	 * A small gradient is not enough: at a maximum on the edge of the
-	 * parameter space (say, r -> 0 when nobody buys again) the gradient
-	 * vanishes too, but the curvature does not identify the parameters.
-	 * Converged means a strict maximum, which is also what standard errors
-	 * need; theta = log p, so se(p) = p se(theta).
-	 */
-	if (fit.converged &&
-		InverseHessianDiagonal(GammaGammaObjective, &data, theta, GG_NPARAMS, total, diag))
-	{
-		model->flags |= BTYD_CONVERGED;
-		for (int i = 0; i < GG_NPARAMS; i++)
-			model->std_err[i] = model->params[i] * sqrt(diag[i]);
-	}
-	else if (fit.converged)
-		ereport(WARNING,
-				(errmsg("gamma_gamma_fit found no strict maximum of the likelihood"),
-				 errdetail("The curvature of the log-likelihood is not negative definite at the solution, so the data do not identify all parameters."),
-				 errhint("This happens when, for example, no customer made a repeat purchase.")));
-	else
-		ereport(WARNING,
-				(errmsg("gamma_gamma_fit did not converge after %d iterations", fit.iterations),
-				 errdetail("The largest gradient component is %g.", fit.gradient_norm)));
+	model = BtydFit(BTYD_GAMMA_GAMMA, GammaGammaObjective, &data, theta, total);
 	PG_RETURN_POINTER(model);
 }
 

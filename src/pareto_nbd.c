@@ -36,9 +36,6 @@
 #include "special_functions.h"
 
 #define PNBD_NPARAMS 4
-#define FIT_MAX_ITERATIONS 500
-#define FIT_GRADIENT_TOLERANCE 1e-9
-#define FIT_MAX_STEP 2.0
 
 #define QUADRATURE_TOLERANCE 1e-12
 #define QUADRATURE_MAX_PANELS 1000
@@ -298,8 +295,6 @@ pareto_nbd_fit_finalfn(PG_FUNCTION_ARGS)
 	double	   *rows;
 	PnbdData	data;
 	double		theta[PNBD_NPARAMS] = {0.0, 0.0, 0.0, 0.0};
-	double		diag[PNBD_NPARAMS];
-	OptimizeResult fit;
 	BtydModel  *model;
 
 	if (total < PNBD_NPARAMS)
@@ -328,34 +323,7 @@ pareto_nbd_fit_finalfn(PG_FUNCTION_ARGS)
 		data.x_count[data.nx - 1] += rows[4 * i + 3];
 	}
 
-	fit = BfgsMinimize(PnbdObjective, &data, theta, PNBD_NPARAMS,
-					   FIT_MAX_ITERATIONS, FIT_GRADIENT_TOLERANCE, FIT_MAX_STEP);
-
-	model = BtydModelCreate(BTYD_PARETO_NBD);
-	for (int i = 0; i < PNBD_NPARAMS; i++)
-		model->params[i] = exp(theta[i]);
-	model->log_likelihood = -fit.value * total;
-	model->n = total;
-	model->iterations = fit.iterations;
-	model->flags = BTYD_FITTED;
-
-	/* converged means a strict maximum, as for bgnbd_fit */
-	if (fit.converged &&
-		InverseHessianDiagonal(PnbdObjective, &data, theta, PNBD_NPARAMS, total, diag))
-	{
-		model->flags |= BTYD_CONVERGED;
-		for (int i = 0; i < PNBD_NPARAMS; i++)
-			model->std_err[i] = model->params[i] * sqrt(diag[i]);
-	}
-	else if (fit.converged)
-		ereport(WARNING,
-				(errmsg("pareto_nbd_fit found no strict maximum of the likelihood"),
-				 errdetail("The curvature of the log-likelihood is not negative definite at the solution, so the data do not identify all parameters."),
-				 errhint("This happens when, for example, no customer made a repeat purchase.")));
-	else
-		ereport(WARNING,
-				(errmsg("pareto_nbd_fit did not converge after %d iterations", fit.iterations),
-				 errdetail("The largest gradient component is %g.", fit.gradient_norm)));
+	model = BtydFit(BTYD_PARETO_NBD, PnbdObjective, &data, theta, total);
 	PG_RETURN_POINTER(model);
 }
 
