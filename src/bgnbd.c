@@ -182,7 +182,7 @@ bgnbd_fit_transfn(PG_FUNCTION_ARGS)
 	MemoryContext context = AggregateContext(fcinfo, "bgnbd_fit_transfn");
 	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
 	double		key[3];
-	double		count = 1.0;
+	double		count;
 
 	if (groups == NULL)
 		groups = CustomerGroupsCreate(context, 3);
@@ -199,19 +199,9 @@ bgnbd_fit_transfn(PG_FUNCTION_ARGS)
 	if (key[0] == 0.0)
 		key[1] = 0.0;			/* t_x means nothing without repeat purchases */
 
-	if (PG_NARGS() > 4)
-	{
-		int64		customers = PG_GETARG_INT64(4);
-
-		if (customers < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("customers must not be negative, not " INT64_FORMAT, customers)));
-		if (customers == 0)
-			PG_RETURN_POINTER(groups);
-		count = (double) customers;
-	}
-	CustomerGroupsAdd(groups, key, count);
+	count = CustomerCountArgument(fcinfo, 4);
+	if (count > 0.0)
+		CustomerGroupsAdd(groups, key, count);
 	PG_RETURN_POINTER(groups);
 }
 

@@ -207,3 +207,18 @@ CustomerGroupsToRows(const CustomerGroups *groups, double **rows)
 	*rows = out;
 	return n;
 }
+
+double
+CustomerCountArgument(FunctionCallInfo fcinfo, int argno)
+{
+	int64		customers;
+
+	if (PG_NARGS() <= argno)
+		return 1.0;
+	customers = PG_GETARG_INT64(argno);
+	if (customers < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("customers must not be negative, not " INT64_FORMAT, customers)));
+	return (double) customers;
+}

@@ -34,6 +34,12 @@ extern CustomerGroups *CustomerGroupsDeserialize(MemoryContext context, bytea *b
  * that sums over them do not depend on the order rows or workers came in.
  * Returns the number of rows.
  */
+/*
+ * How many customers a row stands for: 1, or the optional bigint argument
+ * argno of the counted form of a fit (a 22023 error when negative).
+ */
+extern double CustomerCountArgument(FunctionCallInfo fcinfo, int argno);
+
 extern int	CustomerGroupsToRows(const CustomerGroups *groups, double **rows);
 
 #endif							/* RETENTION_CUSTOMER_GROUPS_H */

@@ -120,7 +120,7 @@ gamma_gamma_fit_transfn(PG_FUNCTION_ARGS)
 	MemoryContext context;
 	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
 	double		key[2];
-	double		count = 1.0;
+	double		count;
 
 	if (!AggCheckCallContext(fcinfo, &context))
 		elog(ERROR, "gamma_gamma_fit_transfn called in non-aggregate context");
@@ -136,19 +136,9 @@ gamma_gamma_fit_transfn(PG_FUNCTION_ARGS)
 	if (key[0] == 0.0)
 		PG_RETURN_POINTER(groups);
 
-	if (PG_NARGS() > 3)
-	{
-		int64		customers = PG_GETARG_INT64(3);
-
-		if (customers < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("customers must not be negative, not " INT64_FORMAT, customers)));
-		if (customers == 0)
-			PG_RETURN_POINTER(groups);
-		count = (double) customers;
-	}
-	CustomerGroupsAdd(groups, key, count);
+	count = CustomerCountArgument(fcinfo, 3);
+	if (count > 0.0)
+		CustomerGroupsAdd(groups, key, count);
 	PG_RETURN_POINTER(groups);
 }
 
