@@ -43,6 +43,7 @@ SQL_SOURCES = \
 	src/recommend/evaluation.sql \
 	src/recommend/batch.sql \
 	src/recommend/embedding.sql \
+	src/recommend/als.sql \
 	src/customer_base/rfm_summary.sql \
 	src/customer_base/models.sql \
 	src/customer_base/bgnbd.sql \
