@@ -44,6 +44,7 @@ SQL_SOURCES = \
 	src/recommend/batch.sql \
 	src/recommend/embedding.sql \
 	src/recommend/als.sql \
+	src/recommend/als_evaluation.sql \
 	src/customer_base/rfm_summary.sql \
 	src/customer_base/models.sql \
 	src/customer_base/bgnbd.sql \
