@@ -38,6 +38,7 @@ SQL_SOURCES = \
 	src/recommend/similarity.sql \
 	src/recommend/item_knn_model.sql \
 	src/recommend/item_knn.sql \
+	src/recommend/item_knn_similarity.sql \
 	src/recommend/recommend.sql \
 	src/recommend/registry.sql \
 	src/recommend/evaluation.sql \

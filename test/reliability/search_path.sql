@@ -67,6 +67,8 @@ INSERT INTO retention.pipelines (name, events) VALUES ('sp', 'public.sp_events')
 
 CREATE TABLE public.sp_knn AS
 SELECT retention.item_knn(user_id, item_id, 1.0, 10) AS m FROM public.sp_events;
+CREATE TABLE public.sp_als AS
+SELECT retention.als_train(user_id, item_id, 1.0, '{"factors": 3, "iterations": 2}') AS m FROM public.sp_events;
 CREATE TABLE public.sp_user_knn AS
 SELECT retention.item_knn(item_id, user_id, 1.0, 10) AS m FROM public.sp_events;
 
@@ -77,6 +79,7 @@ BEGIN
     CALL retention.train_churn_model('sp_churn', 'public.sp_features', 'churned', '{f1,f2,f3}',
                                      NULL, NULL, 0.2, v);
     PERFORM retention.item_knn_save('sp_knn', (SELECT m FROM public.sp_knn));
+    PERFORM retention.als_save('sp_als', (SELECT m FROM public.sp_als));
 END
 $$;
 
@@ -104,6 +107,16 @@ INSERT INTO pg_temp.calls VALUES
        '{"p":6.25,"q":3.74,"v":15.44}'::retention.gamma_gamma_model, 39, 12, 4.33, 0.01)$$, NULL),
 ('retention.evaluate_item_knn(regclass,regclass,integer,integer,name,name)',
  $$SELECT * FROM retention.evaluate_item_knn('sp_events', 'sp_test_events', 5, 3)$$, NULL),
+('retention.als_load(text,integer)',
+ $$SELECT retention.als_load('sp_als')::pg_catalog.text$$, NULL),
+('retention.als_save(text,retention.als_model,text,jsonb)',
+ $$SELECT retention.als_save('sp_als', (SELECT m FROM sp_als), 'sp_events', '{"note": "x"}')$$,
+ $$SELECT version, kind, model::text, metrics::text, training_source FROM retention.models
+    WHERE name = 'sp_als' ORDER BY version$$),
+('retention.evaluate_recommenders(regclass,regclass,integer,jsonb,integer,name,name)',
+ $$SELECT * FROM retention.evaluate_recommenders('sp_events', 'sp_test_events', 5, '{"factors": 3, "iterations": 2}', 3)$$, NULL),
+('retention.recommend_all(retention.als_model,regclass,integer,name,name)',
+ $$SELECT * FROM retention.recommend_all((SELECT m FROM sp_als), 'sp_events', 3)$$, NULL),
 ('retention.item_knn_load(text,integer)',
  $$SELECT retention.item_knn_load('sp_knn')::pg_catalog.text$$, NULL),
 ('retention.item_knn_save(text,retention.item_knn_model,text,jsonb)',
@@ -158,6 +171,7 @@ SELECT CASE format_type(t, NULL)
     WHEN 'real[]' THEN '''{0.1,-0.2,0.3,0.05}''::pg_catalog.float4[]'
     WHEN 'jsonb' THEN '''{}''::pg_catalog.jsonb'
     WHEN 'retention.item_knn_model' THEN '(SELECT m FROM public.sp_knn)'
+    WHEN 'retention.als_model' THEN '(SELECT m FROM public.sp_als)'
     WHEN 'retention.logreg_model' THEN 'retention.churn_model(''sp_churn'')'
     WHEN 'retention.bgnbd_model' THEN '''{"r":0.243,"alpha":4.414,"a":0.793,"b":2.426}''::retention.bgnbd_model'
     WHEN 'retention.pareto_nbd_model' THEN '''{"r":0.553,"alpha":10.578,"s":0.606,"beta":11.669}''::retention.pareto_nbd_model'
