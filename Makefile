@@ -55,6 +55,7 @@ SQL_SOURCES = \
 	src/loop/privacy.sql \
 	src/loop/pipelines.sql \
 	src/loop/refresh.sql \
+	src/loop/interventions.sql \
 	src/loop/report.sql
 
 VERSION_SCRIPT = sql/$(EXTENSION)--$(EXTVERSION).sql
