@@ -65,6 +65,16 @@ SELECT i::bigint AS item_id,
 -- this test's transaction; it pins its own search_path first thing)
 INSERT INTO retention.pipelines (name, events) VALUES ('sp', 'public.sp_events');
 
+-- a campaign on it, half its users assigned in March (issue 19)
+INSERT INTO retention.customer_scores (pipeline, user_id, churn_prob, recommended_items, scored_at)
+SELECT 'sp', u, 0.3 + 0.6 * random(), '{1,2}', '2024-03-01' FROM generate_series(1, 60) u;
+INSERT INTO retention.campaigns (name, pipeline, control_fraction, assignment_key)
+VALUES ('sp_campaign', 'sp', 0.4, '0123456789abcdef'), ('sp_assign', 'sp', 0.4, 'fedcba9876543210');
+INSERT INTO retention.interventions (campaign, user_id, arm, assigned_at, churn_prob)
+SELECT 'sp_campaign', s.user_id, retention.assignment_arm('sp_campaign', s.user_id, 0.4, '0123456789abcdef'),
+       '2024-03-01', s.churn_prob
+  FROM retention.customer_scores s WHERE s.pipeline = 'sp';
+
 CREATE TABLE public.sp_knn AS
 SELECT retention.item_knn(user_id, item_id, 1.0, 10) AS m FROM public.sp_events;
 CREATE TABLE public.sp_als AS
@@ -117,6 +127,18 @@ INSERT INTO pg_temp.calls VALUES
  $$SELECT * FROM retention.evaluate_recommenders('sp_events', 'sp_test_events', 5, '{"factors": 3, "iterations": 2}', 3)$$, NULL),
 ('retention.recommend_all(retention.als_model,regclass,integer,name,name)',
  $$SELECT * FROM retention.recommend_all((SELECT m FROM sp_als), 'sp_events', 3)$$, NULL),
+('retention.assignment_arm(text,bigint,double precision,bytea)',
+ $$SELECT retention.assignment_arm('sp_campaign', 7, 0.3, '0123456789abcdef'::bytea)$$, NULL),
+('retention.assign_interventions(text,timestamp with time zone)',
+ $$SELECT * FROM retention.assign_interventions('sp_assign', '2024-03-01')$$,
+ $$SELECT user_id, arm, assigned_at, churn_prob FROM retention.interventions
+    WHERE campaign = 'sp_assign' ORDER BY user_id$$),
+('retention.intervention_outcomes(text,interval)',
+ $$SELECT * FROM retention.intervention_outcomes('sp_campaign', '30 days')$$, NULL),
+('retention.intervention_effect(text,interval,double precision)',
+ $$SELECT * FROM retention.intervention_effect('sp_campaign', '30 days')$$, NULL),
+('retention.intervention_uplift(text,interval,integer,double precision)',
+ $$SELECT * FROM retention.intervention_uplift('sp_campaign', '30 days', 4)$$, NULL),
 ('retention.item_knn_load(text,integer)',
  $$SELECT retention.item_knn_load('sp_knn')::pg_catalog.text$$, NULL),
 ('retention.item_knn_save(text,retention.item_knn_model,text,jsonb)',
