@@ -6,6 +6,42 @@
 
 \echo Use "ALTER EXTENSION retention UPDATE TO '0.2.0'" to load this file. \quit
 
+-- source: src/recommend/item_knn_similarity.sql (issue 19)
+
+--------------------------------------------------------------------------
+-- Recommendation: item-kNN (and user-user) neighbours by Pearson
+-- correlation or adjusted cosine
+--
+-- The same aggregate with a fifth argument naming the similarity; the
+-- model is an ordinary item_knn_model (only positive similarities are
+-- kept), so recommend() and the registry work unchanged.  With the user
+-- and item columns swapped it gives user-user neighbours.
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.item_knn_transfn(internal, bigint, bigint, float8, integer, text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'item_knn_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.item_knn_transfn(internal, bigint, bigint, float8, integer, text) IS
+'transition function of retention.item_knn with a similarity: collects (user, item, weight) triples';
+
+REVOKE EXECUTE ON FUNCTION @extschema@.item_knn_transfn(internal, bigint, bigint, float8, integer, text) FROM PUBLIC;
+
+CREATE AGGREGATE @extschema@.item_knn(user_id bigint, item_id bigint, weight float8, k integer, similarity text) (
+    SFUNC = @extschema@.item_knn_transfn,
+    STYPE = internal,
+    FINALFUNC = @extschema@.item_knn_finalfn,
+    FINALFUNC_MODIFY = SHAREABLE,
+    COMBINEFUNC = @extschema@.item_knn_combinefn,
+    SERIALFUNC = @extschema@.item_knn_serialfn,
+    DESERIALFUNC = @extschema@.item_knn_deserialfn,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.item_knn(bigint, bigint, float8, integer, text) IS
+'item-kNN model with the given similarity: ''cosine'', ''pearson'' (correlation of the whole item vectors over the users of the input, absent = 0) or ''adjusted_cosine'' (Sarwar et al. 2001: weights minus each user''s mean weight, over the users both items have); only positive similarities are kept';
+
 -- source: src/recommend/als.sql (issue 19)
 
 --------------------------------------------------------------------------
@@ -380,42 +416,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.evaluate_recommenders(regclass, regclass, integer, pg_catalog.jsonb, integer, name, name) IS
 'offline evaluation of als (als_train with als_options), item_knn (the given neighbours), their reciprocal-rank blend and popularity on one train/test split, with the protocol and columns of evaluate_item_knn';
 
--- source: src/recommend/item_knn_similarity.sql (issue 19)
-
---------------------------------------------------------------------------
--- Recommendation: item-kNN (and user-user) neighbours by Pearson
--- correlation or adjusted cosine
---
--- The same aggregate with a fifth argument naming the similarity; the
--- model is an ordinary item_knn_model (only positive similarities are
--- kept), so recommend() and the registry work unchanged.  With the user
--- and item columns swapped it gives user-user neighbours.
---------------------------------------------------------------------------
-
-CREATE FUNCTION @extschema@.item_knn_transfn(internal, bigint, bigint, float8, integer, text)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'item_knn_transfn'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION @extschema@.item_knn_transfn(internal, bigint, bigint, float8, integer, text) IS
-'transition function of retention.item_knn with a similarity: collects (user, item, weight) triples';
-
-REVOKE EXECUTE ON FUNCTION @extschema@.item_knn_transfn(internal, bigint, bigint, float8, integer, text) FROM PUBLIC;
-
-CREATE AGGREGATE @extschema@.item_knn(user_id bigint, item_id bigint, weight float8, k integer, similarity text) (
-    SFUNC = @extschema@.item_knn_transfn,
-    STYPE = internal,
-    FINALFUNC = @extschema@.item_knn_finalfn,
-    FINALFUNC_MODIFY = SHAREABLE,
-    COMBINEFUNC = @extschema@.item_knn_combinefn,
-    SERIALFUNC = @extschema@.item_knn_serialfn,
-    DESERIALFUNC = @extschema@.item_knn_deserialfn,
-    PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE @extschema@.item_knn(bigint, bigint, float8, integer, text) IS
-'item-kNN model with the given similarity: ''cosine'', ''pearson'' (correlation of the whole item vectors over the users of the input, absent = 0) or ''adjusted_cosine'' (Sarwar et al. 2001: weights minus each user''s mean weight, over the users both items have); only positive similarities are kept';
-
 -- source: src/loop/interventions.sql (issue 19)
 
 --------------------------------------------------------------------------
@@ -633,3 +633,48 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.intervention_uplift(text, interval, integer, float8) IS
 'the effect of a campaign by churn-probability group (deciles by default, 1 = least at risk): per group the customers and retention rate of each arm and the difference with Newcombe''s interval and p-value; does targeting the riskiest pay most?';
+
+CREATE FUNCTION @extschema@.assign_campaigns(pipeline text DEFAULT 'default',
+    assigned_at timestamptz DEFAULT pg_catalog.now())
+RETURNS TABLE (campaign text, arm text, customers bigint)
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.name, a.arm, a.customers
+      FROM @extschema@.campaigns c
+           CROSS JOIN LATERAL @extschema@.assign_interventions(c.name, assign_campaigns.assigned_at) a
+     WHERE c.pipeline = assign_campaigns.pipeline AND c.auto_assign
+     ORDER BY c.name, a.arm DESC
+$$;
+
+COMMENT ON FUNCTION @extschema@.assign_campaigns(text, timestamptz) IS
+'the nightly assignment: assign_interventions for every campaign of the pipeline with auto_assign, after refresh() has scored it; returns the customers added per campaign and arm';
+
+CREATE FUNCTION @extschema@.campaign_effects(pipeline text DEFAULT 'default', horizon interval DEFAULT '30 days',
+    confidence float8 DEFAULT 0.95)
+RETURNS TABLE (campaign text, treatment_customers bigint, control_customers bigint,
+               treatment_rate float8, control_rate float8, difference float8,
+               ci_low float8, ci_high float8, p_value float8, revenue_per_customer_difference float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.name,
+           pg_catalog.max(e.customers) FILTER (WHERE e.arm = 'treatment'),
+           pg_catalog.max(e.customers) FILTER (WHERE e.arm = 'control'),
+           pg_catalog.max(e.retention_rate) FILTER (WHERE e.arm = 'treatment'),
+           pg_catalog.max(e.retention_rate) FILTER (WHERE e.arm = 'control'),
+           pg_catalog.max(e.retention_rate) FILTER (WHERE e.arm = 'treatment - control'),
+           pg_catalog.max(e.ci_low) FILTER (WHERE e.arm = 'treatment - control'),
+           pg_catalog.max(e.ci_high) FILTER (WHERE e.arm = 'treatment - control'),
+           pg_catalog.max(e.p_value) FILTER (WHERE e.arm = 'treatment - control'),
+           pg_catalog.max(e.revenue_per_customer) FILTER (WHERE e.arm = 'treatment - control')
+      FROM @extschema@.campaigns c
+           CROSS JOIN LATERAL @extschema@.intervention_effect(c.name, campaign_effects.horizon,
+                                                              campaign_effects.confidence) e
+     WHERE c.pipeline = campaign_effects.pipeline
+     GROUP BY c.name, c.created_at
+     ORDER BY c.created_at, c.name
+$$;
+
+COMMENT ON FUNCTION @extschema@.campaign_effects(text, interval, float8) IS
+'one row per campaign of a pipeline: the customers and retention rates of both arms over the horizon, the difference with Newcombe''s interval and p-value, and the difference of revenue per customer (what a report shows)';

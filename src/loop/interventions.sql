@@ -213,3 +213,48 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.intervention_uplift(text, interval, integer, float8) IS
 'the effect of a campaign by churn-probability group (deciles by default, 1 = least at risk): per group the customers and retention rate of each arm and the difference with Newcombe''s interval and p-value; does targeting the riskiest pay most?';
+
+CREATE FUNCTION @extschema@.assign_campaigns(pipeline text DEFAULT 'default',
+    assigned_at timestamptz DEFAULT pg_catalog.now())
+RETURNS TABLE (campaign text, arm text, customers bigint)
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.name, a.arm, a.customers
+      FROM @extschema@.campaigns c
+           CROSS JOIN LATERAL @extschema@.assign_interventions(c.name, assign_campaigns.assigned_at) a
+     WHERE c.pipeline = assign_campaigns.pipeline AND c.auto_assign
+     ORDER BY c.name, a.arm DESC
+$$;
+
+COMMENT ON FUNCTION @extschema@.assign_campaigns(text, timestamptz) IS
+'the nightly assignment: assign_interventions for every campaign of the pipeline with auto_assign, after refresh() has scored it; returns the customers added per campaign and arm';
+
+CREATE FUNCTION @extschema@.campaign_effects(pipeline text DEFAULT 'default', horizon interval DEFAULT '30 days',
+    confidence float8 DEFAULT 0.95)
+RETURNS TABLE (campaign text, treatment_customers bigint, control_customers bigint,
+               treatment_rate float8, control_rate float8, difference float8,
+               ci_low float8, ci_high float8, p_value float8, revenue_per_customer_difference float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.name,
+           pg_catalog.max(e.customers) FILTER (WHERE e.arm = 'treatment'),
+           pg_catalog.max(e.customers) FILTER (WHERE e.arm = 'control'),
+           pg_catalog.max(e.retention_rate) FILTER (WHERE e.arm = 'treatment'),
+           pg_catalog.max(e.retention_rate) FILTER (WHERE e.arm = 'control'),
+           pg_catalog.max(e.retention_rate) FILTER (WHERE e.arm = 'treatment - control'),
+           pg_catalog.max(e.ci_low) FILTER (WHERE e.arm = 'treatment - control'),
+           pg_catalog.max(e.ci_high) FILTER (WHERE e.arm = 'treatment - control'),
+           pg_catalog.max(e.p_value) FILTER (WHERE e.arm = 'treatment - control'),
+           pg_catalog.max(e.revenue_per_customer) FILTER (WHERE e.arm = 'treatment - control')
+      FROM @extschema@.campaigns c
+           CROSS JOIN LATERAL @extschema@.intervention_effect(c.name, campaign_effects.horizon,
+                                                              campaign_effects.confidence) e
+     WHERE c.pipeline = campaign_effects.pipeline
+     GROUP BY c.name, c.created_at
+     ORDER BY c.created_at, c.name
+$$;
+
+COMMENT ON FUNCTION @extschema@.campaign_effects(text, interval, float8) IS
+'one row per campaign of a pipeline: the customers and retention rates of both arms over the horizon, the difference with Newcombe''s interval and p-value, and the difference of revenue per customer (what a report shows)';

@@ -6,7 +6,7 @@
 --     95% interval, a campaign without effect not significant, and the
 --     coverage of the interval over many simulated campaigns close to 95%.
 BEGIN;
-SELECT plan(28);
+SELECT plan(31);
 SET LOCAL client_min_messages = warning;
 
 -- intervals -------------------------------------------------------------
@@ -149,6 +149,22 @@ SELECT diag(format('coverage of the 95%% Newcombe interval over 4,000 simulated 
   FROM coverage_study;
 SELECT ok((SELECT abs(coverage - 0.95) < 0.012 FROM coverage_study),
           'coverage of the 95% interval over 4,000 simulated experiments is within 0.012 of 0.95');
+
+-- the nightly hooks: assign_campaigns and campaign_effects
+SELECT is((SELECT (treatment_customers, control_customers, treatment_rate, control_rate, difference, ci_low, ci_high, p_value)::text
+             FROM retention.campaign_effects('sim_5', '30 days')),
+          (SELECT (t.customers, c.customers, t.retention_rate, c.retention_rate, d.retention_rate, d.ci_low, d.ci_high, d.p_value)::text
+             FROM effects t, effects c, effects d
+            WHERE t.name = 'sim_5' AND c.name = 'sim_5' AND d.name = 'sim_5'
+              AND t.arm = 'treatment' AND c.arm = 'control' AND d.arm = 'treatment - control'),
+          'campaign_effects: one row per campaign with intervention_effect''s figures');
+UPDATE retention.campaigns SET auto_assign = (name = 'sim_7') WHERE name LIKE 'sim\_%';
+INSERT INTO retention.customer_scores (pipeline, user_id, churn_prob, scored_at)
+VALUES ('sim_7', 7999001, 0.9, '2024-03-01'), ('sim_7', 7999002, 0.2, '2024-03-01'), ('sim_8', 8999001, 0.9, '2024-03-01');
+SELECT is((SELECT array_agg(campaign || ':' || customers) FROM retention.assign_campaigns('sim_7', '2024-03-01')),
+          '{sim_7:1}', 'assign_campaigns adds the new at-risk customer of an auto_assign campaign only');
+SELECT is((SELECT count(*)::int FROM retention.assign_campaigns('sim_8', '2024-03-01')), 0,
+          'campaigns without auto_assign are left alone');
 
 -- errors, and a role with only USAGE ------------------------------------------
 SELECT throws_ok($$SELECT * FROM retention.assign_interventions('no such campaign')$$, '42704', NULL, 'unknown campaign');
