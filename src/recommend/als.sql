@@ -230,7 +230,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     other_kind text;
-    new_version integer;
 BEGIN
     IF name IS NULL OR model IS NULL THEN
         RAISE EXCEPTION 'name and model must not be null' USING ERRCODE = '22004';
@@ -241,12 +240,8 @@ BEGIN
         RAISE EXCEPTION 'model "%" is a % model, not an als model', name, other_kind
             USING ERRCODE = '42809', HINT = 'Choose another name.';
     END IF;
-    INSERT INTO @extschema@.models (name, version, kind, model, metrics, training_source)
-    SELECT als_save.name, COALESCE(max(m.version), 0) + 1, 'als',
-           als_save.model::pg_catalog.jsonb, als_save.metrics, als_save.training_source
-      FROM @extschema@.models m WHERE m.name = als_save.name
-    RETURNING version INTO new_version;
-    RETURN new_version;
+    RETURN @extschema@.save_model(als_save.name, 'als', als_save.model::pg_catalog.jsonb,
+                                  als_save.metrics, als_save.training_source);
 END
 $$;
 

@@ -4,7 +4,7 @@
 -- determinism, parallel plans, text round trips, hostile models, limits,
 -- the registry and a role with only USAGE on the schema.
 BEGIN;
-SELECT plan(43);
+SELECT plan(44);
 SET LOCAL client_min_messages = warning;
 
 -- declarations ----------------------------------------------------------
@@ -163,6 +163,9 @@ SELECT throws_ok($$SELECT retention.als_train(g, g, 1, '{"factors": 1024}') FROM
 -- registry and a role with only USAGE ------------------------------------------
 SELECT is((SELECT retention.als_save('als_test', m) FROM model), 1, 'als_save: version 1');
 SELECT is((SELECT retention.als_load('als_test')::text), (SELECT m::text FROM model), 'als_load reads it back');
+SELECT throws_ok($$SELECT retention.item_knn_save('als_test_knn', retention.item_knn(1, 2, 1.0, 3));
+                   SELECT retention.als_save('als_test_knn', (SELECT m FROM model))$$, '42809', NULL,
+                 'als_save refuses a name that holds another kind of model');
 CREATE ROLE retention_als_user;
 GRANT USAGE ON SCHEMA retention TO retention_als_user;
 GRANT SELECT ON pairs, model, opts TO retention_als_user;
