@@ -334,6 +334,7 @@ als_train_serialfn(PG_FUNCTION_ARGS)
 	Size		payload = sizeof(AlsRow) * state->n;
 	Size		size = add_size(VARHDRSZ + STATE_HEADER_SIZE, payload);
 	uint32		magic = ALS_STATE_MAGIC;
+	AlsOptions	options;
 	bytea	   *result;
 	char	   *p;
 
@@ -348,7 +349,15 @@ als_train_serialfn(PG_FUNCTION_ARGS)
 	SET_VARSIZE(result, size);
 	p = VARDATA(result);
 	memcpy(p, &magic, sizeof(uint32));
-	memcpy(p + sizeof(uint32), &state->options, sizeof(AlsOptions));
+	/* field by field into zeroed bytes: no uninitialised padding leaves the process */
+	memset(&options, 0, sizeof(AlsOptions));
+	options.factors = state->options.factors;
+	options.iterations = state->options.iterations;
+	options.cg_steps = state->options.cg_steps;
+	options.regularization = state->options.regularization;
+	options.alpha = state->options.alpha;
+	options.seed = state->options.seed;
+	memcpy(p + sizeof(uint32), &options, sizeof(AlsOptions));
 	memcpy(p + sizeof(uint32) + sizeof(AlsOptions), &state->n, sizeof(int64));
 	memcpy(p + STATE_HEADER_SIZE, state->rows, payload);
 	PG_RETURN_BYTEA_P(result);
