@@ -673,3 +673,38 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.campaign_effects(text, interval, float8) IS
 'one row per campaign of a pipeline: the customers and retention rates of both arms over the horizon, the difference with Newcombe''s interval and p-value, and the difference of revenue per customer (what a report shows)';
+
+CREATE FUNCTION @extschema@.campaign_effects_html(pipeline text DEFAULT 'default', horizon interval DEFAULT '30 days')
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT '<section id="campaigns"><h2>Campaigns: treatment against control over '
+        || @extschema@.html_escape(campaign_effects_html.horizon::text) || '</h2>'
+        || coalesce(
+               '<table class="metrics" id="campaign-effects"><thead><tr><th>campaign</th>'
+               || '<th>treatment</th><th>control</th><th>treatment rate</th><th>control rate</th>'
+               || '<th>difference (95% CI)</th><th>p-value</th><th>revenue per customer, difference</th></tr></thead><tbody>'
+               || string_agg('<tr class="campaign"><td>' || @extschema@.html_escape(e.campaign) || '</td><td>'
+                             || e.treatment_customers || '</td><td>' || e.control_customers || '</td><td>'
+                             || coalesce(round((100 * e.treatment_rate)::numeric, 1) || '%', '&ndash;') || '</td><td>'
+                             || coalesce(round((100 * e.control_rate)::numeric, 1) || '%', '&ndash;') || '</td><td>'
+                             || coalesce(CASE WHEN e.ci_low > 0 OR e.ci_high < 0 THEN '<b>' ELSE '' END
+                                         || to_char(100 * e.difference, 'FMSG990.0') || ' pts ('
+                                         || to_char(100 * e.ci_low, 'FMSG990.0') || ' to '
+                                         || to_char(100 * e.ci_high, 'FMSG990.0') || ')'
+                                         || CASE WHEN e.ci_low > 0 OR e.ci_high < 0 THEN '</b>' ELSE '' END,
+                                         '&ndash;') || '</td><td>'
+                             || coalesce(round(e.p_value::numeric, 4)::text, '&ndash;') || '</td><td>'
+                             || coalesce(round(e.revenue_per_customer_difference::numeric, 2)::text, '&ndash;')
+                             || '</td></tr>', '' ORDER BY e.ord)
+               || '</tbody></table>',
+               '<p>No campaign of this pipeline has customers whose horizon has ended.</p>')
+        || '</section>'
+      FROM (SELECT x.*, row_number() OVER () AS ord
+              FROM @extschema@.campaign_effects(campaign_effects_html.pipeline, campaign_effects_html.horizon) x
+             WHERE x.treatment_customers + x.control_customers > 0) e
+$$;
+
+COMMENT ON FUNCTION @extschema@.campaign_effects_html(text, interval) IS
+'the campaigns of a pipeline as an HTML section for report_html: per campaign the customers and retention rates of both arms, the difference in points with its 95% Newcombe interval (bold when it excludes 0), the p-value and the difference of revenue per customer';

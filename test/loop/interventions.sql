@@ -6,7 +6,7 @@
 --     95% interval, a campaign without effect not significant, and the
 --     coverage of the interval over many simulated campaigns close to 95%.
 BEGIN;
-SELECT plan(31);
+SELECT plan(34);
 SET LOCAL client_min_messages = warning;
 
 -- intervals -------------------------------------------------------------
@@ -165,6 +165,17 @@ SELECT is((SELECT array_agg(campaign || ':' || customers) FROM retention.assign_
           '{sim_7:1}', 'assign_campaigns adds the new at-risk customer of an auto_assign campaign only');
 SELECT is((SELECT count(*)::int FROM retention.assign_campaigns('sim_8', '2024-03-01')), 0,
           'campaigns without auto_assign are left alone');
+
+-- the report section
+SELECT ok((SELECT h LIKE '%<td>sim\_1</td>%' AND h LIKE '%<b>+%' FROM retention.campaign_effects_html('sim_1', '30 days') h),
+          'campaign_effects_html: the campaign, its significant difference in bold');
+SELECT ok((SELECT h LIKE '%<td>sim\_0</td>%' AND h NOT LIKE '%<b>%' FROM retention.campaign_effects_html('sim_0', '30 days') h),
+          'campaign_effects_html: a difference whose interval holds 0 is not bold');
+INSERT INTO retention.campaigns (name, pipeline, assignment_key) VALUES ('<x&y>', 'sim_9', 'a key of 16 bytes');
+INSERT INTO retention.interventions SELECT '<x&y>', user_id, arm, assigned_at, offer, items, churn_prob
+  FROM retention.interventions WHERE campaign = 'sim_9';
+SELECT ok((SELECT h LIKE '%<td>&lt;x&amp;y&gt;</td>%' AND h NOT LIKE '%<x&y>%' FROM retention.campaign_effects_html('sim_9', '30 days') h),
+          'campaign_effects_html escapes campaign names');
 
 -- errors, and a role with only USAGE ------------------------------------------
 SELECT throws_ok($$SELECT * FROM retention.assign_interventions('no such campaign')$$, '42704', NULL, 'unknown campaign');
