@@ -282,10 +282,14 @@ MaterializeFlat(const AggStateFlat *flat, MemoryContext cxt)
 	part = CallInContext(info->deserialize, cxt,
 						 PointerGetDatum(AGG_STATE_INNER(flat)), false,
 						 (Datum) 0, true, 1, &isnull);
-	if (isnull)
-		return NULL;
+	if (isnull || DatumGetPointer(part) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("aggregate state holds no %s state", info->name)));
 	whole = CallInContext(info->combine, cxt, (Datum) 0, true, part, false, 2, &isnull);
-	return isnull ? NULL : DatumGetPointer(whole);
+	if (isnull || DatumGetPointer(whole) == NULL)
+		elog(ERROR, "combine function of %s state returned NULL", info->name);
+	return DatumGetPointer(whole);
 }
 
 /*
@@ -362,8 +366,10 @@ AggStateTransition(FunctionCallInfo fcinfo, AggStateLayout layout, PGFunction in
 	fcinfo->args[0].isnull = (es == NULL || es->state == NULL);
 	result = inner(fcinfo);
 	fcinfo->context = context;
-	if (fcinfo->isnull)
+	/* some layouts return a NULL pointer, not SQL NULL, for rows they skip */
+	if (fcinfo->isnull || DatumGetPointer(result) == NULL)
 	{
+		fcinfo->isnull = false;
 		if (es == NULL)
 			PG_RETURN_NULL();
 		/* the layouts return their state, never NULL, once they have one */
@@ -410,8 +416,10 @@ AggStateCombine(FunctionCallInfo fcinfo, AggStateLayout layout)
 			b = DatumGetPointer(CallInContext(layouts[layout].deserialize, CurrentMemoryContext,
 											  PointerGetDatum(AGG_STATE_INNER(flat)), false,
 											  (Datum) 0, true, 1, &isnull));
-			if (isnull)
-				b = NULL;
+			if (isnull || b == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("aggregate state holds no %s state", layouts[layout].name)));
 		}
 	}
 	if (!PG_ARGISNULL(0))
@@ -429,7 +437,7 @@ AggStateCombine(FunctionCallInfo fcinfo, AggStateLayout layout)
 	fcinfo->args[1].isnull = false;
 	result = layouts[layout].combine(fcinfo);
 	fcinfo->context = context;
-	if (fcinfo->isnull)
+	if (fcinfo->isnull || DatumGetPointer(result) == NULL)
 		elog(ERROR, "combine function of %s state returned NULL", layouts[layout].name);
 	if (a == NULL)
 		a = NewExpanded(layout, aggcxt, aggcxt, DatumGetPointer(result));
