@@ -760,3 +760,126 @@ CREATE AGGREGATE @extschema@.gamma_gamma_fit(frequency float8, monetary float8, 
 
 COMMENT ON AGGREGATE @extschema@.gamma_gamma_fit(float8, float8, bigint) IS
 'maximum-likelihood Gamma-Gamma model of groups of customers sharing (frequency, monetary), the form a distributed (Citus) GROUP BY feeds';
+
+-- Issue 14: train_churn_model fits a distributed training table with the
+-- multi-pass form (logreg_step), which Citus pushes down.
+CREATE FUNCTION @extschema@.is_distributed(from_item text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+    plan pg_catalog.json;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension AS e WHERE e.extname OPERATOR(pg_catalog.=) 'citus') THEN
+        RETURN false;
+    END IF;
+    EXECUTE pg_catalog.format('EXPLAIN (FORMAT JSON) SELECT 1 FROM %s', from_item) INTO plan;
+    RETURN pg_catalog.strpos(plan::pg_catalog.text, '"Custom Plan Provider": "Citus') OPERATOR(pg_catalog.>) 0;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.is_distributed(text) IS
+'whether a FROM item (a table, or a query in parentheses with an alias) reads a Citus distributed table: the wrappers then choose the forms that run on the workers';
+
+CREATE OR REPLACE PROCEDURE @extschema@.train_churn_model(
+    model_name text,
+    source text,
+    label_column text,
+    feature_columns text[],
+    options jsonb DEFAULT NULL,
+    holdout_column text DEFAULT NULL,
+    holdout_fraction float8 DEFAULT 0.2,
+    INOUT version integer DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    from_item  pg_catalog.text;
+    label_expr pg_catalog.text;
+    feats      pg_catalog.text;
+    test_expr  pg_catalog.text;
+    opts       pg_catalog.jsonb := COALESCE(options, '{}'::pg_catalog.jsonb);
+    model      @extschema@.logreg_model;
+    holdout    pg_catalog.jsonb;
+BEGIN
+    IF model_name IS NULL OR source IS NULL OR label_column IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004',
+            MESSAGE = 'model_name, source and label_column must not be NULL';
+    END IF;
+    IF feature_columns IS NULL OR pg_catalog.cardinality(feature_columns) OPERATOR(pg_catalog.=) 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = 'feature_columns must name at least one column';
+    END IF;
+    IF holdout_column IS NULL AND NOT (holdout_fraction OPERATOR(pg_catalog.>=) 0::pg_catalog.float8
+                                       AND holdout_fraction OPERATOR(pg_catalog.<) 1::pg_catalog.float8) THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('holdout_fraction %s is not in [0, 1)', holdout_fraction);
+    END IF;
+    IF NOT opts OPERATOR(pg_catalog.?) 'feature_names' THEN
+        opts := opts OPERATOR(pg_catalog.||)
+                pg_catalog.jsonb_build_object('feature_names', pg_catalog.to_jsonb(feature_columns));
+    END IF;
+
+    from_item := @extschema@.source_from_item(source);
+    label_expr := pg_catalog.format('(src.%I)::integer::boolean', label_column);
+    feats := (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
+                FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i));
+    IF holdout_column IS NOT NULL THEN
+        test_expr := pg_catalog.format('COALESCE((src.%I)::boolean, false)', holdout_column);
+    ELSE
+        -- a deterministic split: a hash of the whole row
+        test_expr := pg_catalog.format(
+            '(pg_catalog.hashtext(src::pg_catalog.text) OPERATOR(pg_catalog.&) 65535) OPERATOR(pg_catalog.<) %s',
+            pg_catalog.floor(holdout_fraction OPERATOR(pg_catalog.*) 65536::pg_catalog.float8)::integer);
+    END IF;
+
+    IF @extschema@.is_distributed(from_item) THEN
+        -- on Citus: one pushed-down Newton pass per iteration, each shard
+        -- sending a state of fixed size, where logreg_train would send every
+        -- training row to the coordinator; the same model (to 1e-9)
+        model := @extschema@.logreg_train_multipass(
+            pg_catalog.format('SELECT %s AS retention_label, %s FROM %s WHERE NOT (%s)',
+                label_expr,
+                (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8 AS %I', c, c), ', ' ORDER BY i)
+                   FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i)),
+                from_item, test_expr),
+            'retention_label', feature_columns, opts);
+    ELSE
+        EXECUTE pg_catalog.format(
+            'SELECT @extschema@.logreg_train(%s, ARRAY[%s]::pg_catalog.float8[], $1) FROM %s WHERE NOT (%s)',
+            label_expr, feats, from_item, test_expr)
+            INTO model USING opts;
+    END IF;
+    IF model IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22000',
+            MESSAGE = pg_catalog.format('no usable training rows in %s', source),
+            HINT = 'Rows with a NULL label, NULL features or non-finite features are skipped.';
+    END IF;
+
+    -- holdout metrics on the rows the model has not seen (usable rows only)
+    EXECUTE pg_catalog.format(
+        $q$SELECT pg_catalog.jsonb_build_object(
+                    'n_rows', pg_catalog.count(*),
+                    'roc_auc', @extschema@.roc_auc(p, y),
+                    'log_loss', @extschema@.log_loss(p, y),
+                    'at_0_5', @extschema@.classification_report(p, y, 0.5),
+                    'max_f1', @extschema@.threshold_max_f1(p, y))
+             FROM (SELECT @extschema@.churn_prob($1, f) AS p, y
+                     FROM (SELECT %s AS y, ARRAY[%s]::pg_catalog.float8[] AS f FROM %s WHERE %s) AS t
+                    WHERE y IS NOT NULL AND pg_catalog.array_position(f, NULL) IS NULL
+                      AND NOT (f OPERATOR(pg_catalog.&&) '{NaN,Infinity,-Infinity}'::pg_catalog.float8[])) AS s$q$,
+        label_expr, feats, from_item, test_expr)
+        INTO holdout USING model;
+
+    -- one writer per model name at a time picks the next version
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('retention.models'),
+                                             pg_catalog.hashtext(model_name));
+    SELECT COALESCE(pg_catalog.max(m.version), 0) OPERATOR(pg_catalog.+) 1 INTO version
+      FROM @extschema@.models AS m WHERE m.name OPERATOR(pg_catalog.=) model_name;
+    INSERT INTO @extschema@.models (name, version, kind, model, metrics, feature_names, training_source)
+    VALUES (model_name, version, 'logreg', model::pg_catalog.jsonb,
+            pg_catalog.jsonb_build_object('holdout', holdout,
+                                          'holdout_split', COALESCE(holdout_column,
+                                              'hash ' OPERATOR(pg_catalog.||) holdout_fraction::pg_catalog.text)),
+            feature_columns, source);
+END
+$$;

@@ -55,3 +55,21 @@ CREATE TYPE @extschema@.agg_state (
 
 COMMENT ON TYPE @extschema@.agg_state IS
 'state of an aggregate that Citus can push down to its workers: the C state of one layout (retention, rolling retention, logistic regression, scored labels, item-kNN, customer groups, spend groups), updated in place, shipped as base64 and validated when read';
+
+CREATE FUNCTION @extschema@.is_distributed(from_item text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+    plan pg_catalog.json;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension AS e WHERE e.extname OPERATOR(pg_catalog.=) 'citus') THEN
+        RETURN false;
+    END IF;
+    EXECUTE pg_catalog.format('EXPLAIN (FORMAT JSON) SELECT 1 FROM %s', from_item) INTO plan;
+    RETURN pg_catalog.strpos(plan::pg_catalog.text, '"Custom Plan Provider": "Citus') OPERATOR(pg_catalog.>) 0;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.is_distributed(text) IS
+'whether a FROM item (a table, or a query in parentheses with an alias) reads a Citus distributed table: the wrappers then choose the forms that run on the workers';
