@@ -272,23 +272,47 @@ CheckFlatHeader(const AggStateFlat *flat, Size len, int errcode_)
  * what they read (some deserialise functions only keep the bytes).
  */
 static void *
-MaterializeFlat(const AggStateFlat *flat, MemoryContext cxt)
+MaterializeFlat(const AggStateFlat *flat, MemoryContext cxt, int errcode_)
 {
 	const LayoutInfo *info = &layouts[flat->layout];
+	MemoryContext caller = CurrentMemoryContext;
 	bool		isnull;
 	Datum		part;
-	Datum		whole;
+	Datum		whole = (Datum) 0;
 
-	part = CallInContext(info->deserialize, cxt,
-						 PointerGetDatum(AGG_STATE_INNER(flat)), false,
-						 (Datum) 0, true, 1, &isnull);
-	if (isnull || DatumGetPointer(part) == NULL)
+	PG_TRY();
+	{
+		part = CallInContext(info->deserialize, cxt,
+							 PointerGetDatum(AGG_STATE_INNER(flat)), false,
+							 (Datum) 0, true, 1, &isnull);
+		if (isnull || DatumGetPointer(part) == NULL)
+			ereport(ERROR,
+					(errcode(errcode_),
+					 errmsg("aggregate state holds no %s state", info->name)));
+		whole = CallInContext(info->combine, cxt, (Datum) 0, true, part, false, 2, &isnull);
+		if (isnull || DatumGetPointer(whole) == NULL)
+			elog(ERROR, "combine function of %s state returned NULL", info->name);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/*
+		 * Some layouts' readers still report a malformed state as an
+		 * internal error: the value came from outside, so say so with a
+		 * class-22 code, keeping their message.
+		 */
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_INTERNAL_ERROR)
+			PG_RE_THROW();
+		FlushErrorState();
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("aggregate state holds no %s state", info->name)));
-	whole = CallInContext(info->combine, cxt, (Datum) 0, true, part, false, 2, &isnull);
-	if (isnull || DatumGetPointer(whole) == NULL)
-		elog(ERROR, "combine function of %s state returned NULL", info->name);
+				(errcode(errcode_),
+				 errmsg("invalid %s aggregate state", info->name),
+				 errdetail("%s", edata->message)));
+	}
+	PG_END_TRY();
 	return DatumGetPointer(whole);
 }
 
@@ -325,7 +349,7 @@ FetchState(FunctionCallInfo fcinfo, int argno, AggStateLayout layout,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("aggregate state holds a %s state, expected a %s state",
 						layouts[flat->layout].name, layouts[layout].name)));
-	return NewExpanded(layout, cxt, cxt, MaterializeFlat(flat, cxt));
+	return NewExpanded(layout, cxt, cxt, MaterializeFlat(flat, cxt, ERRCODE_INVALID_PARAMETER_VALUE));
 }
 
 /*
@@ -476,7 +500,7 @@ ValidateFlat(AggStateFlat *flat, int errcode_)
 											  ALLOCSET_DEFAULT_SIZES);
 
 	CheckFlatHeader(flat, VARSIZE(flat), errcode_);
-	MaterializeFlat(flat, cxt);
+	MaterializeFlat(flat, cxt, errcode_);
 	MemoryContextDelete(cxt);
 }
 
@@ -485,11 +509,19 @@ PG_FUNCTION_INFO_V1(agg_state_in);
 Datum
 agg_state_in(PG_FUNCTION_ARGS)
 {
-	char	   *str = PG_GETARG_CSTRING(0);
-	int			len = strlen(str);
-	int			maxlen = pg_b64_dec_len(len);
+	char	   *raw = PG_GETARG_CSTRING(0);
+	char	   *str = palloc(strlen(raw) + 1);
+	int			len = 0;
+	int			maxlen;
 	AggStateFlat *flat;
 	int			n;
+
+	/* accept base64 split into lines, as encode(..., 'base64') prints it */
+	for (const char *c = raw; *c; c++)
+		if (*c != ' ' && *c != '\t' && *c != '\n' && *c != '\r')
+			str[len++] = *c;
+	str[len] = '\0';
+	maxlen = pg_b64_dec_len(len);
 
 	if (len == 0 || maxlen < 0 || (Size) maxlen + VARHDRSZ > MaxAllocSize)
 		ereport(ERROR,
