@@ -21,6 +21,7 @@ PG_CPPFLAGS = $(addprefix -I$(srcdir)/src/,$(AREAS))
 # (sql/retention--0.1.0.sql) and upgrade scripts are frozen sources.
 SQL_SOURCES = \
 	src/common/registry.sql \
+	src/common/agg_state.sql \
 	src/analytics/periods.sql \
 	src/analytics/activity.sql \
 	src/analytics/retention_rate.sql \

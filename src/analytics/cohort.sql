@@ -5,30 +5,28 @@
 -- table and returns the long format BI tools chart directly.
 --------------------------------------------------------------------------
 
-CREATE FUNCTION @extschema@.cohort_matrix_trans(internal, bigint, timestamptz, text, text, boolean, boolean)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'cohort_matrix_trans'
+CREATE FUNCTION @extschema@.cohort_matrix_trans(@extschema@.agg_state, bigint, timestamptz, text, text, boolean, boolean)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'cohort_matrix_state_trans'
 LANGUAGE C STABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.cohort_matrix_trans(internal, bigint, timestamptz, text, text, boolean, boolean) IS
+COMMENT ON FUNCTION @extschema@.cohort_matrix_trans(@extschema@.agg_state, bigint, timestamptz, text, text, boolean, boolean) IS
 'transition function of cohort_matrix';
 
-CREATE FUNCTION @extschema@.cohort_matrix_final(internal)
+CREATE FUNCTION @extschema@.cohort_matrix_final(@extschema@.agg_state)
 RETURNS bigint[]
-AS 'MODULE_PATHNAME', 'cohort_matrix_final'
+AS 'MODULE_PATHNAME', 'cohort_matrix_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.cohort_matrix_final(internal) IS
+COMMENT ON FUNCTION @extschema@.cohort_matrix_final(@extschema@.agg_state) IS
 'final function of cohort_matrix: one row per cohort {start date as days since 2000-01-01, size, retained at 0, 1, ...}';
 
 CREATE AGGREGATE @extschema@.cohort_matrix(user_id bigint, ts timestamptz, period text, mode text,
                                            is_start boolean, is_return boolean) (
     SFUNC = @extschema@.cohort_matrix_trans,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.cohort_matrix_final,
     COMBINEFUNC = @extschema@.retention_combine,
-    SERIALFUNC = @extschema@.retention_serialize,
-    DESERIALFUNC = @extschema@.retention_deserialize,
     PARALLEL = SAFE
 );
 

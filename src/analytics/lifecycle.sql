@@ -2,58 +2,54 @@
 -- Lifecycle (growth accounting) and stickiness
 --------------------------------------------------------------------------
 
-CREATE FUNCTION @extschema@.lifecycle_trans(internal, bigint, timestamptz, text)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'lifecycle_trans'
+CREATE FUNCTION @extschema@.lifecycle_trans(@extschema@.agg_state, bigint, timestamptz, text)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'lifecycle_state_trans'
 LANGUAGE C STABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.lifecycle_trans(internal, bigint, timestamptz, text) IS
+COMMENT ON FUNCTION @extschema@.lifecycle_trans(@extschema@.agg_state, bigint, timestamptz, text) IS
 'transition function of lifecycle_matrix';
 
-CREATE FUNCTION @extschema@.lifecycle_final(internal)
+CREATE FUNCTION @extschema@.lifecycle_final(@extschema@.agg_state)
 RETURNS bigint[]
-AS 'MODULE_PATHNAME', 'lifecycle_final'
+AS 'MODULE_PATHNAME', 'lifecycle_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.lifecycle_final(internal) IS
+COMMENT ON FUNCTION @extschema@.lifecycle_final(@extschema@.agg_state) IS
 'final function of lifecycle_matrix';
 
 CREATE AGGREGATE @extschema@.lifecycle_matrix(user_id bigint, ts timestamptz, period text) (
     SFUNC = @extschema@.lifecycle_trans,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.lifecycle_final,
     COMBINEFUNC = @extschema@.retention_combine,
-    SERIALFUNC = @extschema@.retention_serialize,
-    DESERIALFUNC = @extschema@.retention_deserialize,
     PARALLEL = SAFE
 );
 
 COMMENT ON AGGREGATE @extschema@.lifecycle_matrix(bigint, timestamptz, text) IS
 'growth accounting in one pass: a bigint[][] with one row {period start as days since 2000-01-01, new, returning, resurrecting, -dormant} per period; see lifecycle';
 
-CREATE FUNCTION @extschema@.stickiness_trans(internal, bigint, timestamptz, text)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'stickiness_trans'
+CREATE FUNCTION @extschema@.stickiness_trans(@extschema@.agg_state, bigint, timestamptz, text)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'stickiness_state_trans'
 LANGUAGE C STABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.stickiness_trans(internal, bigint, timestamptz, text) IS
+COMMENT ON FUNCTION @extschema@.stickiness_trans(@extschema@.agg_state, bigint, timestamptz, text) IS
 'transition function of stickiness_matrix';
 
-CREATE FUNCTION @extschema@.stickiness_final(internal)
+CREATE FUNCTION @extschema@.stickiness_final(@extschema@.agg_state)
 RETURNS bigint[]
-AS 'MODULE_PATHNAME', 'stickiness_final'
+AS 'MODULE_PATHNAME', 'stickiness_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.stickiness_final(internal) IS
+COMMENT ON FUNCTION @extschema@.stickiness_final(@extschema@.agg_state) IS
 'final function of stickiness_matrix';
 
 CREATE AGGREGATE @extschema@.stickiness_matrix(user_id bigint, ts timestamptz, period text) (
     SFUNC = @extschema@.stickiness_trans,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.stickiness_final,
     COMBINEFUNC = @extschema@.retention_combine,
-    SERIALFUNC = @extschema@.retention_serialize,
-    DESERIALFUNC = @extschema@.retention_deserialize,
     PARALLEL = SAFE
 );
 

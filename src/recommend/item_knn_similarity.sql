@@ -8,24 +8,20 @@
 -- and item columns swapped it gives user-user neighbours.
 --------------------------------------------------------------------------
 
-CREATE FUNCTION @extschema@.item_knn_transfn(internal, bigint, bigint, float8, integer, text)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'item_knn_transfn'
+CREATE FUNCTION @extschema@.item_knn_transfn(@extschema@.agg_state, bigint, bigint, float8, integer, text)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'item_knn_state_trans'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.item_knn_transfn(internal, bigint, bigint, float8, integer, text) IS
+COMMENT ON FUNCTION @extschema@.item_knn_transfn(@extschema@.agg_state, bigint, bigint, float8, integer, text) IS
 'transition function of retention.item_knn with a similarity: collects (user, item, weight) triples';
-
-REVOKE EXECUTE ON FUNCTION @extschema@.item_knn_transfn(internal, bigint, bigint, float8, integer, text) FROM PUBLIC;
 
 CREATE AGGREGATE @extschema@.item_knn(user_id bigint, item_id bigint, weight float8, k integer, similarity text) (
     SFUNC = @extschema@.item_knn_transfn,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.item_knn_finalfn,
     FINALFUNC_MODIFY = SHAREABLE,
     COMBINEFUNC = @extschema@.item_knn_combinefn,
-    SERIALFUNC = @extschema@.item_knn_serialfn,
-    DESERIALFUNC = @extschema@.item_knn_deserialfn,
     PARALLEL = SAFE
 );
 
