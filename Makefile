@@ -30,6 +30,7 @@ SQL_SOURCES = \
 	src/analytics/sessions.sql \
 	src/analytics/features.sql \
 	src/analytics/rfm.sql \
+	src/analytics/funnel.sql \
 	src/churn/logreg_model.sql \
 	src/churn/logreg_train.sql \
 	src/churn/scoring.sql \
