@@ -89,8 +89,8 @@ typedef struct FunnelConfig
 typedef struct FunnelState
 {
 	FunnelConfig cfg;
-	Datum		steps_datum;	/* the steps argument last parsed */
-	Datum		mode_datum;		/* and the mode argument */
+	struct varlena *steps_copy; /* the steps argument, as first seen */
+	struct varlena *mode_copy;	/* the mode argument, as first seen */
 	FunnelEvent *events;
 	int64		nevents;
 	int64		capacity;
@@ -219,6 +219,26 @@ CheckSameConfig(const FunnelConfig *a, const FunnelConfig *b)
 				 errhint("Pass the same funnel definition for every row of a group.")));
 }
 
+static struct varlena *
+CopyBytes(MemoryContext cxt, Datum d)
+{
+	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+	struct varlena *copy = MemoryContextAlloc(cxt, VARSIZE_ANY(v));
+
+	memcpy(copy, v, VARSIZE_ANY(v));
+	return copy;
+}
+
+/* Does d hold exactly the bytes of the copy? */
+static bool
+SameBytes(const struct varlena *copy, Datum d)
+{
+	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+
+	return VARSIZE_ANY_EXHDR(v) == VARSIZE_ANY_EXHDR(copy) &&
+		memcmp(VARDATA_ANY(v), VARDATA_ANY(copy), VARSIZE_ANY_EXHDR(v)) == 0;
+}
+
 static FunnelState *
 NewFunnelState(MemoryContext cxt)
 {
@@ -304,31 +324,26 @@ funnel_user_trans(PG_FUNCTION_ARGS)
 	{
 		state = NewFunnelState(aggcxt);
 		ParseConfig(fcinfo, &state->cfg, aggcxt);
-		state->steps_datum = PG_GETARG_DATUM(3);
-		state->mode_datum = PG_GETARG_DATUM(5);
+		state->steps_copy = CopyBytes(aggcxt, PG_GETARG_DATUM(3));
+		state->mode_copy = CopyBytes(aggcxt, PG_GETARG_DATUM(5));
 	}
-	else if (PG_ARGISNULL(3) || PG_GETARG_DATUM(3) != state->steps_datum)
-	{
-		/* a constant argument arrives as the same pointer every row */
-		FunnelConfig cfg;
-
-		ParseConfig(fcinfo, &cfg, CurrentMemoryContext);
-		CheckSameConfig(&state->cfg, &cfg);
-		state->steps_datum = PG_GETARG_DATUM(3);
-	}
-	else if (PG_ARGISNULL(4) || PG_ARGISNULL(5) ||
+	else if (PG_ARGISNULL(3) || PG_ARGISNULL(4) || PG_ARGISNULL(5) ||
+			 !SameBytes(state->steps_copy, PG_GETARG_DATUM(3)) ||
+			 !SameBytes(state->mode_copy, PG_GETARG_DATUM(5)) ||
 			 memcmp(PG_GETARG_INTERVAL_P(4), &state->cfg.window, sizeof(Interval)) != 0 ||
-			 PG_GETARG_DATUM(5) != state->mode_datum ||
 			 PG_ARGISNULL(7) == state->cfg.have_from || PG_ARGISNULL(8) == state->cfg.have_to ||
 			 (state->cfg.have_from && PG_GETARG_TIMESTAMPTZ(7) != state->cfg.date_from) ||
 			 (state->cfg.have_to && PG_GETARG_TIMESTAMPTZ(8) != state->cfg.date_to))
 	{
-		/* the rest are compared by value, except the mode text */
+		/*
+		 * Compared by content on every row (a pointer comparison is not
+		 * enough: per-row values reuse the same address); when the bytes
+		 * differ, the definitions may still agree ('ordered' vs 'ORDERED').
+		 */
 		FunnelConfig cfg;
 
 		ParseConfig(fcinfo, &cfg, CurrentMemoryContext);
 		CheckSameConfig(&state->cfg, &cfg);
-		state->mode_datum = PG_GETARG_DATUM(5);
 	}
 
 	/* events without a finite time are not placed in any funnel */
