@@ -31,6 +31,7 @@ SQL_SOURCES = \
 	src/analytics/features.sql \
 	src/analytics/rfm.sql \
 	src/analytics/funnel.sql \
+	src/analytics/paths.sql \
 	src/churn/logreg_model.sql \
 	src/churn/logreg_train.sql \
 	src/churn/scoring.sql \
