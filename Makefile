@@ -22,6 +22,7 @@ PG_CPPFLAGS = $(addprefix -I$(srcdir)/src/,$(AREAS))
 SQL_SOURCES = \
 	src/common/registry.sql \
 	src/analytics/periods.sql \
+	src/analytics/shaping.sql \
 	src/analytics/activity.sql \
 	src/analytics/retention_rate.sql \
 	src/analytics/cohort.sql \

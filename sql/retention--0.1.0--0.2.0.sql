@@ -413,3 +413,217 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.paths(regclass, text, text, integer, name, name, name, timestamptz, timestamptz) IS
 'user paths: the most frequent sequences of the next (or previous) depth events after (before) each user''s first event of a type, nearest first, with the users who took each and their share';
+
+-- Query shaping (issue 15): src/analytics/shaping.sql, and cohort_table,
+-- lifecycle and stickiness with breakdown_by, date_from, date_to, time_zone
+-- and a complete column (new result columns: dropped and created again; no
+-- view or other object of the extension depends on them)
+
+CREATE FUNCTION @extschema@.first_touch_sql(user_column name, time_column name, breakdown text, is_start text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT pg_catalog.format(
+        'pg_catalog.first_value(%1$s) OVER (PARTITION BY %2$I ORDER BY (%4$s) IS NOT TRUE, %3$I, '
+        '(%1$s) COLLATE "C")', breakdown, user_column, time_column, is_start)
+$$;
+
+COMMENT ON FUNCTION @extschema@.first_touch_sql(name, name, text, text) IS
+'the SQL expression (as text) of a user''s breakdown value: the one on their first event for which is_start holds (ties: the least in byte order, NULL last)';
+
+CREATE FUNCTION @extschema@.range_sql(time_column name, date_from timestamptz, date_to timestamptz)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT pg_catalog.concat_ws(' AND ',
+        pg_catalog.format('%I IS NOT NULL', time_column),
+        CASE WHEN date_from IS NOT NULL
+             THEN pg_catalog.format('%I OPERATOR(pg_catalog.>=) %L::pg_catalog.timestamptz', time_column, date_from) END,
+        CASE WHEN date_to IS NOT NULL
+             THEN pg_catalog.format('%I OPERATOR(pg_catalog.<) %L::pg_catalog.timestamptz', time_column, date_to) END)
+$$;
+
+COMMENT ON FUNCTION @extschema@.range_sql(name, timestamptz, timestamptz) IS
+'the SQL condition (as text) keeping the events of [date_from, date_to) (NULL: unbounded) with a time';
+
+CREATE FUNCTION @extschema@.period_complete(period_start date, period text, data_from timestamptz, data_to timestamptz)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT period_start::pg_catalog.timestamptz OPERATOR(pg_catalog.>=) data_from
+       AND (period_start OPERATOR(pg_catalog.+) ('1 ' OPERATOR(pg_catalog.||) period)::pg_catalog.interval)::pg_catalog.timestamptz
+           OPERATOR(pg_catalog.<=) data_to
+$$;
+
+COMMENT ON FUNCTION @extschema@.period_complete(date, text, timestamptz, timestamptz) IS
+'whether the day, week or month starting at period_start (in the session time zone) lies within [data_from, data_to]';
+DROP FUNCTION @extschema@.cohort_table(regclass, text, boolean, boolean, name, name, name, text, text);
+DROP FUNCTION @extschema@.lifecycle(regclass, text, name, name);
+DROP FUNCTION @extschema@.stickiness(regclass, text, name, name);
+
+CREATE FUNCTION @extschema@.cohort_table(
+    events regclass,
+    period text DEFAULT 'week',
+    unbounded boolean DEFAULT false,
+    recurring boolean DEFAULT false,
+    user_column name DEFAULT 'user_id',
+    time_column name DEFAULT 'ts',
+    event_column name DEFAULT NULL,
+    start_event text DEFAULT NULL,
+    return_event text DEFAULT NULL,
+    breakdown_by name DEFAULT NULL,
+    date_from timestamptz DEFAULT NULL,
+    date_to timestamptz DEFAULT NULL,
+    time_zone text DEFAULT NULL)
+RETURNS TABLE (breakdown text, cohort_start date, cohort_size bigint, period_number integer, retained bigint,
+               rate float8, complete boolean)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    is_start text := 'true';
+    is_return text := 'true';
+    brk text := 'NULL::pg_catalog.text';
+BEGIN
+    IF (start_event IS NOT NULL OR return_event IS NOT NULL) AND event_column IS NULL THEN
+        RAISE EXCEPTION 'start_event and return_event need event_column'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Name the column that holds the event type, e.g. event_column => ''event_type''.';
+    END IF;
+    -- undone when the function returns (its SET clause opens a GUC level)
+    IF time_zone IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('TimeZone', time_zone, true);
+    END IF;
+    IF start_event IS NOT NULL THEN
+        is_start := pg_catalog.format('%I OPERATOR(pg_catalog.=) %L', event_column, start_event);
+    END IF;
+    IF return_event IS NOT NULL THEN
+        is_return := pg_catalog.format('%I OPERATOR(pg_catalog.=) %L', event_column, return_event);
+    END IF;
+    IF breakdown_by IS NOT NULL THEN
+        brk := @extschema@.first_touch_sql(user_column, time_column,
+                                            @extschema@.breakdown_sql(events, breakdown_by), is_start);
+    END IF;
+    -- cohort_matrix censors each group after its own latest event; every
+    -- period up to the latest event of all is observable, so the cells a
+    -- group lacks before it are filled with 0 retained users
+    RETURN QUERY EXECUTE pg_catalog.format(
+        'WITH e AS (SELECT %1$I AS u, %2$I AS t, %3$s AS s, %4$s AS r, %5$s AS b '
+        '             FROM %6$s WHERE %1$I IS NOT NULL AND %7$s), '
+        '     bounds AS (SELECT COALESCE(%8$L::pg_catalog.timestamptz, pg_catalog.min(e.t)) AS lo, '
+        '                       COALESCE(%9$L::pg_catalog.timestamptz, pg_catalog.max(e.t)) AS hi, '
+        '                       @extschema@.period_start(pg_catalog.max(e.t), %10$L) AS last FROM e), '
+        '     g AS (SELECT e.b, @extschema@.cohort_matrix(e.u, e.t, %10$L, %11$L, e.s, e.r) AS m '
+        '             FROM e GROUP BY e.b), '
+        '     c AS (SELECT g.b, r.* FROM g, @extschema@.cohort_rows(g.m) r), '
+        '     cells AS (SELECT DISTINCT c.b, c.cohort_start, c.cohort_size, '
+        '                      (k.n OPERATOR(pg_catalog.-) 1)::pg_catalog.int4 AS period_number, k.p::pg_catalog.date AS p '
+        '                 FROM c, bounds, pg_catalog.generate_series(c.cohort_start::pg_catalog.timestamp, '
+        '                          bounds.last::pg_catalog.timestamp, (''1 '' OPERATOR(pg_catalog.||) %10$L)::pg_catalog.interval) '
+        '                          WITH ORDINALITY AS k(p, n)) '
+        'SELECT cells.b, cells.cohort_start, cells.cohort_size, cells.period_number, '
+        '       COALESCE(c.retained, 0), '
+        '       COALESCE(c.rate, 0::pg_catalog.float8), '
+        '       @extschema@.period_complete(cells.p, %10$L, bounds.lo, bounds.hi) '
+        '  FROM bounds, cells LEFT JOIN c ON c.b IS NOT DISTINCT FROM cells.b '
+        '   AND c.cohort_start OPERATOR(pg_catalog.=) cells.cohort_start '
+        '   AND c.period_number OPERATOR(pg_catalog.=) cells.period_number '
+        ' ORDER BY cells.b NULLS LAST, cells.cohort_start, cells.period_number',
+        user_column, time_column, is_start, is_return, brk, events,
+        @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period,
+        CASE WHEN recurring AND unbounded THEN 'recurring_unbounded'
+             WHEN recurring THEN 'recurring'
+             WHEN unbounded THEN 'unbounded'
+             ELSE 'classic' END);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.cohort_table(regclass, text, boolean, boolean, name, name, name, text, text, name, timestamptz, timestamptz, text) IS
+'cohort retention table in long format (breakdown, cohort_start, cohort_size, period_number, retained, rate, complete) over a table of events, read with the caller''s privileges; classic or unbounded, first-time or recurring cohorts, censored after the latest event; optional breakdown (from the user''s first start event), date range and time zone; complete says the period lies within the data';
+
+CREATE FUNCTION @extschema@.lifecycle(
+    events regclass,
+    period text DEFAULT 'week',
+    user_column name DEFAULT 'user_id',
+    time_column name DEFAULT 'ts',
+    breakdown_by name DEFAULT NULL,
+    date_from timestamptz DEFAULT NULL,
+    date_to timestamptz DEFAULT NULL,
+    time_zone text DEFAULT NULL)
+RETURNS TABLE (breakdown text, period_start date, new_users bigint, returning_users bigint,
+               resurrecting_users bigint, dormant_users bigint, complete boolean)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- undone when the function returns (its SET clause opens a GUC level)
+    IF time_zone IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('TimeZone', time_zone, true);
+    END IF;
+    RETURN QUERY EXECUTE pg_catalog.format(
+        'WITH e AS (SELECT %1$I AS u, %2$I AS t, %3$s AS b FROM %4$s WHERE %1$I IS NOT NULL AND %5$s), '
+        '     bounds AS (SELECT COALESCE(%6$L::pg_catalog.timestamptz, pg_catalog.min(e.t)) AS lo, '
+        '                       COALESCE(%7$L::pg_catalog.timestamptz, pg_catalog.max(e.t)) AS hi FROM e), '
+        '     g AS (SELECT e.b, @extschema@.lifecycle_matrix(e.u, e.t, %8$L) AS m FROM e GROUP BY e.b) '
+        'SELECT g.b, DATE ''2000-01-01'' OPERATOR(pg_catalog.+) g.m[i][1]::integer, '
+        '       g.m[i][2], g.m[i][3], g.m[i][4], g.m[i][5], '
+        '       @extschema@.period_complete(DATE ''2000-01-01'' OPERATOR(pg_catalog.+) g.m[i][1]::integer, '
+        '                                   %8$L, bounds.lo, bounds.hi) '
+        '  FROM g, bounds, pg_catalog.generate_subscripts(g.m, 1) AS i '
+        ' ORDER BY g.b NULLS LAST, i',
+        user_column, time_column,
+        CASE WHEN breakdown_by IS NULL THEN 'NULL::pg_catalog.text'
+             ELSE @extschema@.first_touch_sql(user_column, time_column,
+                                              @extschema@.breakdown_sql(events, breakdown_by), 'true') END,
+        events, @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.lifecycle(regclass, text, name, name, name, timestamptz, timestamptz, text) IS
+'users per period by lifecycle stage: new (first seen), returning (active now and in the previous period), resurrecting (active now, not in the previous period, seen before) and dormant (active in the previous period, not now; a negative count); optional breakdown (from the user''s first event), date range and time zone; complete says the period lies within the data';
+
+CREATE FUNCTION @extschema@.stickiness(
+    events regclass,
+    period text DEFAULT 'week',
+    user_column name DEFAULT 'user_id',
+    time_column name DEFAULT 'ts',
+    breakdown_by name DEFAULT NULL,
+    date_from timestamptz DEFAULT NULL,
+    date_to timestamptz DEFAULT NULL,
+    time_zone text DEFAULT NULL)
+RETURNS TABLE (breakdown text, period_start date, active_days integer, users bigint, share float8,
+               complete boolean)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- undone when the function returns (its SET clause opens a GUC level)
+    IF time_zone IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('TimeZone', time_zone, true);
+    END IF;
+    RETURN QUERY EXECUTE pg_catalog.format(
+        'WITH e AS (SELECT %1$I AS u, %2$I AS t, %3$s AS b FROM %4$s WHERE %1$I IS NOT NULL AND %5$s), '
+        '     bounds AS (SELECT COALESCE(%6$L::pg_catalog.timestamptz, pg_catalog.min(e.t)) AS lo, '
+        '                       COALESCE(%7$L::pg_catalog.timestamptz, pg_catalog.max(e.t)) AS hi FROM e), '
+        '     g AS (SELECT e.b, @extschema@.stickiness_matrix(e.u, e.t, %8$L) AS m FROM e GROUP BY e.b), '
+        '     s AS (SELECT g.b, DATE ''2000-01-01'' OPERATOR(pg_catalog.+) g.m[i][1]::integer AS p, '
+        '                  k AS d, g.m[i][k OPERATOR(pg_catalog.+) 1] AS n '
+        '             FROM g, pg_catalog.generate_subscripts(g.m, 1) AS i, '
+        '                  pg_catalog.generate_series(1, pg_catalog.array_length(g.m, 2) OPERATOR(pg_catalog.-) 1) AS k) '
+        'SELECT s.b, s.p, s.d, s.n, '
+        '       s.n::pg_catalog.float8 OPERATOR(pg_catalog./) '
+        '           pg_catalog.sum(s.n) OVER (PARTITION BY s.b, s.p)::pg_catalog.float8, '
+        '       @extschema@.period_complete(s.p, %8$L, bounds.lo, bounds.hi) '
+        '  FROM s, bounds WHERE s.n OPERATOR(pg_catalog.>) 0 '
+        ' ORDER BY s.b NULLS LAST, s.p, s.d',
+        user_column, time_column,
+        CASE WHEN breakdown_by IS NULL THEN 'NULL::pg_catalog.text'
+             ELSE @extschema@.first_touch_sql(user_column, time_column,
+                                              @extschema@.breakdown_sql(events, breakdown_by), 'true') END,
+        events, @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.stickiness(regclass, text, name, name, name, timestamptz, timestamptz, text) IS
+'distribution of active days per week or month: for each period and k, the users active on exactly k days of it and their share of the period''s active users; optional breakdown (from the user''s first event), date range and time zone; complete says the period lies within the data';
+

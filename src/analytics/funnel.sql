@@ -12,32 +12,6 @@
 -- funnel() and funnel_dropoffs() run both over a table.
 --------------------------------------------------------------------------
 
-CREATE FUNCTION @extschema@.breakdown_sql(events regclass, breakdown_by name)
-RETURNS text
-LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    props regtype;
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                WHERE attrelid = events AND attname = breakdown_by AND attnum > 0 AND NOT attisdropped) THEN
-        RETURN pg_catalog.format('(%I)::pg_catalog.text', breakdown_by);
-    END IF;
-    SELECT atttypid::regtype INTO props FROM pg_catalog.pg_attribute
-     WHERE attrelid = events AND attname = 'properties' AND attnum > 0 AND NOT attisdropped;
-    IF props IN ('jsonb'::regtype, 'json'::regtype) THEN
-        RETURN pg_catalog.format('(properties OPERATOR(pg_catalog.->>) %L)', breakdown_by);
-    END IF;
-    RAISE EXCEPTION 'breakdown "%" is neither a column of % nor a key of a json properties column', breakdown_by, events
-        USING ERRCODE = 'undefined_column',
-              HINT = 'Name a column of the table, or a key of its properties column (jsonb).';
-END
-$$;
-
-COMMENT ON FUNCTION @extschema@.breakdown_sql(regclass, name) IS
-'the SQL expression (as text) of a breakdown: the column of that name cast to text, else the key of that name in the table''s properties jsonb column';
-
 CREATE TYPE @extschema@.funnel_progress AS (
     reached integer,
     started timestamptz,
