@@ -86,6 +86,14 @@ typedef struct FunnelConfig
 	TimestampTz date_to;
 } FunnelConfig;
 
+/* The parsed definition, cached across the groups of one query. */
+typedef struct FunnelCache
+{
+	FunnelConfig cfg;
+	struct varlena *steps_copy;
+	struct varlena *mode_copy;
+} FunnelCache;
+
 typedef struct FunnelState
 {
 	FunnelConfig cfg;
@@ -239,6 +247,19 @@ SameBytes(const struct varlena *copy, Datum d)
 		memcmp(VARDATA_ANY(v), VARDATA_ANY(copy), VARSIZE_ANY_EXHDR(v)) == 0;
 }
 
+/* Do the definition arguments of this row hold exactly what cfg was parsed from? */
+static bool
+ArgsMatch(FunctionCallInfo fcinfo, const FunnelConfig *cfg, const struct varlena *steps,
+		  const struct varlena *mode)
+{
+	return !PG_ARGISNULL(3) && !PG_ARGISNULL(4) && !PG_ARGISNULL(5) &&
+		SameBytes(steps, PG_GETARG_DATUM(3)) && SameBytes(mode, PG_GETARG_DATUM(5)) &&
+		memcmp(PG_GETARG_INTERVAL_P(4), &cfg->window, sizeof(Interval)) == 0 &&
+		PG_ARGISNULL(7) != cfg->have_from && PG_ARGISNULL(8) != cfg->have_to &&
+		(!cfg->have_from || PG_GETARG_TIMESTAMPTZ(7) == cfg->date_from) &&
+		(!cfg->have_to || PG_GETARG_TIMESTAMPTZ(8) == cfg->date_to);
+}
+
 static FunnelState *
 NewFunnelState(MemoryContext cxt)
 {
@@ -322,18 +343,29 @@ funnel_user_trans(PG_FUNCTION_ARGS)
 	state = PG_ARGISNULL(0) ? NULL : (FunnelState *) PG_GETARG_POINTER(0);
 	if (state == NULL)
 	{
+		/*
+		 * One state per user: parse the definition once per query and share
+		 * it (the cache lives in the function's per-query context, which
+		 * outlives every state).
+		 */
+		FunnelCache *cache = (FunnelCache *) fcinfo->flinfo->fn_extra;
+
+		if (cache == NULL || !ArgsMatch(fcinfo, &cache->cfg, cache->steps_copy, cache->mode_copy))
+		{
+			MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+
+			cache = MemoryContextAllocZero(cxt, sizeof(FunnelCache));
+			ParseConfig(fcinfo, &cache->cfg, cxt);
+			cache->steps_copy = CopyBytes(cxt, PG_GETARG_DATUM(3));
+			cache->mode_copy = CopyBytes(cxt, PG_GETARG_DATUM(5));
+			fcinfo->flinfo->fn_extra = cache;
+		}
 		state = NewFunnelState(aggcxt);
-		ParseConfig(fcinfo, &state->cfg, aggcxt);
-		state->steps_copy = CopyBytes(aggcxt, PG_GETARG_DATUM(3));
-		state->mode_copy = CopyBytes(aggcxt, PG_GETARG_DATUM(5));
+		state->cfg = cache->cfg;
+		state->steps_copy = cache->steps_copy;
+		state->mode_copy = cache->mode_copy;
 	}
-	else if (PG_ARGISNULL(3) || PG_ARGISNULL(4) || PG_ARGISNULL(5) ||
-			 !SameBytes(state->steps_copy, PG_GETARG_DATUM(3)) ||
-			 !SameBytes(state->mode_copy, PG_GETARG_DATUM(5)) ||
-			 memcmp(PG_GETARG_INTERVAL_P(4), &state->cfg.window, sizeof(Interval)) != 0 ||
-			 PG_ARGISNULL(7) == state->cfg.have_from || PG_ARGISNULL(8) == state->cfg.have_to ||
-			 (state->cfg.have_from && PG_GETARG_TIMESTAMPTZ(7) != state->cfg.date_from) ||
-			 (state->cfg.have_to && PG_GETARG_TIMESTAMPTZ(8) != state->cfg.date_to))
+	else if (!ArgsMatch(fcinfo, &state->cfg, state->steps_copy, state->mode_copy))
 	{
 		/*
 		 * Compared by content on every row (a pointer comparison is not
@@ -660,6 +692,11 @@ InRange(const FunnelConfig *cfg, TimestampTz t)
 static TimestampTz
 Deadline(const FunnelConfig *cfg, TimestampTz t)
 {
+	TimestampTz d;
+
+	/* a window of hours and less needs no calendar (nor time zone) */
+	if (cfg->window.month == 0 && cfg->window.day == 0)
+		return pg_add_s64_overflow(t, cfg->window.time, &d) ? PG_INT64_MAX : d;
 	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 												   TimestampTzGetDatum(t),
 												   IntervalPGetDatum(&cfg->window)));
