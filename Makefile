@@ -23,6 +23,7 @@ SQL_SOURCES = \
 	src/common/registry.sql \
 	src/common/agg_state.sql \
 	src/analytics/periods.sql \
+	src/analytics/shaping.sql \
 	src/analytics/activity.sql \
 	src/analytics/retention_rate.sql \
 	src/analytics/cohort.sql \
@@ -31,6 +32,8 @@ SQL_SOURCES = \
 	src/analytics/sessions.sql \
 	src/analytics/features.sql \
 	src/analytics/rfm.sql \
+	src/analytics/funnel.sql \
+	src/analytics/paths.sql \
 	src/churn/logreg_model.sql \
 	src/churn/logreg_train.sql \
 	src/churn/scoring.sql \

@@ -103,8 +103,20 @@ $$;
 
 CREATE TABLE pg_temp.calls (routine text PRIMARY KEY, call text NOT NULL, probe text);
 INSERT INTO pg_temp.calls VALUES
-('retention.cohort_table(regclass,text,boolean,boolean,name,name,name,text,text)',
+('retention.cohort_table(regclass,text,boolean,boolean,name,name,name,text,text,name,timestamp with time zone,timestamp with time zone,text)',
  $$SELECT * FROM retention.cohort_table('sp_events', 'week')$$, NULL),
+('retention.lifecycle(regclass,text,name,name,name,timestamp with time zone,timestamp with time zone,text)',
+ $$SELECT * FROM retention.lifecycle('sp_events', 'week', breakdown_by => 'event_type', time_zone => 'Europe/Paris')$$, NULL),
+('retention.stickiness(regclass,text,name,name,name,timestamp with time zone,timestamp with time zone,text)',
+ $$SELECT * FROM retention.stickiness('sp_events', 'week', breakdown_by => 'event_type', time_zone => 'Europe/Paris')$$, NULL),
+('retention.funnel(regclass,text[],interval,text,name,name,name,name,timestamp with time zone,timestamp with time zone)',
+ $$SELECT * FROM retention.funnel('sp_events', '{view,purchase}', '7 days', 'ordered', 'event_type')$$, NULL),
+('retention.funnel_dropoffs(regclass,text[],interval,integer,text,name,name,name,name,timestamp with time zone,timestamp with time zone)',
+ $$SELECT * FROM retention.funnel_dropoffs('sp_events', '{view,purchase}', '7 days', 2, 'strict')$$, NULL),
+('retention.funnel_progress_sql(regclass,text[],interval,text,name,name,name,name,timestamp with time zone,timestamp with time zone)',
+ $$SELECT retention.funnel_progress_sql('sp_events', '{view,purchase}', '7 days', 'unordered', 'event_type', 'user_id', 'ts', 'event_type', NULL, NULL)$$, NULL),
+('retention.paths(regclass,text,text,integer,name,name,name,timestamp with time zone,timestamp with time zone)',
+ $$SELECT * FROM retention.paths('sp_events', 'view', 'previous', 2)$$, NULL),
 ('retention.report_html(text)',
  $$SELECT retention.report_html('sp')$$, NULL),
 ('retention.churn_model(text,integer)',
