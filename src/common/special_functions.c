@@ -52,3 +52,9 @@ Expm1Ratio(double y)
 		return 1.0 + y / 2.0 + y * y / 6.0;
 	return expm1(y) / y;
 }
+
+double
+LogBeta(double a, double b)
+{
+	return lgamma(a) + lgamma(b) - lgamma(a + b);
+}

@@ -20,4 +20,7 @@ extern double Log1pExp(double u);
 /* expm1(y) / y, continuous through y = 0 */
 extern double Expm1Ratio(double y);
 
+/* log B(a, b) = log Gamma(a) + log Gamma(b) - log Gamma(a+b), for a, b > 0 */
+extern double LogBeta(double a, double b);
+
 #endif							/* RETENTION_SPECIAL_FUNCTIONS_H */

@@ -172,16 +172,6 @@ BgnbdObjective(const double *theta, double *gradient, void *arg)
 	return -ll / d->total;
 }
 
-static MemoryContext
-AggregateContext(FunctionCallInfo fcinfo, const char *fname)
-{
-	MemoryContext context;
-
-	if (!AggCheckCallContext(fcinfo, &context))
-		elog(ERROR, "%s called in non-aggregate context", fname);
-	return context;
-}
-
 /* Transition of bgnbd_fit: counts one customer, or "customers" of them. */
 PG_FUNCTION_INFO_V1(bgnbd_fit_transfn);
 Datum

@@ -21,7 +21,7 @@
 --            Nelder-Mead on the same likelihoods), printed in
 --            fixtures/lifetimes_mle.out.
 BEGIN;
-SELECT plan(33);
+SELECT plan(62);
 
 SET LOCAL client_min_messages = warning;
 CREATE TEMP TABLE cdnow (id int, x float8, t_x float8, t float8);
@@ -152,3 +152,103 @@ SELECT is((SELECT retention.mbgnbd_fit(x, t_x, t) FROM (VALUES (1::float8, 1::fl
 -- nobody buys again: the maximum is on the edge (r -> 0), no crash
 SELECT ok((SELECT retention.mbgnbd_fit(0, 0, t) FROM generate_series(1, 50) t) IS NOT NULL,
           'MBG/NBD: no repeat purchases still returns a (non-converged) model');
+
+-- BG/BB ---------------------------------------------------------------------
+CREATE TEMP TABLE donations (x int, t_x int, n int, w bigint);
+\copy donations FROM 'test/customer_base/fixtures/donations.csv' CSV HEADER
+CREATE TEMP TABLE bgbbj AS SELECT retention.bgbb_fit(x, t_x, n, w)::jsonb AS j FROM donations;
+SELECT ok(pg_temp.rel((j->>'alpha')::float8, 1.204) < 1e-3 AND pg_temp.rel((j->>'beta')::float8, 0.750) < 1e-3
+      AND pg_temp.rel((j->>'gamma')::float8, 0.657) < 1e-3 AND pg_temp.rel((j->>'delta')::float8, 2.783) < 1e-3,
+          'BG/BB donor cohort: alpha 1.204, beta 0.750, gamma 0.657, delta 2.783 [FHS10 Table 2]') FROM bgbbj;
+SELECT ok(abs((j->>'log_likelihood')::float8 - (-33225.6)) < 0.05, 'BG/BB log-likelihood -33,225.6 [FHS10]') FROM bgbbj;
+SELECT ok(pg_temp.rel((j->>'alpha')::float8, 1.203522312) < 1e-6 AND pg_temp.rel((j->>'beta')::float8, 0.7497163353) < 1e-6
+      AND pg_temp.rel((j->>'gamma')::float8, 0.6567182263) < 1e-6 AND pg_temp.rel((j->>'delta')::float8, 2.783442317) < 1e-6,
+          'BG/BB parameters match the scipy fit to 1e-6 [SCIPY]') FROM bgbbj;
+-- one row per donor gives the same model as the pattern counts
+SELECT is((SELECT retention.bgbb_fit(x, t_x, n)::text FROM donations, generate_series(1, w)),
+          (SELECT retention.bgbb_fit(x, t_x, n, w)::text FROM donations), 'BG/BB: one row per donor = counted patterns');
+CREATE TEMP TABLE bgbbfix AS
+SELECT '{"alpha": 1.204, "beta": 0.750, "gamma": 0.657, "delta": 2.783}'::retention.bgbb_model AS m;
+SELECT ok(pg_temp.rel(retention.bgbb_p_alive(m, 6, 6, 6), 0.930402542372882) < 1e-12
+      AND pg_temp.rel(retention.bgbb_p_alive(m, 3, 4, 6), 0.439462857055757) < 1e-12
+      AND pg_temp.rel(retention.bgbb_p_alive(m, 0, 0, 6), 0.108016584168674) < 1e-12
+      AND pg_temp.rel(retention.bgbb_p_alive(m, 0, 0, 0), 0.809011627906977) < 1e-12,
+          'BG/BB P(alive) [SCIPY]') FROM bgbbfix;
+SELECT ok(pg_temp.rel(retention.bgbb_expected_transactions(m, 5, 6, 6, 6), 3.75211560759981) < 1e-11
+      AND pg_temp.rel(retention.bgbb_expected_transactions(m, 5, 3, 4, 6), 1.0342284984211) < 1e-11
+      AND pg_temp.rel(retention.bgbb_expected_transactions(m, 10, 0, 0, 6), 0.130103791412848) < 1e-11
+      AND pg_temp.rel(retention.bgbb_expected_transactions(m, 3, 1, 1, 6), 0.0542418897212167) < 1e-11
+      AND pg_temp.rel(retention.bgbb_expected_transactions(m, 5, 0, 0, 0), 1.93770720828504) < 1e-11,
+          'BG/BB expected transactions, summed opportunity by opportunity [SCIPY]') FROM bgbbfix;
+-- gamma = 1 is no singularity: the value is continuous through it
+SELECT ok(abs(retention.bgbb_expected_transactions('{"alpha": 1.2, "beta": 0.75, "gamma": 1, "delta": 2.8}', 5, 3, 4, 6)
+            - retention.bgbb_expected_transactions('{"alpha": 1.2, "beta": 0.75, "gamma": 1.0000001, "delta": 2.8}', 5, 3, 4, 6)) < 1e-7,
+          'BG/BB expected transactions are continuous through gamma = 1');
+SELECT throws_ok($q$SELECT retention.bgbb_p_alive(m, 3, 2, 6) FROM bgbbfix$q$, '22023', NULL,
+                 'BG/BB: recency below frequency is an error');
+SELECT throws_ok($q$SELECT retention.bgbb_p_alive(m, 0, 2, 6) FROM bgbbfix$q$, '22023', NULL,
+                 'BG/BB: recency without transactions is an error');
+SELECT throws_ok($q$SELECT retention.bgbb_p_alive(m, 7, 7, 6) FROM bgbbfix$q$, '22023', NULL,
+                 'BG/BB: more transactions than opportunities is an error');
+SELECT throws_ok($q$SELECT retention.bgbb_fit(1, 1, 2000000000) FROM bgbbfix$q$, '22023', NULL,
+                 'BG/BB: a huge number of opportunities is an error, not a long loop');
+SELECT throws_ok($q$SELECT retention.bgbb_expected_transactions(m, -1, 1, 1, 6) FROM bgbbfix$q$, '22023', NULL,
+                 'BG/BB: a negative horizon is an error');
+SELECT throws_ok($q$SELECT retention.bgbb_fit(x, t_x, n, -w) FROM donations$q$, '22023', NULL,
+                 'BG/BB: a negative count is an error');
+
+-- sBG -----------------------------------------------------------------------
+-- [FH07] Table 1: survivors of 1,000 customers at years 0..7
+CREATE TEMP TABLE survivors (cohort text, year int, alive int);
+INSERT INTO survivors
+SELECT 'regular', y - 1, (ARRAY[1000, 631, 468, 382, 326, 289, 262, 241])[y] FROM generate_series(1, 8) y
+UNION ALL
+SELECT 'highend', y - 1, (ARRAY[1000, 869, 743, 653, 593, 551, 517, 491])[y] FROM generate_series(1, 8) y;
+-- lost in year t: (t, true); still active after 7 years: (7, false)
+CREATE TEMP TABLE sbg_data AS
+SELECT s.cohort, s.year AS periods, true AS churned, (p.alive - s.alive)::bigint AS customers
+  FROM survivors s JOIN survivors p ON p.cohort = s.cohort AND p.year = s.year - 1
+UNION ALL
+SELECT cohort, 7, false, alive::bigint FROM survivors WHERE year = 7;
+CREATE TEMP TABLE sbgj AS
+SELECT cohort, retention.sbg_fit(periods, churned, customers)::jsonb AS j FROM sbg_data GROUP BY cohort;
+SELECT ok(pg_temp.rel((j->>'alpha')::float8, 0.704) < 1e-3 AND pg_temp.rel((j->>'beta')::float8, 1.182) < 1e-3,
+          'sBG regular cohort: alpha 0.704, beta 1.182 [FH07 p. 82]') FROM sbgj WHERE cohort = 'regular';
+SELECT ok(pg_temp.rel((j->>'alpha')::float8, 0.668) < 1e-3 AND pg_temp.rel((j->>'beta')::float8, 3.806) < 1e-3,
+          'sBG high-end cohort: alpha 0.668, beta 3.806 [FH07 p. 82]') FROM sbgj WHERE cohort = 'highend';
+SELECT ok(pg_temp.rel((j->>'alpha')::float8, 0.7040772897) < 1e-6 AND pg_temp.rel((j->>'beta')::float8, 1.182043001) < 1e-6
+      AND abs((j->>'log_likelihood')::float8 - (-1680.2651884633)) < 1e-6,
+          'sBG regular cohort matches the scipy fit to 1e-6 [SCIPY]') FROM sbgj WHERE cohort = 'regular';
+SELECT ok(pg_temp.rel((j->>'alpha')::float8, 0.6680883269) < 1e-6 AND pg_temp.rel((j->>'beta')::float8, 3.806094708) < 1e-6
+      AND abs((j->>'log_likelihood')::float8 - (-1611.1581473912)) < 1e-6,
+          'sBG high-end cohort matches the scipy fit to 1e-6 [SCIPY]') FROM sbgj WHERE cohort = 'highend';
+-- one row per customer, in two parallel-mergeable halves, gives the same model
+SELECT is((SELECT retention.sbg_fit(periods, churned)::text
+             FROM sbg_data, generate_series(1, customers) WHERE cohort = 'regular'),
+          (SELECT retention.sbg_fit(periods, churned, customers)::text FROM sbg_data WHERE cohort = 'regular'),
+          'sBG: one row per customer = counted groups');
+CREATE TEMP TABLE sbgfix AS SELECT '{"alpha": 0.704, "beta": 1.182}'::retention.sbg_model AS m;
+SELECT is((SELECT count(*)::int FROM sbgfix, unnest('{1, 0.626723223753977, 0.473842714563817, 0.387999875898628, 0.332094858986505, 0.292374372964334, 0.2624830632683, 0.239050641693244, 0.220111675707194, 0.204437123846192, 0.191216130351086, 0.17989052411121, 0.17006257680605}'::float8[]) WITH ORDINALITY AS r(s, i)
+             WHERE pg_temp.rel(retention.sbg_survival(m, (i - 1)::int), s) < 1e-12), 13,
+          'sBG survival S(0..12), projected beyond the 7 observed years [SCIPY]');
+SELECT is((SELECT count(*)::int FROM sbgfix, unnest('{0.626723223753977, 0.756063756063756, 0.818836850231601, 0.855914858780188, 0.880394155623513, 0.89776357827476, 0.910727872178544, 0.920774251631781, 0.928788185312563, 0.935329781370568, 0.940770654551573, 0.945367065031818}'::float8[]) WITH ORDINALITY AS r(s, i)
+             WHERE pg_temp.rel(retention.sbg_retention_rate(m, i::int), s) < 1e-12), 12,
+          'sBG retention rates r_1..r_12 rise with tenure [SCIPY]');
+SELECT ok(pg_temp.rel(retention.sbg_residual_lifetime(m, 0.10), 2.96466214613203) < 1e-10
+      AND pg_temp.rel(retention.sbg_residual_lifetime(m, 0.10, 4), 5.89442285984415) < 1e-10
+      AND pg_temp.rel(retention.sbg_residual_lifetime(m, 0.05), 4.15646697821205) < 1e-10
+      AND pg_temp.rel(retention.sbg_residual_lifetime(m, 1.0, 10), 1.78949074561019) < 1e-10,
+          'sBG discounted expected residual lifetime = the direct discounted sum [SCIPY]') FROM sbgfix;
+SELECT results_eq($q$SELECT period, round(survival::numeric, 6), round(retention_rate::numeric, 6)
+                       FROM retention.sbg_projection((SELECT m FROM sbgfix), 2)$q$,
+                  $q$VALUES (0, 1.000000, NULL::numeric), (1, 0.626723, 0.626723), (2, 0.473843, 0.756064)$q$,
+                  'sbg_projection: one row per period');
+SELECT throws_ok($q$SELECT retention.sbg_fit(0, true)$q$, '22023', NULL, 'sBG: churn in period 0 is an error');
+SELECT throws_ok($q$SELECT retention.sbg_fit(-1, false)$q$, '22023', NULL, 'sBG: negative periods are an error');
+SELECT throws_ok($q$SELECT retention.sbg_residual_lifetime(m, 0) FROM sbgfix$q$, '22023', NULL,
+                 'sBG: no discount is an error (the lifetime can be infinite)');
+SELECT throws_ok($q$SELECT retention.sbg_retention_rate(m, 0) FROM sbgfix$q$, '22023', NULL,
+                 'sBG: there is no retention rate of period 0');
+SELECT is((SELECT retention.sbg_fit(3, false, 100))::text, NULL, 'sBG: nobody churned gives NULL');
+SELECT is((SELECT retention.sbg_fit(1, true, 100))::text, NULL, 'sBG: nobody renewed gives NULL');
+SELECT is((SELECT retention.sbg_fit(periods, churned)::text FROM sbg_data WHERE false), NULL, 'sBG: no rows give NULL');
