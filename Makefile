@@ -50,6 +50,7 @@ SQL_SOURCES = \
 	src/customer_base/mbgnbd.sql \
 	src/customer_base/bgbb.sql \
 	src/customer_base/sbg.sql \
+	src/customer_base/survival_km.sql \
 	src/customer_base/gamma_gamma.sql \
 	src/customer_base/customer_base.sql \
 	src/loop/privacy.sql \
