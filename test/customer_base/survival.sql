@@ -7,7 +7,7 @@
 -- (survfit, survdiff, coxph with ties = "efron" and "breslow", survfit.coxph
 -- for survival at t); its console output is telco_survival.Rout.
 BEGIN;
-SELECT plan(40);
+SELECT plan(80);
 
 SET LOCAL client_min_messages = warning;
 CREATE TEMP TABLE telco (
@@ -36,6 +36,9 @@ CREATE TEMP TABLE r_logrank (test text, chisq float8, df int, p float8);
 CREATE FUNCTION pg_temp.rel(got float8, want float8) RETURNS float8
 LANGUAGE sql IMMUTABLE AS $$
   SELECT CASE WHEN got = want THEN 0 ELSE abs(got - want) / greatest(abs(want), 1e-300) END $$;
+
+CREATE FUNCTION pg_temp.explain_lines(q text) RETURNS SETOF text
+LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || q; END $$;
 
 -- Kaplan-Meier ------------------------------------------------------------
 CREATE TEMP TABLE km AS SELECT retention.km_fit(t, churned) AS c FROM surv;
@@ -166,3 +169,138 @@ SELECT throws_ok($q$SELECT retention.logrank_test(ARRAY[c, NULL]) FROM km$q$, '2
                  'log-rank: a NULL curve is an error');
 SELECT throws_ok($q$SELECT retention.logrank_test(ARRAY[retention.km_fit(1, false), retention.km_fit(2, false)])$q$,
                  '22023', NULL, 'log-rank: no events at all is an error');
+
+-- Cox proportional hazards -------------------------------------------------
+CREATE TEMP TABLE r_coef (ties text, term text, coef float8, se float8, hr float8, z float8, p float8);
+\copy r_coef FROM 'test/customer_base/fixtures/telco_cox_coef.csv' CSV HEADER
+CREATE TEMP TABLE r_fit (ties text, loglik_null float8, loglik float8, concordance float8, n int, nevent int);
+CREATE TEMP TABLE r_fit1 (loglik_null float8, loglik float8, concordance float8, n int, nevent int);
+\copy r_fit1 FROM 'test/customer_base/fixtures/telco_cox_efron_fit.csv' CSV HEADER
+INSERT INTO r_fit SELECT 'efron', * FROM r_fit1;
+TRUNCATE r_fit1;
+\copy r_fit1 FROM 'test/customer_base/fixtures/telco_cox_breslow_fit.csv' CSV HEADER
+INSERT INTO r_fit SELECT 'breslow', * FROM r_fit1;
+CREATE TEMP TABLE r_pred (ties text, customer int, time float8, surv float8, risk float8);
+CREATE TEMP TABLE r_pred1 (customer int, time float8, surv float8, risk float8);
+\copy r_pred1 FROM 'test/customer_base/fixtures/telco_cox_efron_predict.csv' CSV HEADER
+INSERT INTO r_pred SELECT 'efron', * FROM r_pred1;
+TRUNCATE r_pred1;
+\copy r_pred1 FROM 'test/customer_base/fixtures/telco_cox_breslow_predict.csv' CSV HEADER
+INSERT INTO r_pred SELECT 'breslow', * FROM r_pred1;
+CREATE TEMP TABLE newdata (customer int, x float8[]);
+INSERT INTO newdata VALUES (1, '{0, 0, 1, 70}'), (2, '{1, 1, 0, 20.5}'), (3, '{0, 1, 1, 105}');
+
+CREATE TEMP TABLE cox AS
+SELECT 'efron' AS ties, retention.coxph_train(t, churned, x) AS m FROM surv
+UNION ALL
+SELECT 'breslow', retention.coxph_train(t, churned, x, '{"ties": "breslow"}') FROM surv;
+CREATE TEMP TABLE cox_coef AS
+SELECT c.ties, k.* FROM cox c,
+       retention.coxph_coefficients(c.m, '{SeniorCitizen, partner, paperless, MonthlyCharges}') k;
+
+SELECT cmp_ok((SELECT max(greatest(pg_temp.rel(k.coefficient, r.coef), pg_temp.rel(k.std_err, r.se),
+                                   pg_temp.rel(k.hazard_ratio, r.hr), pg_temp.rel(k.z, r.z)))
+                 FROM cox_coef k JOIN r_coef r ON r.ties = k.ties AND r.term = k.term WHERE k.ties = 'efron'),
+              '<', 1e-9::float8, 'Cox Efron: coefficients, standard errors, hazard ratios and z match coxph to 1e-9');
+SELECT cmp_ok((SELECT max(greatest(pg_temp.rel(k.coefficient, r.coef), pg_temp.rel(k.std_err, r.se),
+                                   pg_temp.rel(k.hazard_ratio, r.hr), pg_temp.rel(k.z, r.z)))
+                 FROM cox_coef k JOIN r_coef r ON r.ties = k.ties AND r.term = k.term WHERE k.ties = 'breslow'),
+              '<', 1e-9::float8, 'Cox Breslow: coefficients, standard errors, hazard ratios and z match coxph to 1e-9');
+SELECT cmp_ok((SELECT max(pg_temp.rel(k.p_value, r.p)) FROM cox_coef k JOIN r_coef r ON r.ties = k.ties AND r.term = k.term),
+              '<', 1e-6::float8, 'Cox: p-values (down to 5e-89) match coxph to 1e-6');
+SELECT is((SELECT count(*)::int FROM cox_coef), 8, 'Cox: four terms per tie method');
+SELECT cmp_ok((SELECT max(greatest(pg_temp.rel((c.m::jsonb->>'log_likelihood')::float8, r.loglik),
+                                   pg_temp.rel((c.m::jsonb->>'log_likelihood_null')::float8, r.loglik_null)))
+                 FROM cox c JOIN r_fit r USING (ties)),
+              '<', 1e-12::float8, 'Cox: log-likelihoods (model and null) match coxph to 1e-12');
+SELECT cmp_ok((SELECT max(pg_temp.rel((c.m::jsonb->>'concordance')::float8, r.concordance)) FROM cox c JOIN r_fit r USING (ties)),
+              '<', 1e-12::float8, 'Cox: concordance matches coxph to 1e-12');
+SELECT ok((SELECT bool_and((c.m::jsonb->>'n')::int = r.n AND (c.m::jsonb->>'events')::int = r.nevent
+                           AND (c.m::jsonb->>'converged')::boolean)
+             FROM cox c JOIN r_fit r USING (ties)), 'Cox: n 7043, 1869 events, converged');
+SELECT cmp_ok((SELECT max(pg_temp.rel(retention.coxph_relative_hazard(c.m, nd.x), r.risk))
+                 FROM cox c JOIN r_pred r USING (ties) JOIN newdata nd USING (customer)),
+              '<', 1e-9::float8, 'Cox: relative hazards match predict(type = "risk", reference = "zero")');
+SELECT cmp_ok((SELECT max(pg_temp.rel(retention.coxph_survival(c.m, nd.x, r.time), r.surv))
+                 FROM cox c JOIN r_pred r USING (ties) JOIN newdata nd USING (customer)),
+              '<', 1e-9::float8, 'Cox: survival at 1, 12, 36 and 72 months matches survfit.coxph (both tie methods)');
+SELECT is((SELECT retention.coxph_survival(m, '{0, 0, 1, 70}', 0.5) FROM cox WHERE ties = 'efron'), 1::float8,
+          'Cox: survival before the first event time is 1');
+SELECT is((SELECT m::text::retention.coxph_model::text FROM cox WHERE ties = 'efron'),
+          (SELECT m::text FROM cox WHERE ties = 'efron'), 'Cox: text round trip');
+CREATE TEMP TABLE coxbin AS SELECT retention.coxph_model_send(m) AS b FROM cox WHERE ties = 'breslow';
+SELECT is((SELECT pg_temp.copy_in('retention.coxph_model', b) FROM coxbin),
+          (SELECT m::text FROM cox WHERE ties = 'breslow'), 'Cox: binary round trip');
+SELECT throws_ok(format($q$SELECT pg_temp.copy_in('retention.coxph_model', %L)$q$, overlay(b placing '\x00000000' from 1)),
+                 '22P03', NULL, 'Cox binary: a wrong magic number is rejected') FROM coxbin;
+SELECT throws_ok(format($q$SELECT pg_temp.copy_in('retention.coxph_model', %L)$q$, overlay(b placing '\x00000002' from 5)),
+                 '22P03', NULL, 'Cox binary: an unknown version is rejected') FROM coxbin;
+SELECT throws_ok(format($q$SELECT pg_temp.copy_in('retention.coxph_model', %L)$q$, overlay(b placing '\x7fffffff' from 13)),
+                 '22P03', NULL, 'Cox binary: a huge baseline length is rejected before allocating') FROM coxbin;
+SELECT throws_ok(format($q$SELECT pg_temp.copy_in('retention.coxph_model', %L)$q$, overlay(b placing '\x00000007' from 17)),
+                 '22P03', NULL, 'Cox binary: an unknown tie method is rejected') FROM coxbin;
+-- layout after the 28-byte header: n, events, ll, ll0, concordance, 4 coefficients, 4 std_err, 4 means, times, hazards
+SELECT throws_ok(format($q$SELECT pg_temp.copy_in('retention.coxph_model', %L)$q$, overlay(b placing float8send('NaN') from 29 + 8 * 5)),
+                 '22P03', NULL, 'Cox binary: a NaN coefficient is rejected') FROM coxbin;
+SELECT throws_ok(format($q$SELECT pg_temp.copy_in('retention.coxph_model', %L)$q$, overlay(b placing float8send(-1) from 29 + 8 * 9)),
+                 '22P03', NULL, 'Cox binary: a negative standard error is rejected') FROM coxbin;
+SELECT throws_ok(format($q$SELECT pg_temp.copy_in('retention.coxph_model', %L)$q$, overlay(b placing float8send(1e6) from 29 + 8 * 17)),
+                 '22P03', NULL, 'Cox binary: baseline times out of order are rejected') FROM coxbin;
+SELECT throws_ok(format($q$SELECT pg_temp.copy_in('retention.coxph_model', %L)$q$, overlay(b placing float8send(-1) from 29 + 8 * (17 + 72))),
+                 '22P03', NULL, 'Cox binary: a negative cumulative hazard is rejected') FROM coxbin;
+SELECT throws_ok(format($q$SELECT pg_temp.copy_in('retention.coxph_model', %L)$q$, substr(b, 1, length(b) - 8)),
+                 '22P03', NULL, 'Cox binary: a truncated value is rejected') FROM coxbin;
+-- a typed-in model scores relative hazards but has no baseline for survival
+SELECT is(retention.coxph_relative_hazard('{"coefficients": [0.5, -1]}', '{2, 1}'), 1::float8,
+          'Cox: a typed-in model: exp(0.5 * 2 - 1) = 1');
+SELECT throws_ok($q$SELECT retention.coxph_survival('{"coefficients": [0.5, -1]}', '{2, 1}', 3)$q$, '22023', NULL,
+                 'Cox: survival from a model without baseline is an error');
+SELECT throws_ok($q$SELECT retention.coxph_relative_hazard('{"coefficients": [0.5, -1]}', '{2, 1, 3}')$q$, '2202E', NULL,
+                 'Cox: a feature vector of the wrong length is an error');
+SELECT throws_ok($q$SELECT '{"coefficients": []}'::retention.coxph_model$q$, '22P02', NULL,
+                 'Cox: no coefficients in JSON is an error');
+SELECT throws_ok($q$SELECT '{"coefficients": [1], "baseline": {"time": [2, 1], "cumulative_hazard": [0.1, 0.2]}}'::retention.coxph_model$q$,
+                 '22023', NULL, 'Cox: a baseline out of order in JSON is an error');
+-- degenerate inputs
+SELECT throws_ok($q$SELECT retention.coxph_train(t, false, x) FROM surv$q$, '22023', 'coxph_train needs at least one event',
+                 'Cox: all censored (no events) is an error');
+SELECT throws_ok($q$SELECT retention.coxph_train(t, churned, ARRAY[x[1], 1]) FROM surv$q$, '22023', NULL,
+                 'Cox: a constant feature is an error naming it');
+SELECT throws_ok($q$SELECT retention.coxph_train(t, churned, ARRAY[x[2], 1 - x[2]]) FROM surv$q$, '22023', NULL,
+                 'Cox: collinear features are an error');
+SELECT throws_ok($q$SELECT retention.coxph_train(t, churned, CASE WHEN t > 5 THEN x ELSE x[1:2] END) FROM surv$q$, '2202E', NULL,
+                 'Cox: feature vectors of different lengths are an error');
+SELECT throws_ok($q$SELECT retention.coxph_train(t, churned, x, '{"ties": "exact"}') FROM surv$q$, '22023', NULL,
+                 'Cox: an unknown tie method is an error');
+SELECT throws_ok($q$SELECT retention.coxph_train(-1, true, '{1}')$q$, '22023', NULL, 'Cox: a negative time is an error');
+SELECT throws_ok($q$SELECT retention.coxph_train(1, true, '{NaN}')$q$, '22023', NULL, 'Cox: a NaN feature is an error');
+SELECT is((SELECT retention.coxph_train(t, churned, x) FROM surv WHERE false)::text, NULL, 'Cox: no rows give NULL');
+-- one subject: the likelihood is flat (log 1 = 0), the information singular
+SELECT throws_ok($q$SELECT retention.coxph_train(5, true, '{1}')$q$, '22023', NULL,
+                 'Cox: one subject is an error (nothing to compare it with)');
+-- ties everywhere: every subject has the same time; Efron and Breslow differ, both finite
+SELECT ok((SELECT (retention.coxph_train(1, churned, ARRAY[x[2]])::jsonb->>'converged')::boolean FROM surv),
+          'Cox: everyone tied at one time still fits');
+-- a feature that separates events perfectly: no finite maximum; a warning and a model flagged not converged
+SELECT is((SELECT (retention.coxph_train(t, e, ARRAY[CASE WHEN e THEN 1 ELSE 0 END::float8], '{"max_iterations": 30}')::jsonb->>'converged')
+             FROM (VALUES (1, true), (2, false), (3, true), (4, false), (5, false)) v(t, e)),
+          'false', 'Cox: monotone likelihood is flagged not converged');
+
+-- parallel plans give the same curve and model as a serial one ----------------
+-- a plain table (parallel workers cannot read temporary ones), rolled back at the end
+CREATE TABLE bigsurv AS SELECT s.* FROM surv s, generate_series(1, 8);
+ALTER TABLE bigsurv SET (parallel_workers = 2);
+ANALYZE bigsurv;
+SET LOCAL max_parallel_workers_per_gather = 0;
+CREATE TEMP TABLE serial AS
+SELECT retention.km_fit(t, churned)::text AS km, retention.coxph_train(t, churned, x)::text AS cox FROM bigsurv;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL parallel_leader_participation = off;
+SELECT ok(position('Partial Aggregate' IN (SELECT string_agg(l, E'\n') FROM pg_temp.explain_lines(
+            'SELECT retention.km_fit(t, churned), retention.coxph_train(t, churned, x) FROM bigsurv') e(l))) > 0,
+          'KM and Cox run as parallel partial aggregates');
+SELECT is((SELECT retention.km_fit(t, churned)::text FROM bigsurv), (SELECT km FROM serial), 'KM: parallel = serial');
+SELECT is((SELECT retention.coxph_train(t, churned, x)::text FROM bigsurv), (SELECT cox FROM serial), 'Cox: parallel = serial');
