@@ -52,6 +52,7 @@ SQL_SOURCES = \
 	src/customer_base/sbg.sql \
 	src/customer_base/survival_km.sql \
 	src/customer_base/coxph.sql \
+	src/customer_base/cohort_projection.sql \
 	src/customer_base/gamma_gamma.sql \
 	src/customer_base/customer_base.sql \
 	src/loop/privacy.sql \

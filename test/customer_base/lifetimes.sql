@@ -21,7 +21,7 @@
 --            Nelder-Mead on the same likelihoods), printed in
 --            fixtures/lifetimes_mle.out.
 BEGIN;
-SELECT plan(62);
+SELECT plan(81);
 
 SET LOCAL client_min_messages = warning;
 CREATE TEMP TABLE cdnow (id int, x float8, t_x float8, t float8);
@@ -252,3 +252,97 @@ SELECT throws_ok($q$SELECT retention.sbg_retention_rate(m, 0) FROM sbgfix$q$, '2
 SELECT is((SELECT retention.sbg_fit(3, false, 100))::text, NULL, 'sBG: nobody churned gives NULL');
 SELECT is((SELECT retention.sbg_fit(1, true, 100))::text, NULL, 'sBG: nobody renewed gives NULL');
 SELECT is((SELECT retention.sbg_fit(periods, churned)::text FROM sbg_data WHERE false), NULL, 'sBG: no rows give NULL');
+
+-- cohort projection ----------------------------------------------------------
+-- the two cohorts of [FH07] Table 1 as a survivor matrix (start day, size,
+-- retained at 0..7; the high-end cohort observed one year less)
+CREATE TEMP TABLE proj AS
+SELECT * FROM retention.cohort_projection(
+  '{{0, 1000, 1000, 631, 468, 382, 326, 289, 262, 241}, {365, 1000, 1000, 869, 743, 653, 593, 551, 517, NULL}}', 12);
+SELECT is((SELECT count(*)::int FROM proj WHERE NOT projected), 15, 'projection: the 15 observed rows are kept');
+SELECT is((SELECT count(*)::int FROM proj WHERE projected), 11, 'projection: periods 8..12 and 7..12 are projected');
+SELECT ok((SELECT bool_and(a.retained > b.retained) FROM proj a JOIN proj b
+             ON b.cohort_start = a.cohort_start AND b.period_number = a.period_number + 1 WHERE b.projected),
+          'projection: projected survivors keep falling');
+-- a single cohort is the sBG fit of [FH07]: period 12 = 241 S(12)/S(7) at alpha 0.704, beta 1.182
+SELECT ok(pg_temp.rel(retained, 241 * 0.17006257680605 / 0.239050641693244) < 1e-3,
+          'projection: the regular cohort at year 12 follows the sBG model [FH07] [SCIPY]')
+  FROM retention.cohort_projection('{{0, 1000, 1000, 631, 468, 382, 326, 289, 262, 241}}', 12)
+ WHERE period_number = 12;
+SELECT throws_ok($q$SELECT * FROM retention.cohort_projection('{{0, 100, 100, 50, 60}}', 5)$q$, '22023',
+                 'cohort 2000-01-01 retains more customers in period 2 than in period 1',
+                 'projection: counts that rise (classic retention) are an error with a hint');
+SELECT is((SELECT count(*)::int FROM retention.cohort_projection('{{0, 100, 100, 100, 100}}', 5) WHERE projected), 0,
+          'projection: without any churn there is no model and nothing is projected');
+
+-- declarations ------------------------------------------------------------------
+SELECT is((SELECT count(*)::int FROM pg_catalog.pg_proc
+            WHERE pronamespace = 'retention'::regnamespace
+              AND proname ~ '^(mbgnbd|bgbb|sbg|km_fit|survival_|logrank|coxph|cohort_projection)'
+              AND (proparallel <> 's' OR obj_description(oid, 'pg_proc') IS NULL)),
+          0, 'every new function is PARALLEL SAFE and has a comment');
+SELECT is((SELECT count(*)::int FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid
+            WHERE p.pronamespace = 'retention'::regnamespace
+              AND p.proname IN ('mbgnbd_fit', 'bgbb_fit', 'sbg_fit', 'km_fit', 'coxph_train')
+              AND a.aggcombinefn <> 0 AND a.aggserialfn <> 0 AND a.aggdeserialfn <> 0),
+          10, 'all ten new aggregates have combine, serialise and deserialise functions');
+SELECT is((SELECT count(*)::int FROM pg_catalog.pg_proc
+            WHERE pronamespace = 'retention'::regnamespace
+              AND proname IN ('mbgnbd_p_alive', 'mbgnbd_expected_purchases', 'bgbb_p_alive',
+                              'bgbb_expected_transactions', 'sbg_survival', 'sbg_retention_rate',
+                              'sbg_residual_lifetime', 'survival_at', 'survival_median', 'logrank_test',
+                              'coxph_relative_hazard', 'coxph_survival')
+              AND (provolatile <> 'i' OR NOT proisstrict)),
+          0, 'the scoring functions are IMMUTABLE and STRICT');
+
+-- parallel plans give the same models as serial ones -------------------------
+CREATE TABLE par_cdnow AS SELECT c.* FROM cdnow c, generate_series(1, 50);
+CREATE TABLE par_donations AS SELECT d.x, d.t_x, d.n FROM donations d, generate_series(1, w);
+ALTER TABLE par_cdnow SET (parallel_workers = 2);
+ALTER TABLE par_donations SET (parallel_workers = 2);
+ANALYZE par_cdnow, par_donations;
+CREATE FUNCTION pg_temp.plan_of(query text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    line text;
+    plan text := '';
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+        plan := plan || line || E'\n';
+    END LOOP;
+    RETURN plan;
+END
+$$;
+SET LOCAL max_parallel_workers_per_gather = 0;
+CREATE TEMP TABLE serial AS
+SELECT (SELECT retention.mbgnbd_fit(x, t_x, t)::text FROM par_cdnow) AS mbg,
+       (SELECT retention.bgbb_fit(x, t_x, n)::text FROM par_donations) AS bgbb,
+       (SELECT retention.sbg_fit(t_x + 1, x < 3)::text FROM par_donations) AS sbg;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SELECT matches(pg_temp.plan_of('SELECT retention.bgbb_fit(x, t_x, n) FROM par_donations'),
+               'Partial Aggregate', 'bgbb_fit runs as a parallel partial aggregate');
+SELECT is((SELECT retention.mbgnbd_fit(x, t_x, t)::text FROM par_cdnow), mbg, 'mbgnbd_fit: parallel = serial') FROM serial;
+SELECT is((SELECT retention.bgbb_fit(x, t_x, n)::text FROM par_donations), bgbb, 'bgbb_fit: parallel = serial') FROM serial;
+SELECT is((SELECT retention.sbg_fit(t_x + 1, x < 3)::text FROM par_donations), sbg, 'sbg_fit: parallel = serial') FROM serial;
+RESET max_parallel_workers_per_gather;
+
+-- a role with only USAGE on the schema can fit and score, with hostile input -------
+CREATE ROLE retention_lifetimes_user;
+GRANT USAGE ON SCHEMA retention TO retention_lifetimes_user;
+GRANT SELECT ON donations, cdnow TO retention_lifetimes_user;
+SET LOCAL ROLE retention_lifetimes_user;
+SELECT lives_ok($q$SELECT retention.bgbb_p_alive(retention.bgbb_fit(x, t_x, n, w), 3, 4, 6) FROM donations$q$,
+                'an unprivileged role fits and scores BG/BB');
+SELECT lives_ok($q$SELECT retention.mbgnbd_p_alive(retention.mbgnbd_fit(x, t_x, t), 1, 2, 3) FROM cdnow$q$,
+                'an unprivileged role fits and scores MBG/NBD');
+SELECT lives_ok($q$SELECT retention.survival_median(retention.km_fit(t, x > 0)) FROM cdnow$q$,
+                'an unprivileged role fits Kaplan-Meier');
+SELECT throws_ok($q$SELECT retention.bgbb_expected_transactions('{"alpha": 1e300, "beta": 1e-300, "gamma": 1e300, "delta": 1e-300}', 1000000, 1000000, 1000000, 1000000)$q$,
+                 NULL, NULL, 'hostile BG/BB parameters give an error, not a crash');
+SELECT throws_ok($q$SELECT retention.sbg_residual_lifetime('{"alpha": 1e-300, "beta": 1e300}', 1e-300)$q$,
+                 '22003', NULL, 'a discount too small for the series is an error after a bounded loop');
+SELECT throws_ok($q$SELECT retention.coxph_relative_hazard('{"coefficients": [1e308]}', '{1e308}')$q$, '22003', NULL,
+                 'a hostile Cox model overflows into an error');
+RESET ROLE;
