@@ -78,8 +78,9 @@ BtydFiniteResult(double value, const char *what)
 	return value;
 }
 
-static void
-AppendNumber(StringInfo buf, double value)
+/* a JSON number in the shortest form that reads back exactly; null when not finite */
+void
+AppendJsonNumber(StringInfo buf, double value)
 {
 	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
 
@@ -104,15 +105,15 @@ ModelToJson(const BtydModel *model)
 	for (int i = 0; i < info->nparams; i++)
 	{
 		appendStringInfo(&buf, ", \"%s\": ", info->param_names[i]);
-		AppendNumber(&buf, model->params[i]);
+		AppendJsonNumber(&buf, model->params[i]);
 	}
 	appendStringInfoString(&buf, ", \"log_likelihood\": ");
-	AppendNumber(&buf, model->log_likelihood);
+	AppendJsonNumber(&buf, model->log_likelihood);
 	appendStringInfoString(&buf, ", \"std_err\": {");
 	for (int i = 0; i < info->nparams; i++)
 	{
 		appendStringInfo(&buf, "%s\"%s\": ", i > 0 ? ", " : "", info->param_names[i]);
-		AppendNumber(&buf, model->std_err[i]);
+		AppendJsonNumber(&buf, model->std_err[i]);
 	}
 	appendStringInfo(&buf, "}, \"converged\": %s, \"iterations\": ",
 					 fitted ? ((model->flags & BTYD_CONVERGED) ? "true" : "false") : "null");
@@ -121,9 +122,49 @@ ModelToJson(const BtydModel *model)
 	else
 		appendStringInfoString(&buf, "null");
 	appendStringInfoString(&buf, ", \"n\": ");
-	AppendNumber(&buf, model->n);
+	AppendJsonNumber(&buf, model->n);
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
+}
+
+int
+JsonNumberArray(JsonbContainer *object, const char *key, double **out, bool allow_null,
+				int max, const char *type_name)
+{
+	JsonbValue	v;
+	JsonbValue *found = getKeyJsonValueFromContainer(object, key, strlen(key), &v);
+	JsonbIterator *it;
+	JsonbValue	elem;
+	JsonbIteratorToken tok;
+	int			size;
+	int			count = 0;
+
+	if (found == NULL || v.type == jbvNull)
+		return -1;
+	if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data) ||
+		(size = JsonContainerSize(v.val.binary.data)) > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type %s", type_name),
+				 errdetail("Key \"%s\" must be an array of at most %d numbers.", key, max)));
+	*out = palloc(sizeof(double) * Max(size, 1));
+	it = JsonbIteratorInit(v.val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (count < size && elem.type == jbvNull && allow_null)
+			(*out)[count++] = NAN;
+		else if (count < size && elem.type == jbvNumeric)
+			(*out)[count++] = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+																 NumericGetDatum(elem.val.numeric)));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid input syntax for type %s", type_name),
+					 errdetail("Key \"%s\" must be an array of numbers.", key)));
+	}
+	return count;
 }
 
 /* Look a key up in a JSON object; false when it is absent or null. */

@@ -20,6 +20,8 @@
 #define RETENTION_BTYD_MODEL_H
 
 #include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
 
 #include "optimize.h"
 
@@ -89,6 +91,18 @@ extern BtydModel *BtydFit(BtydKind kind, ObjectiveFunction f, void *data,
 
 /* value, or a 22003 error naming "what" when it is not finite */
 extern double BtydFiniteResult(double value, const char *what);
+
+/* a JSON number in the shortest form that reads back exactly; null when not finite */
+extern void AppendJsonNumber(StringInfo buf, double value);
+
+/*
+ * The numbers of the JSON array under key in object, palloc'd into *out
+ * (null elements as NaN when allow_null); returns their count, or -1 when
+ * the key is absent or null.  Anything else, or more than max elements, is
+ * a 22P02 error naming type_name.
+ */
+extern int	JsonNumberArray(JsonbContainer *object, const char *key, double **out,
+							bool allow_null, int max, const char *type_name);
 
 #define PG_GETARG_BTYD_MODEL(n, kind) BtydModelFromDatum(PG_GETARG_DATUM(n), (kind))
 

@@ -32,7 +32,6 @@
 #include <math.h>
 
 #include "common/int.h"
-#include "common/shortest_dec.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
@@ -43,6 +42,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
+#include "btyd_model.h"
 #include "customer_groups.h"
 #include "float_array.h"
 #include "linalg.h"
@@ -988,20 +988,6 @@ coxph_survival(PG_FUNCTION_ARGS)
 
 /* text and binary forms ------------------------------------------------------ */
 
-static void
-AppendNumber(StringInfo buf, double value)
-{
-	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
-
-	if (!isfinite(value))
-	{
-		appendStringInfoString(buf, "null");
-		return;
-	}
-	double_to_shortest_decimal_buf(value, digits);
-	appendStringInfoString(buf, digits);
-}
-
 typedef enum
 {
 	COL_PLAIN,
@@ -1037,7 +1023,7 @@ AppendColumn(StringInfo buf, const char *key, const CoxModel *m, ColumnKind kind
 				break;
 		}
 		appendStringInfoString(buf, j > 0 ? ", " : "");
-		AppendNumber(buf, v);
+		AppendJsonNumber(buf, v);
 	}
 	appendStringInfoChar(buf, ']');
 }
@@ -1049,7 +1035,7 @@ AppendArray(StringInfo buf, const char *key, const double *v, int n)
 	for (int k = 0; k < n; k++)
 	{
 		appendStringInfoString(buf, k > 0 ? ", " : "");
-		AppendNumber(buf, v[k]);
+		AppendJsonNumber(buf, v[k]);
 	}
 	appendStringInfoChar(buf, ']');
 }
@@ -1073,15 +1059,15 @@ coxph_model_out(PG_FUNCTION_ARGS)
 	AppendColumn(&buf, "z", m, COL_Z);
 	AppendColumn(&buf, "p_value", m, COL_P);
 	appendStringInfoString(&buf, ", \"log_likelihood\": ");
-	AppendNumber(&buf, m->log_likelihood);
+	AppendJsonNumber(&buf, m->log_likelihood);
 	appendStringInfoString(&buf, ", \"log_likelihood_null\": ");
-	AppendNumber(&buf, m->log_likelihood_null);
+	AppendJsonNumber(&buf, m->log_likelihood_null);
 	appendStringInfoString(&buf, ", \"concordance\": ");
-	AppendNumber(&buf, m->concordance);
+	AppendJsonNumber(&buf, m->concordance);
 	appendStringInfoString(&buf, ", \"n\": ");
-	AppendNumber(&buf, m->n);
+	AppendJsonNumber(&buf, m->n);
 	appendStringInfoString(&buf, ", \"events\": ");
-	AppendNumber(&buf, m->events);
+	AppendJsonNumber(&buf, m->events);
 	appendStringInfo(&buf, ", \"converged\": %s, \"iterations\": ",
 					 fitted ? ((m->flags & COXPH_CONVERGED) ? "true" : "false") : "null");
 	if (fitted)
@@ -1131,40 +1117,6 @@ GetOptionalNumber(JsonbContainer *c, const char *key)
 	return GetValue(c, key, &v) ? NumberOf(&v, key) : NAN;
 }
 
-/* a JSON array of numbers (null for unknown, when allow_null); -1 when absent */
-static int
-GetArray(JsonbContainer *c, const char *key, double **out, bool allow_null, int max)
-{
-	JsonbValue	v;
-	JsonbIterator *it;
-	JsonbValue	elem;
-	JsonbIteratorToken tok;
-	int			size;
-	int			count = 0;
-
-	if (!GetValue(c, key, &v))
-		return -1;
-	if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
-		BadCoxText(psprintf("Key \"%s\" must be an array of numbers.", key));
-	size = JsonContainerSize(v.val.binary.data);
-	if (size > max)
-		BadCoxText(psprintf("Key \"%s\" holds too many values.", key));
-	*out = palloc(sizeof(double) * Max(size, 1));
-	it = JsonbIteratorInit(v.val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
-	{
-		if (tok != WJB_ELEM)
-			continue;
-		if (count >= size)
-			BadCoxText(psprintf("Key \"%s\" must be an array of numbers.", key));
-		if (elem.type == jbvNull && allow_null)
-			(*out)[count++] = NAN;
-		else
-			(*out)[count++] = NumberOf(&elem, key);
-	}
-	return count;
-}
-
 /*
  * Input of coxph_model: JSON with at least "coefficients"; std_err, means
  * (default 0), baseline and the fit statistics are optional.  The derived
@@ -1201,13 +1153,13 @@ coxph_model_in(PG_FUNCTION_ARGS)
 		else if (!(v.type == jbvString && v.val.string.len == 5 && memcmp(v.val.string.val, "efron", 5) == 0))
 			BadCoxText("Key \"ties\" must be \"efron\" or \"breslow\".");
 	}
-	p = GetArray(root, "coefficients", &coef, false, COXPH_MAX_FEATURES);
+	p = JsonNumberArray(root, "coefficients", &coef, false, COXPH_MAX_FEATURES, "coxph_model");
 	if (p < 1)
 		BadCoxText("Key \"coefficients\" must be a non-empty array of numbers.");
-	nse = GetArray(root, "std_err", &se, true, COXPH_MAX_FEATURES);
+	nse = JsonNumberArray(root, "std_err", &se, true, COXPH_MAX_FEATURES, "coxph_model");
 	if (nse >= 0 && nse != p)
 		BadCoxText("Key \"std_err\" must have one value per coefficient.");
-	nmeans = GetArray(root, "means", &means, false, COXPH_MAX_FEATURES);
+	nmeans = JsonNumberArray(root, "means", &means, false, COXPH_MAX_FEATURES, "coxph_model");
 	if (nmeans >= 0 && nmeans != p)
 		BadCoxText("Key \"means\" must have one value per coefficient.");
 	if (GetValue(root, "baseline", &v))
@@ -1218,8 +1170,8 @@ coxph_model_in(PG_FUNCTION_ARGS)
 
 		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
 			BadCoxText("Key \"baseline\" must be an object with arrays time and cumulative_hazard.");
-		n1 = GetArray(v.val.binary.data, "time", &btime, false, max);
-		n2 = GetArray(v.val.binary.data, "cumulative_hazard", &bhaz, false, max);
+		n1 = JsonNumberArray(v.val.binary.data, "time", &btime, false, max, "coxph_model");
+		n2 = JsonNumberArray(v.val.binary.data, "cumulative_hazard", &bhaz, false, max, "coxph_model");
 		if (n1 < 0 || n1 != n2)
 			BadCoxText("Key \"baseline\" must hold arrays time and cumulative_hazard of one length.");
 		nt = n1;

@@ -23,7 +23,6 @@
 #include <float.h>
 #include <math.h>
 
-#include "common/shortest_dec.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -34,6 +33,7 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+#include "btyd_model.h"
 #include "customer_groups.h"
 #include "linalg.h"
 #include "special_functions.h"
@@ -505,20 +505,6 @@ logrank_test(PG_FUNCTION_ARGS)
 /* text and binary forms */
 
 static void
-AppendNumber(StringInfo buf, double value)
-{
-	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
-
-	if (!isfinite(value))
-	{
-		appendStringInfoString(buf, "null");
-		return;
-	}
-	double_to_shortest_decimal_buf(value, digits);
-	appendStringInfoString(buf, digits);
-}
-
-static void
 AppendArray(StringInfo buf, const char *key, const double *values, int n, const double *scale)
 {
 	appendStringInfo(buf, ", \"%s\": [", key);
@@ -526,7 +512,7 @@ AppendArray(StringInfo buf, const char *key, const double *values, int n, const 
 	{
 		if (k > 0)
 			appendStringInfoString(buf, ", ");
-		AppendNumber(buf, scale ? values[k] * sqrt(scale[k]) : values[k]);
+		AppendJsonNumber(buf, scale ? values[k] * sqrt(scale[k]) : values[k]);
 	}
 	appendStringInfoChar(buf, ']');
 }
@@ -545,11 +531,11 @@ survival_curve_out(PG_FUNCTION_ARGS)
 		events += KM_COLUMN(curve, KM_N_EVENT)[k];
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"kind\": \"kaplan_meier\", \"n\": ");
-	AppendNumber(&buf, n > 0 ? KM_COLUMN(curve, KM_N_RISK)[0] : 0.0);
+	AppendJsonNumber(&buf, n > 0 ? KM_COLUMN(curve, KM_N_RISK)[0] : 0.0);
 	appendStringInfoString(&buf, ", \"events\": ");
-	AppendNumber(&buf, events);
+	AppendJsonNumber(&buf, events);
 	appendStringInfoString(&buf, ", \"median\": ");
-	AppendNumber(&buf, SurvivalCurveMedian(curve));
+	AppendJsonNumber(&buf, SurvivalCurveMedian(curve));
 	AppendArray(&buf, "time", KM_COLUMN(curve, KM_TIME), n, NULL);
 	AppendArray(&buf, "n_risk", KM_COLUMN(curve, KM_N_RISK), n, NULL);
 	AppendArray(&buf, "n_event", KM_COLUMN(curve, KM_N_EVENT), n, NULL);
@@ -570,36 +556,15 @@ BadCurveText(const char *detail)
 			 errdetail("%s", detail)));
 }
 
-/* the numbers of a JSON array under key, palloc'd; *n gets their count */
+/* the numbers of the JSON array under key, palloc'd; *n gets their count */
 static double *
 GetNumberArray(JsonbContainer *root, const char *key, int *n)
 {
-	JsonbValue	value;
-	JsonbValue *found = getKeyJsonValueFromContainer(root, key, strlen(key), &value);
-	JsonbIterator *it;
-	JsonbIteratorToken tok;
-	JsonbValue	elem;
-	double	   *out;
-	int			count = 0;
-	int			size;
+	double	   *out = NULL;
 
-	if (found == NULL || value.type != jbvBinary || !JsonContainerIsArray(value.val.binary.data))
+	*n = JsonNumberArray(root, key, &out, false, KM_MAX_TIMES, "survival_curve");
+	if (*n < 0)
 		BadCurveText(psprintf("Key \"%s\" must be an array of numbers.", key));
-	size = JsonContainerSize(value.val.binary.data);
-	if (size > KM_MAX_TIMES)
-		BadCurveText("The curve has too many times.");
-	out = palloc(sizeof(double) * Max(size, 1));
-	it = JsonbIteratorInit(value.val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
-	{
-		if (tok != WJB_ELEM)
-			continue;
-		if (elem.type != jbvNumeric || count >= size)
-			BadCurveText(psprintf("Key \"%s\" must be an array of numbers.", key));
-		out[count++] = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-														  NumericGetDatum(elem.val.numeric)));
-	}
-	*n = count;
 	return out;
 }
 
