@@ -165,6 +165,8 @@ CoxModelCheck(const CoxModel *m, int sqlstate)
 	else if ((m->flags & ~(COXPH_FITTED | COXPH_CONVERGED)) != 0 ||
 			 ((m->flags & COXPH_CONVERGED) && !(m->flags & COXPH_FITTED)))
 		problem = "The flags are not valid.";
+	else if ((m->flags & COXPH_FITTED) ? m->iterations < 0 : m->iterations != -1)
+		problem = "The iteration count is not valid.";
 	for (int j = 0; problem == NULL && j < m->nfeatures; j++)
 	{
 		if (!isfinite(COX_COEF(m)[j]) || !isfinite(COX_MEANS(m)[j]))
@@ -679,8 +681,8 @@ static double
 CoxConcordance(const CoxData *d, const double *lp)
 {
 	int64		n = d->n;
-	double	   *sorted = palloc(sizeof(double) * n);
-	double	   *tree = palloc0(sizeof(double) * (n + 1));
+	double	   *sorted = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE);
+	double	   *tree = palloc_extended(sizeof(double) * (n + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	int64		i = 0;
 	double		concordant = 0.0,
 				discordant = 0.0,
@@ -851,8 +853,8 @@ CoxFit(CoxState *s)
 	}
 
 	/* baseline cumulative hazard at the means, in ascending time */
-	event_time = palloc(sizeof(double) * Max(n, 1));
-	hazard = palloc(sizeof(double) * Max(n, 1));
+	event_time = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
+	hazard = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
 	ll = CoxLogLik(&d, beta, u, info, event_time, hazard, &nhazard);
 
 	m = CoxModelCreate(p, nhazard);
