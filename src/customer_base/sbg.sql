@@ -124,7 +124,7 @@ AS 'MODULE_PATHNAME', 'sbg_survival'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.sbg_survival(@extschema@.sbg_model, integer) IS
-'S(t): the share of a cohort still active after period t periods (Fader & Hardie 2007 eq. 3)';
+'S(t): the share of a cohort still active after t periods (Fader & Hardie 2007 eq. 3)';
 
 CREATE FUNCTION @extschema@.sbg_retention_rate(model @extschema@.sbg_model, period integer)
 RETURNS float8
