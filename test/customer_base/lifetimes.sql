@@ -21,7 +21,7 @@
 --            Nelder-Mead on the same likelihoods), printed in
 --            fixtures/lifetimes_mle.out.
 BEGIN;
-SELECT plan(81);
+SELECT plan(84);
 
 SET LOCAL client_min_messages = warning;
 CREATE TEMP TABLE cdnow (id int, x float8, t_x float8, t float8);
@@ -254,6 +254,17 @@ SELECT throws_ok($q$SELECT retention.sbg_retention_rate(m, 0) FROM sbgfix$q$, '2
 SELECT is((SELECT retention.sbg_fit(3, false, 100))::text, NULL, 'sBG: nobody churned gives NULL');
 SELECT is((SELECT retention.sbg_fit(1, true, 100))::text, NULL, 'sBG: nobody renewed gives NULL');
 SELECT is((SELECT retention.sbg_fit(periods, churned)::text FROM sbg_data WHERE false), NULL, 'sBG: no rows give NULL');
+
+-- the registry keeps every model kind as its jsonb form -------------------------
+SELECT retention.save_model('lt_mbgnbd', 'mbgnbd', m::jsonb) FROM mbg;
+SELECT retention.save_model('lt_bgbb', 'bgbb', j) FROM bgbbj;
+SELECT retention.save_model('lt_sbg', 'sbg', j) FROM sbgj WHERE cohort = 'regular';
+SELECT is((SELECT model::retention.mbgnbd_model::text FROM retention.models WHERE name = 'lt_mbgnbd'),
+          (SELECT m::text FROM mbg), 'registry: an MBG/NBD model comes back from retention.models unchanged');
+SELECT is((SELECT model::retention.bgbb_model::jsonb FROM retention.models WHERE name = 'lt_bgbb'),
+          (SELECT j FROM bgbbj), 'registry: a BG/BB model comes back unchanged');
+SELECT is((SELECT model::retention.sbg_model::jsonb FROM retention.models WHERE name = 'lt_sbg'),
+          (SELECT j FROM sbgj WHERE cohort = 'regular'), 'registry: an sBG model comes back unchanged');
 
 -- cohort projection ----------------------------------------------------------
 -- the two cohorts of [FH07] Table 1 as a survivor matrix (start day, size,

@@ -7,7 +7,7 @@
 -- (survfit, survdiff, coxph with ties = "efron" and "breslow", survfit.coxph
 -- for survival at t); its console output is telco_survival.Rout.
 BEGIN;
-SELECT plan(80);
+SELECT plan(82);
 
 SET LOCAL client_min_messages = warning;
 CREATE TEMP TABLE telco (
@@ -287,6 +287,14 @@ SELECT is((SELECT (retention.coxph_train(t, e, ARRAY[CASE WHEN e THEN 1 ELSE 0 E
              FROM (VALUES (1, true), (2, false), (3, true), (4, false), (5, false)) v(t, e)),
           'false', 'Cox: monotone likelihood is flagged not converged');
 SET LOCAL client_min_messages = warning;
+
+-- the registry keeps curves and Cox models as jsonb
+SELECT retention.save_model('lt_km', 'kaplan_meier', c::jsonb) FROM km;
+SELECT retention.save_model('lt_cox', 'coxph', m::jsonb) FROM cox WHERE ties = 'efron';
+SELECT is((SELECT model::retention.survival_curve::text FROM retention.models WHERE name = 'lt_km'),
+          (SELECT c::text FROM km), 'registry: a Kaplan-Meier curve comes back from retention.models unchanged');
+SELECT is((SELECT model::retention.coxph_model::text FROM retention.models WHERE name = 'lt_cox'),
+          (SELECT m::text FROM cox WHERE ties = 'efron'), 'registry: a Cox model comes back unchanged');
 
 -- parallel plans give the same curve and model as a serial one ----------------
 -- a plain table (parallel workers cannot read temporary ones), rolled back at the end
