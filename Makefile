@@ -38,11 +38,14 @@ SQL_SOURCES = \
 	src/recommend/similarity.sql \
 	src/recommend/item_knn_model.sql \
 	src/recommend/item_knn.sql \
+	src/recommend/item_knn_similarity.sql \
 	src/recommend/recommend.sql \
 	src/recommend/registry.sql \
 	src/recommend/evaluation.sql \
 	src/recommend/batch.sql \
 	src/recommend/embedding.sql \
+	src/recommend/als.sql \
+	src/recommend/als_evaluation.sql \
 	src/customer_base/rfm_summary.sql \
 	src/customer_base/models.sql \
 	src/customer_base/bgnbd.sql \
@@ -58,6 +61,7 @@ SQL_SOURCES = \
 	src/loop/privacy.sql \
 	src/loop/pipelines.sql \
 	src/loop/refresh.sql \
+	src/loop/interventions.sql \
 	src/loop/report.sql
 
 VERSION_SCRIPT = sql/$(EXTENSION)--$(EXTVERSION).sql

@@ -100,19 +100,24 @@ SELECT coalesce(
       ORDER BY a.attnum LIMIT 1))
 $$;
 
--- aggregates whose arguments must agree with each other, fed explicitly
-CREATE TABLE pg_temp.argument_overrides (agg regprocedure, args text[]);
+-- arguments whose name means different things to different aggregates
+CREATE TABLE pg_temp.argument_overrides (proname name, argname text, expr text);
 INSERT INTO pg_temp.argument_overrides VALUES
-    ('retention.bgbb_fit(integer, integer, integer)', '{r.bb_x, r.bb_t_x, r.bb_n}'),
-    ('retention.bgbb_fit(integer, integer, integer, bigint)', '{r.bb_x, r.bb_t_x, r.bb_n, r.customers}'),
-    ('retention.coxph_train(float8, boolean, float8[], jsonb)', '{r.t, r.label, r.features, r.cox_options}');
+    ('als_train', 'options', $$'{"factors": 4, "iterations": 2, "seed": 7}'::jsonb$$),
+    ('item_knn', 'similarity', '''pearson''::text'),
+    -- a consistent BG/BB pattern (x <= t_x <= n), and options coxph_train knows
+    ('bgbb_fit', 'frequency', 'r.bb_x'),
+    ('bgbb_fit', 'recency', 'r.bb_t_x'),
+    ('bgbb_fit', 'n', 'r.bb_n'),
+    ('coxph_train', 'options', 'r.cox_options');
 
 CREATE TABLE pg_temp.subjects AS
 SELECT p.oid::regprocedure AS agg,
-       coalesce((SELECT o.args FROM pg_temp.argument_overrides o WHERE o.agg = p.oid),
-                (SELECT array_agg(pg_temp.argument_expr(coalesce(p.proargnames[i], ''), p.proargtypes[i - 1]::regtype)
-                                  ORDER BY i)
-                   FROM generate_series(1, p.pronargs) i)) AS args
+       (SELECT array_agg(coalesce((SELECT o.expr FROM pg_temp.argument_overrides o
+                                    WHERE o.proname = p.proname AND o.argname = p.proargnames[i]),
+                                  pg_temp.argument_expr(coalesce(p.proargnames[i], ''), p.proargtypes[i - 1]::regtype))
+                         ORDER BY i)
+          FROM generate_series(1, p.pronargs) i) AS args
   FROM pg_proc p JOIN pg_aggregate g ON g.aggfnoid = p.oid
  WHERE p.pronamespace = 'retention'::regnamespace AND g.aggkind = 'n';
 

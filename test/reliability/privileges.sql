@@ -4,7 +4,7 @@
 -- results computed over its rows only.  (The list of such functions is
 -- checked against the catalogue, so a new one cannot be forgotten here.)
 BEGIN;
-SELECT plan(27);
+SELECT plan(30);
 
 CREATE TABLE public.priv_events AS
 SELECT 1 + (g % 40)::bigint AS user_id,
@@ -33,8 +33,8 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
                    AND p.prokind = 'f'
                    AND ('regclass'::regtype = ANY (p.proargtypes::oid[]) OR p.proargnames && ARRAY['source'])
                  ORDER BY 1),
-          ARRAY['churn_scores', 'cohort_table', 'customer_base', 'evaluate_item_knn', 'lifecycle',
-                'logreg_train_multipass', 'nearest_by_embedding', 'recommend_all',
+          ARRAY['churn_scores', 'cohort_table', 'customer_base', 'evaluate_item_knn', 'evaluate_recommenders',
+                'lifecycle', 'logreg_train_multipass', 'nearest_by_embedding', 'recommend_all', 'recommend_all',
                 'recommend_from_similar_users', 'rfm', 'rolling_retention', 'session_summary', 'sessions',
                 'source_from_item', 'stickiness', 'user_features'],
           'the functions that read a caller-named relation are the ones tested here');
@@ -43,6 +43,9 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
 CREATE TEMP TABLE knn AS
 SELECT retention.item_knn(user_id, item_id, 1.0, 5) AS m FROM public.priv_events;
 GRANT SELECT ON knn TO retention_priv_denied, retention_priv_rls;
+CREATE TEMP TABLE als AS
+SELECT retention.als_train(user_id, item_id, 1.0, '{"factors": 3, "iterations": 2}') AS m FROM public.priv_events;
+GRANT SELECT ON als TO retention_priv_denied, retention_priv_rls;
 INSERT INTO retention.models (name, version, kind, model, feature_names)
 VALUES ('priv_churn', 1, 'logreg', '{"intercept": 0.1, "coef": [0.2, -0.1]}', '{f1,f2}');
 GRANT SELECT ON retention.models TO retention_priv_denied, retention_priv_rls;
@@ -61,6 +64,8 @@ SELECT throws_ok($$SELECT * FROM retention.rfm('public.priv_events', '2024-08-01
 SELECT throws_ok($$SELECT * FROM retention.rolling_retention('public.priv_events', 1, '7 days')$$, '42501', NULL, 'rolling_retention: denied');
 SELECT throws_ok($$SELECT * FROM retention.evaluate_item_knn('public.priv_events', 'public.priv_events')$$, '42501', NULL, 'evaluate_item_knn: denied');
 SELECT throws_ok($$SELECT * FROM retention.recommend_all((SELECT m FROM knn), 'public.priv_events', 3)$$, '42501', NULL, 'recommend_all: denied');
+SELECT throws_ok($$SELECT * FROM retention.recommend_all((SELECT m FROM als), 'public.priv_events', 3)$$, '42501', NULL, 'recommend_all (als): denied');
+SELECT throws_ok($$SELECT * FROM retention.evaluate_recommenders('public.priv_events', 'public.priv_events')$$, '42501', NULL, 'evaluate_recommenders: denied');
 SELECT throws_ok($$SELECT * FROM retention.recommend_from_similar_users((SELECT m FROM knn), 'public.priv_events', 1, 3)$$, '42501', NULL, 'recommend_from_similar_users: denied');
 SELECT throws_ok($$SELECT * FROM retention.nearest_by_embedding('{1,1,1}'::float4[], 'public.priv_events', 3, NULL, 'user_id', 'embedding')$$, '42501', NULL, 'nearest_by_embedding: denied');
 SELECT throws_ok($$SELECT * FROM retention.churn_scores('priv_churn', 'public.priv_events', 'user_id')$$, '42501', NULL, 'churn_scores: denied');
@@ -85,6 +90,8 @@ SELECT is((SELECT count(DISTINCT id) FROM retention.churn_scores('priv_churn', '
           10::bigint, 'churn_scores: the visible users only');
 SELECT is((SELECT count(DISTINCT user_id) FROM retention.recommend_all((SELECT m FROM knn), 'public.priv_events', 3)),
           10::bigint, 'recommend_all: the visible users only');
+SELECT is((SELECT count(DISTINCT user_id) FROM retention.recommend_all((SELECT m FROM als), 'public.priv_events', 3)),
+          10::bigint, 'recommend_all (als): the visible users only');
 SELECT is((SELECT max(item_id) FROM retention.nearest_by_embedding('{1,1,1}'::float4[], 'public.priv_events', 1000, NULL, 'user_id', 'embedding')),
           10::bigint, 'nearest_by_embedding: the visible rows only');
 SELECT is((SELECT retention.retention_rate(user_id, ts, 1, 'week') FROM public.priv_events),
