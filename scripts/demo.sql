@@ -110,7 +110,7 @@ SELECT round((m ->> 'r')::numeric, 3) AS r, round((m ->> 'alpha')::numeric, 3) A
        round((m ->> 'a')::numeric, 3) AS a, round((m ->> 'b')::numeric, 3) AS b,
        round((m ->> 'log_likelihood')::numeric, 1) AS log_likelihood, m ->> 'converged' AS converged
   FROM (SELECT retention.bgnbd_fit(frequency, recency, t)::jsonb AS m FROM cdnow_calibration) s;
-\echo '   (fitted on all 23,570 customers here; the paper fits the 1/10 sample, reproduced in test/customer_base.sql)'
+\echo '   (fitted on all 23,570 customers here; the paper fits the 1/10 sample, reproduced in test/customer_base/customer_base.sql)'
 
 -- The nightly loop on UCI Online Retail: purchases of 4,300 customers, 2010-12 to 2011-12
 \echo

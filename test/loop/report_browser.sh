@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 #
-# test/report_browser.sh: retention.report_html in a real browser.  Fills a
+# test/loop/report_browser.sh: retention.report_html in a real browser.  Fills a
 # database with fixture events, holdout predictions, scores, an item-kNN
 # evaluation and a refresh history, writes the report to an HTML file and
 # opens it in headless Chromium (Debian's chromium package) twice: once to

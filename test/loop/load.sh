@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 #
-# test/load.sh: pgbench clients calling churn_prob, recommend and
+# test/loop/load.sh: pgbench clients calling churn_prob, recommend and
 # retention_rate while retention.refresh() rebuilds the models and scores
 # they read.  Sourced by scripts/test; the check is zero failed or aborted
 # transactions; the throughput is printed (see the README for figures).
@@ -16,12 +16,12 @@ retention_load() {
 
 	log "load: pgbench for $seconds seconds while refreshes run"
 	retention_create_database retention_load
-	psql -X -q -v ON_ERROR_STOP=1 -d retention_load -f test/fixtures/synthetic_events.sql >/dev/null
+	psql -X -q -v ON_ERROR_STOP=1 -d retention_load -f test/loop/fixtures/synthetic_events.sql >/dev/null
 	psql -X -q -d retention_load -c 'CALL retention.refresh()' >/dev/null
 
 	out=$(mktemp)
 	"$("$PG_CONFIG" --bindir)/pgbench" -n -d retention_load -c 4 -j 2 -T "$seconds" -P 5 \
-		-f test/load/churn_prob.sql@4 -f test/load/recommend.sql@4 -f test/load/retention_rate.sql@1 \
+		-f test/loop/load/churn_prob.sql@4 -f test/loop/load/recommend.sql@4 -f test/loop/load/retention_rate.sql@1 \
 		>"$out" 2>&1 &
 	local bench=$!
 	while kill -0 "$bench" 2>/dev/null; do

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 #
-# test/sqlsmith.sh: random SQL from sqlsmith against a database with the
+# test/reliability/sqlsmith.sh: random SQL from sqlsmith against a database with the
 # extension and some events in it, for a bounded time, as a role without
 # superuser rights (so that it cannot stop backends or write files).  The
 # check is that the server never crashes: no backend terminated by a signal,

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 #
-# test/nightly.sh: the nightly loop end to end, with committed data and
+# test/loop/nightly.sh: the nightly loop end to end, with committed data and
 # several sessions, which a pgTAP file (one transaction, rolled back) cannot
 # do.  Sourced by scripts/test once the cluster runs; counts its checks in
 # nightly_passed and nightly_failed.
@@ -34,7 +34,7 @@ retention_nightly() {
 
 	log "nightly loop: refresh, concurrent readers, pg_cron"
 	retention_create_database retention_nightly
-	nightly_sql -f test/fixtures/synthetic_events.sql >/dev/null
+	nightly_sql -f test/loop/fixtures/synthetic_events.sql >/dev/null
 
 	# 1. one refresh
 	nightly_sql -c 'CALL retention.refresh()' >/dev/null 2>&1 || true

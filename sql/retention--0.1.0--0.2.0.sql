@@ -1,0 +1,7 @@
+/* retention--0.1.0--0.2.0.sql: update a 0.1.0 installation to 0.2.0.
+ *
+ * Every change to the extension's SQL made for 0.2.0 is here too, in the
+ * commit that makes it; test/upgrade/upgrade.sh checks that an updated
+ * database holds exactly the objects of a fresh 0.2.0 install. */
+
+\echo Use "ALTER EXTENSION retention UPDATE TO '0.2.0'" to load this file. \quit
