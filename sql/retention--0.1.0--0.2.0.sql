@@ -5,3 +5,7 @@
  * database holds exactly the objects of a fresh 0.2.0 install. */
 
 \echo Use "ALTER EXTENSION retention UPDATE TO '0.2.0'" to load this file. \quit
+
+-- churn: logreg_train's elastic net (issue 16)
+COMMENT ON AGGREGATE @extschema@.logreg_train(boolean, float8[], jsonb) IS
+'logistic regression with options: lambda and l1_ratio (elastic-net penalty lambda ((1 - l1_ratio)/2 ||coef||^2 + l1_ratio ||coef||_1), intercept unpenalised), max_iter, tol, fit_intercept, class_weight, feature_names, max_memory_mb';

@@ -46,6 +46,8 @@ LogregModelAlloc(int k, char **names)
 			names_len += strlen(names[j]) + 1;
 
 	size = offsetof(LogregModel, values) + sizeof(double) * (3 * k + 1) + names_len;
+	if (k <= 0 || k > LOGREG_MODEL_MAX_FEATURES || names_len > MaxAllocSize / 2)
+		elog(ERROR, "logreg model of %d features and %zu bytes of names", k, names_len);
 	model = palloc0(size);
 	SET_VARSIZE(model, size);
 	model->version = LOGREG_MODEL_VERSION;
@@ -101,22 +103,111 @@ LogregLinearPredictor(const LogregModel *model, const double *x)
 	return z;
 }
 
+/* the header of version 1 (0.1.0): version 2 without l1_ratio .. reserved */
+typedef struct LogregModelV1
+{
+	int32		vl_len_;
+	int16		version;
+	int16		flags;
+	int32		k;
+	int32		iterations;
+	int32		names_len;
+	int64		n_rows;
+	int64		n_skipped;
+	double		intercept;
+	double		lambda;
+	double		log_likelihood;
+	double		null_log_likelihood;
+	double		values[FLEXIBLE_ARRAY_MEMBER];
+} LogregModelV1;
+
+static void
+CorruptModel(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("corrupt retention.logreg_model value"),
+			 errdetail("%s", detail)));
+}
+
+/*
+ * The size a model of k features with extra_len and names_len bytes must
+ * have, or -1 when the fields are out of range (so that the sum cannot
+ * overflow: k is at most LOGREG_MAX_FEATURES and the lengths below 1 GB).
+ */
+static int64
+ModelSize(Size header, int32 k, int32 extra_len, int32 names_len)
+{
+	if (k <= 0 || k > LOGREG_MODEL_MAX_FEATURES || extra_len < 0 || names_len < 0 ||
+		extra_len > (int32) MaxAllocSize || names_len > (int32) MaxAllocSize)
+		return -1;
+	return (int64) header + (int64) sizeof(double) * (3 * (int64) k + 1) + extra_len + names_len;
+}
+
+/* the names area holds exactly k NUL-terminated strings */
+static void
+CheckNamesArea(const char *p, int32 len, int32 k)
+{
+	int32		found = 0;
+
+	if (len > 0 && p[len - 1] != '\0')
+		CorruptModel("The feature names are not terminated.");
+	for (int32 i = 0; i < len; i++)
+		found += (p[i] == '\0');
+	if (found != k)
+		CorruptModel("The names area does not hold one name per feature.");
+}
+
 /*
  * A model read from a varlena must be internally consistent before we index
- * into it: a corrupted or hand-crafted binary value must not read past its end.
+ * into it: a corrupted or hand-crafted binary value must not read past its
+ * end.  A version 1 value (stored by 0.1.0) is converted to version 2.
  */
 static LogregModel *
 CheckedModel(Datum d)
 {
 	LogregModel *model = DatumGetLogregModelP(d);
-	Size		expected;
+	Size		size = VARSIZE_ANY(model);
 
-	if (model->version != LOGREG_MODEL_VERSION || model->k <= 0 || model->names_len < 0)
-		elog(ERROR, "corrupt retention.logreg_model value");
-	expected = offsetof(LogregModel, values) + sizeof(double) * (3 * (Size) model->k + 1) +
-		model->names_len;
-	if (VARSIZE_ANY(model) != expected)
-		elog(ERROR, "corrupt retention.logreg_model value");
+	if (size < offsetof(LogregModelV1, values))
+		CorruptModel("The value is shorter than its header.");
+	if (model->version == 1)
+	{
+		LogregModelV1 *old = (LogregModelV1 *) model;
+		Size		body;
+
+		if (ModelSize(offsetof(LogregModelV1, values), old->k, 0, old->names_len) != (int64) size)
+			CorruptModel("The length does not match the header (version 1).");
+		if (old->flags & ~LOGREG_FLAGS_KNOWN)
+			CorruptModel("Unknown flags are set.");
+		body = size - offsetof(LogregModelV1, values);
+		model = palloc0(offsetof(LogregModel, values) + body);
+		memcpy(model, old, offsetof(LogregModelV1, values));
+		memcpy(model->values, old->values, body);
+		SET_VARSIZE(model, offsetof(LogregModel, values) + body);
+		model->version = LOGREG_MODEL_VERSION;
+		model->l1_ratio = 0.0;
+		model->extra_len = 0;
+		model->reserved = 0;
+	}
+	else if (model->version == LOGREG_MODEL_VERSION)
+	{
+		if (size < offsetof(LogregModel, values) ||
+			ModelSize(offsetof(LogregModel, values), model->k, model->extra_len,
+					  model->names_len) != (int64) size)
+			CorruptModel("The length does not match the header.");
+		if (model->flags & ~LOGREG_FLAGS_KNOWN)
+			CorruptModel("Unknown flags are set.");
+		if (model->extra_len % sizeof(double) != 0 || model->reserved != 0 ||
+			!(model->l1_ratio >= 0.0 && model->l1_ratio <= 1.0))
+			CorruptModel("A header field is out of range.");
+	}
+	else
+		CorruptModel(psprintf("Version %d is not supported.", model->version));
+	if ((model->flags & LOGREG_HAS_NAMES) != 0)
+		CheckNamesArea(LogregNames(model), model->names_len, model->k);
+	else if (model->names_len != 0)
+		CorruptModel("The model has a names area but no names flag.");
 	return model;
 }
 
@@ -148,6 +239,29 @@ AppendDoubleArray(StringInfo buf, const char *key, const double *x, int n)
 		AppendDouble(buf, x[j]);
 	}
 	appendStringInfoChar(buf, ']');
+}
+
+/* iterations, convergence, counts and the penalty of a fitted model */
+static void
+AppendFitCounts(StringInfo buf, const LogregModel *model)
+{
+	int			nonzero = 0;
+
+	appendStringInfo(buf, ", \"iterations\": %d, \"converged\": %s",
+					 model->iterations,
+					 (model->flags & LOGREG_CONVERGED) ? "true" : "false");
+	appendStringInfo(buf, ", \"n_rows\": " INT64_FORMAT ", \"n_skipped\": " INT64_FORMAT,
+					 model->n_rows, model->n_skipped);
+	appendStringInfoString(buf, ", \"lambda\": ");
+	AppendDouble(buf, model->lambda);
+	if (model->l1_ratio > 0.0)
+	{
+		for (int j = 0; j < model->k; j++)
+			nonzero += (LogregCoef(model)[j] != 0.0);
+		appendStringInfoString(buf, ", \"l1_ratio\": ");
+		AppendDouble(buf, model->l1_ratio);
+		appendStringInfo(buf, ", \"n_nonzero\": %d", nonzero);
+	}
 }
 
 static char *
@@ -184,7 +298,17 @@ LogregModelToJson(const LogregModel *model)
 	}
 	appendStringInfo(&buf, ", \"fit_intercept\": %s", intercept ? "true" : "false");
 
-	if (model->flags & LOGREG_HAS_STATS)
+	if ((model->flags & LOGREG_HAS_STATS) && model->l1_ratio > 0.0)
+	{
+		appendStringInfo(&buf, ", \"std_err\": null, \"std_err_note\": \"%s\"",
+						 LOGREG_NO_STD_ERR_NOTE);
+		appendStringInfoString(&buf, ", \"log_likelihood\": ");
+		AppendDouble(&buf, model->log_likelihood);
+		appendStringInfoString(&buf, ", \"null_log_likelihood\": ");
+		AppendDouble(&buf, model->null_log_likelihood);
+		AppendFitCounts(&buf, model);
+	}
+	else if (model->flags & LOGREG_HAS_STATS)
 	{
 		AppendDoubleArray(&buf, "std_err", se, nterms);
 		for (int j = 0; j < nterms; j++)
@@ -204,13 +328,7 @@ LogregModelToJson(const LogregModel *model)
 		AppendDouble(&buf, model->null_log_likelihood);
 		appendStringInfoString(&buf, ", \"aic\": ");
 		AppendDouble(&buf, -2.0 * model->log_likelihood + 2.0 * nterms);
-		appendStringInfo(&buf, ", \"iterations\": %d, \"converged\": %s",
-						 model->iterations,
-						 (model->flags & LOGREG_CONVERGED) ? "true" : "false");
-		appendStringInfo(&buf, ", \"n_rows\": " INT64_FORMAT ", \"n_skipped\": " INT64_FORMAT,
-						 model->n_rows, model->n_skipped);
-		appendStringInfoString(&buf, ", \"lambda\": ");
-		AppendDouble(&buf, model->lambda);
+		AppendFitCounts(&buf, model);
 	}
 	if (model->flags & LOGREG_HAS_MEANS)
 		AppendDoubleArray(&buf, "feature_means", LogregMean(model), k);
@@ -349,11 +467,27 @@ LogregModelFromJsonb(Jsonb *jb)
 		model->flags |= LOGREG_HAS_MEANS;
 	}
 
-	/* the statistics of a fitted model: all or nothing */
-	if (GetKey(jb, "std_err", &v))
+	if (GetKey(jb, "l1_ratio", &v))
 	{
-		NumberArray(&v, "std_err", k + (intercept ? 1 : 0),
-					LogregStdErr(model) + (intercept ? 0 : 1));
+		model->l1_ratio = NumberValue(&v, "l1_ratio");
+		if (!(model->l1_ratio >= 0.0 && model->l1_ratio <= 1.0))
+			BadModelInput("\"l1_ratio\" must be between 0 and 1.");
+	}
+
+	/*
+	 * The statistics of a fitted model: all or nothing.  A model with an L1
+	 * part has them without standard errors ("std_err": null).
+	 */
+	if (GetKey(jb, "std_err", &v) ||
+		(model->l1_ratio > 0.0 && GetKey(jb, "log_likelihood", &v)))
+	{
+		if (GetKey(jb, "std_err", &v))
+		{
+			if (model->l1_ratio > 0.0)
+				BadModelInput("A model with \"l1_ratio\" above 0 has no standard errors: \"std_err\" must be null.");
+			NumberArray(&v, "std_err", k + (intercept ? 1 : 0),
+						LogregStdErr(model) + (intercept ? 0 : 1));
+		}
 		model->flags |= LOGREG_HAS_STATS;
 		if (GetKey(jb, "log_likelihood", &v))
 			model->log_likelihood = NumberValue(&v, "log_likelihood");

@@ -346,7 +346,14 @@ LogregBuildModel(const double *s, const double *beta, int k, int p,
 		LogregMean(model)[j] = SumsX(s)[j] / n;
 
 	LogregDerivatives(s, beta, k, p, opts, g, hess);
-	if (SpdFactorize(&f, hess, p) < 0)
+	/*
+	 * With an L1 part there are none: the lasso's estimator is not smooth
+	 * at zero, and the inverse Hessian of the selected model understates
+	 * its variability (no standard large-sample theory; the model says so).
+	 */
+	if (LogregL1(opts) > 0.0)
+		;
+	else if (SpdFactorize(&f, hess, p) < 0)
 	{
 		SpdInverseDiagonal(&f, diag);
 		for (int j = 0; j < p; j++)
@@ -363,6 +370,7 @@ LogregBuildModel(const double *s, const double *beta, int k, int p,
 	else
 		model->null_log_likelihood = -(w1 + w0) * M_LN2;
 	model->lambda = opts->lambda;
+	model->l1_ratio = opts->l1_ratio;
 	model->iterations = iterations;
 	model->n_rows = (int64) n;
 	model->n_skipped = n_skipped;
