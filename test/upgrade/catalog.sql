@@ -40,7 +40,7 @@ described AS (
                              c.relkind, coalesce(c.relacl::text, 'default'), c.relrowsecurity, c.relforcerowsecurity,
                              (SELECT string_agg(format('%s %s%s%s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
                                                        CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
-                                                       CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity ELSE '' END,
+                                                       CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END,
                                                        ' default ' || pg_get_expr(ad.adbin, ad.adrelid),
                                                        ' acl ' || a.attacl::text), ', ' ORDER BY a.attnum)
                                 FROM pg_attribute a
@@ -50,7 +50,7 @@ described AS (
                                 FROM pg_constraint co WHERE co.conrelid = c.oid),
                              (SELECT string_agg(pg_get_indexdef(i.indexrelid), ', ' ORDER BY 1)
                                 FROM pg_index i WHERE i.indrelid = c.oid),
-                             (SELECT string_agg(format('%s %s %s %s using %s check %s', po.polname, po.polcmd, po.polpermissive,
+                             (SELECT string_agg(format('%s %s %s %s using %s check %s', po.polname, po.polcmd::text, po.polpermissive,
                                                        po.polroles::regrole[], pg_get_expr(po.polqual, po.polrelid),
                                                        pg_get_expr(po.polwithcheck, po.polrelid)), ', ' ORDER BY po.polname)
                                 FROM pg_policy po WHERE po.polrelid = c.oid),

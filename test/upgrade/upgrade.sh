@@ -99,7 +99,7 @@ retention_upgrade() {
 	upgrade_sql retention_fresh -f "$dir/catalog.sql" >"$out/fresh.txt"
 	diffs=$(diff "$out/fresh.txt" "$out/upgraded.txt" | grep -c '^[<>]' || true)
 	[ "$diffs" = 0 ] || diff "$out/fresh.txt" "$out/upgraded.txt" | head -40
-	upgrade_check "updated objects equal a fresh install's ($(wc -l <"$out/fresh.txt") objects)" "$diffs" "0"
+	upgrade_check "updated objects equal a fresh install's ($(upgrade_sql retention_fresh -c "SELECT count(*) FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid AND d.refclassid = 'pg_extension'::regclass WHERE e.extname = 'retention' AND d.deptype = 'e'") objects)" "$diffs" "0"
 
 	# 5. the data is kept and usable
 	upgrade_sql retention_upgraded -f "$dir/values.sql" >"$out/after.txt"

@@ -20,9 +20,9 @@ SELECT 'churn_prob, registry model ' || u.user_id,
        LATERAL (SELECT array_agg((u.user_id % (i + 7))::float8 ORDER BY i) AS features
                   FROM generate_series(1, jsonb_array_length(m.model -> 'coef')) i) f;
 SELECT 'churn_prob, stored column',
-       retention.churn_prob(logreg, array_agg(0.25::float8 * i ORDER BY i))
-  FROM upgrade_models, generate_series(1, jsonb_array_length(logreg::text::jsonb -> 'coef')) i
- GROUP BY logreg;
+       retention.churn_prob(logreg, (SELECT array_agg(0.25::float8 * i ORDER BY i)
+                                       FROM generate_series(1, jsonb_array_length(logreg::text::jsonb -> 'coef')) i))
+  FROM upgrade_models;
 SELECT 'recommend, stored column', string_agg(r.item_id || ':' || r.score, ',' ORDER BY r.score DESC, r.item_id)
   FROM upgrade_models, retention.recommend(knn, '{1,2,3}', 5) r;
 SELECT 'recommend, registry', string_agg(r.item_id || ':' || r.score, ',' ORDER BY r.score DESC, r.item_id)
