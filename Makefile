@@ -33,6 +33,7 @@ SQL_SOURCES = \
 	src/churn/logreg_model.sql \
 	src/churn/logreg_train.sql \
 	src/churn/scoring.sql \
+	src/churn/encoder.sql \
 	src/churn/metrics.sql \
 	src/churn/registry.sql \
 	src/recommend/similarity.sql \

@@ -32,12 +32,24 @@
 #include "utils/numeric.h"
 
 #include "float_array.h"
+#include "encoder.h"
 #include "logreg_model.h"
 
 LogregModel *
 LogregModelAlloc(int k, char **names)
 {
+	return LogregModelAllocExtra(k, names, NULL);
+}
+
+/*
+ * A model as LogregModelAlloc makes it, with a copy of extra (a jsonb object,
+ * or NULL) in its extra area.
+ */
+LogregModel *
+LogregModelAllocExtra(int k, char **names, Jsonb *extra)
+{
 	Size		names_len = 0;
+	Size		extra_len = extra ? MAXALIGN(VARSIZE(extra)) : 0;
 	Size		size;
 	LogregModel *model;
 
@@ -45,19 +57,25 @@ LogregModelAlloc(int k, char **names)
 		for (int j = 0; j < k; j++)
 			names_len += strlen(names[j]) + 1;
 
-	size = offsetof(LogregModel, values) + sizeof(double) * (3 * k + 1) + names_len;
-	if (k <= 0 || k > LOGREG_MODEL_MAX_FEATURES || names_len > MaxAllocSize / 2)
-		elog(ERROR, "logreg model of %d features and %zu bytes of names", k, names_len);
+	if (k <= 0 || k > LOGREG_MODEL_MAX_FEATURES || names_len > MaxAllocSize / 4 ||
+		extra_len > MaxAllocSize / 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("logistic regression model too large: %d features", k)));
+	size = offsetof(LogregModel, values) + sizeof(double) * (3 * k + 1) + extra_len + names_len;
 	model = palloc0(size);
 	SET_VARSIZE(model, size);
 	model->version = LOGREG_MODEL_VERSION;
 	model->k = k;
 	model->names_len = (int32) names_len;
+	model->extra_len = (int32) extra_len;
 	model->intercept = 0.0;
 	model->log_likelihood = NAN;
 	model->null_log_likelihood = NAN;
 	for (int j = 0; j < 3 * k + 1; j++)
 		model->values[j] = NAN;
+	if (extra != NULL)
+		memcpy(LogregExtra(model), extra, VARSIZE(extra));
 	if (names != NULL)
 	{
 		char	   *p = LogregNames(model);
@@ -72,6 +90,38 @@ LogregModelAlloc(int k, char **names)
 		model->flags |= LOGREG_HAS_NAMES;
 	}
 	return model;
+}
+
+/* The extra jsonb object of a model, or NULL. */
+Jsonb *
+LogregModelExtra(const LogregModel *model)
+{
+	Jsonb	   *extra;
+
+	if (model->extra_len == 0)
+		return NULL;
+	extra = (Jsonb *) LogregExtra(model);
+	if (VARSIZE(extra) < VARHDRSZ + sizeof(uint32) || VARSIZE(extra) > (Size) model->extra_len ||
+		!JB_ROOT_IS_OBJECT(extra))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("corrupt retention.logreg_model value"),
+				 errdetail("The extra area does not hold a JSON object.")));
+	return extra;
+}
+
+/* The encoder stored in a model, or NULL. */
+Jsonb *
+LogregModelEncoder(const LogregModel *model)
+{
+	Jsonb	   *extra = LogregModelExtra(model);
+	JsonbValue	v;
+
+	if (extra == NULL ||
+		getKeyJsonValueFromContainer(&extra->root, "encoder", 7, &v) == NULL ||
+		v.type != jbvBinary)
+		return NULL;
+	return JsonbValueToJsonb(&v);
 }
 
 char	  **
@@ -332,6 +382,29 @@ LogregModelToJson(const LogregModel *model)
 	}
 	if (model->flags & LOGREG_HAS_MEANS)
 		AppendDoubleArray(&buf, "feature_means", LogregMean(model), k);
+	if (LogregModelExtra(model) != NULL)
+	{
+		/* the extra object's keys (encoder, calibration) as top-level keys */
+		Jsonb	   *extra = LogregModelExtra(model);
+		JsonbIterator *it = JsonbIteratorInit(&extra->root);
+		JsonbValue	key;
+		JsonbValue	val;
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
+		{
+			if (tok != WJB_KEY)
+				continue;
+			appendStringInfoString(&buf, ", ");
+			escape_json(&buf, pnstrdup(key.val.string.val, key.val.string.len));
+			appendStringInfoString(&buf, ": ");
+			tok = JsonbIteratorNext(&it, &val, true);
+			if (val.type == jbvBinary)
+				(void) JsonbToCString(&buf, val.val.binary.data, val.val.binary.len);
+			else
+				(void) JsonbToCString(&buf, &JsonbValueToJsonb(&val)->root, 0);
+		}
+	}
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
 }
@@ -408,6 +481,19 @@ NumberArray(JsonbValue *v, const char *key, int expected, double *out)
 		out[j] = (elems[j].type == jbvNull) ? NAN : NumberValue(&elems[j], key);
 }
 
+/* the extra object {"encoder": enc} */
+static Jsonb *
+EncoderExtra(Jsonb *enc)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"encoder\": ");
+	(void) JsonbToCString(&buf, &enc->root, VARSIZE(enc));
+	appendStringInfoChar(&buf, '}');
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
 static LogregModel *
 LogregModelFromJsonb(Jsonb *jb)
 {
@@ -418,6 +504,7 @@ LogregModelFromJsonb(Jsonb *jb)
 	char	  **names = NULL;
 	bool		intercept = true;
 	LogregModel *model;
+	Jsonb	   *extra = NULL;
 
 	if (!JB_ROOT_IS_OBJECT(jb))
 		BadModelInput("The value is not a JSON object.");
@@ -451,7 +538,23 @@ LogregModelFromJsonb(Jsonb *jb)
 		intercept = v.val.boolean;
 	}
 
-	model = LogregModelAlloc(k, names);
+	if (GetKey(jb, "encoder", &v))
+	{
+		Jsonb	   *enc_jb;
+		ChurnEncoder *enc;
+
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+			BadModelInput("\"encoder\" must be an object.");
+		enc_jb = JsonbValueToJsonb(&v);
+		enc = EncoderParse(enc_jb);
+		if (enc->n_features != k)
+			BadModelInput(psprintf("\"encoder\" makes %d features but \"coef\" has %d.", enc->n_features, k));
+		extra = EncoderExtra(enc_jb);
+		if (names == NULL)
+			names = enc->names;
+	}
+
+	model = LogregModelAllocExtra(k, names, extra);
 	memcpy(LogregCoef(model), coef, sizeof(double) * k);
 	if (intercept)
 		model->flags |= LOGREG_FIT_INTERCEPT;
@@ -662,17 +765,11 @@ churn_base_logit(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(base);
 }
 
-/*
- * Returns one row per feature: position, name, value, coefficient, training
- * mean and the contribution coef * (value - mean) to the logit.
- */
-PG_FUNCTION_INFO_V1(churn_explain);
-Datum
-churn_explain(PG_FUNCTION_ARGS)
+/* one row per feature of x: see churn_explain */
+static void
+ExplainRows(FunctionCallInfo fcinfo, const LogregModel *model, const double *x)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	LogregModel *model = CheckedModel(PG_GETARG_DATUM(0));
-	const double *x = ScoringFeatures(model, PG_GETARG_ARRAYTYPE_P(1));
 	char	  **names = LogregModelNames(model);
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -694,5 +791,135 @@ churn_explain(PG_FUNCTION_ARGS)
 		values[5] = Float8GetDatum(coef * (x[j] - mean));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+}
+
+/*
+ * Returns one row per feature: position, name, value, coefficient, training
+ * mean and the contribution coef * (value - mean) to the logit.
+ */
+PG_FUNCTION_INFO_V1(churn_explain);
+Datum
+churn_explain(PG_FUNCTION_ARGS)
+{
+	LogregModel *model = CheckedModel(PG_GETARG_DATUM(0));
+
+	ExplainRows(fcinfo, model, ScoringFeatures(model, PG_GETARG_ARRAYTYPE_P(1)));
 	return (Datum) 0;
+}
+
+/* ---------- raw rows, through the model's encoder ---------- */
+
+/*
+ * The feature vector of a raw row (jsonb) under the model's encoder; unseen,
+ * if not NULL, gets the unseen levels.
+ */
+static double *
+RowFeatures(FunctionCallInfo fcinfo, const LogregModel *model, Jsonb *row, List **unseen)
+{
+	Jsonb	   *enc_jb = LogregModelEncoder(model);
+	ChurnEncoder *enc;
+	double	   *x;
+
+	if (enc_jb == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the model has no encoder, so it cannot score a raw row"),
+				 errhint("Score with the feature array, or train with retention.train_churn_model, which learns an encoder for text columns, or attach one with retention.churn_model_with_encoder.")));
+	enc = EncoderCached(fcinfo, enc_jb);
+	if (enc->n_features != model->k)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the model's encoder makes %d features but the model has %d",
+						enc->n_features, model->k)));
+	x = palloc(sizeof(double) * model->k);
+	EncoderEncode(enc, row, x, unseen);
+	return x;
+}
+
+/* Returns the churn probability of a raw row (jsonb), encoded by the model. */
+PG_FUNCTION_INFO_V1(churn_prob_row);
+Datum
+churn_prob_row(PG_FUNCTION_ARGS)
+{
+	LogregModel *model = CheckedModel(PG_GETARG_DATUM(0));
+	double	   *x = RowFeatures(fcinfo, model, PG_GETARG_JSONB_P(1), NULL);
+
+	PG_RETURN_FLOAT8(LogisticSigmoid(LogregLinearPredictor(model, x)));
+}
+
+/* Returns the log-odds of a raw row (jsonb), encoded by the model. */
+PG_FUNCTION_INFO_V1(churn_logit_row);
+Datum
+churn_logit_row(PG_FUNCTION_ARGS)
+{
+	LogregModel *model = CheckedModel(PG_GETARG_DATUM(0));
+	double	   *x = RowFeatures(fcinfo, model, PG_GETARG_JSONB_P(1), NULL);
+
+	PG_RETURN_FLOAT8(LogregLinearPredictor(model, x));
+}
+
+/* Returns churn_explain's rows for a raw row (jsonb), encoded by the model. */
+PG_FUNCTION_INFO_V1(churn_explain_row);
+Datum
+churn_explain_row(PG_FUNCTION_ARGS)
+{
+	LogregModel *model = CheckedModel(PG_GETARG_DATUM(0));
+
+	ExplainRows(fcinfo, model, RowFeatures(fcinfo, model, PG_GETARG_JSONB_P(1), NULL));
+	return (Datum) 0;
+}
+
+/*
+ * Returns the values of a raw row that the model's encoder has not seen
+ * ("column=value"; scored as the reference level), empty when none.
+ */
+PG_FUNCTION_INFO_V1(churn_unseen);
+Datum
+churn_unseen(PG_FUNCTION_ARGS)
+{
+	LogregModel *model = CheckedModel(PG_GETARG_DATUM(0));
+	List	   *unseen = NIL;
+	Datum	   *d;
+	int			n = 0;
+	ListCell   *lc;
+
+	(void) RowFeatures(fcinfo, model, PG_GETARG_JSONB_P(1), &unseen);
+	d = palloc(sizeof(Datum) * Max(list_length(unseen), 1));
+	foreach(lc, unseen)
+		d[n++] = CStringGetTextDatum((char *) lfirst(lc));
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * Returns the model with an encoder stored in it (replacing any), its
+ * feature names taken from the encoder.
+ */
+PG_FUNCTION_INFO_V1(churn_model_with_encoder);
+Datum
+churn_model_with_encoder(PG_FUNCTION_ARGS)
+{
+	LogregModel *model = CheckedModel(PG_GETARG_DATUM(0));
+	Jsonb	   *enc_jb = PG_GETARG_JSONB_P(1);
+	ChurnEncoder *enc = EncoderParse(enc_jb);
+	LogregModel *result;
+	Size		body = sizeof(double) * (3 * (Size) model->k + 1);
+
+	if (enc->n_features != model->k)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the encoder makes %d features but the model has %d",
+						enc->n_features, model->k)));
+	result = LogregModelAllocExtra(model->k, enc->names, EncoderExtra(enc_jb));
+	/* the header fields up to values, except what the allocation set */
+	result->flags = model->flags | LOGREG_HAS_NAMES;
+	result->iterations = model->iterations;
+	result->n_rows = model->n_rows;
+	result->n_skipped = model->n_skipped;
+	result->intercept = model->intercept;
+	result->lambda = model->lambda;
+	result->log_likelihood = model->log_likelihood;
+	result->null_log_likelihood = model->null_log_likelihood;
+	result->l1_ratio = model->l1_ratio;
+	memcpy(result->values, model->values, body);
+	PG_RETURN_POINTER(result);
 }

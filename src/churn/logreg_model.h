@@ -12,6 +12,7 @@
 #include <math.h>
 
 #include "fmgr.h"
+#include "utils/jsonb.h"
 
 /*
  * Version 2 added l1_ratio and the "extra" area; version 1 values (0.1.0)
@@ -80,6 +81,11 @@ typedef struct LogregModel
  * names; names (k strings) may be NULL.
  */
 extern LogregModel *LogregModelAlloc(int k, char **names);
+extern LogregModel *LogregModelAllocExtra(int k, char **names, Jsonb *extra);
+
+/* The extra jsonb object of a model, and the encoder in it; NULL when absent. */
+extern Jsonb *LogregModelExtra(const LogregModel *model);
+extern Jsonb *LogregModelEncoder(const LogregModel *model);
 
 /* The feature names of a model as a palloc'd array of k pointers, or NULL. */
 extern char **LogregModelNames(const LogregModel *model);

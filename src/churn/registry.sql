@@ -24,6 +24,9 @@ DECLARE
     opts       pg_catalog.jsonb := COALESCE(options, '{}'::pg_catalog.jsonb);
     model      @extschema@.logreg_model;
     holdout    pg_catalog.jsonb;
+    encoder    pg_catalog.jsonb;
+    enc_opts   pg_catalog.jsonb;
+    types      pg_catalog.text[];
 BEGIN
     IF model_name IS NULL OR source IS NULL OR label_column IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22004',
@@ -38,13 +41,41 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = pg_catalog.format('holdout_fraction %s is not in [0, 1)', holdout_fraction);
     END IF;
-    IF NOT opts OPERATOR(pg_catalog.?) 'feature_names' THEN
+    from_item := @extschema@.source_from_item(source);
+
+    -- the encoder: asked for with the "encoder" option (true or the options
+    -- of churn_encoder), and always used when a feature column is not a number
+    IF opts OPERATOR(pg_catalog.?) 'encoder' THEN
+        enc_opts := opts OPERATOR(pg_catalog.->) 'encoder';
+        opts := opts OPERATOR(pg_catalog.-) 'encoder';
+        IF pg_catalog.jsonb_typeof(enc_opts) OPERATOR(pg_catalog.=) 'boolean' THEN
+            enc_opts := CASE WHEN enc_opts::pg_catalog.text::boolean THEN '{}'::pg_catalog.jsonb END;
+        ELSIF pg_catalog.jsonb_typeof(enc_opts) OPERATOR(pg_catalog.<>) 'object' THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = 'the "encoder" option must be true, false or an object of churn_encoder options';
+        END IF;
+    ELSE
+        EXECUTE pg_catalog.format('SELECT ARRAY[%s] FROM %s LIMIT 1',
+            (SELECT pg_catalog.string_agg(pg_catalog.format('pg_catalog.pg_typeof(src.%I)::pg_catalog.text', c), ', ' ORDER BY i)
+               FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i)),
+            from_item)
+            INTO types;
+        IF EXISTS (SELECT FROM pg_catalog.unnest(types) AS t
+                    WHERE t OPERATOR(pg_catalog.<>) ALL (ARRAY['smallint', 'integer', 'bigint', 'real',
+                                                             'double precision', 'numeric'])) THEN
+            enc_opts := '{}'::pg_catalog.jsonb;
+        END IF;
+    END IF;
+
+    IF enc_opts IS NULL AND NOT opts OPERATOR(pg_catalog.?) 'feature_names' THEN
         opts := opts OPERATOR(pg_catalog.||)
                 pg_catalog.jsonb_build_object('feature_names', pg_catalog.to_jsonb(feature_columns));
     END IF;
-
-    from_item := @extschema@.source_from_item(source);
-    label_expr := pg_catalog.format('(src.%I)::integer::boolean', label_column);
+    -- a number (0/1), a boolean, or text that reads as one ('Yes', 'no', 't', '1')
+    label_expr := pg_catalog.format(
+        $e$(CASE WHEN (src.%1$I)::pg_catalog.text OPERATOR(pg_catalog.~) '^\s*[-+]?[0-9.]+\s*$'
+                 THEN (src.%1$I)::pg_catalog.text::pg_catalog.numeric::integer::boolean
+                 ELSE (src.%1$I)::pg_catalog.text::boolean END)$e$, label_column);
     feats := (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
                 FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i));
     IF holdout_column IS NOT NULL THEN
@@ -56,10 +87,25 @@ BEGIN
             pg_catalog.floor(holdout_fraction OPERATOR(pg_catalog.*) 65536::pg_catalog.float8)::integer);
     END IF;
 
-    EXECUTE pg_catalog.format(
-        'SELECT @extschema@.logreg_train(%s, ARRAY[%s]::pg_catalog.float8[], $1) FROM %s WHERE NOT (%s)',
-        label_expr, feats, from_item, test_expr)
-        INTO model USING opts;
+    IF enc_opts IS NOT NULL THEN
+        -- learned on the training rows only, like the coefficients
+        encoder := @extschema@.churn_encoder(
+            pg_catalog.format('SELECT src.* FROM %s WHERE NOT (%s)', from_item, test_expr),
+            feature_columns, enc_opts);
+        opts := opts OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('feature_names',
+                pg_catalog.to_jsonb(@extschema@.churn_encoder_features(encoder)));
+        feats := pg_catalog.format('@extschema@.churn_encode(%L::pg_catalog.jsonb, pg_catalog.to_jsonb(src))', encoder);
+        EXECUTE pg_catalog.format(
+            'SELECT @extschema@.logreg_train(%s, %s, $1) FROM %s WHERE NOT (%s)',
+            label_expr, feats, from_item, test_expr)
+            INTO model USING opts;
+        model := @extschema@.churn_model_with_encoder(model, encoder);
+    ELSE
+        EXECUTE pg_catalog.format(
+            'SELECT @extschema@.logreg_train(%s, ARRAY[%s]::pg_catalog.float8[], $1) FROM %s WHERE NOT (%s)',
+            label_expr, feats, from_item, test_expr)
+            INTO model USING opts;
+    END IF;
     IF model IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22000',
             MESSAGE = pg_catalog.format('no usable training rows in %s', source),
@@ -67,19 +113,36 @@ BEGIN
     END IF;
 
     -- holdout metrics on the rows the model has not seen (usable rows only)
-    EXECUTE pg_catalog.format(
-        $q$SELECT pg_catalog.jsonb_build_object(
-                    'n_rows', pg_catalog.count(*),
-                    'roc_auc', @extschema@.roc_auc(p, y),
-                    'log_loss', @extschema@.log_loss(p, y),
-                    'at_0_5', @extschema@.classification_report(p, y, 0.5),
-                    'max_f1', @extschema@.threshold_max_f1(p, y))
-             FROM (SELECT @extschema@.churn_prob($1, f) AS p, y
-                     FROM (SELECT %s AS y, ARRAY[%s]::pg_catalog.float8[] AS f FROM %s WHERE %s) AS t
-                    WHERE y IS NOT NULL AND pg_catalog.array_position(f, NULL) IS NULL
-                      AND NOT (f OPERATOR(pg_catalog.&&) '{NaN,Infinity,-Infinity}'::pg_catalog.float8[])) AS s$q$,
-        label_expr, feats, from_item, test_expr)
-        INTO holdout USING model;
+    IF enc_opts IS NOT NULL THEN
+        -- raw rows through the model's own encoder: missing values are encoded, not skipped
+        EXECUTE pg_catalog.format(
+            $q$SELECT pg_catalog.jsonb_build_object(
+                        'n_rows', pg_catalog.count(*),
+                        'n_unseen', pg_catalog.count(*) FILTER (WHERE pg_catalog.cardinality(u) OPERATOR(pg_catalog.>) 0),
+                        'roc_auc', @extschema@.roc_auc(p, y),
+                        'log_loss', @extschema@.log_loss(p, y),
+                        'at_0_5', @extschema@.classification_report(p, y, 0.5),
+                        'max_f1', @extschema@.threshold_max_f1(p, y))
+                 FROM (SELECT @extschema@.churn_prob_row($1, r) AS p, @extschema@.churn_unseen($1, r) AS u, y
+                         FROM (SELECT %s AS y, pg_catalog.to_jsonb(src) AS r FROM %s WHERE %s) AS t
+                        WHERE y IS NOT NULL) AS s$q$,
+            label_expr, from_item, test_expr)
+            INTO holdout USING model;
+    ELSE
+        EXECUTE pg_catalog.format(
+            $q$SELECT pg_catalog.jsonb_build_object(
+                        'n_rows', pg_catalog.count(*),
+                        'roc_auc', @extschema@.roc_auc(p, y),
+                        'log_loss', @extschema@.log_loss(p, y),
+                        'at_0_5', @extschema@.classification_report(p, y, 0.5),
+                        'max_f1', @extschema@.threshold_max_f1(p, y))
+                 FROM (SELECT @extschema@.churn_prob($1, f) AS p, y
+                         FROM (SELECT %s AS y, ARRAY[%s]::pg_catalog.float8[] AS f FROM %s WHERE %s) AS t
+                        WHERE y IS NOT NULL AND pg_catalog.array_position(f, NULL) IS NULL
+                          AND NOT (f OPERATOR(pg_catalog.&&) '{NaN,Infinity,-Infinity}'::pg_catalog.float8[])) AS s$q$,
+            label_expr, feats, from_item, test_expr)
+            INTO holdout USING model;
+    END IF;
 
     -- one writer per model name at a time picks the next version
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('retention.models'),
@@ -143,6 +206,14 @@ BEGIN
             MESSAGE = pg_catalog.format('churn model %L%s does not exist', model_name,
                                         COALESCE(' version ' OPERATOR(pg_catalog.||) model_version::pg_catalog.text, '')),
             HINT = 'Train it with CALL retention.train_churn_model(...).';
+    END IF;
+    IF stored.model OPERATOR(pg_catalog.?) 'encoder' THEN
+        -- a model with an encoder scores the raw rows
+        RETURN QUERY EXECUTE pg_catalog.format(
+            $q$SELECT (src.%I)::pg_catalog.text, @extschema@.churn_prob_row($1, pg_catalog.to_jsonb(src)) FROM %s$q$,
+            id_column, @extschema@.source_from_item(source))
+            USING stored.model::pg_catalog.text::@extschema@.logreg_model;
+        RETURN;
     END IF;
     IF stored.feature_names IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
