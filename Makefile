@@ -36,6 +36,7 @@ SQL_SOURCES = \
 	src/churn/encoder.sql \
 	src/churn/metrics.sql \
 	src/churn/registry.sql \
+	src/churn/cv.sql \
 	src/recommend/similarity.sql \
 	src/recommend/item_knn_model.sql \
 	src/recommend/item_knn.sql \
