@@ -34,6 +34,7 @@ SQL_SOURCES = \
 	src/churn/logreg_train.sql \
 	src/churn/scoring.sql \
 	src/churn/encoder.sql \
+	src/churn/calibration.sql \
 	src/churn/metrics.sql \
 	src/churn/registry.sql \
 	src/churn/cv.sql \

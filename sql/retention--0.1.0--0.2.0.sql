@@ -6,11 +6,11 @@
 
 \echo Use "ALTER EXTENSION retention UPDATE TO '0.2.0'" to load this file. \quit
 
--- churn: logreg_train's elastic net (issue 16)
+-- churn (issue 16): logreg_train's elastic net
 COMMENT ON AGGREGATE @extschema@.logreg_train(boolean, float8[], jsonb) IS
 'logistic regression with options: lambda and l1_ratio (elastic-net penalty lambda ((1 - l1_ratio)/2 ||coef||^2 + l1_ratio ||coef||_1), intercept unpenalised), max_iter, tol, fit_intercept, class_weight, feature_names, max_memory_mb';
 
--- churn: the encoder learned with the model, raw-row scoring (issue 16)
+-- churn (issue 16): src/churn/encoder.sql
 --------------------------------------------------------------------------
 -- Churn feature encoder: raw rows (to_jsonb(row)) to feature vectors,
 -- learned from the training rows and stored inside the model.
@@ -218,208 +218,48 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.churn_unseen(@extschema@.logreg_model, jsonb) IS
 'the values of a raw row that the model''s encoder never saw in training ("column=value"), which score as the reference level; empty when none';
 
--- churn: train_churn_model learns an encoder for text columns; churn_scores
--- scores raw rows with it (issue 16)
-CREATE OR REPLACE PROCEDURE @extschema@.train_churn_model(
-    model_name text,
-    source text,
-    label_column text,
-    feature_columns text[],
-    options jsonb DEFAULT NULL,
-    holdout_column text DEFAULT NULL,
-    holdout_fraction float8 DEFAULT 0.2,
-    INOUT version integer DEFAULT NULL)
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    from_item  pg_catalog.text;
-    label_expr pg_catalog.text;
-    feats      pg_catalog.text;
-    test_expr  pg_catalog.text;
-    opts       pg_catalog.jsonb := COALESCE(options, '{}'::pg_catalog.jsonb);
-    model      @extschema@.logreg_model;
-    holdout    pg_catalog.jsonb;
-    encoder    pg_catalog.jsonb;
-    enc_opts   pg_catalog.jsonb;
-    types      pg_catalog.text[];
-BEGIN
-    IF model_name IS NULL OR source IS NULL OR label_column IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = '22004',
-            MESSAGE = 'model_name, source and label_column must not be NULL';
-    END IF;
-    IF feature_columns IS NULL OR pg_catalog.cardinality(feature_columns) OPERATOR(pg_catalog.=) 0 THEN
-        RAISE EXCEPTION USING ERRCODE = '22023',
-            MESSAGE = 'feature_columns must name at least one column';
-    END IF;
-    IF holdout_column IS NULL AND NOT (holdout_fraction OPERATOR(pg_catalog.>=) 0::pg_catalog.float8
-                                       AND holdout_fraction OPERATOR(pg_catalog.<) 1::pg_catalog.float8) THEN
-        RAISE EXCEPTION USING ERRCODE = '22023',
-            MESSAGE = pg_catalog.format('holdout_fraction %s is not in [0, 1)', holdout_fraction);
-    END IF;
-    from_item := @extschema@.source_from_item(source);
+-- churn (issue 16): src/churn/calibration.sql
+--------------------------------------------------------------------------
+-- Churn probability calibration: Platt scaling and isotonic regression
+-- fitted on a holdout and stored in the model; Brier score, expected
+-- calibration error and the reliability curve.
+--------------------------------------------------------------------------
 
-    -- the encoder: asked for with the "encoder" option (true or the options
-    -- of churn_encoder), and always used when a feature column is not a number
-    IF opts OPERATOR(pg_catalog.?) 'encoder' THEN
-        enc_opts := opts OPERATOR(pg_catalog.->) 'encoder';
-        opts := opts OPERATOR(pg_catalog.-) 'encoder';
-        IF pg_catalog.jsonb_typeof(enc_opts) OPERATOR(pg_catalog.=) 'boolean' THEN
-            enc_opts := CASE WHEN enc_opts::pg_catalog.text::boolean THEN '{}'::pg_catalog.jsonb END;
-        ELSIF pg_catalog.jsonb_typeof(enc_opts) OPERATOR(pg_catalog.<>) 'object' THEN
-            RAISE EXCEPTION USING ERRCODE = '22023',
-                MESSAGE = 'the "encoder" option must be true, false or an object of churn_encoder options';
-        END IF;
-    ELSE
-        EXECUTE pg_catalog.format('SELECT ARRAY[%s] FROM %s LIMIT 1',
-            (SELECT pg_catalog.string_agg(pg_catalog.format('pg_catalog.pg_typeof(src.%I)::pg_catalog.text', c), ', ' ORDER BY i)
-               FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i)),
-            from_item)
-            INTO types;
-        IF EXISTS (SELECT FROM pg_catalog.unnest(types) AS t
-                    WHERE t OPERATOR(pg_catalog.<>) ALL (ARRAY['smallint', 'integer', 'bigint', 'real',
-                                                             'double precision', 'numeric'])) THEN
-            enc_opts := '{}'::pg_catalog.jsonb;
-        END IF;
-    END IF;
+CREATE FUNCTION @extschema@.calibration_fit(probs float8[], labels boolean[], method text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'calibration_fit'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
-    IF enc_opts IS NULL AND NOT opts OPERATOR(pg_catalog.?) 'feature_names' THEN
-        opts := opts OPERATOR(pg_catalog.||)
-                pg_catalog.jsonb_build_object('feature_names', pg_catalog.to_jsonb(feature_columns));
-    END IF;
-    -- a number (0/1), a boolean, or text that reads as one ('Yes', 'no', 't', '1')
-    label_expr := pg_catalog.format(
-        $e$(CASE WHEN (src.%1$I)::pg_catalog.text OPERATOR(pg_catalog.~) '^\s*[-+]?[0-9.]+\s*$'
-                 THEN (src.%1$I)::pg_catalog.text::pg_catalog.numeric::integer::boolean
-                 ELSE (src.%1$I)::pg_catalog.text::boolean END)$e$, label_column);
-    feats := (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
-                FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i));
-    IF holdout_column IS NOT NULL THEN
-        test_expr := pg_catalog.format('COALESCE((src.%I)::boolean, false)', holdout_column);
-    ELSE
-        -- a deterministic split: a hash of the whole row
-        test_expr := pg_catalog.format(
-            '(pg_catalog.hashtext(src::pg_catalog.text) OPERATOR(pg_catalog.&) 65535) OPERATOR(pg_catalog.<) %s',
-            pg_catalog.floor(holdout_fraction OPERATOR(pg_catalog.*) 65536::pg_catalog.float8)::integer);
-    END IF;
+COMMENT ON FUNCTION @extschema@.calibration_fit(float8[], boolean[], text) IS
+'a calibration of probabilities fitted to labels (pairs with a NULL skipped): method platt (logistic regression of the labels on the log-odds) or isotonic (pool-adjacent-violators, interpolated linearly and clipped as scikit-learn); store it with churn_model_with_calibration';
 
-    IF enc_opts IS NOT NULL THEN
-        -- learned on the training rows only, like the coefficients
-        encoder := @extschema@.churn_encoder(
-            pg_catalog.format('SELECT src.* FROM %s WHERE NOT (%s)', from_item, test_expr),
-            feature_columns, enc_opts);
-        opts := opts OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('feature_names',
-                pg_catalog.to_jsonb(@extschema@.churn_encoder_features(encoder)));
-        feats := pg_catalog.format('@extschema@.churn_encode(%L::pg_catalog.jsonb, pg_catalog.to_jsonb(src))', encoder);
-        EXECUTE pg_catalog.format(
-            'SELECT @extschema@.logreg_train(%s, %s, $1) FROM %s WHERE NOT (%s)',
-            label_expr, feats, from_item, test_expr)
-            INTO model USING opts;
-        model := @extschema@.churn_model_with_encoder(model, encoder);
-    ELSE
-        EXECUTE pg_catalog.format(
-            'SELECT @extschema@.logreg_train(%s, ARRAY[%s]::pg_catalog.float8[], $1) FROM %s WHERE NOT (%s)',
-            label_expr, feats, from_item, test_expr)
-            INTO model USING opts;
-    END IF;
-    IF model IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = '22000',
-            MESSAGE = pg_catalog.format('no usable training rows in %s', source),
-            HINT = 'Rows with a NULL label, NULL features or non-finite features are skipped.';
-    END IF;
+CREATE FUNCTION @extschema@.churn_model_with_calibration(model @extschema@.logreg_model, calibration jsonb)
+RETURNS @extschema@.logreg_model
+AS 'MODULE_PATHNAME', 'churn_model_with_calibration'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-    -- holdout metrics on the rows the model has not seen (usable rows only)
-    IF enc_opts IS NOT NULL THEN
-        -- raw rows through the model's own encoder: missing values are encoded, not skipped
-        EXECUTE pg_catalog.format(
-            $q$SELECT pg_catalog.jsonb_build_object(
-                        'n_rows', pg_catalog.count(*),
-                        'n_unseen', pg_catalog.count(*) FILTER (WHERE pg_catalog.cardinality(u) OPERATOR(pg_catalog.>) 0),
-                        'roc_auc', @extschema@.roc_auc(p, y),
-                        'log_loss', @extschema@.log_loss(p, y),
-                        'at_0_5', @extschema@.classification_report(p, y, 0.5),
-                        'max_f1', @extschema@.threshold_max_f1(p, y))
-                 FROM (SELECT @extschema@.churn_prob_row($1, r) AS p, @extschema@.churn_unseen($1, r) AS u, y
-                         FROM (SELECT %s AS y, pg_catalog.to_jsonb(src) AS r FROM %s WHERE %s) AS t
-                        WHERE y IS NOT NULL) AS s$q$,
-            label_expr, from_item, test_expr)
-            INTO holdout USING model;
-    ELSE
-        EXECUTE pg_catalog.format(
-            $q$SELECT pg_catalog.jsonb_build_object(
-                        'n_rows', pg_catalog.count(*),
-                        'roc_auc', @extschema@.roc_auc(p, y),
-                        'log_loss', @extschema@.log_loss(p, y),
-                        'at_0_5', @extschema@.classification_report(p, y, 0.5),
-                        'max_f1', @extschema@.threshold_max_f1(p, y))
-                 FROM (SELECT @extschema@.churn_prob($1, f) AS p, y
-                         FROM (SELECT %s AS y, ARRAY[%s]::pg_catalog.float8[] AS f FROM %s WHERE %s) AS t
-                        WHERE y IS NOT NULL AND pg_catalog.array_position(f, NULL) IS NULL
-                          AND NOT (f OPERATOR(pg_catalog.&&) '{NaN,Infinity,-Infinity}'::pg_catalog.float8[])) AS s$q$,
-            label_expr, feats, from_item, test_expr)
-            INTO holdout USING model;
-    END IF;
+COMMENT ON FUNCTION @extschema@.churn_model_with_calibration(@extschema@.logreg_model, jsonb) IS
+'the model with a calibration (from calibration_fit, or {"method": "shift", "shift": s}) stored in it, applied by churn_prob and churn_prob_row; a NULL calibration removes it';
 
-    -- one writer per model name at a time picks the next version
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('retention.models'),
-                                             pg_catalog.hashtext(model_name));
-    SELECT COALESCE(pg_catalog.max(m.version), 0) OPERATOR(pg_catalog.+) 1 INTO version
-      FROM @extschema@.models AS m WHERE m.name OPERATOR(pg_catalog.=) model_name;
-    INSERT INTO @extschema@.models (name, version, kind, model, metrics, feature_names, training_source)
-    VALUES (model_name, version, 'logreg', model::pg_catalog.jsonb,
-            pg_catalog.jsonb_build_object('holdout', holdout,
-                                          'holdout_split', COALESCE(holdout_column,
-                                              'hash ' OPERATOR(pg_catalog.||) holdout_fraction::pg_catalog.text)),
-            feature_columns, source);
-END
-$$;
+CREATE FUNCTION @extschema@.calibration_metrics(probs float8[], labels boolean[], bins integer DEFAULT 10)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'calibration_metrics'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
-CREATE OR REPLACE FUNCTION @extschema@.churn_scores(model_name text, source text, id_column text,
-                                         model_version integer DEFAULT NULL)
-RETURNS TABLE (id text, churn_prob float8)
-LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
-AS $$
-DECLARE
-    stored record;
-BEGIN
-    SELECT m.model, m.feature_names INTO stored
-      FROM @extschema@.models AS m
-     WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) 'logreg'
-       AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
-     ORDER BY m.version DESC
-     LIMIT 1;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = '42704',
-            MESSAGE = pg_catalog.format('churn model %L%s does not exist', model_name,
-                                        COALESCE(' version ' OPERATOR(pg_catalog.||) model_version::pg_catalog.text, '')),
-            HINT = 'Train it with CALL retention.train_churn_model(...).';
-    END IF;
-    IF stored.model OPERATOR(pg_catalog.?) 'encoder' THEN
-        -- a model with an encoder scores the raw rows
-        RETURN QUERY EXECUTE pg_catalog.format(
-            $q$SELECT (src.%I)::pg_catalog.text, @extschema@.churn_prob_row($1, pg_catalog.to_jsonb(src)) FROM %s$q$,
-            id_column, @extschema@.source_from_item(source))
-            USING stored.model::pg_catalog.text::@extschema@.logreg_model;
-        RETURN;
-    END IF;
-    IF stored.feature_names IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = '22023',
-            MESSAGE = pg_catalog.format('churn model %L has no feature names', model_name),
-            HINT = 'Score with retention.churn_prob and the features in training order.';
-    END IF;
-    -- users with a NULL feature get a NULL score; the columns are the model's feature names
-    RETURN QUERY EXECUTE pg_catalog.format(
-        $q$SELECT s.id, CASE WHEN pg_catalog.array_position(s.f, NULL) IS NULL
-                             THEN @extschema@.churn_prob($1, s.f) END
-             FROM (SELECT (src.%I)::pg_catalog.text AS id, ARRAY[%s]::pg_catalog.float8[] AS f FROM %s) AS s$q$,
-        id_column,
-        (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
-           FROM pg_catalog.unnest(stored.feature_names) WITH ORDINALITY AS u(c, i)),
-        @extschema@.source_from_item(source))
-        USING stored.model::pg_catalog.text::@extschema@.logreg_model;
-END
-$$;
+COMMENT ON FUNCTION @extschema@.calibration_metrics(float8[], boolean[], integer) IS
+'calibration of probabilities against labels: n_rows, base_rate, mean_prob, Brier score, expected calibration error (ece) and maximum calibration error (mce) over equal-width bins';
 
--- churn: cross-validation over a penalty path (issue 16)
+CREATE FUNCTION @extschema@.calibration_curve(probs float8[], labels boolean[], bins integer DEFAULT 10,
+    OUT bin integer, OUT lower float8, OUT upper float8, OUT n_rows bigint,
+    OUT mean_prob float8, OUT fraction_positive float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'calibration_curve'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
+
+COMMENT ON FUNCTION @extschema@.calibration_curve(float8[], boolean[], integer) IS
+'the reliability curve: per non-empty equal-width bin of probability its rows, mean probability and fraction of positive labels (scikit-learn calibration_curve, strategy uniform)';
+
+-- churn (issue 16): src/churn/cv.sql
 --------------------------------------------------------------------------
 -- Churn model selection: k-fold cross-validation of logreg_train over a
 -- path of penalties, as R's cv.glmnet reports it.
@@ -621,3 +461,271 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.logreg_cv(text, text, text[], text, jsonb) IS
 'k-fold cross-validation of logreg_train over a path of penalties, as R''s cv.glmnet: folds by a hash of key_column, stratified by the label; one row per (l1_ratio, lambda) with the mean and standard error of the fold scores (deviance or AUC), the non-zero coefficients of the fit on all rows, and selected = lambda_min / lambda_1se; options folds (5), metric, lambdas or n_lambda (20) and lambda_min_ratio (1e-4), l1_ratio (a number or an array), and any logreg_train option';
+
+-- churn (issue 16): train_churn_model learns an encoder for text columns and
+-- calibrates; churn_scores scores raw rows with the encoder
+CREATE OR REPLACE PROCEDURE @extschema@.train_churn_model(
+    model_name text,
+    source text,
+    label_column text,
+    feature_columns text[],
+    options jsonb DEFAULT NULL,
+    holdout_column text DEFAULT NULL,
+    holdout_fraction float8 DEFAULT 0.2,
+    INOUT version integer DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    from_item  pg_catalog.text;
+    label_expr pg_catalog.text;
+    feats      pg_catalog.text;
+    test_expr  pg_catalog.text;
+    opts       pg_catalog.jsonb := COALESCE(options, '{}'::pg_catalog.jsonb);
+    model      @extschema@.logreg_model;
+    holdout    pg_catalog.jsonb;
+    encoder    pg_catalog.jsonb;
+    enc_opts   pg_catalog.jsonb;
+    scored     pg_catalog.text;
+    cal_method pg_catalog.text;
+    calibration pg_catalog.jsonb;
+    cal_before pg_catalog.jsonb;
+    shift      pg_catalog.float8;
+    uncalibrated @extschema@.logreg_model;
+    types      pg_catalog.text[];
+BEGIN
+    IF model_name IS NULL OR source IS NULL OR label_column IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004',
+            MESSAGE = 'model_name, source and label_column must not be NULL';
+    END IF;
+    IF feature_columns IS NULL OR pg_catalog.cardinality(feature_columns) OPERATOR(pg_catalog.=) 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = 'feature_columns must name at least one column';
+    END IF;
+    IF holdout_column IS NULL AND NOT (holdout_fraction OPERATOR(pg_catalog.>=) 0::pg_catalog.float8
+                                       AND holdout_fraction OPERATOR(pg_catalog.<) 1::pg_catalog.float8) THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('holdout_fraction %s is not in [0, 1)', holdout_fraction);
+    END IF;
+    from_item := @extschema@.source_from_item(source);
+    IF opts OPERATOR(pg_catalog.?) 'calibration' THEN
+        cal_method := opts OPERATOR(pg_catalog.->>) 'calibration';
+        opts := opts OPERATOR(pg_catalog.-) 'calibration';
+    END IF;
+
+    -- the encoder: asked for with the "encoder" option (true or the options
+    -- of churn_encoder), and always used when a feature column is not a number
+    IF opts OPERATOR(pg_catalog.?) 'encoder' THEN
+        enc_opts := opts OPERATOR(pg_catalog.->) 'encoder';
+        opts := opts OPERATOR(pg_catalog.-) 'encoder';
+        IF pg_catalog.jsonb_typeof(enc_opts) OPERATOR(pg_catalog.=) 'boolean' THEN
+            enc_opts := CASE WHEN enc_opts::pg_catalog.text::boolean THEN '{}'::pg_catalog.jsonb END;
+        ELSIF pg_catalog.jsonb_typeof(enc_opts) OPERATOR(pg_catalog.<>) 'object' THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = 'the "encoder" option must be true, false or an object of churn_encoder options';
+        END IF;
+    ELSE
+        EXECUTE pg_catalog.format('SELECT ARRAY[%s] FROM %s LIMIT 1',
+            (SELECT pg_catalog.string_agg(pg_catalog.format('pg_catalog.pg_typeof(src.%I)::pg_catalog.text', c), ', ' ORDER BY i)
+               FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i)),
+            from_item)
+            INTO types;
+        IF EXISTS (SELECT FROM pg_catalog.unnest(types) AS t
+                    WHERE t OPERATOR(pg_catalog.<>) ALL (ARRAY['smallint', 'integer', 'bigint', 'real',
+                                                             'double precision', 'numeric'])) THEN
+            enc_opts := '{}'::pg_catalog.jsonb;
+        END IF;
+    END IF;
+
+    IF enc_opts IS NULL AND NOT opts OPERATOR(pg_catalog.?) 'feature_names' THEN
+        opts := opts OPERATOR(pg_catalog.||)
+                pg_catalog.jsonb_build_object('feature_names', pg_catalog.to_jsonb(feature_columns));
+    END IF;
+    -- a number (0/1), a boolean, or text that reads as one ('Yes', 'no', 't', '1')
+    label_expr := pg_catalog.format(
+        $e$(CASE WHEN (src.%1$I)::pg_catalog.text OPERATOR(pg_catalog.~) '^\s*[-+]?[0-9.]+\s*$'
+                 THEN (src.%1$I)::pg_catalog.text::pg_catalog.numeric::integer::boolean
+                 ELSE (src.%1$I)::pg_catalog.text::boolean END)$e$, label_column);
+    feats := (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
+                FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i));
+    IF holdout_column IS NOT NULL THEN
+        test_expr := pg_catalog.format('COALESCE((src.%I)::boolean, false)', holdout_column);
+    ELSE
+        -- a deterministic split: a hash of the whole row
+        test_expr := pg_catalog.format(
+            '(pg_catalog.hashtext(src::pg_catalog.text) OPERATOR(pg_catalog.&) 65535) OPERATOR(pg_catalog.<) %s',
+            pg_catalog.floor(holdout_fraction OPERATOR(pg_catalog.*) 65536::pg_catalog.float8)::integer);
+    END IF;
+
+    IF enc_opts IS NOT NULL THEN
+        -- learned on the training rows only, like the coefficients
+        encoder := @extschema@.churn_encoder(
+            pg_catalog.format('SELECT src.* FROM %s WHERE NOT (%s)', from_item, test_expr),
+            feature_columns, enc_opts);
+        opts := opts OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('feature_names',
+                pg_catalog.to_jsonb(@extschema@.churn_encoder_features(encoder)));
+        feats := pg_catalog.format('@extschema@.churn_encode(%L::pg_catalog.jsonb, pg_catalog.to_jsonb(src))', encoder);
+        EXECUTE pg_catalog.format(
+            'SELECT @extschema@.logreg_train(%s, %s, $1) FROM %s WHERE NOT (%s)',
+            label_expr, feats, from_item, test_expr)
+            INTO model USING opts;
+        model := @extschema@.churn_model_with_encoder(model, encoder);
+    ELSE
+        EXECUTE pg_catalog.format(
+            'SELECT @extschema@.logreg_train(%s, ARRAY[%s]::pg_catalog.float8[], $1) FROM %s WHERE NOT (%s)',
+            label_expr, feats, from_item, test_expr)
+            INTO model USING opts;
+    END IF;
+    IF model IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22000',
+            MESSAGE = pg_catalog.format('no usable training rows in %s', source),
+            HINT = 'Rows with a NULL label, NULL features or non-finite features are skipped.';
+    END IF;
+
+    -- the holdout rows the model has not seen, scored by $1: (p, y, u), u the
+    -- unseen levels of a raw row; with an encoder the raw rows, missing values
+    -- encoded, else the rows with usable features
+    IF enc_opts IS NOT NULL THEN
+        scored := pg_catalog.format(
+            $q$SELECT @extschema@.churn_prob_row($1, r) AS p, y, @extschema@.churn_unseen($1, r) AS u
+                 FROM (SELECT %s AS y, pg_catalog.to_jsonb(src) AS r FROM %s WHERE %s) AS t
+                WHERE y IS NOT NULL$q$,
+            label_expr, from_item, test_expr);
+    ELSE
+        scored := pg_catalog.format(
+            $q$SELECT @extschema@.churn_prob($1, f) AS p, y, '{}'::pg_catalog.text[] AS u
+                 FROM (SELECT %s AS y, ARRAY[%s]::pg_catalog.float8[] AS f FROM %s WHERE %s) AS t
+                WHERE y IS NOT NULL AND pg_catalog.array_position(f, NULL) IS NULL
+                  AND NOT (f OPERATOR(pg_catalog.&&) '{NaN,Infinity,-Infinity}'::pg_catalog.float8[])$q$,
+            label_expr, feats, from_item, test_expr);
+    END IF;
+
+    -- calibration: "platt" or "isotonic" fitted on the holdout, "shift" (the
+    -- prior correction of class weights, the default for a model trained
+    -- with them) or "none"
+    cal_method := COALESCE(cal_method, CASE WHEN opts OPERATOR(pg_catalog.?) 'class_weight' THEN 'shift' ELSE 'none' END);
+    IF cal_method OPERATOR(pg_catalog.=) 'shift' THEN
+        IF NOT opts OPERATOR(pg_catalog.?) 'class_weight' THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = 'calibration "shift" corrects for class weights, and the options give none';
+        END IF;
+        IF opts OPERATOR(pg_catalog.->>) 'class_weight' OPERATOR(pg_catalog.=) 'balanced' THEN
+            -- balanced weights n / (2 n_class): log(w0 / w1) = log(n1 / n0) on the training rows
+            EXECUTE pg_catalog.format(
+                'SELECT pg_catalog.ln(pg_catalog.count(*) FILTER (WHERE y)::pg_catalog.float8
+                                      OPERATOR(pg_catalog./) pg_catalog.count(*) FILTER (WHERE NOT y))
+                   FROM (SELECT %s AS y FROM %s WHERE NOT (%s)) AS t',
+                label_expr, from_item, test_expr)
+                INTO shift;
+        ELSE
+            shift := pg_catalog.ln(
+                COALESCE(opts OPERATOR(pg_catalog.#>>) '{class_weight,0}', opts OPERATOR(pg_catalog.#>>) '{class_weight,false}', '1')::pg_catalog.float8
+                OPERATOR(pg_catalog./)
+                COALESCE(opts OPERATOR(pg_catalog.#>>) '{class_weight,1}', opts OPERATOR(pg_catalog.#>>) '{class_weight,true}', '1')::pg_catalog.float8);
+        END IF;
+        calibration := pg_catalog.jsonb_build_object('method', 'shift', 'shift', shift);
+    ELSIF cal_method OPERATOR(pg_catalog.=) ANY (ARRAY['platt', 'isotonic']) THEN
+        EXECUTE pg_catalog.format(
+            'SELECT @extschema@.calibration_fit(pg_catalog.array_agg(s.p), pg_catalog.array_agg(s.y), %L) FROM (%s) AS s',
+            cal_method, scored)
+            INTO calibration USING model;
+        IF calibration IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = '22000',
+                MESSAGE = pg_catalog.format('calibration "%s" needs holdout rows, and there are none', cal_method);
+        END IF;
+    ELSIF cal_method OPERATOR(pg_catalog.<>) 'none' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('unknown calibration "%s"', cal_method),
+            HINT = 'Use "platt", "isotonic", "shift" or "none".';
+    ELSIF opts OPERATOR(pg_catalog.?) 'class_weight' THEN
+        RAISE WARNING USING ERRCODE = '01000',
+            MESSAGE = pg_catalog.format('churn model %L is trained with class weights and not calibrated: its probabilities overstate the weighted class', model_name),
+            DETAIL = 'Class weights multiply the odds the model learns by w1/w0; the holdout metrics record "uncalibrated_class_weights".',
+            HINT = 'Leave out "calibration": "none" to correct the odds back to the base rate (the default), or calibrate with "platt" or "isotonic" on the holdout.';
+    END IF;
+    IF calibration IS NOT NULL THEN
+        uncalibrated := model;
+        model := @extschema@.churn_model_with_calibration(model, calibration);
+    END IF;
+
+    -- holdout metrics of the final model; with a calibration fitted on the
+    -- holdout (platt, isotonic) they are in-sample for the calibration
+    EXECUTE pg_catalog.format(
+        $q$SELECT pg_catalog.jsonb_build_object(
+                    'n_rows', pg_catalog.count(*),
+                    'n_unseen', pg_catalog.count(*) FILTER (WHERE pg_catalog.cardinality(s.u) OPERATOR(pg_catalog.>) 0),
+                    'roc_auc', @extschema@.roc_auc(s.p, s.y),
+                    'log_loss', @extschema@.log_loss(s.p, s.y),
+                    'at_0_5', @extschema@.classification_report(s.p, s.y, 0.5),
+                    'max_f1', @extschema@.threshold_max_f1(s.p, s.y),
+                    'calibration', @extschema@.calibration_metrics(pg_catalog.array_agg(s.p), pg_catalog.array_agg(s.y)))
+             FROM (%s) AS s$q$, scored)
+        INTO holdout USING model;
+    holdout := holdout OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('calibration_method', cal_method);
+    IF uncalibrated IS NOT NULL THEN
+        EXECUTE pg_catalog.format(
+            'SELECT @extschema@.calibration_metrics(pg_catalog.array_agg(s.p), pg_catalog.array_agg(s.y)) FROM (%s) AS s', scored)
+            INTO cal_before USING uncalibrated;
+        holdout := holdout OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('calibration_before', cal_before);
+    ELSIF opts OPERATOR(pg_catalog.?) 'class_weight' THEN
+        holdout := holdout OPERATOR(pg_catalog.||) '{"uncalibrated_class_weights": true}'::pg_catalog.jsonb;
+    END IF;
+
+    -- one writer per model name at a time picks the next version
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('retention.models'),
+                                             pg_catalog.hashtext(model_name));
+    SELECT COALESCE(pg_catalog.max(m.version), 0) OPERATOR(pg_catalog.+) 1 INTO version
+      FROM @extschema@.models AS m WHERE m.name OPERATOR(pg_catalog.=) model_name;
+    INSERT INTO @extschema@.models (name, version, kind, model, metrics, feature_names, training_source)
+    VALUES (model_name, version, 'logreg', model::pg_catalog.jsonb,
+            pg_catalog.jsonb_build_object('holdout', holdout,
+                                          'holdout_split', COALESCE(holdout_column,
+                                              'hash ' OPERATOR(pg_catalog.||) holdout_fraction::pg_catalog.text)),
+            feature_columns, source);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.churn_scores(model_name text, source text, id_column text,
+                                         model_version integer DEFAULT NULL)
+RETURNS TABLE (id text, churn_prob float8)
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+AS $$
+DECLARE
+    stored record;
+BEGIN
+    SELECT m.model, m.feature_names INTO stored
+      FROM @extschema@.models AS m
+     WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) 'logreg'
+       AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
+     ORDER BY m.version DESC
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = '42704',
+            MESSAGE = pg_catalog.format('churn model %L%s does not exist', model_name,
+                                        COALESCE(' version ' OPERATOR(pg_catalog.||) model_version::pg_catalog.text, '')),
+            HINT = 'Train it with CALL retention.train_churn_model(...).';
+    END IF;
+    IF stored.model OPERATOR(pg_catalog.?) 'encoder' THEN
+        -- a model with an encoder scores the raw rows
+        RETURN QUERY EXECUTE pg_catalog.format(
+            $q$SELECT (src.%I)::pg_catalog.text, @extschema@.churn_prob_row($1, pg_catalog.to_jsonb(src)) FROM %s$q$,
+            id_column, @extschema@.source_from_item(source))
+            USING stored.model::pg_catalog.text::@extschema@.logreg_model;
+        RETURN;
+    END IF;
+    IF stored.feature_names IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('churn model %L has no feature names', model_name),
+            HINT = 'Score with retention.churn_prob and the features in training order.';
+    END IF;
+    -- users with a NULL feature get a NULL score; the columns are the model's feature names
+    RETURN QUERY EXECUTE pg_catalog.format(
+        $q$SELECT s.id, CASE WHEN pg_catalog.array_position(s.f, NULL) IS NULL
+                             THEN @extschema@.churn_prob($1, s.f) END
+             FROM (SELECT (src.%I)::pg_catalog.text AS id, ARRAY[%s]::pg_catalog.float8[] AS f FROM %s) AS s$q$,
+        id_column,
+        (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
+           FROM pg_catalog.unnest(stored.feature_names) WITH ORDINALITY AS u(c, i)),
+        @extschema@.source_from_item(source))
+        USING stored.model::pg_catalog.text::@extschema@.logreg_model;
+END
+$$;

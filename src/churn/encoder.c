@@ -446,32 +446,49 @@ EncoderEncode(const ChurnEncoder *enc, Jsonb *row, double *x, List **unseen)
 	return n_unseen;
 }
 
-typedef struct EncoderCache
+ChurnCallCache *
+ChurnCallCacheGet(FunctionCallInfo fcinfo)
 {
-	Jsonb	   *key;			/* a copy of the encoder the parse is of */
-	ChurnEncoder *enc;
-} EncoderCache;
+	if (fcinfo->flinfo->fn_extra == NULL)
+		fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
+														  sizeof(ChurnCallCache));
+	return (ChurnCallCache *) fcinfo->flinfo->fn_extra;
+}
+
+/* the value parsed from jb, if the slot holds the parse of the same bytes */
+void *
+CacheSlotLookup(const CacheSlot *slot, Jsonb *jb)
+{
+	if (slot->key != NULL && VARSIZE(slot->key) == VARSIZE(jb) &&
+		memcmp(slot->key, jb, VARSIZE(jb)) == 0)
+		return slot->value;
+	return NULL;
+}
+
+/* remember (a copy of) jb and its parse, both in fn_mcxt */
+void
+CacheSlotStore(FunctionCallInfo fcinfo, CacheSlot *slot, Jsonb *jb, void *value)
+{
+	slot->key = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE(jb));
+	memcpy(slot->key, jb, VARSIZE(jb));
+	slot->value = value;
+}
 
 ChurnEncoder *
 EncoderCached(FunctionCallInfo fcinfo, Jsonb *jb)
 {
-	EncoderCache *cache = fcinfo->flinfo->fn_extra;
+	ChurnCallCache *cache = ChurnCallCacheGet(fcinfo);
+	ChurnEncoder *enc = CacheSlotLookup(&cache->encoder, jb);
 	MemoryContext old;
 
-	if (cache != NULL && VARSIZE(cache->key) == VARSIZE(jb) &&
-		memcmp(cache->key, jb, VARSIZE(jb)) == 0)
-		return cache->enc;
-
+	if (enc != NULL)
+		return enc;
+	/* a fresh parse per encoder value: an old one is left to the context */
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	if (cache == NULL)
-		cache = palloc0(sizeof(EncoderCache));
-	/* a fresh parse per encoder value: the old one is left to the context */
-	cache->enc = EncoderParse(jb);
-	cache->key = palloc(VARSIZE(jb));
-	memcpy(cache->key, jb, VARSIZE(jb));
+	enc = EncoderParse(jb);
 	MemoryContextSwitchTo(old);
-	fcinfo->flinfo->fn_extra = cache;
-	return cache->enc;
+	CacheSlotStore(fcinfo, &cache->encoder, jb, enc);
+	return enc;
 }
 
 /* Returns the feature vector of a raw row under an encoder. */

@@ -62,6 +62,27 @@ extern ChurnEncoder *EncoderParse(Jsonb *jb);
 extern int	EncoderEncode(const ChurnEncoder *enc, Jsonb *row, double *x,
 						  List **unseen);
 
+/*
+ * What the scoring functions of a call site keep in fn_extra across rows:
+ * the parsed encoder and calibration of the model, each with a copy of the
+ * jsonb it was parsed from (a new model value is parsed anew).
+ */
+typedef struct CacheSlot
+{
+	Jsonb	   *key;
+	void	   *value;
+} CacheSlot;
+
+typedef struct ChurnCallCache
+{
+	CacheSlot	encoder;
+	CacheSlot	calibration;
+} ChurnCallCache;
+
+extern ChurnCallCache *ChurnCallCacheGet(FunctionCallInfo fcinfo);
+extern void *CacheSlotLookup(const CacheSlot *slot, Jsonb *jb);
+extern void CacheSlotStore(FunctionCallInfo fcinfo, CacheSlot *slot, Jsonb *jb, void *value);
+
 /* The parsed encoder of a call site, cached in fn_extra across rows. */
 extern ChurnEncoder *EncoderCached(FunctionCallInfo fcinfo, Jsonb *jb);
 

@@ -32,6 +32,7 @@
 #include "utils/numeric.h"
 
 #include "float_array.h"
+#include "calibration.h"
 #include "encoder.h"
 #include "logreg_model.h"
 
@@ -110,18 +111,32 @@ LogregModelExtra(const LogregModel *model)
 	return extra;
 }
 
-/* The encoder stored in a model, or NULL. */
-Jsonb *
-LogregModelEncoder(const LogregModel *model)
+/* The value of key in a model's extra object (an object), or NULL. */
+static Jsonb *
+ExtraObject(const LogregModel *model, const char *key)
 {
 	Jsonb	   *extra = LogregModelExtra(model);
 	JsonbValue	v;
 
 	if (extra == NULL ||
-		getKeyJsonValueFromContainer(&extra->root, "encoder", 7, &v) == NULL ||
+		getKeyJsonValueFromContainer(&extra->root, key, strlen(key), &v) == NULL ||
 		v.type != jbvBinary)
 		return NULL;
 	return JsonbValueToJsonb(&v);
+}
+
+/* The encoder stored in a model, or NULL. */
+Jsonb *
+LogregModelEncoder(const LogregModel *model)
+{
+	return ExtraObject(model, "encoder");
+}
+
+/* The calibration stored in a model, or NULL. */
+Jsonb *
+LogregModelCalibration(const LogregModel *model)
+{
+	return ExtraObject(model, "calibration");
 }
 
 char	  **
@@ -481,17 +496,24 @@ NumberArray(JsonbValue *v, const char *key, int expected, double *out)
 		out[j] = (elems[j].type == jbvNull) ? NAN : NumberValue(&elems[j], key);
 }
 
-/* the extra object {"encoder": enc} */
+/* the extra object of a model with key set to value (extra NULL: none yet) */
 static Jsonb *
-EncoderExtra(Jsonb *enc)
+ExtraWith(Jsonb *extra, const char *key, Jsonb *value)
 {
 	StringInfoData buf;
+	Jsonb	   *one;
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"encoder\": ");
-	(void) JsonbToCString(&buf, &enc->root, VARSIZE(enc));
+	appendStringInfoChar(&buf, '{');
+	escape_json(&buf, key);
+	appendStringInfoString(&buf, ": ");
+	(void) JsonbToCString(&buf, &value->root, VARSIZE(value));
 	appendStringInfoChar(&buf, '}');
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	one = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	if (extra == NULL)
+		return one;
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(extra),
+											  JsonbPGetDatum(one)));
 }
 
 static LogregModel *
@@ -549,9 +571,20 @@ LogregModelFromJsonb(Jsonb *jb)
 		enc = EncoderParse(enc_jb);
 		if (enc->n_features != k)
 			BadModelInput(psprintf("\"encoder\" makes %d features but \"coef\" has %d.", enc->n_features, k));
-		extra = EncoderExtra(enc_jb);
+		extra = ExtraWith(extra, "encoder", enc_jb);
 		if (names == NULL)
 			names = enc->names;
+	}
+
+	if (GetKey(jb, "calibration", &v))
+	{
+		Jsonb	   *cal_jb;
+
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+			BadModelInput("\"calibration\" must be an object.");
+		cal_jb = JsonbValueToJsonb(&v);
+		(void) CalibrationParse(cal_jb);
+		extra = ExtraWith(extra, "calibration", cal_jb);
 	}
 
 	model = LogregModelAllocExtra(k, names, extra);
@@ -720,7 +753,24 @@ ScoringFeatures(const LogregModel *model, ArrayType *features)
 	return x;
 }
 
-/* Returns the churn probability 1 / (1 + exp(-(intercept + coef . x))). */
+/*
+ * The probability of log-odds z under a model: the logistic function, or the
+ * model's calibration of it.
+ */
+static double
+ModelProbability(FunctionCallInfo fcinfo, const LogregModel *model, double z)
+{
+	Jsonb	   *cal_jb;
+
+	if (model->extra_len == 0 || (cal_jb = LogregModelCalibration(model)) == NULL)
+		return LogisticSigmoid(z);
+	return CalibrationApply(CalibrationCached(fcinfo, cal_jb), z);
+}
+
+/*
+ * Returns the churn probability 1 / (1 + exp(-(intercept + coef . x))),
+ * calibrated when the model has a calibration.
+ */
 PG_FUNCTION_INFO_V1(churn_prob);
 Datum
 churn_prob(PG_FUNCTION_ARGS)
@@ -728,7 +778,7 @@ churn_prob(PG_FUNCTION_ARGS)
 	LogregModel *model = CheckedModel(PG_GETARG_DATUM(0));
 	const double *x = ScoringFeatures(model, PG_GETARG_ARRAYTYPE_P(1));
 
-	PG_RETURN_FLOAT8(LogisticSigmoid(LogregLinearPredictor(model, x)));
+	PG_RETURN_FLOAT8(ModelProbability(fcinfo, model, LogregLinearPredictor(model, x)));
 }
 
 /* Returns the logit (linear predictor) intercept + coef . x. */
@@ -844,7 +894,7 @@ churn_prob_row(PG_FUNCTION_ARGS)
 	LogregModel *model = CheckedModel(PG_GETARG_DATUM(0));
 	double	   *x = RowFeatures(fcinfo, model, PG_GETARG_JSONB_P(1), NULL);
 
-	PG_RETURN_FLOAT8(LogisticSigmoid(LogregLinearPredictor(model, x)));
+	PG_RETURN_FLOAT8(ModelProbability(fcinfo, model, LogregLinearPredictor(model, x)));
 }
 
 /* Returns the log-odds of a raw row (jsonb), encoded by the model. */
@@ -890,6 +940,22 @@ churn_unseen(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
+/* copy the header fields and the values of a model of the same k */
+static void
+CopyModelFields(LogregModel *dst, const LogregModel *src)
+{
+	dst->flags = (src->flags & ~LOGREG_HAS_NAMES) | (dst->flags & LOGREG_HAS_NAMES);
+	dst->iterations = src->iterations;
+	dst->n_rows = src->n_rows;
+	dst->n_skipped = src->n_skipped;
+	dst->intercept = src->intercept;
+	dst->lambda = src->lambda;
+	dst->log_likelihood = src->log_likelihood;
+	dst->null_log_likelihood = src->null_log_likelihood;
+	dst->l1_ratio = src->l1_ratio;
+	memcpy(dst->values, src->values, sizeof(double) * (3 * (Size) src->k + 1));
+}
+
 /*
  * Returns the model with an encoder stored in it (replacing any), its
  * feature names taken from the encoder.
@@ -902,24 +968,47 @@ churn_model_with_encoder(PG_FUNCTION_ARGS)
 	Jsonb	   *enc_jb = PG_GETARG_JSONB_P(1);
 	ChurnEncoder *enc = EncoderParse(enc_jb);
 	LogregModel *result;
-	Size		body = sizeof(double) * (3 * (Size) model->k + 1);
 
 	if (enc->n_features != model->k)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the encoder makes %d features but the model has %d",
 						enc->n_features, model->k)));
-	result = LogregModelAllocExtra(model->k, enc->names, EncoderExtra(enc_jb));
-	/* the header fields up to values, except what the allocation set */
-	result->flags = model->flags | LOGREG_HAS_NAMES;
-	result->iterations = model->iterations;
-	result->n_rows = model->n_rows;
-	result->n_skipped = model->n_skipped;
-	result->intercept = model->intercept;
-	result->lambda = model->lambda;
-	result->log_likelihood = model->log_likelihood;
-	result->null_log_likelihood = model->null_log_likelihood;
-	result->l1_ratio = model->l1_ratio;
-	memcpy(result->values, model->values, body);
+	result = LogregModelAllocExtra(model->k, enc->names,
+								   ExtraWith(LogregModelExtra(model), "encoder", enc_jb));
+	CopyModelFields(result, model);
+	PG_RETURN_POINTER(result);
+}
+
+/* Returns the model with a calibration stored in it (replacing any); NULL removes it. */
+PG_FUNCTION_INFO_V1(churn_model_with_calibration);
+Datum
+churn_model_with_calibration(PG_FUNCTION_ARGS)
+{
+	LogregModel *model;
+	Jsonb	   *extra;
+	LogregModel *result;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	model = CheckedModel(PG_GETARG_DATUM(0));
+	extra = LogregModelExtra(model);
+	if (PG_ARGISNULL(1))
+	{
+		if (extra != NULL)
+			extra = DatumGetJsonbP(DirectFunctionCall2(jsonb_delete, JsonbPGetDatum(extra),
+													   CStringGetTextDatum("calibration")));
+	}
+	else
+	{
+		Jsonb	   *cal_jb = PG_GETARG_JSONB_P(1);
+
+		(void) CalibrationParse(cal_jb);
+		extra = ExtraWith(extra, "calibration", cal_jb);
+	}
+	if (extra != NULL && JB_ROOT_COUNT(extra) == 0)
+		extra = NULL;
+	result = LogregModelAllocExtra(model->k, LogregModelNames(model), extra);
+	CopyModelFields(result, model);
 	PG_RETURN_POINTER(result);
 }

@@ -86,6 +86,7 @@ extern LogregModel *LogregModelAllocExtra(int k, char **names, Jsonb *extra);
 /* The extra jsonb object of a model, and the encoder in it; NULL when absent. */
 extern Jsonb *LogregModelExtra(const LogregModel *model);
 extern Jsonb *LogregModelEncoder(const LogregModel *model);
+extern Jsonb *LogregModelCalibration(const LogregModel *model);
 
 /* The feature names of a model as a palloc'd array of k pointers, or NULL. */
 extern char **LogregModelNames(const LogregModel *model);

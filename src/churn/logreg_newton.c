@@ -135,6 +135,7 @@ LogregRaiseCollinear(int col, const LogregOptions *opts)
  * A (b - beta), updated with a column of A at every coordinate change.
  */
 #define SUBPROBLEM_MAX_SWEEPS	100000
+#define SUBPROBLEM_TIE			1e-12
 
 static void
 ElasticNetSubproblem(const double *g, const double *a, const double *beta, int p,
@@ -175,11 +176,16 @@ ElasticNetSubproblem(const double *g, const double *a, const double *beta, int p
 				continue;
 			}
 			u = ajj * b[j] - r[j];
+			/*
+			 * |u| within rounding of l1 is a tie, and a tie is a zero: at the
+			 * first penalty of a path (lambda_max, where every coefficient is
+			 * zero by construction) the gradient equals l1 only to rounding.
+			 */
 			if (j < first_pen)
 				next = u / ajj;
-			else if (u > l1)
+			else if (u > l1 * (1.0 + SUBPROBLEM_TIE))
 				next = (u - l1) / ajj;
-			else if (u < -l1)
+			else if (u < -l1 * (1.0 + SUBPROBLEM_TIE))
 				next = (u + l1) / ajj;
 			else
 				next = 0.0;
@@ -240,7 +246,7 @@ ElasticNetSubproblem(const double *g, const double *a, const double *beta, int p
 				for (int x = 0; x < m; x++)
 					rj += a[j * p + support[x]] * delta[x];
 				/* a tie at the boundary, to rounding, is still a zero */
-				if (fabs(rj) > l1 * (1.0 + 1e-12))
+				if (fabs(rj) > l1 * (1.0 + SUBPROBLEM_TIE))
 					exact = false;
 			}
 			if (exact)
