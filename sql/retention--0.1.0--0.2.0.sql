@@ -16,6 +16,19 @@ COMMENT ON AGGREGATE @extschema@.logreg_train(boolean, float8[], jsonb) IS
 -- learned from the training rows and stored inside the model.
 --------------------------------------------------------------------------
 
+CREATE FUNCTION @extschema@.churn_label_expr(label_column text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT pg_catalog.format(
+        $e$(CASE WHEN (src.%1$I)::pg_catalog.text OPERATOR(pg_catalog.~) '^\s*[-+]?[0-9.]+\s*$'
+                 THEN (src.%1$I)::pg_catalog.text::pg_catalog.numeric::integer::boolean
+                 ELSE (src.%1$I)::pg_catalog.text::boolean END)$e$, label_column)
+$$;
+
+COMMENT ON FUNCTION @extschema@.churn_label_expr(text) IS
+'the SQL expression (over the FROM item src) that reads a label column as boolean: a number (0/1), a boolean, or text that reads as one (''Yes'', ''no'', ''t'', ''1''); used by train_churn_model and logreg_cv';
+
 CREATE FUNCTION @extschema@.churn_encoder(source text, columns text[], options jsonb DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
@@ -341,10 +354,7 @@ BEGIN
     train_opts := opts OPERATOR(pg_catalog.-) ARRAY['folds', 'metric', 'n_lambda', 'lambda_min_ratio', 'lambdas', 'l1_ratio'];
 
     from_item := @extschema@.source_from_item(source);
-    label_expr := pg_catalog.format(
-        $e$(CASE WHEN (src.%1$I)::pg_catalog.text OPERATOR(pg_catalog.~) '^\s*[-+]?[0-9.]+\s*$'
-                 THEN (src.%1$I)::pg_catalog.text::pg_catalog.numeric::integer::boolean
-                 ELSE (src.%1$I)::pg_catalog.text::boolean END)$e$, label_column);
+    label_expr := @extschema@.churn_label_expr(label_column);
     feats := (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
                 FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i));
 
@@ -540,11 +550,7 @@ BEGIN
         opts := opts OPERATOR(pg_catalog.||)
                 pg_catalog.jsonb_build_object('feature_names', pg_catalog.to_jsonb(feature_columns));
     END IF;
-    -- a number (0/1), a boolean, or text that reads as one ('Yes', 'no', 't', '1')
-    label_expr := pg_catalog.format(
-        $e$(CASE WHEN (src.%1$I)::pg_catalog.text OPERATOR(pg_catalog.~) '^\s*[-+]?[0-9.]+\s*$'
-                 THEN (src.%1$I)::pg_catalog.text::pg_catalog.numeric::integer::boolean
-                 ELSE (src.%1$I)::pg_catalog.text::boolean END)$e$, label_column);
+    label_expr := @extschema@.churn_label_expr(label_column);
     feats := (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
                 FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i));
     IF holdout_column IS NOT NULL THEN

@@ -487,6 +487,33 @@ BinsArg(FunctionCallInfo fcinfo, int arg)
 	return bins;
 }
 
+/* per bin: the sum of probabilities, of labels, and the count */
+typedef struct BinSums
+{
+	double	   *sp;
+	double	   *sy;
+	int64	   *cnt;
+} BinSums;
+
+static BinSums
+SumBins(const ScoredLabel *d, int n, int bins)
+{
+	BinSums		s;
+
+	s.sp = palloc0(sizeof(double) * bins);
+	s.sy = palloc0(sizeof(double) * bins);
+	s.cnt = palloc0(sizeof(int64) * bins);
+	for (int i = 0; i < n; i++)
+	{
+		int			b = UniformBin(d[i].p, bins);
+
+		s.sp[b] += d[i].p;
+		s.sy[b] += d[i].y ? 1.0 : 0.0;
+		s.cnt[b]++;
+	}
+	return s;
+}
+
 /*
  * Returns the reliability curve: per non-empty bin its bounds, rows, mean
  * probability and fraction of positive labels.
@@ -499,19 +526,12 @@ calibration_curve(PG_FUNCTION_ARGS)
 	int			n;
 	ScoredLabel *d = ReadPairs(PG_GETARG_ARRAYTYPE_P(0), PG_GETARG_ARRAYTYPE_P(1), &n);
 	int			bins = BinsArg(fcinfo, 2);
-	double	   *sp = palloc0(sizeof(double) * bins);
-	double	   *sy = palloc0(sizeof(double) * bins);
-	int64	   *cnt = palloc0(sizeof(int64) * bins);
+	BinSums		sums = SumBins(d, n, bins);
+	double	   *sp = sums.sp;
+	double	   *sy = sums.sy;
+	int64	   *cnt = sums.cnt;
 
 	InitMaterializedSRF(fcinfo, 0);
-	for (int i = 0; i < n; i++)
-	{
-		int			b = UniformBin(d[i].p, bins);
-
-		sp[b] += d[i].p;
-		sy[b] += d[i].y ? 1.0 : 0.0;
-		cnt[b]++;
-	}
 	for (int b = 0; b < bins; b++)
 	{
 		Datum		values[6];
@@ -543,9 +563,7 @@ calibration_metrics(PG_FUNCTION_ARGS)
 	int			n;
 	ScoredLabel *d = ReadPairs(PG_GETARG_ARRAYTYPE_P(0), PG_GETARG_ARRAYTYPE_P(1), &n);
 	int			bins = BinsArg(fcinfo, 2);
-	double	   *sp = palloc0(sizeof(double) * bins);
-	double	   *sy = palloc0(sizeof(double) * bins);
-	int64	   *cnt = palloc0(sizeof(int64) * bins);
+	BinSums		sums;
 	double		brier = 0,
 				mp = 0,
 				pos = 0,
@@ -558,23 +576,20 @@ calibration_metrics(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		double		y = d[i].y ? 1.0 : 0.0;
-		int			b = UniformBin(d[i].p, bins);
 
 		brier += (d[i].p - y) * (d[i].p - y);
 		mp += d[i].p;
 		pos += y;
-		sp[b] += d[i].p;
-		sy[b] += y;
-		cnt[b]++;
 	}
+	sums = SumBins(d, n, bins);
 	for (int b = 0; b < bins; b++)
 	{
 		double		gap;
 
-		if (cnt[b] == 0)
+		if (sums.cnt[b] == 0)
 			continue;
-		gap = fabs(sp[b] - sy[b]) / cnt[b];
-		ece += gap * cnt[b] / n;
+		gap = fabs(sums.sp[b] - sums.sy[b]) / sums.cnt[b];
+		ece += gap * sums.cnt[b] / n;
 		mce = Max(mce, gap);
 	}
 	initStringInfo(&buf);

@@ -79,10 +79,7 @@ BEGIN
     train_opts := opts OPERATOR(pg_catalog.-) ARRAY['folds', 'metric', 'n_lambda', 'lambda_min_ratio', 'lambdas', 'l1_ratio'];
 
     from_item := @extschema@.source_from_item(source);
-    label_expr := pg_catalog.format(
-        $e$(CASE WHEN (src.%1$I)::pg_catalog.text OPERATOR(pg_catalog.~) '^\s*[-+]?[0-9.]+\s*$'
-                 THEN (src.%1$I)::pg_catalog.text::pg_catalog.numeric::integer::boolean
-                 ELSE (src.%1$I)::pg_catalog.text::boolean END)$e$, label_column);
+    label_expr := @extschema@.churn_label_expr(label_column);
     feats := (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
                 FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i));
 

@@ -3,6 +3,19 @@
 -- learned from the training rows and stored inside the model.
 --------------------------------------------------------------------------
 
+CREATE FUNCTION @extschema@.churn_label_expr(label_column text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT pg_catalog.format(
+        $e$(CASE WHEN (src.%1$I)::pg_catalog.text OPERATOR(pg_catalog.~) '^\s*[-+]?[0-9.]+\s*$'
+                 THEN (src.%1$I)::pg_catalog.text::pg_catalog.numeric::integer::boolean
+                 ELSE (src.%1$I)::pg_catalog.text::boolean END)$e$, label_column)
+$$;
+
+COMMENT ON FUNCTION @extschema@.churn_label_expr(text) IS
+'the SQL expression (over the FROM item src) that reads a label column as boolean: a number (0/1), a boolean, or text that reads as one (''Yes'', ''no'', ''t'', ''1''); used by train_churn_model and logreg_cv';
+
 CREATE FUNCTION @extschema@.churn_encoder(source text, columns text[], options jsonb DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED

@@ -81,11 +81,7 @@ BEGIN
         opts := opts OPERATOR(pg_catalog.||)
                 pg_catalog.jsonb_build_object('feature_names', pg_catalog.to_jsonb(feature_columns));
     END IF;
-    -- a number (0/1), a boolean, or text that reads as one ('Yes', 'no', 't', '1')
-    label_expr := pg_catalog.format(
-        $e$(CASE WHEN (src.%1$I)::pg_catalog.text OPERATOR(pg_catalog.~) '^\s*[-+]?[0-9.]+\s*$'
-                 THEN (src.%1$I)::pg_catalog.text::pg_catalog.numeric::integer::boolean
-                 ELSE (src.%1$I)::pg_catalog.text::boolean END)$e$, label_column);
+    label_expr := @extschema@.churn_label_expr(label_column);
     feats := (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
                 FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i));
     IF holdout_column IS NOT NULL THEN
