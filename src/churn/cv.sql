@@ -56,17 +56,20 @@ BEGIN
         min_ratio := COALESCE((opts OPERATOR(pg_catalog.->>) 'lambda_min_ratio')::pg_catalog.float8, 1e-4);
         lambdas := (SELECT pg_catalog.array_agg(e::pg_catalog.float8 ORDER BY e::pg_catalog.float8 DESC)
                       FROM pg_catalog.jsonb_array_elements_text(opts OPERATOR(pg_catalog.->) 'lambdas') AS e);
-        rhos := CASE pg_catalog.jsonb_typeof(opts OPERATOR(pg_catalog.->) 'l1_ratio')
-                    WHEN 'array' THEN (SELECT pg_catalog.array_agg(e::pg_catalog.float8 ORDER BY o)
-                                         FROM pg_catalog.jsonb_array_elements_text(opts OPERATOR(pg_catalog.->) 'l1_ratio')
-                                              WITH ORDINALITY AS u(e, o))
-                    WHEN 'number' THEN ARRAY[(opts OPERATOR(pg_catalog.->>) 'l1_ratio')::pg_catalog.float8]
+        rhos := CASE
+                    WHEN pg_catalog.jsonb_typeof(opts OPERATOR(pg_catalog.->) 'l1_ratio') OPERATOR(pg_catalog.=) 'array'
+                    THEN (SELECT pg_catalog.array_agg(e::pg_catalog.float8 ORDER BY o)
+                            FROM pg_catalog.jsonb_array_elements_text(opts OPERATOR(pg_catalog.->) 'l1_ratio')
+                                 WITH ORDINALITY AS u(e, o))
+                    WHEN pg_catalog.jsonb_typeof(opts OPERATOR(pg_catalog.->) 'l1_ratio') OPERATOR(pg_catalog.=) 'number'
+                    THEN ARRAY[(opts OPERATOR(pg_catalog.->>) 'l1_ratio')::pg_catalog.float8]
                     ELSE ARRAY[0::pg_catalog.float8] END;
     EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range OR invalid_parameter_value THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'invalid logreg_cv option value',
             DETAIL = 'folds and n_lambda are integers, lambda_min_ratio a number, lambdas an array of numbers, l1_ratio a number or an array of numbers.';
     END;
-    IF k NOT BETWEEN 2 AND 100 OR n_lambda NOT BETWEEN 1 AND 1000
+    IF k OPERATOR(pg_catalog.<) 2 OR k OPERATOR(pg_catalog.>) 100
+       OR n_lambda OPERATOR(pg_catalog.<) 1 OR n_lambda OPERATOR(pg_catalog.>) 1000
        OR NOT (min_ratio OPERATOR(pg_catalog.>) 0 AND min_ratio OPERATOR(pg_catalog.<) 1)
        OR metric OPERATOR(pg_catalog.<>) ALL (ARRAY['deviance', 'auc'])
        OR EXISTS (SELECT FROM pg_catalog.unnest(lambdas) AS l
@@ -144,7 +147,7 @@ BEGIN
                   INTO m FROM pg_temp.logreg_cv_rows AS r WHERE r.fold OPERATOR(pg_catalog.<>) f;
                 INSERT INTO pg_temp.logreg_cv_scores
                 SELECT rho, lam, f, pg_catalog.count(*),
-                       CASE metric WHEN 'auc' THEN @extschema@.roc_auc(@extschema@.churn_prob(m, r.x), r.y)
+                       CASE WHEN metric OPERATOR(pg_catalog.=) 'auc' THEN @extschema@.roc_auc(@extschema@.churn_prob(m, r.x), r.y)
                             -- binomial deviance per row, -2 log-likelihood, as cv.glmnet
                             ELSE 2 OPERATOR(pg_catalog.*) @extschema@.log_loss(@extschema@.churn_prob(m, r.x), r.y) END,
                        NULL
@@ -173,23 +176,28 @@ BEGIN
         SELECT p.l1_ratio, p.lambda, p.mean, p.n_nonzero,
                pg_catalog.sqrt(pg_catalog.sum(s.n OPERATOR(pg_catalog.*) ((s.score OPERATOR(pg_catalog.-) p.mean) OPERATOR(pg_catalog.^) 2))
                                OPERATOR(pg_catalog./) pg_catalog.sum(s.n) OPERATOR(pg_catalog./) (k OPERATOR(pg_catalog.-) 1)) AS std_err
-          FROM path AS p JOIN pg_temp.logreg_cv_scores AS s USING (l1_ratio, lambda)
+          FROM path AS p JOIN pg_temp.logreg_cv_scores AS s
+            ON s.l1_ratio OPERATOR(pg_catalog.=) p.l1_ratio AND s.lambda OPERATOR(pg_catalog.=) p.lambda
          GROUP BY p.l1_ratio, p.lambda, p.mean, p.n_nonzero),
     signed AS (   -- lower is better
-        SELECT e.*, CASE metric WHEN 'auc' THEN OPERATOR(pg_catalog.-) e.mean ELSE e.mean END AS loss FROM se AS e),
+        SELECT e.*, CASE WHEN metric OPERATOR(pg_catalog.=) 'auc' THEN OPERATOR(pg_catalog.-) e.mean ELSE e.mean END AS loss
+          FROM se AS e),
     best AS (
         SELECT DISTINCT ON (g.l1_ratio) g.l1_ratio, g.lambda AS lambda_min, g.loss OPERATOR(pg_catalog.+) g.std_err AS bound
           FROM signed AS g ORDER BY g.l1_ratio, g.loss, g.lambda DESC),
     one_se AS (
         SELECT b.l1_ratio, pg_catalog.max(g.lambda) AS lambda_1se
-          FROM best AS b JOIN signed AS g USING (l1_ratio)
+          FROM best AS b JOIN signed AS g ON g.l1_ratio OPERATOR(pg_catalog.=) b.l1_ratio
          WHERE g.loss OPERATOR(pg_catalog.<=) b.bound
          GROUP BY b.l1_ratio)
     SELECT g.l1_ratio, g.lambda, g.mean, g.std_err, g.n_nonzero::integer,
-           NULLIF(pg_catalog.concat_ws(', ',
-               CASE WHEN g.lambda OPERATOR(pg_catalog.=) b.lambda_min THEN 'lambda_min' END,
-               CASE WHEN g.lambda OPERATOR(pg_catalog.=) o.lambda_1se THEN 'lambda_1se' END), '')::pg_catalog.text
-      FROM signed AS g JOIN best AS b USING (l1_ratio) JOIN one_se AS o USING (l1_ratio)
+           CASE WHEN g.lambda OPERATOR(pg_catalog.=) b.lambda_min OR g.lambda OPERATOR(pg_catalog.=) o.lambda_1se
+                THEN pg_catalog.concat_ws(', ',
+                         CASE WHEN g.lambda OPERATOR(pg_catalog.=) b.lambda_min THEN 'lambda_min' END,
+                         CASE WHEN g.lambda OPERATOR(pg_catalog.=) o.lambda_1se THEN 'lambda_1se' END) END
+      FROM signed AS g
+      JOIN best AS b ON b.l1_ratio OPERATOR(pg_catalog.=) g.l1_ratio
+      JOIN one_se AS o ON o.l1_ratio OPERATOR(pg_catalog.=) g.l1_ratio
      ORDER BY pg_catalog.array_position(rhos, g.l1_ratio), g.lambda DESC;
 END
 $$;

@@ -61,7 +61,8 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'invalid encoder option value',
             DETAIL = 'min_level_count and max_levels are integers, standardize is true or false.';
     END;
-    IF min_count OPERATOR(pg_catalog.<) 1 OR max_levels NOT BETWEEN 1 AND 1000 THEN
+    IF min_count OPERATOR(pg_catalog.<) 1 OR max_levels OPERATOR(pg_catalog.<) 1
+       OR max_levels OPERATOR(pg_catalog.>) 1000 THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'invalid encoder option value',
             DETAIL = 'min_level_count must be at least 1 and max_levels between 1 and 1000.';
     END IF;
@@ -72,8 +73,10 @@ BEGIN
     FOR st IN EXECUTE pg_catalog.format(
         $q$WITH cells AS (
              SELECT u.i, x.t, e.value OPERATOR(pg_catalog.#>>) '{}' AS txt,
-                    CASE x.t WHEN 'bool' THEN (e.value OPERATOR(pg_catalog.#>>) '{}')::boolean::integer::pg_catalog.float8
-                             WHEN 'number' THEN (e.value OPERATOR(pg_catalog.#>>) '{}')::pg_catalog.float8 END AS num
+                    CASE WHEN x.t OPERATOR(pg_catalog.=) 'bool'
+                         THEN (e.value OPERATOR(pg_catalog.#>>) '{}')::boolean::integer::pg_catalog.float8
+                         WHEN x.t OPERATOR(pg_catalog.=) 'number'
+                         THEN (e.value OPERATOR(pg_catalog.#>>) '{}')::pg_catalog.float8 END AS num
                FROM (SELECT pg_catalog.to_jsonb(src) AS r FROM %s OFFSET 0) AS j
               CROSS JOIN LATERAL pg_catalog.jsonb_each(j.r) AS e
                JOIN pg_catalog.unnest($1) WITH ORDINALITY AS u(name, i) ON u.name OPERATOR(pg_catalog.=) e.key
@@ -107,7 +110,7 @@ BEGIN
                         AND c.i OPERATOR(pg_catalog.=) ANY (SELECT s.i FROM stats AS s WHERE s.n_text OPERATOR(pg_catalog.>) 0)
                       GROUP BY c.i, c.txt) AS l
               GROUP BY l.i)
-           SELECT s.*, l.counts FROM stats AS s LEFT JOIN levels AS l USING (i) ORDER BY s.i$q$,
+           SELECT s.*, l.counts FROM stats AS s LEFT JOIN levels AS l ON l.i OPERATOR(pg_catalog.=) s.i ORDER BY s.i$q$,
         @extschema@.source_from_item(source))
         USING columns
     LOOP
