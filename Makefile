@@ -37,8 +37,11 @@ SQL_SOURCES = \
 	src/churn/logreg_model.sql \
 	src/churn/logreg_train.sql \
 	src/churn/scoring.sql \
+	src/churn/encoder.sql \
+	src/churn/calibration.sql \
 	src/churn/metrics.sql \
 	src/churn/registry.sql \
+	src/churn/cv.sql \
 	src/recommend/similarity.sql \
 	src/recommend/item_knn_model.sql \
 	src/recommend/item_knn.sql \
@@ -88,6 +91,10 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 # strict IEEE semantics (compensated sums, log-sum-exp, NaN checks).
 VECTORIZE_CFLAGS = -ftree-vectorize -fassociative-math -fno-signed-zeros -fno-trapping-math
 src/recommend/similarity.o: CFLAGS += $(VECTORIZE_CFLAGS)
+# The Newton passes of logreg_train: vectorised without reassociation (its
+# dot products keep four explicit accumulators, so the order of every sum is
+# fixed in the source and the results stay bit-identical to scalar code).
+src/churn/logreg_train.o: CFLAGS += -ftree-vectorize
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

@@ -2,7 +2,7 @@
  *
  * logreg_options.c
  *	  The options object of logreg_train, logreg_step and
- *	  logreg_train_multipass: lambda, max_iter, tol, fit_intercept,
+ *	  logreg_train_multipass: lambda, l1_ratio, max_iter, tol, fit_intercept,
  *	  class_weight, feature_names, max_memory_mb.  Unknown keys are errors,
  *	  so that a misspelt option cannot be silently ignored.
  *
@@ -94,6 +94,7 @@ LogregParseOptions(Jsonb *options, LogregOptions *opts)
 	JsonbIteratorToken tok;
 
 	opts->lambda = 0.0;
+	opts->l1_ratio = 0.0;
 	opts->max_iter = DEFAULT_MAX_ITER;
 	opts->tol = DEFAULT_TOL;
 	opts->fit_intercept = true;
@@ -128,7 +129,13 @@ LogregParseOptions(Jsonb *options, LogregOptions *opts)
 		{
 			opts->lambda = OptionNumber(&v, name);
 			if (!(opts->lambda >= 0.0) || !isfinite(opts->lambda))
-				BadOption(name, "The L2 strength must be zero or positive.");
+				BadOption(name, "The penalty strength must be zero or positive.");
+		}
+		else if (strcmp(name, "l1_ratio") == 0)
+		{
+			opts->l1_ratio = OptionNumber(&v, name);
+			if (!(opts->l1_ratio >= 0.0 && opts->l1_ratio <= 1.0))
+				BadOption(name, "The share of the L1 penalty must be between 0 and 1.");
 		}
 		else if (strcmp(name, "max_iter") == 0)
 		{
@@ -187,6 +194,6 @@ LogregParseOptions(Jsonb *options, LogregOptions *opts)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unrecognized logreg_train option \"%s\"", name),
-					 errhint("Valid options are lambda, max_iter, tol, fit_intercept, class_weight, feature_names and max_memory_mb.")));
+					 errhint("Valid options are lambda, l1_ratio, max_iter, tol, fit_intercept, class_weight, feature_names and max_memory_mb.")));
 	}
 }

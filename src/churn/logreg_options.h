@@ -23,7 +23,8 @@ typedef enum ClassWeightMode
 
 typedef struct LogregOptions
 {
-	double		lambda;			/* L2 strength; the intercept is not penalised */
+	double		lambda;			/* penalty strength; the intercept is not penalised */
+	double		l1_ratio;		/* rho: penalty lambda ((1 - rho)/2 ||b||^2 + rho ||b||_1) */
 	int			max_iter;
 	double		tol;
 	bool		fit_intercept;
@@ -34,6 +35,10 @@ typedef struct LogregOptions
 	int			n_names;		/* -1 when no feature_names were given */
 	char	  **names;
 } LogregOptions;
+
+/* the L2 and L1 parts of the elastic-net penalty */
+#define LogregL2(opts)	((opts)->lambda * (1.0 - (opts)->l1_ratio))
+#define LogregL1(opts)	((opts)->lambda * (opts)->l1_ratio)
 
 /* Parse an options object (NULL means all defaults); class-22 errors. */
 extern void LogregParseOptions(Jsonb *options, LogregOptions *opts);

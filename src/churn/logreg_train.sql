@@ -56,7 +56,7 @@ CREATE AGGREGATE @extschema@.logreg_train(label boolean, features float8[], opti
 );
 
 COMMENT ON AGGREGATE @extschema@.logreg_train(boolean, float8[], jsonb) IS
-'logistic regression with options: lambda (L2, intercept unpenalised), max_iter, tol, fit_intercept, class_weight, feature_names, max_memory_mb';
+'logistic regression with options: lambda and l1_ratio (elastic-net penalty lambda ((1 - l1_ratio)/2 ||coef||^2 + l1_ratio ||coef||_1), intercept unpenalised), max_iter, tol, fit_intercept, class_weight, feature_names, max_memory_mb';
 
 CREATE FUNCTION @extschema@.logreg_step_accum(float8[], boolean, float8[], float8[], jsonb)
 RETURNS float8[]

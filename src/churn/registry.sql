@@ -24,6 +24,15 @@ DECLARE
     opts       pg_catalog.jsonb := COALESCE(options, '{}'::pg_catalog.jsonb);
     model      @extschema@.logreg_model;
     holdout    pg_catalog.jsonb;
+    encoder    pg_catalog.jsonb;
+    enc_opts   pg_catalog.jsonb;
+    scored     pg_catalog.text;
+    cal_method pg_catalog.text;
+    calibration pg_catalog.jsonb;
+    cal_before pg_catalog.jsonb;
+    shift      pg_catalog.float8;
+    uncalibrated @extschema@.logreg_model;
+    types      pg_catalog.text[];
 BEGIN
     IF model_name IS NULL OR source IS NULL OR label_column IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22004',
@@ -38,13 +47,41 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = pg_catalog.format('holdout_fraction %s is not in [0, 1)', holdout_fraction);
     END IF;
-    IF NOT opts OPERATOR(pg_catalog.?) 'feature_names' THEN
+    from_item := @extschema@.source_from_item(source);
+    IF opts OPERATOR(pg_catalog.?) 'calibration' THEN
+        cal_method := opts OPERATOR(pg_catalog.->>) 'calibration';
+        opts := opts OPERATOR(pg_catalog.-) 'calibration';
+    END IF;
+
+    -- the encoder: asked for with the "encoder" option (true or the options
+    -- of churn_encoder), and always used when a feature column is not a number
+    IF opts OPERATOR(pg_catalog.?) 'encoder' THEN
+        enc_opts := opts OPERATOR(pg_catalog.->) 'encoder';
+        opts := opts OPERATOR(pg_catalog.-) 'encoder';
+        IF pg_catalog.jsonb_typeof(enc_opts) OPERATOR(pg_catalog.=) 'boolean' THEN
+            enc_opts := CASE WHEN enc_opts::pg_catalog.text::boolean THEN '{}'::pg_catalog.jsonb END;
+        ELSIF pg_catalog.jsonb_typeof(enc_opts) OPERATOR(pg_catalog.<>) 'object' THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = 'the "encoder" option must be true, false or an object of churn_encoder options';
+        END IF;
+    ELSE
+        EXECUTE pg_catalog.format('SELECT ARRAY[%s] FROM %s LIMIT 1',
+            (SELECT pg_catalog.string_agg(pg_catalog.format('pg_catalog.pg_typeof(src.%I)::pg_catalog.text', c), ', ' ORDER BY i)
+               FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i)),
+            from_item)
+            INTO types;
+        IF EXISTS (SELECT FROM pg_catalog.unnest(types) AS t
+                    WHERE t OPERATOR(pg_catalog.<>) ALL (ARRAY['smallint', 'integer', 'bigint', 'real',
+                                                             'double precision', 'numeric'])) THEN
+            enc_opts := '{}'::pg_catalog.jsonb;
+        END IF;
+    END IF;
+
+    IF enc_opts IS NULL AND NOT opts OPERATOR(pg_catalog.?) 'feature_names' THEN
         opts := opts OPERATOR(pg_catalog.||)
                 pg_catalog.jsonb_build_object('feature_names', pg_catalog.to_jsonb(feature_columns));
     END IF;
-
-    from_item := @extschema@.source_from_item(source);
-    label_expr := pg_catalog.format('(src.%I)::integer::boolean', label_column);
+    label_expr := @extschema@.churn_label_expr(label_column);
     feats := (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
                 FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i));
     IF holdout_column IS NOT NULL THEN
@@ -56,7 +93,20 @@ BEGIN
             pg_catalog.floor(holdout_fraction OPERATOR(pg_catalog.*) 65536::pg_catalog.float8)::integer);
     END IF;
 
-    IF @extschema@.is_distributed(from_item) THEN
+    IF enc_opts IS NOT NULL THEN
+        -- learned on the training rows only, like the coefficients
+        encoder := @extschema@.churn_encoder(
+            pg_catalog.format('SELECT src.* FROM %s WHERE NOT (%s)', from_item, test_expr),
+            feature_columns, enc_opts);
+        opts := opts OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('feature_names',
+                pg_catalog.to_jsonb(@extschema@.churn_encoder_features(encoder)));
+        feats := pg_catalog.format('@extschema@.churn_encode(%L::pg_catalog.jsonb, pg_catalog.to_jsonb(src))', encoder);
+        EXECUTE pg_catalog.format(
+            'SELECT @extschema@.logreg_train(%s, %s, $1) FROM %s WHERE NOT (%s)',
+            label_expr, feats, from_item, test_expr)
+            INTO model USING opts;
+        model := @extschema@.churn_model_with_encoder(model, encoder);
+    ELSIF @extschema@.is_distributed(from_item) THEN
         -- on Citus: one pushed-down Newton pass per iteration, each shard
         -- sending a state of fixed size, where logreg_train would send every
         -- training row to the coordinator; the same model (to 1e-9)
@@ -79,20 +129,94 @@ BEGIN
             HINT = 'Rows with a NULL label, NULL features or non-finite features are skipped.';
     END IF;
 
-    -- holdout metrics on the rows the model has not seen (usable rows only)
+    -- the holdout rows the model has not seen, scored by $1: (p, y, u), u the
+    -- unseen levels of a raw row; with an encoder the raw rows, missing values
+    -- encoded, else the rows with usable features
+    IF enc_opts IS NOT NULL THEN
+        scored := pg_catalog.format(
+            $q$SELECT @extschema@.churn_prob_row($1, r) AS p, y, @extschema@.churn_unseen($1, r) AS u
+                 FROM (SELECT %s AS y, pg_catalog.to_jsonb(src) AS r FROM %s WHERE %s) AS t
+                WHERE y IS NOT NULL$q$,
+            label_expr, from_item, test_expr);
+    ELSE
+        scored := pg_catalog.format(
+            $q$SELECT @extschema@.churn_prob($1, f) AS p, y, '{}'::pg_catalog.text[] AS u
+                 FROM (SELECT %s AS y, ARRAY[%s]::pg_catalog.float8[] AS f FROM %s WHERE %s) AS t
+                WHERE y IS NOT NULL AND pg_catalog.array_position(f, NULL) IS NULL
+                  AND NOT (f OPERATOR(pg_catalog.&&) '{NaN,Infinity,-Infinity}'::pg_catalog.float8[])$q$,
+            label_expr, feats, from_item, test_expr);
+    END IF;
+
+    -- calibration: "platt" or "isotonic" fitted on the holdout, "shift" (the
+    -- prior correction of class weights, the default for a model trained
+    -- with them) or "none"
+    cal_method := COALESCE(cal_method, CASE WHEN opts OPERATOR(pg_catalog.?) 'class_weight' THEN 'shift' ELSE 'none' END);
+    IF cal_method OPERATOR(pg_catalog.=) 'shift' THEN
+        IF NOT opts OPERATOR(pg_catalog.?) 'class_weight' THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = 'calibration "shift" corrects for class weights, and the options give none';
+        END IF;
+        IF opts OPERATOR(pg_catalog.->>) 'class_weight' OPERATOR(pg_catalog.=) 'balanced' THEN
+            -- balanced weights n / (2 n_class): log(w0 / w1) = log(n1 / n0) on the training rows
+            EXECUTE pg_catalog.format(
+                'SELECT pg_catalog.ln(pg_catalog.count(*) FILTER (WHERE y)::pg_catalog.float8
+                                      OPERATOR(pg_catalog./) pg_catalog.count(*) FILTER (WHERE NOT y))
+                   FROM (SELECT %s AS y FROM %s WHERE NOT (%s)) AS t',
+                label_expr, from_item, test_expr)
+                INTO shift;
+        ELSE
+            shift := pg_catalog.ln(
+                COALESCE(opts OPERATOR(pg_catalog.#>>) '{class_weight,0}', opts OPERATOR(pg_catalog.#>>) '{class_weight,false}', '1')::pg_catalog.float8
+                OPERATOR(pg_catalog./)
+                COALESCE(opts OPERATOR(pg_catalog.#>>) '{class_weight,1}', opts OPERATOR(pg_catalog.#>>) '{class_weight,true}', '1')::pg_catalog.float8);
+        END IF;
+        calibration := pg_catalog.jsonb_build_object('method', 'shift', 'shift', shift);
+    ELSIF cal_method OPERATOR(pg_catalog.=) ANY (ARRAY['platt', 'isotonic']) THEN
+        EXECUTE pg_catalog.format(
+            'SELECT @extschema@.calibration_fit(pg_catalog.array_agg(s.p), pg_catalog.array_agg(s.y), %L) FROM (%s) AS s',
+            cal_method, scored)
+            INTO calibration USING model;
+        IF calibration IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = '22000',
+                MESSAGE = pg_catalog.format('calibration "%s" needs holdout rows, and there are none', cal_method);
+        END IF;
+    ELSIF cal_method OPERATOR(pg_catalog.<>) 'none' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('unknown calibration "%s"', cal_method),
+            HINT = 'Use "platt", "isotonic", "shift" or "none".';
+    ELSIF opts OPERATOR(pg_catalog.?) 'class_weight' THEN
+        RAISE WARNING USING ERRCODE = '01000',
+            MESSAGE = pg_catalog.format('churn model %L is trained with class weights and not calibrated: its probabilities overstate the weighted class', model_name),
+            DETAIL = 'Class weights multiply the odds the model learns by w1/w0; the holdout metrics record "uncalibrated_class_weights".',
+            HINT = 'Leave out "calibration": "none" to correct the odds back to the base rate (the default), or calibrate with "platt" or "isotonic" on the holdout.';
+    END IF;
+    IF calibration IS NOT NULL THEN
+        uncalibrated := model;
+        model := @extschema@.churn_model_with_calibration(model, calibration);
+    END IF;
+
+    -- holdout metrics of the final model; with a calibration fitted on the
+    -- holdout (platt, isotonic) they are in-sample for the calibration
     EXECUTE pg_catalog.format(
         $q$SELECT pg_catalog.jsonb_build_object(
                     'n_rows', pg_catalog.count(*),
-                    'roc_auc', @extschema@.roc_auc(p, y),
-                    'log_loss', @extschema@.log_loss(p, y),
-                    'at_0_5', @extschema@.classification_report(p, y, 0.5),
-                    'max_f1', @extschema@.threshold_max_f1(p, y))
-             FROM (SELECT @extschema@.churn_prob($1, f) AS p, y
-                     FROM (SELECT %s AS y, ARRAY[%s]::pg_catalog.float8[] AS f FROM %s WHERE %s) AS t
-                    WHERE y IS NOT NULL AND pg_catalog.array_position(f, NULL) IS NULL
-                      AND NOT (f OPERATOR(pg_catalog.&&) '{NaN,Infinity,-Infinity}'::pg_catalog.float8[])) AS s$q$,
-        label_expr, feats, from_item, test_expr)
+                    'n_unseen', pg_catalog.count(*) FILTER (WHERE pg_catalog.cardinality(s.u) OPERATOR(pg_catalog.>) 0),
+                    'roc_auc', @extschema@.roc_auc(s.p, s.y),
+                    'log_loss', @extschema@.log_loss(s.p, s.y),
+                    'at_0_5', @extschema@.classification_report(s.p, s.y, 0.5),
+                    'max_f1', @extschema@.threshold_max_f1(s.p, s.y),
+                    'calibration', @extschema@.calibration_metrics(pg_catalog.array_agg(s.p), pg_catalog.array_agg(s.y)))
+             FROM (%s) AS s$q$, scored)
         INTO holdout USING model;
+    holdout := holdout OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('calibration_method', cal_method);
+    IF uncalibrated IS NOT NULL THEN
+        EXECUTE pg_catalog.format(
+            'SELECT @extschema@.calibration_metrics(pg_catalog.array_agg(s.p), pg_catalog.array_agg(s.y)) FROM (%s) AS s', scored)
+            INTO cal_before USING uncalibrated;
+        holdout := holdout OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('calibration_before', cal_before);
+    ELSIF opts OPERATOR(pg_catalog.?) 'class_weight' THEN
+        holdout := holdout OPERATOR(pg_catalog.||) '{"uncalibrated_class_weights": true}'::pg_catalog.jsonb;
+    END IF;
 
     -- one writer per model name at a time picks the next version
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('retention.models'),
@@ -156,6 +280,14 @@ BEGIN
             MESSAGE = pg_catalog.format('churn model %L%s does not exist', model_name,
                                         COALESCE(' version ' OPERATOR(pg_catalog.||) model_version::pg_catalog.text, '')),
             HINT = 'Train it with CALL retention.train_churn_model(...).';
+    END IF;
+    IF stored.model OPERATOR(pg_catalog.?) 'encoder' THEN
+        -- a model with an encoder scores the raw rows
+        RETURN QUERY EXECUTE pg_catalog.format(
+            $q$SELECT (src.%I)::pg_catalog.text, @extschema@.churn_prob_row($1, pg_catalog.to_jsonb(src)) FROM %s$q$,
+            id_column, @extschema@.source_from_item(source))
+            USING stored.model::pg_catalog.text::@extschema@.logreg_model;
+        RETURN;
     END IF;
     IF stored.feature_names IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22023',

@@ -4,7 +4,7 @@
 -- results computed over its rows only.  (The list of such functions is
 -- checked against the catalogue, so a new one cannot be forgotten here.)
 BEGIN;
-SELECT plan(38);
+SELECT plan(40);
 
 CREATE TABLE public.priv_events AS
 SELECT 1 + (g % 40)::bigint AS user_id,
@@ -33,9 +33,9 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
                    AND p.prokind = 'f'
                    AND ('regclass'::regtype = ANY (p.proargtypes::oid[]) OR p.proargnames && ARRAY['source'])
                  ORDER BY 1),
-          ARRAY['breakdown_sql', 'churn_scores', 'cohort_table', 'customer_base', 'evaluate_item_knn',
+          ARRAY['breakdown_sql', 'churn_encoder', 'churn_scores', 'cohort_table', 'customer_base', 'evaluate_item_knn',
                 'evaluate_recommenders', 'funnel', 'funnel_dropoffs', 'funnel_progress_sql', 'lifecycle',
-                'logreg_train_multipass', 'nearest_by_embedding', 'paths', 'recommend_all', 'recommend_all',
+                'logreg_cv', 'logreg_train_multipass', 'nearest_by_embedding', 'paths', 'recommend_all', 'recommend_all',
                 'recommend_from_similar_users', 'rfm', 'rolling_retention', 'session_summary',
                 'sessions', 'source_from_item', 'stickiness', 'user_features'],
           'the functions that read a caller-named relation are the ones tested here');
@@ -79,6 +79,8 @@ SELECT throws_ok($$SELECT * FROM retention.nearest_by_embedding('{1,1,1}'::float
 SELECT throws_ok($$SELECT * FROM retention.churn_scores('priv_churn', 'public.priv_events', 'user_id')$$, '42501', NULL, 'churn_scores: denied');
 SELECT throws_ok($$SELECT retention.logreg_train_multipass('public.priv_events', 'churned', '{f1,f2}')$$, '42501', NULL, 'logreg_train_multipass: denied');
 SELECT throws_ok($$CALL retention.train_churn_model('priv_m', 'public.priv_events', 'churned', '{f1,f2}')$$, '42501', NULL, 'train_churn_model: denied');
+SELECT throws_ok($$SELECT retention.churn_encoder('public.priv_events', '{f1,f2}')$$, '42501', NULL, 'churn_encoder: denied');
+SELECT throws_ok($$SELECT * FROM retention.logreg_cv('public.priv_events', 'churned', '{f1,f2}', 'user_id')$$, '42501', NULL, 'logreg_cv: denied');
 SELECT throws_ok($$SELECT * FROM retention.customer_base('pg_temp.summaries', '{"r":0.243,"alpha":4.414,"a":0.793,"b":2.426}', '{"p":6.25,"q":3.74,"v":15.44}', 39, 12, 4.33, 0.01)$$, '42501', NULL, 'customer_base: denied');
 RESET ROLE;
 
