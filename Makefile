@@ -49,6 +49,7 @@ SQL_SOURCES = \
 	src/customer_base/pareto_nbd.sql \
 	src/customer_base/gamma_gamma.sql \
 	src/customer_base/customer_base.sql \
+	src/customer_base/candidates.sql \
 	src/loop/privacy.sql \
 	src/loop/pipelines.sql \
 	src/loop/refresh.sql \

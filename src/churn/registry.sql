@@ -81,6 +81,8 @@ BEGIN
         label_expr, feats, from_item, test_expr)
         INTO holdout USING model;
 
+    -- only members of the name's owner add versions (the first saver owns it)
+    PERFORM @extschema@.claim_model(model_name);
     -- one writer per model name at a time picks the next version
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('retention.models'),
                                              pg_catalog.hashtext(model_name));
@@ -106,23 +108,24 @@ AS $$
       FROM @extschema@.models AS m
      WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) 'logreg'
        AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
+       AND @extschema@.model_trusted(m.name, m.trained_by)
      ORDER BY m.version DESC
      LIMIT 1
 $$;
 
 COMMENT ON FUNCTION @extschema@.churn_model(text, integer) IS
-'a stored churn model: the latest version of model_name, or the given version; NULL when there is none. Call it once per query, e.g. in a scalar subquery';
+'a stored churn model: the latest trusted version of model_name (written by a member of its owner), or the given version; NULL when there is none. Call it once per query, e.g. in a scalar subquery';
 
 CREATE VIEW @extschema@.churn_models_latest WITH (security_invoker = true) AS
 SELECT DISTINCT ON (m.name)
        m.name, m.version, m.model::text::@extschema@.logreg_model AS model,
        m.metrics, m.feature_names, m.trained_at, m.trained_by
   FROM @extschema@.models AS m
- WHERE m.kind = 'logreg'
+ WHERE m.kind = 'logreg' AND @extschema@.model_trusted(m.name, m.trained_by)
  ORDER BY m.name, m.version DESC;
 
 COMMENT ON VIEW @extschema@.churn_models_latest IS
-'the latest version of every churn (logreg) model, as a logreg_model ready for churn_prob';
+'the latest trusted version (written by a member of its owner) of every churn (logreg) model, as a logreg_model ready for churn_prob';
 
 CREATE FUNCTION @extschema@.churn_scores(model_name text, source text, id_column text,
                                          model_version integer DEFAULT NULL)
@@ -136,6 +139,7 @@ BEGIN
       FROM @extschema@.models AS m
      WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) 'logreg'
        AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
+       AND @extschema@.model_trusted(m.name, m.trained_by)
      ORDER BY m.version DESC
      LIMIT 1;
     IF NOT FOUND THEN

@@ -1,0 +1,131 @@
+--------------------------------------------------------------------------
+-- The loop's customer-base candidates
+--
+-- refresh() fits several customer-base models, checks that the data
+-- identify each fit's parameters, backtests each at as_of - horizon and
+-- publishes the scores of the best one that earns it.  These functions
+-- read any candidate by its jsonb form ("kind" says which), so a new model
+-- type plugs in by adding a branch here.
+--------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.customer_base_fit_problem(fit jsonb)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k text;
+    est float8;
+    se float8;
+    no_se text[] := '{}';
+    wide text[] := '{}';
+    dropout float8;
+    problems text[] := '{}';
+BEGIN
+    IF fit ->> 'kind' = 'nbd' THEN
+        -- the purchase process alone: r and alpha must be positive and finite
+        IF NOT ((fit ->> 'r')::float8 > 0 AND (fit ->> 'alpha')::float8 > 0
+                AND (fit ->> 'r')::float8 < 'Infinity' AND (fit ->> 'alpha')::float8 < 'Infinity') THEN
+            RETURN 'r and alpha are not positive and finite';
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF NOT COALESCE((fit ->> 'converged')::boolean, false) THEN
+        problems := problems || 'not converged'::text;
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(COALESCE(fit -> 'std_err', '{}')) ORDER BY 1 LOOP
+        est := (fit ->> k)::float8;
+        se := (fit -> 'std_err' ->> k)::float8;
+        IF se IS NULL OR se = 'NaN'::float8 THEN
+            no_se := no_se || k;
+        ELSIF se > abs(est) THEN
+            wide := wide || format('%s %s ± %s', k, round(est::numeric, 4), round(se::numeric, 4));
+        END IF;
+    END LOOP;
+    IF cardinality(no_se) > 0 THEN
+        problems := problems || ('no standard error for ' || array_to_string(no_se, ', '));
+    END IF;
+    IF cardinality(wide) > 0 THEN
+        problems := problems || ('standard error above the estimate: ' || array_to_string(wide, ', '));
+    END IF;
+    -- a dropout process that vanishes leaves P(alive) = 1 for everyone
+    IF fit ->> 'kind' IN ('bgnbd', 'mbgnbd') THEN
+        dropout := (fit ->> 'a')::float8 / ((fit ->> 'a')::float8 + (fit ->> 'b')::float8);
+        IF dropout < 1e-3 THEN
+            problems := problems || format('mean dropout a/(a+b) = %s, near 0', btrim(to_char(dropout, '9.9EEEE')));
+        END IF;
+    ELSIF fit ->> 'kind' = 'pareto_nbd' THEN
+        dropout := (fit ->> 's')::float8 / (fit ->> 'beta')::float8;
+        IF dropout < 1e-4 THEN
+            problems := problems || format('mean dropout rate s/beta = %s per period, near 0',
+                                           btrim(to_char(dropout, '9.9EEEE')));
+        END IF;
+    END IF;
+    IF cardinality(problems) = 0 THEN
+        RETURN NULL;
+    END IF;
+    RETURN array_to_string(problems, ', ');
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.customer_base_fit_problem(jsonb) IS
+'why the data do not identify a customer-base fit (jsonb of bgnbd_model, pareto_nbd_model, gamma_gamma_model or an nbd model): not converged, a standard error missing or above its estimate, or a mean dropout near 0; NULL when the fit is usable';
+
+CREATE FUNCTION @extschema@.customer_base_p_alive(model jsonb, frequency float8, recency float8, t float8)
+RETURNS float8
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT CASE model OPERATOR(pg_catalog.->>) 'kind'
+               WHEN 'bgnbd' THEN @extschema@.bgnbd_p_alive(model::pg_catalog.text::@extschema@.bgnbd_model,
+                                                           frequency, recency, t)
+               WHEN 'pareto_nbd' THEN @extschema@.pareto_nbd_p_alive(model::pg_catalog.text::@extschema@.pareto_nbd_model,
+                                                                     frequency, recency, t)
+           END
+$$;
+
+COMMENT ON FUNCTION @extschema@.customer_base_p_alive(jsonb, float8, float8, float8) IS
+'P(alive) of a customer under a customer-base model given as jsonb (kind bgnbd or pareto_nbd); NULL for kinds without a dropout process (nbd)';
+
+CREATE FUNCTION @extschema@.customer_base_expected_purchases(model jsonb, horizon float8,
+                                                            frequency float8, recency float8, t float8)
+RETURNS float8
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT CASE model OPERATOR(pg_catalog.->>) 'kind'
+               WHEN 'bgnbd' THEN @extschema@.bgnbd_expected_purchases(model::pg_catalog.text::@extschema@.bgnbd_model,
+                                                                      horizon, frequency, recency, t)
+               WHEN 'pareto_nbd' THEN @extschema@.pareto_nbd_expected_purchases(
+                                          model::pg_catalog.text::@extschema@.pareto_nbd_model,
+                                          horizon, frequency, recency, t)
+               -- gamma-mixed Poisson: the posterior mean rate (r + x) / (alpha + T) times the horizon
+               WHEN 'nbd' THEN horizon OPERATOR(pg_catalog.*)
+                               ((model OPERATOR(pg_catalog.->>) 'r')::pg_catalog.float8 OPERATOR(pg_catalog.+) frequency)
+                               OPERATOR(pg_catalog./)
+                               ((model OPERATOR(pg_catalog.->>) 'alpha')::pg_catalog.float8 OPERATOR(pg_catalog.+) t)
+           END
+$$;
+
+COMMENT ON FUNCTION @extschema@.customer_base_expected_purchases(jsonb, float8, float8, float8, float8) IS
+'expected repeat purchases of a customer in the next horizon periods under a customer-base model given as jsonb (kind bgnbd, pareto_nbd or nbd)';
+
+CREATE FUNCTION @extschema@.customer_base_clv(model jsonb, spend @extschema@.gamma_gamma_model,
+                                             frequency float8, recency float8, t float8, monetary float8,
+                                             periods integer, period float8, discount_rate float8)
+RETURNS float8
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    -- expected spend per purchase times the purchases expected in each
+    -- period, each period discounted by (1 + discount_rate)
+    SELECT @extschema@.gamma_gamma_expected_spend(spend, frequency, monetary) OPERATOR(pg_catalog.*)
+           pg_catalog.sum((@extschema@.customer_base_expected_purchases(model, i OPERATOR(pg_catalog.*) period,
+                                                                        frequency, recency, t)
+                           OPERATOR(pg_catalog.-)
+                           @extschema@.customer_base_expected_purchases(model, (i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog.*) period,
+                                                                        frequency, recency, t))
+                          OPERATOR(pg_catalog./)
+                          ((1 OPERATOR(pg_catalog.+) discount_rate) OPERATOR(pg_catalog.^) i))
+      FROM pg_catalog.generate_series(1, periods) AS i
+$$;
+
+COMMENT ON FUNCTION @extschema@.customer_base_clv(jsonb, @extschema@.gamma_gamma_model, float8, float8, float8, float8, integer, float8, float8) IS
+'expected spend of a customer over the next periods periods of length period under a customer-base model given as jsonb (kind bgnbd, pareto_nbd or nbd) and a Gamma-Gamma spend model, each period discounted by (1 + discount_rate)';
