@@ -112,19 +112,51 @@ CREATE FUNCTION @extschema@.customer_base_clv(model jsonb, spend @extschema@.gam
                                              frequency float8, recency float8, t float8, monetary float8,
                                              periods integer, period float8, discount_rate float8)
 RETURNS float8
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    pareto @extschema@.pareto_nbd_model;
+    rate float8;
+    previous float8 := 0;
+    cumulative float8;
+    total float8 := 0;
+BEGIN
+    IF periods < 1 OR periods > 100000 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('periods must be between 1 and 100000, not %s', periods);
+    END IF;
+    IF NOT (period > 0 AND period < 'Infinity') OR NOT (discount_rate >= 0 AND discount_rate < 'Infinity') THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('period must be positive and discount_rate non-negative, both finite, not %s and %s',
+                             period, discount_rate);
+    END IF;
     -- expected spend per purchase times the purchases expected in each
-    -- period, each period discounted by (1 + discount_rate)
-    SELECT @extschema@.gamma_gamma_expected_spend(spend, frequency, monetary) OPERATOR(pg_catalog.*)
-           pg_catalog.sum((@extschema@.customer_base_expected_purchases(model, i OPERATOR(pg_catalog.*) period,
-                                                                        frequency, recency, t)
-                           OPERATOR(pg_catalog.-)
-                           @extschema@.customer_base_expected_purchases(model, (i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog.*) period,
-                                                                        frequency, recency, t))
-                          OPERATOR(pg_catalog./)
-                          ((1 OPERATOR(pg_catalog.+) discount_rate) OPERATOR(pg_catalog.^) i))
-      FROM pg_catalog.generate_series(1, periods) AS i
+    -- period, each period discounted by (1 + discount_rate) at its end
+    CASE model ->> 'kind'
+    WHEN 'bgnbd' THEN
+        RETURN @extschema@.customer_lifetime_value(model::text::@extschema@.bgnbd_model, spend, frequency,
+                                                   recency, t, monetary, periods, period, discount_rate);
+    WHEN 'nbd' THEN
+        -- a constant expected rate (r + x) / (alpha + T) per unit of time
+        rate := ((model ->> 'r')::float8 + frequency) / ((model ->> 'alpha')::float8 + t);
+        FOR i IN 1 .. periods LOOP
+            total := total + rate * period / (1 + discount_rate) ^ i;
+        END LOOP;
+    WHEN 'pareto_nbd' THEN
+        pareto := model::text::@extschema@.pareto_nbd_model;
+        FOR i IN 1 .. periods LOOP
+            cumulative := @extschema@.pareto_nbd_expected_purchases(pareto, i * period, frequency, recency, t);
+            total := total + (cumulative - previous) / (1 + discount_rate) ^ i;
+            previous := cumulative;
+        END LOOP;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('unknown customer-base model kind "%s"', model ->> 'kind'),
+            HINT = 'Use the jsonb of a bgnbd_model, a pareto_nbd_model or {"kind": "nbd", "r": ..., "alpha": ...}.';
+    END CASE;
+    RETURN @extschema@.gamma_gamma_expected_spend(spend, frequency, monetary) * total;
+END
 $$;
 
 COMMENT ON FUNCTION @extschema@.customer_base_clv(jsonb, @extschema@.gamma_gamma_model, float8, float8, float8, float8, integer, float8, float8) IS
