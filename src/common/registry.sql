@@ -48,6 +48,9 @@ COMMENT ON TABLE @extschema@.model_owners IS
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.model_owners', '');
 
+-- who owns a name is no secret, and every reader of models checks it
+GRANT SELECT ON @extschema@.model_owners TO PUBLIC;
+
 CREATE FUNCTION @extschema@.role_is_member(member name, owner name)
 RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE

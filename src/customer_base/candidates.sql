@@ -24,8 +24,8 @@ DECLARE
 BEGIN
     IF fit ->> 'kind' = 'nbd' THEN
         -- the purchase process alone: r and alpha must be positive and finite
-        IF NOT ((fit ->> 'r')::float8 > 0 AND (fit ->> 'alpha')::float8 > 0
-                AND (fit ->> 'r')::float8 < 'Infinity' AND (fit ->> 'alpha')::float8 < 'Infinity') THEN
+        IF NOT COALESCE((fit ->> 'r')::float8 > 0 AND (fit ->> 'alpha')::float8 > 0
+                        AND (fit ->> 'r')::float8 < 'Infinity' AND (fit ->> 'alpha')::float8 < 'Infinity', false) THEN
             RETURN 'r and alpha are not positive and finite';
         END IF;
         RETURN NULL;
@@ -84,25 +84,46 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION @extschema@.customer_base_p_alive(jsonb, float8, float8, float8) IS
-'P(alive) of a customer under a customer-base model given as jsonb (kind bgnbd or pareto_nbd); NULL for kinds without a dropout process (nbd)';
+'P(alive) of a customer under a customer-base model given as jsonb (kind bgnbd or pareto_nbd); NULL for other kinds (nbd has no dropout process)';
 
 CREATE FUNCTION @extschema@.customer_base_expected_purchases(model jsonb, horizon float8,
                                                             frequency float8, recency float8, t float8)
 RETURNS float8
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE model OPERATOR(pg_catalog.->>) 'kind'
-               WHEN 'bgnbd' THEN @extschema@.bgnbd_expected_purchases(model::pg_catalog.text::@extschema@.bgnbd_model,
-                                                                      horizon, frequency, recency, t)
-               WHEN 'pareto_nbd' THEN @extschema@.pareto_nbd_expected_purchases(
-                                          model::pg_catalog.text::@extschema@.pareto_nbd_model,
-                                          horizon, frequency, recency, t)
-               -- gamma-mixed Poisson: the posterior mean rate (r + x) / (alpha + T) times the horizon
-               WHEN 'nbd' THEN horizon OPERATOR(pg_catalog.*)
-                               ((model OPERATOR(pg_catalog.->>) 'r')::pg_catalog.float8 OPERATOR(pg_catalog.+) frequency)
-                               OPERATOR(pg_catalog./)
-                               ((model OPERATOR(pg_catalog.->>) 'alpha')::pg_catalog.float8 OPERATOR(pg_catalog.+) t)
-           END
+DECLARE
+    r float8;
+    alpha float8;
+BEGIN
+    CASE model ->> 'kind'
+    WHEN 'bgnbd' THEN
+        RETURN @extschema@.bgnbd_expected_purchases(model::text::@extschema@.bgnbd_model, horizon, frequency, recency, t);
+    WHEN 'pareto_nbd' THEN
+        RETURN @extschema@.pareto_nbd_expected_purchases(model::text::@extschema@.pareto_nbd_model, horizon,
+                                                         frequency, recency, t);
+    WHEN 'nbd' THEN
+        -- gamma-mixed Poisson purchases without dropout: the posterior mean
+        -- rate (r + x) / (alpha + T) times the horizon
+        r := (model ->> 'r')::float8;
+        alpha := (model ->> 'alpha')::float8;
+        IF NOT COALESCE(r > 0 AND r < 'Infinity' AND alpha > 0 AND alpha < 'Infinity', false) THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = format('nbd model parameters r = %s and alpha = %s must be positive and finite',
+                                 COALESCE(r::text, 'missing'), COALESCE(alpha::text, 'missing'));
+        END IF;
+        IF NOT (horizon >= 0 AND horizon < 'Infinity' AND frequency >= 0 AND frequency < 'Infinity'
+                AND t >= 0 AND t < 'Infinity') THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = format('horizon %s, frequency %s and t %s must be non-negative and finite', horizon, frequency, t);
+        END IF;
+        RETURN horizon * (r + frequency) / (alpha + t);
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('unknown customer-base model kind "%s"', model ->> 'kind'),
+            HINT = 'Use the jsonb of a bgnbd_model, a pareto_nbd_model or {"kind": "nbd", "r": ..., "alpha": ...}.';
+    END CASE;
+END
 $$;
 
 COMMENT ON FUNCTION @extschema@.customer_base_expected_purchases(jsonb, float8, float8, float8, float8) IS
