@@ -21,8 +21,10 @@ COMMENT ON TABLE @extschema@.model_owners IS
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.model_owners', '');
 
--- who owns a name is no secret, and every reader of models checks it
-GRANT SELECT ON @extschema@.model_owners TO PUBLIC;
+-- who owns a name is no secret, and every reader of models checks it; a
+-- role may claim a name only for itself (or a role it belongs to) and only
+-- if it may write models (the policy below)
+GRANT SELECT, INSERT ON @extschema@.model_owners TO PUBLIC;
 
 CREATE FUNCTION @extschema@.role_is_member(member name, owner name)
 RETURNS boolean
@@ -81,7 +83,8 @@ COMMENT ON FUNCTION @extschema@.claim_model(text) IS
 ALTER TABLE @extschema@.model_owners ENABLE ROW LEVEL SECURITY;
 CREATE POLICY model_owners_read ON @extschema@.model_owners FOR SELECT USING (true);
 CREATE POLICY model_owners_claim ON @extschema@.model_owners FOR INSERT
-    WITH CHECK (@extschema@.role_is_member(CURRENT_USER, owner));
+    WITH CHECK (@extschema@.role_is_member(CURRENT_USER, owner)
+                AND pg_catalog.has_table_privilege('@extschema@.models', 'INSERT'));
 CREATE POLICY model_owners_change ON @extschema@.model_owners FOR UPDATE
     USING (@extschema@.role_is_member(CURRENT_USER, owner))
     WITH CHECK (@extschema@.role_is_member(CURRENT_USER, owner));
