@@ -192,22 +192,30 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.customer_base_fit_problem(jsonb) IS
-'why the data do not identify a customer-base fit (jsonb of bgnbd_model, pareto_nbd_model, gamma_gamma_model or an nbd model): not converged, a standard error missing or above its estimate, or a mean dropout near 0; NULL when the fit is usable';
+'why the data do not identify a customer-base fit (jsonb of bgnbd_model, mbgnbd_model, pareto_nbd_model, gamma_gamma_model or an nbd model): not converged, a standard error missing or above its estimate, or a mean dropout near 0; NULL when the fit is usable';
 
 CREATE FUNCTION @extschema@.customer_base_p_alive(model jsonb, frequency float8, recency float8, t float8)
 RETURNS float8
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE model OPERATOR(pg_catalog.->>) 'kind'
-               WHEN 'bgnbd' THEN @extschema@.bgnbd_p_alive(model::pg_catalog.text::@extschema@.bgnbd_model,
-                                                           frequency, recency, t)
-               WHEN 'pareto_nbd' THEN @extschema@.pareto_nbd_p_alive(model::pg_catalog.text::@extschema@.pareto_nbd_model,
-                                                                     frequency, recency, t)
-           END
+BEGIN
+    CASE model ->> 'kind'
+    WHEN 'bgnbd' THEN
+        RETURN @extschema@.bgnbd_p_alive(model::text::@extschema@.bgnbd_model, frequency, recency, t);
+    WHEN 'mbgnbd' THEN
+        RETURN @extschema@.mbgnbd_p_alive(model::text::@extschema@.mbgnbd_model, frequency, recency, t);
+    WHEN 'pareto_nbd' THEN
+        RETURN @extschema@.pareto_nbd_p_alive(model::text::@extschema@.pareto_nbd_model, frequency, recency, t);
+    ELSE
+        -- nbd (and any kind without a dropout process)
+        RETURN NULL;
+    END CASE;
+END
 $$;
 
 COMMENT ON FUNCTION @extschema@.customer_base_p_alive(jsonb, float8, float8, float8) IS
-'P(alive) of a customer under a customer-base model given as jsonb (kind bgnbd or pareto_nbd); NULL for other kinds (nbd has no dropout process)';
+'P(alive) of a customer under a customer-base model given as jsonb (kind bgnbd, mbgnbd or pareto_nbd); NULL for other kinds (nbd has no dropout process)';
 
 CREATE FUNCTION @extschema@.customer_base_expected_purchases(model jsonb, horizon float8,
                                                             frequency float8, recency float8, t float8)
@@ -225,6 +233,9 @@ BEGIN
     WHEN 'pareto_nbd' THEN
         RETURN @extschema@.pareto_nbd_expected_purchases(model::text::@extschema@.pareto_nbd_model, horizon,
                                                          frequency, recency, t);
+    WHEN 'mbgnbd' THEN
+        RETURN @extschema@.mbgnbd_expected_purchases(model::text::@extschema@.mbgnbd_model, horizon,
+                                                     frequency, recency, t);
     WHEN 'nbd' THEN
         -- gamma-mixed Poisson purchases without dropout: the posterior mean
         -- rate (r + x) / (alpha + T) times the horizon
@@ -244,13 +255,13 @@ BEGIN
     ELSE
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = format('unknown customer-base model kind "%s"', model ->> 'kind'),
-            HINT = 'Use the jsonb of a bgnbd_model, a pareto_nbd_model or {"kind": "nbd", "r": ..., "alpha": ...}.';
+            HINT = 'Use the jsonb of a bgnbd_model, an mbgnbd_model, a pareto_nbd_model or {"kind": "nbd", "r": ..., "alpha": ...}.';
     END CASE;
 END
 $$;
 
 COMMENT ON FUNCTION @extschema@.customer_base_expected_purchases(jsonb, float8, float8, float8, float8) IS
-'expected repeat purchases of a customer in the next horizon periods under a customer-base model given as jsonb (kind bgnbd, pareto_nbd or nbd)';
+'expected repeat purchases of a customer in the next horizon periods under a customer-base model given as jsonb (kind bgnbd, mbgnbd, pareto_nbd or nbd)';
 
 CREATE FUNCTION @extschema@.customer_base_clv(model jsonb, spend @extschema@.gamma_gamma_model,
                                              frequency float8, recency float8, t float8, monetary float8,
@@ -261,6 +272,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     pareto @extschema@.pareto_nbd_model;
+    mbg @extschema@.mbgnbd_model;
     rate float8;
     previous float8 := 0;
     cumulative float8;
@@ -294,17 +306,24 @@ BEGIN
             total := total + (cumulative - previous) / (1 + discount_rate) ^ i;
             previous := cumulative;
         END LOOP;
+    WHEN 'mbgnbd' THEN
+        mbg := model::text::@extschema@.mbgnbd_model;
+        FOR i IN 1 .. periods LOOP
+            cumulative := @extschema@.mbgnbd_expected_purchases(mbg, i * period, frequency, recency, t);
+            total := total + (cumulative - previous) / (1 + discount_rate) ^ i;
+            previous := cumulative;
+        END LOOP;
     ELSE
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = format('unknown customer-base model kind "%s"', model ->> 'kind'),
-            HINT = 'Use the jsonb of a bgnbd_model, a pareto_nbd_model or {"kind": "nbd", "r": ..., "alpha": ...}.';
+            HINT = 'Use the jsonb of a bgnbd_model, an mbgnbd_model, a pareto_nbd_model or {"kind": "nbd", "r": ..., "alpha": ...}.';
     END CASE;
     RETURN @extschema@.gamma_gamma_expected_spend(spend, frequency, monetary) * total;
 END
 $$;
 
 COMMENT ON FUNCTION @extschema@.customer_base_clv(jsonb, @extschema@.gamma_gamma_model, float8, float8, float8, float8, integer, float8, float8) IS
-'expected spend of a customer over the next periods periods of length period under a customer-base model given as jsonb (kind bgnbd, pareto_nbd or nbd) and a Gamma-Gamma spend model, each period discounted by (1 + discount_rate)';
+'expected spend of a customer over the next periods periods of length period under a customer-base model given as jsonb (kind bgnbd, mbgnbd, pareto_nbd or nbd) and a Gamma-Gamma spend model, each period discounted by (1 + discount_rate)';
 
 
 -- Registry readers use trusted versions, writers claim the name (src/churn/registry.sql)
@@ -1067,7 +1086,7 @@ BEGIN
             ------------------------------------------------------------------
             WHEN 'customer-base models' THEN
                 candidates := '[]';
-                FOREACH candidate IN ARRAY ARRAY['bgnbd', 'pareto_nbd'] LOOP
+                FOREACH candidate IN ARRAY ARRAY['bgnbd', 'mbgnbd', 'pareto_nbd'] LOOP
                     EXECUTE pg_catalog.format('SELECT @extschema@.%I(frequency, recency, t)::jsonb FROM pg_temp.retention_rfm',
                                               candidate || '_fit') INTO fit_now;
                     EXECUTE pg_catalog.format('SELECT @extschema@.%I(frequency, recency, t)::jsonb FROM pg_temp.retention_rfm_cutoff',

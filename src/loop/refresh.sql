@@ -536,7 +536,7 @@ BEGIN
             ------------------------------------------------------------------
             WHEN 'customer-base models' THEN
                 candidates := '[]';
-                FOREACH candidate IN ARRAY ARRAY['bgnbd', 'pareto_nbd'] LOOP
+                FOREACH candidate IN ARRAY ARRAY['bgnbd', 'mbgnbd', 'pareto_nbd'] LOOP
                     EXECUTE pg_catalog.format('SELECT @extschema@.%I(frequency, recency, t)::jsonb FROM pg_temp.retention_rfm',
                                               candidate || '_fit') INTO fit_now;
                     EXECUTE pg_catalog.format('SELECT @extschema@.%I(frequency, recency, t)::jsonb FROM pg_temp.retention_rfm_cutoff',
