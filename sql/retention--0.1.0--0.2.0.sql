@@ -271,8 +271,6 @@ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    pareto @extschema@.pareto_nbd_model;
-    mbg @extschema@.mbgnbd_model;
     rate float8;
     previous float8 := 0;
     cumulative float8;
@@ -295,21 +293,13 @@ BEGIN
                                                    recency, t, monetary, periods, period, discount_rate);
     WHEN 'nbd' THEN
         -- a constant expected rate (r + x) / (alpha + T) per unit of time
-        rate := ((model ->> 'r')::float8 + frequency) / ((model ->> 'alpha')::float8 + t);
+        rate := @extschema@.customer_base_expected_purchases(model, 1, frequency, recency, t);
         FOR i IN 1 .. periods LOOP
             total := total + rate * period / (1 + discount_rate) ^ i;
         END LOOP;
-    WHEN 'pareto_nbd' THEN
-        pareto := model::text::@extschema@.pareto_nbd_model;
+    WHEN 'pareto_nbd', 'mbgnbd' THEN
         FOR i IN 1 .. periods LOOP
-            cumulative := @extschema@.pareto_nbd_expected_purchases(pareto, i * period, frequency, recency, t);
-            total := total + (cumulative - previous) / (1 + discount_rate) ^ i;
-            previous := cumulative;
-        END LOOP;
-    WHEN 'mbgnbd' THEN
-        mbg := model::text::@extschema@.mbgnbd_model;
-        FOR i IN 1 .. periods LOOP
-            cumulative := @extschema@.mbgnbd_expected_purchases(mbg, i * period, frequency, recency, t);
+            cumulative := @extschema@.customer_base_expected_purchases(model, i * period, frequency, recency, t);
             total := total + (cumulative - previous) / (1 + discount_rate) ^ i;
             previous := cumulative;
         END LOOP;
@@ -913,29 +903,24 @@ BEGIN
             -- for training, and as of as_of for scoring
             ------------------------------------------------------------------
             WHEN 'features' THEN
-                EXECUTE pg_catalog.format(
-                    $q$CREATE TEMP TABLE retention_training AS
-                       SELECT f.user_id, f.churned,
-                              (pg_catalog.hashtext(f.user_id::text) & 65535) < 13107 AS holdout, %s
-                         FROM @extschema@.user_features($1, $2, $3, $4, $5, $6, $7, $8, $9,
-                                                        purchase_event => $10) AS f
-                         LEFT JOIN (%s) AS o ON o.user_id = f.user_id$q$,
-                    columns, pg_catalog.format(
-                        'SELECT %I::bigint AS user_id, pg_catalog.count(DISTINCT %s) AS orders FROM %s WHERE %s AND %I <= $2 GROUP BY 1',
-                        p.user_column, order_expr, p.events, is_purchase, p.time_column))
-                    USING p.events, cutoff, p.churn_horizon, p.churn_on, p.user_column, p.time_column,
-                          p.event_column, p.item_column, p.amount_column, p.purchase_event;
-                EXECUTE pg_catalog.format(
-                    $q$CREATE TEMP TABLE retention_current AS
-                       SELECT f.user_id, %s
-                         FROM @extschema@.user_features($1, $2, $3, $4, $5, $6, $7, $8, $9,
-                                                        purchase_event => $10) AS f
-                         LEFT JOIN (%s) AS o ON o.user_id = f.user_id$q$,
-                    columns, pg_catalog.format(
-                        'SELECT %I::bigint AS user_id, pg_catalog.count(DISTINCT %s) AS orders FROM %s WHERE %s AND %I <= $2 GROUP BY 1',
-                        p.user_column, order_expr, p.events, is_purchase, p.time_column))
-                    USING p.events, as_of, p.churn_horizon, p.churn_on, p.user_column, p.time_column,
-                          p.event_column, p.item_column, p.amount_column, p.purchase_event;
+                -- the training set at the cutoff (with the label and a holdout
+                -- fifth by a hash of the user id), the customers to score at as_of
+                FOREACH c IN ARRAY ARRAY['retention_training', 'retention_current'] LOOP
+                    EXECUTE pg_catalog.format(
+                        $q$CREATE TEMP TABLE %I AS
+                           SELECT f.user_id, %s %s
+                             FROM @extschema@.user_features($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                                                            purchase_event => $10) AS f
+                             LEFT JOIN (SELECT %I::bigint AS user_id, pg_catalog.count(DISTINCT %s) AS orders
+                                          FROM %s WHERE %s AND %I <= $2 GROUP BY 1) AS o ON o.user_id = f.user_id$q$,
+                        c, CASE WHEN c = 'retention_training'
+                                THEN 'f.churned, (pg_catalog.hashtext(f.user_id::text) & 65535) < 13107 AS holdout,'
+                                ELSE '' END,
+                        columns, p.user_column, order_expr, p.events, is_purchase, p.time_column)
+                        USING p.events, CASE WHEN c = 'retention_training' THEN cutoff ELSE as_of END,
+                              p.churn_horizon, p.churn_on, p.user_column, p.time_column,
+                              p.event_column, p.item_column, p.amount_column, p.purchase_event;
+                END LOOP;
                 ANALYZE pg_temp.retention_training, pg_temp.retention_current;
 
                 -- constant features carry no information and make the fit singular

@@ -148,8 +148,6 @@ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    pareto @extschema@.pareto_nbd_model;
-    mbg @extschema@.mbgnbd_model;
     rate float8;
     previous float8 := 0;
     cumulative float8;
@@ -172,21 +170,13 @@ BEGIN
                                                    recency, t, monetary, periods, period, discount_rate);
     WHEN 'nbd' THEN
         -- a constant expected rate (r + x) / (alpha + T) per unit of time
-        rate := ((model ->> 'r')::float8 + frequency) / ((model ->> 'alpha')::float8 + t);
+        rate := @extschema@.customer_base_expected_purchases(model, 1, frequency, recency, t);
         FOR i IN 1 .. periods LOOP
             total := total + rate * period / (1 + discount_rate) ^ i;
         END LOOP;
-    WHEN 'pareto_nbd' THEN
-        pareto := model::text::@extschema@.pareto_nbd_model;
+    WHEN 'pareto_nbd', 'mbgnbd' THEN
         FOR i IN 1 .. periods LOOP
-            cumulative := @extschema@.pareto_nbd_expected_purchases(pareto, i * period, frequency, recency, t);
-            total := total + (cumulative - previous) / (1 + discount_rate) ^ i;
-            previous := cumulative;
-        END LOOP;
-    WHEN 'mbgnbd' THEN
-        mbg := model::text::@extschema@.mbgnbd_model;
-        FOR i IN 1 .. periods LOOP
-            cumulative := @extschema@.mbgnbd_expected_purchases(mbg, i * period, frequency, recency, t);
+            cumulative := @extschema@.customer_base_expected_purchases(model, i * period, frequency, recency, t);
             total := total + (cumulative - previous) / (1 + discount_rate) ^ i;
             previous := cumulative;
         END LOOP;

@@ -363,29 +363,24 @@ BEGIN
             -- for training, and as of as_of for scoring
             ------------------------------------------------------------------
             WHEN 'features' THEN
-                EXECUTE pg_catalog.format(
-                    $q$CREATE TEMP TABLE retention_training AS
-                       SELECT f.user_id, f.churned,
-                              (pg_catalog.hashtext(f.user_id::text) & 65535) < 13107 AS holdout, %s
-                         FROM @extschema@.user_features($1, $2, $3, $4, $5, $6, $7, $8, $9,
-                                                        purchase_event => $10) AS f
-                         LEFT JOIN (%s) AS o ON o.user_id = f.user_id$q$,
-                    columns, pg_catalog.format(
-                        'SELECT %I::bigint AS user_id, pg_catalog.count(DISTINCT %s) AS orders FROM %s WHERE %s AND %I <= $2 GROUP BY 1',
-                        p.user_column, order_expr, p.events, is_purchase, p.time_column))
-                    USING p.events, cutoff, p.churn_horizon, p.churn_on, p.user_column, p.time_column,
-                          p.event_column, p.item_column, p.amount_column, p.purchase_event;
-                EXECUTE pg_catalog.format(
-                    $q$CREATE TEMP TABLE retention_current AS
-                       SELECT f.user_id, %s
-                         FROM @extschema@.user_features($1, $2, $3, $4, $5, $6, $7, $8, $9,
-                                                        purchase_event => $10) AS f
-                         LEFT JOIN (%s) AS o ON o.user_id = f.user_id$q$,
-                    columns, pg_catalog.format(
-                        'SELECT %I::bigint AS user_id, pg_catalog.count(DISTINCT %s) AS orders FROM %s WHERE %s AND %I <= $2 GROUP BY 1',
-                        p.user_column, order_expr, p.events, is_purchase, p.time_column))
-                    USING p.events, as_of, p.churn_horizon, p.churn_on, p.user_column, p.time_column,
-                          p.event_column, p.item_column, p.amount_column, p.purchase_event;
+                -- the training set at the cutoff (with the label and a holdout
+                -- fifth by a hash of the user id), the customers to score at as_of
+                FOREACH c IN ARRAY ARRAY['retention_training', 'retention_current'] LOOP
+                    EXECUTE pg_catalog.format(
+                        $q$CREATE TEMP TABLE %I AS
+                           SELECT f.user_id, %s %s
+                             FROM @extschema@.user_features($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                                                            purchase_event => $10) AS f
+                             LEFT JOIN (SELECT %I::bigint AS user_id, pg_catalog.count(DISTINCT %s) AS orders
+                                          FROM %s WHERE %s AND %I <= $2 GROUP BY 1) AS o ON o.user_id = f.user_id$q$,
+                        c, CASE WHEN c = 'retention_training'
+                                THEN 'f.churned, (pg_catalog.hashtext(f.user_id::text) & 65535) < 13107 AS holdout,'
+                                ELSE '' END,
+                        columns, p.user_column, order_expr, p.events, is_purchase, p.time_column)
+                        USING p.events, CASE WHEN c = 'retention_training' THEN cutoff ELSE as_of END,
+                              p.churn_horizon, p.churn_on, p.user_column, p.time_column,
+                              p.event_column, p.item_column, p.amount_column, p.purchase_event;
+                END LOOP;
                 ANALYZE pg_temp.retention_training, pg_temp.retention_current;
 
                 -- constant features carry no information and make the fit singular

@@ -60,6 +60,15 @@ ops_auc_sql() {
 	SQL
 }
 
+# waits (up to 30 s) until the latest run of db is in step
+ops_wait_for_step() {
+	local db=$1 step=$2 i
+	for i in $(seq 1 600); do
+		[ "$(ops_sql $db -c "SELECT count(*) FROM retention.refresh_runs WHERE step = '$step' AND status = 'running'")" = 1 ] && return 0
+		sleep 0.05
+	done
+}
+
 ops_online_retail() {
 	local db=retention_ops_retail covered seen published auc bg_auc reason report run cutoff
 	log "operations: Online Retail replayed as of 2011-09-10 and 2011-12-10"
@@ -231,10 +240,7 @@ ops_cancel() {
 			SELECT pg_sleep(30);
 		SQL
 		local session=$!
-		for i in $(seq 1 600); do
-			[ "$(ops_sql $db -c "SELECT count(*) FROM retention.refresh_runs WHERE step = '$step' AND status = 'running'")" = 1 ] && break
-			sleep 0.05
-		done
+		ops_wait_for_step $db "$step"
 		ops_sql $db -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'retention_ops_cancel'" >/dev/null
 		for i in $(seq 1 200); do
 			grep -q '^path=' "$out" && break
@@ -263,10 +269,7 @@ ops_cancel() {
 	# run: the next run does
 	psql -X -q -d $db -c "SET application_name = 'retention_ops_killed'" -c "CALL retention.refresh()" >/dev/null 2>&1 &
 	local killed=$!
-	for i in $(seq 1 600); do
-		[ "$(ops_sql $db -c "SELECT count(*) FROM retention.refresh_runs WHERE step = 'item-knn model' AND status = 'running'")" = 1 ] && break
-		sleep 0.05
-	done
+	ops_wait_for_step $db "item-knn model"
 	ops_sql $db -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'retention_ops_killed'" >/dev/null
 	wait $killed
 	ops_check "terminated session: its step is still 'running' until the next run" \

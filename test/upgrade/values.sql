@@ -11,7 +11,12 @@ SET extra_float_digits = 3;
 SELECT 'pipelines', string_agg(name || ':' || events::text, ',' ORDER BY name) FROM retention.pipelines;
 SELECT 'refresh runs', count(*) || ' rows, last run ' || max(run_id) FROM retention.refresh_runs;
 SELECT 'registry', string_agg(name || '@' || version || ':' || kind, ',' ORDER BY name, version) FROM retention.models;
-SELECT 'scores', count(*) || ' ' || md5(string_agg(s::text, ',' ORDER BY s.user_id)) FROM retention.customer_scores s;
+-- 0.1.0's columns (0.2.0 adds customer_base_model)
+SELECT 'scores', count(*) || ' ' || md5(string_agg((s.pipeline, s.user_id, s.churn_prob, s.p_alive, s.expected_purchases,
+                                                     s.predicted_clv, s.value_at_risk, s.top_features, s.recommended_items,
+                                                     s.churn_model_version, s.item_knn_version, s.bgnbd_version,
+                                                     s.scored_at)::text, ',' ORDER BY s.user_id))
+  FROM retention.customer_scores s;
 SELECT 'holdout', count(*) FROM retention.churn_holdout;
 SELECT 'churn_prob, registry model ' || u.user_id,
        retention.churn_prob(m.model::text::retention.logreg_model, f.features)
