@@ -142,6 +142,15 @@ BEGIN
        AND @extschema@.model_trusted(m.name, m.trained_by)
      ORDER BY m.version DESC
      LIMIT 1;
+    IF NOT FOUND AND EXISTS (SELECT 1 FROM @extschema@.models AS m
+                              WHERE m.name OPERATOR(pg_catalog.=) model_name
+                                AND m.kind OPERATOR(pg_catalog.=) 'logreg') THEN
+        RAISE EXCEPTION USING ERRCODE = '42704',
+            MESSAGE = pg_catalog.format('churn model %L%s has no trusted version', model_name,
+                                        COALESCE(' version ' OPERATOR(pg_catalog.||) model_version::pg_catalog.text, '')),
+            DETAIL = 'Only versions written by a member of the role owning the name (retention.model_owners) are used.',
+            HINT = 'Save it with save_model or train_churn_model, or claim the name first with retention.claim_model.';
+    END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = '42704',
             MESSAGE = pg_catalog.format('churn model %L%s does not exist', model_name,

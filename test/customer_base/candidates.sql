@@ -20,6 +20,7 @@
 --           2011-12-10 (issue 12): a = 0.0036 +- 0.0109, b = 7.16 +- 23.9.
 BEGIN;
 SELECT plan(25);
+SET LOCAL client_min_messages = error;
 
 SELECT ok(abs(retention.customer_base_expected_purchases('{"kind": "nbd", "r": 0.5, "alpha": 10}', 13, 2, 15, 20)
               - 13 * 2.5 / 30) < 1e-12, 'NBD expected purchases: the posterior mean rate times the horizon [NBD]');

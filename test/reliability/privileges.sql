@@ -43,6 +43,7 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
 CREATE TEMP TABLE knn AS
 SELECT retention.item_knn(user_id, item_id, 1.0, 5) AS m FROM public.priv_events;
 GRANT SELECT ON knn TO retention_priv_denied, retention_priv_rls;
+SELECT retention.claim_model('priv_churn') IS NOT NULL AS claimed \gset
 INSERT INTO retention.models (name, version, kind, model, feature_names)
 VALUES ('priv_churn', 1, 'logreg', '{"intercept": 0.1, "coef": [0.2, -0.1]}', '{f1,f2}');
 GRANT SELECT ON retention.models TO retention_priv_denied, retention_priv_rls;
