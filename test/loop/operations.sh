@@ -276,9 +276,9 @@ ops_cancel() {
 		"$(ops_sql $db -c "SELECT count(*) FROM retention.refresh_runs WHERE status = 'running'")" "1"
 	ops_check "terminated session: the next run succeeds" "$(ops_sql $db -c "CALL retention.refresh()" 2>&1 | grep -c ERROR)" "0"
 	ops_check "terminated session: the next run marked its step failed, saying why" \
-		"$(ops_sql $db -c "SELECT string_agg(DISTINCT status || ': ' || left(message, 40), ',') FROM retention.refresh_runs
+		"$(ops_sql $db -c "SELECT string_agg(DISTINCT status || ': ' || left(message, 30), ',') FROM retention.refresh_runs
 		                    WHERE run_id = (SELECT max(run_id) - 1 FROM retention.refresh_runs) AND status <> 'ok'")" \
-		"failed: interrupted before it finished (cancelled, or"
+		"failed: interrupted before it finished"
 }
 
 ops_dump_restore() {
