@@ -742,6 +742,9 @@ DECLARE
     step_message  text;
     failures      integer := 0;
     interrupted   boolean := false;
+    final_error   boolean := false;
+    locked        boolean := false;
+    holder        record;
     err_state     text;
     err_message   text;
     lock_class    constant integer := pg_catalog.hashtext('retention.refresh');
@@ -794,26 +797,45 @@ BEGIN
                           AND l.objid = pg_catalog.oid(lock_key::bigint & 4294967295)
                           AND l.objsubid = 2 AND l.granted)
            AND NOT pg_catalog.pg_try_advisory_lock(lock_class, lock_key) THEN
+            SELECT a.pid, a.state INTO holder
+              FROM pg_catalog.pg_locks AS l JOIN pg_catalog.pg_stat_activity AS a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted
+               AND l.classid = pg_catalog.oid(lock_class::bigint & 4294967295)
+               AND l.objid = pg_catalog.oid(lock_key::bigint & 4294967295) AND l.objsubid = 2
+             LIMIT 1;
             RAISE EXCEPTION USING ERRCODE = '55P03',
-                MESSAGE = pg_catalog.format('a refresh of pipeline "%s" is already running', pipeline);
+                MESSAGE = pg_catalog.format('a refresh of pipeline "%s" is already running', pipeline),
+                DETAIL = pg_catalog.format('Session %s (%s) holds the pipeline''s lock.', holder.pid,
+                                           COALESCE(holder.state, 'state not visible')),
+                HINT = CASE WHEN holder.state IS NOT NULL AND holder.state <> 'active'
+                            THEN 'That session is not running anything: a refresh interrupted between two steps left the lock. Its next CALL retention.refresh() takes it over and releases it; pg_terminate_backend ends it.' END;
         END IF;
+        locked := true;
     EXCEPTION WHEN query_canceled THEN
+        GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
         interrupted := true;
     END;
     IF interrupted THEN
-        PERFORM pg_catalog.pg_advisory_unlock(lock_class, lock_key);
-        RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = 'canceling statement due to user request';
+        -- the lock may have been taken just before the cancel
+        IF locked OR EXISTS (SELECT 1 FROM pg_catalog.pg_locks AS l
+                              WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid()
+                                AND l.classid = pg_catalog.oid(lock_class::bigint & 4294967295)
+                                AND l.objid = pg_catalog.oid(lock_key::bigint & 4294967295)
+                                AND l.objsubid = 2 AND l.granted) THEN
+            PERFORM pg_catalog.pg_advisory_unlock(lock_class, lock_key);
+        END IF;
+        RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = err_message;
     END IF;
 
     BEGIN
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        run := pg_catalog.nextval('@extschema@.refresh_run_ids');
         -- nobody else refreshes this pipeline: a step still "running" belongs to
         -- a run that was interrupted (cancel, crash, lost connection)
         UPDATE @extschema@.refresh_runs AS r
            SET status = 'failed', finished_at = COALESCE(r.finished_at, pg_catalog.clock_timestamp()),
                message = 'interrupted before it finished (cancelled, or the session ended); marked when the next run started'
          WHERE r.pipeline = p.name AND r.status = 'running';
-        run := pg_catalog.nextval('@extschema@.refresh_run_ids');
         PERFORM @extschema@.drop_refresh_tables();
         as_of := COALESCE(p.as_of, pg_catalog.now());
         cutoff := as_of - p.churn_horizon;
@@ -844,6 +866,7 @@ BEGIN
                            THEN u.c ELSE 'log_' || u.c END ORDER BY u.i)
                     FROM pg_catalog.unnest(names) WITH ORDINALITY AS u(c, i));
     EXCEPTION WHEN query_canceled THEN
+        GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
         interrupted := true;
     END;
 
@@ -854,18 +877,19 @@ BEGIN
             INSERT INTO @extschema@.refresh_runs (run_id, pipeline, step, status, started_at)
             VALUES (run, pipeline, step, 'running', pg_catalog.clock_timestamp()) RETURNING id INTO step_id;
         EXCEPTION WHEN query_canceled THEN
+            GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
             interrupted := true;
         END;
         EXIT WHEN interrupted;
         COMMIT;
-        step_status := 'ok';
-        step_rows := NULL;
-        step_metrics := NULL;
-        step_message := NULL;
         -- each step in its own subtransaction: its failure rolls back only its
         -- own work, and is logged; query_canceled is not among OTHERS, so a
         -- cancel is caught by name, and handled after the loop
         BEGIN
+            step_status := 'ok';
+            step_rows := NULL;
+            step_metrics := NULL;
+            step_message := NULL;
             PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
             -- test-only switch: make one step fail (see test/loop/operations.sh)
             IF pg_catalog.current_setting('retention.test_fail_step', true) = step THEN
@@ -1270,58 +1294,71 @@ BEGIN
             WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
                 step_status := 'failed';
+                step_metrics := NULL;
                 step_message := err_state || ': ' || err_message;
         END;
         EXIT WHEN interrupted;
-        IF step_status = 'failed' AND step_metrics IS NULL THEN
-            -- the step's work was rolled back; what it would have given is NULL
-            failures := failures + 1;
-            CASE step
-                WHEN 'features' THEN features := NULL;
-                WHEN 'churn model' THEN churn := NULL; champion := NULL;
-                WHEN 'item-knn model' THEN knn := NULL; knn_version := NULL;
-                WHEN 'customer-base models' THEN base := NULL; base_cut := NULL; base_version := NULL;
-                                                 spend := NULL; spend_cut := NULL;
-                ELSE NULL;
-            END CASE;
-            BEGIN
+        -- the failure's bookkeeping, protected like the rest: between the blocks
+        -- only EXIT and COMMIT run, so a cancel almost always lands in a handler
+        BEGIN
+            IF step_status = 'failed' THEN
+                -- the step's work was rolled back; what it would have given is NULL
+                failures := failures + 1;
+                CASE step
+                    WHEN 'features' THEN features := NULL;
+                    WHEN 'churn model' THEN churn := NULL; champion := NULL;
+                    WHEN 'item-knn model' THEN knn := NULL; knn_version := NULL;
+                    WHEN 'customer-base models' THEN base := NULL; base_cut := NULL; base_version := NULL;
+                                                     spend := NULL; spend_cut := NULL;
+                    ELSE NULL;
+                END CASE;
                 UPDATE @extschema@.refresh_runs
                    SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), message = step_message
                  WHERE id = step_id;
-            EXCEPTION WHEN query_canceled THEN
-                interrupted := true;
-            END;
-            EXIT WHEN interrupted;
-        END IF;
+            END IF;
+        EXCEPTION WHEN query_canceled THEN
+            GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
+            interrupted := true;
+        END;
+        EXIT WHEN interrupted;
         COMMIT;
     END LOOP;
 
     -- the run's own row, then the working tables and the lock, on every way out
     BEGIN
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-        IF interrupted THEN
-            UPDATE @extschema@.refresh_runs AS r
-               SET status = 'cancelled', finished_at = pg_catalog.clock_timestamp(),
-                   message = COALESCE(err_message, 'canceling statement due to user request')
-             WHERE r.run_id = run AND r.status = 'running';
+        IF run IS NOT NULL THEN
+            IF interrupted THEN
+                UPDATE @extschema@.refresh_runs AS r
+                   SET status = 'cancelled', finished_at = pg_catalog.clock_timestamp(),
+                       message = COALESCE(err_message, 'canceling statement due to user request')
+                 WHERE r.run_id = run AND r.status = 'running';
+            END IF;
+            INSERT INTO @extschema@.refresh_runs (run_id, pipeline, step, status, started_at, finished_at, metrics, message)
+            VALUES (run, pipeline, 'refresh',
+                    CASE WHEN interrupted THEN 'cancelled' WHEN failures = 0 THEN 'ok' ELSE 'failed' END,
+                    run_started, pg_catalog.clock_timestamp(),
+                    pg_catalog.jsonb_build_object('as_of', as_of, 'backtest_cutoff', cutoff,
+                                                  'min_backtest_auc', min_auc, 'backtest', backtest),
+                    CASE WHEN interrupted THEN 'cancelled: ' || COALESCE(err_message, 'canceling statement due to user request')
+                         WHEN failures > 0 THEN pg_catalog.format('%s step(s) failed', failures) END);
         END IF;
-        INSERT INTO @extschema@.refresh_runs (run_id, pipeline, step, status, started_at, finished_at, metrics, message)
-        VALUES (run, pipeline, 'refresh',
-                CASE WHEN interrupted THEN 'cancelled' WHEN failures = 0 THEN 'ok' ELSE 'failed' END,
-                run_started, pg_catalog.clock_timestamp(),
-                pg_catalog.jsonb_build_object('as_of', as_of, 'backtest_cutoff', cutoff,
-                                              'min_backtest_auc', min_auc, 'backtest', backtest),
-                CASE WHEN interrupted THEN 'cancelled: ' || COALESCE(err_message, 'canceling statement due to user request')
-                     WHEN failures > 0 THEN pg_catalog.format('%s step(s) failed', failures) END);
         PERFORM @extschema@.drop_refresh_tables();
-    EXCEPTION WHEN query_canceled THEN
-        -- cancelled again while cleaning up: the next run marks what is left
-        interrupted := true;
+    EXCEPTION
+        WHEN query_canceled THEN
+            -- cancelled again while cleaning up: the next run marks what is left
+            interrupted := true;
+        WHEN OTHERS THEN
+            -- raised below, once the lock is released
+            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
+            final_error := true;
     END;
-    IF run IS NOT NULL THEN
-        COMMIT;
-    END IF;
+    COMMIT;
     PERFORM pg_catalog.pg_advisory_unlock(lock_class, lock_key);
+    IF final_error THEN
+        RAISE EXCEPTION USING ERRCODE = err_state, MESSAGE = err_message,
+            DETAIL = pg_catalog.format('Refresh run %s of pipeline "%s" could not record its end.', run, pipeline);
+    END IF;
     IF interrupted THEN
         RAISE EXCEPTION USING ERRCODE = 'query_canceled',
             MESSAGE = COALESCE(err_message, 'canceling statement due to user request'),
