@@ -195,7 +195,8 @@ DECLARE
     interrupted   boolean := false;
     final_error   boolean := false;
     locked        boolean := false;
-    holder        record;
+    holder_pid    integer;
+    holder_state  text;
     err_state     text;
     err_message   text;
     lock_class    constant integer := pg_catalog.hashtext('retention.refresh');
@@ -248,18 +249,21 @@ BEGIN
                           AND l.objid = pg_catalog.oid(lock_key::bigint & 4294967295)
                           AND l.objsubid = 2 AND l.granted)
            AND NOT pg_catalog.pg_try_advisory_lock(lock_class, lock_key) THEN
-            SELECT a.pid, a.state INTO holder
+            SELECT a.pid, a.state INTO holder_pid, holder_state
               FROM pg_catalog.pg_locks AS l JOIN pg_catalog.pg_stat_activity AS a ON a.pid = l.pid
              WHERE l.locktype = 'advisory' AND l.granted
                AND l.classid = pg_catalog.oid(lock_class::bigint & 4294967295)
                AND l.objid = pg_catalog.oid(lock_key::bigint & 4294967295) AND l.objsubid = 2
              LIMIT 1;
+            IF holder_state <> 'active' THEN
+                RAISE EXCEPTION USING ERRCODE = '55P03',
+                    MESSAGE = pg_catalog.format('a refresh of pipeline "%s" is already running', pipeline),
+                    DETAIL = pg_catalog.format('Session %s (%s) holds the pipeline''s lock.', holder_pid, holder_state),
+                    HINT = 'That session is not running anything: a refresh interrupted between two steps left the lock. Its next CALL retention.refresh() takes it over and releases it; pg_terminate_backend ends it.';
+            END IF;
             RAISE EXCEPTION USING ERRCODE = '55P03',
                 MESSAGE = pg_catalog.format('a refresh of pipeline "%s" is already running', pipeline),
-                DETAIL = pg_catalog.format('Session %s (%s) holds the pipeline''s lock.', holder.pid,
-                                           COALESCE(holder.state, 'state not visible')),
-                HINT = CASE WHEN holder.state IS NOT NULL AND holder.state <> 'active'
-                            THEN 'That session is not running anything: a refresh interrupted between two steps left the lock. Its next CALL retention.refresh() takes it over and releases it; pg_terminate_backend ends it.' END;
+                DETAIL = pg_catalog.format('Session %s holds the pipeline''s lock.', COALESCE(holder_pid::text, '(gone)'));
         END IF;
         locked := true;
     EXCEPTION WHEN query_canceled THEN
