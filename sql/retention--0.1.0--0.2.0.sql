@@ -931,7 +931,8 @@ BEGIN
                 step_metrics := pg_catalog.jsonb_build_object(
                     'purchases', (SELECT pg_catalog.count(*) FROM pg_temp.retention_purchases),
                     'orders', CASE WHEN p.order_column IS NOT NULL THEN
-                                  (SELECT pg_catalog.count(DISTINCT (user_id, order_id)) FROM pg_temp.retention_purchases) END,
+                                  (SELECT pg_catalog.count(*) FROM (SELECT DISTINCT user_id, order_id
+                                                                      FROM pg_temp.retention_purchases) AS o) END,
                     'customers', step_rows,
                     'customers_at_cutoff', (SELECT pg_catalog.count(*) FROM pg_temp.retention_rfm_cutoff));
 
