@@ -561,6 +561,9 @@ BEGIN
             WHEN 'customer-base models' THEN
                 candidates := '[]';
                 FOREACH candidate IN ARRAY ARRAY['bgnbd', 'mbgnbd', 'pareto_nbd'] LOOP
+                    -- a model type this build does not have is no candidate
+                    CONTINUE WHEN pg_catalog.to_regprocedure(pg_catalog.format(
+                        '@extschema@.%I(float8, float8, float8)', candidate || '_fit')) IS NULL;
                     EXECUTE pg_catalog.format('SELECT @extschema@.%I(frequency, recency, t)::jsonb FROM pg_temp.retention_rfm',
                                               candidate || '_fit') INTO fit_now;
                     EXECUTE pg_catalog.format('SELECT @extschema@.%I(frequency, recency, t)::jsonb FROM pg_temp.retention_rfm_cutoff',
