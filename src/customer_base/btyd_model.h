@@ -29,8 +29,13 @@ typedef enum BtydKind
 {
 	BTYD_BGNBD = 1,
 	BTYD_GAMMA_GAMMA = 2,
-	BTYD_PARETO_NBD = 3
+	BTYD_PARETO_NBD = 3,
+	BTYD_MBGNBD = 4,
+	BTYD_BGBB = 5,
+	BTYD_SBG = 6
 } BtydKind;
+
+#define BTYD_LAST_KIND BTYD_SBG
 
 typedef struct BtydModel
 {
@@ -61,6 +66,18 @@ extern BtydModel *BtydModelCreate(BtydKind kind);
 
 /* Detoast a model argument and check it is of the expected kind. */
 extern BtydModel *BtydModelFromDatum(Datum datum, BtydKind kind);
+
+/*
+ * Text and binary I/O of a model type.  The binary form (send/recv) starts
+ * with BTYD_BINARY_MAGIC and BTYD_BINARY_VERSION; recv accepts exactly the
+ * values the text input accepts.
+ */
+#define BTYD_BINARY_MAGIC 0x52544259	/* "RTBY" */
+#define BTYD_BINARY_VERSION 1
+extern Datum BtydModelIn(FunctionCallInfo fcinfo, BtydKind kind);
+extern Datum BtydModelOut(FunctionCallInfo fcinfo, BtydKind kind);
+extern Datum BtydModelSend(FunctionCallInfo fcinfo, BtydKind kind);
+extern Datum BtydModelRecv(FunctionCallInfo fcinfo, BtydKind kind);
 
 /*
  * The maximum-likelihood fit of a model: f is the mean negative
