@@ -65,6 +65,7 @@ SQL_SOURCES = \
 	src/customer_base/cohort_projection.sql \
 	src/customer_base/gamma_gamma.sql \
 	src/customer_base/customer_base.sql \
+	src/customer_base/candidates.sql \
 	src/loop/privacy.sql \
 	src/loop/pipelines.sql \
 	src/loop/refresh.sql \

@@ -218,6 +218,8 @@ BEGIN
         holdout := holdout OPERATOR(pg_catalog.||) '{"uncalibrated_class_weights": true}'::pg_catalog.jsonb;
     END IF;
 
+    -- only members of the name's owner add versions (the first saver owns it)
+    PERFORM @extschema@.claim_model(model_name);
     -- one writer per model name at a time picks the next version
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('retention.models'),
                                              pg_catalog.hashtext(model_name));
@@ -243,23 +245,24 @@ AS $$
       FROM @extschema@.models AS m
      WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) 'logreg'
        AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
+       AND @extschema@.model_trusted(m.name, m.trained_by)
      ORDER BY m.version DESC
      LIMIT 1
 $$;
 
 COMMENT ON FUNCTION @extschema@.churn_model(text, integer) IS
-'a stored churn model: the latest version of model_name, or the given version; NULL when there is none. Call it once per query, e.g. in a scalar subquery';
+'a stored churn model: the latest trusted version of model_name (written by a member of its owner), or the given version; NULL when there is none. Call it once per query, e.g. in a scalar subquery';
 
 CREATE VIEW @extschema@.churn_models_latest WITH (security_invoker = true) AS
 SELECT DISTINCT ON (m.name)
        m.name, m.version, m.model::text::@extschema@.logreg_model AS model,
        m.metrics, m.feature_names, m.trained_at, m.trained_by
   FROM @extschema@.models AS m
- WHERE m.kind = 'logreg'
+ WHERE m.kind = 'logreg' AND @extschema@.model_trusted(m.name, m.trained_by)
  ORDER BY m.name, m.version DESC;
 
 COMMENT ON VIEW @extschema@.churn_models_latest IS
-'the latest version of every churn (logreg) model, as a logreg_model ready for churn_prob';
+'the latest trusted version (written by a member of its owner) of every churn (logreg) model, as a logreg_model ready for churn_prob';
 
 CREATE FUNCTION @extschema@.churn_scores(model_name text, source text, id_column text,
                                          model_version integer DEFAULT NULL)
@@ -273,8 +276,18 @@ BEGIN
       FROM @extschema@.models AS m
      WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) 'logreg'
        AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
+       AND @extschema@.model_trusted(m.name, m.trained_by)
      ORDER BY m.version DESC
      LIMIT 1;
+    IF NOT FOUND AND EXISTS (SELECT 1 FROM @extschema@.models AS m
+                              WHERE m.name OPERATOR(pg_catalog.=) model_name
+                                AND m.kind OPERATOR(pg_catalog.=) 'logreg') THEN
+        RAISE EXCEPTION USING ERRCODE = '42704',
+            MESSAGE = pg_catalog.format('churn model %L%s has no trusted version', model_name,
+                                        COALESCE(' version ' OPERATOR(pg_catalog.||) model_version::pg_catalog.text, '')),
+            DETAIL = 'Only versions written by a member of the role owning the name (retention.model_owners) are used.',
+            HINT = 'Save it with save_model or train_churn_model, or claim the name first with retention.claim_model.';
+    END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = '42704',
             MESSAGE = pg_catalog.format('churn model %L%s does not exist', model_name,

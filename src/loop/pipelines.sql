@@ -27,18 +27,21 @@ CREATE TABLE @extschema@.pipelines (
     clv_months        integer     NOT NULL DEFAULT 12 CHECK (clv_months > 0),
     monthly_discount  float8      NOT NULL DEFAULT 0.01
                                   CHECK (monthly_discount >= 0 AND monthly_discount < 1),
-    as_of             timestamptz
+    as_of             timestamptz,
+    order_column      name,
+    min_backtest_auc  float8      NOT NULL DEFAULT 0.6
+                                  CHECK (min_backtest_auc >= 0.5 AND min_backtest_auc <= 1)
 );
 
 COMMENT ON TABLE @extschema@.pipelines IS
-'what retention.refresh(name) rebuilds: the events table, its column names, the churn definition and model options; as_of NULL means now()';
+'what retention.refresh(name) rebuilds: the events table, its column names (order_column: the order or invoice id, so purchases count orders), the churn definition, model options and the backtest AUC a score needs to be published; as_of NULL means now()';
 
 CREATE TABLE @extschema@.refresh_runs (
     id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     run_id      bigint      NOT NULL,
     pipeline    text        NOT NULL,
     step        text        NOT NULL,
-    status      text        NOT NULL CHECK (status IN ('running', 'ok', 'kept previous', 'failed', 'skipped')),
+    status      text        NOT NULL CHECK (status IN ('running', 'ok', 'kept previous', 'failed', 'skipped', 'cancelled')),
     started_at  timestamptz NOT NULL,
     finished_at timestamptz,
     rows        bigint,
@@ -65,11 +68,12 @@ CREATE TABLE @extschema@.customer_scores (
     item_knn_version    integer,
     bgnbd_version       integer,
     scored_at           timestamptz NOT NULL,
+    customer_base_model text,
     PRIMARY KEY (pipeline, user_id)
 );
 
 COMMENT ON TABLE @extschema@.customer_scores IS
-'the latest scores of every user of a pipeline: churn probability, P(alive), expected purchases over the churn horizon, lifetime value, value at risk, top churn drivers and recommended items';
+'the latest scores of every user of a pipeline: churn probability, P(alive), expected purchases over the churn horizon, lifetime value, value at risk, top churn drivers and recommended items; NULL where a step failed or the score did not earn its place on the backtest (retention.refresh_runs says why)';
 
 CREATE TABLE @extschema@.churn_holdout (
     pipeline      text    NOT NULL,
@@ -86,3 +90,6 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.refresh_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.customer_scores', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.churn_holdout', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.refresh_run_ids', '');
+-- the identity behind refresh_runs.id too, or a restored database would
+-- number its next steps from 1 again
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.refresh_runs_id_seq', '');

@@ -4,7 +4,9 @@
 -- refresh() commits after every step, so a failed step is logged and the
 -- others still run, and readers see each result appear whole: scores are
 -- replaced in one transaction, models are new registry rows.  It must be
--- CALLed outside a transaction block (as pg_cron does).
+-- CALLed outside a transaction block (as pg_cron does).  A cancel or a
+-- statement_timeout is caught by name at every step: the run is marked
+-- cancelled, the lock released and the caller's search_path is given back.
 --------------------------------------------------------------------------
 
 CREATE FUNCTION @extschema@.save_model(name text, kind text, model jsonb,
@@ -21,6 +23,8 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = '22004',
             MESSAGE = 'name, kind and model must not be NULL';
     END IF;
+    -- only members of the name's owner add versions (the first saver owns it)
+    PERFORM @extschema@.claim_model(name);
     -- one writer per model name at a time picks the next version
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('retention.models'),
                                              pg_catalog.hashtext(name));
@@ -34,7 +38,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.save_model(text, text, jsonb, jsonb, text, text[]) IS
-'stores a model (the jsonb form of any model type) as the next version of name in retention.models and returns the version';
+'stores a model (the jsonb form of any model type) as the next version of name in retention.models and returns the version; the first saver of a name owns it, later versions need membership in the owner (42501 otherwise)';
 
 -- refresh()'s working tables live in the session's temporary schema
 CREATE FUNCTION @extschema@.drop_refresh_tables()
@@ -45,7 +49,8 @@ DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['retention_training', 'retention_current', 'retention_purchases',
-                             'retention_knn_train', 'retention_knn_test', 'retention_rfm'] LOOP
+                             'retention_knn_train', 'retention_knn_test', 'retention_rfm',
+                             'retention_rfm_cutoff', 'retention_backtest'] LOOP
         IF pg_catalog.to_regclass('pg_temp.' || t) IS NOT NULL THEN
             EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', t);
         END IF;
@@ -56,25 +61,146 @@ $$;
 COMMENT ON FUNCTION @extschema@.drop_refresh_tables() IS
 'drops the temporary working tables of retention.refresh() in this session, if any';
 
+CREATE FUNCTION @extschema@.refresh_backtest_entry(auc float8, n bigint, min_auc float8, scored text)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+        'auc', pg_catalog.round(auc::pg_catalog.numeric, 4),
+        'n', n,
+        'scored', scored,
+        'published', COALESCE(auc OPERATOR(pg_catalog.>=) min_auc, false),
+        'reason', CASE WHEN auc IS NULL THEN 'no backtest was possible (no churner or no survivor scored)'
+                       WHEN auc OPERATOR(pg_catalog.<) min_auc
+                       THEN pg_catalog.format('its backtest AUC %s is below the threshold %s',
+                                              pg_catalog.round(auc::pg_catalog.numeric, 4), min_auc) END))
+$$;
+
+COMMENT ON FUNCTION @extschema@.refresh_backtest_entry(float8, bigint, float8, text) IS
+'refresh()''s record of one score''s backtest: its ROC AUC against who churned, the users scored, and whether it reaches min_auc and is published (with the reason when not)';
+
+CREATE FUNCTION @extschema@.refresh_candidate(kind text, fit jsonb, fit_at_cutoff jsonb, horizon float8)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    problem text;
+    auc_alive float8;
+    auc_expected float8;
+    n bigint;
+BEGIN
+    IF fit IS NULL OR fit_at_cutoff IS NULL THEN
+        problem := 'too few customers to fit';
+    ELSE
+        problem := concat_ws('; ',
+                             'as of as_of: ' || @extschema@.customer_base_fit_problem(fit),
+                             'as of the backtest cutoff: ' || @extschema@.customer_base_fit_problem(fit_at_cutoff));
+        -- rank the customers of the cutoff: the likelier to have left (1 - P(alive))
+        -- or the fewer purchases expected, the likelier to churn
+        SELECT @extschema@.roc_auc(1 - @extschema@.customer_base_p_alive(fit_at_cutoff, m.frequency, m.recency, m.t),
+                                   b.churned),
+               @extschema@.roc_auc(-@extschema@.customer_base_expected_purchases(fit_at_cutoff, horizon, m.frequency,
+                                                                                 m.recency, m.t), b.churned),
+               count(*)
+          INTO auc_alive, auc_expected, n
+          FROM pg_temp.retention_rfm_cutoff AS m
+          JOIN pg_temp.retention_backtest AS b ON b.user_id = m.user_id;
+    END IF;
+    RETURN jsonb_build_object('model', kind, 'fit', fit, 'fit_at_cutoff', fit_at_cutoff,
+                              'problem', NULLIF(problem, ''), 'n', n,
+                              'p_alive_auc', round(auc_alive::numeric, 4),
+                              'expected_purchases_auc', round(auc_expected::numeric, 4));
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.refresh_candidate(text, jsonb, jsonb, float8) IS
+'refresh()''s assessment of a customer-base candidate: why its fits are not identified (if so), and the backtest AUCs of 1 - P(alive) and of expected purchases at the cutoff, over refresh()''s working tables';
+
+CREATE FUNCTION @extschema@.refresh_withheld(candidates jsonb, auc_key text, min_auc float8)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT pg_catalog.jsonb_build_object(
+        'published', false,
+        'reason', COALESCE(pg_catalog.string_agg(
+            pg_catalog.format('%s: %s', c OPERATOR(pg_catalog.->>) 'model',
+                CASE WHEN c OPERATOR(pg_catalog.->>) 'problem' IS NOT NULL
+                     THEN 'not identified (' OPERATOR(pg_catalog.||) (c OPERATOR(pg_catalog.->>) 'problem')
+                          OPERATOR(pg_catalog.||) ')'
+                          OPERATOR(pg_catalog.||) COALESCE(', backtest AUC ' OPERATOR(pg_catalog.||) (c OPERATOR(pg_catalog.->>) auc_key), '')
+                     WHEN c OPERATOR(pg_catalog.->>) auc_key IS NULL THEN 'gives no such score'
+                     ELSE pg_catalog.format('backtest AUC %s is below the threshold %s',
+                                            c OPERATOR(pg_catalog.->>) auc_key, min_auc) END),
+            '; '), 'no candidate model could be fitted'))
+      FROM pg_catalog.jsonb_array_elements(candidates) AS c
+$$;
+
+COMMENT ON FUNCTION @extschema@.refresh_withheld(jsonb, text, float8) IS
+'refresh()''s record of a withheld customer-base score: why each candidate (from refresh_candidate) did not earn it';
+
+CREATE FUNCTION @extschema@.churn_explanation(model @extschema@.logreg_model, features float8[], n integer DEFAULT 3)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+               'feature', e.feature,
+               'contribution', pg_catalog.round(e.contribution::pg_catalog.numeric, 4),
+               'direction', e.direction,
+               'reads', pg_catalog.format('%s is %s than average, which raises the churn risk',
+                                          pg_catalog.replace(pg_catalog.regexp_replace(e.feature, '^log_', ''), '_', ' '),
+                                          e.direction))
+           ORDER BY e.contribution DESC)
+      FROM (SELECT x.feature, x.contribution,
+                   CASE WHEN x.value OPERATOR(pg_catalog.>) x.mean THEN 'higher' ELSE 'lower' END AS direction
+              FROM @extschema@.churn_explain(model, features) AS x
+             WHERE x.contribution OPERATOR(pg_catalog.>) 0
+             ORDER BY x.contribution DESC, x.feature
+             LIMIT n) AS e
+$$;
+
+COMMENT ON FUNCTION @extschema@.churn_explanation(@extschema@.logreg_model, float8[], integer) IS
+'the n features pushing a customer''s churn probability up most (churn_explain), each with its contribution to the log-odds, whether the customer''s value is higher or lower than the training average, and a sentence saying so';
+
 CREATE PROCEDURE @extschema@.refresh(pipeline text DEFAULT 'default')
 LANGUAGE plpgsql
 AS $$
 DECLARE
+    steps         constant text[] := ARRAY['customer summaries', 'features', 'churn model', 'item-knn model',
+                                           'customer-base models', 'scores'];
     p             @extschema@.pipelines;
-    run           bigint := pg_catalog.nextval('@extschema@.refresh_run_ids');
+    run           bigint;
     run_started   timestamptz := pg_catalog.clock_timestamp();
     as_of         timestamptz;
     cutoff        timestamptz;
+    horizon       float8;                  -- the churn horizon in weeks, the customer-base models' unit
     is_purchase   text;
+    order_expr    text;
     names         text[] := @extschema@.user_feature_names();
     columns       text;
     kept          text[];
+    nonconstant   text[];
     features      text;
+    dropped       jsonb;
+    corr          jsonb;
+    partner       text;
+    c             text;
+    step          text;
     step_id       bigint;
-    n             bigint;
+    step_status   text;
+    step_rows     bigint;
+    step_metrics  jsonb;
+    step_message  text;
     failures      integer := 0;
+    interrupted   boolean := false;
+    final_error   boolean := false;
+    locked        boolean := false;
+    holder_pid    integer;
+    holder_state  text;
     err_state     text;
     err_message   text;
+    lock_class    constant integer := pg_catalog.hashtext('retention.refresh');
+    lock_key      constant integer := pg_catalog.hashtext(pipeline);
     churn_name    text := pipeline || '_churn';
     new_version   integer;
     old_version   integer;
@@ -86,335 +212,617 @@ DECLARE
     knn           @extschema@.item_knn_model;
     knn_version   integer;
     knn_metrics   jsonb;
-    bg            @extschema@.bgnbd_model;
+    candidate     text;
+    fit_now       jsonb;
+    fit_cut       jsonb;
+    candidates    jsonb;
+    best          jsonb;
+    base          jsonb;                   -- the customer-base model in use (fitted at as_of), or NULL
+    base_cut      jsonb;                   -- the same kind fitted at cutoff, for the backtests
+    base_version  integer;
     spend         @extschema@.gamma_gamma_model;
-    bg_version    integer;
+    spend_cut     @extschema@.gamma_gamma_model;
+    min_auc       float8;
+    backtest      jsonb := '{}';           -- per score: auc, n, published, reason
     popular       bigint[];
-    caller_path   text := pg_catalog.current_setting('search_path');
 BEGIN
-    -- no object of the caller's schemas may stand in for a built-in below;
-    -- a SET clause would forbid the COMMITs, so set it for the session and
-    -- give the caller's path back at the end (and before raising)
-    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false);
-
-    SELECT * INTO p FROM @extschema@.pipelines AS x WHERE x.name = pipeline;
-    IF NOT FOUND THEN
-        PERFORM pg_catalog.set_config('search_path', caller_path, false);
-        RAISE EXCEPTION USING ERRCODE = '22023',
-            MESSAGE = pg_catalog.format('pipeline "%s" does not exist', pipeline),
-            HINT = 'Describe the events table with INSERT INTO retention.pipelines (name, events, ...).';
-    END IF;
-    -- held across the commits below, so two refreshes of one pipeline never interleave
-    IF NOT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext('retention.refresh'),
-                                          pg_catalog.hashtext(pipeline)) THEN
-        PERFORM pg_catalog.set_config('search_path', caller_path, false);
-        RAISE EXCEPTION USING ERRCODE = '55P03',
-            MESSAGE = pg_catalog.format('a refresh of pipeline "%s" is already running', pipeline);
-    END IF;
-
-    PERFORM @extschema@.drop_refresh_tables();
-
-    as_of := COALESCE(p.as_of, pg_catalog.now());
-    cutoff := as_of - p.churn_horizon;
-    is_purchase := pg_catalog.format('%I = %L', p.event_column, p.purchase_event);
-    -- counts, amounts and durations are heavy-tailed: one huge order must not
-    -- dominate a linear model, so they enter as log(1 + x); rates stay as they are
-    columns := (SELECT pg_catalog.string_agg(
-                    CASE WHEN c IN ('click_through_rate', 'view_to_purchase_rate', 'activity_trend')
-                         THEN pg_catalog.format('f.features[%s] AS %I', i, c)
-                         ELSE pg_catalog.format('pg_catalog.ln(1 + GREATEST(f.features[%s], 0)) AS %I',
-                                                i, 'log_' || c) END,
-                    ', ' ORDER BY i)
-                  FROM pg_catalog.unnest(names) WITH ORDINALITY AS u(c, i));
-    names := (SELECT pg_catalog.array_agg(
-                  CASE WHEN c IN ('click_through_rate', 'view_to_purchase_rate', 'activity_trend')
-                       THEN c ELSE 'log_' || c END ORDER BY i)
-                FROM pg_catalog.unnest(names) WITH ORDINALITY AS u(c, i));
-
-    ------------------------------------------------------------------
-    -- features: as of cutoff with the churn label over (cutoff, as_of]
-    -- for training, and as of as_of for scoring
-    ------------------------------------------------------------------
-    INSERT INTO @extschema@.refresh_runs (run_id, pipeline, step, status, started_at)
-    VALUES (run, pipeline, 'features', 'running', pg_catalog.clock_timestamp()) RETURNING id INTO step_id;
+    -- COMMIT here fails at once inside a transaction block, before anything is locked
     COMMIT;
     BEGIN
-        EXECUTE pg_catalog.format(
-            $q$CREATE TEMP TABLE retention_training AS
-               SELECT f.user_id, f.churned,
-                      (pg_catalog.hashtext(f.user_id::text) & 65535) < 13107 AS holdout, %s
-                 FROM @extschema@.user_features($1, $2, $3, $4, $5, $6, $7, $8, $9,
-                                                purchase_event => $10) AS f$q$, columns)
-            USING p.events, cutoff, p.churn_horizon, p.churn_on, p.user_column, p.time_column,
-                  p.event_column, p.item_column, p.amount_column, p.purchase_event;
-        EXECUTE pg_catalog.format(
-            $q$CREATE TEMP TABLE retention_current AS
-               SELECT f.user_id, %s
-                 FROM @extschema@.user_features($1, $2, $3, $4, $5, $6, $7, $8, $9,
-                                                purchase_event => $10) AS f$q$, columns)
-            USING p.events, as_of, p.churn_horizon, p.churn_on, p.user_column, p.time_column,
-                  p.event_column, p.item_column, p.amount_column, p.purchase_event;
-        EXECUTE pg_catalog.format(
-            $q$CREATE TEMP TABLE retention_purchases AS
-               SELECT %I::bigint AS user_id, %I::bigint AS item_id, %I AS ts,
-                      (%I)::float8 AS amount
-                 FROM %s WHERE %s AND %I <= $1 AND %I IS NOT NULL AND %I IS NOT NULL$q$,
-            p.user_column, p.item_column, p.time_column, p.amount_column, p.events, is_purchase,
-            p.time_column, p.user_column, p.item_column)
-            USING as_of;
-        ANALYZE pg_temp.retention_training, pg_temp.retention_current, pg_temp.retention_purchases;
-
-        -- constant features carry no information and make the fit singular
-        EXECUTE pg_catalog.format('SELECT ARRAY[%s] FROM pg_temp.retention_training',
-            (SELECT pg_catalog.string_agg(pg_catalog.format(
-                        'CASE WHEN pg_catalog.stddev_pop(%I) > 1e-9 THEN %L END', c, c), ', ')
-               FROM pg_catalog.unnest(names) AS c))
-            INTO kept;
-        kept := pg_catalog.array_remove(kept, NULL);
-        features := (SELECT pg_catalog.string_agg(pg_catalog.format('%I', c), ', ')
-                       FROM pg_catalog.unnest(kept) AS c);
-        SELECT pg_catalog.count(*) INTO n FROM pg_temp.retention_training;
-        UPDATE @extschema@.refresh_runs
-           SET status = 'ok', finished_at = pg_catalog.clock_timestamp(), rows = n,
-               metrics = pg_catalog.jsonb_build_object(
-                   'as_of', as_of, 'cutoff', cutoff,
-                   'training_users', n,
-                   'churn_rate', (SELECT pg_catalog.avg(churned::integer) FROM pg_temp.retention_training),
-                   'scoring_users', (SELECT pg_catalog.count(*) FROM pg_temp.retention_current),
-                   'features', kept,
-                   'constant_features_dropped',
-                   (SELECT pg_catalog.array_agg(c) FROM pg_catalog.unnest(names) AS c
-                     WHERE c <> ALL (kept)))
-         WHERE id = step_id;
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
-        UPDATE @extschema@.refresh_runs
-           SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
-               message = err_state || ': ' || err_message
-         WHERE id = step_id;
-        failures := failures + 1;
-    END;
-    COMMIT;
-
-    ------------------------------------------------------------------
-    -- churn model: a new version, kept only if it is at least as good as
-    -- the current one on the same holdout users
-    ------------------------------------------------------------------
-    INSERT INTO @extschema@.refresh_runs (run_id, pipeline, step, status, started_at)
-    VALUES (run, pipeline, 'churn model', 'running', pg_catalog.clock_timestamp()) RETURNING id INTO step_id;
-    COMMIT;
-    BEGIN
-        SELECT m.version, m.feature_names INTO old_version, old_features
-          FROM @extschema@.models AS m
-         WHERE m.name = churn_name AND m.kind = 'logreg'
-         ORDER BY m.version DESC LIMIT 1;
-        CALL @extschema@.train_churn_model(churn_name, 'pg_temp.retention_training', 'churned', kept,
-                                           p.churn_options, 'holdout', NULL, new_version);
-        EXECUTE pg_catalog.format(
-            $q$SELECT @extschema@.roc_auc(@extschema@.churn_prob($1, ARRAY[%s]::float8[]), churned)
-                 FROM pg_temp.retention_training WHERE holdout$q$, features)
-            INTO new_auc USING @extschema@.churn_model(churn_name, new_version);
-        champion := new_version;
-        IF old_version IS NOT NULL AND old_features <@ names THEN
-            EXECUTE pg_catalog.format(
-                $q$SELECT @extschema@.roc_auc(@extschema@.churn_prob($1, ARRAY[%s]::float8[]), churned)
-                     FROM pg_temp.retention_training WHERE holdout$q$,
-                (SELECT pg_catalog.string_agg(pg_catalog.format('%I', c), ', ' ORDER BY i)
-                   FROM pg_catalog.unnest(old_features) WITH ORDINALITY AS u(c, i)))
-                INTO old_auc USING @extschema@.churn_model(churn_name, old_version);
-            IF old_auc > new_auc THEN
-                DELETE FROM @extschema@.models WHERE name = churn_name AND version = new_version;
-                champion := old_version;
+        -- no object of the caller's schemas may stand in for a built-in below.
+        -- A procedure that COMMITs cannot carry a SET clause, so the path is set
+        -- for the current transaction only, again after every COMMIT: a commit,
+        -- an error or a cancel gives the caller's path back by itself.
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        SELECT * INTO p FROM @extschema@.pipelines AS x WHERE x.name = pipeline;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = pg_catalog.format('pipeline "%s" does not exist', pipeline),
+                HINT = 'Describe the events table with INSERT INTO retention.pipelines (name, events, ...).';
+        END IF;
+        -- held across the commits below, so two refreshes of one pipeline never
+        -- interleave; released on every way out (a cancel included).  A lock this
+        -- session still holds is left from an interrupted run here: not taken twice.
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_locks AS l
+                        WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid()
+                          AND l.classid = pg_catalog.oid(lock_class::bigint & 4294967295)
+                          AND l.objid = pg_catalog.oid(lock_key::bigint & 4294967295)
+                          AND l.objsubid = 2 AND l.granted)
+           AND NOT pg_catalog.pg_try_advisory_lock(lock_class, lock_key) THEN
+            SELECT a.pid, a.state INTO holder_pid, holder_state
+              FROM pg_catalog.pg_locks AS l JOIN pg_catalog.pg_stat_activity AS a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted
+               AND l.classid = pg_catalog.oid(lock_class::bigint & 4294967295)
+               AND l.objid = pg_catalog.oid(lock_key::bigint & 4294967295) AND l.objsubid = 2
+             LIMIT 1;
+            IF holder_state <> 'active' THEN
+                RAISE EXCEPTION USING ERRCODE = '55P03',
+                    MESSAGE = pg_catalog.format('a refresh of pipeline "%s" is already running', pipeline),
+                    DETAIL = pg_catalog.format('Session %s (%s) holds the pipeline''s lock.', holder_pid, holder_state),
+                    HINT = 'That session is not running anything: a refresh interrupted between two steps left the lock. Its next CALL retention.refresh() takes it over and releases it; pg_terminate_backend ends it.';
             END IF;
+            RAISE EXCEPTION USING ERRCODE = '55P03',
+                MESSAGE = pg_catalog.format('a refresh of pipeline "%s" is already running', pipeline),
+                DETAIL = pg_catalog.format('Session %s holds the pipeline''s lock.', COALESCE(holder_pid::text, '(gone)'));
         END IF;
-        churn := @extschema@.churn_model(churn_name, champion);
-
-        DELETE FROM @extschema@.churn_holdout WHERE churn_holdout.pipeline = refresh.pipeline;
-        EXECUTE pg_catalog.format(
-            $q$INSERT INTO @extschema@.churn_holdout (pipeline, model_version, churn_prob, churned)
-               SELECT $1, $2, s.prob, s.churned
-                 FROM (SELECT @extschema@.churn_prob($3, ARRAY[%s]::float8[]) AS prob, churned
-                         FROM pg_temp.retention_training WHERE holdout) AS s
-                WHERE s.prob IS NOT NULL$q$,
-            (SELECT pg_catalog.string_agg(pg_catalog.format('%I', c), ', ' ORDER BY i)
-               FROM pg_catalog.unnest((SELECT m.feature_names FROM @extschema@.models AS m
-                                        WHERE m.name = churn_name AND m.version = champion))
-                    WITH ORDINALITY AS u(c, i)))
-            USING pipeline, champion, churn;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        UPDATE @extschema@.refresh_runs
-           SET status = CASE WHEN champion = new_version THEN 'ok' ELSE 'kept previous' END,
-               finished_at = pg_catalog.clock_timestamp(), rows = n,
-               metrics = pg_catalog.jsonb_build_object('version', champion, 'holdout_auc', new_auc,
-                                                       'previous_version', old_version,
-                                                       'previous_holdout_auc', old_auc),
-               message = CASE WHEN champion <> new_version THEN pg_catalog.format(
-                   'the new model''s holdout AUC %s is below the AUC %s of version %s on the same users; version %s stays in use',
-                   pg_catalog.round(new_auc::numeric, 4), pg_catalog.round(old_auc::numeric, 4),
-                   old_version, old_version) END
-         WHERE id = step_id;
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
-        UPDATE @extschema@.refresh_runs
-           SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
-               message = err_state || ': ' || err_message
-         WHERE id = step_id;
-        failures := failures + 1;
+        locked := true;
+    EXCEPTION WHEN query_canceled THEN
+        GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
+        interrupted := true;
     END;
-    COMMIT;
+    IF interrupted THEN
+        -- the lock may have been taken just before the cancel
+        IF locked OR EXISTS (SELECT 1 FROM pg_catalog.pg_locks AS l
+                              WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid()
+                                AND l.classid = pg_catalog.oid(lock_class::bigint & 4294967295)
+                                AND l.objid = pg_catalog.oid(lock_key::bigint & 4294967295)
+                                AND l.objsubid = 2 AND l.granted) THEN
+            PERFORM pg_catalog.pg_advisory_unlock(lock_class, lock_key);
+        END IF;
+        RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = err_message;
+    END IF;
 
-    ------------------------------------------------------------------
-    -- item-kNN: rebuilt on every purchase, evaluated on a split at cutoff
-    ------------------------------------------------------------------
-    INSERT INTO @extschema@.refresh_runs (run_id, pipeline, step, status, started_at)
-    VALUES (run, pipeline, 'item-knn model', 'running', pg_catalog.clock_timestamp()) RETURNING id INTO step_id;
-    COMMIT;
     BEGIN
-        CREATE TEMP TABLE retention_knn_train AS
-            SELECT DISTINCT user_id, item_id FROM pg_temp.retention_purchases WHERE ts <= cutoff;
-        CREATE TEMP TABLE retention_knn_test AS
-            SELECT DISTINCT user_id, item_id FROM pg_temp.retention_purchases WHERE ts > cutoff;
-        SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e) ORDER BY e.recommender) INTO knn_metrics
-          FROM @extschema@.evaluate_item_knn('pg_temp.retention_knn_train', 'pg_temp.retention_knn_test',
-                                             p.neighbors, 10) AS e;
-        SELECT @extschema@.item_knn(u.user_id, u.item_id, 1.0, p.neighbors) INTO knn
-          FROM (SELECT DISTINCT user_id, item_id FROM pg_temp.retention_purchases) AS u;
-        knn_version := @extschema@.item_knn_save(pipeline || '_item_knn', knn, p.events::text,
-                                                 pg_catalog.jsonb_build_object('evaluation', knn_metrics,
-                                                                               'k', 10, 'as_of', as_of,
-                                                                               'cutoff', cutoff));
-        UPDATE @extschema@.refresh_runs
-           SET status = 'ok', finished_at = pg_catalog.clock_timestamp(),
-               rows = (SELECT i.items FROM @extschema@.item_knn_model_info(knn) AS i),
-               metrics = pg_catalog.jsonb_build_object('version', knn_version, 'evaluation', knn_metrics)
-         WHERE id = step_id;
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
-        UPDATE @extschema@.refresh_runs
-           SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
-               message = err_state || ': ' || err_message
-         WHERE id = step_id;
-        failures := failures + 1;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        run := pg_catalog.nextval('@extschema@.refresh_run_ids');
+        -- nobody else refreshes this pipeline: a step still "running" belongs to
+        -- a run that was interrupted (cancel, crash, lost connection)
+        UPDATE @extschema@.refresh_runs AS r
+           SET status = 'failed', finished_at = COALESCE(r.finished_at, pg_catalog.clock_timestamp()),
+               message = 'interrupted before it finished (cancelled, or the session ended); marked when the next run started'
+         WHERE r.pipeline = p.name AND r.status = 'running';
+        PERFORM @extschema@.drop_refresh_tables();
+        as_of := COALESCE(p.as_of, pg_catalog.now());
+        cutoff := as_of - p.churn_horizon;
+        horizon := extract(epoch FROM p.churn_horizon) / (7 * 86400);
+        min_auc := p.min_backtest_auc;
+        is_purchase := pg_catalog.format('%I = %L', p.event_column, p.purchase_event);
+        order_expr := CASE WHEN p.order_column IS NULL THEN 'NULL::text'
+                         ELSE pg_catalog.format('(%I)::text', p.order_column) END;
+        -- counts, amounts and durations are heavy-tailed: one huge order must not
+        -- dominate a linear model, so they enter as log(1 + x); rates stay as they
+        -- are.  With an order column, purchases count distinct orders and the
+        -- average order value divides by them.
+        columns := (SELECT pg_catalog.string_agg(pg_catalog.format(
+                        CASE WHEN u.c IN ('click_through_rate', 'view_to_purchase_rate', 'activity_trend')
+                             THEN '%s AS %I' ELSE 'pg_catalog.ln(1 + GREATEST(%s, 0)) AS %I' END,
+                        CASE WHEN p.order_column IS NOT NULL AND u.c = 'purchases'
+                             THEN 'COALESCE(o.orders, 0)::float8'
+                             WHEN p.order_column IS NOT NULL AND u.c = 'avg_order_value'
+                             THEN pg_catalog.format('COALESCE(f.features[%s] / NULLIF(o.orders, 0), 0)',
+                                                    pg_catalog.array_position(names, 'total_spend'))
+                             ELSE pg_catalog.format('f.features[%s]', u.i) END,
+                        CASE WHEN u.c IN ('click_through_rate', 'view_to_purchase_rate', 'activity_trend')
+                             THEN u.c ELSE 'log_' || u.c END),
+                        ', ' ORDER BY u.i)
+                      FROM pg_catalog.unnest(names) WITH ORDINALITY AS u(c, i));
+        names := (SELECT pg_catalog.array_agg(
+                      CASE WHEN u.c IN ('click_through_rate', 'view_to_purchase_rate', 'activity_trend')
+                           THEN u.c ELSE 'log_' || u.c END ORDER BY u.i)
+                    FROM pg_catalog.unnest(names) WITH ORDINALITY AS u(c, i));
+    EXCEPTION WHEN query_canceled THEN
+        GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
+        interrupted := true;
     END;
-    COMMIT;
 
-    ------------------------------------------------------------------
-    -- customer base: BG/NBD and Gamma-Gamma on weekly RFM summaries
-    ------------------------------------------------------------------
-    INSERT INTO @extschema@.refresh_runs (run_id, pipeline, step, status, started_at)
-    VALUES (run, pipeline, 'customer-base models', 'running', pg_catalog.clock_timestamp()) RETURNING id INTO step_id;
-    COMMIT;
+    FOREACH step IN ARRAY steps LOOP
+        EXIT WHEN interrupted;
+        BEGIN
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+            INSERT INTO @extschema@.refresh_runs (run_id, pipeline, step, status, started_at)
+            VALUES (run, pipeline, step, 'running', pg_catalog.clock_timestamp()) RETURNING id INTO step_id;
+        EXCEPTION WHEN query_canceled THEN
+            GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
+            interrupted := true;
+        END;
+        EXIT WHEN interrupted;
+        COMMIT;
+        -- each step in its own subtransaction: its failure rolls back only its
+        -- own work, and is logged; query_canceled is not among OTHERS, so a
+        -- cancel is caught by name, and handled after the loop
+        BEGIN
+            step_status := 'ok';
+            step_rows := NULL;
+            step_metrics := NULL;
+            step_message := NULL;
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+            -- test-only switch: make one step fail (see test/loop/operations.sh)
+            IF pg_catalog.current_setting('retention.test_fail_step', true) = step THEN
+                RAISE EXCEPTION USING ERRCODE = 'XX000',
+                    MESSAGE = pg_catalog.format('step "%s" failed on purpose (retention.test_fail_step)', step);
+            END IF;
+            CASE step
+            ------------------------------------------------------------------
+            -- customer summaries: the purchases up to as_of and each customer's
+            -- weekly recency-frequency-monetary summary at as_of and at cutoff
+            ------------------------------------------------------------------
+            WHEN 'customer summaries' THEN
+                EXECUTE pg_catalog.format(
+                    $q$CREATE TEMP TABLE retention_purchases AS
+                       SELECT %I::bigint AS user_id, %I::bigint AS item_id, %I AS ts,
+                              (%I)::float8 AS amount, %s AS order_id
+                         FROM %s WHERE %s AND %I <= $1 AND %I IS NOT NULL AND %I IS NOT NULL$q$,
+                    p.user_column, p.item_column, p.time_column, p.amount_column, order_expr, p.events,
+                    is_purchase, p.time_column, p.user_column, p.item_column)
+                    USING as_of;
+                CREATE TEMP TABLE retention_rfm AS
+                    SELECT user_id, (@extschema@.rfm_summary(ts, amount, as_of, 'week')).*
+                      FROM pg_temp.retention_purchases GROUP BY user_id;
+                CREATE TEMP TABLE retention_rfm_cutoff AS
+                    SELECT user_id, (@extschema@.rfm_summary(ts, amount, cutoff, 'week')).*
+                      FROM pg_temp.retention_purchases WHERE ts <= cutoff GROUP BY user_id;
+                -- who actually stopped buying: customers of the cutoff without a
+                -- purchase in (cutoff, as_of], the outcome the backtests rank
+                CREATE TEMP TABLE retention_backtest AS
+                    SELECT user_id, pg_catalog.bool_and(ts <= cutoff) AS churned
+                      FROM pg_temp.retention_purchases GROUP BY user_id HAVING pg_catalog.min(ts) <= cutoff;
+                ANALYZE pg_temp.retention_purchases, pg_temp.retention_rfm, pg_temp.retention_rfm_cutoff,
+                        pg_temp.retention_backtest;
+                SELECT pg_catalog.count(*) INTO step_rows FROM pg_temp.retention_rfm;
+                step_metrics := pg_catalog.jsonb_build_object(
+                    'purchases', (SELECT pg_catalog.count(*) FROM pg_temp.retention_purchases),
+                    'orders', CASE WHEN p.order_column IS NOT NULL THEN
+                                  (SELECT pg_catalog.count(*) FROM (SELECT DISTINCT user_id, order_id
+                                                                      FROM pg_temp.retention_purchases) AS o) END,
+                    'customers', step_rows,
+                    'customers_at_cutoff', (SELECT pg_catalog.count(*) FROM pg_temp.retention_rfm_cutoff));
+
+            ------------------------------------------------------------------
+            -- features: as of cutoff with the churn label over (cutoff, as_of]
+            -- for training, and as of as_of for scoring
+            ------------------------------------------------------------------
+            WHEN 'features' THEN
+                -- the training set at the cutoff (with the label and a holdout
+                -- fifth by a hash of the user id), the customers to score at as_of
+                FOREACH c IN ARRAY ARRAY['retention_training', 'retention_current'] LOOP
+                    EXECUTE pg_catalog.format(
+                        $q$CREATE TEMP TABLE %I AS
+                           SELECT f.user_id, %s %s
+                             FROM @extschema@.user_features($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                                                            purchase_event => $10) AS f
+                             LEFT JOIN (SELECT %I::bigint AS user_id, pg_catalog.count(DISTINCT %s) AS orders
+                                          FROM %s WHERE %s AND %I <= $2 GROUP BY 1) AS o ON o.user_id = f.user_id$q$,
+                        c, CASE WHEN c = 'retention_training'
+                                THEN 'f.churned, (pg_catalog.hashtext(f.user_id::text) & 65535) < 13107 AS holdout,'
+                                ELSE '' END,
+                        columns, p.user_column, order_expr, p.events, is_purchase, p.time_column)
+                        USING p.events, CASE WHEN c = 'retention_training' THEN cutoff ELSE as_of END,
+                              p.churn_horizon, p.churn_on, p.user_column, p.time_column,
+                              p.event_column, p.item_column, p.amount_column, p.purchase_event;
+                END LOOP;
+                ANALYZE pg_temp.retention_training, pg_temp.retention_current;
+
+                -- constant features carry no information and make the fit singular
+                EXECUTE pg_catalog.format('SELECT ARRAY[%s] FROM pg_temp.retention_training',
+                    (SELECT pg_catalog.string_agg(pg_catalog.format(
+                                'CASE WHEN pg_catalog.stddev_pop(%I) > 1e-9 THEN %L END', u.c, u.c), ', ')
+                       FROM pg_catalog.unnest(names) AS u(c)))
+                    INTO kept;
+                kept := pg_catalog.array_remove(kept, NULL);
+                -- the rule for duplicates and near-collinear pairs: walking the
+                -- features in user_feature_names() order, a feature whose Pearson
+                -- correlation with an already kept one is 0.9 or more in absolute
+                -- value (on the training rows, after log(1 + x)) is dropped.  Their
+                -- coefficients would split one effect between them, with signs
+                -- that mislead an explanation.
+                IF pg_catalog.cardinality(kept) > 1 THEN
+                    EXECUTE pg_catalog.format('SELECT %s FROM pg_temp.retention_training',
+                        (SELECT pg_catalog.string_agg(pg_catalog.format('pg_catalog.jsonb_build_object(%L, pg_catalog.corr(%I, %I))',
+                                                                        a.c || '|' || b.c, a.c, b.c), ' || ')
+                           FROM pg_catalog.unnest(kept) WITH ORDINALITY AS a(c, i)
+                           JOIN pg_catalog.unnest(kept) WITH ORDINALITY AS b(c, i) ON a.i < b.i))
+                        INTO corr;
+                END IF;
+                dropped := '[]';
+                nonconstant := kept;
+                kept := '{}';
+                FOREACH c IN ARRAY nonconstant LOOP
+                    SELECT k INTO partner FROM pg_catalog.unnest(kept) AS k
+                     WHERE abs((corr ->> (k || '|' || c))::float8) >= 0.9
+                     ORDER BY abs((corr ->> (k || '|' || c))::float8) DESC LIMIT 1;
+                    IF partner IS NULL THEN
+                        kept := kept || c;
+                    ELSE
+                        dropped := dropped || pg_catalog.jsonb_build_object(
+                            'feature', c, 'correlated_with', partner,
+                            'r', pg_catalog.round((corr ->> (partner || '|' || c))::numeric, 4));
+                    END IF;
+                END LOOP;
+                features := (SELECT pg_catalog.string_agg(pg_catalog.format('%I', k), ', ' ORDER BY i)
+                               FROM pg_catalog.unnest(kept) WITH ORDINALITY AS u(k, i));
+                SELECT pg_catalog.count(*) INTO step_rows FROM pg_temp.retention_training;
+                step_metrics := pg_catalog.jsonb_build_object(
+                    'as_of', as_of, 'cutoff', cutoff,
+                    'training_users', step_rows,
+                    'churn_rate', (SELECT pg_catalog.avg(churned::integer) FROM pg_temp.retention_training),
+                    'scoring_users', (SELECT pg_catalog.count(*) FROM pg_temp.retention_current),
+                    'purchases_count', CASE WHEN p.order_column IS NULL THEN 'purchase events' ELSE 'orders' END,
+                    'features', kept,
+                    'constant_features_dropped',
+                    (SELECT pg_catalog.array_agg(u.c) FROM pg_catalog.unnest(names) AS u(c)
+                      WHERE u.c <> ALL (nonconstant)),
+                    'collinear_features_dropped', dropped);
+
+            ------------------------------------------------------------------
+            -- churn model: a new version, kept only if it is at least as good
+            -- as the current one on the same holdout users.  Its backtest is
+            -- the holdout: users it was not trained on, scored at cutoff, against
+            -- who churned in the horizon that followed.
+            ------------------------------------------------------------------
+            WHEN 'churn model' THEN
+                IF features IS NULL THEN
+                    RAISE EXCEPTION USING ERRCODE = '22000',
+                        MESSAGE = 'no features to train on; see the features step of this run';
+                END IF;
+                SELECT m.version, m.feature_names INTO old_version, old_features
+                  FROM @extschema@.models AS m
+                 WHERE m.name = churn_name AND m.kind = 'logreg'
+                   AND @extschema@.model_trusted(m.name, m.trained_by)
+                 ORDER BY m.version DESC LIMIT 1;
+                CALL @extschema@.train_churn_model(churn_name, 'pg_temp.retention_training', 'churned', kept,
+                                                   p.churn_options, 'holdout', NULL, new_version);
+                EXECUTE pg_catalog.format(
+                    $q$SELECT @extschema@.roc_auc(@extschema@.churn_prob($1, ARRAY[%s]::float8[]), churned)
+                         FROM pg_temp.retention_training WHERE holdout$q$, features)
+                    INTO new_auc USING @extschema@.churn_model(churn_name, new_version);
+                champion := new_version;
+                IF old_version IS NOT NULL AND old_features <@ names THEN
+                    EXECUTE pg_catalog.format(
+                        $q$SELECT @extschema@.roc_auc(@extschema@.churn_prob($1, ARRAY[%s]::float8[]), churned)
+                             FROM pg_temp.retention_training WHERE holdout$q$,
+                        (SELECT pg_catalog.string_agg(pg_catalog.format('%I', u.c), ', ' ORDER BY u.i)
+                           FROM pg_catalog.unnest(old_features) WITH ORDINALITY AS u(c, i)))
+                        INTO old_auc USING @extschema@.churn_model(churn_name, old_version);
+                    IF old_auc > new_auc THEN
+                        DELETE FROM @extschema@.models WHERE name = churn_name AND version = new_version;
+                        champion := old_version;
+                    END IF;
+                END IF;
+                churn := @extschema@.churn_model(churn_name, champion);
+                features := (SELECT pg_catalog.string_agg(pg_catalog.format('%I', u.c), ', ' ORDER BY u.i)
+                               FROM pg_catalog.unnest((SELECT m.feature_names FROM @extschema@.models AS m
+                                                        WHERE m.name = churn_name AND m.version = champion))
+                                    WITH ORDINALITY AS u(c, i));
+
+                DELETE FROM @extschema@.churn_holdout WHERE churn_holdout.pipeline = refresh.pipeline;
+                EXECUTE pg_catalog.format(
+                    $q$INSERT INTO @extschema@.churn_holdout (pipeline, model_version, churn_prob, churned)
+                       SELECT $1, $2, s.prob, s.churned
+                         FROM (SELECT @extschema@.churn_prob($3, ARRAY[%s]::float8[]) AS prob, churned
+                                 FROM pg_temp.retention_training WHERE holdout) AS s
+                        WHERE s.prob IS NOT NULL$q$, features)
+                    USING pipeline, champion, churn;
+                GET DIAGNOSTICS step_rows = ROW_COUNT;
+                backtest := backtest || pg_catalog.jsonb_build_object('churn_prob',
+                    @extschema@.refresh_backtest_entry(CASE WHEN champion = new_version THEN new_auc ELSE old_auc END,
+                                                       step_rows, min_auc, 'holdout users of the churn model'));
+                IF NOT (backtest -> 'churn_prob' ->> 'published')::boolean THEN
+                    churn := NULL;
+                END IF;
+                step_status := CASE WHEN champion = new_version THEN 'ok' ELSE 'kept previous' END;
+                step_metrics := pg_catalog.jsonb_build_object('version', champion, 'holdout_auc', new_auc,
+                                                              'previous_version', old_version,
+                                                              'previous_holdout_auc', old_auc,
+                                                              'backtest', backtest -> 'churn_prob');
+                step_message := CASE WHEN champion <> new_version THEN pg_catalog.format(
+                    'the new model''s holdout AUC %s is below the AUC %s of version %s on the same users; version %s stays in use',
+                    pg_catalog.round(new_auc::numeric, 4), pg_catalog.round(old_auc::numeric, 4),
+                    old_version, old_version) END;
+
+            ------------------------------------------------------------------
+            -- item-kNN: rebuilt on every purchase, evaluated on a split at cutoff
+            ------------------------------------------------------------------
+            WHEN 'item-knn model' THEN
+                CREATE TEMP TABLE retention_knn_train AS
+                    SELECT DISTINCT user_id, item_id FROM pg_temp.retention_purchases WHERE ts <= cutoff;
+                CREATE TEMP TABLE retention_knn_test AS
+                    SELECT DISTINCT user_id, item_id FROM pg_temp.retention_purchases WHERE ts > cutoff;
+                SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e) ORDER BY e.recommender) INTO knn_metrics
+                  FROM @extschema@.evaluate_item_knn('pg_temp.retention_knn_train', 'pg_temp.retention_knn_test',
+                                                     p.neighbors, 10) AS e;
+                SELECT @extschema@.item_knn(u.user_id, u.item_id, 1.0, p.neighbors) INTO knn
+                  FROM (SELECT DISTINCT user_id, item_id FROM pg_temp.retention_purchases) AS u;
+                knn_version := @extschema@.item_knn_save(pipeline || '_item_knn', knn, p.events::text,
+                                                         pg_catalog.jsonb_build_object('evaluation', knn_metrics,
+                                                                                       'k', 10, 'as_of', as_of,
+                                                                                       'cutoff', cutoff));
+                step_rows := (SELECT i.items FROM @extschema@.item_knn_model_info(knn) AS i);
+                step_metrics := pg_catalog.jsonb_build_object('version', knn_version, 'evaluation', knn_metrics);
+
+            ------------------------------------------------------------------
+            -- customer base: every candidate fitted at as_of (to publish) and at
+            -- cutoff (to backtest).  A candidate is used only if the data
+            -- identify its parameters at both times; P(alive) and expected
+            -- purchases are published only where their backtest AUC reaches
+            -- min_backtest_auc.  Where the dropout of BG/NBD vanishes, what is
+            -- left of it is the NBD purchase model (r, alpha): expected
+            -- purchases without P(alive).
+            ------------------------------------------------------------------
+            WHEN 'customer-base models' THEN
+                candidates := '[]';
+                FOREACH candidate IN ARRAY ARRAY['bgnbd', 'mbgnbd', 'pareto_nbd'] LOOP
+                    -- a model type this build does not have is no candidate
+                    CONTINUE WHEN pg_catalog.to_regprocedure(pg_catalog.format(
+                        '@extschema@.%I(float8, float8, float8)', candidate || '_fit')) IS NULL;
+                    EXECUTE pg_catalog.format('SELECT @extschema@.%I(frequency, recency, t)::jsonb FROM pg_temp.retention_rfm',
+                                              candidate || '_fit') INTO fit_now;
+                    EXECUTE pg_catalog.format('SELECT @extschema@.%I(frequency, recency, t)::jsonb FROM pg_temp.retention_rfm_cutoff',
+                                              candidate || '_fit') INTO fit_cut;
+                    candidates := candidates || @extschema@.refresh_candidate(candidate, fit_now, fit_cut, horizon);
+                    -- the NBD limit of a BG/NBD whose dropout vanished
+                    IF candidate = 'bgnbd' AND fit_now IS NOT NULL AND fit_cut IS NOT NULL
+                       AND (fit_now ->> 'a')::float8 / ((fit_now ->> 'a')::float8 + (fit_now ->> 'b')::float8) < 1e-3
+                       AND (fit_cut ->> 'a')::float8 / ((fit_cut ->> 'a')::float8 + (fit_cut ->> 'b')::float8) < 1e-3 THEN
+                        candidates := candidates || @extschema@.refresh_candidate('nbd',
+                            pg_catalog.jsonb_build_object('kind', 'nbd', 'r', fit_now -> 'r', 'alpha', fit_now -> 'alpha',
+                                                          'n', fit_now -> 'n', 'from', 'bgnbd with a/(a+b) near 0'),
+                            pg_catalog.jsonb_build_object('kind', 'nbd', 'r', fit_cut -> 'r', 'alpha', fit_cut -> 'alpha',
+                                                          'n', fit_cut -> 'n', 'from', 'bgnbd with a/(a+b) near 0'),
+                            horizon);
+                    END IF;
+                END LOOP;
+                -- the best usable candidate: by the backtest AUC of P(alive) where it
+                -- is published, else by that of expected purchases
+                SELECT x INTO best FROM pg_catalog.jsonb_array_elements(candidates) AS x
+                 WHERE x ->> 'problem' IS NULL
+                   AND (x ->> 'expected_purchases_auc')::float8 >= min_auc
+                 ORDER BY (x ->> 'p_alive_auc')::float8 >= min_auc DESC NULLS LAST,
+                          (x ->> 'p_alive_auc')::float8 DESC NULLS LAST,
+                          (x ->> 'expected_purchases_auc')::float8 DESC
+                 LIMIT 1;
+                base := best -> 'fit';
+                base_cut := best -> 'fit_at_cutoff';
+                backtest := backtest || pg_catalog.jsonb_build_object(
+                    'p_alive', CASE WHEN best IS NULL OR best ->> 'p_alive_auc' IS NULL
+                                    THEN @extschema@.refresh_withheld(candidates, 'p_alive_auc', min_auc)
+                                    ELSE @extschema@.refresh_backtest_entry((best ->> 'p_alive_auc')::float8,
+                                             (best ->> 'n')::bigint, min_auc, best ->> 'model') END,
+                    'expected_purchases', CASE WHEN best IS NULL
+                                    THEN @extschema@.refresh_withheld(candidates, 'expected_purchases_auc', min_auc)
+                                    ELSE @extschema@.refresh_backtest_entry((best ->> 'expected_purchases_auc')::float8,
+                                             (best ->> 'n')::bigint, min_auc, best ->> 'model') END);
+                -- spend per purchase, for the lifetime value
+                SELECT @extschema@.gamma_gamma_fit(frequency, monetary) INTO spend
+                  FROM pg_temp.retention_rfm WHERE frequency > 0 AND monetary > 0;
+                SELECT @extschema@.gamma_gamma_fit(frequency, monetary) INTO spend_cut
+                  FROM pg_temp.retention_rfm_cutoff WHERE frequency > 0 AND monetary > 0;
+                IF @extschema@.customer_base_fit_problem(spend::jsonb) IS NOT NULL
+                   OR @extschema@.customer_base_fit_problem(spend_cut::jsonb) IS NOT NULL THEN
+                    backtest := backtest || pg_catalog.jsonb_build_object('predicted_clv', pg_catalog.jsonb_build_object(
+                        'published', false,
+                        'reason', 'Gamma-Gamma spend model: ' || COALESCE(
+                            @extschema@.customer_base_fit_problem(spend::jsonb),
+                            'at the backtest cutoff, ' || @extschema@.customer_base_fit_problem(spend_cut::jsonb),
+                            'too few repeat customers to fit')));
+                    spend := NULL;
+                    spend_cut := NULL;
+                END IF;
+                IF base IS NOT NULL THEN
+                    base_version := @extschema@.save_model(pipeline || '_' || (base ->> 'kind'), base ->> 'kind', base,
+                                                           pg_catalog.jsonb_build_object('backtest', best - 'fit' - 'fit_at_cutoff'),
+                                                           p.events::text);
+                END IF;
+                IF spend IS NOT NULL THEN
+                    PERFORM @extschema@.save_model(pipeline || '_spend', 'gamma_gamma', spend::jsonb, NULL, p.events::text);
+                END IF;
+                step_rows := (SELECT pg_catalog.count(*) FROM pg_temp.retention_rfm);
+                step_metrics := pg_catalog.jsonb_build_object(
+                    'model', base ->> 'kind', 'version', base_version,
+                    'candidates', candidates, 'gamma_gamma', spend::jsonb,
+                    'backtest', pg_catalog.jsonb_build_object('p_alive', backtest -> 'p_alive',
+                                                              'expected_purchases', backtest -> 'expected_purchases'));
+                IF base IS NULL THEN
+                    step_message := 'no customer-base model earns its place; P(alive), expected purchases and lifetime value are withheld: '
+                                    || (backtest -> 'expected_purchases' ->> 'reason');
+                ELSIF NOT (backtest -> 'p_alive' ->> 'published')::boolean THEN
+                    step_message := 'P(alive) withheld: ' || (backtest -> 'p_alive' ->> 'reason');
+                END IF;
+
+            ------------------------------------------------------------------
+            -- scores: every customer, replaced in one transaction; NULL where a
+            -- step failed or a score did not earn its place
+            ------------------------------------------------------------------
+            WHEN 'scores' THEN
+                IF pg_catalog.to_regclass('pg_temp.retention_current') IS NULL
+                   AND pg_catalog.to_regclass('pg_temp.retention_rfm') IS NULL THEN
+                    RAISE EXCEPTION USING ERRCODE = '22000',
+                        MESSAGE = 'no customers to score: the customer summaries and features steps failed';
+                END IF;
+                -- what a failed step did not make stands empty
+                IF pg_catalog.to_regclass('pg_temp.retention_current') IS NULL THEN
+                    CREATE TEMP TABLE retention_current (user_id bigint);
+                END IF;
+                IF pg_catalog.to_regclass('pg_temp.retention_rfm') IS NULL THEN
+                    CREATE TEMP TABLE retention_rfm (user_id bigint, frequency float8, recency float8,
+                                                     t float8, monetary float8);
+                END IF;
+                IF pg_catalog.to_regclass('pg_temp.retention_purchases') IS NULL THEN
+                    CREATE TEMP TABLE retention_purchases (user_id bigint, item_id bigint);
+                END IF;
+                IF churn IS NULL OR features IS NULL THEN
+                    churn := NULL;
+                    features := 'NULL';
+                END IF;
+                -- value at risk, backtested like the rest: lifetime value at cutoff
+                -- times the churn probability of the holdout users
+                IF churn IS NOT NULL AND base IS NOT NULL AND spend IS NOT NULL THEN
+                    EXECUTE pg_catalog.format(
+                        $q$SELECT @extschema@.roc_auc(s.v, s.churned), pg_catalog.count(s.v)
+                             FROM (SELECT tr.churned,
+                                          @extschema@.churn_prob($1, ARRAY[%s]::float8[])
+                                          * @extschema@.customer_base_clv($2, $3, m.frequency, m.recency, m.t, m.monetary,
+                                                                          $4, 52.0 / 12, $5) AS v
+                                     FROM pg_temp.retention_training AS tr
+                                     JOIN pg_temp.retention_rfm_cutoff AS m ON m.user_id = tr.user_id
+                                    WHERE tr.holdout) AS s$q$, features)
+                        INTO new_auc, step_rows
+                        USING churn, base_cut, spend_cut, p.clv_months, p.monthly_discount;
+                    backtest := backtest || pg_catalog.jsonb_build_object('value_at_risk',
+                        @extschema@.refresh_backtest_entry(new_auc, step_rows, min_auc,
+                            'holdout users: churn probability times lifetime value at cutoff'));
+                ELSE
+                    backtest := backtest || pg_catalog.jsonb_build_object('value_at_risk', pg_catalog.jsonb_build_object(
+                        'published', false,
+                        'reason', 'needs a published churn probability, customer-base model and spend model'));
+                END IF;
+                SELECT pg_catalog.array_agg(item_id ORDER BY buyers DESC, item_id) INTO popular
+                  FROM (SELECT item_id, pg_catalog.count(DISTINCT user_id) AS buyers
+                          FROM pg_temp.retention_purchases GROUP BY item_id
+                         ORDER BY buyers DESC, item_id LIMIT 10) AS top;
+                DELETE FROM @extschema@.customer_scores WHERE customer_scores.pipeline = refresh.pipeline;
+                EXECUTE pg_catalog.format(
+                    $q$INSERT INTO @extschema@.customer_scores
+                           (pipeline, user_id, churn_prob, p_alive, expected_purchases, predicted_clv,
+                            value_at_risk, top_features, recommended_items, churn_model_version,
+                            item_knn_version, bgnbd_version, scored_at, customer_base_model)
+                       SELECT $1, u.user_id, s.churn_prob, s.p_alive, s.expected_purchases, s.clv,
+                              CASE WHEN $14 THEN s.clv * s.churn_prob END,
+                              @extschema@.churn_explanation($2, s.f),
+                              ARRAY(SELECT r.item_id FROM @extschema@.recommend($3, COALESCE(b.seen, '{}'), 3, $4) AS r),
+                              $5, $6, $7, pg_catalog.now(), $8 ->> 'kind'
+                         FROM (SELECT user_id FROM pg_temp.retention_current
+                               UNION SELECT user_id FROM pg_temp.retention_rfm) AS u
+                         LEFT JOIN pg_temp.retention_current AS c ON c.user_id = u.user_id
+                         LEFT JOIN pg_temp.retention_rfm AS m ON m.user_id = u.user_id
+                         LEFT JOIN (SELECT user_id, pg_catalog.array_agg(DISTINCT item_id) AS seen
+                                      FROM pg_temp.retention_purchases GROUP BY user_id) AS b
+                                ON b.user_id = u.user_id
+                         CROSS JOIN LATERAL (
+                             SELECT ARRAY[%s]::float8[] AS f,
+                                    @extschema@.churn_prob($2, ARRAY[%s]::float8[]) AS churn_prob,
+                                    CASE WHEN $12 THEN @extschema@.customer_base_p_alive($8, m.frequency, m.recency, m.t) END
+                                        AS p_alive,
+                                    CASE WHEN $13 THEN @extschema@.customer_base_expected_purchases($8, $9, m.frequency,
+                                                                                                    m.recency, m.t) END
+                                        AS expected_purchases,
+                                    CASE WHEN $13 THEN @extschema@.customer_base_clv($8, $10, m.frequency, m.recency, m.t,
+                                                                                     m.monetary, $11, 52.0 / 12, $15) END
+                                        AS clv) AS s$q$,
+                    features, features)
+                    USING pipeline, churn, knn, popular, champion, knn_version, base_version, base,
+                          horizon, spend, p.clv_months,
+                          COALESCE((backtest -> 'p_alive' ->> 'published')::boolean, false),
+                          COALESCE((backtest -> 'expected_purchases' ->> 'published')::boolean, false),
+                          COALESCE((backtest -> 'value_at_risk' ->> 'published')::boolean, false),
+                          p.monthly_discount;
+                GET DIAGNOSTICS step_rows = ROW_COUNT;
+                step_metrics := pg_catalog.jsonb_build_object(
+                    'at_risk', (SELECT pg_catalog.count(*) FROM @extschema@.customer_scores AS cs
+                                 WHERE cs.pipeline = refresh.pipeline AND cs.churn_prob >= 0.5),
+                    'value_at_risk', (SELECT pg_catalog.sum(cs.value_at_risk) FROM @extschema@.customer_scores AS cs
+                                       WHERE cs.pipeline = refresh.pipeline),
+                    'with_churn_prob', (SELECT pg_catalog.count(cs.churn_prob) FROM @extschema@.customer_scores AS cs
+                                         WHERE cs.pipeline = refresh.pipeline),
+                    'backtest', backtest,
+                    'withheld', (SELECT pg_catalog.jsonb_object_agg(e.key, e.value -> 'reason')
+                                   FROM pg_catalog.jsonb_each(backtest) AS e
+                                  WHERE NOT (e.value ->> 'published')::boolean));
+                IF churn IS NULL THEN
+                    step_message := 'scored without churn probabilities: '
+                                    || COALESCE(backtest -> 'churn_prob' ->> 'reason', 'the churn model step failed');
+                END IF;
+            END CASE;
+            UPDATE @extschema@.refresh_runs
+               SET status = step_status, finished_at = pg_catalog.clock_timestamp(), rows = step_rows,
+                   metrics = step_metrics, message = step_message
+             WHERE id = step_id;
+        EXCEPTION
+            WHEN query_canceled THEN
+                GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
+                interrupted := true;
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
+                step_status := 'failed';
+                step_metrics := NULL;
+                step_message := err_state || ': ' || err_message;
+        END;
+        EXIT WHEN interrupted;
+        -- the failure's bookkeeping, protected like the rest: between the blocks
+        -- only EXIT and COMMIT run, so a cancel almost always lands in a handler
+        BEGIN
+            IF step_status = 'failed' THEN
+                -- the step's work was rolled back; what it would have given is NULL
+                failures := failures + 1;
+                CASE step
+                    WHEN 'features' THEN features := NULL;
+                    WHEN 'churn model' THEN churn := NULL; champion := NULL;
+                    WHEN 'item-knn model' THEN knn := NULL; knn_version := NULL;
+                    WHEN 'customer-base models' THEN base := NULL; base_cut := NULL; base_version := NULL;
+                                                     spend := NULL; spend_cut := NULL;
+                    ELSE NULL;
+                END CASE;
+                UPDATE @extschema@.refresh_runs
+                   SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), message = step_message
+                 WHERE id = step_id;
+            END IF;
+        EXCEPTION WHEN query_canceled THEN
+            GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
+            interrupted := true;
+        END;
+        EXIT WHEN interrupted;
+        COMMIT;
+    END LOOP;
+
+    -- the run's own row, then the working tables and the lock, on every way out
     BEGIN
-        CREATE TEMP TABLE retention_rfm AS
-            SELECT user_id, (@extschema@.rfm_summary(ts, amount, as_of, 'week')).*
-              FROM pg_temp.retention_purchases GROUP BY user_id;
-        SELECT @extschema@.bgnbd_fit(frequency, recency, t) INTO bg FROM pg_temp.retention_rfm;
-        SELECT @extschema@.gamma_gamma_fit(frequency, monetary) INTO spend
-          FROM pg_temp.retention_rfm WHERE frequency > 0 AND monetary > 0;
-        IF bg IS NULL OR spend IS NULL THEN
-            RAISE EXCEPTION USING ERRCODE = '22000',
-                MESSAGE = 'too few customers with purchases to fit the customer-base models';
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        IF run IS NOT NULL THEN
+            IF interrupted THEN
+                UPDATE @extschema@.refresh_runs AS r
+                   SET status = 'cancelled', finished_at = pg_catalog.clock_timestamp(),
+                       message = COALESCE(err_message, 'canceling statement due to user request')
+                 WHERE r.run_id = run AND r.status = 'running';
+            END IF;
+            INSERT INTO @extschema@.refresh_runs (run_id, pipeline, step, status, started_at, finished_at, metrics, message)
+            VALUES (run, pipeline, 'refresh',
+                    CASE WHEN interrupted THEN 'cancelled' WHEN failures = 0 THEN 'ok' ELSE 'failed' END,
+                    run_started, pg_catalog.clock_timestamp(),
+                    pg_catalog.jsonb_build_object('as_of', as_of, 'backtest_cutoff', cutoff,
+                                                  'min_backtest_auc', min_auc, 'backtest', backtest),
+                    CASE WHEN interrupted THEN 'cancelled: ' || COALESCE(err_message, 'canceling statement due to user request')
+                         WHEN failures > 0 THEN pg_catalog.format('%s step(s) failed', failures) END);
         END IF;
-        IF NOT (bg::jsonb ->> 'converged')::boolean OR NOT (spend::jsonb ->> 'converged')::boolean THEN
-            RAISE EXCEPTION USING ERRCODE = '22000',
-                MESSAGE = 'the BG/NBD or Gamma-Gamma fit did not converge; scores are left without P(alive) and lifetime value',
-                DETAIL = pg_catalog.format('BG/NBD: %s; Gamma-Gamma: %s.', bg::text, spend::text);
-        END IF;
-        bg_version := @extschema@.save_model(pipeline || '_bgnbd', 'bgnbd', bg::jsonb, NULL, p.events::text);
-        PERFORM @extschema@.save_model(pipeline || '_spend', 'gamma_gamma', spend::jsonb, NULL, p.events::text);
-        UPDATE @extschema@.refresh_runs
-           SET status = 'ok', finished_at = pg_catalog.clock_timestamp(),
-               rows = (SELECT pg_catalog.count(*) FROM pg_temp.retention_rfm),
-               metrics = pg_catalog.jsonb_build_object('bgnbd', bg::jsonb, 'gamma_gamma', spend::jsonb)
-         WHERE id = step_id;
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
-        -- scores go on without these models (the functions are STRICT)
-        bg := NULL;
-        spend := NULL;
-        bg_version := NULL;
-        UPDATE @extschema@.refresh_runs
-           SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
-               message = err_state || ': ' || err_message
-         WHERE id = step_id;
-        failures := failures + 1;
+        PERFORM @extschema@.drop_refresh_tables();
+    EXCEPTION
+        WHEN query_canceled THEN
+            -- cancelled again while cleaning up: the next run marks what is left
+            interrupted := true;
+        WHEN OTHERS THEN
+            -- raised below, once the lock is released
+            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
+            final_error := true;
     END;
     COMMIT;
-
-    ------------------------------------------------------------------
-    -- scores: every user, replaced in one transaction
-    ------------------------------------------------------------------
-    INSERT INTO @extschema@.refresh_runs (run_id, pipeline, step, status, started_at)
-    VALUES (run, pipeline, 'scores', 'running', pg_catalog.clock_timestamp()) RETURNING id INTO step_id;
-    COMMIT;
-    BEGIN
-        IF churn IS NULL THEN
-            RAISE EXCEPTION USING ERRCODE = '22000',
-                MESSAGE = 'no churn model to score with; see the failed steps of this run';
-        END IF;
-        SELECT pg_catalog.array_agg(item_id ORDER BY buyers DESC, item_id) INTO popular
-          FROM (SELECT item_id, pg_catalog.count(DISTINCT user_id) AS buyers
-                  FROM pg_temp.retention_purchases GROUP BY item_id
-                 ORDER BY buyers DESC, item_id LIMIT 10) AS top;
-        DELETE FROM @extschema@.customer_scores WHERE customer_scores.pipeline = refresh.pipeline;
-        EXECUTE pg_catalog.format(
-            $q$INSERT INTO @extschema@.customer_scores
-               SELECT $1, c.user_id, s.churn_prob, s.p_alive, s.expected_purchases, s.clv,
-                      s.clv * s.churn_prob,
-                      (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                                  'feature', e.feature, 'contribution', pg_catalog.round(e.contribution::numeric, 4))
-                              ORDER BY e.contribution DESC)
-                         FROM (SELECT x.feature, x.contribution
-                                 FROM @extschema@.churn_explain($2, s.f) AS x
-                                WHERE x.contribution > 0
-                                ORDER BY x.contribution DESC LIMIT 3) AS e),
-                      ARRAY(SELECT r.item_id FROM @extschema@.recommend($3, COALESCE(b.seen, '{}'), 3, $4) AS r),
-                      $5, $6, $7, pg_catalog.now()
-                 FROM pg_temp.retention_current AS c
-                 LEFT JOIN pg_temp.retention_rfm AS m ON m.user_id = c.user_id
-                 LEFT JOIN (SELECT user_id, pg_catalog.array_agg(DISTINCT item_id) AS seen
-                              FROM pg_temp.retention_purchases GROUP BY user_id) AS b
-                        ON b.user_id = c.user_id
-                 CROSS JOIN LATERAL (
-                     SELECT ARRAY[%s]::float8[] AS f,
-                            @extschema@.churn_prob($2, ARRAY[%s]::float8[]) AS churn_prob,
-                            @extschema@.bgnbd_p_alive($8, m.frequency, m.recency, m.t) AS p_alive,
-                            @extschema@.bgnbd_expected_purchases($8, $9, m.frequency, m.recency, m.t)
-                                AS expected_purchases,
-                            @extschema@.customer_lifetime_value($8, $10, m.frequency, m.recency, m.t,
-                                                                m.monetary, $11, 52.0 / 12, $12) AS clv) AS s$q$,
-            features, features)
-            USING pipeline, churn, knn, popular, champion, knn_version, bg_version, bg,
-                  extract(epoch FROM p.churn_horizon) / (7 * 86400), spend, p.clv_months,
-                  p.monthly_discount;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        UPDATE @extschema@.refresh_runs
-           SET status = 'ok', finished_at = pg_catalog.clock_timestamp(), rows = n,
-               metrics = pg_catalog.jsonb_build_object(
-                   'at_risk', (SELECT pg_catalog.count(*) FROM @extschema@.customer_scores AS cs
-                                WHERE cs.pipeline = refresh.pipeline AND cs.churn_prob >= 0.5),
-                   'value_at_risk', (SELECT pg_catalog.sum(cs.value_at_risk) FROM @extschema@.customer_scores AS cs
-                                      WHERE cs.pipeline = refresh.pipeline))
-         WHERE id = step_id;
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
-        UPDATE @extschema@.refresh_runs
-           SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
-               message = err_state || ': ' || err_message
-         WHERE id = step_id;
-        failures := failures + 1;
-    END;
-
-    INSERT INTO @extschema@.refresh_runs (run_id, pipeline, step, status, started_at, finished_at, message)
-    VALUES (run, pipeline, 'refresh', CASE WHEN failures = 0 THEN 'ok' ELSE 'failed' END,
-            run_started, pg_catalog.clock_timestamp(),
-            CASE WHEN failures > 0 THEN pg_catalog.format('%s step(s) failed', failures) END);
-    COMMIT;
-    PERFORM @extschema@.drop_refresh_tables();
-    PERFORM pg_catalog.pg_advisory_unlock(pg_catalog.hashtext('retention.refresh'),
-                                          pg_catalog.hashtext(pipeline));
-    PERFORM pg_catalog.set_config('search_path', caller_path, false);
-    COMMIT;
+    PERFORM pg_catalog.pg_advisory_unlock(lock_class, lock_key);
+    IF final_error THEN
+        RAISE EXCEPTION USING ERRCODE = err_state, MESSAGE = err_message,
+            DETAIL = pg_catalog.format('Refresh run %s of pipeline "%s" could not record its end.', run, pipeline);
+    END IF;
+    IF interrupted THEN
+        RAISE EXCEPTION USING ERRCODE = 'query_canceled',
+            MESSAGE = COALESCE(err_message, 'canceling statement due to user request'),
+            DETAIL = pg_catalog.format('Refresh run %s of pipeline "%s" was cancelled and is marked so in retention.refresh_runs.', run, pipeline);
+    END IF;
     -- after the commits above, so the run history survives the error that
     -- makes a scheduler (pg_cron) report the night as failed
     IF failures > 0 THEN
@@ -425,7 +833,7 @@ END
 $$;
 
 COMMENT ON PROCEDURE @extschema@.refresh(text) IS
-'rebuilds a pipeline: behaviour features, a new churn model version (kept only if not worse on the holdout), item-kNN, BG/NBD and Gamma-Gamma, and every user''s scores; each step committed and logged in retention.refresh_runs; CALL it outside a transaction block';
+'rebuilds a pipeline: customer summaries, behaviour features, a new churn model version (kept only if not worse on the holdout), item-kNN, the customer-base model that fits and earns its place on a backtest, and every customer''s scores (NULL where a step failed or a score did not beat its backtest threshold); each step committed and logged in retention.refresh_runs; CALL it outside a transaction block';
 
 CREATE FUNCTION @extschema@.at_risk(threshold float8 DEFAULT 0.5, pipeline text DEFAULT 'default')
 RETURNS TABLE (user_id bigint, churn_prob float8, p_alive float8, expected_purchases float8,

@@ -74,6 +74,7 @@ DECLARE
     s_risk        text;
     s_drivers     text;
     s_recs        text;
+    s_backtest    text;
 BEGIN
     IF report_html.pipeline IS NULL THEN
         RAISE EXCEPTION 'pipeline must not be null' USING ERRCODE = '22004';
@@ -481,6 +482,33 @@ BEGIN
                           '<p class="no-data" id="churn-drivers-no-data">No data yet: no customer has churn drivers.</p>');
 
     ----------------------------------------------------------------------
+    -- (e2) the backtest of the latest finished run: how each score ranked
+    -- the customers who churned after as_of - horizon, and what was withheld
+    ----------------------------------------------------------------------
+    SELECT '<p class="caption">Each score computed as of ' || @extschema@.html_escape(r.metrics ->> 'backtest_cutoff')
+           || ' and ranked against who churned in the horizon that followed (ROC AUC, 0.5 = a coin).'
+           || ' A score is published only when its AUC reaches ' || @extschema@.html_escape(r.metrics ->> 'min_backtest_auc')
+           || '.</p><table class="metrics" id="backtest"><thead><tr><th>score</th><th>backtest AUC</th><th>customers</th>'
+           || '<th>published</th><th>why not</th></tr></thead><tbody>'
+           || pg_catalog.string_agg(pg_catalog.format(
+                  '<tr class="%s"><th>%s</th><td>%s</td><td>%s</td><td>%s</td><td class="reason" style="text-align:left">%s</td></tr>',
+                  CASE WHEN (b.value ->> 'published')::boolean THEN 'published' ELSE 'withheld' END,
+                  @extschema@.html_escape(b.key), COALESCE(@extschema@.html_escape(b.value ->> 'auc'), '–'),
+                  COALESCE(@extschema@.html_escape(b.value ->> 'n'), '–'),
+                  CASE WHEN (b.value ->> 'published')::boolean THEN 'yes' ELSE 'withheld' END,
+                  COALESCE(@extschema@.html_escape(b.value ->> 'reason'), '')),
+              '' ORDER BY b.key)
+           || '</tbody></table>'
+      INTO s_backtest
+      FROM (SELECT x.metrics FROM @extschema@.refresh_runs AS x
+             WHERE x.pipeline = report_html.pipeline AND x.step = 'refresh'
+               AND x.status IN ('ok', 'failed') AND x.metrics ? 'backtest'
+             ORDER BY x.id DESC LIMIT 1) AS r,
+           pg_catalog.jsonb_each(r.metrics -> 'backtest') AS b
+     GROUP BY r.metrics;
+    s_backtest := COALESCE(s_backtest, '<p class="no-data" id="backtest-no-data">No data yet: no refresh has run a backtest.</p>');
+
+    ----------------------------------------------------------------------
     -- (f) recommendation metrics: the evaluation stored with the latest
     -- item-kNN model, rows as evaluate_item_knn returns them (a JSON array
     -- of rows with "recommender", or an object keyed by recommender,
@@ -652,6 +680,7 @@ BEGIN
         || '<section id="curves"><h2>Retention curves</h2>' || s_curves || '</section>'
         || '<section id="churn-model-quality"><h2>Churn model on its holdout</h2><div class="pair"><div>'
         || s_roc || '</div><div>' || s_calibration || '</div></div></section>'
+        || '<section id="backtest-section"><h2>Backtest: which scores earn their place</h2>' || s_backtest || '</section>'
         || '<section id="risk"><h2>Risk distribution</h2>' || s_risk || '</section>'
         || '<section id="drivers"><h2>Top churn drivers</h2>' || s_drivers || '</section>'
         || '<section id="recommendations"><h2>Recommendations: item-kNN against popularity</h2>' || s_recs || '</section>'
@@ -662,4 +691,4 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.report_html(text) IS
-'one self-contained HTML page (inline CSS and SVG, no script, nothing fetched when viewed) on a pipeline: cohort retention heatmap and curves, the churn model''s ROC curve and calibration on its holdout, the churn-probability histogram, the top churn drivers and the item-kNN evaluation against popularity; sections without data say so';
+'one self-contained HTML page (inline CSS and SVG, no script, nothing fetched when viewed) on a pipeline: cohort retention heatmap and curves, the churn model''s ROC curve and calibration on its holdout, the backtest of every score (and why one is withheld), the churn-probability histogram, the top churn drivers and the item-kNN evaluation against popularity; sections without data say so';

@@ -21,6 +21,7 @@ BEGIN
         RAISE EXCEPTION 'model "%" is a % model, not an item_knn model', name, other_kind
             USING ERRCODE = '42809', HINT = 'Choose another name.';
     END IF;
+    PERFORM @extschema@.claim_model(name);
     INSERT INTO @extschema@.models (name, version, kind, model, metrics, training_source)
     SELECT item_knn_save.name, COALESCE(max(m.version), 0) + 1, 'item_knn',
            item_knn_save.model::pg_catalog.jsonb, item_knn_save.metrics,
@@ -46,6 +47,7 @@ BEGIN
       FROM @extschema@.models m
      WHERE m.name = item_knn_load.name AND m.kind = 'item_knn'
        AND (item_knn_load.version IS NULL OR m.version = item_knn_load.version)
+       AND @extschema@.model_trusted(m.name, m.trained_by)
      ORDER BY m.version DESC
      LIMIT 1;
     IF NOT FOUND THEN

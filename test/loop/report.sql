@@ -3,7 +3,7 @@
 -- functions the report is drawn from (cohort_table), never from the report
 -- itself; the AUC is computed by hand.
 BEGIN;
-SELECT plan(80);
+SELECT plan(82);
 SET LOCAL timezone = 'UTC';
 
 -- the number of (non-overlapping) matches of a regular expression
@@ -111,6 +111,12 @@ INSERT INTO retention.refresh_runs (run_id, pipeline, step, status, started_at, 
     (7, 'rpt', 'features', 'ok', '2024-04-01 03:00:00+00', '2024-04-01 03:00:05+00', 5, NULL),
     (7, 'rpt', 'churn model', 'kept previous', '2024-04-01 03:00:05+00', '2024-04-01 03:00:09+00', 5, NULL),
     (8, 'rpt', 'features', 'failed', '2024-04-02 03:00:00+00', '2024-04-02 03:00:01+00', NULL, 'relation "<x>" does not exist');
+-- run 7's backtest: one score published, one withheld with a hostile reason
+INSERT INTO retention.refresh_runs (run_id, pipeline, step, status, started_at, finished_at, metrics) VALUES
+    (7, 'rpt', 'refresh', 'ok', '2024-04-01 03:00:00+00', '2024-04-01 03:00:09+00',
+     '{"backtest_cutoff": "2024-01-02", "min_backtest_auc": 0.6,
+       "backtest": {"churn_prob": {"auc": 0.71, "n": 40, "published": true},
+                    "p_alive": {"published": false, "reason": "bgnbd: not identified <script>"}}}');
 
 CREATE TEMP TABLE rep (pipeline text PRIMARY KEY, html text);
 INSERT INTO rep VALUES ('rpt', retention.report_html('rpt'));
@@ -124,12 +130,19 @@ SELECT is((SELECT hits(html, '<svg class="chart"') FROM rep WHERE pipeline = 'rp
           'six charts: heatmap, curves, ROC, calibration, histogram, drivers');
 SELECT is((SELECT hits(html, '<svg ') - hits(html, '</svg>') FROM rep WHERE pipeline = 'rpt'), 0,
           'every svg is closed');
-SELECT is((SELECT hits(html, '<section ') FROM rep WHERE pipeline = 'rpt'), 6, 'six sections');
+SELECT is((SELECT hits(html, '<section ') FROM rep WHERE pipeline = 'rpt'), 7, 'seven sections');
 SELECT is((SELECT hits(html, 'class="no-data"') FROM rep WHERE pipeline = 'rpt'), 0, 'no "no data yet" note');
 SELECT is((SELECT hits(html, '<script|javascript:|src=|href=|url\(|@import|<link') FROM rep WHERE pipeline = 'rpt'), 0,
           'no script and nothing fetched: no src, href, url() or @import');
 SELECT ok((SELECT html LIKE '%Content-Security-Policy" content="default-src ''none''; style-src ''unsafe-inline''"%'
              FROM rep WHERE pipeline = 'rpt'), 'a Content Security Policy forbids fetching anything');
+
+-- the backtest: one row per score, the withheld one with its reason, escaped
+SELECT is((SELECT hits(html, '<tr class="published"><th>churn_prob</th><td>0.71</td><td>40</td><td>yes</td>')
+                  || ' ' || hits(html, '<tr class="withheld"><th>p_alive</th><td>–</td><td>–</td><td>withheld</td>')
+             FROM rep WHERE pipeline = 'rpt'), '1 1', 'backtest: a published and a withheld score');
+SELECT is((SELECT hits(html, 'bgnbd: not identified &lt;script&gt;') FROM rep WHERE pipeline = 'rpt'), 1,
+          'backtest: the reason it is withheld, escaped');
 
 -- (a) heatmap: one cell per row of cohort_table with the pipeline's settings
 SELECT is((SELECT hits(by_id(html, 'cohort-heatmap'), '<rect class="cell"') FROM rep WHERE pipeline = 'rpt'),
@@ -226,7 +239,7 @@ SELECT ok((SELECT html LIKE '%metric (k = 10)%' AND html NOT LIKE '%0.999%' FROM
 SELECT ok((SELECT html LIKE '%<h1>Retention report: <span class="pipeline">rpt</span></h1>%' FROM rep WHERE pipeline = 'rpt'),
           'header: the pipeline name');
 SELECT is((SELECT by_id(html, 'latest-refresh') FROM rep WHERE pipeline = 'rpt'),
-          'run 7, 2024-04-01 03:00:00+00 to 03:00:09 (2 steps, 9.0 s)', 'header: the latest successful run, "kept previous" included');
+          'run 7, 2024-04-01 03:00:00+00 to 03:00:09 (3 steps, 9.0 s)', 'header: the latest successful run, "kept previous" included');
 SELECT is((SELECT by_id(html, 'failed-refresh') FROM rep WHERE pipeline = 'rpt'),
           'run 8, step features at 2024-04-02 03:00:00+00: relation &quot;&lt;x&gt;&quot; does not exist',
           'header: the failed run after it, its message escaped');
@@ -294,7 +307,7 @@ INSERT INTO rep VALUES ('evil', retention.report_html('<b>"evil" & ''co''</b>'))
 SELECT is((SELECT hits(html, '<svg') FROM rep WHERE pipeline = 'evil'), 0, 'no data: no charts');
 SELECT is((SELECT array_agg(m[1] ORDER BY m[1]) FROM rep, regexp_matches(html, '<p class="no-data" id="([a-z-]+)"', 'g') AS m
             WHERE pipeline = 'evil'),
-          ARRAY['calibration-no-data', 'churn-drivers-no-data', 'cohort-heatmap-no-data', 'recommendation-metrics-no-data',
+          ARRAY['backtest-no-data', 'calibration-no-data', 'churn-drivers-no-data', 'cohort-heatmap-no-data', 'recommendation-metrics-no-data',
                 'retention-curves-no-data', 'risk-histogram-no-data', 'roc-curve-no-data'],
           'no data: every section says "no data yet"');
 SELECT is((SELECT hits(html, '<b>|"evil"|''co''') FROM rep WHERE pipeline = 'evil'), 0,

@@ -172,6 +172,11 @@ retention_report_browser() {
 		VALUES (1, 'shop', 'features', 'ok', '2024-10-01 03:00:00+00', '2024-10-01 03:00:04+00', 900),
 		       (1, 'shop', 'churn model', 'ok', '2024-10-01 03:00:04+00', '2024-10-01 03:00:09+00', 900),
 		       (1, 'shop', 'scores', 'ok', '2024-10-01 03:00:09+00', '2024-10-01 03:00:12+00', 900);
+		INSERT INTO retention.refresh_runs (run_id, pipeline, step, status, started_at, finished_at, metrics)
+		VALUES (1, 'shop', 'refresh', 'ok', '2024-10-01 03:00:00+00', '2024-10-01 03:00:12+00',
+		        '{"backtest_cutoff": "2024-08-02", "min_backtest_auc": 0.6,
+		          "backtest": {"churn_prob": {"auc": 0.74, "n": 180, "published": true},
+		                       "p_alive": {"published": false, "reason": "bgnbd: not identified"}}}');
 	SQL
 		log "report in a browser: the fixtures failed to load"
 		browser_failed=$((browser_failed + 1))

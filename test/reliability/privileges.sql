@@ -47,6 +47,7 @@ GRANT SELECT ON knn TO retention_priv_denied, retention_priv_rls;
 CREATE TEMP TABLE als AS
 SELECT retention.als_train(user_id, item_id, 1.0, '{"factors": 3, "iterations": 2}') AS m FROM public.priv_events;
 GRANT SELECT ON als TO retention_priv_denied, retention_priv_rls;
+SELECT retention.claim_model('priv_churn') IS NOT NULL AS claimed \gset
 INSERT INTO retention.models (name, version, kind, model, feature_names)
 VALUES ('priv_churn', 1, 'logreg', '{"intercept": 0.1, "coef": [0.2, -0.1]}', '{f1,f2}');
 GRANT SELECT ON retention.models TO retention_priv_denied, retention_priv_rls;

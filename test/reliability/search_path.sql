@@ -61,6 +61,12 @@ SELECT i::bigint AS item_id,
        ARRAY[random() - 0.5, random() - 0.5, random() - 0.5, random() - 0.5]::float4[] AS embedding
   FROM generate_series(1, 25) i;
 
+-- refresh()'s working tables that refresh_candidate reads
+CREATE TEMP TABLE retention_rfm_cutoff AS
+SELECT row_number() OVER (ORDER BY customer_id)::bigint AS user_id, frequency, recency, t FROM public.sp_summaries;
+CREATE TEMP TABLE retention_backtest AS
+SELECT user_id, user_id % 3 = 0 AS churned FROM pg_temp.retention_rfm_cutoff;
+
 -- a pipeline for the report (refresh() itself commits, so it cannot run in
 -- this test's transaction; it pins its own search_path first thing)
 INSERT INTO retention.pipelines (name, events) VALUES ('sp', 'public.sp_events');
@@ -131,6 +137,25 @@ INSERT INTO pg_temp.calls VALUES
  $$SELECT * FROM retention.customer_base('sp_summaries',
        '{"r":0.243,"alpha":4.414,"a":0.793,"b":2.426}'::retention.bgnbd_model,
        '{"p":6.25,"q":3.74,"v":15.44}'::retention.gamma_gamma_model, 39, 12, 4.33, 0.01)$$, NULL),
+('retention.customer_base_expected_purchases(jsonb,double precision,double precision,double precision,double precision)',
+ $$SELECT retention.customer_base_expected_purchases('{"kind":"bgnbd","r":0.243,"alpha":4.414,"a":0.793,"b":2.426}', 39, 2, 30.43, 38.86)
+   UNION ALL SELECT retention.customer_base_expected_purchases('{"kind":"pareto_nbd","r":0.553,"alpha":10.578,"s":0.606,"beta":11.669}', 39, 2, 30.43, 38.86)
+   UNION ALL SELECT retention.customer_base_expected_purchases('{"kind":"nbd","r":0.5,"alpha":10}', 13, 2, 15, 20)$$, NULL),
+('retention.customer_base_p_alive(jsonb,double precision,double precision,double precision)',
+ $$SELECT retention.customer_base_p_alive('{"kind":"bgnbd","r":0.243,"alpha":4.414,"a":0.793,"b":2.426}', 2, 30.43, 38.86)
+   UNION ALL SELECT retention.customer_base_p_alive('{"kind":"pareto_nbd","r":0.553,"alpha":10.578,"s":0.606,"beta":11.669}', 2, 30.43, 38.86)$$, NULL),
+('retention.customer_base_clv(jsonb,retention.gamma_gamma_model,double precision,double precision,double precision,double precision,integer,double precision,double precision)',
+ $$SELECT retention.customer_base_clv(m::pg_catalog.jsonb, '{"p":6.25,"q":3.74,"v":15.44}', 2, 30.43, 38.86, 35, 12, 4.33, 0.01)
+     FROM (VALUES ('{"kind":"bgnbd","r":0.243,"alpha":4.414,"a":0.793,"b":2.426}'),
+                  ('{"kind":"pareto_nbd","r":0.553,"alpha":10.578,"s":0.606,"beta":11.669}'),
+                  ('{"kind":"nbd","r":0.5,"alpha":10}')) AS v(m)$$, NULL),
+('retention.refresh_candidate(text,jsonb,jsonb,double precision)',
+ $$SELECT retention.refresh_candidate('bgnbd', f, f, 13)::pg_catalog.text
+     FROM (SELECT '{"kind":"bgnbd","r":0.243,"alpha":4.414,"a":0.793,"b":2.426,"converged":true,
+                    "std_err":{"r":0.01,"alpha":0.3,"a":0.1,"b":0.5}}'::pg_catalog.jsonb AS f) AS s$$, NULL),
+('retention.refresh_withheld(jsonb,text,double precision)',
+ $$SELECT retention.refresh_withheld('[{"model": "bgnbd", "problem": "not converged", "p_alive_auc": 0.32},
+                                       {"model": "nbd", "expected_purchases_auc": 0.73}]', 'p_alive_auc', 0.6)::pg_catalog.text$$, NULL),
 ('retention.evaluate_item_knn(regclass,regclass,integer,integer,name,name)',
  $$SELECT * FROM retention.evaluate_item_knn('sp_events', 'sp_test_events', 5, 3)$$, NULL),
 ('retention.als_load(text,integer)',
