@@ -35,6 +35,7 @@ SQL_SOURCES = \
 	src/churn/scoring.sql \
 	src/churn/metrics.sql \
 	src/churn/registry.sql \
+	src/churn/gbdt.sql \
 	src/recommend/similarity.sql \
 	src/recommend/item_knn_model.sql \
 	src/recommend/item_knn.sql \
