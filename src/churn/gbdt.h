@@ -32,6 +32,8 @@
 #define GBDT_BINNING_SAMPLE	200000
 /* rows whose TreeSHAP values give the stored mean |SHAP| importance */
 #define GBDT_SHAP_SAMPLE	1000
+/* ... or fewer, to keep that to about this many path operations */
+#define GBDT_SHAP_WORK		2e8
 
 typedef enum GbdtKind
 {

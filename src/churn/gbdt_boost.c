@@ -42,7 +42,7 @@
 #include "gbdt.h"
 
 #define HIST_WIDTH	3			/* gradient, hessian, count */
-#define HistAt(hist, f, b) ((hist) + ((size_t) (f) * GBDT_HIST_SLOTS + (b)) * HIST_WIDTH)
+#define HistAt(b_, hist, f, bin) ((hist) + ((size_t) (b_)->hist_off[f] + (bin)) * HIST_WIDTH)
 
 typedef struct Binned
 {
@@ -51,6 +51,8 @@ typedef struct Binned
 	uint8_t    *codes;			/* n x k, row-major */
 	bool	   *y;
 	int		   *n_bins;			/* non-missing bins per feature */
+	uint8_t    *missing_code;	/* per feature: the code of a missing value, n_bins */
+	int		   *hist_off;		/* per feature: its first histogram slot; k + 1 */
 	bool	   *has_missing;
 	int		   *edge_start;
 	double	   *edges;
@@ -168,6 +170,8 @@ BinRows(GbdtRows *rows, const GbdtOptions *opts, Binned *b)
 	b->k = k;
 	b->y = rows->y;
 	b->n_bins = palloc(sizeof(int) * k);
+	b->missing_code = palloc(sizeof(uint8_t) * k);
+	b->hist_off = palloc(sizeof(int) * (k + 1));
 	b->has_missing = palloc0(sizeof(bool) * k);
 	b->edge_start = palloc(sizeof(int) * (k + 1));
 	b->edges = palloc(sizeof(double) * (size_t) k * GBDT_MAX_BINS);
@@ -204,7 +208,11 @@ BinRows(GbdtRows *rows, const GbdtOptions *opts, Binned *b)
 		memcpy(b->edges + b->n_edges, edges_tmp, sizeof(double) * ne);
 		b->n_edges += ne;
 		b->n_bins[j] = ne + 1;
+		/* missing values get the slot after the last bin: a compact histogram */
+		b->missing_code[j] = (uint8_t) (ne + 1);
+		b->hist_off[j + 1] = (j == 0 ? 0 : b->hist_off[j]) + ne + 2;
 	}
+	b->hist_off[0] = 0;
 	b->edge_start[k] = b->n_edges;
 	pfree(vals);
 	if (in_sample)
@@ -219,7 +227,11 @@ BinRows(GbdtRows *rows, const GbdtOptions *opts, Binned *b)
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 		for (int j = 0; j < k; j++)
-			c[j] = BinOf(x[j], b->edges + b->edge_start[j], b->edge_start[j + 1] - b->edge_start[j]);
+		{
+			uint8_t		code = BinOf(x[j], b->edges + b->edge_start[j], b->edge_start[j + 1] - b->edge_start[j]);
+
+			c[j] = (code == GBDT_MISSING_BIN) ? b->missing_code[j] : code;
+		}
 	}
 	pfree(rows->x);
 	rows->x = NULL;
@@ -325,13 +337,14 @@ typedef struct Grower
 	int64_t		seq;
 	int			n_leaves;
 	bool	   *feature_mask;
-	double	   *spare_hist;
+	double	  **free_hists;		/* histograms to reuse */
+	int			n_free;
 } Grower;
 
 static size_t
-HistBytes(int k)
+HistBytes(const Binned *b)
 {
-	return sizeof(double) * (size_t) k * GBDT_HIST_SLOTS * HIST_WIDTH;
+	return sizeof(double) * (size_t) b->hist_off[b->k] * HIST_WIDTH;
 }
 
 static double *
@@ -339,14 +352,11 @@ NewHist(Grower *gr)
 {
 	double	   *h;
 
-	if (gr->spare_hist)
-	{
-		h = gr->spare_hist;
-		gr->spare_hist = NULL;
-	}
+	if (gr->n_free > 0)
+		h = gr->free_hists[--gr->n_free];
 	else
-		h = GbdtAllocHuge(HistBytes(gr->b->k));
-	memset(h, 0, HistBytes(gr->b->k));
+		h = GbdtAllocHuge(HistBytes(gr->b));
+	memset(h, 0, HistBytes(gr->b));
 	return h;
 }
 
@@ -355,8 +365,8 @@ FreeHist(Grower *gr, double *h)
 {
 	if (h == NULL)
 		return;
-	if (gr->spare_hist == NULL)
-		gr->spare_hist = h;
+	if (gr->n_free < 64)
+		gr->free_hists[gr->n_free++] = h;
 	else
 		pfree(h);
 }
@@ -379,7 +389,7 @@ BuildHist(const Grower *gr, const GrowNode *node, double *hist)
 			CHECK_FOR_INTERRUPTS();
 		for (int f = 0; f < k; f++)
 		{
-			double	   *s = HistAt(hist, f, c[f]);
+			double	   *s = HistAt(gr->b, hist, f, c[f]);
 
 			s[0] += gi;
 			s[1] += hi;
@@ -444,7 +454,7 @@ FindSplit(Grower *gr, GrowNode *node)
 
 	for (int f = 0; f < b->k; f++)
 	{
-		const double *hf = HistAt(node->hist, f, 0);
+		const double *hf = HistAt(b, node->hist, f, 0);
 		int			nb = b->n_bins[f];
 		bool		miss = b->has_missing[f];
 		int			end = nb - 1 + (miss ? 1 : 0);
@@ -669,7 +679,7 @@ GrowTree(Grower *gr, int64_t n_rows, int *n_nodes_out, int *leaf_of)
 		while (lo <= hi)
 		{
 			uint8_t		c = gr->b->codes[(size_t) gr->idx[lo] * k + p->feature];
-			bool		left = (c == GBDT_MISSING_BIN) ? p->default_left : (c <= p->bin);
+			bool		left = (c == gr->b->missing_code[p->feature]) ? p->default_left : (c <= p->bin);
 
 			if (left)
 				lo++;
@@ -715,7 +725,7 @@ GrowTree(Grower *gr, int64_t n_rows, int *n_nodes_out, int *leaf_of)
 		BuildHist(gr, small, small->hist);
 		large->hist = p->hist;
 		p->hist = NULL;
-		for (size_t i = 0; i < (size_t) k * GBDT_HIST_SLOTS * HIST_WIDTH; i++)
+		for (size_t i = 0; i < (size_t) gr->b->hist_off[k] * HIST_WIDTH; i++)
 			large->hist[i] -= small->hist[i];
 
 		gr->n_leaves++;
@@ -757,14 +767,14 @@ GrowTree(Grower *gr, int64_t n_rows, int *n_nodes_out, int *leaf_of)
 
 /* the leaf a binned row reaches */
 static inline int
-LeafOfCodes(const GbdtNode *tree, const uint8_t *c)
+LeafOfCodes(const GbdtNode *tree, const uint8_t *c, const uint8_t *missing)
 {
 	int			i = 0;
 
 	while (tree[i].feature >= 0)
 	{
 		uint8_t		v = c[tree[i].feature];
-		bool		left = (v == GBDT_MISSING_BIN) ? tree[i].default_left : (v <= tree[i].bin);
+		bool		left = (v == missing[tree[i].feature]) ? tree[i].default_left : (v <= tree[i].bin);
 
 		i = left ? tree[i].left : tree[i].right;
 	}
@@ -1064,6 +1074,7 @@ GbdtTrain(GbdtRows *rows, const GbdtOptions *opts_in)
 		gr.h = h;
 		gr.idx = idx;
 		gr.rng = &rng;
+		gr.free_hists = palloc(sizeof(double *) * 64);
 		if (opts->kind == GBDT_BOOSTING)
 		{
 			gr.shrink = opts->learning_rate;
@@ -1077,8 +1088,9 @@ GbdtTrain(GbdtRows *rows, const GbdtOptions *opts_in)
 		if (opts->feature_fraction < 1.0)
 			gr.feature_mask = palloc(sizeof(bool) * k);
 		tree = GrowTree(&gr, n_rows, &tree_nodes, full_rows ? leaf_of : NULL);
-		if (gr.spare_hist)
-			pfree(gr.spare_hist);
+		while (gr.n_free > 0)
+			pfree(gr.free_hists[--gr.n_free]);
+		pfree(gr.free_hists);
 		if (gr.feature_mask)
 			pfree(gr.feature_mask);
 
@@ -1111,14 +1123,14 @@ GbdtTrain(GbdtRows *rows, const GbdtOptions *opts_in)
 			{
 				uint32_t	i = train_rows[r];
 
-				raw[i] += tree[LeafOfCodes(tree, b.codes + (size_t) i * k)].value;
+				raw[i] += tree[LeafOfCodes(tree, b.codes + (size_t) i * k, b.missing_code)].value;
 			}
 		}
 		for (int64_t r = 0; r < n_val; r++)
 		{
 			uint32_t	i = val_rows[r];
 
-			raw[i] += tree[LeafOfCodes(tree, b.codes + (size_t) i * k)].value;
+			raw[i] += tree[LeafOfCodes(tree, b.codes + (size_t) i * k, b.missing_code)].value;
 		}
 		e->train_loss[t + 1] = LogLoss(raw, b.y, train_rows, n_train, w0, w1);
 		e->n_rounds = t + 1;
@@ -1158,11 +1170,25 @@ GbdtTrain(GbdtRows *rows, const GbdtOptions *opts_in)
 		double	   *phi = palloc(sizeof(double) * k);
 		bool	   *left = NULL;
 		int			max_tree = 0;
-		int64_t		step = Max(1, n_train / GBDT_SHAP_SAMPLE);
+		int64_t		sample;
+		int64_t		step;
 		int64_t		used = 0;
+		double		work = 0.0;
 
+		/*
+		 * TreeSHAP costs about leaves * depth^2 per tree and row: bound the
+		 * sample so that deep forests do not spend minutes here.
+		 */
 		for (int t = 0; t < e->n_trees; t++)
-			max_tree = Max(max_tree, e->tree_start[t + 1] - e->tree_start[t]);
+		{
+			int			m = e->tree_start[t + 1] - e->tree_start[t];
+			int			d = GbdtMaxDepth(e->nodes, e->tree_start + t, 1);
+
+			max_tree = Max(max_tree, m);
+			work += (double) (m + 1) / 2 * (d + 1) * (d + 1);
+		}
+		sample = (int64_t) Min((double) GBDT_SHAP_SAMPLE, Max(50.0, GBDT_SHAP_WORK / work));
+		step = Max(1, n_train / sample);
 		left = palloc(sizeof(bool) * max_tree);
 		e->mean_abs_shap = palloc0(sizeof(double) * k);
 		for (int64_t r = 0; r < n_train; r += step)
@@ -1181,7 +1207,7 @@ GbdtTrain(GbdtRows *rows, const GbdtOptions *opts_in)
 					{
 						uint8_t		v = c[tree[i].feature];
 
-						left[i] = (v == GBDT_MISSING_BIN) ? tree[i].default_left : (v <= tree[i].bin);
+						left[i] = (v == b.missing_code[tree[i].feature]) ? tree[i].default_left : (v <= tree[i].bin);
 					}
 				GbdtTreeShap(tree, left, phi, scratch);
 			}
