@@ -17,7 +17,7 @@ SELECT is(retention.churn_prob('{"intercept":0,"coef":[1]}'::retention.logreg_mo
 SELECT is(retention.churn_prob('{"intercept":0,"coef":[1]}'::retention.logreg_model, '{-800}'), 0::float8, 'logit -800 gives 0, not NaN');
 SELECT cmp_ok(abs(retention.churn_prob('{"intercept":0,"coef":[1]}'::retention.logreg_model, '{-40}') - exp(-40::float8) / (1 + exp(-40::float8))),
               '<', 1e-30::float8, 'small probabilities keep their digits (e^-40)');
-SELECT ok(retention.churn_prob(NULL, '{1}') IS NULL AND
+SELECT ok(retention.churn_prob(NULL::retention.logreg_model, '{1}') IS NULL AND
           retention.churn_prob('{"intercept":0,"coef":[1]}'::retention.logreg_model, NULL) IS NULL, 'STRICT: NULL in, NULL out');
 
 -- text form: JSON in, JSON out, round trip exact
@@ -121,6 +121,7 @@ SELECT throws_ok($$SELECT 'not json'::retention.logreg_model$$,
 SELECT is((SELECT count(*)::int FROM pg_catalog.pg_proc
             WHERE pronamespace = 'retention'::regnamespace
               AND proname IN ('churn_prob', 'churn_logit', 'churn_explain', 'churn_base_logit')
+              AND proargtypes[0] = 'retention.logreg_model'::regtype
               AND provolatile = 'i' AND proisstrict AND proparallel = 's'
               AND obj_description(oid, 'pg_proc') IS NOT NULL),
           4, 'scoring functions: IMMUTABLE STRICT PARALLEL SAFE, documented');

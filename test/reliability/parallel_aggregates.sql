@@ -105,6 +105,10 @@ SELECT p.oid::regprocedure AS agg,
   FROM pg_proc p JOIN pg_aggregate g ON g.aggfnoid = p.oid
  WHERE p.pronamespace = 'retention'::regnamespace AND g.aggkind = 'n';
 
+-- gbdt_train's options are its own (the options column holds logreg_train's)
+UPDATE pg_temp.subjects SET args[3] = $$'{"max_iter": 10}'::jsonb$$
+ WHERE agg = 'retention.gbdt_train(boolean, float8[], jsonb)'::regprocedure;
+
 -- Runs the aggregate once without workers and once with them forced on.
 CREATE FUNCTION pg_temp.run(agg regprocedure, args text[],
     OUT serial text, OUT parallel text, OUT partial_aggregate boolean, OUT workers integer,
