@@ -33,6 +33,7 @@
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "access/detoast.h"
+#include "access/heaptoast.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -300,8 +301,23 @@ CheckModel(GbdtModel *m, Size size, int code, bool building)
  * recognised by its (size, hash) header without being detoasted again, so
  * scoring a million rows with one model parses and checks it once.
  */
+/*
+ * Scoring walks a copy of the trees in a compact form: 16 bytes a node, each
+ * tree in depth-first order so that the left child is the next node, and a
+ * branch-free choice of the child.
+ */
+typedef struct FlatNode
+{
+	double		v;				/* internal: threshold; leaf: value */
+	int32		fd;				/* internal: 2 * feature + default_left; leaf: -1 */
+	int32		right;			/* internal: index of the right child */
+} FlatNode;
+
 typedef struct ModelCache
 {
+	/* the key: a toast pointer's bytes, or the size and hash of the value */
+	char		pointer[TOAST_POINTER_SIZE];
+	int			pointer_len;
 	Size		size;
 	uint64		hash;
 	GbdtModel  *model;
@@ -310,22 +326,82 @@ typedef struct ModelCache
 	bool	   *goes_left;
 	GbdtPathElement *path;
 	double	   *phi;
+	FlatNode   *flat;
+	int32	   *flat_start;
 } ModelCache;
 
+static int
+Flatten(const GbdtNode *tree, int i, FlatNode *out, int next)
+{
+	FlatNode   *o = &out[next];
+	int			at = next++;
+
+	if (tree[i].feature < 0)
+	{
+		o->v = tree[i].value;
+		o->fd = -1;
+		o->right = 0;
+		return next;
+	}
+	o->v = tree[i].threshold;
+	o->fd = 2 * tree[i].feature + (tree[i].default_left ? 1 : 0);
+	next = Flatten(tree, tree[i].left, out, next);
+	out[at].right = next;
+	return Flatten(tree, tree[i].right, out, next);
+}
+
+static void
+BuildFlat(ModelCache *cache)
+{
+	const GbdtModel *m = cache->model;
+	GbdtModelView v = View(m);
+
+	cache->flat = palloc(sizeof(FlatNode) * Max(m->n_nodes, 1));
+	cache->flat_start = palloc(sizeof(int32) * (m->n_trees + 1));
+	for (int t = 0; t <= m->n_trees; t++)
+		cache->flat_start[t] = v.tree_start[t];
+	/* recursion depth is bounded by the validated tree depth (<= 64) */
+	for (int t = 0; t < m->n_trees; t++)
+		(void) Flatten(v.nodes + v.tree_start[t], 0, cache->flat + v.tree_start[t], 0);
+}
+
+/*
+ * A validated model from an argument, cached per call site, so that scoring
+ * a million rows with one model reads, parses and checks it once.  A model
+ * stored out of line arrives as a toast pointer, which names the value
+ * (toast relation and value OID): compare its bytes, without fetching.  A
+ * value in memory is recognised by its size and the hash in its header
+ * (read through a slice, so a compressed value is not fully decompressed).
+ */
 static ModelCache *
 CachedModel(FunctionCallInfo fcinfo, int argno)
 {
 	Datum		d = PG_GETARG_DATUM(argno);
+	struct varlena *raw = (struct varlena *) DatumGetPointer(d);
 	ModelCache *cache = (ModelCache *) fcinfo->flinfo->fn_extra;
-	Size		size = toast_raw_datum_size(d);
-	GbdtModel  *head;
+	bool		ondisk = VARATT_IS_EXTERNAL_ONDISK(raw);
+	Size		size = 0;
+	uint64		hash = 0;
 	MemoryContext old;
 	GbdtModel  *m;
 
-	head = (GbdtModel *) PG_DETOAST_DATUM_SLICE(d, 0, sizeof(GbdtModel) - VARHDRSZ);
-	if (VARSIZE_ANY(head) >= sizeof(GbdtModel) && cache != NULL &&
-		cache->size == size && cache->hash == head->hash)
-		return cache;
+	if (ondisk)
+	{
+		if (cache != NULL && cache->pointer_len == VARSIZE_EXTERNAL(raw) &&
+			memcmp(cache->pointer, raw, cache->pointer_len) == 0)
+			return cache;
+	}
+	else
+	{
+		GbdtModel  *head = (GbdtModel *) PG_DETOAST_DATUM_SLICE(d, 0, sizeof(GbdtModel) - VARHDRSZ);
+
+		size = toast_raw_datum_size(d);
+		if (VARSIZE_ANY(head) >= sizeof(GbdtModel))
+			hash = head->hash;
+		if (cache != NULL && cache->pointer_len == 0 && cache->model != NULL &&
+			cache->size == size && cache->hash == hash)
+			return cache;
+	}
 
 	if (cache == NULL)
 		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ModelCache));
@@ -341,6 +417,10 @@ CachedModel(FunctionCallInfo fcinfo, int argno)
 			pfree(cache->path);
 		if (cache->phi)
 			pfree(cache->phi);
+		if (cache->flat)
+			pfree(cache->flat);
+		if (cache->flat_start)
+			pfree(cache->flat_start);
 		memset(cache, 0, sizeof(*cache));
 	}
 	fcinfo->flinfo->fn_extra = cache;
@@ -348,14 +428,20 @@ CachedModel(FunctionCallInfo fcinfo, int argno)
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	m = (GbdtModel *) PG_DETOAST_DATUM_COPY(d);
 	CheckModel(m, VARSIZE(m), ERRCODE_DATA_CORRUPTED, false);
-	cache->model = m;
 	cache->x = palloc(sizeof(double) * m->k);
 	cache->phi = palloc(sizeof(double) * m->k);
 	cache->goes_left = palloc(sizeof(bool) * Max(m->max_tree_nodes, 1));
 	cache->path = palloc(sizeof(GbdtPathElement) * GbdtShapScratchSize(m->max_depth));
+	cache->model = m;
+	BuildFlat(cache);
 	MemoryContextSwitchTo(old);
 	cache->size = VARSIZE(m);
 	cache->hash = m->hash;
+	if (ondisk)
+	{
+		cache->pointer_len = VARSIZE_EXTERNAL(raw);
+		memcpy(cache->pointer, raw, cache->pointer_len);
+	}
 	return cache;
 }
 
@@ -1058,19 +1144,24 @@ GoesLeft(const GbdtNode *nd, double v)
 }
 
 static double
-RawScore(const GbdtModel *m, const double *x)
+RawScore(const ModelCache *c, const double *x)
 {
-	GbdtModelView v = View(m);
+	const GbdtModel *m = c->model;
 	double		s = m->base_score;
 
 	for (int t = 0; t < m->n_trees; t++)
 	{
-		const GbdtNode *tree = v.nodes + v.tree_start[t];
+		const FlatNode *tree = c->flat + c->flat_start[t];
 		int			i = 0;
 
-		while (tree[i].feature >= 0)
-			i = GoesLeft(&tree[i], x[tree[i].feature]) ? tree[i].left : tree[i].right;
-		s += tree[i].value;
+		while (tree[i].fd >= 0)
+		{
+			double		v = x[tree[i].fd >> 1];
+			bool		left = (v <= tree[i].v) | (isnan(v) & (tree[i].fd & 1));
+
+			i = left ? i + 1 : tree[i].right;
+		}
+		s += tree[i].v;
 	}
 	return s;
 }
@@ -1098,7 +1189,7 @@ gbdt_churn_prob(PG_FUNCTION_ARGS)
 	ModelCache *c = CachedModel(fcinfo, 0);
 	const double *x = ScoringFeatures(c, PG_GETARG_ARRAYTYPE_P(1));
 
-	PG_RETURN_FLOAT8(Probability(c->model, RawScore(c->model, x)));
+	PG_RETURN_FLOAT8(Probability(c->model, RawScore(c, x)));
 }
 
 /* Returns the log-odds of churn of one feature vector. */
@@ -1108,7 +1199,7 @@ gbdt_churn_logit(PG_FUNCTION_ARGS)
 {
 	ModelCache *c = CachedModel(fcinfo, 0);
 	const double *x = ScoringFeatures(c, PG_GETARG_ARRAYTYPE_P(1));
-	double		raw = RawScore(c->model, x);
+	double		raw = RawScore(c, x);
 
 	if (c->model->kind == GBDT_FOREST)
 		PG_RETURN_FLOAT8(log(raw) - log1p(-raw));
