@@ -783,19 +783,6 @@ LeafOfCodes(const GbdtNode *tree, const uint8_t *c, const uint8_t *missing)
 
 /* ---------- the ensemble ---------- */
 
-static inline double
-Sigmoid(double z)
-{
-	if (z >= 0.0)
-		return 1.0 / (1.0 + exp(-z));
-	else
-	{
-		double		e = exp(z);
-
-		return e / (1.0 + e);
-	}
-}
-
 /* weighted mean log loss of raw scores (log-odds) over the given rows */
 static double
 LogLoss(const double *raw, const bool *y, const uint32_t *rows, int64_t n,
@@ -1027,15 +1014,24 @@ GbdtTrain(GbdtRows *rows, const GbdtOptions *opts_in)
 		CHECK_FOR_INTERRUPTS();
 		if (opts->kind == GBDT_BOOSTING)
 		{
+			/* the gradients, and with the same exp the loss of the rounds so far */
+			double		loss = 0.0,
+						wsum = 0.0;
+
 			for (int64_t r = 0; r < n_train; r++)
 			{
 				uint32_t	i = train_rows[r];
 				double		w = b.y[i] ? w1 : w0;
-				double		p = Sigmoid(raw[i]);
+				double		z = raw[i];
+				double		ez = exp(-fabs(z));
+				double		p = (z >= 0.0) ? 1.0 / (1.0 + ez) : ez / (1.0 + ez);
 
 				g[i] = w * (p - (b.y[i] ? 1.0 : 0.0));
 				h[i] = w * p * (1.0 - p);
+				loss += w * (Max(z, 0.0) + log1p(ez) - (b.y[i] ? z : 0.0));
+				wsum += w;
 			}
+			e->train_loss[t] = loss / wsum;
 		}
 
 		/* the rows of this tree */
@@ -1132,7 +1128,6 @@ GbdtTrain(GbdtRows *rows, const GbdtOptions *opts_in)
 
 			raw[i] += tree[LeafOfCodes(tree, b.codes + (size_t) i * k, b.missing_code)].value;
 		}
-		e->train_loss[t + 1] = LogLoss(raw, b.y, train_rows, n_train, w0, w1);
 		e->n_rounds = t + 1;
 		if (n_val > 0)
 		{
@@ -1161,6 +1156,8 @@ GbdtTrain(GbdtRows *rows, const GbdtOptions *opts_in)
 	}
 	if (opts->kind != GBDT_BOOSTING)
 		e->n_rounds = e->n_trees;
+	else
+		e->train_loss[e->n_rounds] = LogLoss(raw, b.y, train_rows, n_train, w0, w1);
 
 	/* mean |SHAP| over a deterministic sample of the training rows */
 	if (e->n_trees > 0 && n_train > 0)
