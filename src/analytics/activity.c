@@ -33,21 +33,56 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "retention_rate.h"
+#include "state_reader.h"
 
-typedef struct Activity
+/*
+ * The stored form.  Version 1 begins with ACTIVITY_MAGIC; 0.1.0 stored the
+ * same fields without magic and version, beginning with the period kind
+ * (1..3), which the magic can never be, so both forms are read.
+ */
+#define ACTIVITY_MAGIC 0x52414354	/* "RACT" */
+#define ACTIVITY_VERSION 1
+
+typedef struct ActivityData
 {
 	int32		vl_len_;
+	int32		magic;
+	int32		version;
 	int32		kind;
 	int32		first_start;	/* NO_START when the user has no start event */
 	int32		last_event;
 	int32		base;
 	int32		nbits;
 	uint8		bits[FLEXIBLE_ARRAY_MEMBER];
-} Activity;
+} ActivityData;
 
-#define ACTIVITY_SIZE(nbits) (offsetof(Activity, bits) + ((nbits) + 7) / 8)
+/* 0.1.0's unversioned form */
+typedef struct ActivityDataV0
+{
+	int32		vl_len_;
+	int32		kind;
+	int32		first_start;
+	int32		last_event;
+	int32		base;
+	int32		nbits;
+	uint8		bits[FLEXIBLE_ARRAY_MEMBER];
+} ActivityDataV0;
+
+#define ACTIVITY_SIZE(nbits) (offsetof(ActivityData, bits) + ((nbits) + 7) / 8)
+
+/* An activity as every function reads it: validated, whatever its version. */
+typedef struct Activity
+{
+	int32		kind;
+	int32		first_start;
+	int32		last_event;
+	int32		base;
+	int32		nbits;
+	const uint8 *bits;
+} Activity;
 
 static inline bool
 ActivityBit(const Activity *a, int64 p)
@@ -59,27 +94,129 @@ ActivityBit(const Activity *a, int64 p)
 	return (a->bits[off >> 3] >> (off & 7)) & 1;
 }
 
-static Activity *
+/* The last active period, or first - 1 when there is none. */
+static inline int64
+ActivityLast(const Activity *a, int64 first)
+{
+	return a->nbits > 0 ? (int64) a->base + a->nbits - 1 : first - 1;
+}
+
+static ActivityData *
 ActivityAlloc(int32 nbits)
 {
-	Activity   *a = palloc0(ACTIVITY_SIZE(nbits));
+	ActivityData *a = palloc0(ACTIVITY_SIZE(nbits));
 
 	SET_VARSIZE(a, ACTIVITY_SIZE(nbits));
+	a->magic = ACTIVITY_MAGIC;
+	a->version = ACTIVITY_VERSION;
 	a->nbits = nbits;
 	return a;
 }
 
 static void
-ActivityValidate(const Activity *a, Size size)
+BadActivity(int code, const char *field, const char *fmt, int64 value)
 {
-	if (size < offsetof(Activity, bits) || a->nbits < 0 || a->nbits > MAX_USER_SPAN ||
-		size != ACTIVITY_SIZE(a->nbits) ||
-		a->kind < PERIOD_DAY || a->kind > PERIOD_MONTH ||
-		(a->nbits > 0 && (int64) a->base + a->nbits - 1 > a->last_event) ||
-		(a->first_start != NO_START && a->first_start > a->last_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid retention.activity value")));
+	char		detail[160];
+
+	snprintf(detail, sizeof(detail), fmt, (long long) value);
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg("invalid retention.activity value: %s %s", field, detail)));
+}
+
+/*
+ * The one validator of an activity's fields, shared by text input, binary
+ * input and every reader of a stored value, so that recv accepts exactly
+ * what in accepts.  "code" is 22P02 (text), 22P03 (binary) or XX001
+ * (stored).  "bytes" is the length of the bitmap given.
+ */
+static void
+ActivityCheck(const Activity *a, int64 bytes, int code)
+{
+	if (a->kind < PERIOD_DAY || a->kind > PERIOD_MONTH)
+		BadActivity(code, "period kind", "%lld is not 1 (day), 2 (week) or 3 (month)", a->kind);
+	if (a->nbits < 0 || a->nbits > MAX_USER_SPAN)
+		BadActivity(code, "nbits", "%lld is outside 0 .. " CppAsString2(MAX_USER_SPAN), a->nbits);
+	if (bytes != (a->nbits + 7) / 8)
+		BadActivity(code, "bitmap", "has %lld bytes, not the ones nbits calls for", bytes);
+	if (!PeriodInSpan(a->kind, a->last_event))
+		BadActivity(code, "last_event", "%lld is outside the periods of timestamptz", a->last_event);
+	if (a->first_start != NO_START &&
+		(!PeriodInSpan(a->kind, a->first_start) || a->first_start > a->last_event))
+		BadActivity(code, "first_start", "%lld is not a period at or before last_event", a->first_start);
+	if (!PeriodInSpan(a->kind, a->base))
+		BadActivity(code, "base", "%lld is outside the periods of timestamptz", a->base);
+	if (a->nbits == 0)
+	{
+		/* unused; 0 as written, or at most last_event + 1 as 0.1.0 read it */
+		if (a->base != 0 && (int64) a->base > (int64) a->last_event + 1)
+			BadActivity(code, "base", "%lld of an empty bitmap is neither 0 nor at most last_event + 1", a->base);
+		return;
+	}
+	if ((int64) a->base + a->nbits - 1 > a->last_event)
+		BadActivity(code, "base", "%lld puts an active period after last_event", a->base);
+	if (!ActivityBit(a, a->base) || !ActivityBit(a, (int64) a->base + a->nbits - 1))
+		BadActivity(code, "bitmap", "must start and end with an active period (nbits %lld)", a->nbits);
+	if ((a->nbits & 7) != 0 && (a->bits[a->nbits >> 3] >> (a->nbits & 7)) != 0)
+		BadActivity(code, "bitmap", "has bits set past nbits %lld", a->nbits);
+}
+
+/* Reads a stored activity of either version, validated. */
+static void
+ActivityRead(Datum d, Activity *a)
+{
+	struct varlena *v = PG_DETOAST_DATUM(d);
+	int64		size = VARSIZE_ANY_EXHDR(v);
+	const char *p = VARDATA_ANY(v);
+	int32		word;
+	int			hdr;
+
+	if (size < (int64) sizeof(int32))
+		BadActivity(ERRCODE_DATA_CORRUPTED, "length", "%lld is too short", size);
+	memcpy(&word, p, sizeof(int32));
+	if (word == ACTIVITY_MAGIC)
+	{
+		int32		version;
+
+		hdr = 7;
+		if (size < hdr * (int64) sizeof(int32))
+			BadActivity(ERRCODE_DATA_CORRUPTED, "length", "%lld is too short", size);
+		memcpy(&version, p + sizeof(int32), sizeof(int32));
+		if (version != ACTIVITY_VERSION)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("retention.activity value of version %d is not readable by this version of retention", version),
+					 errhint("Update the extension's library.")));
+		p += 2 * sizeof(int32);
+	}
+	else
+	{
+		hdr = 5;
+		if (size < hdr * (int64) sizeof(int32))
+			BadActivity(ERRCODE_DATA_CORRUPTED, "length", "%lld is too short", size);
+	}
+	memcpy(&a->kind, p, sizeof(int32));
+	memcpy(&a->first_start, p + 4, sizeof(int32));
+	memcpy(&a->last_event, p + 8, sizeof(int32));
+	memcpy(&a->base, p + 12, sizeof(int32));
+	memcpy(&a->nbits, p + 16, sizeof(int32));
+	a->bits = (const uint8 *) p + 20;
+	ActivityCheck(a, size - hdr * (int64) sizeof(int32), ERRCODE_DATA_CORRUPTED);
+}
+
+/* A new stored activity of the current version from validated fields. */
+static ActivityData *
+ActivityWrite(const Activity *a)
+{
+	ActivityData *d = ActivityAlloc(a->nbits);
+
+	d->kind = a->kind;
+	d->first_start = a->first_start;
+	d->last_event = a->last_event;
+	d->base = a->base;
+	if (a->nbits > 0)
+		memcpy(d->bits, a->bits, (a->nbits + 7) / 8);
+	return d;
 }
 
 /* Parses period:first_start:last_event:base:bits. */
@@ -91,12 +228,9 @@ activity_in(PG_FUNCTION_ARGS)
 	char	   *copy = pstrdup(str);
 	char	   *fields[5];
 	char	   *p = copy;
-	Activity   *a;
-	int			nbits;
-	int32		first_start = NO_START;
-	int32		last_event;
-	int32		base;
-	PeriodKind	kind;
+	Activity	a;
+	uint8	   *bits;
+	size_t		nbits;
 
 	for (int i = 0; i < 5; i++)
 	{
@@ -110,39 +244,30 @@ activity_in(PG_FUNCTION_ARGS)
 		if (p)
 			*p++ = '\0';
 	}
-	kind = ParsePeriodKind(fields[0]);
-	if (strcmp(fields[1], "-") != 0)
-		first_start = pg_strtoint32(fields[1]);
-	last_event = pg_strtoint32(fields[2]);
-	base = pg_strtoint32(fields[3]);
+	a.kind = ParsePeriodKind(fields[0]);
+	a.first_start = strcmp(fields[1], "-") == 0 ? NO_START : pg_strtoint32(fields[1]);
+	a.last_event = pg_strtoint32(fields[2]);
+	a.base = pg_strtoint32(fields[3]);
 	nbits = strlen(fields[4]);
 	if (nbits > MAX_USER_SPAN)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("activity bitmap of %d periods exceeds the limit of %d", nbits, MAX_USER_SPAN)));
-	a = ActivityAlloc(nbits);
-	a->kind = kind;
-	a->first_start = first_start;
-	a->last_event = last_event;
-	a->base = base;
-	for (int i = 0; i < nbits; i++)
+				 errmsg("activity bitmap of %zu periods exceeds the limit of %d", nbits, MAX_USER_SPAN)));
+	a.nbits = (int32) nbits;
+	bits = palloc0((nbits + 7) / 8);
+	for (size_t i = 0; i < nbits; i++)
 	{
 		if (fields[4][i] == '1')
-			a->bits[i >> 3] |= 1 << (i & 7);
+			bits[i >> 3] |= 1 << (i & 7);
 		else if (fields[4][i] != '0')
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 					 errmsg("invalid input syntax for type %s: \"%s\"", "retention.activity", str),
 					 errdetail("The bitmap must consist of 0 and 1.")));
 	}
-	if ((nbits > 0 && (!ActivityBit(a, base) || !ActivityBit(a, (int64) base + nbits - 1))) ||
-		(int64) base + nbits - 1 > last_event ||
-		(first_start != NO_START && first_start > last_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type %s: \"%s\"", "retention.activity", str),
-				 errdetail("The bitmap must start and end with an active period, and no period may follow the latest event.")));
-	PG_RETURN_POINTER(a);
+	a.bits = bits;
+	ActivityCheck(&a, (nbits + 7) / 8, ERRCODE_INVALID_TEXT_REPRESENTATION);
+	PG_RETURN_POINTER(ActivityWrite(&a));
 }
 
 /* Returns the text form period:first_start:last_event:base:bits. */
@@ -150,61 +275,76 @@ PG_FUNCTION_INFO_V1(activity_out);
 Datum
 activity_out(PG_FUNCTION_ARGS)
 {
-	Activity   *a = (Activity *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	Activity	a;
 	StringInfoData buf;
 
+	ActivityRead(PG_GETARG_DATUM(0), &a);
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "%s:", PeriodKindName(a->kind));
-	if (a->first_start == NO_START)
+	appendStringInfo(&buf, "%s:", PeriodKindName(a.kind));
+	if (a.first_start == NO_START)
 		appendStringInfoChar(&buf, '-');
 	else
-		appendStringInfo(&buf, "%d", a->first_start);
-	appendStringInfo(&buf, ":%d:%d:", a->last_event, a->base);
-	for (int i = 0; i < a->nbits; i++)
-		appendStringInfoChar(&buf, ActivityBit(a, (int64) a->base + i) ? '1' : '0');
+		appendStringInfo(&buf, "%d", a.first_start);
+	appendStringInfo(&buf, ":%d:%d:", a.last_event, a.base);
+	for (int i = 0; i < a.nbits; i++)
+		appendStringInfoChar(&buf, ActivityBit(&a, (int64) a.base + i) ? '1' : '0');
 	PG_RETURN_CSTRING(buf.data);
 }
 
-/* Binary receive: the same fields, validated. */
+/*
+ * Binary receive: magic, version, then the fields as text input reads them.
+ * A message without the magic is 0.1.0's form, whose first field is the
+ * period kind.
+ */
 PG_FUNCTION_INFO_V1(activity_recv);
 Datum
 activity_recv(PG_FUNCTION_ARGS)
 {
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
-	int32		hdr[5];
-	Activity   *a;
+	int32		word = pq_getmsgint(buf, 4);
+	Activity	a;
 
-	for (int i = 0; i < 5; i++)
-		hdr[i] = pq_getmsgint(buf, 4);
-	if (hdr[4] < 0 || hdr[4] > MAX_USER_SPAN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid retention.activity value")));
-	a = ActivityAlloc(hdr[4]);
-	a->kind = hdr[0];
-	a->first_start = hdr[1];
-	a->last_event = hdr[2];
-	a->base = hdr[3];
-	pq_copymsgbytes(buf, (char *) a->bits, (hdr[4] + 7) / 8);
-	ActivityValidate(a, VARSIZE(a));
-	PG_RETURN_POINTER(a);
+	if (word == ACTIVITY_MAGIC)
+	{
+		int32		version = pq_getmsgint(buf, 4);
+
+		if (version != ACTIVITY_VERSION)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("retention.activity binary value of version %d is not readable by this version of retention", version)));
+		word = pq_getmsgint(buf, 4);
+	}
+	a.kind = word;
+	a.first_start = pq_getmsgint(buf, 4);
+	a.last_event = pq_getmsgint(buf, 4);
+	a.base = pq_getmsgint(buf, 4);
+	a.nbits = pq_getmsgint(buf, 4);
+	if (a.nbits < 0 || a.nbits > MAX_USER_SPAN)
+		BadActivity(ERRCODE_INVALID_BINARY_REPRESENTATION, "nbits",
+					"%lld is outside 0 .. " CppAsString2(MAX_USER_SPAN), a.nbits);
+	a.bits = (const uint8 *) pq_getmsgbytes(buf, (a.nbits + 7) / 8);
+	ActivityCheck(&a, (a.nbits + 7) / 8, ERRCODE_INVALID_BINARY_REPRESENTATION);
+	PG_RETURN_POINTER(ActivityWrite(&a));
 }
 
-/* Binary send. */
+/* Binary send: magic, version and the fields. */
 PG_FUNCTION_INFO_V1(activity_send);
 Datum
 activity_send(PG_FUNCTION_ARGS)
 {
-	Activity   *a = (Activity *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	Activity	a;
 	StringInfoData buf;
 
+	ActivityRead(PG_GETARG_DATUM(0), &a);
 	pq_begintypsend(&buf);
-	pq_sendint32(&buf, a->kind);
-	pq_sendint32(&buf, a->first_start);
-	pq_sendint32(&buf, a->last_event);
-	pq_sendint32(&buf, a->base);
-	pq_sendint32(&buf, a->nbits);
-	pq_sendbytes(&buf, (char *) a->bits, (a->nbits + 7) / 8);
+	pq_sendint32(&buf, ACTIVITY_MAGIC);
+	pq_sendint32(&buf, ACTIVITY_VERSION);
+	pq_sendint32(&buf, a.kind);
+	pq_sendint32(&buf, a.first_start);
+	pq_sendint32(&buf, a.last_event);
+	pq_sendint32(&buf, a.base);
+	pq_sendint32(&buf, a.nbits);
+	pq_sendbytes(&buf, (const char *) a.bits, (a.nbits + 7) / 8);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
@@ -234,7 +374,7 @@ user_activity_final(PG_FUNCTION_ARGS)
 	RetentionState *state = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
 	UserTableIter *iter;
 	UserEntry  *u;
-	Activity   *a;
+	ActivityData *a;
 
 	if (state == NULL || !state->have_max)
 		PG_RETURN_NULL();
@@ -257,41 +397,118 @@ user_activity_final(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(a);
 }
 
+/* ---- the bigint[] states of stage two: one reader per layout ---- */
+
+/* header field ranges shared by the layouts */
+#define KIND_FIELD(name) {name, PERIOD_DAY, PERIOD_MONTH}
+#define PERIOD_FIELD(name) {name, PERIOD_NUMBER_MIN, PERIOD_NUMBER_MAX}
+/* the latest period seen, or PG_INT64_MIN before the first activity */
+#define MAX_FIELD(name) {name, PG_INT64_MIN, PERIOD_NUMBER_MAX}
+
+static void
+CheckMaxField(const StateLayout *layout, PeriodKind kind, int64 max)
+{
+	if (max != PG_INT64_MIN && !PeriodInSpan(kind, max))
+		StateInvalid(layout, "latest period", "is %lld, not a %s period of timestamptz's range",
+					 (long long) max, PeriodKindName(kind));
+}
+
+/* lo .. lo + n - 1 must be periods of the kind, and at or before "limit" */
+static void
+CheckPeriodRange(const StateLayout *layout, PeriodKind kind, int64 lo, int64 n, int64 limit)
+{
+	if (n == 0)
+		return;
+	if (!PeriodInSpan(kind, lo) || !PeriodInSpan(kind, lo + n - 1))
+		StateInvalid(layout, "lowest period", "%lld with %lld periods leaves the %s periods of timestamptz's range",
+					 (long long) lo, (long long) n, PeriodKindName(kind));
+	if (lo + n - 1 > limit)
+		StateInvalid(layout, "lowest period", "%lld with %lld periods passes the latest period %lld",
+					 (long long) lo, (long long) n, (long long) limit);
+}
+
+static void
+CheckCounts(const StateLayout *layout, const int64 *counts, int64 n)
+{
+	for (int64 i = 0; i < n; i++)
+		if (counts[i] < 0)
+			StateInvalid(layout, NULL, "count %lld of the body is negative (%lld)",
+						 (long long) (i + 1), (long long) counts[i]);
+}
+
 /* ---- stage two: retention_rate(activity, n) ---- */
 
 /*
- * State: bigint[] of STATE_HDR header fields, then for start periods
- * min_start .. min_start + nstarts - 1 the pairs (users, retained).
+ * State: bigint[] {tag, kind, n, unbounded, latest period, lowest start,
+ * number of starts}, then for start periods lowest .. lowest + starts - 1
+ * the pairs (users, retained).
  */
 enum
 {
-	S_KIND,
-	S_N,
-	S_UNBOUNDED,
-	S_MAX,						/* latest period seen, or PG_INT64_MIN */
-	S_MIN_START,
-	S_NSTARTS,
+	S_KIND = STATE_FIELD(0),
+	S_N = STATE_FIELD(1),
+	S_UNBOUNDED = STATE_FIELD(2),
+	S_MAX = STATE_FIELD(3),
+	S_MIN_START = STATE_FIELD(4),
+	S_NSTARTS = STATE_FIELD(5),
 	STATE_HDR
 };
+
+#define MAX_STARTS (MAX_USER_SPAN * (int64) 16)
+
+static const StateField rate_fields[] = {
+	KIND_FIELD("period kind"),
+	{"n", 0, PG_INT32_MAX},
+	{"unbounded", 0, 1},
+	MAX_FIELD("latest period"),
+	PERIOD_FIELD("lowest start"),
+	{"number of starts", 0, MAX_STARTS},
+};
+static const StateLayout rate_layout = {
+	"retention_rate(activity) state", STATE_TAG(1, 1), lengthof(rate_fields), rate_fields
+};
+
+static int64
+RateBody(const StateLayout *layout, const int64 *v)
+{
+	return 2 * v[S_NSTARTS];
+}
+
+/*
+ * The one reader of the layout.  "body" also checks the counts, which
+ * transition functions skip: their state can only be one we made.
+ */
+static int64 *
+RateStateRead(ArrayType *arr, bool body)
+{
+	int64	   *v = Int8StateRead(arr, &rate_layout, RateBody);
+
+	CheckMaxField(&rate_layout, v[S_KIND], v[S_MAX]);
+	CheckPeriodRange(&rate_layout, v[S_KIND], v[S_MIN_START], v[S_NSTARTS], v[S_MAX]);
+	if (body)
+		for (int64 i = 0; i < v[S_NSTARTS]; i++)
+		{
+			int64		users = v[STATE_HDR + 2 * i];
+			int64		retained = v[STATE_HDR + 2 * i + 1];
+
+			if (users < 0 || retained < 0 || retained > users)
+				StateInvalid(&rate_layout, NULL, "start period %lld has %lld users of whom %lld retained",
+							 (long long) (v[S_MIN_START] + i), (long long) users, (long long) retained);
+		}
+	return v;
+}
 
 static ArrayType *
 MakeState(int64 kind, int64 n, bool unbounded, int64 max, int64 min_start, int64 nstarts)
 {
-	int			len = STATE_HDR + 2 * nstarts;
 	ArrayType  *arr;
 	int64	   *v;
 
-	if (nstarts > MAX_USER_SPAN * (int64) 16)
+	if (nstarts > MAX_STARTS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("start periods span more than %d periods", MAX_USER_SPAN * 16)));
-	arr = palloc0(ARR_OVERHEAD_NONULLS(1) + len * sizeof(int64));
-	SET_VARSIZE(arr, ARR_OVERHEAD_NONULLS(1) + len * sizeof(int64));
-	arr->ndim = 1;
-	arr->dataoffset = 0;
-	arr->elemtype = INT8OID;
-	ARR_DIMS(arr)[0] = len;
-	ARR_LBOUND(arr)[0] = 1;
+				 errmsg("start periods span more than %lld periods", (long long) MAX_STARTS)));
+	arr = Int8StateAlloc(&rate_layout, 2 * nstarts);
 	v = (int64 *) ARR_DATA_PTR(arr);
 	v[S_KIND] = kind;
 	v[S_N] = n;
@@ -302,28 +519,9 @@ MakeState(int64 kind, int64 n, bool unbounded, int64 max, int64 min_start, int64
 	return arr;
 }
 
-static int64 *
-StateValues(ArrayType *arr)
-{
-	int64	   *v;
-
-	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != INT8OID ||
-		ARR_DIMS(arr)[0] < STATE_HDR)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid retention_rate(activity) state")));
-	v = (int64 *) ARR_DATA_PTR(arr);
-	if (v[S_NSTARTS] < 0 || ARR_DIMS(arr)[0] != STATE_HDR + 2 * v[S_NSTARTS] ||
-		v[S_KIND] < PERIOD_DAY || v[S_KIND] > PERIOD_MONTH || v[S_N] < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid retention_rate(activity) state")));
-	return v;
-}
-
-/* A copy of state "old" whose start range also covers lo..hi. */
+/* A copy of state "old" whose start range also covers lo..hi (validated periods). */
 static ArrayType *
-Widen(int64 *old, int64 lo, int64 hi)
+Widen(const int64 *old, int64 lo, int64 hi)
 {
 	int64		new_lo = old[S_NSTARTS] ? Min(lo, old[S_MIN_START]) : lo;
 	int64		new_hi = old[S_NSTARTS] ? Max(hi, old[S_MIN_START] + old[S_NSTARTS] - 1) : hi;
@@ -340,24 +538,20 @@ Widen(int64 *old, int64 lo, int64 hi)
 static Datum
 ActivityRateTrans(FunctionCallInfo fcinfo, bool unbounded)
 {
-	MemoryContext aggcxt;
 	ArrayType  *arr;
 	int64	   *v;
-	Activity   *a;
+	Activity	a;
 	int32		n;
 	int64		slot;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("this function can only be called by the aggregate retention.retention_rate(activity, ...)")));
+	AggContextOrError(fcinfo, "retention.retention_rate(activity, ...)");
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 	{
 		if (PG_ARGISNULL(0))
 			PG_RETURN_NULL();
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	a = (Activity *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
+	ActivityRead(PG_GETARG_DATUM(1), &a);
 	n = PG_GETARG_INT32(2);
 	if (n < 0)
 		ereport(ERROR,
@@ -365,35 +559,35 @@ ActivityRateTrans(FunctionCallInfo fcinfo, bool unbounded)
 				 errmsg("period number n must not be negative, got %d", n)));
 
 	if (PG_ARGISNULL(0))
-		arr = MakeState(a->kind, n, unbounded, PG_INT64_MIN, 0, 0);
+		arr = MakeState(a.kind, n, unbounded, PG_INT64_MIN, 0, 0);
 	else
 		arr = PG_GETARG_ARRAYTYPE_P(0);
-	v = StateValues(arr);
-	if (v[S_KIND] != a->kind)
+	v = RateStateRead(arr, false);
+	if (v[S_KIND] != a.kind)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("activities of periods \"%s\" and \"%s\" cannot be combined",
-						PeriodKindName(v[S_KIND]), PeriodKindName(a->kind))));
+						PeriodKindName(v[S_KIND]), PeriodKindName(a.kind))));
 	if (v[S_N] != n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("period number n changed from %d to %d within a group", (int) v[S_N], n),
 				 errhint("Pass the same n for every row of a group.")));
 
-	v[S_MAX] = Max(v[S_MAX], a->last_event);
-	if (a->first_start == NO_START)
+	v[S_MAX] = Max(v[S_MAX], a.last_event);
+	if (a.first_start == NO_START)
 		PG_RETURN_ARRAYTYPE_P(arr);
 
-	if (v[S_NSTARTS] == 0 || a->first_start < v[S_MIN_START] ||
-		a->first_start >= v[S_MIN_START] + v[S_NSTARTS])
+	if (v[S_NSTARTS] == 0 || a.first_start < v[S_MIN_START] ||
+		a.first_start >= v[S_MIN_START] + v[S_NSTARTS])
 	{
-		arr = Widen(v, a->first_start, a->first_start);
+		arr = Widen(v, a.first_start, a.first_start);
 		v = (int64 *) ARR_DATA_PTR(arr);
 	}
-	slot = STATE_HDR + 2 * (a->first_start - v[S_MIN_START]);
+	slot = STATE_HDR + 2 * (a.first_start - v[S_MIN_START]);
 	v[slot]++;
-	if (unbounded ? (a->nbits > 0 && (int64) a->base + a->nbits - 1 >= (int64) a->first_start + n)
-		: ActivityBit(a, (int64) a->first_start + n))
+	if (unbounded ? ActivityLast(&a, a.first_start) >= (int64) a.first_start + n
+		: ActivityBit(&a, (int64) a.first_start + n))
 		v[slot + 1]++;
 	PG_RETURN_ARRAYTYPE_P(arr);
 }
@@ -419,8 +613,8 @@ PG_FUNCTION_INFO_V1(activity_rate_combine);
 Datum
 activity_rate_combine(PG_FUNCTION_ARGS)
 {
-	int64	   *a = StateValues(PG_GETARG_ARRAYTYPE_P(0));
-	int64	   *b = StateValues(PG_GETARG_ARRAYTYPE_P(1));
+	int64	   *a = RateStateRead(PG_GETARG_ARRAYTYPE_P(0), true);
+	int64	   *b = RateStateRead(PG_GETARG_ARRAYTYPE_P(1), true);
 	ArrayType  *arr;
 	int64	   *v;
 
@@ -429,23 +623,14 @@ activity_rate_combine(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot combine retention_rate(activity) states of different periods or n")));
 	if (b[S_NSTARTS] == 0)
-	{
-		/* nothing to add but b's latest period: a copy of a */
-		arr = MakeState(a[S_KIND], a[S_N], a[S_UNBOUNDED], a[S_MAX],
-						a[S_MIN_START], a[S_NSTARTS]);
-		memcpy(ARR_DATA_PTR(arr), a, (STATE_HDR + 2 * a[S_NSTARTS]) * sizeof(int64));
-	}
+		arr = Int8StateCopy(PG_GETARG_ARRAYTYPE_P(0));
 	else
 		arr = Widen(a, b[S_MIN_START], b[S_MIN_START] + b[S_NSTARTS] - 1);
 	v = (int64 *) ARR_DATA_PTR(arr);
 	v[S_MAX] = Max(a[S_MAX], b[S_MAX]);
-	for (int64 i = 0; i < b[S_NSTARTS]; i++)
-	{
-		int64		slot = STATE_HDR + 2 * (b[S_MIN_START] + i - v[S_MIN_START]);
-
-		v[slot] += b[STATE_HDR + 2 * i];
-		v[slot + 1] += b[STATE_HDR + 2 * i + 1];
-	}
+	if (b[S_NSTARTS] > 0)
+		AddCounts(v + STATE_HDR + 2 * (b[S_MIN_START] - v[S_MIN_START]), b + STATE_HDR,
+				  2 * b[S_NSTARTS], &rate_layout);
 	PG_RETURN_ARRAYTYPE_P(arr);
 }
 
@@ -460,13 +645,13 @@ activity_rate_final(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	v = StateValues(PG_GETARG_ARRAYTYPE_P(0));
+	v = RateStateRead(PG_GETARG_ARRAYTYPE_P(0), true);
 	for (int64 i = 0; i < v[S_NSTARTS]; i++)
 	{
 		if (v[S_MIN_START] + i + v[S_N] > v[S_MAX])
 			break;				/* this start period and later ones are censored */
-		users += v[STATE_HDR + 2 * i];
-		retained += v[STATE_HDR + 2 * i + 1];
+		users = CheckedAdd64(users, v[STATE_HDR + 2 * i], "number of users");
+		retained = CheckedAdd64(retained, v[STATE_HDR + 2 * i + 1], "number of retained users");
 	}
 	if (users == 0)
 		PG_RETURN_NULL();
@@ -476,27 +661,55 @@ activity_rate_final(PG_FUNCTION_ARGS)
 /* ---- stage two of the cohort table: cohort_matrix(activity, mode) ---- */
 
 /*
- * State: bigint[] of CM_HDR header fields, then for the periods lo .. lo +
- * n - 1 the cohort sizes (n values) and the retained counts (n x n, row =
- * cohort, column = offset).  Its size depends on the number of periods,
- * not on the number of users.
+ * State: bigint[] {tag, kind, mode, latest period, lowest period, n}, then
+ * for the periods lo .. lo + n - 1 the cohort sizes (n values) and the
+ * retained counts (n x n, row = cohort, column = offset).  Its size depends
+ * on the number of periods, not on the number of users.
  */
 enum
 {
-	CM_KIND,
-	CM_MODE,
-	CM_MAX,						/* latest period seen */
-	CM_LO,
-	CM_N,
+	CM_KIND = STATE_FIELD(0),
+	CM_MODE = STATE_FIELD(1),
+	CM_MAX = STATE_FIELD(2),
+	CM_LO = STATE_FIELD(3),
+	CM_N = STATE_FIELD(4),
 	CM_HDR
 };
 
 #define CM_MAX_PERIODS 4096		/* n x n cells: at most 128 MB */
 
+static const StateField cohort_fields[] = {
+	KIND_FIELD("period kind"),
+	{"mode", 1, 4},
+	MAX_FIELD("latest period"),
+	PERIOD_FIELD("lowest period"),
+	{"number of periods", 0, CM_MAX_PERIODS},
+};
+static const StateLayout cohort_layout = {
+	"cohort_matrix(activity) state", STATE_TAG(2, 1), lengthof(cohort_fields), cohort_fields
+};
+
+static int64
+CohortBody(const StateLayout *layout, const int64 *v)
+{
+	return v[CM_N] + v[CM_N] * v[CM_N];
+}
+
+static int64 *
+CohortStateRead(ArrayType *arr, bool body)
+{
+	int64	   *v = Int8StateRead(arr, &cohort_layout, CohortBody);
+
+	CheckMaxField(&cohort_layout, v[CM_KIND], v[CM_MAX]);
+	CheckPeriodRange(&cohort_layout, v[CM_KIND], v[CM_LO], v[CM_N], v[CM_MAX]);
+	if (body)
+		CheckCounts(&cohort_layout, v + CM_HDR, CohortBody(&cohort_layout, v));
+	return v;
+}
+
 static ArrayType *
 MakeCohortState(int64 kind, int64 mode, int64 max, int64 lo, int64 n)
 {
-	int64		len;
 	ArrayType  *arr;
 	int64	   *v;
 
@@ -505,13 +718,7 @@ MakeCohortState(int64 kind, int64 mode, int64 max, int64 lo, int64 n)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("cohort table over %lld periods is too large", (long long) n),
 				 errhint("Use a longer period or a shorter time range.")));
-	len = CM_HDR + n + n * n;
-	arr = palloc0(ARR_OVERHEAD_NONULLS(1) + len * sizeof(int64));
-	SET_VARSIZE(arr, ARR_OVERHEAD_NONULLS(1) + len * sizeof(int64));
-	arr->ndim = 1;
-	arr->elemtype = INT8OID;
-	ARR_DIMS(arr)[0] = (int) len;
-	ARR_LBOUND(arr)[0] = 1;
+	arr = Int8StateAlloc(&cohort_layout, n + n * n);
 	v = (int64 *) ARR_DATA_PTR(arr);
 	v[CM_KIND] = kind;
 	v[CM_MODE] = mode;
@@ -521,34 +728,14 @@ MakeCohortState(int64 kind, int64 mode, int64 max, int64 lo, int64 n)
 	return arr;
 }
 
-static int64 *
-CohortStateValues(ArrayType *arr)
-{
-	int64	   *v;
-
-	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != INT8OID ||
-		ARR_DIMS(arr)[0] < CM_HDR)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid cohort_matrix(activity) state")));
-	v = (int64 *) ARR_DATA_PTR(arr);
-	if (v[CM_N] < 0 || v[CM_N] > CM_MAX_PERIODS ||
-		ARR_DIMS(arr)[0] != CM_HDR + v[CM_N] + v[CM_N] * v[CM_N] ||
-		v[CM_KIND] < PERIOD_DAY || v[CM_KIND] > PERIOD_MONTH || v[CM_MODE] < 1 || v[CM_MODE] > 4)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid cohort_matrix(activity) state")));
-	return v;
-}
-
-/* A copy of "old" covering periods lo .. hi as well. */
+/* A copy of "old" covering periods lo .. hi as well (validated periods). */
 static ArrayType *
 CohortWiden(const int64 *old, int64 lo, int64 hi)
 {
 	int64		on = old[CM_N];
 	int64		nlo = on ? Min(lo, old[CM_LO]) : lo;
 	int64		nhi = on ? Max(hi, old[CM_LO] + on - 1) : hi;
-	int64		n = nhi - nlo + 1;
+	int64		n = Max(nhi - nlo + 1, 0);
 	ArrayType  *arr = MakeCohortState(old[CM_KIND], old[CM_MODE], old[CM_MAX], nlo, n);
 	int64	   *v = (int64 *) ARR_DATA_PTR(arr);
 	int64		shift = on ? old[CM_LO] - nlo : 0;
@@ -567,70 +754,68 @@ PG_FUNCTION_INFO_V1(activity_cohort_trans);
 Datum
 activity_cohort_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
 	ArrayType  *arr;
 	int64	   *v;
-	Activity   *a;
+	Activity	a;
 	int64		mode;
 	int64		lo;
 	int64		hi;
 	int64		n;
+	int64		last;
 	bool		recurring;
 	bool		unbounded;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("this function can only be called by the aggregate retention.cohort_matrix(activity, ...)")));
+	AggContextOrError(fcinfo, "retention.cohort_matrix(activity, ...)");
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 	{
 		if (PG_ARGISNULL(0))
 			PG_RETURN_NULL();
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	a = (Activity *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
+	ActivityRead(PG_GETARG_DATUM(1), &a);
 	mode = ParseCohortMode(text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	recurring = mode >= 3;
 	unbounded = mode == 2 || mode == 4;
 
 	if (PG_ARGISNULL(0))
-		arr = MakeCohortState(a->kind, mode, PG_INT64_MIN, 0, 0);
+		arr = MakeCohortState(a.kind, mode, PG_INT64_MIN, 0, 0);
 	else
 		arr = PG_GETARG_ARRAYTYPE_P(0);
-	v = CohortStateValues(arr);
-	if (v[CM_KIND] != a->kind || v[CM_MODE] != mode)
+	v = CohortStateRead(arr, false);
+	if (v[CM_KIND] != a.kind || v[CM_MODE] != mode)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("activities of different periods or modes cannot be combined")));
-	v[CM_MAX] = Max(v[CM_MAX], a->last_event);
+	v[CM_MAX] = Max(v[CM_MAX], a.last_event);
 
 	/* the cohorts this user belongs to: the first start, or every active period */
-	if (recurring ? a->nbits == 0 : a->first_start == NO_START)
+	if (recurring ? a.nbits == 0 : a.first_start == NO_START)
 		PG_RETURN_ARRAYTYPE_P(arr);
-	if (recurring && a->first_start != a->base)
+	if (recurring && a.first_start != a.base)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("recurring cohorts take no start or return event filter")));
-	lo = recurring ? a->base : a->first_start;
-	hi = a->last_event;
+	lo = recurring ? a.base : a.first_start;
+	hi = a.last_event;
 	if (v[CM_N] == 0 || lo < v[CM_LO] || hi >= v[CM_LO] + v[CM_N])
 	{
 		arr = CohortWiden(v, lo, hi);
 		v = (int64 *) ARR_DATA_PTR(arr);
 	}
 	n = v[CM_N];
+	/* validated: every active period is at or before last_event, inside the state */
+	last = ActivityLast(&a, lo);
 
-	for (int64 c = lo; c <= (recurring ? (int64) a->base + a->nbits - 1 : lo); c++)
+	for (int64 c = lo; c <= (recurring ? last : lo); c++)
 	{
 		int64	   *row;
-		int64		last = (int64) a->base + a->nbits - 1;
 
-		if (recurring && !ActivityBit(a, c))
+		if (recurring && !ActivityBit(&a, c))
 			continue;
 		row = v + CM_HDR + n + (c - v[CM_LO]) * n;
 		v[CM_HDR + c - v[CM_LO]]++;
 		for (int64 p = c; p <= last; p++)
-			if (unbounded || ActivityBit(a, p))
+			if (unbounded || ActivityBit(&a, p))
 				row[p - c]++;
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -642,8 +827,8 @@ PG_FUNCTION_INFO_V1(activity_cohort_combine);
 Datum
 activity_cohort_combine(PG_FUNCTION_ARGS)
 {
-	int64	   *a = CohortStateValues(PG_GETARG_ARRAYTYPE_P(0));
-	int64	   *b = CohortStateValues(PG_GETARG_ARRAYTYPE_P(1));
+	int64	   *a = CohortStateRead(PG_GETARG_ARRAYTYPE_P(0), true);
+	int64	   *b = CohortStateRead(PG_GETARG_ARRAYTYPE_P(1), true);
 	ArrayType  *arr;
 	int64	   *v;
 	int64		n;
@@ -653,7 +838,7 @@ activity_cohort_combine(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot combine cohort states of different periods or modes")));
 	if (b[CM_N] == 0)
-		arr = CohortWiden(a, a[CM_N] ? a[CM_LO] : 0, a[CM_N] ? a[CM_LO] : -1);
+		arr = Int8StateCopy(PG_GETARG_ARRAYTYPE_P(0));
 	else
 		arr = CohortWiden(a, b[CM_LO], b[CM_LO] + b[CM_N] - 1);
 	v = (int64 *) ARR_DATA_PTR(arr);
@@ -663,11 +848,30 @@ activity_cohort_combine(PG_FUNCTION_ARGS)
 	{
 		int64		dc = c + b[CM_LO] - v[CM_LO];
 
-		v[CM_HDR + dc] += b[CM_HDR + c];
-		for (int64 k = 0; k < b[CM_N]; k++)
-			v[CM_HDR + n + dc * n + k] += b[CM_HDR + b[CM_N] + c * b[CM_N] + k];
+		AddCounts(v + CM_HDR + dc, b + CM_HDR + c, 1, &cohort_layout);
+		AddCounts(v + CM_HDR + n + dc * n, b + CM_HDR + b[CM_N] + c * b[CM_N], b[CM_N],
+				  &cohort_layout);
 	}
 	PG_RETURN_ARRAYTYPE_P(arr);
+}
+
+/*
+ * The Datum and null arrays of a rows x cols bigint matrix, sized with
+ * overflow checks.
+ */
+static Datum *
+MatrixValues(int64 rows, int64 cols, bool **nulls)
+{
+	int64		cells = CheckedMul64(rows, cols, "number of matrix cells");
+
+	if (cells > (int64) (MaxAllocSize / sizeof(Datum)) || rows > PG_INT32_MAX || cols > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a matrix of %lld rows and %lld columns is too large", (long long) rows, (long long) cols),
+				 errhint("Use a longer period or a shorter time range.")));
+	if (nulls)
+		*nulls = palloc(cells * sizeof(bool));
+	return palloc(cells * sizeof(Datum));
 }
 
 /* Returns the cohort matrix in the layout of cohort_matrix(user_id, ts, ...). */
@@ -678,6 +882,7 @@ activity_cohort_final(PG_FUNCTION_ARGS)
 	int64	   *v;
 	int64		n;
 	int64		width;
+	int64		first = 0;
 	int64		nrows = 0;
 	int64		r = 0;
 	Datum	   *values;
@@ -687,7 +892,7 @@ activity_cohort_final(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	v = CohortStateValues(PG_GETARG_ARRAYTYPE_P(0));
+	v = CohortStateRead(PG_GETARG_ARRAYTYPE_P(0), true);
 	n = v[CM_N];
 	for (int64 c = 0; c < n; c++)
 		if (v[CM_HDR + c] > 0)
@@ -695,15 +900,11 @@ activity_cohort_final(PG_FUNCTION_ARGS)
 	if (nrows == 0)
 		PG_RETURN_NULL();
 	/* the earliest cohort to the latest period, as the one-stage aggregate */
-	{
-		int64		first = 0;
-
-		while (v[CM_HDR + first] == 0)
-			first++;
-		width = v[CM_MAX] - (v[CM_LO] + first) + 1;
-	}
-	values = palloc(nrows * (width + 2) * sizeof(Datum));
-	nulls = palloc(nrows * (width + 2) * sizeof(bool));
+	while (v[CM_HDR + first] == 0)
+		first++;
+	/* validated: lo + n - 1 <= latest period, so the width is at least 1 */
+	width = v[CM_MAX] - (v[CM_LO] + first) + 1;
+	values = MatrixValues(nrows, width + 2, &nulls);
 	for (int64 c = 0; c < n; c++)
 	{
 		int64		period = v[CM_LO] + c;
@@ -723,6 +924,7 @@ activity_cohort_final(PG_FUNCTION_ARGS)
 				Int64GetDatum(censored || k >= n ? 0 : v[CM_HDR + n + c * n + k]);
 		}
 		r++;
+		CHECK_FOR_INTERRUPTS();
 	}
 	dims[0] = (int) nrows;
 	dims[1] = (int) (width + 2);
@@ -733,25 +935,85 @@ activity_cohort_final(PG_FUNCTION_ARGS)
 /* ---- stage two of lifecycle and stickiness over activities ---- */
 
 /*
- * Growth accounting state: bigint[] {kind, latest period, lo, n} then for
- * periods lo .. lo + n - 1 four counts each: new, returning, resurrecting,
- * dormant (positive here, negated on output).
+ * Counts per period: bigint[] {tag, kind, latest period, lo, n}, then for
+ * periods lo .. lo + n - 1 "width" counts each.  Growth accounting keeps four
+ * (new, returning, resurrecting, dormant: positive here, negated on output);
+ * stickiness keeps one count per number of active days (1 + 7 for weeks,
+ * 1 + 31 for months), and its latest period is a day.  Each has its own tag.
  */
 enum
 {
-	LC_KIND,
-	LC_MAX,
-	LC_LO,
-	LC_N,
+	LC_KIND = STATE_FIELD(0),
+	LC_MAX = STATE_FIELD(1),
+	LC_LO = STATE_FIELD(2),
+	LC_N = STATE_FIELD(3),
 	LC_HDR
 };
 
 #define LC_MAX_PERIODS (1 << 22)
 
-static ArrayType *
-MakeCountsState(int64 kind, int64 max, int64 lo, int64 n, int width)
+static const StateField lifecycle_fields[] = {
+	KIND_FIELD("period kind"),
+	MAX_FIELD("latest period"),
+	PERIOD_FIELD("lowest period"),
+	{"number of periods", 0, LC_MAX_PERIODS / 4},
+};
+static const StateLayout lifecycle_layout = {
+	"lifecycle_matrix(activity) state", STATE_TAG(3, 1), lengthof(lifecycle_fields), lifecycle_fields
+};
+
+static const StateField stickiness_fields[] = {
+	{"period kind", PERIOD_WEEK, PERIOD_MONTH},
+	MAX_FIELD("latest day"),
+	PERIOD_FIELD("lowest period"),
+	{"number of periods", 0, LC_MAX_PERIODS / 32},
+};
+static const StateLayout stickiness_layout = {
+	"stickiness_matrix(activity) state", STATE_TAG(4, 1), lengthof(stickiness_fields), stickiness_fields
+};
+
+static inline int
+CountsWidth(const StateLayout *layout, int64 kind)
 {
-	int64		len;
+	if (layout == &lifecycle_layout)
+		return 4;
+	return 1 + (kind == PERIOD_WEEK ? 7 : 31);
+}
+
+static int64
+CountsBody(const StateLayout *layout, const int64 *v)
+{
+	return v[LC_N] * CountsWidth(layout, v[LC_KIND]);
+}
+
+static int64 *
+CountsStateRead(ArrayType *arr, const StateLayout *layout, bool body)
+{
+	int64	   *v = Int8StateRead(arr, layout, CountsBody);
+
+	if (layout == &lifecycle_layout)
+	{
+		CheckMaxField(layout, v[LC_KIND], v[LC_MAX]);
+		/* up to the period after the latest event, where users turn dormant */
+		CheckPeriodRange(layout, v[LC_KIND], v[LC_LO], v[LC_N],
+						 v[LC_MAX] == PG_INT64_MIN ? PG_INT64_MIN : v[LC_MAX] + 1);
+	}
+	else
+	{
+		CheckMaxField(layout, PERIOD_DAY, v[LC_MAX]);
+		CheckPeriodRange(layout, v[LC_KIND], v[LC_LO], v[LC_N],
+						 v[LC_MAX] == PG_INT64_MIN ? PG_INT64_MIN :
+						 PeriodOfDay(v[LC_KIND], (int32) v[LC_MAX]));
+	}
+	if (body)
+		CheckCounts(layout, v + LC_HDR, CountsBody(layout, v));
+	return v;
+}
+
+static ArrayType *
+MakeCountsState(const StateLayout *layout, int64 kind, int64 max, int64 lo, int64 n)
+{
+	int			width = CountsWidth(layout, kind);
 	ArrayType  *arr;
 	int64	   *v;
 
@@ -760,13 +1022,7 @@ MakeCountsState(int64 kind, int64 max, int64 lo, int64 n, int width)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%lld periods are too many to report", (long long) n),
 				 errhint("Use a longer period or a shorter time range.")));
-	len = LC_HDR + n * width;
-	arr = palloc0(ARR_OVERHEAD_NONULLS(1) + len * sizeof(int64));
-	SET_VARSIZE(arr, ARR_OVERHEAD_NONULLS(1) + len * sizeof(int64));
-	arr->ndim = 1;
-	arr->elemtype = INT8OID;
-	ARR_DIMS(arr)[0] = (int) len;
-	ARR_LBOUND(arr)[0] = 1;
+	arr = Int8StateAlloc(layout, n * width);
 	v = (int64 *) ARR_DATA_PTR(arr);
 	v[LC_KIND] = kind;
 	v[LC_MAX] = max;
@@ -775,33 +1031,14 @@ MakeCountsState(int64 kind, int64 max, int64 lo, int64 n, int width)
 	return arr;
 }
 
-static int64 *
-CountsStateValues(ArrayType *arr, int width)
-{
-	int64	   *v;
-
-	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != INT8OID ||
-		ARR_DIMS(arr)[0] < LC_HDR)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid lifecycle or stickiness state")));
-	v = (int64 *) ARR_DATA_PTR(arr);
-	if (v[LC_N] < 0 || v[LC_N] > LC_MAX_PERIODS / width ||
-		ARR_DIMS(arr)[0] != LC_HDR + v[LC_N] * width ||
-		v[LC_KIND] < PERIOD_DAY || v[LC_KIND] > PERIOD_MONTH)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid lifecycle or stickiness state")));
-	return v;
-}
-
 static ArrayType *
-CountsWiden(const int64 *old, int64 lo, int64 hi, int width)
+CountsWiden(const StateLayout *layout, const int64 *old, int64 lo, int64 hi)
 {
+	int			width = CountsWidth(layout, old[LC_KIND]);
 	int64		on = old[LC_N];
 	int64		nlo = on ? Min(lo, old[LC_LO]) : lo;
 	int64		nhi = on ? Max(hi, old[LC_LO] + on - 1) : hi;
-	ArrayType  *arr = MakeCountsState(old[LC_KIND], old[LC_MAX], nlo, Max(nhi - nlo + 1, 0), width);
+	ArrayType  *arr = MakeCountsState(layout, old[LC_KIND], old[LC_MAX], nlo, Max(nhi - nlo + 1, 0));
 	int64	   *v = (int64 *) ARR_DATA_PTR(arr);
 
 	if (on)
@@ -810,10 +1047,11 @@ CountsWiden(const int64 *old, int64 lo, int64 hi, int width)
 }
 
 static Datum
-CountsCombine(FunctionCallInfo fcinfo, int width)
+CountsCombine(FunctionCallInfo fcinfo, const StateLayout *layout)
 {
-	int64	   *a = CountsStateValues(PG_GETARG_ARRAYTYPE_P(0), width);
-	int64	   *b = CountsStateValues(PG_GETARG_ARRAYTYPE_P(1), width);
+	int64	   *a = CountsStateRead(PG_GETARG_ARRAYTYPE_P(0), layout, true);
+	int64	   *b = CountsStateRead(PG_GETARG_ARRAYTYPE_P(1), layout, true);
+	int			width = CountsWidth(layout, a[LC_KIND]);
 	ArrayType  *arr;
 	int64	   *v;
 
@@ -822,13 +1060,13 @@ CountsCombine(FunctionCallInfo fcinfo, int width)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot combine states of different periods")));
 	if (b[LC_N] == 0)
-		arr = CountsWiden(a, a[LC_N] ? a[LC_LO] : 0, a[LC_N] ? a[LC_LO] : -1, width);
+		arr = Int8StateCopy(PG_GETARG_ARRAYTYPE_P(0));
 	else
-		arr = CountsWiden(a, b[LC_LO], b[LC_LO] + b[LC_N] - 1, width);
+		arr = CountsWiden(layout, a, b[LC_LO], b[LC_LO] + b[LC_N] - 1);
 	v = (int64 *) ARR_DATA_PTR(arr);
 	v[LC_MAX] = Max(a[LC_MAX], b[LC_MAX]);
-	for (int64 i = 0; i < b[LC_N] * width; i++)
-		v[LC_HDR + (b[LC_LO] - v[LC_LO]) * width + i] += b[LC_HDR + i];
+	if (b[LC_N] > 0)
+		AddCounts(v + LC_HDR + (b[LC_LO] - v[LC_LO]) * width, b + LC_HDR, b[LC_N] * width, layout);
 	PG_RETURN_ARRAYTYPE_P(arr);
 }
 
@@ -837,57 +1075,54 @@ PG_FUNCTION_INFO_V1(activity_lifecycle_trans);
 Datum
 activity_lifecycle_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
 	ArrayType  *arr;
 	int64	   *v;
-	Activity   *a;
+	Activity	a;
 	int64		last;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("this function can only be called by the aggregate retention.lifecycle_matrix(activity, ...)")));
+	AggContextOrError(fcinfo, "retention.lifecycle_matrix(activity)");
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))
 			PG_RETURN_NULL();
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	a = (Activity *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
-	arr = PG_ARGISNULL(0) ? MakeCountsState(a->kind, PG_INT64_MIN, 0, 0, 4) : PG_GETARG_ARRAYTYPE_P(0);
-	v = CountsStateValues(arr, 4);
-	if (v[LC_KIND] != a->kind)
+	ActivityRead(PG_GETARG_DATUM(1), &a);
+	arr = PG_ARGISNULL(0) ? MakeCountsState(&lifecycle_layout, a.kind, PG_INT64_MIN, 0, 0)
+		: PG_GETARG_ARRAYTYPE_P(0);
+	v = CountsStateRead(arr, &lifecycle_layout, false);
+	if (v[LC_KIND] != a.kind)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("activities of periods \"%s\" and \"%s\" cannot be combined",
-						PeriodKindName(v[LC_KIND]), PeriodKindName(a->kind))));
-	if (a->nbits > 0 && a->first_start != a->base)
+						PeriodKindName(v[LC_KIND]), PeriodKindName(a.kind))));
+	if (a.nbits > 0 && a.first_start != a.base)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("lifecycle takes activities without start or return event filters")));
-	v[LC_MAX] = Max(v[LC_MAX], a->last_event);
-	if (a->nbits == 0)
+	v[LC_MAX] = Max(v[LC_MAX], a.last_event);
+	if (a.nbits == 0)
 		PG_RETURN_ARRAYTYPE_P(arr);
-	last = (int64) a->base + a->nbits - 1;
+	last = ActivityLast(&a, a.base);
 	/* up to the period after the last activity, where the user turns dormant */
-	if (v[LC_N] == 0 || a->base < v[LC_LO] || last + 1 >= v[LC_LO] + v[LC_N])
+	if (v[LC_N] == 0 || a.base < v[LC_LO] || last + 1 >= v[LC_LO] + v[LC_N])
 	{
-		arr = CountsWiden(v, a->base, last + 1, 4);
+		arr = CountsWiden(&lifecycle_layout, v, a.base, last + 1);
 		v = (int64 *) ARR_DATA_PTR(arr);
 	}
-	for (int64 p = a->base; p <= last; p++)
+	for (int64 p = a.base; p <= last; p++)
 	{
 		int64	   *row = v + LC_HDR + (p - v[LC_LO]) * 4;
 
-		if (!ActivityBit(a, p))
+		if (!ActivityBit(&a, p))
 			continue;
-		if (p == a->base)
+		if (p == a.base)
 			row[0]++;
-		else if (ActivityBit(a, p - 1))
+		else if (ActivityBit(&a, p - 1))
 			row[1]++;
 		else
 			row[2]++;
-		if (!ActivityBit(a, p + 1))
+		if (!ActivityBit(&a, p + 1))
 			row[4 + 3]++;		/* dormant in the next period */
 	}
 	PG_RETURN_ARRAYTYPE_P(arr);
@@ -898,7 +1133,7 @@ PG_FUNCTION_INFO_V1(activity_lifecycle_combine);
 Datum
 activity_lifecycle_combine(PG_FUNCTION_ARGS)
 {
-	return CountsCombine(fcinfo, 4);
+	return CountsCombine(fcinfo, &lifecycle_layout);
 }
 
 /* Returns the lifecycle matrix in the layout of lifecycle_matrix(user_id, ts, period). */
@@ -915,14 +1150,16 @@ activity_lifecycle_final(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	v = CountsStateValues(PG_GETARG_ARRAYTYPE_P(0), 4);
+	v = CountsStateRead(PG_GETARG_ARRAYTYPE_P(0), &lifecycle_layout, true);
 	if (v[LC_N] == 0)
 		PG_RETURN_NULL();
 	/* the first period with a new user, to the latest event's period */
 	while (first < v[LC_N] && v[LC_HDR + first * 4] == 0)
 		first++;
 	nrows = v[LC_MAX] - (v[LC_LO] + first) + 1;
-	values = palloc(nrows * 5 * sizeof(Datum));
+	if (first == v[LC_N] || nrows <= 0)
+		PG_RETURN_NULL();		/* no new user in any period */
+	values = MatrixValues(nrows, 5, NULL);
 	for (int64 r = 0; r < nrows; r++)
 	{
 		int64		i = first + r;
@@ -944,10 +1181,9 @@ PG_FUNCTION_INFO_V1(activity_stickiness_trans);
 Datum
 activity_stickiness_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
 	ArrayType  *arr;
 	int64	   *v;
-	Activity   *a;
+	Activity	a;
 	PeriodKind	group;
 	int			width;
 	int64		lo;
@@ -955,49 +1191,47 @@ activity_stickiness_trans(PG_FUNCTION_ARGS)
 	int32		current = PG_INT32_MIN;
 	int			days = 0;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("this function can only be called by the aggregate retention.stickiness_matrix(activity, ...)")));
+	AggContextOrError(fcinfo, "retention.stickiness_matrix(activity, ...)");
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 	{
 		if (PG_ARGISNULL(0))
 			PG_RETURN_NULL();
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	a = (Activity *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
+	ActivityRead(PG_GETARG_DATUM(1), &a);
 	group = ParsePeriodKind(text_to_cstring(PG_GETARG_TEXT_PP(2)));
-	if (group == PERIOD_DAY || a->kind != PERIOD_DAY)
+	if (group == PERIOD_DAY || a.kind != PERIOD_DAY)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("stickiness counts active days per \"week\" or \"month\" from activities by \"day\"")));
-	if (a->nbits > 0 && a->first_start != a->base)
+	if (a.nbits > 0 && a.first_start != a.base)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("stickiness takes activities without start or return event filters")));
-	width = 1 + (group == PERIOD_WEEK ? 7 : 31);
-	arr = PG_ARGISNULL(0) ? MakeCountsState(group, PG_INT64_MIN, 0, 0, width) : PG_GETARG_ARRAYTYPE_P(0);
-	v = CountsStateValues(arr, width);
+	width = CountsWidth(&stickiness_layout, group);
+	arr = PG_ARGISNULL(0) ? MakeCountsState(&stickiness_layout, group, PG_INT64_MIN, 0, 0)
+		: PG_GETARG_ARRAYTYPE_P(0);
+	v = CountsStateRead(arr, &stickiness_layout, false);
 	if (v[LC_KIND] != group)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("stickiness period changed within a group")));
-	v[LC_MAX] = Max(v[LC_MAX], a->last_event);
-	if (a->nbits == 0)
+	v[LC_MAX] = Max(v[LC_MAX], a.last_event);
+	if (a.nbits == 0)
 		PG_RETURN_ARRAYTYPE_P(arr);
-	lo = PeriodOfDay(group, a->base);
-	hi = PeriodOfDay(group, a->base + a->nbits - 1);
+	lo = PeriodOfDay(group, a.base);
+	hi = PeriodOfDay(group, (int32) ActivityLast(&a, a.base));
 	if (v[LC_N] == 0 || lo < v[LC_LO] || hi >= v[LC_LO] + v[LC_N])
 	{
-		arr = CountsWiden(v, lo, hi, width);
+		arr = CountsWiden(&stickiness_layout, v, lo, hi);
 		v = (int64 *) ARR_DATA_PTR(arr);
 	}
 	/* runs of active days within one week or month */
-	for (int64 d = a->base; d < (int64) a->base + a->nbits; d++)
+	for (int64 d = a.base; d < (int64) a.base + a.nbits; d++)
 	{
 		int32		g;
 
-		if (!ActivityBit(a, d))
+		if (!ActivityBit(&a, d))
 			continue;
 		g = PeriodOfDay(group, (int32) d);
 		if (g != current)
@@ -1019,10 +1253,7 @@ PG_FUNCTION_INFO_V1(activity_stickiness_combine);
 Datum
 activity_stickiness_combine(PG_FUNCTION_ARGS)
 {
-	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
-	int64		group = ARR_DIMS(a)[0] >= LC_HDR ? ((int64 *) ARR_DATA_PTR(a))[LC_KIND] : 0;
-
-	return CountsCombine(fcinfo, 1 + (group == PERIOD_WEEK ? 7 : 31));
+	return CountsCombine(fcinfo, &stickiness_layout);
 }
 
 /* Returns the stickiness matrix in the layout of stickiness_matrix(user_id, ts, period). */
@@ -1030,7 +1261,6 @@ PG_FUNCTION_INFO_V1(activity_stickiness_final);
 Datum
 activity_stickiness_final(PG_FUNCTION_ARGS)
 {
-	ArrayType  *arr;
 	int64	   *v;
 	int			width;
 	int64		nrows;
@@ -1040,13 +1270,13 @@ activity_stickiness_final(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	arr = PG_GETARG_ARRAYTYPE_P(0);
-	width = 1 + ((ARR_DIMS(arr)[0] >= LC_HDR && ((int64 *) ARR_DATA_PTR(arr))[LC_KIND] == PERIOD_WEEK) ? 7 : 31);
-	v = CountsStateValues(arr, width);
+	v = CountsStateRead(PG_GETARG_ARRAYTYPE_P(0), &stickiness_layout, true);
 	if (v[LC_N] == 0)
 		PG_RETURN_NULL();
+	width = CountsWidth(&stickiness_layout, v[LC_KIND]);
+	/* validated: lo + n - 1 is at or before the latest day's period */
 	nrows = PeriodOfDay(v[LC_KIND], (int32) v[LC_MAX]) - v[LC_LO] + 1;
-	values = palloc(nrows * width * sizeof(Datum));
+	values = MatrixValues(nrows, width, NULL);
 	for (int64 r = 0; r < nrows; r++)
 	{
 		values[r * width] = Int64GetDatum(PeriodStartDate(v[LC_KIND], (int32) (v[LC_LO] + r)));

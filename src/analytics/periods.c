@@ -224,6 +224,16 @@ PeriodOfDay(PeriodKind kind, int32 day)
 	return 0;
 }
 
+bool
+PeriodInSpan(PeriodKind kind, int64 period)
+{
+	if (kind < PERIOD_DAY || kind > PERIOD_MONTH ||
+		period < PERIOD_NUMBER_MIN || period > PERIOD_NUMBER_MAX)
+		return false;
+	return period >= PeriodOfDay(kind, PERIOD_NUMBER_MIN) &&
+		period <= PeriodOfDay(kind, PERIOD_NUMBER_MAX);
+}
+
 DateADT
 PeriodStartDate(PeriodKind kind, int32 index)
 {

@@ -60,6 +60,16 @@ extern int32 PeriodIndex(PeriodCalc *calc, TimestampTz ts);
 /* The period index of a local date (days since 2000-01-01). */
 extern int32 PeriodOfDay(PeriodKind kind, int32 day);
 
+/*
+ * The period numbers a timestamptz can fall in, for any kind: the local
+ * dates of timestamptz's range, a day of time zone offset wider on each side.
+ * PeriodInSpan checks a number against its kind's part of that range, so
+ * that arithmetic on validated period numbers never leaves int32.
+ */
+#define PERIOD_NUMBER_MIN (-2451546)
+#define PERIOD_NUMBER_MAX 106751983
+extern bool PeriodInSpan(PeriodKind kind, int64 period);
+
 /* The first local date of period "index". */
 extern DateADT PeriodStartDate(PeriodKind kind, int32 index);
 

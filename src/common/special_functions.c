@@ -17,6 +17,14 @@ Digamma(double x)
 	double		result = 0.0;
 	double		inv2;
 
+	/* poles at 0, -1, -2, ...; the loop below would take |x| steps */
+	if (isnan(x) || (x <= 0.0 && x == floor(x)))
+		return NAN;
+	if (isinf(x))
+		return INFINITY;
+	/* reflection: psi(x) = psi(1 - x) - pi / tan(pi x) */
+	if (x < 0.0)
+		return Digamma(1.0 - x) - M_PI / tan(M_PI * x);
 	/* psi(x) = psi(x + 1) - 1/x lifts x to where the asymptotic series is exact */
 	while (x < 10.0)
 	{

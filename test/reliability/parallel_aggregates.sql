@@ -97,9 +97,17 @@ SELECT coalesce(
       ORDER BY a.attnum LIMIT 1))
 $$;
 
+-- arguments whose name means different things to different aggregates
+CREATE TABLE pg_temp.argument_overrides (proname name, argname text, expr text);
+INSERT INTO pg_temp.argument_overrides VALUES
+    ('als_train', 'options', $$'{"factors": 4, "iterations": 2, "seed": 7}'::jsonb$$),
+    ('item_knn', 'similarity', '''pearson''::text');
+
 CREATE TABLE pg_temp.subjects AS
 SELECT p.oid::regprocedure AS agg,
-       (SELECT array_agg(pg_temp.argument_expr(coalesce(p.proargnames[i], ''), p.proargtypes[i - 1]::regtype)
+       (SELECT array_agg(coalesce((SELECT o.expr FROM pg_temp.argument_overrides o
+                                    WHERE o.proname = p.proname AND o.argname = p.proargnames[i]),
+                                  pg_temp.argument_expr(coalesce(p.proargnames[i], ''), p.proargtypes[i - 1]::regtype))
                          ORDER BY i)
           FROM generate_series(1, p.pronargs) i) AS args
   FROM pg_proc p JOIN pg_aggregate g ON g.aggfnoid = p.oid
