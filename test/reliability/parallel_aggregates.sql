@@ -101,7 +101,8 @@ $$;
 CREATE TABLE pg_temp.argument_overrides (proname name, argname text, expr text);
 INSERT INTO pg_temp.argument_overrides VALUES
     ('als_train', 'options', $$'{"factors": 4, "iterations": 2, "seed": 7}'::jsonb$$),
-    ('item_knn', 'similarity', '''pearson''::text');
+    ('item_knn', 'similarity', '''pearson''::text'),
+    ('gbdt_train', 'options', $$'{"max_iter": 10, "subsample": 0.5, "seed": 3}'::jsonb$$);
 
 CREATE TABLE pg_temp.subjects AS
 SELECT p.oid::regprocedure AS agg,
@@ -112,10 +113,6 @@ SELECT p.oid::regprocedure AS agg,
           FROM generate_series(1, p.pronargs) i) AS args
   FROM pg_proc p JOIN pg_aggregate g ON g.aggfnoid = p.oid
  WHERE p.pronamespace = 'retention'::regnamespace AND g.aggkind = 'n';
-
--- gbdt_train's options are its own (the options column holds logreg_train's)
-UPDATE pg_temp.subjects SET args[3] = $$'{"max_iter": 10}'::jsonb$$
- WHERE agg = 'retention.gbdt_train(boolean, float8[], jsonb)'::regprocedure;
 
 -- Runs the aggregate once without workers and once with them forced on.
 CREATE FUNCTION pg_temp.run(agg regprocedure, args text[],
