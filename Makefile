@@ -55,6 +55,12 @@ SQL_SOURCES = \
 	src/customer_base/models.sql \
 	src/customer_base/bgnbd.sql \
 	src/customer_base/pareto_nbd.sql \
+	src/customer_base/mbgnbd.sql \
+	src/customer_base/bgbb.sql \
+	src/customer_base/sbg.sql \
+	src/customer_base/survival_km.sql \
+	src/customer_base/coxph.sql \
+	src/customer_base/cohort_projection.sql \
 	src/customer_base/gamma_gamma.sql \
 	src/customer_base/customer_base.sql \
 	src/loop/privacy.sql \

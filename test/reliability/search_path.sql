@@ -215,6 +215,11 @@ SELECT CASE format_type(t, NULL)
     WHEN 'retention.bgnbd_model' THEN '''{"r":0.243,"alpha":4.414,"a":0.793,"b":2.426}''::retention.bgnbd_model'
     WHEN 'retention.pareto_nbd_model' THEN '''{"r":0.553,"alpha":10.578,"s":0.606,"beta":11.669}''::retention.pareto_nbd_model'
     WHEN 'retention.gamma_gamma_model' THEN '''{"p":6.25,"q":3.74,"v":15.44}''::retention.gamma_gamma_model'
+    WHEN 'retention.mbgnbd_model' THEN '''{"r":0.525,"alpha":6.18,"a":0.891,"b":1.61}''::retention.mbgnbd_model'
+    WHEN 'retention.bgbb_model' THEN '''{"alpha":1.204,"beta":0.75,"gamma":0.657,"delta":2.783}''::retention.bgbb_model'
+    WHEN 'retention.sbg_model' THEN '''{"alpha":0.704,"beta":1.182}''::retention.sbg_model'
+    WHEN 'retention.survival_curve' THEN '''{"time":[1,2,3],"n_event":[1,0,1],"n_censor":[0,1,1]}''::retention.survival_curve'
+    WHEN 'retention.coxph_model' THEN '''{"coefficients":[0.5,1,-2],"baseline":{"time":[1,2],"cumulative_hazard":[0.1,0.2]}}''::retention.coxph_model'
     END
 $$;
 
