@@ -42,6 +42,7 @@ SQL_SOURCES = \
 	src/churn/metrics.sql \
 	src/churn/registry.sql \
 	src/churn/cv.sql \
+	src/churn/gbdt.sql \
 	src/recommend/similarity.sql \
 	src/recommend/item_knn_model.sql \
 	src/recommend/item_knn.sql \

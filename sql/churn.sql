@@ -3,7 +3,7 @@
 SET extra_float_digits = 0;
 
 -- the worked example: 1 / (1 + e^-7.1)
-SELECT retention.churn_prob('{"intercept": 0.5, "coef": [0.3, 0.2]}', ARRAY[2, 30]::float8[]);
+SELECT retention.churn_prob('{"intercept": 0.5, "coef": [0.3, 0.2]}'::retention.logreg_model, ARRAY[2, 30]::float8[]);
 
 -- a hand-written model prints as JSON
 SELECT '{"intercept": 0.5, "coef": [0.3, 0.2], "feature_names": ["purchases", "minutes"]}'::retention.logreg_model;
@@ -80,10 +80,10 @@ SELECT m->'converged' AS converged, round((m->>'intercept')::numeric, 1) > 30 AS
 \set VERBOSITY sqlstate
 SELECT retention.logreg_train(l, x) FROM (VALUES (true, '{1,2}'::float8[]), (false, '{1,2,3}')) v(l, x);
 SELECT retention.logreg_train(g % 3 = 0, ARRAY[g, 2 * g]::float8[]) FROM generate_series(1, 20) g;
-SELECT retention.churn_prob('{"intercept": 0.5, "coef": [0.3, 0.2]}', '{2,30,1}');
+SELECT retention.churn_prob('{"intercept": 0.5, "coef": [0.3, 0.2]}'::retention.logreg_model, '{2,30,1}');
 SELECT '{"coef": [0.3]}'::retention.logreg_model;
 \set VERBOSITY default
 SELECT retention.logreg_train(l, x) FROM (VALUES (true, '{1,2}'::float8[]), (false, '{1,2,3}')) v(l, x);
 SELECT retention.logreg_train(g % 3 = 0, ARRAY[g, 5]::float8[], '{"feature_names": ["orders", "plan"]}')
   FROM generate_series(1, 20) g;
-SELECT retention.churn_prob('{"intercept": 0.5, "coef": [0.3, 0.2]}', '{2,30,1}');
+SELECT retention.churn_prob('{"intercept": 0.5, "coef": [0.3, 0.2]}'::retention.logreg_model, '{2,30,1}');

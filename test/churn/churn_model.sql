@@ -5,20 +5,20 @@ SELECT plan(42);
 SET client_min_messages = error;
 
 -- the worked example of the issue: 0.5 + 0.3 * 2 + 0.2 * 30 = 7.1, p = 1 / (1 + e^-7.1)
-SELECT is(round(retention.churn_prob('{"intercept":0.5,"coef":[0.3,0.2]}', '{2,30}')::numeric, 5), 0.99918,
+SELECT is(round(retention.churn_prob('{"intercept":0.5,"coef":[0.3,0.2]}'::retention.logreg_model, '{2,30}')::numeric, 5), 0.99918,
           'worked example: 1/(1+e^-7.1) = 0.99918');
-SELECT cmp_ok(abs(retention.churn_prob('{"intercept":0.5,"coef":[0.3,0.2]}', '{2,30}') - 1 / (1 + exp(-7.1::float8))),
+SELECT cmp_ok(abs(retention.churn_prob('{"intercept":0.5,"coef":[0.3,0.2]}'::retention.logreg_model, '{2,30}') - 1 / (1 + exp(-7.1::float8))),
               '<', 1e-15::float8, 'worked example to the last bits');
-SELECT cmp_ok(abs(retention.churn_logit('{"intercept":0.5,"coef":[0.3,0.2]}', '{2,30}') - 7.1),
+SELECT cmp_ok(abs(retention.churn_logit('{"intercept":0.5,"coef":[0.3,0.2]}'::retention.logreg_model, '{2,30}') - 7.1),
               '<', 1e-14::float8, 'churn_logit is the linear predictor 7.1');
 -- a logit of 0 is exactly one half; huge logits saturate without NaN
-SELECT is(retention.churn_prob('{"intercept":-3,"coef":[1.5]}', '{2}'), 0.5::float8, 'logit 0 gives 0.5');
-SELECT is(retention.churn_prob('{"intercept":0,"coef":[1]}', '{800}'), 1::float8, 'logit 800 gives 1, not NaN');
-SELECT is(retention.churn_prob('{"intercept":0,"coef":[1]}', '{-800}'), 0::float8, 'logit -800 gives 0, not NaN');
-SELECT cmp_ok(abs(retention.churn_prob('{"intercept":0,"coef":[1]}', '{-40}') - exp(-40::float8) / (1 + exp(-40::float8))),
+SELECT is(retention.churn_prob('{"intercept":-3,"coef":[1.5]}'::retention.logreg_model, '{2}'), 0.5::float8, 'logit 0 gives 0.5');
+SELECT is(retention.churn_prob('{"intercept":0,"coef":[1]}'::retention.logreg_model, '{800}'), 1::float8, 'logit 800 gives 1, not NaN');
+SELECT is(retention.churn_prob('{"intercept":0,"coef":[1]}'::retention.logreg_model, '{-800}'), 0::float8, 'logit -800 gives 0, not NaN');
+SELECT cmp_ok(abs(retention.churn_prob('{"intercept":0,"coef":[1]}'::retention.logreg_model, '{-40}') - exp(-40::float8) / (1 + exp(-40::float8))),
               '<', 1e-30::float8, 'small probabilities keep their digits (e^-40)');
-SELECT ok(retention.churn_prob(NULL, '{1}') IS NULL AND
-          retention.churn_prob('{"intercept":0,"coef":[1]}', NULL) IS NULL, 'STRICT: NULL in, NULL out');
+SELECT ok(retention.churn_prob(NULL::retention.logreg_model, '{1}') IS NULL AND
+          retention.churn_prob('{"intercept":0,"coef":[1]}'::retention.logreg_model, NULL) IS NULL, 'STRICT: NULL in, NULL out');
 
 -- text form: JSON in, JSON out, round trip exact
 SELECT is('{"intercept":0.5,"coef":[0.3,0.2]}'::retention.logreg_model::text,
@@ -61,11 +61,11 @@ SELECT throws_ok(format('COPY m2 FROM %L WITH (FORMAT binary)', :'binfile'),
 -- base 0.5 + 0.3 * 1 + 0.2 * 20 = 4.8; 4.8 + 0.3 + 2 = 7.1
 SELECT results_eq(
     $$SELECT feature_index, feature, value, coefficient, mean, round(contribution::numeric, 12)
-        FROM retention.churn_explain('{"intercept":0.5,"coef":[0.3,0.2],"feature_names":["purchases","minutes"],"feature_means":[1,20]}', '{2,30}')$$,
+        FROM retention.churn_explain('{"intercept":0.5,"coef":[0.3,0.2],"feature_names":["purchases","minutes"],"feature_means":[1,20]}'::retention.logreg_model, '{2,30}')$$,
     $$VALUES (1, 'purchases', 2::float8, 0.3::float8, 1::float8, 0.3::numeric),
              (2, 'minutes', 30, 0.2, 20, 2)$$,
     'churn_explain: one named row per feature');
-SELECT cmp_ok(abs(retention.churn_base_logit('{"intercept":0.5,"coef":[0.3,0.2],"feature_means":[1,20]}') - 4.8),
+SELECT cmp_ok(abs(retention.churn_base_logit('{"intercept":0.5,"coef":[0.3,0.2],"feature_means":[1,20]}'::retention.logreg_model) - 4.8),
               '<', 1e-14::float8, 'base logit 4.8');
 SELECT cmp_ok((SELECT abs(retention.churn_base_logit(m.model)
                           + (SELECT sum(e.contribution) FROM retention.churn_explain(m.model, '{17,4.1,3}') e)
@@ -74,17 +74,17 @@ SELECT cmp_ok((SELECT abs(retention.churn_base_logit(m.model)
               '<', 1e-12::float8, 'trained model: base + contributions = logit');
 SELECT is((SELECT array_agg(feature ORDER BY feature_index) FROM m, retention.churn_explain(m.model, '{17,4.1,3}')),
           '{orders,minutes,weekday}'::text[], 'explanations carry the training feature names');
-SELECT is((SELECT array_agg(feature) FROM retention.churn_explain('{"intercept":0,"coef":[1,2]}', '{1,1}')),
+SELECT is((SELECT array_agg(feature) FROM retention.churn_explain('{"intercept":0,"coef":[1,2]}'::retention.logreg_model, '{1,1}')),
           '{NULL,NULL}'::text[], 'unnamed model: NULL names');
 
 -- errors and their SQLSTATEs
-SELECT throws_ok($$SELECT retention.churn_prob('{"intercept":0.5,"coef":[0.3,0.2]}', '{2,30,1}')$$,
+SELECT throws_ok($$SELECT retention.churn_prob('{"intercept":0.5,"coef":[0.3,0.2]}'::retention.logreg_model, '{2,30,1}')$$,
                  '2202E', 'feature vector has 3 elements but the model expects 2', 'wrong length names both');
-SELECT throws_ok($$SELECT * FROM retention.churn_explain('{"intercept":0.5,"coef":[0.3,0.2]}', '{2}')$$,
+SELECT throws_ok($$SELECT * FROM retention.churn_explain('{"intercept":0.5,"coef":[0.3,0.2]}'::retention.logreg_model, '{2}')$$,
                  '2202E', 'feature vector has 1 elements but the model expects 2', 'churn_explain: wrong length');
-SELECT throws_ok($$SELECT retention.churn_prob('{"intercept":0.5,"coef":[0.3,0.2]}', '{2,NULL}')$$,
+SELECT throws_ok($$SELECT retention.churn_prob('{"intercept":0.5,"coef":[0.3,0.2]}'::retention.logreg_model, '{2,NULL}')$$,
                  '22004', 'array "features" must not contain nulls', 'NULL element');
-SELECT throws_ok($$SELECT retention.churn_prob('{"intercept":0.5,"coef":[0.3,0.2]}', '{2,NaN}')$$,
+SELECT throws_ok($$SELECT retention.churn_prob('{"intercept":0.5,"coef":[0.3,0.2]}'::retention.logreg_model, '{2,NaN}')$$,
                  '22023', 'array "features" must not contain NaN or infinite values', 'NaN element');
 SELECT throws_ok($$SELECT '{"coef":[0.3]}'::retention.logreg_model$$,
                  '22P02', 'invalid input syntax for type retention.logreg_model', 'no intercept');
@@ -110,9 +110,9 @@ SELECT throws_ok($$SELECT '{"intercept":"1","coef":[1]}'::retention.logreg_model
                  '22P02', 'invalid input syntax for type retention.logreg_model', 'bad model: intercept as a string');
 SELECT throws_ok($$SELECT '{"intercept":1,"coef":{"a":1}}'::retention.logreg_model$$,
                  '22P02', 'invalid input syntax for type retention.logreg_model', 'bad model: coef an object');
-SELECT throws_ok($$SELECT retention.churn_prob('{"intercept":0,"coef":[1]}', '{}')$$,
+SELECT throws_ok($$SELECT retention.churn_prob('{"intercept":0,"coef":[1]}'::retention.logreg_model, '{}')$$,
                  '22023', 'array "features" must not be empty', 'empty feature vector');
-SELECT throws_ok($$SELECT retention.churn_prob('{"intercept":0,"coef":[1]}', '{{1}}')$$,
+SELECT throws_ok($$SELECT retention.churn_prob('{"intercept":0,"coef":[1]}'::retention.logreg_model, '{{1}}')$$,
                  '2202E', 'array "features" must be one-dimensional', 'two-dimensional feature vector');
 SELECT throws_ok($$SELECT 'not json'::retention.logreg_model$$,
                  '22P02', NULL, 'not JSON');
@@ -121,6 +121,7 @@ SELECT throws_ok($$SELECT 'not json'::retention.logreg_model$$,
 SELECT is((SELECT count(*)::int FROM pg_catalog.pg_proc
             WHERE pronamespace = 'retention'::regnamespace
               AND proname IN ('churn_prob', 'churn_logit', 'churn_explain', 'churn_base_logit')
+              AND proargtypes[0] = 'retention.logreg_model'::regtype
               AND provolatile = 'i' AND proisstrict AND proparallel = 's'
               AND obj_description(oid, 'pg_proc') IS NOT NULL),
           4, 'scoring functions: IMMUTABLE STRICT PARALLEL SAFE, documented');

@@ -109,7 +109,8 @@ INSERT INTO pg_temp.argument_overrides VALUES
     ('bgbb_fit', 'frequency', 'r.bb_x'),
     ('bgbb_fit', 'recency', 'r.bb_t_x'),
     ('bgbb_fit', 'n', 'r.bb_n'),
-    ('coxph_train', 'options', 'r.cox_options');
+    ('coxph_train', 'options', 'r.cox_options'),
+    ('gbdt_train', 'options', $$'{"max_iter": 10, "subsample": 0.5, "seed": 3}'::jsonb$$);
 
 CREATE TABLE pg_temp.subjects AS
 SELECT p.oid::regprocedure AS agg,

@@ -198,6 +198,11 @@ INSERT INTO pg_temp.calls VALUES
 ('retention.source_from_item(text)',
  $$SELECT retention.source_from_item('sp_features') UNION ALL
    SELECT retention.source_from_item(' (SELECT * FROM sp_features)')$$, NULL),
+('retention.train_churn_gbdt(text,text,text,text[],jsonb,text,double precision,integer)',
+ $$CALL retention.train_churn_gbdt('sp_gbdt', 'SELECT * FROM sp_features', 'churned', '{f1,f2,f3}',
+                                   '{"max_iter": 5}', NULL, 0.25)$$,
+ $$SELECT version, kind, model::text, metrics::text, feature_names, training_source
+     FROM retention.models WHERE name = 'sp_gbdt'$$),
 ('retention.train_churn_model(text,text,text,text[],jsonb,text,double precision,integer)',
  $$CALL retention.train_churn_model('sp_churn2', 'SELECT * FROM sp_features', 'churned', '{f1,f2,f3}',
                                     '{"lambda": 0.1}', NULL, 0.25)$$,
