@@ -6659,3 +6659,1369 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.churn_gbdt_model(text, integer) IS
 'a stored tree-ensemble churn model: the latest version of model_name, or the given version; NULL when there is none. Call it once per query, e.g. in a scalar subquery';
+
+
+-- The nightly loop assigns campaigns (issue 19): refresh() gains the step
+-- "campaigns" and report_html() the campaigns section
+
+CREATE OR REPLACE PROCEDURE @extschema@.refresh(pipeline text DEFAULT 'default')
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    steps         constant text[] := ARRAY['customer summaries', 'features', 'churn model', 'item-knn model',
+                                           'customer-base models', 'scores', 'campaigns'];
+    p             @extschema@.pipelines;
+    run           bigint;
+    run_started   timestamptz := pg_catalog.clock_timestamp();
+    as_of         timestamptz;
+    cutoff        timestamptz;
+    horizon       float8;                  -- the churn horizon in weeks, the customer-base models' unit
+    is_purchase   text;
+    order_expr    text;
+    names         text[] := @extschema@.user_feature_names();
+    columns       text;
+    kept          text[];
+    nonconstant   text[];
+    features      text;
+    dropped       jsonb;
+    corr          jsonb;
+    partner       text;
+    c             text;
+    step          text;
+    step_id       bigint;
+    step_status   text;
+    step_rows     bigint;
+    step_metrics  jsonb;
+    step_message  text;
+    failures      integer := 0;
+    interrupted   boolean := false;
+    final_error   boolean := false;
+    locked        boolean := false;
+    holder_pid    integer;
+    holder_state  text;
+    err_state     text;
+    err_message   text;
+    lock_class    constant integer := pg_catalog.hashtext('retention.refresh');
+    lock_key      constant integer := pg_catalog.hashtext(pipeline);
+    churn_name    text := pipeline || '_churn';
+    new_version   integer;
+    old_version   integer;
+    old_features  text[];
+    new_auc       float8;
+    old_auc       float8;
+    champion      integer;
+    churn         @extschema@.logreg_model;
+    knn           @extschema@.item_knn_model;
+    knn_version   integer;
+    knn_metrics   jsonb;
+    candidate     text;
+    fit_now       jsonb;
+    fit_cut       jsonb;
+    candidates    jsonb;
+    best          jsonb;
+    base          jsonb;                   -- the customer-base model in use (fitted at as_of), or NULL
+    base_cut      jsonb;                   -- the same kind fitted at cutoff, for the backtests
+    base_version  integer;
+    spend         @extschema@.gamma_gamma_model;
+    spend_cut     @extschema@.gamma_gamma_model;
+    min_auc       float8;
+    backtest      jsonb := '{}';           -- per score: auc, n, published, reason
+    popular       bigint[];
+BEGIN
+    -- COMMIT here fails at once inside a transaction block, before anything is locked
+    COMMIT;
+    BEGIN
+        -- no object of the caller's schemas may stand in for a built-in below.
+        -- A procedure that COMMITs cannot carry a SET clause, so the path is set
+        -- for the current transaction only, again after every COMMIT: a commit,
+        -- an error or a cancel gives the caller's path back by itself.
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        SELECT * INTO p FROM @extschema@.pipelines AS x WHERE x.name = pipeline;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = pg_catalog.format('pipeline "%s" does not exist', pipeline),
+                HINT = 'Describe the events table with INSERT INTO retention.pipelines (name, events, ...).';
+        END IF;
+        -- held across the commits below, so two refreshes of one pipeline never
+        -- interleave; released on every way out (a cancel included).  A lock this
+        -- session still holds is left from an interrupted run here: not taken twice.
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_locks AS l
+                        WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid()
+                          AND l.classid = pg_catalog.oid(lock_class::bigint & 4294967295)
+                          AND l.objid = pg_catalog.oid(lock_key::bigint & 4294967295)
+                          AND l.objsubid = 2 AND l.granted)
+           AND NOT pg_catalog.pg_try_advisory_lock(lock_class, lock_key) THEN
+            SELECT a.pid, a.state INTO holder_pid, holder_state
+              FROM pg_catalog.pg_locks AS l JOIN pg_catalog.pg_stat_activity AS a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted
+               AND l.classid = pg_catalog.oid(lock_class::bigint & 4294967295)
+               AND l.objid = pg_catalog.oid(lock_key::bigint & 4294967295) AND l.objsubid = 2
+             LIMIT 1;
+            IF holder_state <> 'active' THEN
+                RAISE EXCEPTION USING ERRCODE = '55P03',
+                    MESSAGE = pg_catalog.format('a refresh of pipeline "%s" is already running', pipeline),
+                    DETAIL = pg_catalog.format('Session %s (%s) holds the pipeline''s lock.', holder_pid, holder_state),
+                    HINT = 'That session is not running anything: a refresh interrupted between two steps left the lock. Its next CALL retention.refresh() takes it over and releases it; pg_terminate_backend ends it.';
+            END IF;
+            RAISE EXCEPTION USING ERRCODE = '55P03',
+                MESSAGE = pg_catalog.format('a refresh of pipeline "%s" is already running', pipeline),
+                DETAIL = pg_catalog.format('Session %s holds the pipeline''s lock.', COALESCE(holder_pid::text, '(gone)'));
+        END IF;
+        locked := true;
+    EXCEPTION WHEN query_canceled THEN
+        GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
+        interrupted := true;
+    END;
+    IF interrupted THEN
+        -- the lock may have been taken just before the cancel
+        IF locked OR EXISTS (SELECT 1 FROM pg_catalog.pg_locks AS l
+                              WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid()
+                                AND l.classid = pg_catalog.oid(lock_class::bigint & 4294967295)
+                                AND l.objid = pg_catalog.oid(lock_key::bigint & 4294967295)
+                                AND l.objsubid = 2 AND l.granted) THEN
+            PERFORM pg_catalog.pg_advisory_unlock(lock_class, lock_key);
+        END IF;
+        RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = err_message;
+    END IF;
+
+    BEGIN
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        run := pg_catalog.nextval('@extschema@.refresh_run_ids');
+        -- nobody else refreshes this pipeline: a step still "running" belongs to
+        -- a run that was interrupted (cancel, crash, lost connection)
+        UPDATE @extschema@.refresh_runs AS r
+           SET status = 'failed', finished_at = COALESCE(r.finished_at, pg_catalog.clock_timestamp()),
+               message = 'interrupted before it finished (cancelled, or the session ended); marked when the next run started'
+         WHERE r.pipeline = p.name AND r.status = 'running';
+        PERFORM @extschema@.drop_refresh_tables();
+        as_of := COALESCE(p.as_of, pg_catalog.now());
+        cutoff := as_of - p.churn_horizon;
+        horizon := extract(epoch FROM p.churn_horizon) / (7 * 86400);
+        min_auc := p.min_backtest_auc;
+        is_purchase := pg_catalog.format('%I = %L', p.event_column, p.purchase_event);
+        order_expr := CASE WHEN p.order_column IS NULL THEN 'NULL::text'
+                         ELSE pg_catalog.format('(%I)::text', p.order_column) END;
+        -- counts, amounts and durations are heavy-tailed: one huge order must not
+        -- dominate a linear model, so they enter as log(1 + x); rates stay as they
+        -- are.  With an order column, purchases count distinct orders and the
+        -- average order value divides by them.
+        columns := (SELECT pg_catalog.string_agg(pg_catalog.format(
+                        CASE WHEN u.c IN ('click_through_rate', 'view_to_purchase_rate', 'activity_trend')
+                             THEN '%s AS %I' ELSE 'pg_catalog.ln(1 + GREATEST(%s, 0)) AS %I' END,
+                        CASE WHEN p.order_column IS NOT NULL AND u.c = 'purchases'
+                             THEN 'COALESCE(o.orders, 0)::float8'
+                             WHEN p.order_column IS NOT NULL AND u.c = 'avg_order_value'
+                             THEN pg_catalog.format('COALESCE(f.features[%s] / NULLIF(o.orders, 0), 0)',
+                                                    pg_catalog.array_position(names, 'total_spend'))
+                             ELSE pg_catalog.format('f.features[%s]', u.i) END,
+                        CASE WHEN u.c IN ('click_through_rate', 'view_to_purchase_rate', 'activity_trend')
+                             THEN u.c ELSE 'log_' || u.c END),
+                        ', ' ORDER BY u.i)
+                      FROM pg_catalog.unnest(names) WITH ORDINALITY AS u(c, i));
+        names := (SELECT pg_catalog.array_agg(
+                      CASE WHEN u.c IN ('click_through_rate', 'view_to_purchase_rate', 'activity_trend')
+                           THEN u.c ELSE 'log_' || u.c END ORDER BY u.i)
+                    FROM pg_catalog.unnest(names) WITH ORDINALITY AS u(c, i));
+    EXCEPTION WHEN query_canceled THEN
+        GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
+        interrupted := true;
+    END;
+
+    FOREACH step IN ARRAY steps LOOP
+        EXIT WHEN interrupted;
+        BEGIN
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+            INSERT INTO @extschema@.refresh_runs (run_id, pipeline, step, status, started_at)
+            VALUES (run, pipeline, step, 'running', pg_catalog.clock_timestamp()) RETURNING id INTO step_id;
+        EXCEPTION WHEN query_canceled THEN
+            GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
+            interrupted := true;
+        END;
+        EXIT WHEN interrupted;
+        COMMIT;
+        -- each step in its own subtransaction: its failure rolls back only its
+        -- own work, and is logged; query_canceled is not among OTHERS, so a
+        -- cancel is caught by name, and handled after the loop
+        BEGIN
+            step_status := 'ok';
+            step_rows := NULL;
+            step_metrics := NULL;
+            step_message := NULL;
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+            -- test-only switch: make one step fail (see test/loop/operations.sh)
+            IF pg_catalog.current_setting('retention.test_fail_step', true) = step THEN
+                RAISE EXCEPTION USING ERRCODE = 'XX000',
+                    MESSAGE = pg_catalog.format('step "%s" failed on purpose (retention.test_fail_step)', step);
+            END IF;
+            CASE step
+            ------------------------------------------------------------------
+            -- customer summaries: the purchases up to as_of and each customer's
+            -- weekly recency-frequency-monetary summary at as_of and at cutoff
+            ------------------------------------------------------------------
+            WHEN 'customer summaries' THEN
+                EXECUTE pg_catalog.format(
+                    $q$CREATE TEMP TABLE retention_purchases AS
+                       SELECT %I::bigint AS user_id, %I::bigint AS item_id, %I AS ts,
+                              (%I)::float8 AS amount, %s AS order_id
+                         FROM %s WHERE %s AND %I <= $1 AND %I IS NOT NULL AND %I IS NOT NULL$q$,
+                    p.user_column, p.item_column, p.time_column, p.amount_column, order_expr, p.events,
+                    is_purchase, p.time_column, p.user_column, p.item_column)
+                    USING as_of;
+                CREATE TEMP TABLE retention_rfm AS
+                    SELECT user_id, (@extschema@.rfm_summary(ts, amount, as_of, 'week')).*
+                      FROM pg_temp.retention_purchases GROUP BY user_id;
+                CREATE TEMP TABLE retention_rfm_cutoff AS
+                    SELECT user_id, (@extschema@.rfm_summary(ts, amount, cutoff, 'week')).*
+                      FROM pg_temp.retention_purchases WHERE ts <= cutoff GROUP BY user_id;
+                -- who actually stopped buying: customers of the cutoff without a
+                -- purchase in (cutoff, as_of], the outcome the backtests rank
+                CREATE TEMP TABLE retention_backtest AS
+                    SELECT user_id, pg_catalog.bool_and(ts <= cutoff) AS churned
+                      FROM pg_temp.retention_purchases GROUP BY user_id HAVING pg_catalog.min(ts) <= cutoff;
+                ANALYZE pg_temp.retention_purchases, pg_temp.retention_rfm, pg_temp.retention_rfm_cutoff,
+                        pg_temp.retention_backtest;
+                SELECT pg_catalog.count(*) INTO step_rows FROM pg_temp.retention_rfm;
+                step_metrics := pg_catalog.jsonb_build_object(
+                    'purchases', (SELECT pg_catalog.count(*) FROM pg_temp.retention_purchases),
+                    'orders', CASE WHEN p.order_column IS NOT NULL THEN
+                                  (SELECT pg_catalog.count(*) FROM (SELECT DISTINCT user_id, order_id
+                                                                      FROM pg_temp.retention_purchases) AS o) END,
+                    'customers', step_rows,
+                    'customers_at_cutoff', (SELECT pg_catalog.count(*) FROM pg_temp.retention_rfm_cutoff));
+
+            ------------------------------------------------------------------
+            -- features: as of cutoff with the churn label over (cutoff, as_of]
+            -- for training, and as of as_of for scoring
+            ------------------------------------------------------------------
+            WHEN 'features' THEN
+                -- the training set at the cutoff (with the label and a holdout
+                -- fifth by a hash of the user id), the customers to score at as_of
+                FOREACH c IN ARRAY ARRAY['retention_training', 'retention_current'] LOOP
+                    EXECUTE pg_catalog.format(
+                        $q$CREATE TEMP TABLE %I AS
+                           SELECT f.user_id, %s %s
+                             FROM @extschema@.user_features($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                                                            purchase_event => $10) AS f
+                             LEFT JOIN (SELECT %I::bigint AS user_id, pg_catalog.count(DISTINCT %s) AS orders
+                                          FROM %s WHERE %s AND %I <= $2 GROUP BY 1) AS o ON o.user_id = f.user_id$q$,
+                        c, CASE WHEN c = 'retention_training'
+                                THEN 'f.churned, (pg_catalog.hashtext(f.user_id::text) & 65535) < 13107 AS holdout,'
+                                ELSE '' END,
+                        columns, p.user_column, order_expr, p.events, is_purchase, p.time_column)
+                        USING p.events, CASE WHEN c = 'retention_training' THEN cutoff ELSE as_of END,
+                              p.churn_horizon, p.churn_on, p.user_column, p.time_column,
+                              p.event_column, p.item_column, p.amount_column, p.purchase_event;
+                END LOOP;
+                ANALYZE pg_temp.retention_training, pg_temp.retention_current;
+
+                -- constant features carry no information and make the fit singular
+                EXECUTE pg_catalog.format('SELECT ARRAY[%s] FROM pg_temp.retention_training',
+                    (SELECT pg_catalog.string_agg(pg_catalog.format(
+                                'CASE WHEN pg_catalog.stddev_pop(%I) > 1e-9 THEN %L END', u.c, u.c), ', ')
+                       FROM pg_catalog.unnest(names) AS u(c)))
+                    INTO kept;
+                kept := pg_catalog.array_remove(kept, NULL);
+                -- the rule for duplicates and near-collinear pairs: walking the
+                -- features in user_feature_names() order, a feature whose Pearson
+                -- correlation with an already kept one is 0.9 or more in absolute
+                -- value (on the training rows, after log(1 + x)) is dropped.  Their
+                -- coefficients would split one effect between them, with signs
+                -- that mislead an explanation.
+                IF pg_catalog.cardinality(kept) > 1 THEN
+                    EXECUTE pg_catalog.format('SELECT %s FROM pg_temp.retention_training',
+                        (SELECT pg_catalog.string_agg(pg_catalog.format('pg_catalog.jsonb_build_object(%L, pg_catalog.corr(%I, %I))',
+                                                                        a.c || '|' || b.c, a.c, b.c), ' || ')
+                           FROM pg_catalog.unnest(kept) WITH ORDINALITY AS a(c, i)
+                           JOIN pg_catalog.unnest(kept) WITH ORDINALITY AS b(c, i) ON a.i < b.i))
+                        INTO corr;
+                END IF;
+                dropped := '[]';
+                nonconstant := kept;
+                kept := '{}';
+                FOREACH c IN ARRAY nonconstant LOOP
+                    SELECT k INTO partner FROM pg_catalog.unnest(kept) AS k
+                     WHERE abs((corr ->> (k || '|' || c))::float8) >= 0.9
+                     ORDER BY abs((corr ->> (k || '|' || c))::float8) DESC LIMIT 1;
+                    IF partner IS NULL THEN
+                        kept := kept || c;
+                    ELSE
+                        dropped := dropped || pg_catalog.jsonb_build_object(
+                            'feature', c, 'correlated_with', partner,
+                            'r', pg_catalog.round((corr ->> (partner || '|' || c))::numeric, 4));
+                    END IF;
+                END LOOP;
+                features := (SELECT pg_catalog.string_agg(pg_catalog.format('%I', k), ', ' ORDER BY i)
+                               FROM pg_catalog.unnest(kept) WITH ORDINALITY AS u(k, i));
+                SELECT pg_catalog.count(*) INTO step_rows FROM pg_temp.retention_training;
+                step_metrics := pg_catalog.jsonb_build_object(
+                    'as_of', as_of, 'cutoff', cutoff,
+                    'training_users', step_rows,
+                    'churn_rate', (SELECT pg_catalog.avg(churned::integer) FROM pg_temp.retention_training),
+                    'scoring_users', (SELECT pg_catalog.count(*) FROM pg_temp.retention_current),
+                    'purchases_count', CASE WHEN p.order_column IS NULL THEN 'purchase events' ELSE 'orders' END,
+                    'features', kept,
+                    'constant_features_dropped',
+                    (SELECT pg_catalog.array_agg(u.c) FROM pg_catalog.unnest(names) AS u(c)
+                      WHERE u.c <> ALL (nonconstant)),
+                    'collinear_features_dropped', dropped);
+
+            ------------------------------------------------------------------
+            -- churn model: a new version, kept only if it is at least as good
+            -- as the current one on the same holdout users.  Its backtest is
+            -- the holdout: users it was not trained on, scored at cutoff, against
+            -- who churned in the horizon that followed.
+            ------------------------------------------------------------------
+            WHEN 'churn model' THEN
+                IF features IS NULL THEN
+                    RAISE EXCEPTION USING ERRCODE = '22000',
+                        MESSAGE = 'no features to train on; see the features step of this run';
+                END IF;
+                SELECT m.version, m.feature_names INTO old_version, old_features
+                  FROM @extschema@.models AS m
+                 WHERE m.name = churn_name AND m.kind = 'logreg'
+                   AND @extschema@.model_trusted(m.name, m.trained_by)
+                 ORDER BY m.version DESC LIMIT 1;
+                CALL @extschema@.train_churn_model(churn_name, 'pg_temp.retention_training', 'churned', kept,
+                                                   p.churn_options, 'holdout', NULL, new_version);
+                EXECUTE pg_catalog.format(
+                    $q$SELECT @extschema@.roc_auc(@extschema@.churn_prob($1, ARRAY[%s]::float8[]), churned)
+                         FROM pg_temp.retention_training WHERE holdout$q$, features)
+                    INTO new_auc USING @extschema@.churn_model(churn_name, new_version);
+                champion := new_version;
+                IF old_version IS NOT NULL AND old_features <@ names THEN
+                    EXECUTE pg_catalog.format(
+                        $q$SELECT @extschema@.roc_auc(@extschema@.churn_prob($1, ARRAY[%s]::float8[]), churned)
+                             FROM pg_temp.retention_training WHERE holdout$q$,
+                        (SELECT pg_catalog.string_agg(pg_catalog.format('%I', u.c), ', ' ORDER BY u.i)
+                           FROM pg_catalog.unnest(old_features) WITH ORDINALITY AS u(c, i)))
+                        INTO old_auc USING @extschema@.churn_model(churn_name, old_version);
+                    IF old_auc > new_auc THEN
+                        DELETE FROM @extschema@.models WHERE name = churn_name AND version = new_version;
+                        champion := old_version;
+                    END IF;
+                END IF;
+                churn := @extschema@.churn_model(churn_name, champion);
+                features := (SELECT pg_catalog.string_agg(pg_catalog.format('%I', u.c), ', ' ORDER BY u.i)
+                               FROM pg_catalog.unnest((SELECT m.feature_names FROM @extschema@.models AS m
+                                                        WHERE m.name = churn_name AND m.version = champion))
+                                    WITH ORDINALITY AS u(c, i));
+
+                DELETE FROM @extschema@.churn_holdout WHERE churn_holdout.pipeline = refresh.pipeline;
+                EXECUTE pg_catalog.format(
+                    $q$INSERT INTO @extschema@.churn_holdout (pipeline, model_version, churn_prob, churned)
+                       SELECT $1, $2, s.prob, s.churned
+                         FROM (SELECT @extschema@.churn_prob($3, ARRAY[%s]::float8[]) AS prob, churned
+                                 FROM pg_temp.retention_training WHERE holdout) AS s
+                        WHERE s.prob IS NOT NULL$q$, features)
+                    USING pipeline, champion, churn;
+                GET DIAGNOSTICS step_rows = ROW_COUNT;
+                backtest := backtest || pg_catalog.jsonb_build_object('churn_prob',
+                    @extschema@.refresh_backtest_entry(CASE WHEN champion = new_version THEN new_auc ELSE old_auc END,
+                                                       step_rows, min_auc, 'holdout users of the churn model'));
+                IF NOT (backtest -> 'churn_prob' ->> 'published')::boolean THEN
+                    churn := NULL;
+                END IF;
+                step_status := CASE WHEN champion = new_version THEN 'ok' ELSE 'kept previous' END;
+                step_metrics := pg_catalog.jsonb_build_object('version', champion, 'holdout_auc', new_auc,
+                                                              'previous_version', old_version,
+                                                              'previous_holdout_auc', old_auc,
+                                                              'backtest', backtest -> 'churn_prob');
+                step_message := CASE WHEN champion <> new_version THEN pg_catalog.format(
+                    'the new model''s holdout AUC %s is below the AUC %s of version %s on the same users; version %s stays in use',
+                    pg_catalog.round(new_auc::numeric, 4), pg_catalog.round(old_auc::numeric, 4),
+                    old_version, old_version) END;
+
+            ------------------------------------------------------------------
+            -- item-kNN: rebuilt on every purchase, evaluated on a split at cutoff
+            ------------------------------------------------------------------
+            WHEN 'item-knn model' THEN
+                CREATE TEMP TABLE retention_knn_train AS
+                    SELECT DISTINCT user_id, item_id FROM pg_temp.retention_purchases WHERE ts <= cutoff;
+                CREATE TEMP TABLE retention_knn_test AS
+                    SELECT DISTINCT user_id, item_id FROM pg_temp.retention_purchases WHERE ts > cutoff;
+                SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e) ORDER BY e.recommender) INTO knn_metrics
+                  FROM @extschema@.evaluate_item_knn('pg_temp.retention_knn_train', 'pg_temp.retention_knn_test',
+                                                     p.neighbors, 10) AS e;
+                SELECT @extschema@.item_knn(u.user_id, u.item_id, 1.0, p.neighbors) INTO knn
+                  FROM (SELECT DISTINCT user_id, item_id FROM pg_temp.retention_purchases) AS u;
+                knn_version := @extschema@.item_knn_save(pipeline || '_item_knn', knn, p.events::text,
+                                                         pg_catalog.jsonb_build_object('evaluation', knn_metrics,
+                                                                                       'k', 10, 'as_of', as_of,
+                                                                                       'cutoff', cutoff));
+                step_rows := (SELECT i.items FROM @extschema@.item_knn_model_info(knn) AS i);
+                step_metrics := pg_catalog.jsonb_build_object('version', knn_version, 'evaluation', knn_metrics);
+
+            ------------------------------------------------------------------
+            -- customer base: every candidate fitted at as_of (to publish) and at
+            -- cutoff (to backtest).  A candidate is used only if the data
+            -- identify its parameters at both times; P(alive) and expected
+            -- purchases are published only where their backtest AUC reaches
+            -- min_backtest_auc.  Where the dropout of BG/NBD vanishes, what is
+            -- left of it is the NBD purchase model (r, alpha): expected
+            -- purchases without P(alive).
+            ------------------------------------------------------------------
+            WHEN 'customer-base models' THEN
+                candidates := '[]';
+                FOREACH candidate IN ARRAY ARRAY['bgnbd', 'mbgnbd', 'pareto_nbd'] LOOP
+                    -- a model type this build does not have is no candidate
+                    CONTINUE WHEN pg_catalog.to_regprocedure(pg_catalog.format(
+                        '@extschema@.%I(float8, float8, float8)', candidate || '_fit')) IS NULL;
+                    EXECUTE pg_catalog.format('SELECT @extschema@.%I(frequency, recency, t)::jsonb FROM pg_temp.retention_rfm',
+                                              candidate || '_fit') INTO fit_now;
+                    EXECUTE pg_catalog.format('SELECT @extschema@.%I(frequency, recency, t)::jsonb FROM pg_temp.retention_rfm_cutoff',
+                                              candidate || '_fit') INTO fit_cut;
+                    candidates := candidates || @extschema@.refresh_candidate(candidate, fit_now, fit_cut, horizon);
+                    -- the NBD limit of a BG/NBD whose dropout vanished
+                    IF candidate = 'bgnbd' AND fit_now IS NOT NULL AND fit_cut IS NOT NULL
+                       AND (fit_now ->> 'a')::float8 / ((fit_now ->> 'a')::float8 + (fit_now ->> 'b')::float8) < 1e-3
+                       AND (fit_cut ->> 'a')::float8 / ((fit_cut ->> 'a')::float8 + (fit_cut ->> 'b')::float8) < 1e-3 THEN
+                        candidates := candidates || @extschema@.refresh_candidate('nbd',
+                            pg_catalog.jsonb_build_object('kind', 'nbd', 'r', fit_now -> 'r', 'alpha', fit_now -> 'alpha',
+                                                          'n', fit_now -> 'n', 'from', 'bgnbd with a/(a+b) near 0'),
+                            pg_catalog.jsonb_build_object('kind', 'nbd', 'r', fit_cut -> 'r', 'alpha', fit_cut -> 'alpha',
+                                                          'n', fit_cut -> 'n', 'from', 'bgnbd with a/(a+b) near 0'),
+                            horizon);
+                    END IF;
+                END LOOP;
+                -- the best usable candidate: by the backtest AUC of P(alive) where it
+                -- is published, else by that of expected purchases
+                SELECT x INTO best FROM pg_catalog.jsonb_array_elements(candidates) AS x
+                 WHERE x ->> 'problem' IS NULL
+                   AND (x ->> 'expected_purchases_auc')::float8 >= min_auc
+                 ORDER BY (x ->> 'p_alive_auc')::float8 >= min_auc DESC NULLS LAST,
+                          (x ->> 'p_alive_auc')::float8 DESC NULLS LAST,
+                          (x ->> 'expected_purchases_auc')::float8 DESC
+                 LIMIT 1;
+                base := best -> 'fit';
+                base_cut := best -> 'fit_at_cutoff';
+                backtest := backtest || pg_catalog.jsonb_build_object(
+                    'p_alive', CASE WHEN best IS NULL OR best ->> 'p_alive_auc' IS NULL
+                                    THEN @extschema@.refresh_withheld(candidates, 'p_alive_auc', min_auc)
+                                    ELSE @extschema@.refresh_backtest_entry((best ->> 'p_alive_auc')::float8,
+                                             (best ->> 'n')::bigint, min_auc, best ->> 'model') END,
+                    'expected_purchases', CASE WHEN best IS NULL
+                                    THEN @extschema@.refresh_withheld(candidates, 'expected_purchases_auc', min_auc)
+                                    ELSE @extschema@.refresh_backtest_entry((best ->> 'expected_purchases_auc')::float8,
+                                             (best ->> 'n')::bigint, min_auc, best ->> 'model') END);
+                -- spend per purchase, for the lifetime value
+                SELECT @extschema@.gamma_gamma_fit(frequency, monetary) INTO spend
+                  FROM pg_temp.retention_rfm WHERE frequency > 0 AND monetary > 0;
+                SELECT @extschema@.gamma_gamma_fit(frequency, monetary) INTO spend_cut
+                  FROM pg_temp.retention_rfm_cutoff WHERE frequency > 0 AND monetary > 0;
+                IF @extschema@.customer_base_fit_problem(spend::jsonb) IS NOT NULL
+                   OR @extschema@.customer_base_fit_problem(spend_cut::jsonb) IS NOT NULL THEN
+                    backtest := backtest || pg_catalog.jsonb_build_object('predicted_clv', pg_catalog.jsonb_build_object(
+                        'published', false,
+                        'reason', 'Gamma-Gamma spend model: ' || COALESCE(
+                            @extschema@.customer_base_fit_problem(spend::jsonb),
+                            'at the backtest cutoff, ' || @extschema@.customer_base_fit_problem(spend_cut::jsonb),
+                            'too few repeat customers to fit')));
+                    spend := NULL;
+                    spend_cut := NULL;
+                END IF;
+                IF base IS NOT NULL THEN
+                    base_version := @extschema@.save_model(pipeline || '_' || (base ->> 'kind'), base ->> 'kind', base,
+                                                           pg_catalog.jsonb_build_object('backtest', best - 'fit' - 'fit_at_cutoff'),
+                                                           p.events::text);
+                END IF;
+                IF spend IS NOT NULL THEN
+                    PERFORM @extschema@.save_model(pipeline || '_spend', 'gamma_gamma', spend::jsonb, NULL, p.events::text);
+                END IF;
+                step_rows := (SELECT pg_catalog.count(*) FROM pg_temp.retention_rfm);
+                step_metrics := pg_catalog.jsonb_build_object(
+                    'model', base ->> 'kind', 'version', base_version,
+                    'candidates', candidates, 'gamma_gamma', spend::jsonb,
+                    'backtest', pg_catalog.jsonb_build_object('p_alive', backtest -> 'p_alive',
+                                                              'expected_purchases', backtest -> 'expected_purchases'));
+                IF base IS NULL THEN
+                    step_message := 'no customer-base model earns its place; P(alive), expected purchases and lifetime value are withheld: '
+                                    || (backtest -> 'expected_purchases' ->> 'reason');
+                ELSIF NOT (backtest -> 'p_alive' ->> 'published')::boolean THEN
+                    step_message := 'P(alive) withheld: ' || (backtest -> 'p_alive' ->> 'reason');
+                END IF;
+
+            ------------------------------------------------------------------
+            -- scores: every customer, replaced in one transaction; NULL where a
+            -- step failed or a score did not earn its place
+            ------------------------------------------------------------------
+            WHEN 'scores' THEN
+                IF pg_catalog.to_regclass('pg_temp.retention_current') IS NULL
+                   AND pg_catalog.to_regclass('pg_temp.retention_rfm') IS NULL THEN
+                    RAISE EXCEPTION USING ERRCODE = '22000',
+                        MESSAGE = 'no customers to score: the customer summaries and features steps failed';
+                END IF;
+                -- what a failed step did not make stands empty
+                IF pg_catalog.to_regclass('pg_temp.retention_current') IS NULL THEN
+                    CREATE TEMP TABLE retention_current (user_id bigint);
+                END IF;
+                IF pg_catalog.to_regclass('pg_temp.retention_rfm') IS NULL THEN
+                    CREATE TEMP TABLE retention_rfm (user_id bigint, frequency float8, recency float8,
+                                                     t float8, monetary float8);
+                END IF;
+                IF pg_catalog.to_regclass('pg_temp.retention_purchases') IS NULL THEN
+                    CREATE TEMP TABLE retention_purchases (user_id bigint, item_id bigint);
+                END IF;
+                IF churn IS NULL OR features IS NULL THEN
+                    churn := NULL;
+                    features := 'NULL';
+                END IF;
+                -- value at risk, backtested like the rest: lifetime value at cutoff
+                -- times the churn probability of the holdout users
+                IF churn IS NOT NULL AND base IS NOT NULL AND spend IS NOT NULL THEN
+                    EXECUTE pg_catalog.format(
+                        $q$SELECT @extschema@.roc_auc(s.v, s.churned), pg_catalog.count(s.v)
+                             FROM (SELECT tr.churned,
+                                          @extschema@.churn_prob($1, ARRAY[%s]::float8[])
+                                          * @extschema@.customer_base_clv($2, $3, m.frequency, m.recency, m.t, m.monetary,
+                                                                          $4, 52.0 / 12, $5) AS v
+                                     FROM pg_temp.retention_training AS tr
+                                     JOIN pg_temp.retention_rfm_cutoff AS m ON m.user_id = tr.user_id
+                                    WHERE tr.holdout) AS s$q$, features)
+                        INTO new_auc, step_rows
+                        USING churn, base_cut, spend_cut, p.clv_months, p.monthly_discount;
+                    backtest := backtest || pg_catalog.jsonb_build_object('value_at_risk',
+                        @extschema@.refresh_backtest_entry(new_auc, step_rows, min_auc,
+                            'holdout users: churn probability times lifetime value at cutoff'));
+                ELSE
+                    backtest := backtest || pg_catalog.jsonb_build_object('value_at_risk', pg_catalog.jsonb_build_object(
+                        'published', false,
+                        'reason', 'needs a published churn probability, customer-base model and spend model'));
+                END IF;
+                SELECT pg_catalog.array_agg(item_id ORDER BY buyers DESC, item_id) INTO popular
+                  FROM (SELECT item_id, pg_catalog.count(DISTINCT user_id) AS buyers
+                          FROM pg_temp.retention_purchases GROUP BY item_id
+                         ORDER BY buyers DESC, item_id LIMIT 10) AS top;
+                DELETE FROM @extschema@.customer_scores WHERE customer_scores.pipeline = refresh.pipeline;
+                EXECUTE pg_catalog.format(
+                    $q$INSERT INTO @extschema@.customer_scores
+                           (pipeline, user_id, churn_prob, p_alive, expected_purchases, predicted_clv,
+                            value_at_risk, top_features, recommended_items, churn_model_version,
+                            item_knn_version, bgnbd_version, scored_at, customer_base_model)
+                       SELECT $1, u.user_id, s.churn_prob, s.p_alive, s.expected_purchases, s.clv,
+                              CASE WHEN $14 THEN s.clv * s.churn_prob END,
+                              @extschema@.churn_explanation($2, s.f),
+                              ARRAY(SELECT r.item_id FROM @extschema@.recommend($3, COALESCE(b.seen, '{}'), 3, $4) AS r),
+                              $5, $6, $7, pg_catalog.now(), $8 ->> 'kind'
+                         FROM (SELECT user_id FROM pg_temp.retention_current
+                               UNION SELECT user_id FROM pg_temp.retention_rfm) AS u
+                         LEFT JOIN pg_temp.retention_current AS c ON c.user_id = u.user_id
+                         LEFT JOIN pg_temp.retention_rfm AS m ON m.user_id = u.user_id
+                         LEFT JOIN (SELECT user_id, pg_catalog.array_agg(DISTINCT item_id) AS seen
+                                      FROM pg_temp.retention_purchases GROUP BY user_id) AS b
+                                ON b.user_id = u.user_id
+                         CROSS JOIN LATERAL (
+                             SELECT ARRAY[%s]::float8[] AS f,
+                                    @extschema@.churn_prob($2, ARRAY[%s]::float8[]) AS churn_prob,
+                                    CASE WHEN $12 THEN @extschema@.customer_base_p_alive($8, m.frequency, m.recency, m.t) END
+                                        AS p_alive,
+                                    CASE WHEN $13 THEN @extschema@.customer_base_expected_purchases($8, $9, m.frequency,
+                                                                                                    m.recency, m.t) END
+                                        AS expected_purchases,
+                                    CASE WHEN $13 THEN @extschema@.customer_base_clv($8, $10, m.frequency, m.recency, m.t,
+                                                                                     m.monetary, $11, 52.0 / 12, $15) END
+                                        AS clv) AS s$q$,
+                    features, features)
+                    USING pipeline, churn, knn, popular, champion, knn_version, base_version, base,
+                          horizon, spend, p.clv_months,
+                          COALESCE((backtest -> 'p_alive' ->> 'published')::boolean, false),
+                          COALESCE((backtest -> 'expected_purchases' ->> 'published')::boolean, false),
+                          COALESCE((backtest -> 'value_at_risk' ->> 'published')::boolean, false),
+                          p.monthly_discount;
+                GET DIAGNOSTICS step_rows = ROW_COUNT;
+                step_metrics := pg_catalog.jsonb_build_object(
+                    'at_risk', (SELECT pg_catalog.count(*) FROM @extschema@.customer_scores AS cs
+                                 WHERE cs.pipeline = refresh.pipeline AND cs.churn_prob >= 0.5),
+                    'value_at_risk', (SELECT pg_catalog.sum(cs.value_at_risk) FROM @extschema@.customer_scores AS cs
+                                       WHERE cs.pipeline = refresh.pipeline),
+                    'with_churn_prob', (SELECT pg_catalog.count(cs.churn_prob) FROM @extschema@.customer_scores AS cs
+                                         WHERE cs.pipeline = refresh.pipeline),
+                    'backtest', backtest,
+                    'withheld', (SELECT pg_catalog.jsonb_object_agg(e.key, e.value -> 'reason')
+                                   FROM pg_catalog.jsonb_each(backtest) AS e
+                                  WHERE NOT (e.value ->> 'published')::boolean));
+                IF churn IS NULL THEN
+                    step_message := 'scored without churn probabilities: '
+                                    || COALESCE(backtest -> 'churn_prob' ->> 'reason', 'the churn model step failed');
+                END IF;
+
+            ------------------------------------------------------------------
+            -- campaigns: the pipeline's auto-assigned campaigns take the new
+            -- at-risk customers into their treatment and control arms
+            ------------------------------------------------------------------
+            WHEN 'campaigns' THEN
+                IF EXISTS (SELECT FROM @extschema@.refresh_runs r
+                            WHERE r.run_id = run AND r.step = 'scores' AND r.status <> 'ok') THEN
+                    RAISE EXCEPTION USING ERRCODE = '22000',
+                        MESSAGE = 'no assignment: the scores step of this run failed';
+                END IF;
+                SELECT COALESCE(pg_catalog.sum(a.customers), 0)::bigint,
+                       COALESCE(pg_catalog.jsonb_object_agg(a.campaign || ' ' || a.arm, a.customers), '{}')
+                  INTO step_rows, step_metrics
+                  FROM @extschema@.assign_campaigns(pipeline, as_of) a;
+            END CASE;
+            UPDATE @extschema@.refresh_runs
+               SET status = step_status, finished_at = pg_catalog.clock_timestamp(), rows = step_rows,
+                   metrics = step_metrics, message = step_message
+             WHERE id = step_id;
+        EXCEPTION
+            WHEN query_canceled THEN
+                GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
+                interrupted := true;
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
+                step_status := 'failed';
+                step_metrics := NULL;
+                step_message := err_state || ': ' || err_message;
+        END;
+        EXIT WHEN interrupted;
+        -- the failure's bookkeeping, protected like the rest: between the blocks
+        -- only EXIT and COMMIT run, so a cancel almost always lands in a handler
+        BEGIN
+            IF step_status = 'failed' THEN
+                -- the step's work was rolled back; what it would have given is NULL
+                failures := failures + 1;
+                CASE step
+                    WHEN 'features' THEN features := NULL;
+                    WHEN 'churn model' THEN churn := NULL; champion := NULL;
+                    WHEN 'item-knn model' THEN knn := NULL; knn_version := NULL;
+                    WHEN 'customer-base models' THEN base := NULL; base_cut := NULL; base_version := NULL;
+                                                     spend := NULL; spend_cut := NULL;
+                    ELSE NULL;
+                END CASE;
+                UPDATE @extschema@.refresh_runs
+                   SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), message = step_message
+                 WHERE id = step_id;
+            END IF;
+        EXCEPTION WHEN query_canceled THEN
+            GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
+            interrupted := true;
+        END;
+        EXIT WHEN interrupted;
+        COMMIT;
+    END LOOP;
+
+    -- the run's own row, then the working tables and the lock, on every way out
+    BEGIN
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        IF run IS NOT NULL THEN
+            IF interrupted THEN
+                UPDATE @extschema@.refresh_runs AS r
+                   SET status = 'cancelled', finished_at = pg_catalog.clock_timestamp(),
+                       message = COALESCE(err_message, 'canceling statement due to user request')
+                 WHERE r.run_id = run AND r.status = 'running';
+            END IF;
+            INSERT INTO @extschema@.refresh_runs (run_id, pipeline, step, status, started_at, finished_at, metrics, message)
+            VALUES (run, pipeline, 'refresh',
+                    CASE WHEN interrupted THEN 'cancelled' WHEN failures = 0 THEN 'ok' ELSE 'failed' END,
+                    run_started, pg_catalog.clock_timestamp(),
+                    pg_catalog.jsonb_build_object('as_of', as_of, 'backtest_cutoff', cutoff,
+                                                  'min_backtest_auc', min_auc, 'backtest', backtest),
+                    CASE WHEN interrupted THEN 'cancelled: ' || COALESCE(err_message, 'canceling statement due to user request')
+                         WHEN failures > 0 THEN pg_catalog.format('%s step(s) failed', failures) END);
+        END IF;
+        PERFORM @extschema@.drop_refresh_tables();
+    EXCEPTION
+        WHEN query_canceled THEN
+            -- cancelled again while cleaning up: the next run marks what is left
+            interrupted := true;
+        WHEN OTHERS THEN
+            -- raised below, once the lock is released
+            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
+            final_error := true;
+    END;
+    COMMIT;
+    PERFORM pg_catalog.pg_advisory_unlock(lock_class, lock_key);
+    IF final_error THEN
+        RAISE EXCEPTION USING ERRCODE = err_state, MESSAGE = err_message,
+            DETAIL = pg_catalog.format('Refresh run %s of pipeline "%s" could not record its end.', run, pipeline);
+    END IF;
+    IF interrupted THEN
+        RAISE EXCEPTION USING ERRCODE = 'query_canceled',
+            MESSAGE = COALESCE(err_message, 'canceling statement due to user request'),
+            DETAIL = pg_catalog.format('Refresh run %s of pipeline "%s" was cancelled and is marked so in retention.refresh_runs.', run, pipeline);
+    END IF;
+    -- after the commits above, so the run history survives the error that
+    -- makes a scheduler (pg_cron) report the night as failed
+    IF failures > 0 THEN
+        RAISE EXCEPTION 'retention.refresh(%): % step(s) failed', pipeline, failures
+            USING HINT = pg_catalog.format('See SELECT * FROM retention.refresh_runs WHERE run_id = %s.', run);
+    END IF;
+END
+$$;
+
+COMMENT ON PROCEDURE @extschema@.refresh(text) IS
+'rebuilds a pipeline: customer summaries, behaviour features, a new churn model version (kept only if not worse on the holdout), item-kNN, the customer-base model that fits and earns its place on a backtest, every customer''s scores (NULL where a step failed or a score did not beat its backtest threshold), and the new at-risk customers of auto-assigned campaigns in their arms; each step committed and logged in retention.refresh_runs; CALL it outside a transaction block';
+
+CREATE OR REPLACE FUNCTION @extschema@.report_html(pipeline text DEFAULT 'default')
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- at most this many cohorts (the latest) and periods (0 ..) in the cohort charts
+    max_cohorts   constant integer := 36;
+    max_periods   constant integer := 36;
+    palette       constant text[] := ARRAY['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f',
+                                           '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#7f7f7f'];
+    pl            @extschema@.pipelines%ROWTYPE;
+    v_name        text;
+    v_by_purchase boolean;
+    v_unit        text;
+    v_error       text;
+    c_start       date[];
+    c_size        bigint[];
+    c_period      integer[];
+    c_retained    bigint[];
+    c_rate        float8[];
+    v_cohorts     integer;
+    v_shown       integer;
+    v_periods     integer;
+    v_scale       float8;
+    v_cw          integer;
+    v_w           integer;
+    v_h           integer;
+    v_ymax        float8;
+    v_version     integer;
+    v_trained     timestamptz;
+    v_auc         float8;
+    v_pos         bigint;
+    v_neg         bigint;
+    v_scored      bigint;
+    v_at_risk     bigint;
+    v_bins        bigint[];
+    v_step        bigint;
+    v_axis        bigint;
+    v_knn_version integer;
+    v_metrics     jsonb;
+    v_eval        jsonb;
+    v_k           text;
+    v_run         record;
+    v_failed      record;
+    s_header      text;
+    s_heatmap     text;
+    s_curves      text;
+    s_roc         text;
+    s_calibration text;
+    s_risk        text;
+    s_drivers     text;
+    s_recs        text;
+    s_backtest    text;
+BEGIN
+    IF report_html.pipeline IS NULL THEN
+        RAISE EXCEPTION 'pipeline must not be null' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO pl FROM @extschema@.pipelines AS p WHERE p.name = report_html.pipeline;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pipeline "%" does not exist', report_html.pipeline
+            USING ERRCODE = '42704', HINT = 'Pipelines are the rows of retention.pipelines.';
+    END IF;
+    v_name := @extschema@.html_escape(pl.name);
+    v_by_purchase := pl.churn_on = 'purchase' AND pl.event_column IS NOT NULL;
+    v_unit := pl.cohort_period;
+
+    ----------------------------------------------------------------------
+    -- (a) cohort retention: one scan of the events table, kept in arrays
+    -- for the heatmap and the curves
+    ----------------------------------------------------------------------
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class AS c WHERE c.oid = pl.events) THEN
+        v_error := 'the table no longer exists';
+    ELSE
+        BEGIN
+            SELECT pg_catalog.array_agg(ct.cohort_start ORDER BY ct.cohort_start, ct.period_number),
+                   pg_catalog.array_agg(ct.cohort_size ORDER BY ct.cohort_start, ct.period_number),
+                   pg_catalog.array_agg(ct.period_number ORDER BY ct.cohort_start, ct.period_number),
+                   pg_catalog.array_agg(ct.retained ORDER BY ct.cohort_start, ct.period_number),
+                   pg_catalog.array_agg(ct.rate ORDER BY ct.cohort_start, ct.period_number)
+              INTO c_start, c_size, c_period, c_retained, c_rate
+              FROM @extschema@.cohort_table(pl.events, pl.cohort_period,
+                       user_column => pl.user_column, time_column => pl.time_column,
+                       event_column => CASE WHEN v_by_purchase THEN pl.event_column END,
+                       start_event => CASE WHEN v_by_purchase THEN pl.purchase_event END,
+                       return_event => CASE WHEN v_by_purchase THEN pl.purchase_event END) AS ct;
+        EXCEPTION
+            WHEN insufficient_privilege OR undefined_column OR undefined_function
+                 OR datatype_mismatch OR invalid_parameter_value THEN
+                v_error := SQLERRM;
+        END;
+    END IF;
+
+    SELECT pg_catalog.count(DISTINCT u.s)::integer INTO v_cohorts
+      FROM pg_catalog.unnest(c_start) AS u(s);
+    v_shown := LEAST(v_cohorts, max_cohorts);
+
+    IF v_error IS NOT NULL OR v_cohorts = 0 THEN
+        s_heatmap := pg_catalog.format(
+            '<p class="no-data" id="cohort-heatmap-no-data">No data yet: %s.</p>',
+            CASE WHEN v_error IS NOT NULL
+                 THEN 'cannot read the events table ' || @extschema@.html_escape(pl.events::text)
+                      || ': ' || @extschema@.html_escape(v_error)
+                 ELSE 'the events table ' || @extschema@.html_escape(pl.events::text)
+                      || ' has no ' || CASE WHEN v_by_purchase THEN 'purchases' ELSE 'events' END END);
+        s_curves := '<p class="no-data" id="retention-curves-no-data">No data yet: no cohorts.</p>';
+    ELSE
+        -- cells: the latest max_cohorts cohorts, periods 0 .. max_periods - 1
+        WITH cr AS (
+            SELECT * FROM ROWS FROM (pg_catalog.unnest(c_start), pg_catalog.unnest(c_size), pg_catalog.unnest(c_period),
+                                 pg_catalog.unnest(c_retained), pg_catalog.unnest(c_rate))
+                       AS u(cohort_start, cohort_size, period_number, retained, rate)),
+        kept AS (
+            SELECT k.cohort_start, (pg_catalog.row_number() OVER (ORDER BY k.cohort_start) - 1)::integer AS row_no
+              FROM (SELECT DISTINCT cr.cohort_start FROM cr ORDER BY cr.cohort_start DESC LIMIT max_cohorts) AS k)
+        SELECT pg_catalog.max(cr.period_number) + 1,
+               pg_catalog.max(cr.rate) FILTER (WHERE cr.period_number > 0)
+          INTO v_periods, v_scale
+          FROM cr JOIN kept USING (cohort_start)
+         WHERE cr.period_number < max_periods;
+        v_scale := CASE WHEN v_scale > 0 THEN v_scale ELSE 1 END;
+        v_cw := LEAST(64, GREATEST(30, 1000 / v_periods));
+        v_w := 190 + v_periods * v_cw + 20;
+        v_h := 44 + v_shown * 24 + 56;
+
+        WITH cr AS (
+            SELECT * FROM ROWS FROM (pg_catalog.unnest(c_start), pg_catalog.unnest(c_size), pg_catalog.unnest(c_period),
+                                 pg_catalog.unnest(c_retained), pg_catalog.unnest(c_rate))
+                       AS u(cohort_start, cohort_size, period_number, retained, rate)),
+        kept AS (
+            SELECT k.cohort_start, (pg_catalog.row_number() OVER (ORDER BY k.cohort_start) - 1)::integer AS row_no
+              FROM (SELECT DISTINCT cr.cohort_start FROM cr ORDER BY cr.cohort_start DESC LIMIT max_cohorts) AS k),
+        cells AS (
+            SELECT cr.*, kept.row_no,
+                   LEAST(1.0, GREATEST(0.0, cr.rate / v_scale)) AS t
+              FROM cr JOIN kept USING (cohort_start)
+             WHERE cr.period_number < max_periods)
+        SELECT pg_catalog.format('<svg class="chart" id="cohort-heatmap" xmlns="http://www.w3.org/2000/svg" width="%s" height="%s" viewBox="0 0 %1$s %2$s" role="img" aria-label="cohort retention heatmap">',
+                                 v_w, v_h)
+            -- column headers: periods since the cohort's start
+            || (SELECT pg_catalog.string_agg(pg_catalog.format(
+                        '<text class="period-label" x="%s" y="36" text-anchor="middle">%s</text>',
+                        190 + g * v_cw + v_cw / 2, g), '' ORDER BY g)
+                  FROM pg_catalog.generate_series(0, v_periods - 1) AS g)
+            || pg_catalog.format('<text class="axis-title" x="%s" y="14" text-anchor="middle">%ss since the first %s</text>',
+                                 190 + v_periods * v_cw / 2, v_unit,
+                                 CASE WHEN v_by_purchase THEN 'purchase' ELSE 'event' END)
+            -- row headers: cohort start and size
+            || (SELECT pg_catalog.string_agg(pg_catalog.format(
+                        '<text class="cohort-label" x="182" y="%s" text-anchor="end">%s  (%s)</text>',
+                        44 + r.row_no * 24 + 16,
+                        pg_catalog.to_char(r.cohort_start, CASE v_unit WHEN 'month' THEN 'YYYY-MM' ELSE 'YYYY-MM-DD' END),
+                        r.cohort_size), '' ORDER BY r.row_no)
+                  FROM (SELECT DISTINCT cells.row_no, cells.cohort_start, cells.cohort_size FROM cells) AS r)
+            -- one rect.cell and one text.rate per (cohort, period)
+            || pg_catalog.string_agg(pg_catalog.format(
+                   '<rect class="cell" x="%s" y="%s" width="%s" height="22" fill="%s"><title>cohort %s, %s %s: %s of %s retained (%s%%)</title></rect>'
+                   '<text class="rate" x="%s" y="%s" text-anchor="middle" fill="%s">%s%%</text>',
+                   190 + cells.period_number * v_cw, 44 + cells.row_no * 24, v_cw - 2,
+                   CASE WHEN cells.period_number = 0 THEN '#e2e8f0'
+                        ELSE pg_catalog.format('rgb(%s,%s,%s)',
+                                 pg_catalog.round(240 - cells.t * 232), pg_catalog.round(249 - cells.t * 201),
+                                 pg_catalog.round(255 - cells.t * 148)) END,
+                   cells.cohort_start, v_unit, cells.period_number, cells.retained, cells.cohort_size,
+                   pg_catalog.round((cells.rate * 100)::numeric, 2),
+                   190 + cells.period_number * v_cw + (v_cw - 2) / 2, 44 + cells.row_no * 24 + 15,
+                   CASE WHEN cells.period_number > 0 AND cells.t > 0.55 THEN '#ffffff' ELSE '#1e293b' END,
+                   pg_catalog.round((cells.rate * 100)::numeric, CASE WHEN v_cw >= 44 THEN 1 ELSE 0 END)),
+                   '' ORDER BY cells.row_no, cells.period_number)
+            -- legend: the colour scale
+            || pg_catalog.format('<text class="legend-title" x="190" y="%s">colour: retention rate, from 0 to the highest after period 0 (%s%%); period 0 is the cohort itself</text>',
+                                 v_h - 34, pg_catalog.round((v_scale * 100)::numeric, 1))
+            || (SELECT pg_catalog.string_agg(pg_catalog.format(
+                        '<rect class="legend-swatch" x="%s" y="%s" width="48" height="12" fill="rgb(%s,%s,%s)"/>'
+                        '<text class="legend-label" x="%s" y="%s">%s%%</text>',
+                        190 + i * 70, v_h - 26,
+                        pg_catalog.round(240 - i / 5.0 * 232), pg_catalog.round(249 - i / 5.0 * 201),
+                        pg_catalog.round(255 - i / 5.0 * 148),
+                        190 + i * 70, v_h - 4, pg_catalog.round((v_scale * i / 5.0 * 100)::numeric, 1)), '' ORDER BY i)
+                  FROM pg_catalog.generate_series(0, 5) AS i)
+            || '</svg>'
+          INTO s_heatmap
+          FROM cells;
+
+        s_heatmap := pg_catalog.format(
+            '<p class="caption">Share of customers %s again, by %s of first %s (cohort) and %ss since%s.  Hover a cell for its counts.</p>',
+            CASE WHEN v_by_purchase THEN 'who purchased' ELSE 'active' END,
+            v_unit, CASE WHEN v_by_purchase THEN 'purchase' ELSE 'activity' END, v_unit,
+            CASE WHEN v_cohorts > v_shown
+                 THEN pg_catalog.format('; the latest %s of %s cohorts', v_shown, v_cohorts) ELSE '' END)
+            || s_heatmap;
+
+        -- (b) retention curves: one polyline per cohort over periods 1 .., on
+        -- a scale that fits them (period 0 is 100% by definition)
+        IF v_periods < 2 THEN
+            s_curves := '<p class="no-data" id="retention-curves-no-data">No data yet: no cohort has reached period 1.</p>';
+        ELSE
+            v_ymax := CASE WHEN v_scale <= 0.5 THEN pg_catalog.ceil(v_scale * 20 - 1e-9) / 20.0
+                           ELSE pg_catalog.ceil(v_scale * 10 - 1e-9) / 10.0 END;
+            v_ymax := GREATEST(v_ymax, 0.05);
+            WITH cr AS (
+                SELECT * FROM ROWS FROM (pg_catalog.unnest(c_start), pg_catalog.unnest(c_size), pg_catalog.unnest(c_period),
+                                 pg_catalog.unnest(c_retained), pg_catalog.unnest(c_rate))
+                           AS u(cohort_start, cohort_size, period_number, retained, rate)),
+            kept AS (
+                SELECT k.cohort_start, (pg_catalog.row_number() OVER (ORDER BY k.cohort_start) - 1)::integer AS row_no
+                  FROM (SELECT DISTINCT cr.cohort_start FROM cr ORDER BY cr.cohort_start DESC LIMIT max_cohorts) AS k),
+            pts AS (
+                SELECT cr.*, kept.row_no,
+                       60 + (cr.period_number - 1) * 640.0 / GREATEST(v_periods - 2, 1) AS x,
+                       20 + 300 * (1 - LEAST(cr.rate, v_ymax) / v_ymax) AS y,
+                       CASE WHEN kept.row_no < 10 AND v_shown <= 10 THEN palette[kept.row_no + 1]
+                            ELSE pg_catalog.format('hsl(%s,60%%,%s%%)',
+                                     pg_catalog.round((210 - 190.0 * kept.row_no / GREATEST(v_shown - 1, 1))::numeric),
+                                     35 + (kept.row_no % 3) * 10) END AS colour
+                  FROM cr JOIN kept USING (cohort_start)
+                 WHERE cr.period_number BETWEEN 1 AND max_periods - 1),
+            lines AS (
+                SELECT pts.row_no, pts.cohort_start, pts.colour,
+                       pg_catalog.string_agg(pg_catalog.format('%s,%s', pg_catalog.round(pts.x::numeric, 1),
+                                                               pg_catalog.round(pts.y::numeric, 1)),
+                                             ' ' ORDER BY pts.period_number) AS points,
+                       pg_catalog.string_agg(pg_catalog.format(
+                           '<circle class="dot" cx="%s" cy="%s" r="2.5" fill="%s"><title>cohort %s, %s %s: %s%%</title></circle>',
+                           pg_catalog.round(pts.x::numeric, 1), pg_catalog.round(pts.y::numeric, 1), pts.colour,
+                           pts.cohort_start, v_unit, pts.period_number,
+                           pg_catalog.round((pts.rate * 100)::numeric, 2)), '' ORDER BY pts.period_number) AS dots
+                  FROM pts
+                 GROUP BY pts.row_no, pts.cohort_start, pts.colour)
+            SELECT '<svg class="chart" id="retention-curves" xmlns="http://www.w3.org/2000/svg" width="900" height="360" viewBox="0 0 900 360" role="img" aria-label="retention curves">'
+                -- horizontal grid and y labels
+                || (SELECT pg_catalog.string_agg(pg_catalog.format(
+                            '<line class="grid" x1="60" x2="700" y1="%s" y2="%1$s"/><text class="tick" x="54" y="%s" text-anchor="end">%s%%</text>',
+                            20 + 300 - g * 60, 20 + 300 - g * 60 + 4, pg_catalog.round((v_ymax * g / 5 * 100)::numeric, 1)),
+                            '' ORDER BY g)
+                      FROM pg_catalog.generate_series(0, 5) AS g)
+                -- x ticks: every period, or about a dozen
+                || (SELECT pg_catalog.string_agg(pg_catalog.format(
+                            '<text class="tick" x="%s" y="338" text-anchor="middle">%s</text>',
+                            pg_catalog.round((60 + (g - 1) * 640.0 / GREATEST(v_periods - 2, 1))::numeric, 1), g),
+                            '' ORDER BY g)
+                      FROM pg_catalog.generate_series(1, v_periods - 1) AS g
+                     WHERE (g - 1) % GREATEST(1, pg_catalog.ceil((v_periods - 1) / 12.0)::integer) = 0)
+                || pg_catalog.format('<text class="axis-title" x="380" y="356" text-anchor="middle">%ss since the first %s</text>',
+                                     v_unit, CASE WHEN v_by_purchase THEN 'purchase' ELSE 'event' END)
+                || pg_catalog.string_agg(pg_catalog.format(
+                       '<polyline class="curve" fill="none" stroke="%s" stroke-width="2" points="%s"><title>cohort %s</title></polyline>%s',
+                       lines.colour, lines.points, lines.cohort_start, lines.dots), '' ORDER BY lines.row_no)
+                -- legend: every cohort when there are few, else the first and the last
+                || pg_catalog.string_agg(
+                       CASE WHEN v_shown <= 14 OR lines.row_no IN (0, v_shown - 1) THEN
+                           pg_catalog.format('<line class="legend-line" x1="720" x2="744" y1="%s" y2="%1$s" stroke="%s" stroke-width="3"/><text class="legend-label" x="750" y="%s">%s</text>',
+                                             20 + LEAST(lines.row_no, 14) * 20, lines.colour,
+                                             20 + LEAST(lines.row_no, 14) * 20 + 4,
+                                             pg_catalog.to_char(lines.cohort_start, CASE v_unit WHEN 'month' THEN 'YYYY-MM' ELSE 'YYYY-MM-DD' END))
+                       ELSE '' END, '' ORDER BY lines.row_no)
+                || '</svg>'
+              INTO s_curves
+              FROM lines;
+            s_curves := '<p class="caption">Each line is a cohort: the share of its customers retained in each later '
+                        || v_unit || ' (period 0, 100% by definition, is left out so that the scale fits).</p>'
+                        || s_curves;
+        END IF;
+    END IF;
+
+    ----------------------------------------------------------------------
+    -- (c, d) the churn model on its holdout: the version that scored the
+    -- customers, else the latest version with holdout predictions
+    ----------------------------------------------------------------------
+    SELECT pg_catalog.max(cs.churn_model_version) INTO v_version
+      FROM @extschema@.customer_scores AS cs
+     WHERE cs.pipeline = report_html.pipeline
+       AND EXISTS (SELECT 1 FROM @extschema@.churn_holdout AS h
+                    WHERE h.pipeline = cs.pipeline AND h.model_version = cs.churn_model_version);
+    IF v_version IS NULL THEN
+        SELECT pg_catalog.max(h.model_version) INTO v_version
+          FROM @extschema@.churn_holdout AS h WHERE h.pipeline = report_html.pipeline;
+    END IF;
+    SELECT m.trained_at INTO v_trained FROM @extschema@.models AS m
+     WHERE m.name = report_html.pipeline || '_churn' AND m.kind = 'logreg' AND m.version = v_version;
+
+    -- probabilities outside [0, 1] (and NaN, above every number) are not predictions
+    SELECT @extschema@.roc_auc(h.churn_prob, h.churned),
+           pg_catalog.count(*) FILTER (WHERE h.churned), pg_catalog.count(*) FILTER (WHERE NOT h.churned)
+      INTO v_auc, v_pos, v_neg
+      FROM @extschema@.churn_holdout AS h
+     WHERE h.pipeline = report_html.pipeline AND h.model_version = v_version
+       AND h.churn_prob >= 0 AND h.churn_prob <= 1;
+
+    IF v_version IS NULL OR v_pos + v_neg = 0 THEN
+        s_roc := '<p class="no-data" id="roc-curve-no-data">No data yet: no churn model has holdout predictions for this pipeline.</p>';
+        s_calibration := '<p class="no-data" id="calibration-no-data">No data yet: no churn model has holdout predictions for this pipeline.</p>';
+    ELSE
+        IF v_pos = 0 OR v_neg = 0 THEN
+            s_roc := pg_catalog.format(
+                '<p class="no-data" id="roc-curve-no-data">No data yet: the holdout of model version %s has only %s customers, so there is no ROC curve.</p>',
+                v_version, CASE WHEN v_pos = 0 THEN 'retained' ELSE 'churned' END);
+        ELSE
+            -- one point per distinct score (at most about 500), from the highest down
+            WITH h AS (
+                SELECT h.churn_prob AS s, h.churned AS y FROM @extschema@.churn_holdout AS h
+                 WHERE h.pipeline = report_html.pipeline AND h.model_version = v_version
+                   AND h.churn_prob >= 0 AND h.churn_prob <= 1),
+            th AS (
+                SELECT h.s, pg_catalog.count(*) FILTER (WHERE h.y) AS tp, pg_catalog.count(*) FILTER (WHERE NOT h.y) AS fp
+                  FROM h GROUP BY h.s),
+            cum AS (
+                SELECT pg_catalog.sum(th.tp) OVER w AS ctp, pg_catalog.sum(th.fp) OVER w AS cfp,
+                       pg_catalog.row_number() OVER w AS rn, pg_catalog.count(*) OVER () AS n
+                  FROM th WINDOW w AS (ORDER BY th.s DESC)),
+            pts AS (
+                SELECT 0::bigint AS rn, 0::float8 AS fpr, 0::float8 AS tpr
+                UNION ALL
+                SELECT cum.rn, cum.cfp::float8 / v_neg, cum.ctp::float8 / v_pos FROM cum
+                 WHERE cum.rn = cum.n OR cum.rn % GREATEST(1, pg_catalog.ceil(cum.n / 500.0)::bigint) = 0)
+            SELECT pg_catalog.string_agg(pg_catalog.format('%s,%s',
+                       pg_catalog.round((50 + pts.fpr * 300)::numeric, 1),
+                       pg_catalog.round((20 + (1 - pts.tpr) * 300)::numeric, 1)), ' ' ORDER BY pts.rn)
+              INTO s_roc FROM pts;
+            s_roc := pg_catalog.format(
+                '<h3>ROC curve (AUC <span class="auc">%s</span>)</h3>', pg_catalog.round(v_auc::numeric, 3))
+                || '<svg class="chart" id="roc-curve" xmlns="http://www.w3.org/2000/svg" width="380" height="370" viewBox="0 0 380 370" role="img" aria-label="ROC curve">'
+                || '<rect class="frame" x="50" y="20" width="300" height="300" fill="none"/>'
+                || (SELECT pg_catalog.string_agg(pg_catalog.format(
+                           '<text class="tick" x="%s" y="336" text-anchor="middle">%s</text><text class="tick" x="44" y="%s" text-anchor="end">%2$s</text>',
+                           50 + g * 60, (g / 5.0)::numeric(2, 1), 20 + 300 - g * 60 + 4), '' ORDER BY g)
+                      FROM pg_catalog.generate_series(0, 5) AS g)
+                || '<line class="diagonal" x1="50" y1="320" x2="350" y2="20"/>'
+                || pg_catalog.format('<polyline class="roc" fill="none" points="%s"/>', s_roc)
+                || '<text class="axis-title" x="200" y="356" text-anchor="middle">false positive rate</text>'
+                || '<text class="axis-title" x="14" y="170" text-anchor="middle" transform="rotate(-90 14 170)">true positive rate</text>'
+                || '</svg>';
+        END IF;
+
+        -- calibration: deciles of the predicted probability
+        WITH h AS (
+            SELECT h.churn_prob AS s, h.churned AS y,
+                   pg_catalog.ntile(10) OVER (ORDER BY h.churn_prob) AS decile
+              FROM @extschema@.churn_holdout AS h
+             WHERE h.pipeline = report_html.pipeline AND h.model_version = v_version
+               AND h.churn_prob >= 0 AND h.churn_prob <= 1),
+        d AS (
+            SELECT h.decile, pg_catalog.avg(h.s) AS predicted,
+                   pg_catalog.avg(h.y::integer::float8) AS observed, pg_catalog.count(*) AS n
+              FROM h GROUP BY h.decile)
+        SELECT '<h3>Calibration (deciles of predicted probability)</h3>'
+            || '<svg class="chart" id="calibration" xmlns="http://www.w3.org/2000/svg" width="380" height="370" viewBox="0 0 380 370" role="img" aria-label="calibration plot">'
+            || '<rect class="frame" x="50" y="20" width="300" height="300" fill="none"/>'
+            || (SELECT pg_catalog.string_agg(pg_catalog.format(
+                       '<text class="tick" x="%s" y="336" text-anchor="middle">%s</text><text class="tick" x="44" y="%s" text-anchor="end">%2$s</text>',
+                       50 + g * 60, (g / 5.0)::numeric(2, 1), 20 + 300 - g * 60 + 4), '' ORDER BY g)
+                  FROM pg_catalog.generate_series(0, 5) AS g)
+            || '<line class="diagonal" x1="50" y1="320" x2="350" y2="20"/>'
+            || pg_catalog.format('<polyline class="calibration" fill="none" points="%s"/>',
+                   pg_catalog.string_agg(pg_catalog.format('%s,%s',
+                       pg_catalog.round((50 + d.predicted * 300)::numeric, 1),
+                       pg_catalog.round((20 + (1 - d.observed) * 300)::numeric, 1)), ' ' ORDER BY d.decile))
+            || pg_catalog.string_agg(pg_catalog.format(
+                   '<circle class="point" cx="%s" cy="%s" r="4.5"><title>decile %s: mean predicted %s, observed %s, %s customers</title></circle>',
+                   pg_catalog.round((50 + d.predicted * 300)::numeric, 1),
+                   pg_catalog.round((20 + (1 - d.observed) * 300)::numeric, 1),
+                   d.decile, pg_catalog.round(d.predicted::numeric, 3), pg_catalog.round(d.observed::numeric, 3), d.n),
+                   '' ORDER BY d.decile)
+            || '<text class="axis-title" x="200" y="356" text-anchor="middle">mean predicted churn probability</text>'
+            || '<text class="axis-title" x="14" y="170" text-anchor="middle" transform="rotate(-90 14 170)">observed churn rate</text>'
+            || '</svg>'
+          INTO s_calibration
+          FROM d;
+    END IF;
+
+    ----------------------------------------------------------------------
+    -- (e) the risk distribution of the scored customers, 20 bins
+    ----------------------------------------------------------------------
+    SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE cs.churn_prob >= 0.5)
+      INTO v_scored, v_at_risk
+      FROM @extschema@.customer_scores AS cs
+     WHERE cs.pipeline = report_html.pipeline AND cs.churn_prob >= 0 AND cs.churn_prob <= 1;
+
+    IF v_scored = 0 THEN
+        s_risk := '<p class="no-data" id="risk-histogram-no-data">No data yet: no customer has a churn probability.</p>';
+    ELSE
+        -- bin i holds [i / 20, (i + 1) / 20), and the last bin also 1
+        SELECT pg_catalog.array_agg(COALESCE(b.n, 0) ORDER BY g) INTO v_bins
+          FROM pg_catalog.generate_series(0, 19) AS g
+          LEFT JOIN (SELECT LEAST(pg_catalog.floor(cs.churn_prob * 20)::integer, 19) AS bin, pg_catalog.count(*) AS n
+                       FROM @extschema@.customer_scores AS cs
+                      WHERE cs.pipeline = report_html.pipeline AND cs.churn_prob >= 0 AND cs.churn_prob <= 1
+                      GROUP BY 1) AS b ON b.bin = g;
+        -- a y axis in steps of 1, 2 or 5 times a power of ten, about four of them
+        v_step := (SELECT pg_catalog.max(n) FROM pg_catalog.unnest(v_bins) AS n);
+        v_step := GREATEST(1, (SELECT CASE WHEN x.raw / x.mag <= 1 THEN 1 WHEN x.raw / x.mag <= 2 THEN 2
+                                           WHEN x.raw / x.mag <= 5 THEN 5 ELSE 10 END * x.mag
+                                 FROM (SELECT v_step / 4.0 AS raw,
+                                              10 ^ pg_catalog.floor(pg_catalog.log(v_step / 4.0)) AS mag) AS x)::bigint);
+        v_axis := pg_catalog.ceil((SELECT pg_catalog.max(n) FROM pg_catalog.unnest(v_bins) AS n)::numeric / v_step) * v_step;
+        SELECT pg_catalog.format(
+                   '<p class="caption">%s customers scored; %s (%s%%) have a churn probability of 0.5 or more.</p>',
+                   v_scored, v_at_risk, pg_catalog.round((100.0 * v_at_risk / v_scored)::numeric, 1))
+            || '<svg class="chart" id="risk-histogram" xmlns="http://www.w3.org/2000/svg" width="900" height="320" viewBox="0 0 900 320" role="img" aria-label="histogram of churn probabilities">'
+            || (SELECT pg_catalog.string_agg(pg_catalog.format(
+                       '<line class="grid" x1="60" x2="860" y1="%1$s" y2="%1$s"/><text class="tick" x="54" y="%2$s" text-anchor="end">%3$s</text>',
+                       pg_catalog.round((260 - 240.0 * g * v_step / v_axis)::numeric, 1),
+                       pg_catalog.round((264 - 240.0 * g * v_step / v_axis)::numeric, 1), g * v_step), '' ORDER BY g)
+                  FROM pg_catalog.generate_series(0, (v_axis / v_step)::integer) AS g)
+            || pg_catalog.string_agg(pg_catalog.format(
+                   '<rect class="bar" x="%s" y="%s" width="38" height="%s" fill="hsl(%s,60%%,50%%)"><title>churn probability %s to %s: %s customers</title></rect>',
+                   60 + bins.bin * 40 + 1,
+                   pg_catalog.round((260 - 240.0 * bins.n / v_axis)::numeric, 1),
+                   pg_catalog.round((240.0 * bins.n / v_axis)::numeric, 1),
+                   pg_catalog.round(120 - 120.0 * bins.bin / 19), (bins.bin / 20.0)::numeric(3, 2),
+                   ((bins.bin + 1) / 20.0)::numeric(3, 2), bins.n), '' ORDER BY bins.bin)
+            || (SELECT pg_catalog.string_agg(pg_catalog.format(
+                       '<text class="tick" x="%s" y="278" text-anchor="middle">%s</text>', 60 + g * 160, (g / 5.0)::numeric(2, 1)),
+                       '' ORDER BY g)
+                  FROM pg_catalog.generate_series(0, 5) AS g)
+            || '<text class="axis-title" x="460" y="304" text-anchor="middle">churn probability</text>'
+            || '<text class="axis-title" x="14" y="140" text-anchor="middle" transform="rotate(-90 14 140)">customers</text>'
+            || '</svg>'
+          INTO s_risk
+          FROM (SELECT (b.i - 1)::integer AS bin, b.n FROM pg_catalog.unnest(v_bins) WITH ORDINALITY AS b(n, i)) AS bins;
+    END IF;
+
+    -- what drives the scores: how often each feature is among a customer's
+    -- top churn drivers (customer_scores.top_features), ten most frequent
+    WITH f AS (
+        SELECT e.value ->> 'feature' AS feature,
+               CASE WHEN pg_catalog.jsonb_typeof(e.value -> 'contribution') = 'number'
+                    THEN (e.value ->> 'contribution')::float8 END AS contribution
+          FROM @extschema@.customer_scores AS cs
+         CROSS JOIN LATERAL pg_catalog.jsonb_array_elements(
+                   CASE WHEN pg_catalog.jsonb_typeof(cs.top_features) = 'array' THEN cs.top_features
+                        ELSE '[]'::jsonb END) AS e
+         WHERE cs.pipeline = report_html.pipeline
+           AND pg_catalog.jsonb_typeof(e.value) = 'object' AND e.value ->> 'feature' IS NOT NULL),
+    top AS (
+        SELECT f.feature, pg_catalog.count(*) AS n, pg_catalog.avg(f.contribution) AS mean_contribution,
+               (pg_catalog.row_number() OVER (ORDER BY pg_catalog.count(*) DESC, f.feature) - 1)::integer AS rank
+          FROM f GROUP BY f.feature
+         ORDER BY pg_catalog.count(*) DESC, f.feature
+         LIMIT 10),
+    scaled AS (SELECT top.*, pg_catalog.max(top.n) OVER () AS most FROM top)
+    SELECT pg_catalog.format('<svg class="chart" id="churn-drivers" xmlns="http://www.w3.org/2000/svg" width="900" height="%s" viewBox="0 0 900 %1$s" role="img" aria-label="top churn drivers">',
+                             20 + pg_catalog.count(*) * 26)
+        || pg_catalog.string_agg(pg_catalog.format(
+               '<text class="feature-label" x="234" y="%1$s" text-anchor="end">%2$s</text>'
+               '<rect class="driver" x="240" y="%3$s" width="%4$s" height="20"><title>%5$s: among the top drivers of %6$s customers, mean contribution %7$s</title></rect>'
+               '<text class="driver-value" x="%8$s" y="%1$s">%9$s customers, mean contribution %10$s</text>',
+               10 + scaled.rank * 26 + 15, @extschema@.html_escape(pg_catalog.left(scaled.feature, 40)),
+               10 + scaled.rank * 26, pg_catalog.round((400.0 * scaled.n / scaled.most)::numeric, 1),
+               @extschema@.html_escape(scaled.feature), scaled.n,
+               COALESCE(pg_catalog.round(scaled.mean_contribution::numeric, 3)::text, '?'),
+               pg_catalog.round((246 + 400.0 * scaled.n / scaled.most)::numeric, 1), scaled.n,
+               COALESCE(pg_catalog.round(scaled.mean_contribution::numeric, 3)::text, '?')), '' ORDER BY scaled.rank)
+        || '</svg>'
+      INTO s_drivers
+      FROM scaled;
+    s_drivers := COALESCE('<p class="caption">How often each feature is among a customer''s top churn drivers (customer_scores.top_features).</p>'
+                          || s_drivers,
+                          '<p class="no-data" id="churn-drivers-no-data">No data yet: no customer has churn drivers.</p>');
+
+    ----------------------------------------------------------------------
+    -- (e2) the backtest of the latest finished run: how each score ranked
+    -- the customers who churned after as_of - horizon, and what was withheld
+    ----------------------------------------------------------------------
+    SELECT '<p class="caption">Each score computed as of ' || @extschema@.html_escape(r.metrics ->> 'backtest_cutoff')
+           || ' and ranked against who churned in the horizon that followed (ROC AUC, 0.5 = a coin).'
+           || ' A score is published only when its AUC reaches ' || @extschema@.html_escape(r.metrics ->> 'min_backtest_auc')
+           || '.</p><table class="metrics" id="backtest"><thead><tr><th>score</th><th>backtest AUC</th><th>customers</th>'
+           || '<th>published</th><th>why not</th></tr></thead><tbody>'
+           || pg_catalog.string_agg(pg_catalog.format(
+                  '<tr class="%s"><th>%s</th><td>%s</td><td>%s</td><td>%s</td><td class="reason" style="text-align:left">%s</td></tr>',
+                  CASE WHEN (b.value ->> 'published')::boolean THEN 'published' ELSE 'withheld' END,
+                  @extschema@.html_escape(b.key), COALESCE(@extschema@.html_escape(b.value ->> 'auc'), '–'),
+                  COALESCE(@extschema@.html_escape(b.value ->> 'n'), '–'),
+                  CASE WHEN (b.value ->> 'published')::boolean THEN 'yes' ELSE 'withheld' END,
+                  COALESCE(@extschema@.html_escape(b.value ->> 'reason'), '')),
+              '' ORDER BY b.key)
+           || '</tbody></table>'
+      INTO s_backtest
+      FROM (SELECT x.metrics FROM @extschema@.refresh_runs AS x
+             WHERE x.pipeline = report_html.pipeline AND x.step = 'refresh'
+               AND x.status IN ('ok', 'failed') AND x.metrics ? 'backtest'
+             ORDER BY x.id DESC LIMIT 1) AS r,
+           pg_catalog.jsonb_each(r.metrics -> 'backtest') AS b
+     GROUP BY r.metrics;
+    s_backtest := COALESCE(s_backtest, '<p class="no-data" id="backtest-no-data">No data yet: no refresh has run a backtest.</p>');
+
+    ----------------------------------------------------------------------
+    -- (f) recommendation metrics: the evaluation stored with the latest
+    -- item-kNN model, rows as evaluate_item_knn returns them (a JSON array
+    -- of rows with "recommender", or an object keyed by recommender,
+    -- possibly under "evaluation")
+    ----------------------------------------------------------------------
+    SELECT m.version, m.metrics INTO v_knn_version, v_metrics
+      FROM @extschema@.models AS m
+     WHERE m.name = report_html.pipeline || '_item_knn' AND m.kind = 'item_knn'
+     ORDER BY m.version DESC LIMIT 1;
+    v_eval := CASE WHEN pg_catalog.jsonb_typeof(v_metrics -> 'evaluation') IN ('array', 'object')
+                   THEN v_metrics -> 'evaluation' ELSE v_metrics END;
+    v_k := CASE WHEN pg_catalog.jsonb_typeof(v_metrics -> 'k') = 'number' THEN v_metrics ->> 'k' END;
+
+    WITH recs AS (
+        SELECT e.value ->> 'recommender' AS recommender, e.value AS vals
+          FROM pg_catalog.jsonb_array_elements(
+                   CASE WHEN pg_catalog.jsonb_typeof(v_eval) = 'array' THEN v_eval ELSE '[]'::jsonb END) AS e
+         WHERE pg_catalog.jsonb_typeof(e.value) = 'object' AND e.value ->> 'recommender' IS NOT NULL
+        UNION ALL
+        SELECT e.key, e.value
+          FROM pg_catalog.jsonb_each(
+                   CASE WHEN pg_catalog.jsonb_typeof(v_eval) = 'object' THEN v_eval ELSE '{}'::jsonb END) AS e
+         WHERE pg_catalog.jsonb_typeof(e.value) = 'object'),
+    cols AS (
+        SELECT recs.recommender, recs.vals,
+               pg_catalog.row_number() OVER (ORDER BY CASE recs.recommender WHEN 'item_knn' THEN 0
+                                                      WHEN 'popularity' THEN 1 ELSE 2 END, recs.recommender) AS ord
+          FROM recs
+         WHERE EXISTS (SELECT 1 FROM pg_catalog.jsonb_object_keys(recs.vals) AS k(key)
+                        WHERE k.key IN ('users', 'precision_at_k', 'recall_at_k', 'ndcg_at_k',
+                                        'map_at_k', 'hit_rate', 'coverage'))),
+    metric AS (
+        SELECT * FROM (VALUES (1, 'users', 'users evaluated'), (2, 'precision_at_k', 'precision@k'),
+                              (3, 'recall_at_k', 'recall@k'), (4, 'ndcg_at_k', 'NDCG@k'),
+                              (5, 'map_at_k', 'MAP@k'), (6, 'hit_rate', 'hit rate'),
+                              (7, 'coverage', 'catalogue coverage')) AS v(ord, key, label)),
+    cell AS (
+        SELECT metric.ord AS row_ord, cols.ord AS col_ord, metric.key, cols.recommender,
+               CASE WHEN pg_catalog.jsonb_typeof(cols.vals -> metric.key) = 'number'
+                    THEN (cols.vals ->> metric.key)::float8 END AS val
+          FROM metric CROSS JOIN cols),
+    best AS (
+        SELECT cell.row_ord, pg_catalog.max(cell.val) AS top, pg_catalog.count(cell.val) AS n
+          FROM cell GROUP BY cell.row_ord)
+    SELECT '<table class="metrics" id="recommendation-metrics"><thead><tr><th>metric'
+        || COALESCE(' (k = ' || v_k || ')', '') || '</th>'
+        || (SELECT pg_catalog.string_agg('<th>' || CASE cols.recommender WHEN 'item_knn' THEN 'item-kNN'
+                                                     WHEN 'popularity' THEN 'popularity (baseline)'
+                                                     ELSE @extschema@.html_escape(cols.recommender) END || '</th>',
+                                         '' ORDER BY cols.ord) FROM cols)
+        || CASE WHEN (SELECT pg_catalog.count(*) FROM cols WHERE cols.recommender IN ('item_knn', 'popularity')) = 2
+                THEN '<th>item-kNN ÷ popularity</th>' ELSE '' END
+        || '</tr></thead><tbody>'
+        || (SELECT pg_catalog.string_agg(
+                   pg_catalog.format('<tr class="metric" id="metric-%s"><th>%s</th>', metric.key, metric.label)
+                   || (SELECT pg_catalog.string_agg(pg_catalog.format('<td%s>%s</td>',
+                                  CASE WHEN metric.key <> 'users' AND best.n > 1 AND cell.val = best.top
+                                       THEN ' class="best"' ELSE '' END,
+                                  CASE WHEN cell.val IS NULL THEN '–'
+                                       WHEN metric.key = 'users' THEN pg_catalog.round(cell.val::numeric)::text
+                                       ELSE pg_catalog.round(cell.val::numeric, 4)::text END), '' ORDER BY cell.col_ord)
+                         FROM cell JOIN best USING (row_ord) WHERE cell.row_ord = metric.ord)
+                   || CASE WHEN (SELECT pg_catalog.count(*) FROM cols WHERE cols.recommender IN ('item_knn', 'popularity')) = 2
+                           THEN '<td class="ratio">'
+                                || COALESCE((SELECT CASE WHEN metric.key = 'users' THEN ''
+                                                         WHEN p.val > 0 THEN pg_catalog.round((k.val / p.val)::numeric, 2)::text || '×'
+                                                    END
+                                               FROM cell AS k, cell AS p
+                                              WHERE k.row_ord = metric.ord AND p.row_ord = metric.ord
+                                                AND k.recommender = 'item_knn' AND p.recommender = 'popularity'), '–')
+                                || '</td>'
+                           ELSE '' END
+                   || '</tr>', '' ORDER BY metric.ord) FROM metric)
+        || '</tbody></table>'
+      INTO s_recs
+     WHERE EXISTS (SELECT 1 FROM cols);
+    s_recs := COALESCE(pg_catalog.format('<p class="caption">Offline evaluation stored with item-kNN model %s version %s: ranking metrics averaged over the test users, against recommending the best-sellers.</p>',
+                                         @extschema@.html_escape(report_html.pipeline || '_item_knn'), v_knn_version)
+                       || s_recs,
+                       '<p class="no-data" id="recommendation-metrics-no-data">No data yet: '
+                       || CASE WHEN v_knn_version IS NULL THEN 'no item-kNN model for this pipeline'
+                               ELSE 'the item-kNN model has no offline evaluation' END || '.</p>');
+
+    ----------------------------------------------------------------------
+    -- header: the pipeline, its latest successful refresh, counts
+    ----------------------------------------------------------------------
+    SELECT r.run_id, pg_catalog.min(r.started_at) AS started, pg_catalog.max(r.finished_at) AS finished,
+           pg_catalog.count(*) AS steps
+      INTO v_run
+      FROM @extschema@.refresh_runs AS r
+     WHERE r.pipeline = report_html.pipeline
+     GROUP BY r.run_id
+    HAVING pg_catalog.bool_and(r.status IN ('ok', 'kept previous', 'skipped') AND r.finished_at IS NOT NULL)
+     ORDER BY pg_catalog.min(r.started_at) DESC, r.run_id DESC
+     LIMIT 1;
+    SELECT r.run_id, r.step, r.started_at, r.message INTO v_failed
+      FROM @extschema@.refresh_runs AS r
+     WHERE r.pipeline = report_html.pipeline AND r.status = 'failed'
+       AND (v_run.run_id IS NULL OR r.started_at > v_run.finished)
+     ORDER BY r.started_at DESC, r.id DESC
+     LIMIT 1;
+
+    s_header := '<header><h1>Retention report: <span class="pipeline">' || v_name || '</span></h1><dl class="summary">'
+        || '<dt>events</dt><dd>' || @extschema@.html_escape(pl.events::text) || '</dd>'
+        || '<dt>latest successful refresh</dt><dd id="latest-refresh">'
+        || CASE WHEN v_run.run_id IS NULL THEN '<span class="no-data">none yet</span>'
+                ELSE pg_catalog.format('run %s, %s to %s (%s steps, %s s)', v_run.run_id,
+                         pg_catalog.to_char(v_run.started, 'YYYY-MM-DD HH24:MI:SSOF'),
+                         pg_catalog.to_char(v_run.finished,
+                             CASE WHEN v_run.finished::date = v_run.started::date THEN 'HH24:MI:SS'
+                                  ELSE 'YYYY-MM-DD HH24:MI:SSOF' END),
+                         v_run.steps,
+                         pg_catalog.round(pg_catalog.date_part('epoch', v_run.finished - v_run.started)::numeric, 1)) END
+        || '</dd>'
+        || CASE WHEN v_failed.run_id IS NOT NULL
+                THEN pg_catalog.format('<dt>failed since</dt><dd class="failed" id="failed-refresh">run %s, step %s at %s: %s</dd>',
+                         v_failed.run_id, @extschema@.html_escape(v_failed.step),
+                         pg_catalog.to_char(v_failed.started_at, 'YYYY-MM-DD HH24:MI:SSOF'),
+                         @extschema@.html_escape(COALESCE(v_failed.message, 'no message')))
+                ELSE '' END
+        || pg_catalog.format('<dt>customers in cohorts</dt><dd id="count-customers">%s</dd>',
+               COALESCE((SELECT pg_catalog.sum(c.sz) FROM (SELECT DISTINCT u.s, u.sz
+                           FROM ROWS FROM (pg_catalog.unnest(c_start), pg_catalog.unnest(c_size)) AS u(s, sz)) AS c), 0))
+        || pg_catalog.format('<dt>customers scored</dt><dd id="count-scored">%s</dd>', v_scored)
+        || pg_catalog.format('<dt>at risk (churn probability ≥ 0.5)</dt><dd id="count-at-risk">%s</dd>', v_at_risk)
+        || pg_catalog.format('<dt>churn model</dt><dd id="churn-model">%s</dd>',
+               CASE WHEN v_version IS NULL THEN '<span class="no-data">none yet</span>'
+                    ELSE pg_catalog.format('%s version %s%s, %s holdout customers (%s churned)',
+                             @extschema@.html_escape(report_html.pipeline || '_churn'), v_version,
+                             COALESCE(', trained ' || pg_catalog.to_char(v_trained, 'YYYY-MM-DD HH24:MI'), ''),
+                             v_pos + v_neg, v_pos) END)
+        || '</dl></header>';
+
+    RETURN '<!DOCTYPE html>' || E'\n'
+        || '<html lang="en"><head><meta charset="utf-8">'
+        || '<meta http-equiv="Content-Security-Policy" content="default-src ''none''; style-src ''unsafe-inline''">'
+        || '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        || '<meta name="generator" content="retention.report_html">'
+        || '<title>Retention report: ' || v_name || '</title>'
+        || '<style>'
+        || 'body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;'
+        || 'color:#1e293b;background:#f8fafc;margin:0;padding:24px 32px;max-width:1320px}'
+        || 'h1{font-size:24px;margin:0 0 12px}h1 .pipeline{color:#2563eb}h2{font-size:18px;margin:0 0 8px}'
+        || 'h3{font-size:15px;margin:4px 0 6px}'
+        || 'header,section{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:16px 20px;margin-bottom:18px}'
+        || 'dl.summary{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0;font-size:14px}'
+        || 'dt{color:#64748b}dd{margin:0;font-variant-numeric:tabular-nums}dd.failed{color:#b91c1c}'
+        || '.caption{color:#475569;font-size:13px;margin:0 0 8px}'
+        || '.no-data{color:#64748b;font-style:italic;background:#f1f5f9;border-radius:6px;padding:10px 14px}'
+        || 'dd .no-data{padding:0 6px}'
+        || '.pair{display:flex;flex-wrap:wrap;gap:24px}.pair>div{flex:0 0 auto}'
+        || 'svg.chart{display:block;overflow:visible}'
+        || 'svg text{font-size:11px;font-family:inherit}svg text:not([fill]){fill:#334155}'
+        || 'svg .axis-title,svg .legend-title{font-size:12px;fill:#475569}'
+        || 'svg .rate{font-size:10px;font-variant-numeric:tabular-nums}'
+        || 'svg .cohort-label{font-variant-numeric:tabular-nums}'
+        || 'svg .grid{stroke:#e2e8f0}svg .frame{stroke:#94a3b8}'
+        || 'svg .diagonal{stroke:#94a3b8;stroke-dasharray:5 4}'
+        || 'svg .roc{stroke:#1d4ed8;stroke-width:2.5}svg .calibration{stroke:#c2410c;stroke-width:2}'
+        || 'svg .point{fill:#c2410c}svg .driver{fill:#7c3aed}'
+        || 'table.metrics{border-collapse:collapse;font-size:14px;font-variant-numeric:tabular-nums}'
+        || 'table.metrics th,table.metrics td{border-bottom:1px solid #e2e8f0;padding:6px 14px;text-align:right}'
+        || 'table.metrics th:first-child{text-align:left}table.metrics thead th{color:#475569}'
+        || 'table.metrics td.best{font-weight:700;color:#15803d}table.metrics td.ratio{color:#475569}'
+        || 'footer{color:#94a3b8;font-size:12px}'
+        || '</style></head><body>'
+        || s_header
+        || '<section id="cohorts"><h2>Cohort retention</h2>' || s_heatmap || '</section>'
+        || '<section id="curves"><h2>Retention curves</h2>' || s_curves || '</section>'
+        || '<section id="churn-model-quality"><h2>Churn model on its holdout</h2><div class="pair"><div>'
+        || s_roc || '</div><div>' || s_calibration || '</div></div></section>'
+        || '<section id="backtest-section"><h2>Backtest: which scores earn their place</h2>' || s_backtest || '</section>'
+        || '<section id="risk"><h2>Risk distribution</h2>' || s_risk || '</section>'
+        || '<section id="drivers"><h2>Top churn drivers</h2>' || s_drivers || '</section>'
+        || '<section id="recommendations"><h2>Recommendations: item-kNN against popularity</h2>' || s_recs || '</section>'
+        || @extschema@.campaign_effects_html(pl.name)
+        || '<footer>retention.report_html(' || @extschema@.html_escape(pg_catalog.quote_literal(pl.name))
+        || ') at ' || pg_catalog.to_char(pg_catalog.now(), 'YYYY-MM-DD HH24:MI:SSOF') || '</footer>'
+        || '</body></html>' || E'\n';
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.report_html(text) IS
+'one self-contained HTML page (inline CSS and SVG, no script, nothing fetched when viewed) on a pipeline: cohort retention heatmap and curves, the churn model''s ROC curve and calibration on its holdout, the backtest of every score (and why one is withheld), the churn-probability histogram, the top churn drivers, the item-kNN evaluation against popularity and each campaign''s effect against its control arm; sections without data say so';
+

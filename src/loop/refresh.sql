@@ -167,7 +167,7 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     steps         constant text[] := ARRAY['customer summaries', 'features', 'churn model', 'item-knn model',
-                                           'customer-base models', 'scores'];
+                                           'customer-base models', 'scores', 'campaigns'];
     p             @extschema@.pipelines;
     run           bigint;
     run_started   timestamptz := pg_catalog.clock_timestamp();
@@ -741,6 +741,21 @@ BEGIN
                     step_message := 'scored without churn probabilities: '
                                     || COALESCE(backtest -> 'churn_prob' ->> 'reason', 'the churn model step failed');
                 END IF;
+
+            ------------------------------------------------------------------
+            -- campaigns: the pipeline's auto-assigned campaigns take the new
+            -- at-risk customers into their treatment and control arms
+            ------------------------------------------------------------------
+            WHEN 'campaigns' THEN
+                IF EXISTS (SELECT FROM @extschema@.refresh_runs r
+                            WHERE r.run_id = run AND r.step = 'scores' AND r.status <> 'ok') THEN
+                    RAISE EXCEPTION USING ERRCODE = '22000',
+                        MESSAGE = 'no assignment: the scores step of this run failed';
+                END IF;
+                SELECT COALESCE(pg_catalog.sum(a.customers), 0)::bigint,
+                       COALESCE(pg_catalog.jsonb_object_agg(a.campaign || ' ' || a.arm, a.customers), '{}')
+                  INTO step_rows, step_metrics
+                  FROM @extschema@.assign_campaigns(pipeline, as_of) a;
             END CASE;
             UPDATE @extschema@.refresh_runs
                SET status = step_status, finished_at = pg_catalog.clock_timestamp(), rows = step_rows,
@@ -833,7 +848,7 @@ END
 $$;
 
 COMMENT ON PROCEDURE @extschema@.refresh(text) IS
-'rebuilds a pipeline: customer summaries, behaviour features, a new churn model version (kept only if not worse on the holdout), item-kNN, the customer-base model that fits and earns its place on a backtest, and every customer''s scores (NULL where a step failed or a score did not beat its backtest threshold); each step committed and logged in retention.refresh_runs; CALL it outside a transaction block';
+'rebuilds a pipeline: customer summaries, behaviour features, a new churn model version (kept only if not worse on the holdout), item-kNN, the customer-base model that fits and earns its place on a backtest, every customer''s scores (NULL where a step failed or a score did not beat its backtest threshold), and the new at-risk customers of auto-assigned campaigns in their arms; each step committed and logged in retention.refresh_runs; CALL it outside a transaction block';
 
 CREATE FUNCTION @extschema@.at_risk(threshold float8 DEFAULT 0.5, pipeline text DEFAULT 'default')
 RETURNS TABLE (user_id bigint, churn_prob float8, p_alive float8, expected_purchases float8,

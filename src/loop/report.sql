@@ -684,6 +684,7 @@ BEGIN
         || '<section id="risk"><h2>Risk distribution</h2>' || s_risk || '</section>'
         || '<section id="drivers"><h2>Top churn drivers</h2>' || s_drivers || '</section>'
         || '<section id="recommendations"><h2>Recommendations: item-kNN against popularity</h2>' || s_recs || '</section>'
+        || @extschema@.campaign_effects_html(pl.name)
         || '<footer>retention.report_html(' || @extschema@.html_escape(pg_catalog.quote_literal(pl.name))
         || ') at ' || pg_catalog.to_char(pg_catalog.now(), 'YYYY-MM-DD HH24:MI:SSOF') || '</footer>'
         || '</body></html>' || E'\n';
@@ -691,4 +692,4 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.report_html(text) IS
-'one self-contained HTML page (inline CSS and SVG, no script, nothing fetched when viewed) on a pipeline: cohort retention heatmap and curves, the churn model''s ROC curve and calibration on its holdout, the backtest of every score (and why one is withheld), the churn-probability histogram, the top churn drivers and the item-kNN evaluation against popularity; sections without data say so';
+'one self-contained HTML page (inline CSS and SVG, no script, nothing fetched when viewed) on a pipeline: cohort retention heatmap and curves, the churn model''s ROC curve and calibration on its holdout, the backtest of every score (and why one is withheld), the churn-probability histogram, the top churn drivers, the item-kNN evaluation against popularity and each campaign''s effect against its control arm; sections without data say so';

@@ -36,11 +36,13 @@ retention_nightly() {
 	retention_create_database retention_nightly
 	nightly_sql -f test/loop/fixtures/synthetic_events.sql >/dev/null
 
-	# 1. one refresh
+	# 1. one refresh, with a campaign the loop assigns by itself
+	nightly_sql -c "INSERT INTO retention.campaigns (name, control_fraction, threshold, auto_assign)
+	                VALUES ('winback', 0.2, 0.5, true)" >/dev/null
 	nightly_sql -c 'CALL retention.refresh()' >/dev/null 2>&1 || true
 	nightly_check "refresh: every step ok" \
 		"$(nightly_sql -c "SELECT string_agg(step || '=' || status, ',' ORDER BY id) FROM retention.refresh_runs")" \
-		"customer summaries=ok,features=ok,churn model=ok,item-knn model=ok,customer-base models=ok,scores=ok,refresh=ok"
+		"customer summaries=ok,features=ok,churn model=ok,item-knn model=ok,customer-base models=ok,scores=ok,campaigns=ok,refresh=ok"
 	users=$(nightly_sql -c "SELECT count(DISTINCT user_id) FROM events WHERE ts <= '2024-10-27'")
 	nightly_check "refresh: one score row per user" \
 		"$(nightly_sql -c "SELECT count(*) FROM retention.customer_scores WHERE pipeline = 'default'")" "$users"
@@ -53,6 +55,14 @@ retention_nightly() {
 	nightly_check "refresh: churn, item-kNN, customer-base and spend models in the registry" \
 		"$(nightly_sql -c "SELECT string_agg(DISTINCT kind, ',') FROM retention.models")" \
 		"gamma_gamma,item_knn,logreg,pareto_nbd"
+	nightly_check "campaigns: refresh put every at-risk customer in an arm of the auto-assigned campaign" \
+		"$(nightly_sql -c "SELECT (SELECT count(*) FROM retention.interventions WHERE campaign = 'winback')
+		                        = (SELECT count(*) FROM retention.customer_scores
+		                            WHERE pipeline = 'default' AND churn_prob >= 0.5)
+		                      AND (SELECT count(*) FROM retention.interventions
+		                            WHERE campaign = 'winback' AND arm = 'control') > 0")" "t"
+	nightly_check "campaigns: the report has the campaigns section" \
+		"$(nightly_sql -c "SELECT retention.report_html() LIKE '%<section id=\"campaigns\">%'")" "t"
 	nightly_check "privacy: no stored model holds a user identifier" \
 		"$(nightly_sql -c "SELECT count(*) FROM retention.models m,
 		                          jsonb_path_query(m.model, 'strict \$.**') v

@@ -178,15 +178,16 @@ ops_isolation() {
 	log "operations: every step made to fail in turn"
 	ops_sql $db -c "CALL retention.refresh()" >/dev/null 2>&1
 	local -A expect=(
-		["customer summaries"]="customer summaries=failed,features=ok,churn model=ok,item-knn model=failed,customer-base models=failed,scores=ok|1500,1500,0"
-		["features"]="customer summaries=ok,features=failed,churn model=failed,item-knn model=ok,customer-base models=ok,scores=ok|1500,0,1500"
-		["churn model"]="customer summaries=ok,features=ok,churn model=failed,item-knn model=ok,customer-base models=ok,scores=ok|1500,0,1500"
-		["item-knn model"]="customer summaries=ok,features=ok,churn model=ok,item-knn model=failed,customer-base models=ok,scores=ok|1500,1500,1500"
-		["customer-base models"]="customer summaries=ok,features=ok,churn model=ok,item-knn model=ok,customer-base models=failed,scores=ok|1500,1500,0"
+		["customer summaries"]="customer summaries=failed,features=ok,churn model=ok,item-knn model=failed,customer-base models=failed,scores=ok,campaigns=ok|1500,1500,0"
+		["features"]="customer summaries=ok,features=failed,churn model=failed,item-knn model=ok,customer-base models=ok,scores=ok,campaigns=ok|1500,0,1500"
+		["churn model"]="customer summaries=ok,features=ok,churn model=failed,item-knn model=ok,customer-base models=ok,scores=ok,campaigns=ok|1500,0,1500"
+		["item-knn model"]="customer summaries=ok,features=ok,churn model=ok,item-knn model=failed,customer-base models=ok,scores=ok,campaigns=ok|1500,1500,1500"
+		["customer-base models"]="customer summaries=ok,features=ok,churn model=ok,item-knn model=ok,customer-base models=failed,scores=ok,campaigns=ok|1500,1500,0"
 		# the scores of the run before (without P(alive)) stay
-		["scores"]="customer summaries=ok,features=ok,churn model=ok,item-knn model=ok,customer-base models=ok,scores=failed|1500,1500,0"
+		["scores"]="customer summaries=ok,features=ok,churn model=ok,item-knn model=ok,customer-base models=ok,scores=failed,campaigns=failed|1500,1500,0"
+		["campaigns"]="customer summaries=ok,features=ok,churn model=ok,item-knn model=ok,customer-base models=ok,scores=ok,campaigns=failed|1500,1500,1500"
 	)
-	for step in "customer summaries" "features" "churn model" "item-knn model" "customer-base models" "scores"; do
+	for step in "customer summaries" "features" "churn model" "item-knn model" "customer-base models" "scores" "campaigns"; do
 		psql -X -q -d $db -c "SET retention.test_fail_step = '$step'" -c "CALL retention.refresh()" >/dev/null 2>&1
 		got=$(ops_sql $db -c "SELECT string_agg(step || '=' || status, ',' ORDER BY id) FROM retention.refresh_runs
 		                       WHERE run_id = (SELECT max(run_id) FROM retention.refresh_runs) AND step <> 'refresh'")

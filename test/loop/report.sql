@@ -130,7 +130,7 @@ SELECT is((SELECT hits(html, '<svg class="chart"') FROM rep WHERE pipeline = 'rp
           'six charts: heatmap, curves, ROC, calibration, histogram, drivers');
 SELECT is((SELECT hits(html, '<svg ') - hits(html, '</svg>') FROM rep WHERE pipeline = 'rpt'), 0,
           'every svg is closed');
-SELECT is((SELECT hits(html, '<section ') FROM rep WHERE pipeline = 'rpt'), 7, 'seven sections');
+SELECT is((SELECT hits(html, '<section ') FROM rep WHERE pipeline = 'rpt'), 8, 'eight sections (the campaigns section says when there is none)');
 SELECT is((SELECT hits(html, 'class="no-data"') FROM rep WHERE pipeline = 'rpt'), 0, 'no "no data yet" note');
 SELECT is((SELECT hits(html, '<script|javascript:|src=|href=|url\(|@import|<link') FROM rep WHERE pipeline = 'rpt'), 0,
           'no script and nothing fetched: no src, href, url() or @import');
