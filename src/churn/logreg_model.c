@@ -33,6 +33,7 @@
 
 #include "float_array.h"
 #include "logreg_model.h"
+#include "model_io.h"
 
 LogregModel *
 LogregModelAlloc(int k, char **names)
@@ -290,6 +291,13 @@ NumberArray(JsonbValue *v, const char *key, int expected, double *out)
 		out[j] = (elems[j].type == jbvNull) ? NAN : NumberValue(&elems[j], key);
 }
 
+/* every key the text form may hold; any other is rejected by name */
+static const char *const logreg_model_keys[] = {
+	"intercept", "coef", "feature_names", "fit_intercept", "feature_means", "std_err",
+	"log_likelihood", "null_log_likelihood", "aic", "iterations", "converged",
+	"n_rows", "n_skipped", "lambda", NULL
+};
+
 static LogregModel *
 LogregModelFromJsonb(Jsonb *jb)
 {
@@ -301,8 +309,9 @@ LogregModelFromJsonb(Jsonb *jb)
 	bool		intercept = true;
 	LogregModel *model;
 
-	if (!JB_ROOT_IS_OBJECT(jb))
+	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
 		BadModelInput("The value is not a JSON object.");
+	CheckModelKeys(&jb->root, logreg_model_keys, "retention.logreg_model");
 	if (!GetKey(jb, "coef", &v))
 		BadModelInput("The key \"coef\" is missing.");
 	k = ArrayElements(&v, "coef", &elems);
