@@ -295,7 +295,9 @@ NumberArray(JsonbValue *v, const char *key, int expected, double *out)
 static const char *const logreg_model_keys[] = {
 	"intercept", "coef", "feature_names", "fit_intercept", "feature_means", "std_err",
 	"log_likelihood", "null_log_likelihood", "aic", "iterations", "converged",
-	"n_rows", "n_skipped", "lambda", NULL
+	"n_rows", "n_skipped", "lambda",
+	/* derived on output from the fields above, ignored on input */
+	"z", "p_value", "odds_ratio", NULL
 };
 
 static LogregModel *
