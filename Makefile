@@ -21,7 +21,9 @@ PG_CPPFLAGS = $(addprefix -I$(srcdir)/src/,$(AREAS))
 # (sql/retention--0.1.0.sql) and upgrade scripts are frozen sources.
 SQL_SOURCES = \
 	src/common/registry.sql \
+	src/common/agg_state.sql \
 	src/analytics/periods.sql \
+	src/analytics/shaping.sql \
 	src/analytics/activity.sql \
 	src/analytics/retention_rate.sql \
 	src/analytics/cohort.sql \
@@ -30,6 +32,8 @@ SQL_SOURCES = \
 	src/analytics/sessions.sql \
 	src/analytics/features.sql \
 	src/analytics/rfm.sql \
+	src/analytics/funnel.sql \
+	src/analytics/paths.sql \
 	src/churn/logreg_model.sql \
 	src/churn/logreg_train.sql \
 	src/churn/scoring.sql \
@@ -38,20 +42,30 @@ SQL_SOURCES = \
 	src/recommend/similarity.sql \
 	src/recommend/item_knn_model.sql \
 	src/recommend/item_knn.sql \
+	src/recommend/item_knn_similarity.sql \
 	src/recommend/recommend.sql \
 	src/recommend/registry.sql \
 	src/recommend/evaluation.sql \
 	src/recommend/batch.sql \
 	src/recommend/embedding.sql \
+	src/recommend/als.sql \
+	src/recommend/als_evaluation.sql \
 	src/customer_base/rfm_summary.sql \
 	src/customer_base/models.sql \
 	src/customer_base/bgnbd.sql \
 	src/customer_base/pareto_nbd.sql \
+	src/customer_base/mbgnbd.sql \
+	src/customer_base/bgbb.sql \
+	src/customer_base/sbg.sql \
+	src/customer_base/survival_km.sql \
+	src/customer_base/coxph.sql \
+	src/customer_base/cohort_projection.sql \
 	src/customer_base/gamma_gamma.sql \
 	src/customer_base/customer_base.sql \
 	src/loop/privacy.sql \
 	src/loop/pipelines.sql \
 	src/loop/refresh.sql \
+	src/loop/interventions.sql \
 	src/loop/report.sql
 
 VERSION_SCRIPT = sql/$(EXTENSION)--$(EXTVERSION).sql

@@ -34,13 +34,20 @@ SELECT (SELECT retention.retention_rate(user_id, ts, 1, 'week') FROM events) AS 
        (:analyst_rate) AS analyst_rate;
 \set qa 'SELECT count(*) FROM (' :analyst_cohorts ') a'
 SELECT 'cohort table agrees with the analyst''s SQL: ' ||
-       (SELECT count(*) FROM (SELECT * FROM retention.cohort_table('events', 'week')
+       (SELECT count(*) FROM (SELECT cohort_start, cohort_size, period_number, retained, rate
+                                FROM retention.cohort_table('events', 'week')
                               EXCEPT SELECT cohort_start, cohort_size, period_number::int, retained, rate
                                        FROM (:analyst_cohorts) a) d)::text || ' differing rows' AS check;
 
 -- the analyst's per-user features: sessions from lag(), distinct days and
 -- items, counts and sums, the churn label from a second look at the table
 \set analyst_features 'SELECT count(*) FROM (WITH past AS (SELECT * FROM events WHERE ts <= ''2024-05-01''), s AS (SELECT user_id, count(*) FILTER (WHERE gap IS NULL OR gap > interval ''30 minutes'') AS sessions, sum(extract(epoch FROM gap)) FILTER (WHERE gap <= interval ''30 minutes'') AS sess_secs FROM (SELECT user_id, ts - lag(ts) OVER (PARTITION BY user_id ORDER BY ts) AS gap FROM past) g GROUP BY user_id), a AS (SELECT user_id, max(ts) AS last_t, min(ts) AS first_t, count(*) FILTER (WHERE event_type = ''purchase'') AS purchases, count(*) FILTER (WHERE event_type = ''view'') AS views, count(*) FILTER (WHERE event_type = ''click'') AS clicks, count(*) FILTER (WHERE event_type = ''cart'') AS carts, sum(amount) FILTER (WHERE event_type = ''purchase'') AS spend, count(DISTINCT date_trunc(''day'', ts)) AS days, count(DISTINCT item_id) AS items FROM past GROUP BY user_id), f AS (SELECT DISTINCT user_id FROM events WHERE ts > ''2024-05-01'' AND ts <= timestamptz ''2024-05-01'' + interval ''30 days'') SELECT a.*, s.sessions, s.sess_secs, f.user_id IS NULL AS churned FROM a JOIN s USING (user_id) LEFT JOIN f USING (user_id)) x'
+
+-- the analyst's funnel: view, then cart, then purchase within a day of the
+-- view, from each user's first view only (what a CTE chain computes; the
+-- funnel also tries later attempts, so it can only count more users)
+\set analyst_funnel 'WITH s1 AS (SELECT user_id, min(ts) AS t1 FROM events WHERE event_type = ''view'' GROUP BY user_id), s2 AS (SELECT s1.user_id, s1.t1, min(e.ts) AS t2 FROM s1 JOIN events e ON e.user_id = s1.user_id AND e.event_type = ''cart'' AND e.ts >= s1.t1 AND e.ts <= s1.t1 + interval ''1 day'' GROUP BY 1, 2), s3 AS (SELECT s2.user_id, min(e.ts) AS t3 FROM s2 JOIN events e ON e.user_id = s2.user_id AND e.event_type = ''purchase'' AND e.ts >= s2.t2 AND e.ts <= s2.t1 + interval ''1 day'' GROUP BY 1) SELECT (SELECT count(*) FROM s1), (SELECT count(*) FROM s2), (SELECT count(*) FROM s3), (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t2 - t1)) FROM s2)'
+\set our_funnel 'SELECT count(*) FROM retention.funnel(''events'', ''{view,cart,purchase}'', ''1 day'')'
 
 CREATE TEMP TABLE timings (mode text, what text, ms float8);
 
@@ -51,7 +58,9 @@ INSERT INTO timings VALUES
   ('serial', 'retention_rate', bench.best_ms($q$SELECT retention.retention_rate(user_id, ts, 1, 'week') FROM events$q$)),
   ('serial', 'cohort_table', bench.best_ms($q$SELECT count(*) FROM retention.cohort_table('events', 'week')$q$)),
   ('serial', 'analyst rate SQL', bench.best_ms(:'analyst_rate', 1)),
-  ('serial', 'analyst cohort SQL', bench.best_ms(:'qa', 1));
+  ('serial', 'analyst cohort SQL', bench.best_ms(:'qa', 1)),
+  ('serial', 'funnel', bench.best_ms(:'our_funnel')),
+  ('serial', 'analyst funnel SQL', bench.best_ms(:'analyst_funnel', 1));
 
 -- parallel: two workers, as the server is configured
 RESET max_parallel_workers_per_gather;
@@ -61,6 +70,8 @@ INSERT INTO timings VALUES
   ('parallel', 'analyst rate SQL', bench.best_ms(:'analyst_rate', 1)),
   ('parallel', 'cohort_table', bench.best_ms($q$SELECT count(*) FROM retention.cohort_table('events', 'week')$q$)),
   ('parallel', 'analyst cohort SQL', bench.best_ms(:'qa', 1)),
+  ('parallel', 'funnel', bench.best_ms(:'our_funnel')),
+  ('parallel', 'analyst funnel SQL', bench.best_ms(:'analyst_funnel', 1)),
   ('parallel', 'lifecycle', bench.best_ms($q$SELECT count(*) FROM retention.lifecycle('events', 'week')$q$)),
   ('parallel', 'stickiness', bench.best_ms($q$SELECT count(*) FROM retention.stickiness('events', 'week')$q$)),
   ('parallel', 'user_features', bench.best_ms($q$SELECT count(*) FROM retention.user_features('events', '2024-05-01')$q$, 2)),
@@ -76,6 +87,7 @@ SELECT t.mode, t.what,
   LEFT JOIN timings a ON a.mode = t.mode
         AND a.what = CASE t.what WHEN 'retention_rate' THEN 'analyst rate SQL'
                                  WHEN 'cohort_table' THEN 'analyst cohort SQL'
-                                 WHEN 'user_features' THEN 'analyst features SQL' END
- WHERE t.what IN ('retention_rate', 'cohort_table', 'lifecycle', 'stickiness', 'user_features')
+                                 WHEN 'user_features' THEN 'analyst features SQL'
+                                 WHEN 'funnel' THEN 'analyst funnel SQL' END
+ WHERE t.what IN ('retention_rate', 'cohort_table', 'lifecycle', 'stickiness', 'user_features', 'funnel')
  ORDER BY t.mode DESC, t.what;

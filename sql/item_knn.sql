@@ -146,7 +146,7 @@ SELECT r.item_id, round(r.score::numeric, 10) FROM knn, retention.recommend(knn.
 SELECT count(*) FROM retention.recommend(NULL, '{10}', 3, NULL);
 -- errors
 SELECT * FROM retention.recommend(NULL, '{10}', 0, '{1}');
-SELECT * FROM retention.recommend(NULL, '{10}', NULL, '{1}');
+SELECT * FROM retention.recommend(NULL, '{10}', NULL::integer, '{1}');
 SELECT * FROM retention.recommend(NULL, '{10}', 3, '{{1,2},{3,4}}');
 SELECT * FROM retention.recommend(NULL, '{{10}}', 3, '{1}');
 SELECT * FROM retention.evaluate_item_knn('interactions', 'interactions', 20, 0);

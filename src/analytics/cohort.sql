@@ -5,30 +5,28 @@
 -- table and returns the long format BI tools chart directly.
 --------------------------------------------------------------------------
 
-CREATE FUNCTION @extschema@.cohort_matrix_trans(internal, bigint, timestamptz, text, text, boolean, boolean)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'cohort_matrix_trans'
+CREATE FUNCTION @extschema@.cohort_matrix_trans(@extschema@.agg_state, bigint, timestamptz, text, text, boolean, boolean)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'cohort_matrix_state_trans'
 LANGUAGE C STABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.cohort_matrix_trans(internal, bigint, timestamptz, text, text, boolean, boolean) IS
+COMMENT ON FUNCTION @extschema@.cohort_matrix_trans(@extschema@.agg_state, bigint, timestamptz, text, text, boolean, boolean) IS
 'transition function of cohort_matrix';
 
-CREATE FUNCTION @extschema@.cohort_matrix_final(internal)
+CREATE FUNCTION @extschema@.cohort_matrix_final(@extschema@.agg_state)
 RETURNS bigint[]
-AS 'MODULE_PATHNAME', 'cohort_matrix_final'
+AS 'MODULE_PATHNAME', 'cohort_matrix_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.cohort_matrix_final(internal) IS
+COMMENT ON FUNCTION @extschema@.cohort_matrix_final(@extschema@.agg_state) IS
 'final function of cohort_matrix: one row per cohort {start date as days since 2000-01-01, size, retained at 0, 1, ...}';
 
 CREATE AGGREGATE @extschema@.cohort_matrix(user_id bigint, ts timestamptz, period text, mode text,
                                            is_start boolean, is_return boolean) (
     SFUNC = @extschema@.cohort_matrix_trans,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.cohort_matrix_final,
     COMBINEFUNC = @extschema@.retention_combine,
-    SERIALFUNC = @extschema@.retention_serialize,
-    DESERIALFUNC = @extschema@.retention_deserialize,
     PARALLEL = SAFE
 );
 
@@ -62,42 +60,76 @@ CREATE FUNCTION @extschema@.cohort_table(
     time_column name DEFAULT 'ts',
     event_column name DEFAULT NULL,
     start_event text DEFAULT NULL,
-    return_event text DEFAULT NULL)
-RETURNS TABLE (cohort_start date, cohort_size bigint, period_number integer, retained bigint, rate float8)
+    return_event text DEFAULT NULL,
+    breakdown_by name DEFAULT NULL,
+    date_from timestamptz DEFAULT NULL,
+    date_to timestamptz DEFAULT NULL,
+    time_zone text DEFAULT NULL)
+RETURNS TABLE (breakdown text, cohort_start date, cohort_size bigint, period_number integer, retained bigint,
+               rate float8, complete boolean)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    matrix bigint[];
     is_start text := 'true';
     is_return text := 'true';
+    brk text := 'NULL::pg_catalog.text';
 BEGIN
     IF (start_event IS NOT NULL OR return_event IS NOT NULL) AND event_column IS NULL THEN
         RAISE EXCEPTION 'start_event and return_event need event_column'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Name the column that holds the event type, e.g. event_column => ''event_type''.';
     END IF;
+    -- undone when the function returns (its SET clause opens a GUC level)
+    IF time_zone IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('TimeZone', time_zone, true);
+    END IF;
     IF start_event IS NOT NULL THEN
-        is_start := pg_catalog.format('%I = %L', event_column, start_event);
+        is_start := pg_catalog.format('%I OPERATOR(pg_catalog.=) %L', event_column, start_event);
     END IF;
     IF return_event IS NOT NULL THEN
-        is_return := pg_catalog.format('%I = %L', event_column, return_event);
+        is_return := pg_catalog.format('%I OPERATOR(pg_catalog.=) %L', event_column, return_event);
     END IF;
-    EXECUTE pg_catalog.format(
-        'SELECT @extschema@.cohort_matrix(%I, %I, %L, %L, %s, %s) FROM %s',
-        user_column, time_column, period,
+    IF breakdown_by IS NOT NULL THEN
+        brk := @extschema@.first_touch_sql(user_column, time_column,
+                                            @extschema@.breakdown_sql(events, breakdown_by), is_start);
+    END IF;
+    -- cohort_matrix censors each group after its own latest event; every
+    -- period up to the latest event of all is observable, so the cells a
+    -- group lacks before it are filled with 0 retained users
+    RETURN QUERY EXECUTE pg_catalog.format(
+        'WITH e AS (SELECT %1$I AS u, %2$I AS t, %3$s AS s, %4$s AS r, %5$s AS b '
+        '             FROM %6$s WHERE %1$I IS NOT NULL AND %7$s), '
+        '     bounds AS (SELECT COALESCE(%8$L::pg_catalog.timestamptz, pg_catalog.min(e.t)) AS lo, '
+        '                       COALESCE(%9$L::pg_catalog.timestamptz, pg_catalog.max(e.t)) AS hi, '
+        '                       @extschema@.period_start(pg_catalog.max(e.t), %10$L) AS last FROM e), '
+        '     g AS (SELECT e.b, @extschema@.cohort_matrix(e.u, e.t, %10$L, %11$L, e.s, e.r) AS m '
+        '             FROM e GROUP BY e.b), '
+        '     c AS (SELECT g.b, r.* FROM g, @extschema@.cohort_rows(g.m) r), '
+        '     cells AS (SELECT DISTINCT c.b, c.cohort_start, c.cohort_size, '
+        '                      (k.n OPERATOR(pg_catalog.-) 1)::pg_catalog.int4 AS period_number, k.p::pg_catalog.date AS p '
+        '                 FROM c, bounds, pg_catalog.generate_series(c.cohort_start::pg_catalog.timestamp, '
+        '                          bounds.last::pg_catalog.timestamp, (''1 '' OPERATOR(pg_catalog.||) %10$L)::pg_catalog.interval) '
+        '                          WITH ORDINALITY AS k(p, n)) '
+        'SELECT cells.b, cells.cohort_start, cells.cohort_size, cells.period_number, '
+        '       COALESCE(c.retained, 0), '
+        '       COALESCE(c.rate, 0::pg_catalog.float8), '
+        '       @extschema@.period_complete(cells.p, %10$L, bounds.lo, bounds.hi) '
+        '  FROM bounds, cells LEFT JOIN c ON c.b IS NOT DISTINCT FROM cells.b '
+        '   AND c.cohort_start OPERATOR(pg_catalog.=) cells.cohort_start '
+        '   AND c.period_number OPERATOR(pg_catalog.=) cells.period_number '
+        ' ORDER BY cells.b NULLS LAST, cells.cohort_start, cells.period_number',
+        user_column, time_column, is_start, is_return, brk, events,
+        @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period,
         CASE WHEN recurring AND unbounded THEN 'recurring_unbounded'
              WHEN recurring THEN 'recurring'
              WHEN unbounded THEN 'unbounded'
-             ELSE 'classic' END,
-        is_start, is_return, events)
-      INTO matrix;
-    RETURN QUERY SELECT * FROM @extschema@.cohort_rows(matrix);
+             ELSE 'classic' END);
 END
 $$;
 
-COMMENT ON FUNCTION @extschema@.cohort_table(regclass, text, boolean, boolean, name, name, name, text, text) IS
-'cohort retention table in long format (cohort_start, cohort_size, period_number, retained, rate) over a table of events, read with the caller''s privileges; classic or unbounded, first-time or recurring cohorts, censored after the latest event';
+COMMENT ON FUNCTION @extschema@.cohort_table(regclass, text, boolean, boolean, name, name, name, text, text, name, timestamptz, timestamptz, text) IS
+'cohort retention table in long format (breakdown, cohort_start, cohort_size, period_number, retained, rate, complete) over a table of events, read with the caller''s privileges; classic or unbounded, first-time or recurring cohorts, censored after the latest event; optional breakdown (from the user''s first start event), date range and time zone; complete says the period lies within the data';
 
 --------------------------------------------------------------------------
 -- Cohort tables, two-stage form for distributed tables (Citus)

@@ -2,58 +2,54 @@
 -- Lifecycle (growth accounting) and stickiness
 --------------------------------------------------------------------------
 
-CREATE FUNCTION @extschema@.lifecycle_trans(internal, bigint, timestamptz, text)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'lifecycle_trans'
+CREATE FUNCTION @extschema@.lifecycle_trans(@extschema@.agg_state, bigint, timestamptz, text)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'lifecycle_state_trans'
 LANGUAGE C STABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.lifecycle_trans(internal, bigint, timestamptz, text) IS
+COMMENT ON FUNCTION @extschema@.lifecycle_trans(@extschema@.agg_state, bigint, timestamptz, text) IS
 'transition function of lifecycle_matrix';
 
-CREATE FUNCTION @extschema@.lifecycle_final(internal)
+CREATE FUNCTION @extschema@.lifecycle_final(@extschema@.agg_state)
 RETURNS bigint[]
-AS 'MODULE_PATHNAME', 'lifecycle_final'
+AS 'MODULE_PATHNAME', 'lifecycle_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.lifecycle_final(internal) IS
+COMMENT ON FUNCTION @extschema@.lifecycle_final(@extschema@.agg_state) IS
 'final function of lifecycle_matrix';
 
 CREATE AGGREGATE @extschema@.lifecycle_matrix(user_id bigint, ts timestamptz, period text) (
     SFUNC = @extschema@.lifecycle_trans,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.lifecycle_final,
     COMBINEFUNC = @extschema@.retention_combine,
-    SERIALFUNC = @extschema@.retention_serialize,
-    DESERIALFUNC = @extschema@.retention_deserialize,
     PARALLEL = SAFE
 );
 
 COMMENT ON AGGREGATE @extschema@.lifecycle_matrix(bigint, timestamptz, text) IS
 'growth accounting in one pass: a bigint[][] with one row {period start as days since 2000-01-01, new, returning, resurrecting, -dormant} per period; see lifecycle';
 
-CREATE FUNCTION @extschema@.stickiness_trans(internal, bigint, timestamptz, text)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'stickiness_trans'
+CREATE FUNCTION @extschema@.stickiness_trans(@extschema@.agg_state, bigint, timestamptz, text)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'stickiness_state_trans'
 LANGUAGE C STABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.stickiness_trans(internal, bigint, timestamptz, text) IS
+COMMENT ON FUNCTION @extschema@.stickiness_trans(@extschema@.agg_state, bigint, timestamptz, text) IS
 'transition function of stickiness_matrix';
 
-CREATE FUNCTION @extschema@.stickiness_final(internal)
+CREATE FUNCTION @extschema@.stickiness_final(@extschema@.agg_state)
 RETURNS bigint[]
-AS 'MODULE_PATHNAME', 'stickiness_final'
+AS 'MODULE_PATHNAME', 'stickiness_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.stickiness_final(internal) IS
+COMMENT ON FUNCTION @extschema@.stickiness_final(@extschema@.agg_state) IS
 'final function of stickiness_matrix';
 
 CREATE AGGREGATE @extschema@.stickiness_matrix(user_id bigint, ts timestamptz, period text) (
     SFUNC = @extschema@.stickiness_trans,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.stickiness_final,
     COMBINEFUNC = @extschema@.retention_combine,
-    SERIALFUNC = @extschema@.retention_serialize,
-    DESERIALFUNC = @extschema@.retention_deserialize,
     PARALLEL = SAFE
 );
 
@@ -64,57 +60,87 @@ CREATE FUNCTION @extschema@.lifecycle(
     events regclass,
     period text DEFAULT 'week',
     user_column name DEFAULT 'user_id',
-    time_column name DEFAULT 'ts')
-RETURNS TABLE (period_start date, new_users bigint, returning_users bigint,
-               resurrecting_users bigint, dormant_users bigint)
+    time_column name DEFAULT 'ts',
+    breakdown_by name DEFAULT NULL,
+    date_from timestamptz DEFAULT NULL,
+    date_to timestamptz DEFAULT NULL,
+    time_zone text DEFAULT NULL)
+RETURNS TABLE (breakdown text, period_start date, new_users bigint, returning_users bigint,
+               resurrecting_users bigint, dormant_users bigint, complete boolean)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    matrix bigint[];
 BEGIN
-    EXECUTE pg_catalog.format('SELECT @extschema@.lifecycle_matrix(%I, %I, %L) FROM %s',
-                              user_column, time_column, period, events)
-      INTO matrix;
-    RETURN QUERY
-        SELECT DATE '2000-01-01' + matrix[i][1]::integer, matrix[i][2], matrix[i][3], matrix[i][4], matrix[i][5]
-          FROM pg_catalog.generate_subscripts(matrix, 1) AS i
-         ORDER BY i;
+    -- undone when the function returns (its SET clause opens a GUC level)
+    IF time_zone IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('TimeZone', time_zone, true);
+    END IF;
+    RETURN QUERY EXECUTE pg_catalog.format(
+        'WITH e AS (SELECT %1$I AS u, %2$I AS t, %3$s AS b FROM %4$s WHERE %1$I IS NOT NULL AND %5$s), '
+        '     bounds AS (SELECT COALESCE(%6$L::pg_catalog.timestamptz, pg_catalog.min(e.t)) AS lo, '
+        '                       COALESCE(%7$L::pg_catalog.timestamptz, pg_catalog.max(e.t)) AS hi FROM e), '
+        '     g AS (SELECT e.b, @extschema@.lifecycle_matrix(e.u, e.t, %8$L) AS m FROM e GROUP BY e.b) '
+        'SELECT g.b, DATE ''2000-01-01'' OPERATOR(pg_catalog.+) g.m[i][1]::integer, '
+        '       g.m[i][2], g.m[i][3], g.m[i][4], g.m[i][5], '
+        '       @extschema@.period_complete(DATE ''2000-01-01'' OPERATOR(pg_catalog.+) g.m[i][1]::integer, '
+        '                                   %8$L, bounds.lo, bounds.hi) '
+        '  FROM g, bounds, pg_catalog.generate_subscripts(g.m, 1) AS i '
+        ' ORDER BY g.b NULLS LAST, i',
+        user_column, time_column,
+        CASE WHEN breakdown_by IS NULL THEN 'NULL::pg_catalog.text'
+             ELSE @extschema@.first_touch_sql(user_column, time_column,
+                                              @extschema@.breakdown_sql(events, breakdown_by), 'true') END,
+        events, @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period);
 END
 $$;
 
-COMMENT ON FUNCTION @extschema@.lifecycle(regclass, text, name, name) IS
-'users per period by lifecycle stage: new (first seen), returning (active now and in the previous period), resurrecting (active now, not in the previous period, seen before) and dormant (active in the previous period, not now; a negative count)';
+COMMENT ON FUNCTION @extschema@.lifecycle(regclass, text, name, name, name, timestamptz, timestamptz, text) IS
+'users per period by lifecycle stage: new (first seen), returning (active now and in the previous period), resurrecting (active now, not in the previous period, seen before) and dormant (active in the previous period, not now; a negative count); optional breakdown (from the user''s first event), date range and time zone; complete says the period lies within the data';
 
 CREATE FUNCTION @extschema@.stickiness(
     events regclass,
     period text DEFAULT 'week',
     user_column name DEFAULT 'user_id',
-    time_column name DEFAULT 'ts')
-RETURNS TABLE (period_start date, active_days integer, users bigint, share float8)
+    time_column name DEFAULT 'ts',
+    breakdown_by name DEFAULT NULL,
+    date_from timestamptz DEFAULT NULL,
+    date_to timestamptz DEFAULT NULL,
+    time_zone text DEFAULT NULL)
+RETURNS TABLE (breakdown text, period_start date, active_days integer, users bigint, share float8,
+               complete boolean)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    matrix bigint[];
 BEGIN
-    EXECUTE pg_catalog.format('SELECT @extschema@.stickiness_matrix(%I, %I, %L) FROM %s',
-                              user_column, time_column, period, events)
-      INTO matrix;
-    RETURN QUERY
-        SELECT s.period_start, s.active_days, s.users,
-               s.users::float8 / pg_catalog.sum(s.users) OVER (PARTITION BY s.period_start)::float8
-          FROM (SELECT DATE '2000-01-01' + matrix[i][1]::integer AS period_start, k AS active_days,
-                       matrix[i][k + 1] AS users
-                  FROM pg_catalog.generate_subscripts(matrix, 1) AS i,
-                       pg_catalog.generate_series(1, pg_catalog.array_length(matrix, 2) - 1) AS k) s
-         WHERE s.users > 0
-         ORDER BY 1, 2;
+    -- undone when the function returns (its SET clause opens a GUC level)
+    IF time_zone IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('TimeZone', time_zone, true);
+    END IF;
+    RETURN QUERY EXECUTE pg_catalog.format(
+        'WITH e AS (SELECT %1$I AS u, %2$I AS t, %3$s AS b FROM %4$s WHERE %1$I IS NOT NULL AND %5$s), '
+        '     bounds AS (SELECT COALESCE(%6$L::pg_catalog.timestamptz, pg_catalog.min(e.t)) AS lo, '
+        '                       COALESCE(%7$L::pg_catalog.timestamptz, pg_catalog.max(e.t)) AS hi FROM e), '
+        '     g AS (SELECT e.b, @extschema@.stickiness_matrix(e.u, e.t, %8$L) AS m FROM e GROUP BY e.b), '
+        '     s AS (SELECT g.b, DATE ''2000-01-01'' OPERATOR(pg_catalog.+) g.m[i][1]::integer AS p, '
+        '                  k AS d, g.m[i][k OPERATOR(pg_catalog.+) 1] AS n '
+        '             FROM g, pg_catalog.generate_subscripts(g.m, 1) AS i, '
+        '                  pg_catalog.generate_series(1, pg_catalog.array_length(g.m, 2) OPERATOR(pg_catalog.-) 1) AS k) '
+        'SELECT s.b, s.p, s.d, s.n, '
+        '       s.n::pg_catalog.float8 OPERATOR(pg_catalog./) '
+        '           pg_catalog.sum(s.n) OVER (PARTITION BY s.b, s.p)::pg_catalog.float8, '
+        '       @extschema@.period_complete(s.p, %8$L, bounds.lo, bounds.hi) '
+        '  FROM s, bounds WHERE s.n OPERATOR(pg_catalog.>) 0 '
+        ' ORDER BY s.b NULLS LAST, s.p, s.d',
+        user_column, time_column,
+        CASE WHEN breakdown_by IS NULL THEN 'NULL::pg_catalog.text'
+             ELSE @extschema@.first_touch_sql(user_column, time_column,
+                                              @extschema@.breakdown_sql(events, breakdown_by), 'true') END,
+        events, @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period);
 END
 $$;
 
-COMMENT ON FUNCTION @extschema@.stickiness(regclass, text, name, name) IS
-'distribution of active days per week or month: for each period and k, the users active on exactly k days of it and their share of the period''s active users';
+COMMENT ON FUNCTION @extschema@.stickiness(regclass, text, name, name, name, timestamptz, timestamptz, text) IS
+'distribution of active days per week or month: for each period and k, the users active on exactly k days of it and their share of the period''s active users; optional breakdown (from the user''s first event), date range and time zone; complete says the period lies within the data';
 
 --------------------------------------------------------------------------
 -- Lifecycle, two-stage form for distributed tables (Citus)

@@ -1,60 +1,66 @@
 --------------------------------------------------------------------------
 -- Retention: retention_rate and retention_rate_unbounded
 --
--- One aggregate state (internal) shared by every variant: a hash of users,
+-- One aggregate state (agg_state, layout retention) shared by every variant: a hash of users,
 -- each with the earliest period of a start event and a bitmap of the
 -- periods they were active in.  Periods are calendar days, ISO weeks or
 -- months in the session time zone, so everything that places a timestamp
 -- in a period is STABLE.
 --------------------------------------------------------------------------
 
-CREATE FUNCTION @extschema@.retention_rate_trans(internal, bigint, timestamptz, integer)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'retention_rate_trans'
+CREATE FUNCTION @extschema@.retention_rate_trans(@extschema@.agg_state, bigint, timestamptz, integer)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'retention_rate_state_trans'
 LANGUAGE C STABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.retention_rate_trans(internal, bigint, timestamptz, integer) IS
+COMMENT ON FUNCTION @extschema@.retention_rate_trans(@extschema@.agg_state, bigint, timestamptz, integer) IS
 'transition function of retention_rate(user_id, ts, n) with daily periods';
 
-CREATE FUNCTION @extschema@.retention_rate_trans(internal, bigint, timestamptz, integer, text)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'retention_rate_trans'
+CREATE FUNCTION @extschema@.retention_rate_trans(@extschema@.agg_state, bigint, timestamptz, integer, text)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'retention_rate_state_trans'
 LANGUAGE C STABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.retention_rate_trans(internal, bigint, timestamptz, integer, text) IS
+COMMENT ON FUNCTION @extschema@.retention_rate_trans(@extschema@.agg_state, bigint, timestamptz, integer, text) IS
 'transition function of retention_rate(user_id, ts, n, period)';
 
-CREATE FUNCTION @extschema@.retention_rate_trans(internal, bigint, timestamptz, integer, text, boolean, boolean)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'retention_rate_filter_trans'
+CREATE FUNCTION @extschema@.retention_rate_trans(@extschema@.agg_state, bigint, timestamptz, integer, text, boolean, boolean)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'retention_rate_filter_state_trans'
 LANGUAGE C STABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.retention_rate_trans(internal, bigint, timestamptz, integer, text, boolean, boolean) IS
+COMMENT ON FUNCTION @extschema@.retention_rate_trans(@extschema@.agg_state, bigint, timestamptz, integer, text, boolean, boolean) IS
 'transition function of retention_rate(user_id, ts, n, period, is_start, is_return)';
 
-CREATE FUNCTION @extschema@.retention_rate_final(internal)
+CREATE FUNCTION @extschema@.retention_rate_final(@extschema@.agg_state)
 RETURNS float8
-AS 'MODULE_PATHNAME', 'retention_rate_final'
+AS 'MODULE_PATHNAME', 'retention_rate_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.retention_rate_final(internal) IS
+COMMENT ON FUNCTION @extschema@.retention_rate_final(@extschema@.agg_state) IS
 'final function of retention_rate: users active in period n over users whose period n is observable';
 
-CREATE FUNCTION @extschema@.retention_rate_unbounded_final(internal)
+CREATE FUNCTION @extschema@.retention_rate_unbounded_final(@extschema@.agg_state)
 RETURNS float8
-AS 'MODULE_PATHNAME', 'retention_rate_unbounded_final'
+AS 'MODULE_PATHNAME', 'retention_rate_unbounded_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.retention_rate_unbounded_final(internal) IS
+COMMENT ON FUNCTION @extschema@.retention_rate_unbounded_final(@extschema@.agg_state) IS
 'final function of retention_rate_unbounded: users active in period n or later over users whose period n is observable';
+
+CREATE FUNCTION @extschema@.retention_combine(@extschema@.agg_state, @extschema@.agg_state)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'retention_state_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.retention_combine(@extschema@.agg_state, @extschema@.agg_state) IS
+'combine function of the retention aggregates over agg_state (retention_rate, cohort_matrix, lifecycle_matrix, stickiness_matrix): merges the users of two states';
 
 CREATE AGGREGATE @extschema@.retention_rate(user_id bigint, ts timestamptz, n integer) (
     SFUNC = @extschema@.retention_rate_trans,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.retention_rate_final,
     COMBINEFUNC = @extschema@.retention_combine,
-    SERIALFUNC = @extschema@.retention_serialize,
-    DESERIALFUNC = @extschema@.retention_deserialize,
     PARALLEL = SAFE
 );
 
@@ -63,11 +69,9 @@ COMMENT ON AGGREGATE @extschema@.retention_rate(bigint, timestamptz, integer) IS
 
 CREATE AGGREGATE @extschema@.retention_rate(user_id bigint, ts timestamptz, n integer, period text) (
     SFUNC = @extschema@.retention_rate_trans,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.retention_rate_final,
     COMBINEFUNC = @extschema@.retention_combine,
-    SERIALFUNC = @extschema@.retention_serialize,
-    DESERIALFUNC = @extschema@.retention_deserialize,
     PARALLEL = SAFE
 );
 
@@ -77,11 +81,9 @@ COMMENT ON AGGREGATE @extschema@.retention_rate(bigint, timestamptz, integer, te
 CREATE AGGREGATE @extschema@.retention_rate(user_id bigint, ts timestamptz, n integer, period text,
                                             is_start boolean, is_return boolean) (
     SFUNC = @extschema@.retention_rate_trans,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.retention_rate_final,
     COMBINEFUNC = @extschema@.retention_combine,
-    SERIALFUNC = @extschema@.retention_serialize,
-    DESERIALFUNC = @extschema@.retention_deserialize,
     PARALLEL = SAFE
 );
 
@@ -90,11 +92,9 @@ COMMENT ON AGGREGATE @extschema@.retention_rate(bigint, timestamptz, integer, te
 
 CREATE AGGREGATE @extschema@.retention_rate_unbounded(user_id bigint, ts timestamptz, n integer) (
     SFUNC = @extschema@.retention_rate_trans,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.retention_rate_unbounded_final,
     COMBINEFUNC = @extschema@.retention_combine,
-    SERIALFUNC = @extschema@.retention_serialize,
-    DESERIALFUNC = @extschema@.retention_deserialize,
     PARALLEL = SAFE
 );
 
@@ -103,11 +103,9 @@ COMMENT ON AGGREGATE @extschema@.retention_rate_unbounded(bigint, timestamptz, i
 
 CREATE AGGREGATE @extschema@.retention_rate_unbounded(user_id bigint, ts timestamptz, n integer, period text) (
     SFUNC = @extschema@.retention_rate_trans,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.retention_rate_unbounded_final,
     COMBINEFUNC = @extschema@.retention_combine,
-    SERIALFUNC = @extschema@.retention_serialize,
-    DESERIALFUNC = @extschema@.retention_deserialize,
     PARALLEL = SAFE
 );
 
@@ -117,11 +115,9 @@ COMMENT ON AGGREGATE @extschema@.retention_rate_unbounded(bigint, timestamptz, i
 CREATE AGGREGATE @extschema@.retention_rate_unbounded(user_id bigint, ts timestamptz, n integer, period text,
                                                       is_start boolean, is_return boolean) (
     SFUNC = @extschema@.retention_rate_trans,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.retention_rate_unbounded_final,
     COMBINEFUNC = @extschema@.retention_combine,
-    SERIALFUNC = @extschema@.retention_serialize,
-    DESERIALFUNC = @extschema@.retention_deserialize,
     PARALLEL = SAFE
 );
 

@@ -7,62 +7,44 @@
 -- entry whatever the order of the rows.
 --------------------------------------------------------------------------
 
-CREATE FUNCTION @extschema@.rolling_trans(internal, bigint, timestamptz, timestamptz, integer, interval)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'rolling_trans'
+CREATE FUNCTION @extschema@.rolling_trans(@extschema@.agg_state, bigint, timestamptz, timestamptz, integer, interval)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'rolling_state_trans'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.rolling_trans(internal, bigint, timestamptz, timestamptz, integer, interval) IS
+COMMENT ON FUNCTION @extschema@.rolling_trans(@extschema@.agg_state, bigint, timestamptz, timestamptz, integer, interval) IS
 'transition function of retention_rate_rolling';
 
-CREATE FUNCTION @extschema@.rolling_combine(internal, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'rolling_combine'
+CREATE FUNCTION @extschema@.rolling_combine(@extschema@.agg_state, @extschema@.agg_state)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'rolling_state_combine'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.rolling_combine(internal, internal) IS
+COMMENT ON FUNCTION @extschema@.rolling_combine(@extschema@.agg_state, @extschema@.agg_state) IS
 'combine function of retention_rate_rolling';
 
-CREATE FUNCTION @extschema@.rolling_serialize(internal)
-RETURNS bytea
-AS 'MODULE_PATHNAME', 'rolling_serialize'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION @extschema@.rolling_serialize(internal) IS
-'serialisation function of retention_rate_rolling';
-
-CREATE FUNCTION @extschema@.rolling_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'rolling_deserialize'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION @extschema@.rolling_deserialize(bytea, internal) IS
-'deserialisation function of retention_rate_rolling; checks the length against the user count';
-
-CREATE FUNCTION @extschema@.rolling_final(internal)
+CREATE FUNCTION @extschema@.rolling_final(@extschema@.agg_state)
 RETURNS float8
-AS 'MODULE_PATHNAME', 'rolling_final'
+AS 'MODULE_PATHNAME', 'rolling_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.rolling_final(internal) IS
+COMMENT ON FUNCTION @extschema@.rolling_final(@extschema@.agg_state) IS
 'final function of retention_rate_rolling';
 
-CREATE FUNCTION @extschema@.rolling_unbounded_final(internal)
+CREATE FUNCTION @extschema@.rolling_unbounded_final(@extschema@.agg_state)
 RETURNS float8
-AS 'MODULE_PATHNAME', 'rolling_unbounded_final'
+AS 'MODULE_PATHNAME', 'rolling_unbounded_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.rolling_unbounded_final(internal) IS
+COMMENT ON FUNCTION @extschema@.rolling_unbounded_final(@extschema@.agg_state) IS
 'final function of retention_rate_rolling_unbounded';
 
 CREATE AGGREGATE @extschema@.retention_rate_rolling(user_id bigint, start timestamptz, ts timestamptz,
                                                     n integer, window_length interval) (
     SFUNC = @extschema@.rolling_trans,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.rolling_final,
     COMBINEFUNC = @extschema@.rolling_combine,
-    SERIALFUNC = @extschema@.rolling_serialize,
-    DESERIALFUNC = @extschema@.rolling_deserialize,
     PARALLEL = SAFE
 );
 
@@ -72,11 +54,9 @@ COMMENT ON AGGREGATE @extschema@.retention_rate_rolling(bigint, timestamptz, tim
 CREATE AGGREGATE @extschema@.retention_rate_rolling_unbounded(user_id bigint, start timestamptz, ts timestamptz,
                                                               n integer, window_length interval) (
     SFUNC = @extschema@.rolling_trans,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.rolling_unbounded_final,
     COMBINEFUNC = @extschema@.rolling_combine,
-    SERIALFUNC = @extschema@.rolling_serialize,
-    DESERIALFUNC = @extschema@.rolling_deserialize,
     PARALLEL = SAFE
 );
 

@@ -4,61 +4,43 @@
 -- Newton iteration, constant memory, a float8[] state Citus can ship)
 --------------------------------------------------------------------------
 
-CREATE FUNCTION @extschema@.logreg_train_accum(internal, boolean, float8[])
-RETURNS internal
-AS 'MODULE_PATHNAME', 'logreg_train_accum'
+CREATE FUNCTION @extschema@.logreg_train_accum(@extschema@.agg_state, boolean, float8[])
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'logreg_train_state_accum'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.logreg_train_accum(internal, boolean, float8[]) IS
+COMMENT ON FUNCTION @extschema@.logreg_train_accum(@extschema@.agg_state, boolean, float8[]) IS
 'transition function of logreg_train: keeps one valid row, counts a skipped one';
 
-CREATE FUNCTION @extschema@.logreg_train_accum(internal, boolean, float8[], jsonb)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'logreg_train_accum'
+CREATE FUNCTION @extschema@.logreg_train_accum(@extschema@.agg_state, boolean, float8[], jsonb)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'logreg_train_state_accum'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.logreg_train_accum(internal, boolean, float8[], jsonb) IS
+COMMENT ON FUNCTION @extschema@.logreg_train_accum(@extschema@.agg_state, boolean, float8[], jsonb) IS
 'transition function of logreg_train with options: keeps one valid row, counts a skipped one';
 
-CREATE FUNCTION @extschema@.logreg_train_combine(internal, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'logreg_train_combine'
+CREATE FUNCTION @extschema@.logreg_train_combine(@extschema@.agg_state, @extschema@.agg_state)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'logreg_train_state_combine'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.logreg_train_combine(internal, internal) IS
+COMMENT ON FUNCTION @extschema@.logreg_train_combine(@extschema@.agg_state, @extschema@.agg_state) IS
 'combine function of logreg_train: concatenates the rows of two partial states';
 
-CREATE FUNCTION @extschema@.logreg_train_serialize(internal)
-RETURNS bytea
-AS 'MODULE_PATHNAME', 'logreg_train_serialize'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION @extschema@.logreg_train_serialize(internal) IS
-'serialisation function of logreg_train, for parallel workers';
-
-CREATE FUNCTION @extschema@.logreg_train_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'logreg_train_deserialize'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION @extschema@.logreg_train_deserialize(bytea, internal) IS
-'deserialisation function of logreg_train, for parallel workers';
-
-CREATE FUNCTION @extschema@.logreg_train_final(internal)
+CREATE FUNCTION @extschema@.logreg_train_final(@extschema@.agg_state)
 RETURNS @extschema@.logreg_model
-AS 'MODULE_PATHNAME', 'logreg_train_final'
+AS 'MODULE_PATHNAME', 'logreg_train_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.logreg_train_final(internal) IS
+COMMENT ON FUNCTION @extschema@.logreg_train_final(@extschema@.agg_state) IS
 'final function of logreg_train: Newton (IRLS) iterations to the exact optimum';
 
 CREATE AGGREGATE @extschema@.logreg_train(label boolean, features float8[]) (
     SFUNC = @extschema@.logreg_train_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.logreg_train_final,
     COMBINEFUNC = @extschema@.logreg_train_combine,
-    SERIALFUNC = @extschema@.logreg_train_serialize,
-    DESERIALFUNC = @extschema@.logreg_train_deserialize,
     PARALLEL = SAFE
 );
 
@@ -67,11 +49,9 @@ COMMENT ON AGGREGATE @extschema@.logreg_train(boolean, float8[]) IS
 
 CREATE AGGREGATE @extschema@.logreg_train(label boolean, features float8[], options jsonb) (
     SFUNC = @extschema@.logreg_train_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.logreg_train_final,
     COMBINEFUNC = @extschema@.logreg_train_combine,
-    SERIALFUNC = @extschema@.logreg_train_serialize,
-    DESERIALFUNC = @extschema@.logreg_train_deserialize,
     PARALLEL = SAFE
 );
 

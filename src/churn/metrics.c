@@ -106,13 +106,38 @@ ReservePairs(MemoryContext ctx, ScoredLabels *s, int64 n)
  * over (score, label) and over (score, positives, negatives), each with an
  * optional target recall as the last argument.  Rows with a NULL are skipped.
  */
+static Datum ScoredLabelsAccum(FunctionCallInfo fcinfo, bool counts);
+
 PG_FUNCTION_INFO_V1(scored_labels_accum);
 Datum
 scored_labels_accum(PG_FUNCTION_ARGS)
 {
+	return ScoredLabelsAccum(fcinfo, get_fn_expr_argtype(fcinfo->flinfo, 2) == INT8OID);
+}
+
+/*
+ * The same for each form by name: Citus calls a pushed-down transition
+ * function without an expression to read the argument types from.
+ */
+PG_FUNCTION_INFO_V1(scored_bools_accum);
+Datum
+scored_bools_accum(PG_FUNCTION_ARGS)
+{
+	return ScoredLabelsAccum(fcinfo, false);
+}
+
+PG_FUNCTION_INFO_V1(scored_counts_accum);
+Datum
+scored_counts_accum(PG_FUNCTION_ARGS)
+{
+	return ScoredLabelsAccum(fcinfo, true);
+}
+
+static Datum
+ScoredLabelsAccum(FunctionCallInfo fcinfo, bool counts)
+{
 	MemoryContext aggctx;
 	ScoredLabels *s;
-	bool		counts = get_fn_expr_argtype(fcinfo->flinfo, 2) == INT8OID;
 	int			target_arg = counts ? 4 : 3;
 	int64		pos;
 	int64		neg;

@@ -3,93 +3,75 @@
 -- threshold_max_f1, threshold_for_recall
 --------------------------------------------------------------------------
 
-CREATE FUNCTION @extschema@.scored_labels_accum(internal, float8, boolean)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'scored_labels_accum'
+CREATE FUNCTION @extschema@.scored_labels_accum(@extschema@.agg_state, float8, boolean)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'scored_labels_state_accum'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, boolean) IS
+COMMENT ON FUNCTION @extschema@.scored_labels_accum(@extschema@.agg_state, float8, boolean) IS
 'transition function of roc_auc and threshold_max_f1: keeps one (score, label) pair';
 
-CREATE FUNCTION @extschema@.scored_labels_accum(internal, float8, boolean, float8)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'scored_labels_accum'
+CREATE FUNCTION @extschema@.scored_labels_accum(@extschema@.agg_state, float8, boolean, float8)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'scored_labels_state_accum'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, boolean, float8) IS
+COMMENT ON FUNCTION @extschema@.scored_labels_accum(@extschema@.agg_state, float8, boolean, float8) IS
 'transition function of threshold_for_recall: keeps one (score, label) pair and the target';
 
-CREATE FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bigint)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'scored_labels_accum'
+CREATE FUNCTION @extschema@.scored_labels_accum(@extschema@.agg_state, float8, bigint, bigint)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'scored_counts_state_accum'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bigint) IS
+COMMENT ON FUNCTION @extschema@.scored_labels_accum(@extschema@.agg_state, float8, bigint, bigint) IS
 'transition function of roc_auc and threshold_max_f1 over counts: keeps one (score, positives, negatives) triple';
 
-CREATE FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bigint, float8)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'scored_labels_accum'
+CREATE FUNCTION @extschema@.scored_labels_accum(@extschema@.agg_state, float8, bigint, bigint, float8)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'scored_counts_state_accum'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.scored_labels_accum(internal, float8, bigint, bigint, float8) IS
+COMMENT ON FUNCTION @extschema@.scored_labels_accum(@extschema@.agg_state, float8, bigint, bigint, float8) IS
 'transition function of threshold_for_recall over counts: keeps one triple and the target';
 
-CREATE FUNCTION @extschema@.scored_labels_combine(internal, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'scored_labels_combine'
+CREATE FUNCTION @extschema@.scored_labels_combine(@extschema@.agg_state, @extschema@.agg_state)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'scored_labels_state_combine'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.scored_labels_combine(internal, internal) IS
+COMMENT ON FUNCTION @extschema@.scored_labels_combine(@extschema@.agg_state, @extschema@.agg_state) IS
 'combine function of the scored-label aggregates: concatenates two states';
 
-CREATE FUNCTION @extschema@.scored_labels_serialize(internal)
-RETURNS bytea
-AS 'MODULE_PATHNAME', 'scored_labels_serialize'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION @extschema@.scored_labels_serialize(internal) IS
-'serialisation function of the scored-label aggregates';
-
-CREATE FUNCTION @extschema@.scored_labels_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'scored_labels_deserialize'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION @extschema@.scored_labels_deserialize(bytea, internal) IS
-'deserialisation function of the scored-label aggregates';
-
-CREATE FUNCTION @extschema@.roc_auc_final(internal)
+CREATE FUNCTION @extschema@.roc_auc_final(@extschema@.agg_state)
 RETURNS float8
-AS 'MODULE_PATHNAME', 'roc_auc_final'
+AS 'MODULE_PATHNAME', 'roc_auc_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.roc_auc_final(internal) IS
+COMMENT ON FUNCTION @extschema@.roc_auc_final(@extschema@.agg_state) IS
 'final function of roc_auc: the Mann-Whitney statistic with average ranks for ties';
 
-CREATE FUNCTION @extschema@.threshold_max_f1_final(internal)
+CREATE FUNCTION @extschema@.threshold_max_f1_final(@extschema@.agg_state)
 RETURNS jsonb
-AS 'MODULE_PATHNAME', 'threshold_max_f1_final'
+AS 'MODULE_PATHNAME', 'threshold_max_f1_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.threshold_max_f1_final(internal) IS
+COMMENT ON FUNCTION @extschema@.threshold_max_f1_final(@extschema@.agg_state) IS
 'final function of threshold_max_f1';
 
-CREATE FUNCTION @extschema@.threshold_for_recall_final(internal)
+CREATE FUNCTION @extschema@.threshold_for_recall_final(@extschema@.agg_state)
 RETURNS jsonb
-AS 'MODULE_PATHNAME', 'threshold_for_recall_final'
+AS 'MODULE_PATHNAME', 'threshold_for_recall_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.threshold_for_recall_final(internal) IS
+COMMENT ON FUNCTION @extschema@.threshold_for_recall_final(@extschema@.agg_state) IS
 'final function of threshold_for_recall';
 
 CREATE AGGREGATE @extschema@.roc_auc(score float8, label boolean) (
     SFUNC = @extschema@.scored_labels_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.roc_auc_final,
     COMBINEFUNC = @extschema@.scored_labels_combine,
-    SERIALFUNC = @extschema@.scored_labels_serialize,
-    DESERIALFUNC = @extschema@.scored_labels_deserialize,
     PARALLEL = SAFE
 );
 
@@ -98,11 +80,9 @@ COMMENT ON AGGREGATE @extschema@.roc_auc(float8, boolean) IS
 
 CREATE AGGREGATE @extschema@.threshold_max_f1(score float8, label boolean) (
     SFUNC = @extschema@.scored_labels_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.threshold_max_f1_final,
     COMBINEFUNC = @extschema@.scored_labels_combine,
-    SERIALFUNC = @extschema@.scored_labels_serialize,
-    DESERIALFUNC = @extschema@.scored_labels_deserialize,
     PARALLEL = SAFE
 );
 
@@ -111,11 +91,9 @@ COMMENT ON AGGREGATE @extschema@.threshold_max_f1(float8, boolean) IS
 
 CREATE AGGREGATE @extschema@.threshold_for_recall(score float8, label boolean, target_recall float8) (
     SFUNC = @extschema@.scored_labels_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.threshold_for_recall_final,
     COMBINEFUNC = @extschema@.scored_labels_combine,
-    SERIALFUNC = @extschema@.scored_labels_serialize,
-    DESERIALFUNC = @extschema@.scored_labels_deserialize,
     PARALLEL = SAFE
 );
 
@@ -124,11 +102,9 @@ COMMENT ON AGGREGATE @extschema@.threshold_for_recall(float8, boolean, float8) I
 
 CREATE AGGREGATE @extschema@.roc_auc(score float8, positives bigint, negatives bigint) (
     SFUNC = @extschema@.scored_labels_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.roc_auc_final,
     COMBINEFUNC = @extschema@.scored_labels_combine,
-    SERIALFUNC = @extschema@.scored_labels_serialize,
-    DESERIALFUNC = @extschema@.scored_labels_deserialize,
     PARALLEL = SAFE
 );
 
@@ -137,11 +113,9 @@ COMMENT ON AGGREGATE @extschema@.roc_auc(float8, bigint, bigint) IS
 
 CREATE AGGREGATE @extschema@.threshold_max_f1(score float8, positives bigint, negatives bigint) (
     SFUNC = @extschema@.scored_labels_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.threshold_max_f1_final,
     COMBINEFUNC = @extschema@.scored_labels_combine,
-    SERIALFUNC = @extschema@.scored_labels_serialize,
-    DESERIALFUNC = @extschema@.scored_labels_deserialize,
     PARALLEL = SAFE
 );
 
@@ -150,11 +124,9 @@ COMMENT ON AGGREGATE @extschema@.threshold_max_f1(float8, bigint, bigint) IS
 
 CREATE AGGREGATE @extschema@.threshold_for_recall(score float8, positives bigint, negatives bigint, target_recall float8) (
     SFUNC = @extschema@.scored_labels_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.threshold_for_recall_final,
     COMBINEFUNC = @extschema@.scored_labels_combine,
-    SERIALFUNC = @extschema@.scored_labels_serialize,
-    DESERIALFUNC = @extschema@.scored_labels_deserialize,
     PARALLEL = SAFE
 );
 

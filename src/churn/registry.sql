@@ -56,10 +56,23 @@ BEGIN
             pg_catalog.floor(holdout_fraction OPERATOR(pg_catalog.*) 65536::pg_catalog.float8)::integer);
     END IF;
 
-    EXECUTE pg_catalog.format(
-        'SELECT @extschema@.logreg_train(%s, ARRAY[%s]::pg_catalog.float8[], $1) FROM %s WHERE NOT (%s)',
-        label_expr, feats, from_item, test_expr)
-        INTO model USING opts;
+    IF @extschema@.is_distributed(from_item) THEN
+        -- on Citus: one pushed-down Newton pass per iteration, each shard
+        -- sending a state of fixed size, where logreg_train would send every
+        -- training row to the coordinator; the same model (to 1e-9)
+        model := @extschema@.logreg_train_multipass(
+            pg_catalog.format('SELECT %s AS retention_label, %s FROM %s WHERE NOT (%s)',
+                label_expr,
+                (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8 AS %I', c, c), ', ' ORDER BY i)
+                   FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i)),
+                from_item, test_expr),
+            'retention_label', feature_columns, opts);
+    ELSE
+        EXECUTE pg_catalog.format(
+            'SELECT @extschema@.logreg_train(%s, ARRAY[%s]::pg_catalog.float8[], $1) FROM %s WHERE NOT (%s)',
+            label_expr, feats, from_item, test_expr)
+            INTO model USING opts;
+    END IF;
     IF model IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22000',
             MESSAGE = pg_catalog.format('no usable training rows in %s', source),

@@ -59,6 +59,7 @@ typedef struct BgnbdData
 	double	   *x_value;
 	double	   *x_count;		/* customers with that x */
 	double		total;			/* customers */
+	double		shift;			/* 0 for BG/NBD, 1 for MBG/NBD (see mbgnbd.c) */
 } BgnbdData;
 
 /*
@@ -89,7 +90,13 @@ CheckCustomerSummary(double x, double t_x, double t)
 				 errdetail("The last purchase cannot come after the end of the observation period.")));
 }
 
-/* Negative mean log-likelihood and its gradient in log-parameters. */
+/*
+ * Negative mean log-likelihood and its gradient in log-parameters.  With
+ * shift = 1 it is the MBG/NBD likelihood (Batislam, Denizel & Filiztekin
+ * 2007), where a customer may also drop out right after the first purchase:
+ * b + x becomes b + x + 1 in the beta functions and the dead-customer term
+ * a/(b+x) applies to x = 0 as well.
+ */
 static double
 BgnbdObjective(const double *theta, double *gradient, void *arg)
 {
@@ -107,18 +114,19 @@ BgnbdObjective(const double *theta, double *gradient, void *arg)
 	double		psi_ab = Digamma(a + b);
 	double		psi_b = Digamma(b);
 	double		log_a = log(a);
+	double		shift = d->shift;
 
 	CHECK_FOR_INTERRUPTS();
 
 	/* terms that depend on x only */
 	for (int k = 0; k < d->nx; k++)
 	{
-		double		x = d->x_value[k];
+		double		x = d->x_value[k] + shift;
 		double		w = d->x_count[k];
 
-		ll += w * (lgamma(r + x) - lgamma_r + r * log_alpha
+		ll += w * (lgamma(r + x - shift) - lgamma_r + r * log_alpha
 				   + lgamma_ab_b + lgamma(b + x) - lgamma(a + b + x));
-		g[0] += w * (Digamma(r + x) - psi_r + log_alpha);
+		g[0] += w * (Digamma(r + x - shift) - psi_r + log_alpha);
 		g[1] += w * r / alpha;
 		g[2] += w * (psi_ab - Digamma(a + b + x));
 		g[3] += w * (psi_ab + Digamma(b + x) - psi_b - Digamma(a + b + x));
@@ -132,10 +140,10 @@ BgnbdObjective(const double *theta, double *gradient, void *arg)
 		double		log_at = log(alpha + d->t[i]);
 		double		l3 = -(r + x) * log_at;
 
-		if (x > 0.0)
+		if (x > 0.0 || shift > 0.0)
 		{
 			double		log_atx = log(alpha + d->t_x[i]);
-			double		l4 = log_a - log(b + x - 1.0) - (r + x) * log_atx;
+			double		l4 = log_a - log(b + x - 1.0 + shift) - (r + x) * log_atx;
 			double		lse = LogAddExp(l3, l4);
 			double		p3 = exp(l3 - lse);
 			double		p4 = exp(l4 - lse);
@@ -144,7 +152,7 @@ BgnbdObjective(const double *theta, double *gradient, void *arg)
 			g[0] -= w * (p3 * log_at + p4 * log_atx);
 			g[1] -= w * (r + x) * (p3 / (alpha + d->t[i]) + p4 / (alpha + d->t_x[i]));
 			g[2] += w * p4 / a;
-			g[3] -= w * p4 / (b + x - 1.0);
+			g[3] -= w * p4 / (b + x - 1.0 + shift);
 		}
 		else
 		{
@@ -162,16 +170,6 @@ BgnbdObjective(const double *theta, double *gradient, void *arg)
 	if (isnan(ll))
 		return INFINITY;
 	return -ll / d->total;
-}
-
-static MemoryContext
-AggregateContext(FunctionCallInfo fcinfo, const char *fname)
-{
-	MemoryContext context;
-
-	if (!AggCheckCallContext(fcinfo, &context))
-		elog(ERROR, "%s called in non-aggregate context", fname);
-	return context;
 }
 
 /* Transition of bgnbd_fit: counts one customer, or "customers" of them. */
@@ -247,12 +245,13 @@ bgnbd_fit_deserialize(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(CustomerGroupsDeserialize(context, PG_GETARG_BYTEA_PP(0), 3));
 }
 
-/* Final of bgnbd_fit: the maximum-likelihood model, NULL for too few customers. */
-PG_FUNCTION_INFO_V1(bgnbd_fit_finalfn);
-Datum
-bgnbd_fit_finalfn(PG_FUNCTION_ARGS)
+/*
+ * The maximum-likelihood BG/NBD (shift 0) or MBG/NBD (shift 1) model of the
+ * groups, or NULL with a notice for fewer customers than parameters.
+ */
+BtydModel *
+BgnbdFitGroups(CustomerGroups *groups, BtydKind kind, double shift)
 {
-	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
 	double	   *rows;
 	int			npoints;
 	BgnbdData	data;
@@ -261,16 +260,15 @@ bgnbd_fit_finalfn(PG_FUNCTION_ARGS)
 	double	   *t;
 	double	   *count;
 	double		theta[BGNBD_NPARAMS] = {0.0, 0.0, 0.0, 0.0};
-	BtydModel  *model;
 	double		total = groups ? CustomerGroupsTotal(groups) : 0.0;
 
 	if (total < BGNBD_NPARAMS)
 	{
 		ereport(NOTICE,
-				(errmsg("bgnbd_fit needs at least %d customers, got %.0f",
-						BGNBD_NPARAMS, total),
+				(errmsg("%s_fit needs at least %d customers, got %.0f",
+						BtydKindGetInfo(kind)->name, BGNBD_NPARAMS, total),
 				 errdetail("The model has %d parameters.", BGNBD_NPARAMS)));
-		PG_RETURN_NULL();
+		return NULL;
 	}
 
 	/* rows come sorted by x, so each x is one run */
@@ -301,9 +299,22 @@ bgnbd_fit_finalfn(PG_FUNCTION_ARGS)
 	data.t = t;
 	data.count = count;
 	data.total = total;
+	data.shift = shift;
 
 	/* start from r = alpha = a = b = 1 */
-	model = BtydFit(BTYD_BGNBD, BgnbdObjective, &data, theta, total);
+	return BtydFit(kind, BgnbdObjective, &data, theta, total);
+}
+
+/* Final of bgnbd_fit: the maximum-likelihood model, NULL for too few customers. */
+PG_FUNCTION_INFO_V1(bgnbd_fit_finalfn);
+Datum
+bgnbd_fit_finalfn(PG_FUNCTION_ARGS)
+{
+	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
+	BtydModel  *model = BgnbdFitGroups(groups, BTYD_BGNBD, 0.0);
+
+	if (model == NULL)
+		PG_RETURN_NULL();
 	PG_RETURN_POINTER(model);
 }
 
@@ -328,17 +339,16 @@ BgnbdPAlive(const BtydModel *m, double x, double t_x, double t)
 }
 
 /*
- * Expected purchases in (T, T + horizon] of a customer with summary
- * (x, t_x, T): FHL 2005 eq. 10 after Euler's transformation (see the top of
- * the file).  x = t_x = T = 0 gives E[X(horizon)] of a new customer (eq. 7).
+ * c [1 - ((alpha+T)/(alpha+T+horizon))^(r+x) 2F1(r+x, b+x; c; z)] / (a-1)
+ * with c = a+b+x-1 and z = horizon/(alpha+T+horizon): the expected purchases
+ * in (T, T + horizon] of a customer known to be alive at T (FHL 2005 eq. 10
+ * without its P(alive) factor), after Euler's transformation (see the top
+ * of the file).  MBG/NBD's is the same with b + 1 for b.
  */
-static double
-BgnbdExpected(const BtydModel *m, double horizon, double x, double t_x, double t)
+double
+BgnbdExpectedIfAlive(double r, double alpha, double a, double b,
+					 double horizon, double x, double t)
 {
-	double		r = m->params[0];
-	double		alpha = m->params[1];
-	double		a = m->params[2];
-	double		b = m->params[3];
 	double		s = horizon / (alpha + t);
 	double		z = horizon / (alpha + t + horizon);
 	double		log1ps = log1p(s);
@@ -394,10 +404,22 @@ BgnbdExpected(const BtydModel *m, double horizon, double x, double t_x, double t
 	/* [1 - (1+s)^(1-a) (1 + (a-1) sum)] / (a-1), without dividing by a-1 */
 	/* one product, not a running sum, so the exponent carries no drift */
 	q = log1ps * Expm1Ratio(y) - exp(y + rescales * log(SERIES_RESCALE)) * sum;
-	return c * q * BgnbdPAlive(m, x, t_x, t);
+	return c * q;
 }
 
+/*
+ * Expected purchases in (T, T + horizon] of a customer with summary
+ * (x, t_x, T).  x = t_x = T = 0 gives E[X(horizon)] of a new customer (eq. 7).
+ */
 static double
+BgnbdExpected(const BtydModel *m, double horizon, double x, double t_x, double t)
+{
+	return BgnbdExpectedIfAlive(m->params[0], m->params[1], m->params[2], m->params[3],
+								horizon, x, t) * BgnbdPAlive(m, x, t_x, t);
+}
+
+/* the horizon of a prediction, or a 22023 error */
+double
 CheckHorizon(double horizon)
 {
 	if (!isfinite(horizon) || horizon < 0.0)

@@ -11,13 +11,24 @@
 #define RETENTION_BGNBD_H
 
 #include "btyd_model.h"
+#include "customer_groups.h"
 
 /* Class-22 errors for a summary no customer can have (see bgnbd.c) */
 extern void CheckCustomerSummary(double x, double t_x, double t);
+
+/* horizon, or a 22023 error when it is negative or not finite */
+extern double CheckHorizon(double horizon);
 
 /* Both validate the summary and raise class-22 errors for bad input. */
 extern double BgnbdProbabilityAlive(const BtydModel *model, double x, double t_x, double t);
 extern double BgnbdExpectedPurchases(const BtydModel *model, double horizon,
 									 double x, double t_x, double t);
+
+/* The fit shared with MBG/NBD (shift 1); NULL for too few customers */
+extern BtydModel *BgnbdFitGroups(CustomerGroups *groups, BtydKind kind, double shift);
+
+/* Expected purchases in (T, T + horizon] of a customer alive at T (bgnbd.c) */
+extern double BgnbdExpectedIfAlive(double r, double alpha, double a, double b,
+								   double horizon, double x, double t);
 
 #endif							/* RETENTION_BGNBD_H */

@@ -2,66 +2,49 @@
 -- Customer base: BG/NBD
 --
 -- bgnbd_fit's state collapses customers sharing (x, t_x, T) into counts.
--- For Citus, whose coordinator cannot merge internal states, the same fit
--- takes pre-counted groups: bgnbd_fit(x, t_x, t, customers) over
--- SELECT x, t_x, t, count(*) ... GROUP BY 1, 2, 3, a query Citus pushes down.
+-- The state is an agg_state, so Citus counts the groups on its workers and
+-- merges them on the coordinator; the same fit also takes pre-counted
+-- groups: bgnbd_fit(x, t_x, t, customers) over
+-- SELECT x, t_x, t, count(*) ... GROUP BY 1, 2, 3.
 --------------------------------------------------------------------------
 
-CREATE FUNCTION @extschema@.bgnbd_fit_transfn(internal, float8, float8, float8)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'bgnbd_fit_transfn'
+CREATE FUNCTION @extschema@.bgnbd_fit_transfn(@extschema@.agg_state, float8, float8, float8)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'bgnbd_fit_state_trans'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.bgnbd_fit_transfn(internal, float8, float8, float8) IS
+COMMENT ON FUNCTION @extschema@.bgnbd_fit_transfn(@extschema@.agg_state, float8, float8, float8) IS
 'transition function of bgnbd_fit: counts one customer';
 
-CREATE FUNCTION @extschema@.bgnbd_fit_transfn(internal, float8, float8, float8, bigint)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'bgnbd_fit_transfn'
+CREATE FUNCTION @extschema@.bgnbd_fit_transfn(@extschema@.agg_state, float8, float8, float8, bigint)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'bgnbd_fit_state_trans'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.bgnbd_fit_transfn(internal, float8, float8, float8, bigint) IS
+COMMENT ON FUNCTION @extschema@.bgnbd_fit_transfn(@extschema@.agg_state, float8, float8, float8, bigint) IS
 'transition function of bgnbd_fit: counts a group of customers';
 
-CREATE FUNCTION @extschema@.customer_groups_combine(internal, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'customer_groups_combine'
+CREATE FUNCTION @extschema@.customer_groups_combine(@extschema@.agg_state, @extschema@.agg_state)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'customer_groups_state_combine'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.customer_groups_combine(internal, internal) IS
+COMMENT ON FUNCTION @extschema@.customer_groups_combine(@extschema@.agg_state, @extschema@.agg_state) IS
 'combine function of the customer-base fits: adds the counts of customers sharing a summary';
 
-CREATE FUNCTION @extschema@.customer_groups_serialize(internal)
-RETURNS bytea
-AS 'MODULE_PATHNAME', 'customer_groups_serialize'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION @extschema@.customer_groups_serialize(internal) IS
-'serialisation function of the customer-base fits';
-
-CREATE FUNCTION @extschema@.bgnbd_fit_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'bgnbd_fit_deserialize'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION @extschema@.bgnbd_fit_deserialize(bytea, internal) IS
-'deserialisation function of bgnbd_fit';
-
-CREATE FUNCTION @extschema@.bgnbd_fit_finalfn(internal)
+CREATE FUNCTION @extschema@.bgnbd_fit_finalfn(@extschema@.agg_state)
 RETURNS @extschema@.bgnbd_model
-AS 'MODULE_PATHNAME', 'bgnbd_fit_finalfn'
+AS 'MODULE_PATHNAME', 'bgnbd_fit_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.bgnbd_fit_finalfn(internal) IS
+COMMENT ON FUNCTION @extschema@.bgnbd_fit_finalfn(@extschema@.agg_state) IS
 'final function of bgnbd_fit: the maximum-likelihood BG/NBD model';
 
 CREATE AGGREGATE @extschema@.bgnbd_fit(frequency float8, recency float8, t float8) (
     SFUNC = @extschema@.bgnbd_fit_transfn,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.bgnbd_fit_finalfn,
     COMBINEFUNC = @extschema@.customer_groups_combine,
-    SERIALFUNC = @extschema@.customer_groups_serialize,
-    DESERIALFUNC = @extschema@.bgnbd_fit_deserialize,
     PARALLEL = SAFE
 );
 
@@ -70,11 +53,9 @@ COMMENT ON AGGREGATE @extschema@.bgnbd_fit(float8, float8, float8) IS
 
 CREATE AGGREGATE @extschema@.bgnbd_fit(frequency float8, recency float8, t float8, customers bigint) (
     SFUNC = @extschema@.bgnbd_fit_transfn,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.bgnbd_fit_finalfn,
     COMBINEFUNC = @extschema@.customer_groups_combine,
-    SERIALFUNC = @extschema@.customer_groups_serialize,
-    DESERIALFUNC = @extschema@.bgnbd_fit_deserialize,
     PARALLEL = SAFE
 );
 

@@ -16,6 +16,7 @@
 #include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "libpq/pqformat.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
@@ -27,12 +28,15 @@ static const BtydKindInfo kinds[] = {
 	{"bgnbd", "bgnbd_model", 4, {"r", "alpha", "a", "b"}},
 	{"gamma_gamma", "gamma_gamma_model", 3, {"p", "q", "v"}},
 	{"pareto_nbd", "pareto_nbd_model", 4, {"r", "alpha", "s", "beta"}},
+	{"mbgnbd", "mbgnbd_model", 4, {"r", "alpha", "a", "b"}},
+	{"bgbb", "bgbb_model", 4, {"alpha", "beta", "gamma", "delta"}},
+	{"sbg", "sbg_model", 2, {"alpha", "beta"}},
 };
 
 const BtydKindInfo *
 BtydKindGetInfo(BtydKind kind)
 {
-	if (kind < BTYD_BGNBD || kind > BTYD_PARETO_NBD)
+	if (kind < BTYD_BGNBD || kind > BTYD_LAST_KIND)
 		elog(ERROR, "unknown customer-base model kind %d", (int) kind);
 	return &kinds[kind - 1];
 }
@@ -75,8 +79,9 @@ BtydFiniteResult(double value, const char *what)
 	return value;
 }
 
-static void
-AppendNumber(StringInfo buf, double value)
+/* a JSON number in the shortest form that reads back exactly; null when not finite */
+void
+AppendJsonNumber(StringInfo buf, double value)
 {
 	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
 
@@ -101,15 +106,15 @@ ModelToJson(const BtydModel *model)
 	for (int i = 0; i < info->nparams; i++)
 	{
 		appendStringInfo(&buf, ", \"%s\": ", info->param_names[i]);
-		AppendNumber(&buf, model->params[i]);
+		AppendJsonNumber(&buf, model->params[i]);
 	}
 	appendStringInfoString(&buf, ", \"log_likelihood\": ");
-	AppendNumber(&buf, model->log_likelihood);
+	AppendJsonNumber(&buf, model->log_likelihood);
 	appendStringInfoString(&buf, ", \"std_err\": {");
 	for (int i = 0; i < info->nparams; i++)
 	{
 		appendStringInfo(&buf, "%s\"%s\": ", i > 0 ? ", " : "", info->param_names[i]);
-		AppendNumber(&buf, model->std_err[i]);
+		AppendJsonNumber(&buf, model->std_err[i]);
 	}
 	appendStringInfo(&buf, "}, \"converged\": %s, \"iterations\": ",
 					 fitted ? ((model->flags & BTYD_CONVERGED) ? "true" : "false") : "null");
@@ -118,9 +123,49 @@ ModelToJson(const BtydModel *model)
 	else
 		appendStringInfoString(&buf, "null");
 	appendStringInfoString(&buf, ", \"n\": ");
-	AppendNumber(&buf, model->n);
+	AppendJsonNumber(&buf, model->n);
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
+}
+
+int
+JsonNumberArray(JsonbContainer *object, const char *key, double **out, bool allow_null,
+				int max, const char *type_name)
+{
+	JsonbValue	v;
+	JsonbValue *found = getKeyJsonValueFromContainer(object, key, strlen(key), &v);
+	JsonbIterator *it;
+	JsonbValue	elem;
+	JsonbIteratorToken tok;
+	int			size;
+	int			count = 0;
+
+	if (found == NULL || v.type == jbvNull)
+		return -1;
+	if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data) ||
+		(size = JsonContainerSize(v.val.binary.data)) > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type %s", type_name),
+				 errdetail("Key \"%s\" must be an array of at most %d numbers.", key, max)));
+	*out = palloc(sizeof(double) * Max(size, 1));
+	it = JsonbIteratorInit(v.val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (count < size && elem.type == jbvNull && allow_null)
+			(*out)[count++] = NAN;
+		else if (count < size && elem.type == jbvNumeric)
+			(*out)[count++] = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+																 NumericGetDatum(elem.val.numeric)));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid input syntax for type %s", type_name),
+					 errdetail("Key \"%s\" must be an array of numbers.", key)));
+	}
+	return count;
 }
 
 /* Look a key up in a JSON object; false when it is absent or null. */
@@ -271,6 +316,108 @@ Datum
 pareto_nbd_model_out(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_CSTRING(ModelToJson(PG_GETARG_BTYD_MODEL(0, BTYD_PARETO_NBD)));
+}
+
+Datum
+BtydModelIn(FunctionCallInfo fcinfo, BtydKind kind)
+{
+	PG_RETURN_POINTER(ModelFromJson(PG_GETARG_CSTRING(0), kind));
+}
+
+Datum
+BtydModelOut(FunctionCallInfo fcinfo, BtydKind kind)
+{
+	PG_RETURN_CSTRING(ModelToJson(PG_GETARG_BTYD_MODEL(0, kind)));
+}
+
+/*
+ * Binary form: magic, version, kind, flags, iterations (int32 each), then
+ * n, log-likelihood, the parameters and their standard errors (float8).
+ */
+Datum
+BtydModelSend(FunctionCallInfo fcinfo, BtydKind kind)
+{
+	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, kind);
+	int			nparams = BtydKindGetInfo(kind)->nparams;
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendint32(&buf, BTYD_BINARY_MAGIC);
+	pq_sendint32(&buf, BTYD_BINARY_VERSION);
+	pq_sendint32(&buf, model->kind);
+	pq_sendint32(&buf, model->flags);
+	pq_sendint32(&buf, model->iterations);
+	pq_sendfloat8(&buf, model->n);
+	pq_sendfloat8(&buf, model->log_likelihood);
+	for (int i = 0; i < nparams; i++)
+		pq_sendfloat8(&buf, model->params[i]);
+	for (int i = 0; i < nparams; i++)
+		pq_sendfloat8(&buf, model->std_err[i]);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+static void
+BadBinary(const BtydKindInfo *info, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("invalid binary value for type %s", info->type_name),
+			 errdetail("%s", detail)));
+}
+
+/* NaN (not known) or a finite number: what the text form can carry */
+static double
+RecvOptionalNumber(StringInfo buf, const BtydKindInfo *info)
+{
+	double		value = pq_getmsgfloat8(buf);
+
+	if (isinf(value))
+		BadBinary(info, "A statistic of the model is infinite.");
+	return value;
+}
+
+Datum
+BtydModelRecv(FunctionCallInfo fcinfo, BtydKind kind)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	const BtydKindInfo *info = BtydKindGetInfo(kind);
+	BtydModel  *model = BtydModelCreate(kind);
+	int32		flags;
+
+	/* fixed size: check it first, so every read below is in bounds */
+	if (buf->len - buf->cursor != 5 * 4 + (2 + 2 * info->nparams) * 8)
+		BadBinary(info, "The value has the wrong length.");
+	if ((uint32) pq_getmsgint(buf, 4) != BTYD_BINARY_MAGIC)
+		BadBinary(info, "The value does not start with the model magic number.");
+	if (pq_getmsgint(buf, 4) != BTYD_BINARY_VERSION)
+		BadBinary(info, "The binary format version is not supported by this version of the extension.");
+	if (pq_getmsgint(buf, 4) != (int32) kind)
+		BadBinary(info, "The value holds another kind of model.");
+	flags = pq_getmsgint(buf, 4);
+	if ((flags & ~(BTYD_FITTED | BTYD_CONVERGED)) != 0 ||
+		((flags & BTYD_CONVERGED) && !(flags & BTYD_FITTED)))
+		BadBinary(info, "The flags are not valid.");
+	model->flags = flags;
+	model->iterations = pq_getmsgint(buf, 4);
+	if (!(flags & BTYD_FITTED))
+		model->iterations = -1;
+	model->n = RecvOptionalNumber(buf, info);
+	model->log_likelihood = RecvOptionalNumber(buf, info);
+	for (int i = 0; i < info->nparams; i++)
+	{
+		double		param = pq_getmsgfloat8(buf);
+
+		if (!(param > 0.0) || !isfinite(param))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("parameter \"%s\" of a %s must be positive and finite",
+							info->param_names[i], info->type_name)));
+		model->params[i] = param;
+	}
+	for (int i = 0; i < info->nparams; i++)
+		model->std_err[i] = RecvOptionalNumber(buf, info);
+	pq_getmsgend(buf);
+	PG_RETURN_POINTER(model);
 }
 
 /* the optimiser's settings, shared by every customer-base fit */

@@ -20,6 +20,8 @@
 #define RETENTION_BTYD_MODEL_H
 
 #include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
 
 #include "optimize.h"
 
@@ -29,8 +31,13 @@ typedef enum BtydKind
 {
 	BTYD_BGNBD = 1,
 	BTYD_GAMMA_GAMMA = 2,
-	BTYD_PARETO_NBD = 3
+	BTYD_PARETO_NBD = 3,
+	BTYD_MBGNBD = 4,
+	BTYD_BGBB = 5,
+	BTYD_SBG = 6
 } BtydKind;
+
+#define BTYD_LAST_KIND BTYD_SBG
 
 typedef struct BtydModel
 {
@@ -63,6 +70,18 @@ extern BtydModel *BtydModelCreate(BtydKind kind);
 extern BtydModel *BtydModelFromDatum(Datum datum, BtydKind kind);
 
 /*
+ * Text and binary I/O of a model type.  The binary form (send/recv) starts
+ * with BTYD_BINARY_MAGIC and BTYD_BINARY_VERSION; recv accepts exactly the
+ * values the text input accepts.
+ */
+#define BTYD_BINARY_MAGIC 0x52544259	/* "RTBY" */
+#define BTYD_BINARY_VERSION 1
+extern Datum BtydModelIn(FunctionCallInfo fcinfo, BtydKind kind);
+extern Datum BtydModelOut(FunctionCallInfo fcinfo, BtydKind kind);
+extern Datum BtydModelSend(FunctionCallInfo fcinfo, BtydKind kind);
+extern Datum BtydModelRecv(FunctionCallInfo fcinfo, BtydKind kind);
+
+/*
  * The maximum-likelihood fit of a model: f is the mean negative
  * log-likelihood over theta = log(parameters), minimised from the start in
  * theta (overwritten), and total the number of customers behind it.
@@ -72,6 +91,18 @@ extern BtydModel *BtydFit(BtydKind kind, ObjectiveFunction f, void *data,
 
 /* value, or a 22003 error naming "what" when it is not finite */
 extern double BtydFiniteResult(double value, const char *what);
+
+/* a JSON number in the shortest form that reads back exactly; null when not finite */
+extern void AppendJsonNumber(StringInfo buf, double value);
+
+/*
+ * The numbers of the JSON array under key in object, palloc'd into *out
+ * (null elements as NaN when allow_null); returns their count, or -1 when
+ * the key is absent or null.  Anything else, or more than max elements, is
+ * a 22P02 error naming type_name.
+ */
+extern int	JsonNumberArray(JsonbContainer *object, const char *key, double **out,
+							bool allow_null, int max, const char *type_name);
 
 #define PG_GETARG_BTYD_MODEL(n, kind) BtydModelFromDatum(PG_GETARG_DATUM(n), (kind))
 

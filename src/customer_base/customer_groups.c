@@ -8,6 +8,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "common/hashfn.h"
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
@@ -141,19 +143,25 @@ CustomerGroupsDeserialize(MemoryContext context, bytea *bytes, int ndims)
 	int32		ngroups;
 
 	if (len < GROUPS_SERIAL_HEADER)
-		elog(ERROR, "customer groups state has %zu bytes, expected at least %zu",
-			 len, (Size) GROUPS_SERIAL_HEADER);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("customer groups state has %zu bytes, expected at least %zu",
+						len, (Size) GROUPS_SERIAL_HEADER)));
 	/* read in place: the bytes outlive this function */
 	buf.data = VARDATA_ANY(bytes);
 	buf.len = len;
 	buf.maxlen = len;
 	buf.cursor = 0;
 	if (pq_getmsgint(&buf, 4) != ndims)
-		elog(ERROR, "customer groups state has the wrong number of dimensions");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("customer groups state has the wrong number of dimensions")));
 	ngroups = pq_getmsgint(&buf, 4);
 	if (ngroups < 0 ||
 		len != GROUPS_SERIAL_HEADER + (Size) ngroups * (ndims + 1) * sizeof(float8))
-		elog(ERROR, "corrupt customer groups state");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("customer groups state says %d groups but holds %zu bytes", ngroups, len)));
 
 	groups = CustomerGroupsCreate(context, ndims);
 	for (int32 g = 0; g < ngroups; g++)
@@ -162,8 +170,19 @@ CustomerGroupsDeserialize(MemoryContext context, bytea *bytes, int ndims)
 		double		count;
 
 		for (int i = 0; i < ndims; i++)
+		{
 			key[i] = pq_getmsgfloat8(&buf);
+			/* what the transition functions accept: finite, not negative */
+			if (!(key[i] >= 0.0 && key[i] < INFINITY))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("customer groups state holds value %g in group %d", key[i], g)));
+		}
 		count = pq_getmsgfloat8(&buf);
+		if (!(count > 0.0 && count < INFINITY))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("customer groups state holds count %g in group %d", count, g)));
 		CustomerGroupsAdd(groups, key, count);
 	}
 	return groups;
@@ -206,6 +225,16 @@ CustomerGroupsToRows(const CustomerGroups *groups, double **rows)
 	qsort(out, n, sizeof(double) * width, CompareRows);
 	*rows = out;
 	return n;
+}
+
+MemoryContext
+AggregateContext(FunctionCallInfo fcinfo, const char *fname)
+{
+	MemoryContext context;
+
+	if (!AggCheckCallContext(fcinfo, &context))
+		elog(ERROR, "%s called in non-aggregate context", fname);
+	return context;
 }
 
 double

@@ -40,6 +40,9 @@ extern CustomerGroups *CustomerGroupsDeserialize(MemoryContext context, bytea *b
  */
 extern double CustomerCountArgument(FunctionCallInfo fcinfo, int argno);
 
+/* the aggregate's memory context; fname names the caller in the can't-happen error */
+extern MemoryContext AggregateContext(FunctionCallInfo fcinfo, const char *fname);
+
 extern int	CustomerGroupsToRows(const CustomerGroups *groups, double **rows);
 
 #endif							/* RETENTION_CUSTOMER_GROUPS_H */

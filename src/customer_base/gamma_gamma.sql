@@ -2,45 +2,43 @@
 -- Customer base: Gamma-Gamma spend and lifetime value
 --------------------------------------------------------------------------
 
-CREATE FUNCTION @extschema@.gamma_gamma_fit_transfn(internal, float8, float8)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'gamma_gamma_fit_transfn'
+CREATE FUNCTION @extschema@.gamma_gamma_fit_transfn(@extschema@.agg_state, float8, float8)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'gamma_gamma_fit_state_trans'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.gamma_gamma_fit_transfn(internal, float8, float8) IS
+COMMENT ON FUNCTION @extschema@.gamma_gamma_fit_transfn(@extschema@.agg_state, float8, float8) IS
 'transition function of gamma_gamma_fit: counts one customer with repeat purchases';
 
-CREATE FUNCTION @extschema@.gamma_gamma_fit_transfn(internal, float8, float8, bigint)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'gamma_gamma_fit_transfn'
+CREATE FUNCTION @extschema@.gamma_gamma_fit_transfn(@extschema@.agg_state, float8, float8, bigint)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'gamma_gamma_fit_state_trans'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.gamma_gamma_fit_transfn(internal, float8, float8, bigint) IS
+COMMENT ON FUNCTION @extschema@.gamma_gamma_fit_transfn(@extschema@.agg_state, float8, float8, bigint) IS
 'transition function of gamma_gamma_fit: counts a group of customers';
 
-CREATE FUNCTION @extschema@.gamma_gamma_fit_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'gamma_gamma_fit_deserialize'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION @extschema@.gamma_gamma_fit_deserialize(bytea, internal) IS
-'deserialisation function of gamma_gamma_fit';
-
-CREATE FUNCTION @extschema@.gamma_gamma_fit_finalfn(internal)
+CREATE FUNCTION @extschema@.gamma_gamma_fit_finalfn(@extschema@.agg_state)
 RETURNS @extschema@.gamma_gamma_model
-AS 'MODULE_PATHNAME', 'gamma_gamma_fit_finalfn'
+AS 'MODULE_PATHNAME', 'gamma_gamma_fit_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.gamma_gamma_fit_finalfn(internal) IS
+COMMENT ON FUNCTION @extschema@.gamma_gamma_fit_finalfn(@extschema@.agg_state) IS
 'final function of gamma_gamma_fit: the maximum-likelihood Gamma-Gamma model';
+
+CREATE FUNCTION @extschema@.spend_groups_combine(@extschema@.agg_state, @extschema@.agg_state)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'spend_groups_state_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.spend_groups_combine(@extschema@.agg_state, @extschema@.agg_state) IS
+'combine function of gamma_gamma_fit: adds the customers of two states';
 
 CREATE AGGREGATE @extschema@.gamma_gamma_fit(frequency float8, monetary float8) (
     SFUNC = @extschema@.gamma_gamma_fit_transfn,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.gamma_gamma_fit_finalfn,
-    COMBINEFUNC = @extschema@.customer_groups_combine,
-    SERIALFUNC = @extschema@.customer_groups_serialize,
-    DESERIALFUNC = @extschema@.gamma_gamma_fit_deserialize,
+    COMBINEFUNC = @extschema@.spend_groups_combine,
     PARALLEL = SAFE
 );
 
@@ -49,11 +47,9 @@ COMMENT ON AGGREGATE @extschema@.gamma_gamma_fit(float8, float8) IS
 
 CREATE AGGREGATE @extschema@.gamma_gamma_fit(frequency float8, monetary float8, customers bigint) (
     SFUNC = @extschema@.gamma_gamma_fit_transfn,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.gamma_gamma_fit_finalfn,
-    COMBINEFUNC = @extschema@.customer_groups_combine,
-    SERIALFUNC = @extschema@.customer_groups_serialize,
-    DESERIALFUNC = @extschema@.gamma_gamma_fit_deserialize,
+    COMBINEFUNC = @extschema@.spend_groups_combine,
     PARALLEL = SAFE
 );
 

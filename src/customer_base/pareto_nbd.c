@@ -333,16 +333,6 @@ ModelParams(const BtydModel *model)
 	return (PnbdParams) {model->params[0], model->params[1], model->params[2], model->params[3]};
 }
 
-static double
-CheckHorizon(double horizon)
-{
-	if (!isfinite(horizon) || horizon < 0.0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("horizon must be a non-negative finite number, not %g", horizon)));
-	return horizon;
-}
-
 /* [1 - (scale/(scale+h))^(s-1)] / (s-1), regular at s = 1 */
 static double
 LifetimeFactor(double s, double scale, double horizon)

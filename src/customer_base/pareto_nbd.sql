@@ -40,21 +40,19 @@ CREATE CAST (jsonb AS @extschema@.pareto_nbd_model) WITH INOUT;
 COMMENT ON CAST (@extschema@.pareto_nbd_model AS jsonb) IS 'the model as JSON';
 COMMENT ON CAST (jsonb AS @extschema@.pareto_nbd_model) IS 'a model from JSON, e.g. from retention.models';
 
-CREATE FUNCTION @extschema@.pareto_nbd_fit_finalfn(internal)
+CREATE FUNCTION @extschema@.pareto_nbd_fit_finalfn(@extschema@.agg_state)
 RETURNS @extschema@.pareto_nbd_model
-AS 'MODULE_PATHNAME', 'pareto_nbd_fit_finalfn'
+AS 'MODULE_PATHNAME', 'pareto_nbd_fit_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.pareto_nbd_fit_finalfn(internal) IS
+COMMENT ON FUNCTION @extschema@.pareto_nbd_fit_finalfn(@extschema@.agg_state) IS
 'final function of pareto_nbd_fit: the maximum-likelihood Pareto/NBD model';
 
 CREATE AGGREGATE @extschema@.pareto_nbd_fit(frequency float8, recency float8, t float8) (
     SFUNC = @extschema@.bgnbd_fit_transfn,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.pareto_nbd_fit_finalfn,
     COMBINEFUNC = @extschema@.customer_groups_combine,
-    SERIALFUNC = @extschema@.customer_groups_serialize,
-    DESERIALFUNC = @extschema@.bgnbd_fit_deserialize,
     PARALLEL = SAFE
 );
 
@@ -63,11 +61,9 @@ COMMENT ON AGGREGATE @extschema@.pareto_nbd_fit(float8, float8, float8) IS
 
 CREATE AGGREGATE @extschema@.pareto_nbd_fit(frequency float8, recency float8, t float8, customers bigint) (
     SFUNC = @extschema@.bgnbd_fit_transfn,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.pareto_nbd_fit_finalfn,
     COMBINEFUNC = @extschema@.customer_groups_combine,
-    SERIALFUNC = @extschema@.customer_groups_serialize,
-    DESERIALFUNC = @extschema@.bgnbd_fit_deserialize,
     PARALLEL = SAFE
 );
 

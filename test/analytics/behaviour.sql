@@ -33,11 +33,14 @@ LANGUAGE sql STABLE AS $$
          -(SELECT count(*) FROM a y WHERE y.p = prev.q
              AND NOT EXISTS (SELECT FROM a x WHERE x.user_id = y.user_id AND x.p = prev.p))
     FROM prev $$;
-SELECT set_eq($$SELECT * FROM retention.lifecycle('shop', 'week')$$, $$SELECT * FROM plain_lifecycle('week')$$,
+SELECT set_eq($$SELECT period_start, new_users, returning_users, resurrecting_users, dormant_users
+                 FROM retention.lifecycle('shop', 'week')$$, $$SELECT * FROM plain_lifecycle('week')$$,
               'weekly lifecycle equals plain SQL');
-SELECT set_eq($$SELECT * FROM retention.lifecycle('shop', 'day')$$, $$SELECT * FROM plain_lifecycle('day')$$,
+SELECT set_eq($$SELECT period_start, new_users, returning_users, resurrecting_users, dormant_users
+                 FROM retention.lifecycle('shop', 'day')$$, $$SELECT * FROM plain_lifecycle('day')$$,
               'daily lifecycle equals plain SQL');
-SELECT set_eq($$SELECT * FROM retention.lifecycle('shop', 'month')$$, $$SELECT * FROM plain_lifecycle('month')$$,
+SELECT set_eq($$SELECT period_start, new_users, returning_users, resurrecting_users, dormant_users
+                 FROM retention.lifecycle('shop', 'month')$$, $$SELECT * FROM plain_lifecycle('month')$$,
               'monthly lifecycle equals plain SQL');
 
 SELECT is((SELECT count(*)::int FROM (VALUES ('day'), ('week'), ('month')) v(p)

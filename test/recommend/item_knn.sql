@@ -18,9 +18,9 @@ SELECT is(
         AND p.proname <> 'item_knn_save'),
     0, 'every item_knn, recommend and ranking_metrics function is PARALLEL SAFE and documented');
 SELECT is(
-    (SELECT a.aggcombinefn <> 0 AND a.aggserialfn <> 0 AND a.aggdeserialfn <> 0
-       FROM pg_catalog.pg_aggregate a WHERE a.aggfnoid = 'retention.item_knn'::regproc),
-    true, 'item_knn has combine, serialise and deserialise functions');
+    (SELECT a.aggcombinefn <> 0 AND a.aggtranstype = 'retention.agg_state'::regtype
+       FROM pg_catalog.pg_aggregate a WHERE a.aggfnoid = 'retention.item_knn(bigint, bigint, float8, integer)'::regprocedure),
+    true, 'item_knn has a combine function and a state Citus can ship (agg_state)');
 SELECT is(
     (SELECT count(*)::int FROM pg_catalog.pg_proc p
       WHERE p.pronamespace = 'retention'::regnamespace

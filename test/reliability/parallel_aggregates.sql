@@ -64,7 +64,10 @@ SELECT i,
        interval '30 days' AS horizon,
        interval '30 minutes' AS session_gap,
        'view'::text AS view_event, 'click'::text AS click_event, 'cart'::text AS cart_event,
-       'purchase'::text AS purchase_event, 'activity'::text AS churn_on
+       'purchase'::text AS purchase_event, 'activity'::text AS churn_on,
+       -- a BG/BB pattern over 6 opportunities (x, t_x, n), and Cox options
+       (i % 7) AS bb_x, CASE WHEN i % 7 = 0 THEN 0 ELSE i % 7 + (i / 7) % (7 - i % 7) END AS bb_t_x,
+       6 AS bb_n, '{"ties": "breslow"}'::jsonb AS cox_options
   FROM generate_series(1, 20000) i
        JOIN pg_temp.cdnow c ON c.id = 1 + i % 2357,
        LATERAL (SELECT random() * 4 - 2 + i * 0 AS f1, random() * 3 + i * 0 AS f2,
@@ -97,9 +100,22 @@ SELECT coalesce(
       ORDER BY a.attnum LIMIT 1))
 $$;
 
+-- arguments whose name means different things to different aggregates
+CREATE TABLE pg_temp.argument_overrides (proname name, argname text, expr text);
+INSERT INTO pg_temp.argument_overrides VALUES
+    ('als_train', 'options', $$'{"factors": 4, "iterations": 2, "seed": 7}'::jsonb$$),
+    ('item_knn', 'similarity', '''pearson''::text'),
+    -- a consistent BG/BB pattern (x <= t_x <= n), and options coxph_train knows
+    ('bgbb_fit', 'frequency', 'r.bb_x'),
+    ('bgbb_fit', 'recency', 'r.bb_t_x'),
+    ('bgbb_fit', 'n', 'r.bb_n'),
+    ('coxph_train', 'options', 'r.cox_options');
+
 CREATE TABLE pg_temp.subjects AS
 SELECT p.oid::regprocedure AS agg,
-       (SELECT array_agg(pg_temp.argument_expr(coalesce(p.proargnames[i], ''), p.proargtypes[i - 1]::regtype)
+       (SELECT array_agg(coalesce((SELECT o.expr FROM pg_temp.argument_overrides o
+                                    WHERE o.proname = p.proname AND o.argname = p.proargnames[i]),
+                                  pg_temp.argument_expr(coalesce(p.proargnames[i], ''), p.proargtypes[i - 1]::regtype))
                          ORDER BY i)
           FROM generate_series(1, p.pronargs) i) AS args
   FROM pg_proc p JOIN pg_aggregate g ON g.aggfnoid = p.oid

@@ -65,8 +65,20 @@ SELECT i::bigint AS item_id,
 -- this test's transaction; it pins its own search_path first thing)
 INSERT INTO retention.pipelines (name, events) VALUES ('sp', 'public.sp_events');
 
+-- a campaign on it, half its users assigned in March (issue 19)
+INSERT INTO retention.customer_scores (pipeline, user_id, churn_prob, recommended_items, scored_at)
+SELECT 'sp', u, 0.3 + 0.6 * random(), '{1,2}', '2024-03-01' FROM generate_series(1, 60) u;
+INSERT INTO retention.campaigns (name, pipeline, control_fraction, assignment_key)
+VALUES ('sp_campaign', 'sp', 0.4, '0123456789abcdef'), ('sp_assign', 'sp', 0.4, 'fedcba9876543210');
+INSERT INTO retention.interventions (campaign, user_id, arm, assigned_at, churn_prob)
+SELECT 'sp_campaign', s.user_id, retention.assignment_arm('sp_campaign', s.user_id, 0.4, '0123456789abcdef'),
+       '2024-03-01', s.churn_prob
+  FROM retention.customer_scores s WHERE s.pipeline = 'sp';
+
 CREATE TABLE public.sp_knn AS
 SELECT retention.item_knn(user_id, item_id, 1.0, 10) AS m FROM public.sp_events;
+CREATE TABLE public.sp_als AS
+SELECT retention.als_train(user_id, item_id, 1.0, '{"factors": 3, "iterations": 2}') AS m FROM public.sp_events;
 CREATE TABLE public.sp_user_knn AS
 SELECT retention.item_knn(item_id, user_id, 1.0, 10) AS m FROM public.sp_events;
 
@@ -77,6 +89,7 @@ BEGIN
     CALL retention.train_churn_model('sp_churn', 'public.sp_features', 'churned', '{f1,f2,f3}',
                                      NULL, NULL, 0.2, v);
     PERFORM retention.item_knn_save('sp_knn', (SELECT m FROM public.sp_knn));
+    PERFORM retention.als_save('sp_als', (SELECT m FROM public.sp_als));
 END
 $$;
 
@@ -90,8 +103,20 @@ $$;
 
 CREATE TABLE pg_temp.calls (routine text PRIMARY KEY, call text NOT NULL, probe text);
 INSERT INTO pg_temp.calls VALUES
-('retention.cohort_table(regclass,text,boolean,boolean,name,name,name,text,text)',
+('retention.cohort_table(regclass,text,boolean,boolean,name,name,name,text,text,name,timestamp with time zone,timestamp with time zone,text)',
  $$SELECT * FROM retention.cohort_table('sp_events', 'week')$$, NULL),
+('retention.lifecycle(regclass,text,name,name,name,timestamp with time zone,timestamp with time zone,text)',
+ $$SELECT * FROM retention.lifecycle('sp_events', 'week', breakdown_by => 'event_type', time_zone => 'Europe/Paris')$$, NULL),
+('retention.stickiness(regclass,text,name,name,name,timestamp with time zone,timestamp with time zone,text)',
+ $$SELECT * FROM retention.stickiness('sp_events', 'week', breakdown_by => 'event_type', time_zone => 'Europe/Paris')$$, NULL),
+('retention.funnel(regclass,text[],interval,text,name,name,name,name,timestamp with time zone,timestamp with time zone)',
+ $$SELECT * FROM retention.funnel('sp_events', '{view,purchase}', '7 days', 'ordered', 'event_type')$$, NULL),
+('retention.funnel_dropoffs(regclass,text[],interval,integer,text,name,name,name,name,timestamp with time zone,timestamp with time zone)',
+ $$SELECT * FROM retention.funnel_dropoffs('sp_events', '{view,purchase}', '7 days', 2, 'strict')$$, NULL),
+('retention.funnel_progress_sql(regclass,text[],interval,text,name,name,name,name,timestamp with time zone,timestamp with time zone)',
+ $$SELECT retention.funnel_progress_sql('sp_events', '{view,purchase}', '7 days', 'unordered', 'event_type', 'user_id', 'ts', 'event_type', NULL, NULL)$$, NULL),
+('retention.paths(regclass,text,text,integer,name,name,name,timestamp with time zone,timestamp with time zone)',
+ $$SELECT * FROM retention.paths('sp_events', 'view', 'previous', 2)$$, NULL),
 ('retention.report_html(text)',
  $$SELECT retention.report_html('sp')$$, NULL),
 ('retention.churn_model(text,integer)',
@@ -104,6 +129,28 @@ INSERT INTO pg_temp.calls VALUES
        '{"p":6.25,"q":3.74,"v":15.44}'::retention.gamma_gamma_model, 39, 12, 4.33, 0.01)$$, NULL),
 ('retention.evaluate_item_knn(regclass,regclass,integer,integer,name,name)',
  $$SELECT * FROM retention.evaluate_item_knn('sp_events', 'sp_test_events', 5, 3)$$, NULL),
+('retention.als_load(text,integer)',
+ $$SELECT retention.als_load('sp_als')::pg_catalog.text$$, NULL),
+('retention.als_save(text,retention.als_model,text,jsonb)',
+ $$SELECT retention.als_save('sp_als', (SELECT m FROM sp_als), 'sp_events', '{"note": "x"}')$$,
+ $$SELECT version, kind, model::text, metrics::text, training_source FROM retention.models
+    WHERE name = 'sp_als' ORDER BY version$$),
+('retention.evaluate_recommenders(regclass,regclass,integer,jsonb,integer,name,name)',
+ $$SELECT * FROM retention.evaluate_recommenders('sp_events', 'sp_test_events', 5, '{"factors": 3, "iterations": 2}', 3)$$, NULL),
+('retention.recommend_all(retention.als_model,regclass,integer,name,name)',
+ $$SELECT * FROM retention.recommend_all((SELECT m FROM sp_als), 'sp_events', 3)$$, NULL),
+('retention.assignment_arm(text,bigint,double precision,bytea)',
+ $$SELECT retention.assignment_arm('sp_campaign', 7, 0.3, '0123456789abcdef'::bytea)$$, NULL),
+('retention.assign_interventions(text,timestamp with time zone)',
+ $$SELECT * FROM retention.assign_interventions('sp_assign', '2024-03-01')$$,
+ $$SELECT user_id, arm, assigned_at, churn_prob FROM retention.interventions
+    WHERE campaign = 'sp_assign' ORDER BY user_id$$),
+('retention.intervention_outcomes(text,interval)',
+ $$SELECT * FROM retention.intervention_outcomes('sp_campaign', '30 days')$$, NULL),
+('retention.intervention_effect(text,interval,double precision)',
+ $$SELECT * FROM retention.intervention_effect('sp_campaign', '30 days')$$, NULL),
+('retention.intervention_uplift(text,interval,integer,double precision)',
+ $$SELECT * FROM retention.intervention_uplift('sp_campaign', '30 days', 4)$$, NULL),
 ('retention.item_knn_load(text,integer)',
  $$SELECT retention.item_knn_load('sp_knn')::pg_catalog.text$$, NULL),
 ('retention.item_knn_save(text,retention.item_knn_model,text,jsonb)',
@@ -158,10 +205,16 @@ SELECT CASE format_type(t, NULL)
     WHEN 'real[]' THEN '''{0.1,-0.2,0.3,0.05}''::pg_catalog.float4[]'
     WHEN 'jsonb' THEN '''{}''::pg_catalog.jsonb'
     WHEN 'retention.item_knn_model' THEN '(SELECT m FROM public.sp_knn)'
+    WHEN 'retention.als_model' THEN '(SELECT m FROM public.sp_als)'
     WHEN 'retention.logreg_model' THEN 'retention.churn_model(''sp_churn'')'
     WHEN 'retention.bgnbd_model' THEN '''{"r":0.243,"alpha":4.414,"a":0.793,"b":2.426}''::retention.bgnbd_model'
     WHEN 'retention.pareto_nbd_model' THEN '''{"r":0.553,"alpha":10.578,"s":0.606,"beta":11.669}''::retention.pareto_nbd_model'
     WHEN 'retention.gamma_gamma_model' THEN '''{"p":6.25,"q":3.74,"v":15.44}''::retention.gamma_gamma_model'
+    WHEN 'retention.mbgnbd_model' THEN '''{"r":0.525,"alpha":6.18,"a":0.891,"b":1.61}''::retention.mbgnbd_model'
+    WHEN 'retention.bgbb_model' THEN '''{"alpha":1.204,"beta":0.75,"gamma":0.657,"delta":2.783}''::retention.bgbb_model'
+    WHEN 'retention.sbg_model' THEN '''{"alpha":0.704,"beta":1.182}''::retention.sbg_model'
+    WHEN 'retention.survival_curve' THEN '''{"time":[1,2,3],"n_event":[1,0,1],"n_censor":[0,1,1]}''::retention.survival_curve'
+    WHEN 'retention.coxph_model' THEN '''{"coefficients":[0.5,1,-2],"baseline":{"time":[1,2],"cumulative_hazard":[0.1,0.2]}}''::retention.coxph_model'
     END
 $$;
 

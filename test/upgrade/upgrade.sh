@@ -56,7 +56,7 @@ upgrade_install_0_1_0() {
 }
 
 retention_upgrade() {
-	local dir=$RETENTION_ROOT/test/upgrade out so missing before after diffs first_run
+	local dir=$RETENTION_ROOT/test/upgrade/fixtures out so missing before after diffs first_run
 	log "upgrade: 0.1.0 with data, updated, against a fresh install"
 	out=$(mktemp -d /tmp/retention-upgrade.XXXXXX)
 

@@ -1,0 +1,323 @@
+/*-------------------------------------------------------------------------
+ *
+ * sbg.c
+ *	  The shifted-beta-geometric (sBG) model of contractual retention,
+ *	  Fader & Hardie (2007), "How to Project Customer Retention", Journal of
+ *	  Interactive Marketing 21(1): maximum-likelihood fit, survival,
+ *	  retention rates and discounted expected residual lifetime (Fader &
+ *	  Hardie 2010, "Customer-Base Valuation in a Contractual Setting",
+ *	  Marketing Science 29(1)).
+ *
+ * Each customer renews at the end of every period with probability 1 - theta,
+ * theta ~ Beta(alpha, beta) across customers.  Then
+ *	 P(T = t) = B(alpha+1, beta+t-1) / B(alpha, beta)	 (lost in period t)
+ *	 S(t)	  = B(alpha, beta+t) / B(alpha, beta)		 (still active after t)
+ *	 r_t	  = S(t)/S(t-1) = (beta+t-1) / (alpha+beta+t-1)
+ * A customer lost in period t contributes (t, churned) and log P(T = t); one
+ * observed active through t periods contributes (t, not churned) and
+ * log S(t).  The gradient is analytic (digamma differences).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+
+#include "btyd_model.h"
+#include "customer_groups.h"
+#include "special_functions.h"
+
+#define SBG_NPARAMS 2
+
+/* terms allowed in the DERL series before the discount is called too small */
+#define DERL_MAX_TERMS 100000000L
+
+typedef struct SbgData
+{
+	int			npoints;
+	const double *rows;			/* (t, churned, count) per group */
+	double		total;
+} SbgData;
+
+/* Negative mean log-likelihood and its gradient in log(alpha), log(beta). */
+static double
+SbgObjective(const double *theta, double *gradient, void *arg)
+{
+	const SbgData *d = arg;
+	double		alpha = exp(theta[0]);
+	double		beta = exp(theta[1]);
+	double		lbeta0 = LogBeta(alpha, beta);
+	double		psi_ab = Digamma(alpha + beta);
+	double		psi_b = Digamma(beta);
+	double		ll = 0.0;
+	double		ga = 0.0;
+	double		gb = 0.0;
+
+	for (int i = 0; i < d->npoints; i++)
+	{
+		double		t = d->rows[3 * i];
+		bool		churned = d->rows[3 * i + 1] != 0.0;
+		double		w = d->rows[3 * i + 2];
+		double		psi_abt = Digamma(alpha + beta + t);
+
+		if (churned)
+		{
+			ll += w * (LogBeta(alpha + 1.0, beta + t - 1.0) - lbeta0);
+			/* psi(alpha+1) - psi(alpha) = 1/alpha */
+			ga += w * (1.0 / alpha - psi_abt + psi_ab);
+			gb += w * (Digamma(beta + t - 1.0) - psi_abt - psi_b + psi_ab);
+		}
+		else
+		{
+			ll += w * (LogBeta(alpha, beta + t) - lbeta0);
+			ga += w * (psi_ab - psi_abt);
+			gb += w * (Digamma(beta + t) - psi_abt - psi_b + psi_ab);
+		}
+	}
+	gradient[0] = -ga * alpha / d->total;
+	gradient[1] = -gb * beta / d->total;
+	if (isnan(ll))
+		return INFINITY;
+	return -ll / d->total;
+}
+
+/* Transition of sbg_fit: counts one customer, or "customers" of them. */
+PG_FUNCTION_INFO_V1(sbg_fit_transfn);
+Datum
+sbg_fit_transfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext context = AggregateContext(fcinfo, "sbg_fit_transfn");
+	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
+	double		key[2];
+	double		count;
+	int32		periods;
+	bool		churned;
+
+	if (groups == NULL)
+		groups = CustomerGroupsCreate(context, 2);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || (PG_NARGS() > 3 && PG_ARGISNULL(3)))
+		PG_RETURN_POINTER(groups);
+
+	periods = PG_GETARG_INT32(1);
+	churned = PG_GETARG_BOOL(2);
+	if (churned && periods < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a churned customer must have periods of at least 1, not %d", periods),
+				 errdetail("A customer lost during period t renewed t - 1 times; the first period is 1.")));
+	if (periods < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("periods must not be negative, not %d", periods)));
+	key[0] = periods;
+	key[1] = churned ? 1.0 : 0.0;
+	count = CustomerCountArgument(fcinfo, 3);
+	if (count > 0.0)
+		CustomerGroupsAdd(groups, key, count);
+	PG_RETURN_POINTER(groups);
+}
+
+/* Deserialise of sbg_fit: groups of (periods, churned). */
+PG_FUNCTION_INFO_V1(sbg_fit_deserialize);
+Datum
+sbg_fit_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext context = AggregateContext(fcinfo, "sbg_fit_deserialize");
+	CustomerGroups *groups = CustomerGroupsDeserialize(context, PG_GETARG_BYTEA_PP(0), 2);
+	double	   *rows;
+	int			n = CustomerGroupsToRows(groups, &rows);
+
+	/* the keys of a hostile state must be keys the transition could make */
+	for (int i = 0; i < n; i++)
+	{
+		double		t = rows[3 * i];
+		double		c = rows[3 * i + 1];
+		double		w = rows[3 * i + 2];
+
+		if (!(w > 0.0 && isfinite(w)) || !(t >= 0.0 && t <= PG_INT32_MAX && t == floor(t)) ||
+			!(c == 0.0 || c == 1.0) || (c == 1.0 && t < 1.0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("invalid sbg_fit state"),
+					 errdetail("A group has periods %g, churned %g and count %g.", t, c, w)));
+	}
+	pfree(rows);
+	PG_RETURN_POINTER(groups);
+}
+
+/* Final of sbg_fit: the maximum-likelihood model, NULL without any churn information. */
+PG_FUNCTION_INFO_V1(sbg_fit_finalfn);
+Datum
+sbg_fit_finalfn(PG_FUNCTION_ARGS)
+{
+	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
+	double		total = groups ? CustomerGroupsTotal(groups) : 0.0;
+	double		theta[SBG_NPARAMS] = {0.0, 0.0};
+	double		churned = 0.0;
+	double		renewals = 0.0;
+	double	   *rows;
+	SbgData		data;
+
+	if (total == 0.0)
+		PG_RETURN_NULL();
+	data.npoints = CustomerGroupsToRows(groups, &rows);
+	data.rows = rows;
+	data.total = total;
+	for (int i = 0; i < data.npoints; i++)
+	{
+		double		t = rows[3 * i];
+		double		w = rows[3 * i + 2];
+
+		if (rows[3 * i + 1] != 0.0)
+		{
+			churned += w;
+			renewals += w * (t - 1.0);
+		}
+		else
+			renewals += w * t;
+	}
+
+	/*
+	 * Without a churn the likelihood grows as alpha -> 0, without a renewal
+	 * as beta -> 0: no maximum, so no model, and the reason said plainly.
+	 */
+	if (churned == 0.0 || renewals == 0.0)
+	{
+		ereport(NOTICE,
+				(errmsg("sbg_fit has no maximum-likelihood estimate: %s",
+						churned == 0.0 ? "no customer churned" : "no customer ever renewed"),
+				 errdetail("The likelihood grows without bound towards the edge of the parameter space.")));
+		PG_RETURN_NULL();
+	}
+	PG_RETURN_POINTER(BtydFit(BTYD_SBG, SbgObjective, &data, theta, total));
+}
+
+static int32
+CheckPeriod(int32 t, int32 min)
+{
+	if (t < min)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("period must be at least %d, not %d", min, t)));
+	return t;
+}
+
+/* S(t) = B(alpha, beta+t) / B(alpha, beta) */
+static double
+SbgSurvival(const BtydModel *m, double t)
+{
+	double		alpha = m->params[0];
+	double		beta = m->params[1];
+
+	return exp(LogBeta(alpha, beta + t) - LogBeta(alpha, beta));
+}
+
+/* Returns S(t), the share of a cohort still active after t periods. */
+PG_FUNCTION_INFO_V1(sbg_survival);
+Datum
+sbg_survival(PG_FUNCTION_ARGS)
+{
+	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, BTYD_SBG);
+	int32		t = CheckPeriod(PG_GETARG_INT32(1), 0);
+
+	PG_RETURN_FLOAT8(BtydFiniteResult(SbgSurvival(model, t), "survival"));
+}
+
+/* Returns r_t = S(t)/S(t-1), the retention rate of period t. */
+PG_FUNCTION_INFO_V1(sbg_retention_rate);
+Datum
+sbg_retention_rate(PG_FUNCTION_ARGS)
+{
+	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, BTYD_SBG);
+	int32		t = CheckPeriod(PG_GETARG_INT32(1), 1);
+	double		alpha = model->params[0];
+	double		beta = model->params[1];
+
+	PG_RETURN_FLOAT8((beta + t - 1.0) / (alpha + beta + t - 1.0));
+}
+
+/*
+ * Returns DERL(d | n-1 renewals) = sum_{t>=n} S(t)/S(n-1) / (1+d)^(t-n), the
+ * discounted expected residual lifetime, in periods, of a customer who has
+ * renewed n-1 times and is about to decide on the next renewal (Fader &
+ * Hardie 2010, eq. 6): (beta+n-1)/(alpha+beta+n-1) 2F1(1, beta+n;
+ * alpha+beta+n; 1/(1+d)).  The series' terms shrink by at most 1/(1+d) each.
+ */
+PG_FUNCTION_INFO_V1(sbg_residual_lifetime);
+Datum
+sbg_residual_lifetime(PG_FUNCTION_ARGS)
+{
+	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, BTYD_SBG);
+	double		d = PG_GETARG_FLOAT8(1);
+	int32		renewals = PG_GETARG_INT32(2);
+	double		alpha = model->params[0];
+	double		beta = model->params[1];
+	double		n;
+	double		z;
+	double		term = 1.0;
+	double		sum = 0.0;
+
+	if (!(d > 0.0) || !isfinite(d))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("discount rate must be positive and finite, not %g", d),
+				 errhint("Without discounting the residual lifetime is infinite when alpha <= 1.")));
+	if (renewals < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("renewals must not be negative, not %d", renewals)));
+	n = (double) renewals + 1.0;
+	z = 1.0 / (1.0 + d);
+	/* 2F1(1, b; c; z) = sum_k (b)_k / (c)_k z^k */
+	for (long k = 0;; k++)
+	{
+		sum += term;
+		term *= (beta + n + k) / (alpha + beta + n + k) * z;
+		if (term <= 1e-17 * sum)
+			break;
+		if (k % 100000 == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (k == DERL_MAX_TERMS)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("residual lifetime does not converge within %ld series terms", DERL_MAX_TERMS),
+					 errhint("Use a larger discount rate.")));
+	}
+	PG_RETURN_FLOAT8(BtydFiniteResult((beta + n - 1.0) / (alpha + beta + n - 1.0) * sum,
+									  "residual lifetime"));
+}
+
+/* Input of sbg_model: its JSON text form. */
+PG_FUNCTION_INFO_V1(sbg_model_in);
+Datum
+sbg_model_in(PG_FUNCTION_ARGS)
+{
+	return BtydModelIn(fcinfo, BTYD_SBG);
+}
+
+/* Output of sbg_model: its JSON text form. */
+PG_FUNCTION_INFO_V1(sbg_model_out);
+Datum
+sbg_model_out(PG_FUNCTION_ARGS)
+{
+	return BtydModelOut(fcinfo, BTYD_SBG);
+}
+
+/* Binary input of sbg_model. */
+PG_FUNCTION_INFO_V1(sbg_model_recv);
+Datum
+sbg_model_recv(PG_FUNCTION_ARGS)
+{
+	return BtydModelRecv(fcinfo, BTYD_SBG);
+}
+
+/* Binary output of sbg_model. */
+PG_FUNCTION_INFO_V1(sbg_model_send);
+Datum
+sbg_model_send(PG_FUNCTION_ARGS)
+{
+	return BtydModelSend(fcinfo, BTYD_SBG);
+}
