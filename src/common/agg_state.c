@@ -83,6 +83,9 @@ extern Datum customer_groups_serialize(PG_FUNCTION_ARGS);
 extern Datum customer_groups_combine(PG_FUNCTION_ARGS);
 extern Datum bgnbd_fit_deserialize(PG_FUNCTION_ARGS);
 extern Datum gamma_gamma_fit_deserialize(PG_FUNCTION_ARGS);
+extern Datum bgbb_fit_deserialize(PG_FUNCTION_ARGS);
+extern Datum sbg_fit_deserialize(PG_FUNCTION_ARGS);
+extern Datum km_fit_deserialize(PG_FUNCTION_ARGS);
 
 static const LayoutInfo layouts[] = {
 	[AGG_LAYOUT_RETENTION] = {"retention", retention_serialize, retention_deserialize, retention_combine},
@@ -92,6 +95,9 @@ static const LayoutInfo layouts[] = {
 	[AGG_LAYOUT_ITEM_KNN] = {"item-kNN", item_knn_serialfn, item_knn_deserialfn, item_knn_combinefn},
 	[AGG_LAYOUT_CUSTOMER_GROUPS] = {"customer groups", customer_groups_serialize, bgnbd_fit_deserialize, customer_groups_combine},
 	[AGG_LAYOUT_SPEND_GROUPS] = {"spend groups", customer_groups_serialize, gamma_gamma_fit_deserialize, customer_groups_combine},
+	[AGG_LAYOUT_OPPORTUNITY_GROUPS] = {"opportunity groups", customer_groups_serialize, bgbb_fit_deserialize, customer_groups_combine},
+	[AGG_LAYOUT_RENEWAL_GROUPS] = {"renewal groups", customer_groups_serialize, sbg_fit_deserialize, customer_groups_combine},
+	[AGG_LAYOUT_SURVIVAL_GROUPS] = {"survival groups", customer_groups_serialize, km_fit_deserialize, customer_groups_combine},
 };
 
 /* the expanded (in-memory) form */
@@ -636,7 +642,20 @@ AGG_STATE_COMBINEFN(customer_groups_state_combine, AGG_LAYOUT_CUSTOMER_GROUPS)
 AGG_STATE_TRANSFN(bgnbd_fit_state_trans, AGG_LAYOUT_CUSTOMER_GROUPS, bgnbd_fit_transfn)
 AGG_STATE_FINALFN(bgnbd_fit_state_final, AGG_LAYOUT_CUSTOMER_GROUPS, bgnbd_fit_finalfn)
 AGG_STATE_FINALFN(pareto_nbd_fit_state_final, AGG_LAYOUT_CUSTOMER_GROUPS, pareto_nbd_fit_finalfn)
+AGG_STATE_FINALFN(mbgnbd_fit_state_final, AGG_LAYOUT_CUSTOMER_GROUPS, mbgnbd_fit_finalfn)
 
 AGG_STATE_COMBINEFN(spend_groups_state_combine, AGG_LAYOUT_SPEND_GROUPS)
 AGG_STATE_TRANSFN(gamma_gamma_fit_state_trans, AGG_LAYOUT_SPEND_GROUPS, gamma_gamma_fit_transfn)
 AGG_STATE_FINALFN(gamma_gamma_fit_state_final, AGG_LAYOUT_SPEND_GROUPS, gamma_gamma_fit_finalfn)
+
+AGG_STATE_COMBINEFN(opportunity_groups_state_combine, AGG_LAYOUT_OPPORTUNITY_GROUPS)
+AGG_STATE_TRANSFN(bgbb_fit_state_trans, AGG_LAYOUT_OPPORTUNITY_GROUPS, bgbb_fit_transfn)
+AGG_STATE_FINALFN(bgbb_fit_state_final, AGG_LAYOUT_OPPORTUNITY_GROUPS, bgbb_fit_finalfn)
+
+AGG_STATE_COMBINEFN(renewal_groups_state_combine, AGG_LAYOUT_RENEWAL_GROUPS)
+AGG_STATE_TRANSFN(sbg_fit_state_trans, AGG_LAYOUT_RENEWAL_GROUPS, sbg_fit_transfn)
+AGG_STATE_FINALFN(sbg_fit_state_final, AGG_LAYOUT_RENEWAL_GROUPS, sbg_fit_finalfn)
+
+AGG_STATE_COMBINEFN(survival_groups_state_combine, AGG_LAYOUT_SURVIVAL_GROUPS)
+AGG_STATE_TRANSFN(km_fit_state_trans, AGG_LAYOUT_SURVIVAL_GROUPS, km_fit_transfn)
+AGG_STATE_FINALFN(km_fit_state_final, AGG_LAYOUT_SURVIVAL_GROUPS, km_fit_finalfn)

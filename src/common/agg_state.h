@@ -30,11 +30,14 @@ typedef enum AggStateLayout
 	AGG_LAYOUT_SCORED_LABELS = 4,	/* roc_auc, threshold_max_f1, threshold_for_recall */
 	AGG_LAYOUT_ITEM_KNN = 5,	/* item_knn */
 	AGG_LAYOUT_CUSTOMER_GROUPS = 6, /* bgnbd_fit, pareto_nbd_fit */
-	AGG_LAYOUT_SPEND_GROUPS = 7 /* gamma_gamma_fit */
+	AGG_LAYOUT_SPEND_GROUPS = 7,	/* gamma_gamma_fit */
+	AGG_LAYOUT_OPPORTUNITY_GROUPS = 8,	/* bgbb_fit */
+	AGG_LAYOUT_RENEWAL_GROUPS = 9,	/* sbg_fit */
+	AGG_LAYOUT_SURVIVAL_GROUPS = 10	/* km_fit */
 } AggStateLayout;
 
 #define AGG_LAYOUT_FIRST AGG_LAYOUT_RETENTION
-#define AGG_LAYOUT_LAST AGG_LAYOUT_SPEND_GROUPS
+#define AGG_LAYOUT_LAST AGG_LAYOUT_SURVIVAL_GROUPS
 
 /*
  * Run an internal-state support function ("inner") on an agg_state: the

@@ -59,45 +59,43 @@ CREATE CAST (jsonb AS @extschema@.bgbb_model) WITH INOUT;
 COMMENT ON CAST (@extschema@.bgbb_model AS jsonb) IS 'the model as JSON';
 COMMENT ON CAST (jsonb AS @extschema@.bgbb_model) IS 'a model from JSON, e.g. from retention.models';
 
-CREATE FUNCTION @extschema@.bgbb_fit_transfn(internal, integer, integer, integer)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'bgbb_fit_transfn'
+CREATE FUNCTION @extschema@.bgbb_fit_transfn(@extschema@.agg_state, integer, integer, integer)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'bgbb_fit_state_trans'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.bgbb_fit_transfn(internal, integer, integer, integer) IS
+COMMENT ON FUNCTION @extschema@.bgbb_fit_transfn(@extschema@.agg_state, integer, integer, integer) IS
 'transition function of bgbb_fit: counts one customer';
 
-CREATE FUNCTION @extschema@.bgbb_fit_transfn(internal, integer, integer, integer, bigint)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'bgbb_fit_transfn'
+CREATE FUNCTION @extschema@.bgbb_fit_transfn(@extschema@.agg_state, integer, integer, integer, bigint)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'bgbb_fit_state_trans'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.bgbb_fit_transfn(internal, integer, integer, integer, bigint) IS
+COMMENT ON FUNCTION @extschema@.bgbb_fit_transfn(@extschema@.agg_state, integer, integer, integer, bigint) IS
 'transition function of bgbb_fit: counts a group of customers';
 
-CREATE FUNCTION @extschema@.bgbb_fit_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'bgbb_fit_deserialize'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION @extschema@.bgbb_fit_deserialize(bytea, internal) IS
-'deserialisation function of bgbb_fit';
-
-CREATE FUNCTION @extschema@.bgbb_fit_finalfn(internal)
-RETURNS @extschema@.bgbb_model
-AS 'MODULE_PATHNAME', 'bgbb_fit_finalfn'
+CREATE FUNCTION @extschema@.bgbb_fit_combine(@extschema@.agg_state, @extschema@.agg_state)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'opportunity_groups_state_combine'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.bgbb_fit_finalfn(internal) IS
+COMMENT ON FUNCTION @extschema@.bgbb_fit_combine(@extschema@.agg_state, @extschema@.agg_state) IS
+'combine function of bgbb_fit: adds the counts of customers sharing a pattern';
+
+CREATE FUNCTION @extschema@.bgbb_fit_finalfn(@extschema@.agg_state)
+RETURNS @extschema@.bgbb_model
+AS 'MODULE_PATHNAME', 'bgbb_fit_state_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.bgbb_fit_finalfn(@extschema@.agg_state) IS
 'final function of bgbb_fit: the maximum-likelihood BG/BB model';
 
 CREATE AGGREGATE @extschema@.bgbb_fit(frequency integer, recency integer, n integer) (
     SFUNC = @extschema@.bgbb_fit_transfn,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.bgbb_fit_finalfn,
-    COMBINEFUNC = @extschema@.customer_groups_combine,
-    SERIALFUNC = @extschema@.customer_groups_serialize,
-    DESERIALFUNC = @extschema@.bgbb_fit_deserialize,
+    COMBINEFUNC = @extschema@.bgbb_fit_combine,
     PARALLEL = SAFE
 );
 
@@ -106,11 +104,9 @@ COMMENT ON AGGREGATE @extschema@.bgbb_fit(integer, integer, integer) IS
 
 CREATE AGGREGATE @extschema@.bgbb_fit(frequency integer, recency integer, n integer, customers bigint) (
     SFUNC = @extschema@.bgbb_fit_transfn,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.bgbb_fit_finalfn,
-    COMBINEFUNC = @extschema@.customer_groups_combine,
-    SERIALFUNC = @extschema@.customer_groups_serialize,
-    DESERIALFUNC = @extschema@.bgbb_fit_deserialize,
+    COMBINEFUNC = @extschema@.bgbb_fit_combine,
     PARALLEL = SAFE
 );
 

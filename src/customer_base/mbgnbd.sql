@@ -58,21 +58,19 @@ CREATE CAST (jsonb AS @extschema@.mbgnbd_model) WITH INOUT;
 COMMENT ON CAST (@extschema@.mbgnbd_model AS jsonb) IS 'the model as JSON';
 COMMENT ON CAST (jsonb AS @extschema@.mbgnbd_model) IS 'a model from JSON, e.g. from retention.models';
 
-CREATE FUNCTION @extschema@.mbgnbd_fit_finalfn(internal)
+CREATE FUNCTION @extschema@.mbgnbd_fit_finalfn(@extschema@.agg_state)
 RETURNS @extschema@.mbgnbd_model
-AS 'MODULE_PATHNAME', 'mbgnbd_fit_finalfn'
+AS 'MODULE_PATHNAME', 'mbgnbd_fit_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.mbgnbd_fit_finalfn(internal) IS
+COMMENT ON FUNCTION @extschema@.mbgnbd_fit_finalfn(@extschema@.agg_state) IS
 'final function of mbgnbd_fit: the maximum-likelihood MBG/NBD model';
 
 CREATE AGGREGATE @extschema@.mbgnbd_fit(frequency float8, recency float8, t float8) (
     SFUNC = @extschema@.bgnbd_fit_transfn,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.mbgnbd_fit_finalfn,
     COMBINEFUNC = @extschema@.customer_groups_combine,
-    SERIALFUNC = @extschema@.customer_groups_serialize,
-    DESERIALFUNC = @extschema@.bgnbd_fit_deserialize,
     PARALLEL = SAFE
 );
 
@@ -81,11 +79,9 @@ COMMENT ON AGGREGATE @extschema@.mbgnbd_fit(float8, float8, float8) IS
 
 CREATE AGGREGATE @extschema@.mbgnbd_fit(frequency float8, recency float8, t float8, customers bigint) (
     SFUNC = @extschema@.bgnbd_fit_transfn,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.mbgnbd_fit_finalfn,
     COMBINEFUNC = @extschema@.customer_groups_combine,
-    SERIALFUNC = @extschema@.customer_groups_serialize,
-    DESERIALFUNC = @extschema@.bgnbd_fit_deserialize,
     PARALLEL = SAFE
 );
 

@@ -60,45 +60,43 @@ CREATE CAST (jsonb AS @extschema@.sbg_model) WITH INOUT;
 COMMENT ON CAST (@extschema@.sbg_model AS jsonb) IS 'the model as JSON';
 COMMENT ON CAST (jsonb AS @extschema@.sbg_model) IS 'a model from JSON, e.g. from retention.models';
 
-CREATE FUNCTION @extschema@.sbg_fit_transfn(internal, integer, boolean)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'sbg_fit_transfn'
+CREATE FUNCTION @extschema@.sbg_fit_transfn(@extschema@.agg_state, integer, boolean)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'sbg_fit_state_trans'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.sbg_fit_transfn(internal, integer, boolean) IS
+COMMENT ON FUNCTION @extschema@.sbg_fit_transfn(@extschema@.agg_state, integer, boolean) IS
 'transition function of sbg_fit: counts one customer';
 
-CREATE FUNCTION @extschema@.sbg_fit_transfn(internal, integer, boolean, bigint)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'sbg_fit_transfn'
+CREATE FUNCTION @extschema@.sbg_fit_transfn(@extschema@.agg_state, integer, boolean, bigint)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'sbg_fit_state_trans'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.sbg_fit_transfn(internal, integer, boolean, bigint) IS
+COMMENT ON FUNCTION @extschema@.sbg_fit_transfn(@extschema@.agg_state, integer, boolean, bigint) IS
 'transition function of sbg_fit: counts a group of customers';
 
-CREATE FUNCTION @extschema@.sbg_fit_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'sbg_fit_deserialize'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION @extschema@.sbg_fit_deserialize(bytea, internal) IS
-'deserialisation function of sbg_fit';
-
-CREATE FUNCTION @extschema@.sbg_fit_finalfn(internal)
-RETURNS @extschema@.sbg_model
-AS 'MODULE_PATHNAME', 'sbg_fit_finalfn'
+CREATE FUNCTION @extschema@.sbg_fit_combine(@extschema@.agg_state, @extschema@.agg_state)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'renewal_groups_state_combine'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.sbg_fit_finalfn(internal) IS
+COMMENT ON FUNCTION @extschema@.sbg_fit_combine(@extschema@.agg_state, @extschema@.agg_state) IS
+'combine function of sbg_fit: adds the counts of customers sharing (periods, churned)';
+
+CREATE FUNCTION @extschema@.sbg_fit_finalfn(@extschema@.agg_state)
+RETURNS @extschema@.sbg_model
+AS 'MODULE_PATHNAME', 'sbg_fit_state_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.sbg_fit_finalfn(@extschema@.agg_state) IS
 'final function of sbg_fit: the maximum-likelihood sBG model';
 
 CREATE AGGREGATE @extschema@.sbg_fit(periods integer, churned boolean) (
     SFUNC = @extschema@.sbg_fit_transfn,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.sbg_fit_finalfn,
-    COMBINEFUNC = @extschema@.customer_groups_combine,
-    SERIALFUNC = @extschema@.customer_groups_serialize,
-    DESERIALFUNC = @extschema@.sbg_fit_deserialize,
+    COMBINEFUNC = @extschema@.sbg_fit_combine,
     PARALLEL = SAFE
 );
 
@@ -107,11 +105,9 @@ COMMENT ON AGGREGATE @extschema@.sbg_fit(integer, boolean) IS
 
 CREATE AGGREGATE @extschema@.sbg_fit(periods integer, churned boolean, customers bigint) (
     SFUNC = @extschema@.sbg_fit_transfn,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.sbg_fit_finalfn,
-    COMBINEFUNC = @extschema@.customer_groups_combine,
-    SERIALFUNC = @extschema@.customer_groups_serialize,
-    DESERIALFUNC = @extschema@.sbg_fit_deserialize,
+    COMBINEFUNC = @extschema@.sbg_fit_combine,
     PARALLEL = SAFE
 );
 

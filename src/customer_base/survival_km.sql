@@ -60,45 +60,43 @@ CREATE CAST (jsonb AS @extschema@.survival_curve) WITH INOUT;
 COMMENT ON CAST (@extschema@.survival_curve AS jsonb) IS 'the curve as JSON';
 COMMENT ON CAST (jsonb AS @extschema@.survival_curve) IS 'a curve from JSON, e.g. from retention.models';
 
-CREATE FUNCTION @extschema@.km_fit_transfn(internal, float8, boolean)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'km_fit_transfn'
+CREATE FUNCTION @extschema@.km_fit_transfn(@extschema@.agg_state, float8, boolean)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'km_fit_state_trans'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.km_fit_transfn(internal, float8, boolean) IS
+COMMENT ON FUNCTION @extschema@.km_fit_transfn(@extschema@.agg_state, float8, boolean) IS
 'transition function of km_fit: adds one subject';
 
-CREATE FUNCTION @extschema@.km_fit_transfn(internal, float8, boolean, float8)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'km_fit_transfn'
+CREATE FUNCTION @extschema@.km_fit_transfn(@extschema@.agg_state, float8, boolean, float8)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'km_fit_state_trans'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.km_fit_transfn(internal, float8, boolean, float8) IS
+COMMENT ON FUNCTION @extschema@.km_fit_transfn(@extschema@.agg_state, float8, boolean, float8) IS
 'transition function of km_fit: adds a weighted subject';
 
-CREATE FUNCTION @extschema@.km_fit_deserialize(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'km_fit_deserialize'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION @extschema@.km_fit_deserialize(bytea, internal) IS
-'deserialisation function of km_fit';
-
-CREATE FUNCTION @extschema@.km_fit_finalfn(internal)
-RETURNS @extschema@.survival_curve
-AS 'MODULE_PATHNAME', 'km_fit_finalfn'
+CREATE FUNCTION @extschema@.km_fit_combine(@extschema@.agg_state, @extschema@.agg_state)
+RETURNS @extschema@.agg_state
+AS 'MODULE_PATHNAME', 'survival_groups_state_combine'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION @extschema@.km_fit_finalfn(internal) IS
+COMMENT ON FUNCTION @extschema@.km_fit_combine(@extschema@.agg_state, @extschema@.agg_state) IS
+'combine function of km_fit: adds the weights of subjects sharing (time, event)';
+
+CREATE FUNCTION @extschema@.km_fit_finalfn(@extschema@.agg_state)
+RETURNS @extschema@.survival_curve
+AS 'MODULE_PATHNAME', 'km_fit_state_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.km_fit_finalfn(@extschema@.agg_state) IS
 'final function of km_fit: the Kaplan-Meier curve';
 
 CREATE AGGREGATE @extschema@.km_fit("time" float8, event boolean) (
     SFUNC = @extschema@.km_fit_transfn,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.km_fit_finalfn,
-    COMBINEFUNC = @extschema@.customer_groups_combine,
-    SERIALFUNC = @extschema@.customer_groups_serialize,
-    DESERIALFUNC = @extschema@.km_fit_deserialize,
+    COMBINEFUNC = @extschema@.km_fit_combine,
     PARALLEL = SAFE
 );
 
@@ -107,11 +105,9 @@ COMMENT ON AGGREGATE @extschema@.km_fit(float8, boolean) IS
 
 CREATE AGGREGATE @extschema@.km_fit("time" float8, event boolean, weight float8) (
     SFUNC = @extschema@.km_fit_transfn,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@.km_fit_finalfn,
-    COMBINEFUNC = @extschema@.customer_groups_combine,
-    SERIALFUNC = @extschema@.customer_groups_serialize,
-    DESERIALFUNC = @extschema@.km_fit_deserialize,
+    COMBINEFUNC = @extschema@.km_fit_combine,
     PARALLEL = SAFE
 );
 
