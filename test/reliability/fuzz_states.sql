@@ -241,7 +241,8 @@ UNION ALL
 SELECT 'double precision[]', x, false FROM unnest(ARRAY['{0.5,1,2}', '{}', '{NaN}']) x;
 
 -- the functions fuzzed: every function of the extension that takes a state
--- or a value of one of its types, and whose every argument the pool can
+-- (bigint[], float8[]) or a value of one of its base types (agg_state and
+-- the model types included), and whose every argument the pool can
 -- write (internal arguments cannot be written from SQL at all)
 CREATE VIEW fuzz.targets AS
 SELECT f.oid::regprocedure AS fn, f.proname, f.argtypes,
@@ -249,10 +250,13 @@ SELECT f.oid::regprocedure AS fn, f.proname, f.argtypes,
          WHERE f.oid IN (ag.aggtransfn, ag.aggcombinefn, ag.aggfinalfn)) AS aggregates
   FROM fuzz.ext_functions f
  WHERE f.prokind = 'f'
-   AND f.argtypes && ARRAY['bigint[]', 'double precision[]', 'retention.activity',
-                           'retention.logreg_model', 'retention.item_knn_model',
-                           'retention.bgnbd_model', 'retention.gamma_gamma_model',
-                           'retention.pareto_nbd_model']::regtype[]
+   AND f.argtypes && (ARRAY['bigint[]', 'double precision[]']::regtype[] ||
+                      ARRAY(SELECT ty.oid::regtype FROM pg_catalog.pg_type ty
+                              JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_type'::regclass
+                                                         AND d.objid = ty.oid AND d.deptype = 'e'
+                              JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+                                                            AND e.extname = 'retention'
+                             WHERE ty.typtype = 'b'))
    AND NOT EXISTS (SELECT 1 FROM unnest(f.argtypes) t
                     WHERE NOT EXISTS (SELECT 1 FROM fuzz.pool p WHERE p.typ = t));
 
@@ -261,7 +265,7 @@ SELECT f.oid::regprocedure AS fn
   FROM fuzz.ext_functions f
  WHERE f.prokind = 'f'
    AND f.argtypes && ARRAY['bigint[]', 'double precision[]', 'retention.activity']::regtype[]
-   AND f.oid NOT IN (SELECT fn FROM fuzz.targets);
+   AND f.oid NOT IN (SELECT fn::oid FROM fuzz.targets);
 
 -- the pool numbered per type and per type and origin, for quick random picks
 CREATE TABLE fuzz.pool_k AS
