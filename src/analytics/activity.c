@@ -136,7 +136,7 @@ ActivityCheck(const Activity *a, int64 bytes, int code)
 	if (a->kind < PERIOD_DAY || a->kind > PERIOD_MONTH)
 		BadActivity(code, "period kind", "%lld is not 1 (day), 2 (week) or 3 (month)", a->kind);
 	if (a->nbits < 0 || a->nbits > MAX_USER_SPAN)
-		BadActivity(code, "nbits", "%lld is outside 0 .. " CppAsString2(MAX_USER_SPAN), a->nbits);
+		BadActivity(code, "nbits", "%lld is negative or more than 2^20", a->nbits);
 	if (bytes != (a->nbits + 7) / 8)
 		BadActivity(code, "bitmap", "has %lld bytes, not the ones nbits calls for", bytes);
 	if (!PeriodInSpan(a->kind, a->last_event))
@@ -321,7 +321,7 @@ activity_recv(PG_FUNCTION_ARGS)
 	a.nbits = pq_getmsgint(buf, 4);
 	if (a.nbits < 0 || a.nbits > MAX_USER_SPAN)
 		BadActivity(ERRCODE_INVALID_BINARY_REPRESENTATION, "nbits",
-					"%lld is outside 0 .. " CppAsString2(MAX_USER_SPAN), a.nbits);
+					"%lld is negative or more than 2^20", a.nbits);
 	a.bits = (const uint8 *) pq_getmsgbytes(buf, (a.nbits + 7) / 8);
 	ActivityCheck(&a, (a.nbits + 7) / 8, ERRCODE_INVALID_BINARY_REPRESENTATION);
 	PG_RETURN_POINTER(ActivityWrite(&a));

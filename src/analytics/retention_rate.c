@@ -149,6 +149,8 @@ RetentionTransition(FunctionCallInfo fcinfo, const RetentionArgs *args)
 		PeriodKind	kind = PeriodArg(fcinfo, args->period_arg);
 
 		state = NewState(aggcxt, args->n_arg >= 0 ? CheckN(n) : NO_N, kind, 1024);
+		if (args->user_arg < 0)
+			UserTableSetAnonymous(state->users);
 		if (args->period_arg >= 0)
 			state->period_datum = PG_GETARG_DATUM(args->period_arg);
 		if (args->mode_arg >= 0)

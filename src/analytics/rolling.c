@@ -179,7 +179,7 @@ rolling_trans(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("event of user " INT64_FORMAT " at %s precedes the user's start %s",
-						user_id, timestamptz_to_str(ts), timestamptz_to_str(start)),
+						user_id, pstrdup(timestamptz_to_str(ts)), pstrdup(timestamptz_to_str(start))),
 				 errhint("Pass the user's first event time as start, e.g. min(ts) OVER (PARTITION BY user_id).")));
 
 	if (!state->have_max || ts > state->max_ts)
@@ -203,7 +203,7 @@ rolling_trans(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("user " INT64_FORMAT " has two different starts, %s and %s",
-						user_id, timestamptz_to_str(u->start), timestamptz_to_str(start)),
+						user_id, pstrdup(timestamptz_to_str(u->start)), pstrdup(timestamptz_to_str(start))),
 				 errhint("Pass the same start on every row of a user.")));
 	Observe(state, u, ts);
 	PG_RETURN_POINTER(state);
@@ -254,7 +254,7 @@ rolling_combine(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("user " INT64_FORMAT " has two different starts, %s and %s",
-								e->user_id, timestamptz_to_str(u->start), timestamptz_to_str(e->start))));
+								e->user_id, pstrdup(timestamptz_to_str(u->start)), pstrdup(timestamptz_to_str(e->start)))));
 			u->in_window |= e->in_window;
 			u->at_or_after |= e->at_or_after;
 		}

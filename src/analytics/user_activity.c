@@ -63,6 +63,7 @@ struct UserTable
 {
 	MemoryContext cxt;
 	users_hash *hash;
+	bool		anonymous;		/* one user, no user id given (user_activity) */
 	int			npending;
 	PendingEvent pending[BATCH_SIZE];
 };
@@ -91,6 +92,7 @@ UserTableCreate(MemoryContext cxt, uint32 size_hint)
 
 	table->cxt = cxt;
 	table->hash = users_create(cxt, Max(size_hint, 64), NULL);
+	table->anonymous = false;
 	table->npending = 0;
 	return table;
 }
@@ -104,9 +106,21 @@ UserTableCount(UserTable *table)
 	return table->hash->members;
 }
 
-static void
-CheckSpan(int64 user_id, int64 span)
+void
+UserTableSetAnonymous(UserTable *table)
 {
+	table->anonymous = true;
+}
+
+static void
+CheckSpan(UserTable *table, int64 user_id, int64 span)
+{
+	if (span > MAX_USER_SPAN && table->anonymous)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("events span %lld periods, more than the limit of %d",
+						(long long) span, MAX_USER_SPAN),
+				 errhint("Use a longer period, or filter out events far from the others.")));
 	if (span > MAX_USER_SPAN)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -128,7 +142,7 @@ Cover(UserTable *table, UserEntry *u, int32 lo, int32 hi)
 	uint64	   *dst;
 	int			oldwords;
 
-	CheckSpan(u->user_id, (int64) hi - lo + 1);
+	CheckSpan(table, u->user_id, (int64) hi - lo + 1);
 
 	if (u->nbits == 0)
 	{

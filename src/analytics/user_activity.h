@@ -45,6 +45,9 @@ typedef struct UserTable UserTable;
 extern UserTable *UserTableCreate(MemoryContext cxt, uint32 size_hint);
 extern uint64 UserTableCount(UserTable *table);
 
+/* The table holds one user whose id was not given: errors name no user. */
+extern void UserTableSetAnonymous(UserTable *table);
+
 /*
  * Record an event of user_id in period p; is_start and is_return say whether
  * it can start the user's cohort and whether it counts as activity.

@@ -35,6 +35,7 @@
 #include "calibration.h"
 #include "encoder.h"
 #include "logreg_model.h"
+#include "model_io.h"
 
 LogregModel *
 LogregModelAlloc(int k, char **names)
@@ -516,6 +517,15 @@ ExtraWith(Jsonb *extra, const char *key, Jsonb *value)
 											  JsonbPGetDatum(one)));
 }
 
+/* every key the text form may hold; any other is rejected by name */
+static const char *const logreg_model_keys[] = {
+	"intercept", "coef", "feature_names", "fit_intercept", "feature_means", "std_err",
+	"log_likelihood", "null_log_likelihood", "aic", "iterations", "converged",
+	"n_rows", "n_skipped", "lambda", "l1_ratio", "encoder", "calibration",
+	/* derived on output from the fields above, ignored on input */
+	"z", "p_value", "odds_ratio", "n_nonzero", "std_err_note", NULL
+};
+
 static LogregModel *
 LogregModelFromJsonb(Jsonb *jb)
 {
@@ -528,8 +538,9 @@ LogregModelFromJsonb(Jsonb *jb)
 	LogregModel *model;
 	Jsonb	   *extra = NULL;
 
-	if (!JB_ROOT_IS_OBJECT(jb))
+	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
 		BadModelInput("The value is not a JSON object.");
+	CheckModelKeys(&jb->root, logreg_model_keys, "retention.logreg_model");
 	if (!GetKey(jb, "coef", &v))
 		BadModelInput("The key \"coef\" is missing.");
 	k = ArrayElements(&v, "coef", &elems);

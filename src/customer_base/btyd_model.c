@@ -22,6 +22,7 @@
 #include "utils/numeric.h"
 
 #include "btyd_model.h"
+#include "model_io.h"
 
 static const BtydKindInfo kinds[] = {
 	{"bgnbd", "bgnbd_model", 4, {"r", "alpha", "a", "b"}},
@@ -206,6 +207,16 @@ ModelFromJson(char *str, BtydKind kind)
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid input syntax for type %s", info->type_name),
 				 errdetail("A model must be a JSON object.")));
+	{
+		/* the keys of the text form; any other is rejected by name */
+		const char *keys[16] = {"kind", "log_likelihood", "std_err", "converged", "iterations", "n"};
+		int			nkeys = 6;
+
+		for (int i = 0; i < info->nparams && nkeys < lengthof(keys) - 1; i++)
+			keys[nkeys++] = info->param_names[i];
+		keys[nkeys] = NULL;
+		CheckModelKeys(root, keys, info->type_name);
+	}
 
 	if (GetKey(root, "kind", &value) &&
 		(value.type != jbvString ||

@@ -39,6 +39,7 @@
 #include "utils/tuplestore.h"
 
 #include "item_knn_model.h"
+#include "model_io.h"
 
 ItemKnnModel *
 AllocItemKnnModel(int32 k, Size n_items, Size n_neighbors)
@@ -306,6 +307,9 @@ GetItemEntry(JsonbContainer *items, int32 i)
 	return pair;
 }
 
+/* every key the text form holds; any other is rejected by name */
+static const char *const item_knn_model_keys[] = {"kind", "format", "k", "items", NULL};
+
 /* Build a model from its JSON form, validating everything. */
 static ItemKnnModel *
 ModelFromJsonb(Jsonb *jb)
@@ -321,8 +325,9 @@ ModelFromJsonb(Jsonb *jb)
 	int64		n_neighbors = 0;
 	ItemKnnModel *model;
 
-	if (!JB_ROOT_IS_OBJECT(jb))
+	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
 		InvalidModel("The model must be a JSON object.");
+	CheckModelKeys(root, item_knn_model_keys, "retention.item_knn_model");
 
 	v = GetKey(root, "kind");
 	if (v->type != jbvString || v->val.string.len != 8 ||

@@ -1,0 +1,90 @@
+-- pgTAP: the inputs of issue 11 and variants of them, as a role holding only
+-- USAGE on schema retention (and PUBLIC's EXECUTE on its functions): each
+-- raises a class-22 error naming the field, never writes past its memory.
+-- The fuzzer (fuzz_states.sh) covers the class, binary input included;
+-- these pin the known cases.
+BEGIN;
+SELECT plan(19);
+
+CREATE ROLE hostile_states_role;
+GRANT USAGE ON SCHEMA retention TO hostile_states_role;
+
+-- real states to mutate, made by the aggregates themselves
+CREATE TEMP TABLE ev AS
+SELECT u AS user_id, timestamptz '2023-01-01 00:00+00' + (u * 7 + k * 11) % 300 * interval '1 day' AS ts
+  FROM generate_series(1, 40) u, generate_series(1, 5) k;
+CREATE TEMP TABLE acts AS
+SELECT user_id, retention.user_activity(ts, 'month') AS m, retention.user_activity(ts, 'day') AS d
+  FROM ev GROUP BY user_id;
+GRANT SELECT ON acts TO hostile_states_role;
+SET ROLE hostile_states_role;
+
+-- the issue's inputs
+SELECT throws_ok($$SELECT retention.activity_cohort_final(ARRAY[1,1,-3,0,1,5,0]::bigint[])$$,
+                 '22023', NULL, 'cohort final: negative width, untagged');
+SELECT throws_ok($$SELECT retention.activity_lifecycle_final(ARRAY[1, 5, -2305843009213693952, 1, 0,0,0,0]::bigint[])$$,
+                 '22023', NULL, 'lifecycle final: lowest period -2^61');
+SELECT throws_ok($$SELECT retention.activity_stickiness_final(ARRAY[2, 5, -2305843009213693952, 1]::bigint[])$$,
+                 '22023', NULL, 'stickiness final: untagged');
+
+-- real, tagged states with one header field made hostile
+SELECT lives_ok($$SELECT retention.cohort_matrix(m, 'classic') FROM acts$$, 'real cohort state works');
+
+CREATE FUNCTION pg_temp.set_elem(a bigint[], i int, v bigint) RETURNS bigint[]
+LANGUAGE sql AS $$ SELECT a[:i - 1] || v || a[i + 1:] $$;
+
+-- a rate state: {tag, kind, n, unbounded, max, min_start, nstarts, pairs...}
+SELECT throws_ok($$SELECT retention.activity_rate_final(ARRAY[5932085134177140737, 3, 1, 0,
+                   9223372036854775807, -9223372036854775808, 1, 1, 0]::bigint[])$$,
+                 '22023', 'invalid retention_rate(activity) state: field "latest period" is 9223372036854775807, outside -9223372036854775808 .. 106751983',
+                 'rate: latest period INT64_MAX');
+SELECT throws_ok($$SELECT retention.activity_rate_final(ARRAY[5932085134177140737, 3, 1, 0,
+                   300, 276, 2, 1, 0]::bigint[])$$,
+                 '22023', 'invalid retention_rate(activity) state: the header calls for 4 elements after it, the array has 2',
+                 'rate: length off by two');
+SELECT throws_ok($$SELECT retention.activity_rate_final(ARRAY[5932085134177140737, 3, 1, 0,
+                   300, 300, 2, 1, 0, 1, 0]::bigint[])$$,
+                 '22023', NULL, 'rate: starts past the latest period');
+SELECT throws_ok($$SELECT retention.activity_rate_final(ARRAY[5932085134177140737, 3, 1, 0,
+                   300, 276, 1, 1, 5]::bigint[])$$,
+                 '22023', NULL, 'rate: more retained than users');
+SELECT throws_ok($$SELECT retention.activity_rate_combine(
+                   ARRAY[5932085134177140737, 3, 1, 0, 300, 276, 1, 9223372036854775807, 0]::bigint[],
+                   ARRAY[5932085134177140737, 3, 1, 0, 300, 276, 1, 9223372036854775807, 0]::bigint[])$$,
+                 '22003', NULL, 'rate combine: counts that overflow');
+SELECT is(retention.activity_rate_final(ARRAY[5932085134177140737, 3, 1, 0, 300, 276, 1, 4, 1]::bigint[]),
+          0.25::float8, 'rate: a valid hand-written state: 1 of 4 retained');
+
+-- a cohort state: {tag, kind, mode, max, lo, n, sizes, n x n}
+SELECT throws_ok($$SELECT retention.activity_cohort_final(ARRAY[5932085134177206273, 3, 1, 300,
+                   -2305843009213693952, 1, 1, 1]::bigint[])$$,
+                 '22023', 'invalid cohort_matrix(activity) state: field "lowest period" is -2305843009213693952, outside -2451546 .. 106751983',
+                 'cohort: lowest period -2^61');
+SELECT throws_ok($$SELECT retention.activity_cohort_final(ARRAY[5932085134177206273, 3, 1, 300,
+                   276, 4097]::bigint[])$$,
+                 '22023', NULL, 'cohort: n 4097');
+SELECT throws_ok($$SELECT retention.activity_cohort_combine(
+                   ARRAY[5932085134177206273, 3, 1, 2147483647, -2147483648, 1, 1, 1]::bigint[],
+                   ARRAY[5932085134177206273, 3, 1, 300, 276, 1, 1, 1]::bigint[])$$,
+                 '22023', NULL, 'cohort combine: INT32 extremes');
+SELECT throws_ok($$SELECT retention.activity_cohort_final(ARRAY[5932085134177206273, 3, 1, 300,
+                   276, 1, -1, 1]::bigint[])$$,
+                 '22023', NULL, 'cohort: negative cohort size');
+
+-- a lifecycle state fed to the stickiness reader: another layout's tag
+SELECT throws_ok($$SELECT retention.activity_stickiness_final(ARRAY[5932085134177271809, 3, 300, 276, 0]::bigint[])$$,
+                 '22023', NULL, 'stickiness: a lifecycle state');
+
+-- retention.activity: in and recv share one validator
+SELECT throws_ok($$SELECT 'month:-:279:1000279:'::retention.activity$$, '22P02', NULL,
+                 'in: empty bitmap, base a million periods past last_event');
+SELECT throws_ok($$SELECT 'month:-:2147483647:0:'::retention.activity$$, '22P02', NULL,
+                 'in: last_event outside timestamptz');
+SELECT throws_ok($$SELECT 'day:3:9:4:1010'::retention.activity$$, '22P02', NULL,
+                 'in: bitmap ending inactive');
+SELECT is('month:-:-8:0:'::retention.activity::text, 'month:-:-8:0:',
+          'in: the empty activity of a user active before 2000 (as user_activity writes it)');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;
