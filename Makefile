@@ -101,6 +101,12 @@ src/churn/logreg_train.o: CFLAGS += -ftree-vectorize
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# Rebuild an object when a header it includes changes (PGXS tracks only the
+# .c file unless the server was configured with --enable-depend).
+override CPPFLAGS += -MMD -MP
+EXTRA_CLEAN += $(OBJS:.o=.d)
+-include $(OBJS:.o=.d)
+
 $(VERSION_SCRIPT): $(SQL_SOURCES) Makefile
 	{ printf '/* %s: install script of the %s extension, version %s.\n' \
 		'$(notdir $@)' '$(EXTENSION)' '$(EXTVERSION)'; \

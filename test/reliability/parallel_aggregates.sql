@@ -110,7 +110,19 @@ INSERT INTO pg_temp.argument_overrides VALUES
     ('bgbb_fit', 'recency', 'r.bb_t_x'),
     ('bgbb_fit', 'n', 'r.bb_n'),
     ('coxph_train', 'options', 'r.cox_options'),
-    ('gbdt_train', 'options', $$'{"max_iter": 10, "subsample": 0.5, "seed": 3}'::jsonb$$);
+    ('gbdt_train', 'options', $$'{"max_iter": 10, "subsample": 0.5, "seed": 3}'::jsonb$$),
+    -- a funnel over the fixture's view, cart and purchase events (stage one
+    -- runs per user, as funnel() groups it), and stage two over results of
+    -- a three-step funnel: furthest step 0 to 3, seconds between steps
+    ('funnel_user', 'event', 'r.event_type'),
+    ('funnel_user', 'steps', $$'{view,cart,purchase}'::text[]$$),
+    ('funnel_user', 'conversion_window', $$'30 days'::interval$$),
+    ('funnel_user', 'mode', $$'ordered'::text$$),
+    ('funnel_user', 'breakdown', 'NULL::text'),
+    ('funnel_user', 'date_from', 'NULL::timestamptz'),
+    ('funnel_user', 'date_to', 'NULL::timestamptz'),
+    ('funnel_matrix', 'reached', 'mod(r.user_id, 4)::integer'),
+    ('funnel_matrix', 'seconds', $$ARRAY[NULL, mod(r.user_id, 97)::float8, mod(r.user_id, 89)::float8]$$);
 
 CREATE TABLE pg_temp.subjects AS
 SELECT p.oid::regprocedure AS agg,
