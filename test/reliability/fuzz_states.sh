@@ -57,7 +57,7 @@ retention_fuzz() {
 	sentinel=$!
 
 	if ! psql -X -q -U $role -d $db -v fuzz_seed="$seed" -v fuzz_calls="$calls" -v fuzz_binary="$binary" \
-		-f "$root/test/reliability/fuzz_states.sql" >"$dir/corpus.log" 2>&1; then
+		-f "$root/test/reliability/fixtures/fuzz_states.sql" >"$dir/corpus.log" 2>&1; then
 		cat "$dir/corpus.log"
 		echo "fuzz: building the corpus failed"
 		fuzz_failed=1
