@@ -61,6 +61,27 @@ ops_auc_sql() {
 }
 
 # waits (up to 30 s) until the latest run of db is in step
+# ops_hold DB TABLE: a session that holds TABLE in ACCESS EXCLUSIVE mode until
+# ops_release, so that a refresh waits inside the step that first reads it,
+# however fast the machine: a cancel or a terminated session then lands in
+# that step, not after the run.
+ops_hold() {
+	local db=$1 table=$2 i
+	psql -X -q -d $db -c "SET application_name = 'retention_ops_holder'" -c "BEGIN" \
+		-c "LOCK TABLE $table IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(300)" >/dev/null 2>&1 &
+	for i in $(seq 1 400); do
+		[ "$(ops_sql $db -c "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+		                      WHERE a.application_name = 'retention_ops_holder'
+		                        AND l.relation = '$table'::regclass AND l.granted")" = 1 ] && return 0
+		sleep 0.05
+	done
+}
+
+ops_release() {
+	ops_sql $1 -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	               WHERE application_name = 'retention_ops_holder'" >/dev/null
+}
+
 ops_wait_for_step() {
 	local db=$1 step=$2 i
 	for i in $(seq 1 600); do
@@ -188,7 +209,7 @@ ops_isolation() {
 		["campaigns"]="customer summaries=ok,features=ok,churn model=ok,item-knn model=ok,customer-base models=ok,scores=ok,campaigns=failed|1500,1500,1500"
 	)
 	for step in "customer summaries" "features" "churn model" "item-knn model" "customer-base models" "scores" "campaigns"; do
-		psql -X -q -d $db -c "SET retention.test_fail_step = '$step'" -c "CALL retention.refresh()" >/dev/null 2>&1
+		psql -X -q -d $db -c "SET retention.test_fail_step = '$step'" -c "CALL retention.refresh()" >/dev/null 2>&1 || true
 		got=$(ops_sql $db -c "SELECT string_agg(step || '=' || status, ',' ORDER BY id) FROM retention.refresh_runs
 		                       WHERE run_id = (SELECT max(run_id) FROM retention.refresh_runs) AND step <> 'refresh'")
 		got="$got|$(ops_sql $db -c "SELECT count(*) || ',' || count(churn_prob) || ',' || count(p_alive)
@@ -206,12 +227,21 @@ ops_isolation() {
 ops_cancel() {
 	local db=$1 timeout out step i pid running other
 	log "operations: statement_timeout and pg_cancel_backend during refresh"
-	for timeout in 20ms 150ms 700ms 1500ms; do
+	# statement_timeout at several points of a run: before it starts, and
+	# inside the steps that first read the events, the models and the
+	# scores, held there by a lock so that the timeout lands in them however
+	# fast the machine is
+	local spec table
+	for spec in "20ms|" "400ms|public.events" "400ms|retention.models" "400ms|retention.customer_scores"; do
+		timeout=${spec%%|*}
+		table=${spec#*|}
+		[ -z "$table" ] || ops_hold $db "$table"
 		out=$(psql -X -q -A -t -d $db 2>&1 <<-SQL
 			SET search_path = public, retention;
 			SET statement_timeout = '$timeout';
 			CALL retention.refresh();
 			RESET statement_timeout;
+			\! psql -X -q -A -t -d $db -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'retention_ops_holder'" >/dev/null
 			SELECT 'path=' || current_setting('search_path');
 			SELECT 'locks=' || count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid();
 			\! psql -X -q -A -t -d $db -c "CALL retention.refresh()" 2>&1 | grep -c ERROR | sed 's/^/other=/'
@@ -220,6 +250,7 @@ ops_cancel() {
 			 WHERE NOT EXISTS (SELECT 1 FROM retention.refresh_runs x WHERE x.run_id = r.run_id AND x.step = 'refresh');
 		SQL
 		)
+		timeout="$timeout${table:+ in the step reading $table}"
 		ops_check "statement_timeout $timeout: the refresh is cancelled" \
 			"$(grep -c '^ERROR:  canceling statement due to' <<<"$out")" "1"
 		ops_check "statement_timeout $timeout: the session's search_path is as it was" \
@@ -232,8 +263,12 @@ ops_cancel() {
 			"$(grep -E '^(running|unfinished)=' <<<"$out" | tr '\n' ' ')" "running=0 unfinished=0 "
 	done
 
-	for step in "features" "scores"; do
+	local pair
+	for pair in "customer summaries|public.events" "scores|retention.customer_scores"; do
+		step=${pair%%|*}
+		table=${pair#*|}
 		out=$(mktemp)
+		ops_hold $db "$table"
 		psql -X -q -A -t -d $db >"$out" 2>&1 <<-'SQL' &
 			SET application_name = 'retention_ops_cancel';
 			SET search_path = public, retention;
@@ -244,14 +279,15 @@ ops_cancel() {
 		local session=$!
 		ops_wait_for_step $db "$step"
 		ops_sql $db -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'retention_ops_cancel'" >/dev/null
+		ops_release $db
 		for i in $(seq 1 200); do
 			grep -q '^path=' "$out" && break
 			sleep 0.05
 		done
-		other=$(ops_sql $db -c "CALL retention.refresh()" 2>&1 | grep -c ERROR)
+		other=$(ops_sql $db -c "CALL retention.refresh()" 2>&1 | grep -c ERROR || true)
 		running=$(ops_sql $db -c "SELECT count(*) FROM retention.refresh_runs WHERE status = 'running'")
 		ops_sql $db -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'retention_ops_cancel'" >/dev/null
-		wait $session
+		wait $session || true
 		# the cancel lands in the step running by then: '$step' or, on a slow
 		# machine, a later one
 		ops_check "pg_cancel_backend during '$step': the refresh is cancelled, its run and step marked so" \
@@ -269,11 +305,13 @@ ops_cancel() {
 
 	# a session that ends mid-run (crash, lost connection) cannot mark its
 	# run: the next run does
+	ops_hold $db retention.models
 	psql -X -q -d $db -c "SET application_name = 'retention_ops_killed'" -c "CALL retention.refresh()" >/dev/null 2>&1 &
 	local killed=$!
-	ops_wait_for_step $db "item-knn model"
+	ops_wait_for_step $db "churn model"
 	ops_sql $db -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'retention_ops_killed'" >/dev/null
-	wait $killed
+	ops_release $db
+	wait $killed || true
 	ops_check "statement_timeout: runs that had started are marked cancelled" \
 		"$(ops_sql $db -c "SELECT count(*) > 0 AND bool_and(message LIKE 'cancelled: canceling statement due to %')
 		                     FROM retention.refresh_runs WHERE step = 'refresh' AND status = 'cancelled'")" "t"
