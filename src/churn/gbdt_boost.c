@@ -707,7 +707,15 @@ GrowTree(Grower *gr, int64_t n_rows, int *n_nodes_out, int *leaf_of)
 		o = &gr->nodes[p->out];
 		o->feature = p->feature;
 		o->bin = (uint8_t) p->bin;
-		o->threshold = gr->b->edges[gr->b->edge_start[p->feature] + p->bin];
+		/*
+		 * bin = the feature's edge count is the split "every value left,
+		 * missing right": no edge bounds it, so DBL_MAX does (edges are
+		 * capped there too)
+		 */
+		if (p->bin < gr->b->edge_start[p->feature + 1] - gr->b->edge_start[p->feature])
+			o->threshold = gr->b->edges[gr->b->edge_start[p->feature] + p->bin];
+		else
+			o->threshold = DBL_MAX;
 		o->left = l->out;
 		o->right = r->out;
 		o->gain = p->gain;

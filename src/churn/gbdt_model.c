@@ -20,6 +20,8 @@
  */
 #include "postgres.h"
 
+#include <float.h>
+
 #include <limits.h>
 #include <math.h>
 
@@ -43,6 +45,17 @@
 
 #include "gbdt.h"
 #include "gbdt_model.h"
+
+/*
+ * The threshold of a split at bin "bin" of feature f: the bin's upper edge,
+ * or DBL_MAX for bin = the feature's edge count, the split that sends every
+ * value left and only the missing ones right.
+ */
+static inline double
+GbdtBinEdge(const double *edges, const int32 *edge_start, int f, int bin)
+{
+	return bin < edge_start[f + 1] - edge_start[f] ? edges[edge_start[f] + bin] : DBL_MAX;
+}
 
 #define SECTIONS 7
 
@@ -246,12 +259,13 @@ CheckModel(GbdtModel *m, Size size, int code, bool building)
 			if (nd->feature < 0 || nd->feature >= m->k)
 				Corrupt(code, psprintf("Node %d of tree %d splits on feature %d, not in 1..%d.",
 									   i, t + 1, nd->feature + 1, m->k));
-			if (nd->bin >= v.edge_start[nd->feature + 1] - v.edge_start[nd->feature])
+			/* bin = the edge count: every value left, missing right (GbdtBinEdge) */
+			if (nd->bin > v.edge_start[nd->feature + 1] - v.edge_start[nd->feature])
 				Corrupt(code, psprintf("Node %d of tree %d splits at bin %d, beyond the %d edges of feature %d.",
 									   i, t + 1, nd->bin,
 									   v.edge_start[nd->feature + 1] - v.edge_start[nd->feature],
 									   nd->feature + 1));
-			if (nd->threshold != v.edges[v.edge_start[nd->feature] + nd->bin])
+			if (nd->threshold != GbdtBinEdge(v.edges, v.edge_start, nd->feature, nd->bin))
 				Corrupt(code, psprintf("Node %d of tree %d has a threshold that is not the edge of its bin.", i, t + 1));
 			if (nd->left <= i || nd->right <= i || nd->left >= size_t_ || nd->right >= size_t_ ||
 				nd->left == nd->right)
@@ -958,11 +972,11 @@ ModelFromJsonb(Jsonb *jb)
 			if (nd->feature >= k)
 				BadInput(psprintf("Node %d of tree %d splits on feature %d, not in 0..%d.",
 								  i, t + 1, nd->feature, k - 1));
-			if (nd->bin >= edge_start[nd->feature + 1] - edge_start[nd->feature])
+			if (nd->bin > edge_start[nd->feature + 1] - edge_start[nd->feature])
 				BadInput(psprintf("Node %d of tree %d splits at bin %d, beyond the edges of feature %d.",
 								  i, t + 1, nd->bin, nd->feature));
 			{
-				double		edge = edges[edge_start[nd->feature] + nd->bin];
+				double		edge = GbdtBinEdge(edges, edge_start, nd->feature, nd->bin);
 
 				if (!isnan(nd->threshold) && nd->threshold != edge)
 					BadInput(psprintf("Node %d of tree %d has threshold %g but its bin's edge is %g.",

@@ -13,7 +13,7 @@
 --                             fifth session: gbdt_online_shoppers.out
 -- and two data sets worked out by hand in the comments below.
 BEGIN;
-SELECT plan(70);
+SELECT plan(71);
 SET client_min_messages = warning;
 
 CREATE TEMP TABLE small (id int, label int, x1 float8, x2 float8, x3 float8, x4 float8);
@@ -163,6 +163,18 @@ SELECT isnt((SELECT m FROM seeded WHERE s = 8), (SELECT m FROM seeded WHERE s = 
 SELECT is((SELECT retention.gbdt_train(label::boolean, ARRAY[x1, x2, x3, x4])::text FROM (SELECT * FROM small ORDER BY random()) t),
           (SELECT retention.gbdt_train(label::boolean, ARRAY[x1, x2, x3, x4])::text FROM (SELECT * FROM small ORDER BY id) t),
           'the default model does not depend on the row order');
+
+-- the split of every value against the missing ones (bin = the edge count,
+-- threshold DBL_MAX): label = missing, so the root splits exactly there; the
+-- model must read back as written and score missing values higher
+CREATE TEMP TABLE missing_only AS
+SELECT i % 3 = 0 AS y, ARRAY[CASE WHEN i % 3 = 0 THEN NULL ELSE (i % 50)::float8 END] AS f
+  FROM generate_series(1, 3000) i;
+SELECT ok((SELECT (m::jsonb -> 'trees' -> 0 -> 'bin' ->> 0)::int = 49
+                  AND m::text::retention.gbdt_model::text = m::text
+                  AND retention.churn_prob(m, ARRAY[NULL::float8]) > retention.churn_prob(m, ARRAY[10::float8])
+             FROM (SELECT retention.gbdt_train(y, f, '{"max_iter": 5}') AS m FROM missing_only) s),
+          'a split of every value against the missing ones is stored past the last edge and reads back');
 
 -- parallel = serial on a real table (workers cannot read temporary ones)
 CREATE TABLE public.gbdt_parallel AS
