@@ -162,6 +162,25 @@ $$;
 COMMENT ON FUNCTION @extschema@.churn_explanation(@extschema@.logreg_model, float8[], integer) IS
 'the n features pushing a customer''s churn probability up most (churn_explain), each with its contribution to the log-odds, whether the customer''s value is higher or lower than the training average, and a sentence saying so';
 
+-- refresh()'s guard (refresh_guard.c): between its exception blocks a cancel
+-- waits for the next block, where it is caught; an error that escapes the
+-- procedure releases the pipeline lock.  Only usable inside a procedure.
+CREATE FUNCTION @extschema@.refresh_guard_begin(lock_class integer, lock_key integer)
+RETURNS void
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'refresh_guard_begin';
+
+COMMENT ON FUNCTION @extschema@.refresh_guard_begin(integer, integer) IS
+'internal to refresh(): from an exception block of a procedure, holds query cancels back outside the procedure''s blocks until the procedure ends or calls refresh_guard_end, and releases the advisory lock (lock_class, lock_key) if an error escapes';
+
+CREATE FUNCTION @extschema@.refresh_guard_end()
+RETURNS void
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'refresh_guard_end';
+
+COMMENT ON FUNCTION @extschema@.refresh_guard_end() IS
+'internal to refresh(): releases the pipeline lock named to refresh_guard_begin and lets held cancels through';
+
 CREATE PROCEDURE @extschema@.refresh(pipeline text DEFAULT 'default')
 LANGUAGE plpgsql
 AS $$
@@ -234,6 +253,9 @@ BEGIN
         -- for the current transaction only, again after every COMMIT: a commit,
         -- an error or a cancel gives the caller's path back by itself.
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        -- from here on a cancel is let through only inside these blocks, where
+        -- it is caught; an error that escapes still releases the lock
+        PERFORM @extschema@.refresh_guard_begin(lock_class, lock_key);
         SELECT * INTO p FROM @extschema@.pipelines AS x WHERE x.name = pipeline;
         IF NOT FOUND THEN
             RAISE EXCEPTION USING ERRCODE = '22023',
@@ -272,13 +294,7 @@ BEGIN
     END;
     IF interrupted THEN
         -- the lock may have been taken just before the cancel
-        IF locked OR EXISTS (SELECT 1 FROM pg_catalog.pg_locks AS l
-                              WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid()
-                                AND l.classid = pg_catalog.oid(lock_class::bigint & 4294967295)
-                                AND l.objid = pg_catalog.oid(lock_key::bigint & 4294967295)
-                                AND l.objsubid = 2 AND l.granted) THEN
-            PERFORM pg_catalog.pg_advisory_unlock(lock_class, lock_key);
-        END IF;
+        PERFORM @extschema@.refresh_guard_end();
         RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = err_message;
     END IF;
 
@@ -291,6 +307,14 @@ BEGIN
            SET status = 'failed', finished_at = COALESCE(r.finished_at, pg_catalog.clock_timestamp()),
                message = 'interrupted before it finished (cancelled, or the session ended); marked when the next run started'
          WHERE r.pipeline = p.name AND r.status = 'running';
+        -- and such a run, like one cancelled while recording its end, has no row of its own
+        INSERT INTO @extschema@.refresh_runs (run_id, pipeline, step, status, started_at, finished_at, message)
+        SELECT r.run_id, p.name, 'refresh', 'failed', pg_catalog.min(r.started_at), pg_catalog.max(r.finished_at),
+               'interrupted before it finished (cancelled, or the session ended); marked when the next run started'
+          FROM @extschema@.refresh_runs AS r
+         WHERE r.pipeline = p.name
+         GROUP BY r.run_id
+        HAVING NOT pg_catalog.bool_or(r.step = 'refresh');
         PERFORM @extschema@.drop_refresh_tables();
         as_of := COALESCE(p.as_of, pg_catalog.now());
         cutoff := as_of - p.churn_horizon;
@@ -799,36 +823,44 @@ BEGIN
     END LOOP;
 
     -- the run's own row, then the working tables and the lock, on every way out
-    BEGIN
-        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-        IF run IS NOT NULL THEN
-            IF interrupted THEN
-                UPDATE @extschema@.refresh_runs AS r
-                   SET status = 'cancelled', finished_at = pg_catalog.clock_timestamp(),
-                       message = COALESCE(err_message, 'canceling statement due to user request')
-                 WHERE r.run_id = run AND r.status = 'running';
+    FOR attempt IN 1..2 LOOP
+        BEGIN
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+            IF run IS NOT NULL THEN
+                IF interrupted THEN
+                    UPDATE @extschema@.refresh_runs AS r
+                       SET status = 'cancelled', finished_at = pg_catalog.clock_timestamp(),
+                           message = COALESCE(err_message, 'canceling statement due to user request')
+                     WHERE r.run_id = run AND r.status = 'running';
+                END IF;
+                INSERT INTO @extschema@.refresh_runs (run_id, pipeline, step, status, started_at, finished_at, metrics, message)
+                VALUES (run, pipeline, 'refresh',
+                        CASE WHEN interrupted THEN 'cancelled' WHEN failures = 0 THEN 'ok' ELSE 'failed' END,
+                        run_started, pg_catalog.clock_timestamp(),
+                        pg_catalog.jsonb_build_object('as_of', as_of, 'backtest_cutoff', cutoff,
+                                                      'min_backtest_auc', min_auc, 'backtest', backtest),
+                        CASE WHEN interrupted THEN 'cancelled: ' || COALESCE(err_message, 'canceling statement due to user request')
+                             WHEN failures > 0 THEN pg_catalog.format('%s step(s) failed', failures) END);
             END IF;
-            INSERT INTO @extschema@.refresh_runs (run_id, pipeline, step, status, started_at, finished_at, metrics, message)
-            VALUES (run, pipeline, 'refresh',
-                    CASE WHEN interrupted THEN 'cancelled' WHEN failures = 0 THEN 'ok' ELSE 'failed' END,
-                    run_started, pg_catalog.clock_timestamp(),
-                    pg_catalog.jsonb_build_object('as_of', as_of, 'backtest_cutoff', cutoff,
-                                                  'min_backtest_auc', min_auc, 'backtest', backtest),
-                    CASE WHEN interrupted THEN 'cancelled: ' || COALESCE(err_message, 'canceling statement due to user request')
-                         WHEN failures > 0 THEN pg_catalog.format('%s step(s) failed', failures) END);
-        END IF;
-        PERFORM @extschema@.drop_refresh_tables();
-    EXCEPTION
-        WHEN query_canceled THEN
-            -- cancelled again while cleaning up: the next run marks what is left
-            interrupted := true;
-        WHEN OTHERS THEN
-            -- raised below, once the lock is released
-            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
-            final_error := true;
-    END;
+            PERFORM @extschema@.drop_refresh_tables();
+        EXCEPTION
+            WHEN query_canceled THEN
+                -- cancelled while recording the end: once more, as cancelled (the
+                -- cancel is spent, so this attempt runs through)
+                IF NOT interrupted THEN
+                    GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
+                END IF;
+                interrupted := true;
+                CONTINUE;
+            WHEN OTHERS THEN
+                -- raised below, once the lock is released
+                GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
+                final_error := true;
+        END;
+        EXIT;
+    END LOOP;
     COMMIT;
-    PERFORM pg_catalog.pg_advisory_unlock(lock_class, lock_key);
+    PERFORM @extschema@.refresh_guard_end();   -- releases the lock
     IF final_error THEN
         RAISE EXCEPTION USING ERRCODE = err_state, MESSAGE = err_message,
             DETAIL = pg_catalog.format('Refresh run %s of pipeline "%s" could not record its end.', run, pipeline);

@@ -18,6 +18,8 @@
 #      during two steps, the session kept open: its search_path is as it
 #      was, no step stays 'running', another session refreshes meanwhile;
 #      a session terminated mid-run leaves steps the next run marks failed;
+#      and statement_timeout swept over 40 points of a whole run: no lock
+#      kept, every run records its end;
 #   4. pg_dump -Fc / pg_restore into a new database: the refresh succeeds,
 #      run ids continue, restored models score identically;
 #   5. model ownership with two roles: the second cannot add, change or
@@ -324,6 +326,38 @@ ops_cancel() {
 		"failed: interrupted before it finished"
 }
 
+# statement_timeout at 40 points spread evenly over a whole run: wherever a
+# cancel lands (in a step, in a COMMIT between two steps, while the run
+# records its end), the session keeps no lock and every run records its end
+ops_cancel_sweep() {
+	local db=$1 start ms i t out leaks=0 cancelled=0
+	log "operations: statement_timeout swept over a whole run"
+	start=$(date +%s%N)
+	ops_sql $db -c "CALL retention.refresh()" >/dev/null
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	for i in $(seq 1 40); do
+		t=$(( ms * i / 40 + 1 ))
+		out=$(psql -X -q -A -t -d $db 2>&1 <<-SQL
+			SET statement_timeout = '${t}ms';
+			CALL retention.refresh();
+			RESET statement_timeout;
+			SELECT 'locks=' || count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid();
+		SQL
+		) || true
+		grep -q '^locks=0$' <<<"$out" || leaks=$((leaks + 1))
+		cancelled=$((cancelled + $(grep -c '^ERROR:  canceling statement due to statement timeout' <<<"$out" || true)))
+	done
+	ops_check "sweep: at least 30 of 40 refreshes were cancelled (the run took ${ms} ms)" \
+		"$([ "$cancelled" -ge 30 ] && echo yes || echo "$cancelled")" "yes"
+	ops_check "sweep: no session kept the lock" "$leaks" "0"
+	ops_check "sweep: no step stays running, every run recorded its end" \
+		"$(ops_sql $db -c "SELECT 'running=' || count(*) FILTER (WHERE status = 'running') || ' unfinished='
+		                          || (SELECT count(*) FROM (SELECT run_id FROM retention.refresh_runs GROUP BY run_id
+		                                                    HAVING NOT bool_or(step = 'refresh')) u)
+		                     FROM retention.refresh_runs")" "running=0 unfinished=0"
+	ops_check "sweep: the next refresh runs whole" "$(ops_sql $db -c "CALL retention.refresh()" 2>&1 | grep -c ERROR || true)" "0"
+}
+
 ops_dump_restore() {
 	local db=$1 restored=retention_ops_restored dump before score_a score_b
 	log "operations: pg_dump -Fc, pg_restore into a new database, refresh"
@@ -432,6 +466,7 @@ retention_operations() {
 	ops_sql $db -f test/loop/fixtures/synthetic_events.sql >/dev/null
 	ops_isolation $db
 	ops_cancel $db
+	ops_cancel_sweep $db
 	ops_dump_restore $db
 	ops_ownership $db
 	ops_online_retail
