@@ -175,7 +175,7 @@ COMMENT ON FUNCTION @extschema@.refresh_guard_begin(integer, integer) IS
 
 CREATE FUNCTION @extschema@.refresh_guard_end()
 RETURNS void
-LANGUAGE C VOLATILE PARALLEL UNSAFE
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'refresh_guard_end';
 
 COMMENT ON FUNCTION @extschema@.refresh_guard_end() IS
