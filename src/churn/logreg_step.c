@@ -31,6 +31,7 @@
 #include "logreg_model.h"
 #include "logreg_newton.h"
 #include "logreg_options.h"
+#include "state_reader.h"
 
 static ArrayType *
 SumsToArray(const double *s)
@@ -123,10 +124,7 @@ logreg_step_accum(PG_FUNCTION_ARGS)
 	bool		usable;
 	const double *x;
 
-	if (!AggCheckCallContext(fcinfo, &aggctx))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("logreg_step_accum can only be called by the aggregate retention.logreg_step")));
+	aggctx = AggContextOrError(fcinfo, "retention.logreg_step");
 
 	if (PG_ARGISNULL(0))
 	{

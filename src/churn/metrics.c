@@ -29,6 +29,7 @@
 
 #include "catalog/pg_type.h"
 #include "common/shortest_dec.h"
+#include "agg_context.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
@@ -142,8 +143,7 @@ ScoredLabelsAccum(FunctionCallInfo fcinfo, bool counts)
 	int64		pos;
 	int64		neg;
 
-	if (!AggCheckCallContext(fcinfo, &aggctx))
-		elog(ERROR, "scored_labels_accum called in non-aggregate context");
+	aggctx = AggregateContext(fcinfo, "scored_labels_accum");
 	if (PG_ARGISNULL(0))
 	{
 		s = MemoryContextAllocZero(aggctx, sizeof(ScoredLabels));
@@ -201,8 +201,7 @@ scored_labels_combine(PG_FUNCTION_ARGS)
 	ScoredLabels *a = PG_ARGISNULL(0) ? NULL : (ScoredLabels *) PG_GETARG_POINTER(0);
 	ScoredLabels *b = PG_ARGISNULL(1) ? NULL : (ScoredLabels *) PG_GETARG_POINTER(1);
 
-	if (!AggCheckCallContext(fcinfo, &aggctx))
-		elog(ERROR, "scored_labels_combine called in non-aggregate context");
+	aggctx = AggregateContext(fcinfo, "scored_labels_combine");
 	if (b == NULL)
 	{
 		if (a == NULL)

@@ -227,16 +227,6 @@ CustomerGroupsToRows(const CustomerGroups *groups, double **rows)
 	return n;
 }
 
-MemoryContext
-AggregateContext(FunctionCallInfo fcinfo, const char *fname)
-{
-	MemoryContext context;
-
-	if (!AggCheckCallContext(fcinfo, &context))
-		elog(ERROR, "%s called in non-aggregate context", fname);
-	return context;
-}
-
 double
 CustomerCountArgument(FunctionCallInfo fcinfo, int argno)
 {

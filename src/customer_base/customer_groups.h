@@ -15,6 +15,8 @@
 
 #include "fmgr.h"
 
+#include "agg_context.h"
+
 #define CUSTOMER_GROUPS_MAX_DIMS 3
 
 typedef struct CustomerGroups CustomerGroups;
@@ -39,9 +41,6 @@ extern CustomerGroups *CustomerGroupsDeserialize(MemoryContext context, bytea *b
  * argno of the counted form of a fit (a 22023 error when negative).
  */
 extern double CustomerCountArgument(FunctionCallInfo fcinfo, int argno);
-
-/* the aggregate's memory context; fname names the caller in the can't-happen error */
-extern MemoryContext AggregateContext(FunctionCallInfo fcinfo, const char *fname);
 
 extern int	CustomerGroupsToRows(const CustomerGroups *groups, double **rows);
 

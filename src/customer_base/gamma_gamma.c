@@ -19,6 +19,7 @@
 
 #include <math.h>
 
+#include "agg_context.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 
@@ -122,8 +123,7 @@ gamma_gamma_fit_transfn(PG_FUNCTION_ARGS)
 	double		key[2];
 	double		count;
 
-	if (!AggCheckCallContext(fcinfo, &context))
-		elog(ERROR, "gamma_gamma_fit_transfn called in non-aggregate context");
+	context = AggregateContext(fcinfo, "gamma_gamma_fit_transfn");
 	if (groups == NULL)
 		groups = CustomerGroupsCreate(context, 2);
 
@@ -149,8 +149,7 @@ gamma_gamma_fit_deserialize(PG_FUNCTION_ARGS)
 {
 	MemoryContext context;
 
-	if (!AggCheckCallContext(fcinfo, &context))
-		elog(ERROR, "gamma_gamma_fit_deserialize called in non-aggregate context");
+	context = AggregateContext(fcinfo, "gamma_gamma_fit_deserialize");
 	PG_RETURN_POINTER(CustomerGroupsDeserialize(context, PG_GETARG_BYTEA_PP(0), 2));
 }
 

@@ -32,6 +32,8 @@
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
+#include "agg_context.h"
+
 typedef struct RfmDay
 {
 	int32		day;			/* Julian day number in the session TimeZone */
@@ -138,16 +140,6 @@ AppendDays(RfmState *state, const RfmDay *days, int32 n)
 			state->sorted = false;
 		state->days[state->ndays++] = days[i];
 	}
-}
-
-static MemoryContext
-AggregateContext(FunctionCallInfo fcinfo, const char *fname)
-{
-	MemoryContext context;
-
-	if (!AggCheckCallContext(fcinfo, &context))
-		elog(ERROR, "%s called in non-aggregate context", fname);
-	return context;
 }
 
 /* Transition: adds one transaction (rows with a NULL argument are ignored). */

@@ -42,6 +42,7 @@
 #include <math.h>
 
 #include "common/int.h"
+#include "agg_context.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -266,8 +267,7 @@ als_train_transfn(PG_FUNCTION_ARGS)
 	AlsOptions	options;
 	float8		weight;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "als_train_transfn called in non-aggregate context");
+	aggcontext = AggregateContext(fcinfo, "als_train_transfn");
 
 	options = RowOptions(fcinfo);
 	if (state == NULL)
@@ -305,8 +305,7 @@ als_train_combinefn(PG_FUNCTION_ARGS)
 	AlsState   *a = PG_ARGISNULL(0) ? NULL : (AlsState *) PG_GETARG_POINTER(0);
 	AlsState   *b = PG_ARGISNULL(1) ? NULL : (AlsState *) PG_GETARG_POINTER(1);
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "als_train_combinefn called in non-aggregate context");
+	aggcontext = AggregateContext(fcinfo, "als_train_combinefn");
 
 	if (b == NULL)
 	{
@@ -377,8 +376,7 @@ als_train_deserialfn(PG_FUNCTION_ARGS)
 	int64		n;
 	AlsState   *state;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "als_train_deserialfn called in non-aggregate context");
+	aggcontext = AggregateContext(fcinfo, "als_train_deserialfn");
 
 	if (len < STATE_HEADER_SIZE)
 		ereport(ERROR,

@@ -1,0 +1,23 @@
+/*-------------------------------------------------------------------------
+ *
+ * agg_context.c
+ *	  The memory context of the aggregate that calls a support function
+ *	  (agg_context.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+
+#include "agg_context.h"
+
+MemoryContext
+AggregateContext(FunctionCallInfo fcinfo, const char *fname)
+{
+	MemoryContext context;
+
+	if (!AggCheckCallContext(fcinfo, &context))
+		elog(ERROR, "%s called in non-aggregate context", fname);
+	return context;
+}

@@ -1,0 +1,24 @@
+/*-------------------------------------------------------------------------
+ *
+ * agg_context.h
+ *	  The memory context of the aggregate that calls a support function.
+ *
+ * Every transition, combine and deserialise function over an internal
+ * state allocates its state in the aggregate's context, and must not run
+ * outside an aggregate.  A function that takes internal cannot be called
+ * from SQL with a state of its own, so a call outside an aggregate is a
+ * can't-happen internal error.  A support function over a concrete state
+ * (bigint[], float8[]) can be called by name; it uses AggContextOrError
+ * (state_reader.h), whose error is 0A000 and names the aggregate.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RETENTION_AGG_CONTEXT_H
+#define RETENTION_AGG_CONTEXT_H
+
+#include "fmgr.h"
+
+/* the aggregate's memory context; fname names the caller in the internal error */
+extern MemoryContext AggregateContext(FunctionCallInfo fcinfo, const char *fname);
+
+#endif							/* RETENTION_AGG_CONTEXT_H */
