@@ -41,6 +41,7 @@
 
 #include "als.h"
 #include "recommend.h"
+#include "topk.h"
 
 Size
 AlsModelSize(int64 factors, int64 n_users, int64 n_items)
@@ -509,67 +510,6 @@ als_model_from_jsonb(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------
  */
 
-typedef struct Scored
-{
-	float8		score;
-	int32		index;			/* into the model's items, so id order */
-} Scored;
-
-/* true when a ranks below b: lower score, or equal and larger item id */
-static inline bool
-ScoredWorse(const Scored *a, const Scored *b)
-{
-	if (a->score != b->score)
-		return a->score < b->score;
-	return a->index > b->index;
-}
-
-static int
-CompareScoredBestFirst(const void *a, const void *b)
-{
-	if (ScoredWorse(a, b))
-		return 1;
-	if (ScoredWorse(b, a))
-		return -1;
-	return 0;
-}
-
-static void
-SiftDown(Scored *heap, int n, int i)
-{
-	for (;;)
-	{
-		int			worst = i;
-		int			l = 2 * i + 1;
-		int			r = l + 1;
-		Scored		tmp;
-
-		if (l < n && ScoredWorse(&heap[l], &heap[worst]))
-			worst = l;
-		if (r < n && ScoredWorse(&heap[r], &heap[worst]))
-			worst = r;
-		if (worst == i)
-			return;
-		tmp = heap[i];
-		heap[i] = heap[worst];
-		heap[worst] = tmp;
-		i = worst;
-	}
-}
-
-static void
-SiftUp(Scored *heap, int i)
-{
-	while (i > 0 && ScoredWorse(&heap[i], &heap[(i - 1) / 2]))
-	{
-		Scored		tmp = heap[i];
-
-		heap[i] = heap[(i - 1) / 2];
-		heap[(i - 1) / 2] = tmp;
-		i = (i - 1) / 2;
-	}
-}
-
 /* Y'Y of the item factors (f x f, double), computed once per cached model */
 static const float8 *
 ItemGram(FunctionCallInfo fcinfo, const AlsModel *m)
@@ -719,9 +659,7 @@ recommend_als(PG_FUNCTION_ARGS)
 	int32	   *known;
 	int			n_known;
 	float8	   *x;
-	Scored	   *heap;
-	int			n_heap = 0;
-	int			limit;
+	TopK		best;
 	int			f;
 	const float4 *y;
 
@@ -748,12 +686,10 @@ recommend_als(PG_FUNCTION_ARGS)
 					seen, n_seen, known, &n_known, x))
 		return (Datum) 0;
 
-	limit = Min(k, m->n_items);
-	heap = palloc(sizeof(Scored) * Max(limit, 1));
+	TopKInit(&best, Min(k, m->n_items));
 	y = AlsItemFactors(m);
 	for (int32 i = 0, s = 0; i < m->n_items; i++)
 	{
-		Scored		c;
 		const float4 *row = y + (Size) i * f;
 		float8		score = 0.0;
 
@@ -767,27 +703,16 @@ recommend_als(PG_FUNCTION_ARGS)
 			CHECK_FOR_INTERRUPTS();
 		for (int j = 0; j < f; j++)
 			score += x[j] * row[j];
-		c.score = score;
-		c.index = i;
-		if (n_heap < limit)
-		{
-			heap[n_heap] = c;
-			SiftUp(heap, n_heap++);
-		}
-		else if (ScoredWorse(&heap[0], &c))
-		{
-			heap[0] = c;
-			SiftDown(heap, n_heap, 0);
-		}
+		TopKOffer(&best, score, i);
 	}
-	qsort(heap, n_heap, sizeof(Scored), CompareScoredBestFirst);
-	for (int r = 0; r < n_heap; r++)
+	TopKSort(&best);
+	for (int r = 0; r < best.n; r++)
 	{
 		Datum		values[2];
 		bool		nulls[2] = {false, false};
 
-		values[0] = Int64GetDatum(AlsItems(m)[heap[r].index]);
-		values[1] = Float8GetDatum(heap[r].score);
+		values[0] = Int64GetDatum(AlsItems(m)[best.entries[r].index]);
+		values[1] = Float8GetDatum(best.entries[r].score);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

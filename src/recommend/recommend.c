@@ -23,8 +23,10 @@
 #include "utils/array.h"
 #include "utils/tuplestore.h"
 
+#include "id_hash.h"
 #include "item_knn_model.h"
 #include "recommend.h"
+#include "topk.h"
 
 /* an open-addressing hash table slot: candidate item and its score so far */
 typedef struct Slot
@@ -32,83 +34,6 @@ typedef struct Slot
 	int32		index;			/* into the model's items, -1 when empty */
 	float8		score;
 } Slot;
-
-/* true when a ranks below b: lower score, or equal and larger item id */
-static inline bool
-SlotWorse(const Slot *a, const Slot *b)
-{
-	if (a->score != b->score)
-		return a->score < b->score;
-	return a->index > b->index;
-}
-
-static int
-CompareSlotBestFirst(const void *a, const void *b)
-{
-	if (SlotWorse(a, b))
-		return 1;
-	if (SlotWorse(b, a))
-		return -1;
-	return 0;
-}
-
-static void
-SiftDown(Slot *heap, int n, int i)
-{
-	for (;;)
-	{
-		int			worst = i;
-		int			l = 2 * i + 1;
-		int			r = l + 1;
-		Slot		tmp;
-
-		if (l < n && SlotWorse(&heap[l], &heap[worst]))
-			worst = l;
-		if (r < n && SlotWorse(&heap[r], &heap[worst]))
-			worst = r;
-		if (worst == i)
-			return;
-		tmp = heap[i];
-		heap[i] = heap[worst];
-		heap[worst] = tmp;
-		i = worst;
-	}
-}
-
-/*
- * Keep the best "limit" slots of slots[0 .. n - 1] at the front, best first,
- * and return how many there are.  A bounded min-heap: O(n log limit).
- */
-static int
-TopSlots(Slot *slots, int64 n, int limit)
-{
-	int			size = 0;
-
-	for (int64 i = 0; i < n; i++)
-	{
-		if (size < limit)
-		{
-			int			c = size++;
-
-			slots[c] = slots[i];
-			while (c > 0 && SlotWorse(&slots[c], &slots[(c - 1) / 2]))
-			{
-				Slot		tmp = slots[c];
-
-				slots[c] = slots[(c - 1) / 2];
-				slots[(c - 1) / 2] = tmp;
-				c = (c - 1) / 2;
-			}
-		}
-		else if (SlotWorse(&slots[0], &slots[i]))
-		{
-			slots[0] = slots[i];
-			SiftDown(slots, size, 0);
-		}
-	}
-	qsort(slots, size, sizeof(Slot), CompareSlotBestFirst);
-	return size;
-}
 
 int64 *
 DistinctInt64Array(ArrayType *array, const char *argname, int *count)
@@ -163,12 +88,11 @@ CheckResultK(int32 k)
 
 /*
  * Score the candidates of a user with the given (distinct, sorted) seen
- * items, and leave the best k at the front of the returned table, best
- * first; their number goes to *n_best.
+ * items, and keep the best k in "best", best first.
  */
-static Slot *
+static void
 ScoreCandidates(const ItemKnnModel *model, const int64 *seen, int n_seen,
-				int32 k, int *n_best)
+				int32 k, TopK *best)
 {
 	const int64 *items = ItemKnnItems(model);
 	const float8 *sims = ItemKnnSims(model);
@@ -203,7 +127,7 @@ ScoreCandidates(const ItemKnnModel *model, const int64 *seen, int n_seen,
 		for (int32 t = offsets[i]; t < offsets[i + 1]; t++)
 		{
 			int32		j = neighbors[t];
-			Size		h = ((uint32) j * 2654435761U) & mask;
+			Size		h = HashId(j) & mask;
 
 			while (table[h].index != j && table[h].index != -1)
 				h = (h + 1) & mask;
@@ -224,8 +148,11 @@ ScoreCandidates(const ItemKnnModel *model, const int64 *seen, int n_seen,
 			continue;
 		table[n_found++] = table[h];
 	}
-	*n_best = TopSlots(table, n_found, k);
-	return table;
+	TopKInit(best, (int) Min((int64) k, n_found));
+	for (int64 i = 0; i < n_found; i++)
+		TopKOffer(best, table[i].score, table[i].index);
+	TopKSort(best);
+	pfree(table);
 }
 
 static void
@@ -250,16 +177,15 @@ recommend_item_knn(PG_FUNCTION_ARGS)
 	int32		k = PG_GETARG_INT32(2);
 	int64	   *seen;
 	int			n_seen;
-	Slot	   *best;
-	int			n_best;
+	TopK		best;
 
 	CheckResultK(k);
 	InitMaterializedSRF(fcinfo, 0);
 
 	seen = DistinctInt64Array(seen_array, "seen", &n_seen);
-	best = ScoreCandidates(model, seen, n_seen, k, &n_best);
-	for (int r = 0; r < n_best; r++)
-		PutRow(rsinfo, ItemKnnItems(model)[best[r].index], best[r].score);
+	ScoreCandidates(model, seen, n_seen, k, &best);
+	for (int r = 0; r < best.n; r++)
+		PutRow(rsinfo, ItemKnnItems(model)[best.entries[r].index], best.entries[r].score);
 	return (Datum) 0;
 }
 
@@ -296,14 +222,14 @@ recommend_item_knn_fallback(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(0))
 	{
 		ItemKnnModel *model = GetItemKnnModelCached(fcinfo, 0);
-		int			n_best;
-		Slot	   *best = ScoreCandidates(model, seen, n_seen, k, &n_best);
+		TopK		best;
 
-		listed = repalloc(listed, sizeof(int64) * Max(n_best, 1));
-		for (int r = 0; r < n_best; r++)
+		ScoreCandidates(model, seen, n_seen, k, &best);
+		listed = repalloc(listed, sizeof(int64) * Max(best.n, 1));
+		for (int r = 0; r < best.n; r++)
 		{
-			listed[n_listed++] = ItemKnnItems(model)[best[r].index];
-			PutRow(rsinfo, listed[n_listed - 1], best[r].score);
+			listed[n_listed++] = ItemKnnItems(model)[best.entries[r].index];
+			PutRow(rsinfo, listed[n_listed - 1], best.entries[r].score);
 		}
 		qsort(listed, n_listed, sizeof(int64), CompareInt64);
 	}
