@@ -88,8 +88,21 @@ extern Jsonb *LogregModelExtra(const LogregModel *model);
 extern Jsonb *LogregModelEncoder(const LogregModel *model);
 extern Jsonb *LogregModelCalibration(const LogregModel *model);
 
+/* The extra object with key set to value (extra NULL: a new object). */
+extern Jsonb *LogregExtraWith(Jsonb *extra, const char *key, Jsonb *value);
+
 /* The feature names of a model as a palloc'd array of k pointers, or NULL. */
 extern char **LogregModelNames(const LogregModel *model);
+
+/*
+ * A stored model, checked before use (a corrupt value is an XX001 error,
+ * never a read past its end); a version 1 value comes back as version 2.
+ */
+extern LogregModel *LogregModelFromDatum(Datum d);
+
+/* The JSON form of a model (logreg_model_json.c), and a model read from it. */
+extern char *LogregModelToJson(const LogregModel *model);
+extern LogregModel *LogregModelFromJsonb(Jsonb *jb);
 
 /* The linear predictor intercept + coef . x of a model for one vector. */
 extern double LogregLinearPredictor(const LogregModel *model, const double *x);

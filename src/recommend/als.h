@@ -78,6 +78,12 @@ extern AlsModel *GetAlsModel(Datum datum);
 /* The same, cached for the rest of the query when the value is on disk. */
 extern AlsModel *GetAlsModelCached(FunctionCallInfo fcinfo, int argno);
 
+/*
+ * Y'Y of the item factors (f x f, double) for fold-in, computed once per
+ * model cached by GetAlsModelCached.
+ */
+extern const float8 *AlsItemGram(FunctionCallInfo fcinfo, const AlsModel *m);
+
 /* Index of id in a strictly ascending int64 array, or -1. */
 extern int	AlsFindId(const int64 *ids, int n, int64 id);
 

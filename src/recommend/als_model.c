@@ -1,9 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * als_model.c
- *	  Input, output, validation and use of retention.als_model: scoring
- *	  (recommend, with fold-in for users the model has not seen) and the
- *	  factors as float4[] rows.
+ *	  Input, output, validation and caching of retention.als_model; its
+ *	  use (recommend_als, fold-in, the factors as rows) is in als_score.c.
  *
  * The text form is JSON, so that models can be kept in the registry table
  * (retention.models.model jsonb) and survive dumps and format changes:
@@ -22,13 +21,11 @@
  */
 #include "postgres.h"
 
-#include <errno.h>
 #include <math.h>
 
 #include "access/detoast.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
-#include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -36,12 +33,11 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
-#include "utils/numeric.h"
 #include "utils/tuplestore.h"
 
 #include "als.h"
+#include "model_json.h"
 #include "recommend.h"
-#include "topk.h"
 
 Size
 AlsModelSize(int64 factors, int64 n_users, int64 n_items)
@@ -241,24 +237,6 @@ GetAlsModelCached(FunctionCallInfo fcinfo, int argno)
  */
 
 static void
-AppendFloat4(StringInfo buf, float4 value)
-{
-	char		digits[FLOAT_SHORTEST_DECIMAL_LEN];
-
-	float_to_shortest_decimal_buf(value, digits);
-	appendStringInfoString(buf, digits);
-}
-
-static void
-AppendDouble(StringInfo buf, float8 value)
-{
-	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
-
-	double_to_shortest_decimal_buf(value, digits);
-	appendStringInfoString(buf, digits);
-}
-
-static void
 AppendRows(StringInfo buf, const char *key, const int64 *ids, const float4 *fac,
 		   int32 n, int32 f)
 {
@@ -271,7 +249,7 @@ AppendRows(StringInfo buf, const char *key, const int64 *ids, const float4 *fac,
 		{
 			if (j > 0)
 				appendStringInfoString(buf, ", ");
-			AppendFloat4(buf, fac[(Size) i * f + j]);
+			ModelJsonAppendFloat4(buf, fac[(Size) i * f + j]);
 		}
 		appendStringInfoString(buf, "]]");
 	}
@@ -289,9 +267,9 @@ als_model_out(PG_FUNCTION_ARGS)
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"kind\": \"als\", \"format\": %d, \"factors\": %d, \"regularization\": ",
 					 m->format, m->factors);
-	AppendDouble(&buf, m->regularization);
+	ModelJsonAppendFloat8(&buf, m->regularization);
 	appendStringInfoString(&buf, ", \"alpha\": ");
-	AppendDouble(&buf, m->alpha);
+	ModelJsonAppendFloat8(&buf, m->alpha);
 	appendStringInfo(&buf, ", \"iterations\": %d, \"cg_steps\": %d, \"seed\": " INT64_FORMAT,
 					 m->iterations, m->cg_steps, m->seed);
 	AppendRows(&buf, "users", AlsUsers(m), AlsUserFactors(m), m->n_users, m->factors);
@@ -300,81 +278,7 @@ als_model_out(PG_FUNCTION_ARGS)
 	PG_RETURN_CSTRING(buf.data);
 }
 
-static void pg_attribute_noreturn()
-InvalidModel(const char *detail)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-			 errmsg("invalid als model"),
-			 errdetail("%s", detail)));
-}
-
-static JsonbValue *
-GetKey(JsonbContainer *object, const char *key)
-{
-	JsonbValue *v = getKeyJsonValueFromContainer(object, key, strlen(key), NULL);
-
-	if (v == NULL)
-		InvalidModel(psprintf("The key \"%s\" is missing.", key));
-	return v;
-}
-
-static JsonbContainer *
-GetArray(JsonbValue *v, const char *what)
-{
-	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
-		InvalidModel(psprintf("%s must be a JSON array.", what));
-	return v->val.binary.data;
-}
-
-static char *
-NumberText(JsonbValue *v, const char *what)
-{
-	if (v->type != jbvNumeric)
-		InvalidModel(psprintf("%s must be a number.", what));
-	return DatumGetCString(DirectFunctionCall1(numeric_out,
-											   NumericGetDatum(v->val.numeric)));
-}
-
-static int64
-GetInt64(JsonbValue *v, const char *what)
-{
-	char	   *text = NumberText(v, what);
-	char	   *end;
-	long long	value;
-
-	errno = 0;
-	value = strtoll(text, &end, 10);
-	if (errno != 0 || end == text || *end != '\0')
-		InvalidModel(psprintf("%s must be an integer in the range of bigint, not %s.",
-							  what, text));
-	return (int64) value;
-}
-
-static float8
-GetFloat8(JsonbValue *v, const char *what)
-{
-	char	   *text = NumberText(v, what);
-	char	   *end;
-	float8		value;
-
-	errno = 0;
-	value = strtod(text, &end);
-	if (end == text || *end != '\0' || !isfinite(value))
-		InvalidModel(psprintf("%s must be a finite number, not %s.", what, text));
-	return value;
-}
-
-static int32
-GetInt32In(JsonbValue *v, const char *what, int64 min, int64 max)
-{
-	int64		x = GetInt64(v, what);
-
-	if (x < min || x > max)
-		InvalidModel(psprintf("%s must be between %lld and %lld, not %lld.", what,
-							  (long long) min, (long long) max, (long long) x));
-	return (int32) x;
-}
+static const ModelJsonReader als_reader = {"invalid als model", NULL};
 
 typedef struct IdPos
 {
@@ -395,11 +299,11 @@ CompareIdPos(const void *a, const void *b)
 static JsonbContainer *
 GetRowEntry(JsonbContainer *rows, int32 i, const char *key)
 {
-	JsonbContainer *pair = GetArray(getIthJsonbValueFromContainer(rows, i),
+	JsonbContainer *pair = ModelJsonArray(&als_reader, getIthJsonbValueFromContainer(rows, i),
 									psprintf("Each element of \"%s\"", key));
 
 	if (JsonContainerSize(pair) != 2)
-		InvalidModel(psprintf("Each element of \"%s\" must be an array [id, factors].", key));
+		ModelJsonInvalid(&als_reader, psprintf("Each element of \"%s\" must be an array [id, factors].", key));
 	return pair;
 }
 
@@ -412,7 +316,7 @@ ReadRows(JsonbContainer *rows, const char *key, int32 n, int32 f, int64 *ids, fl
 	for (int32 i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		order[i].id = GetInt64(getIthJsonbValueFromContainer(GetRowEntry(rows, i, key), 0),
+		order[i].id = ModelJsonInt64(&als_reader, getIthJsonbValueFromContainer(GetRowEntry(rows, i, key), 0),
 							   "An id");
 		order[i].position = i;
 	}
@@ -423,21 +327,21 @@ ReadRows(JsonbContainer *rows, const char *key, int32 n, int32 f, int64 *ids, fl
 
 		CHECK_FOR_INTERRUPTS();
 		if (i > 0 && order[i].id == order[i - 1].id)
-			InvalidModel(psprintf("Id %lld is listed more than once in \"%s\".",
+			ModelJsonInvalid(&als_reader, psprintf("Id %lld is listed more than once in \"%s\".",
 								  (long long) order[i].id, key));
 		ids[i] = order[i].id;
-		vec = GetArray(getIthJsonbValueFromContainer(GetRowEntry(rows, order[i].position, key), 1),
+		vec = ModelJsonArray(&als_reader, getIthJsonbValueFromContainer(GetRowEntry(rows, order[i].position, key), 1),
 					   "A factor vector");
 		if (JsonContainerSize(vec) != (uint32) f)
-			InvalidModel(psprintf("The vector of id %lld in \"%s\" has %u elements, not %d.",
+			ModelJsonInvalid(&als_reader, psprintf("The vector of id %lld in \"%s\" has %u elements, not %d.",
 								  (long long) order[i].id, key, JsonContainerSize(vec), f));
 		for (int32 j = 0; j < f; j++)
 		{
-			float8		x = GetFloat8(getIthJsonbValueFromContainer(vec, j), "A factor");
+			float8		x = ModelJsonFloat8(&als_reader, getIthJsonbValueFromContainer(vec, j), "A factor");
 			float4		y = (float4) x;
 
 			if (!isfinite(y))
-				InvalidModel(psprintf("A factor of id %lld is out of the range of real.",
+				ModelJsonInvalid(&als_reader, psprintf("A factor of id %lld is out of the range of real.",
 									  (long long) order[i].id));
 			fac[(Size) i * f + j] = y;
 		}
@@ -449,7 +353,6 @@ static AlsModel *
 ModelFromJsonb(Jsonb *jb)
 {
 	JsonbContainer *root = &jb->root;
-	JsonbValue *v;
 	JsonbContainer *users;
 	JsonbContainer *items;
 	AlsOptions	o;
@@ -457,28 +360,25 @@ ModelFromJsonb(Jsonb *jb)
 	AlsModel   *m;
 
 	if (!JB_ROOT_IS_OBJECT(jb))
-		InvalidModel("The model must be a JSON object.");
-	v = GetKey(root, "kind");
-	if (v->type != jbvString || v->val.string.len != 3 ||
-		memcmp(v->val.string.val, "als", 3) != 0)
-		InvalidModel("The key \"kind\" must be \"als\".");
-	format = GetInt64(GetKey(root, "format"), "\"format\"");
+		ModelJsonInvalid(&als_reader, "The model must be a JSON object.");
+	ModelJsonCheckKind(&als_reader, root, "als");
+	format = ModelJsonInt64(&als_reader, ModelJsonKey(&als_reader, root, "format"), "\"format\"");
 	if (format != ALS_FORMAT)
-		InvalidModel(psprintf("Format %lld is not supported; this version reads format %d.",
+		ModelJsonInvalid(&als_reader, psprintf("Format %lld is not supported; this version reads format %d.",
 							  (long long) format, ALS_FORMAT));
-	o.factors = GetInt32In(GetKey(root, "factors"), "\"factors\"", 1, ALS_MAX_FACTORS);
-	o.iterations = GetInt32In(GetKey(root, "iterations"), "\"iterations\"", 1, ALS_MAX_ITERATIONS);
-	o.cg_steps = GetInt32In(GetKey(root, "cg_steps"), "\"cg_steps\"", 1, ALS_MAX_CG_STEPS);
-	o.regularization = GetFloat8(GetKey(root, "regularization"), "\"regularization\"");
-	o.alpha = GetFloat8(GetKey(root, "alpha"), "\"alpha\"");
-	o.seed = GetInt64(GetKey(root, "seed"), "\"seed\"");
+	o.factors = ModelJsonInt32In(&als_reader, ModelJsonKey(&als_reader, root, "factors"), "\"factors\"", 1, ALS_MAX_FACTORS);
+	o.iterations = ModelJsonInt32In(&als_reader, ModelJsonKey(&als_reader, root, "iterations"), "\"iterations\"", 1, ALS_MAX_ITERATIONS);
+	o.cg_steps = ModelJsonInt32In(&als_reader, ModelJsonKey(&als_reader, root, "cg_steps"), "\"cg_steps\"", 1, ALS_MAX_CG_STEPS);
+	o.regularization = ModelJsonFloat8(&als_reader, ModelJsonKey(&als_reader, root, "regularization"), "\"regularization\"");
+	o.alpha = ModelJsonFloat8(&als_reader, ModelJsonKey(&als_reader, root, "alpha"), "\"alpha\"");
+	o.seed = ModelJsonInt64(&als_reader, ModelJsonKey(&als_reader, root, "seed"), "\"seed\"");
 	if (!(o.regularization > 0.0 && o.regularization < 1e12) ||
 		!(o.alpha >= 0.0 && o.alpha < 1e12))
-		InvalidModel("\"regularization\" must be in (0, 1e12) and \"alpha\" in [0, 1e12).");
-	users = GetArray(GetKey(root, "users"), "\"users\"");
-	items = GetArray(GetKey(root, "items"), "\"items\"");
+		ModelJsonInvalid(&als_reader, "\"regularization\" must be in (0, 1e12) and \"alpha\" in [0, 1e12).");
+	users = ModelJsonArray(&als_reader, ModelJsonKey(&als_reader, root, "users"), "\"users\"");
+	items = ModelJsonArray(&als_reader, ModelJsonKey(&als_reader, root, "items"), "\"items\"");
 	if (JsonContainerSize(users) > PG_INT32_MAX / 2 || JsonContainerSize(items) > PG_INT32_MAX / 2)
-		InvalidModel("There are too many users or items.");
+		ModelJsonInvalid(&als_reader, "There are too many users or items.");
 
 	m = AllocAlsModel(&o, JsonContainerSize(users), JsonContainerSize(items));
 	ReadRows(users, "users", m->n_users, m->factors, AlsUsers(m), AlsUserFactors(m));
@@ -491,10 +391,7 @@ PG_FUNCTION_INFO_V1(als_model_in);
 Datum
 als_model_in(PG_FUNCTION_ARGS)
 {
-	char	   *text = PG_GETARG_CSTRING(0);
-	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
-
-	PG_RETURN_POINTER(ModelFromJsonb(jb));
+	PG_RETURN_POINTER(ModelFromJsonb(ModelJsonParse(PG_GETARG_CSTRING(0))));
 }
 
 /* Returns a model read from jsonb, as stored in retention.models. */
@@ -505,14 +402,9 @@ als_model_from_jsonb(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(ModelFromJsonb(PG_GETARG_JSONB_P(0)));
 }
 
-/* ---------------------------------------------------------------------
- * Scoring
- * ---------------------------------------------------------------------
- */
-
 /* Y'Y of the item factors (f x f, double), computed once per cached model */
-static const float8 *
-ItemGram(FunctionCallInfo fcinfo, const AlsModel *m)
+const float8 *
+AlsItemGram(FunctionCallInfo fcinfo, const AlsModel *m)
 {
 	AlsCache   *cache = GetCache(fcinfo);
 	int			f = m->factors;
@@ -539,267 +431,6 @@ ItemGram(FunctionCallInfo fcinfo, const AlsModel *m)
 	if (cache->model == m)
 		cache->gram = g;
 	return g;
-}
-
-/*
- * Fold-in: the user vector the training would give a user who bought the
- * given known items (weight 1 each, so confidence 1 + alpha), with the item
- * factors fixed: the exact solution of
- * (Y'Y + alpha Y_s'Y_s + regularization I) x = (1 + alpha) Y_s' 1,
- * by Cholesky.  The same least-squares step as training, solved exactly,
- * as the implicit library's recalculate_user does.
- */
-static void
-FoldIn(FunctionCallInfo fcinfo, const AlsModel *m, const int32 *known, int n_known, float8 *x)
-{
-	int			f = m->factors;
-	const float4 *y = AlsItemFactors(m);
-	const float8 *g = ItemGram(fcinfo, m);
-	float8	   *a = palloc(sizeof(float8) * f * f);
-
-	memcpy(a, g, sizeof(float8) * f * f);
-	memset(x, 0, sizeof(float8) * f);
-	for (int r = 0; r < f; r++)
-		a[r * f + r] += m->regularization;
-	for (int s = 0; s < n_known; s++)
-	{
-		const float4 *row = y + (Size) known[s] * f;
-
-		for (int r = 0; r < f; r++)
-		{
-			for (int c = 0; c < f; c++)
-				a[r * f + c] += m->alpha * row[r] * row[c];
-			x[r] += (1.0 + m->alpha) * row[r];
-		}
-	}
-	/* Cholesky a = L L' in place (lower triangle); a is positive definite */
-	for (int j = 0; j < f; j++)
-	{
-		float8		d = a[j * f + j];
-
-		for (int k = 0; k < j; k++)
-			d -= a[j * f + k] * a[j * f + k];
-		if (!(d > 0.0))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("fold-in failed: the normal equations are not positive definite")));
-		d = sqrt(d);
-		a[j * f + j] = d;
-		for (int i = j + 1; i < f; i++)
-		{
-			float8		s = a[i * f + j];
-
-			for (int k = 0; k < j; k++)
-				s -= a[i * f + k] * a[j * f + k];
-			a[i * f + j] = s / d;
-		}
-	}
-	for (int i = 0; i < f; i++)
-	{
-		for (int k = 0; k < i; k++)
-			x[i] -= a[i * f + k] * x[k];
-		x[i] /= a[i * f + i];
-	}
-	for (int i = f - 1; i >= 0; i--)
-	{
-		for (int k = i + 1; k < f; k++)
-			x[i] -= a[k * f + i] * x[k];
-		x[i] /= a[i * f + i];
-	}
-	pfree(a);
-}
-
-/*
- * The user's vector: the model's own when the user is in it, else folded
- * in from the known seen items.  Returns false when there is neither.
- * known[] receives the model indexes of the seen items (ascending).
- */
-static bool
-UserVector(FunctionCallInfo fcinfo, const AlsModel *m, bool has_user, int64 user_id,
-		   const int64 *seen, int n_seen, int32 *known, int *n_known, float8 *x)
-{
-	int			u = has_user ? AlsFindId(AlsUsers(m), m->n_users, user_id) : -1;
-
-	*n_known = 0;
-	for (int s = 0; s < n_seen; s++)
-	{
-		int			i = AlsFindId(AlsItems(m), m->n_items, seen[s]);
-
-		if (i >= 0)
-			known[(*n_known)++] = i;
-	}
-	if (u >= 0)
-	{
-		const float4 *row = AlsUserFactors(m) + (Size) u * m->factors;
-
-		for (int j = 0; j < m->factors; j++)
-			x[j] = row[j];
-		return true;
-	}
-	if (*n_known == 0)
-		return false;
-	FoldIn(fcinfo, m, known, *n_known, x);
-	return true;
-}
-
-/*
- * Returns the k best items for a user by x_u . y_i, excluding seen items,
- * highest first, ties by item id.  A user the model does not know is folded
- * in from seen; without known seen items there are no rows.
- */
-PG_FUNCTION_INFO_V1(recommend_als);
-Datum
-recommend_als(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	AlsModel   *m;
-	int32		k;
-	int64	   *seen;
-	int			n_seen = 0;
-	int32	   *known;
-	int			n_known;
-	float8	   *x;
-	TopK		best;
-	int			f;
-	const float4 *y;
-
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("k must not be null")));
-	k = PG_GETARG_INT32(3);
-	if (k <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("k must be greater than zero"),
-				 errdetail("k is %d.", k)));
-	InitMaterializedSRF(fcinfo, 0);
-	if (PG_ARGISNULL(0))
-		return (Datum) 0;
-
-	m = GetAlsModelCached(fcinfo, 0);
-	f = m->factors;
-	seen = PG_ARGISNULL(2) ? palloc(sizeof(int64)) : DistinctInt64Array(PG_GETARG_ARRAYTYPE_P(2), "seen", &n_seen);
-	known = palloc(sizeof(int32) * Max(n_seen, 1));
-	x = palloc(sizeof(float8) * f);
-	if (!UserVector(fcinfo, m, !PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
-					seen, n_seen, known, &n_known, x))
-		return (Datum) 0;
-
-	TopKInit(&best, Min(k, m->n_items));
-	y = AlsItemFactors(m);
-	for (int32 i = 0, s = 0; i < m->n_items; i++)
-	{
-		const float4 *row = y + (Size) i * f;
-		float8		score = 0.0;
-
-		/* known[] is ascending: skip seen items in one merge pass */
-		if (s < n_known && known[s] == i)
-		{
-			s++;
-			continue;
-		}
-		if ((i & 4095) == 0)
-			CHECK_FOR_INTERRUPTS();
-		for (int j = 0; j < f; j++)
-			score += x[j] * row[j];
-		TopKOffer(&best, score, i);
-	}
-	TopKSort(&best);
-	for (int r = 0; r < best.n; r++)
-	{
-		Datum		values[2];
-		bool		nulls[2] = {false, false};
-
-		values[0] = Int64GetDatum(AlsItems(m)[best.entries[r].index]);
-		values[1] = Float8GetDatum(best.entries[r].score);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	return (Datum) 0;
-}
-
-static ArrayType *
-Float4Array(const float4 *values, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * n);
-	ArrayType  *a;
-
-	for (int i = 0; i < n; i++)
-		d[i] = Float4GetDatum(values[i]);
-	a = construct_array(d, n, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT);
-	pfree(d);
-	return a;
-}
-
-/* Returns one row (id, factors float4[]) per user or item of the model. */
-static Datum
-FactorRows(FunctionCallInfo fcinfo, bool items)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	AlsModel   *m = GetAlsModelCached(fcinfo, 0);
-	int32		n = items ? m->n_items : m->n_users;
-	const int64 *ids = items ? AlsItems(m) : AlsUsers(m);
-	const float4 *fac = items ? AlsItemFactors(m) : AlsUserFactors(m);
-
-	InitMaterializedSRF(fcinfo, 0);
-	for (int32 i = 0; i < n; i++)
-	{
-		Datum		values[2];
-		bool		nulls[2] = {false, false};
-
-		CHECK_FOR_INTERRUPTS();
-		values[0] = Int64GetDatum(ids[i]);
-		values[1] = PointerGetDatum(Float4Array(fac + (Size) i * m->factors, m->factors));
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	return (Datum) 0;
-}
-
-/* Returns the item factors as rows (item_id, factors). */
-PG_FUNCTION_INFO_V1(als_item_factors);
-Datum
-als_item_factors(PG_FUNCTION_ARGS)
-{
-	return FactorRows(fcinfo, true);
-}
-
-/* Returns the user factors as rows (user_id, factors). */
-PG_FUNCTION_INFO_V1(als_user_factors);
-Datum
-als_user_factors(PG_FUNCTION_ARGS)
-{
-	return FactorRows(fcinfo, false);
-}
-
-/*
- * Returns one user's vector as float4[]: the model's own, or folded in from
- * seen for a user it does not know; NULL when there is neither.
- */
-PG_FUNCTION_INFO_V1(als_user_vector);
-Datum
-als_user_vector(PG_FUNCTION_ARGS)
-{
-	AlsModel   *m;
-	int64	   *seen;
-	int			n_seen = 0;
-	int32	   *known;
-	int			n_known;
-	float8	   *x;
-	float4	   *x4;
-
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	m = GetAlsModelCached(fcinfo, 0);
-	seen = PG_ARGISNULL(2) ? palloc(sizeof(int64)) : DistinctInt64Array(PG_GETARG_ARRAYTYPE_P(2), "seen", &n_seen);
-	known = palloc(sizeof(int32) * Max(n_seen, 1));
-	x = palloc(sizeof(float8) * m->factors);
-	if (!UserVector(fcinfo, m, !PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
-					seen, n_seen, known, &n_known, x))
-		PG_RETURN_NULL();
-	x4 = palloc(sizeof(float4) * m->factors);
-	for (int j = 0; j < m->factors; j++)
-		x4[j] = (float4) x[j];
-	PG_RETURN_ARRAYTYPE_P(Float4Array(x4, m->factors));
 }
 
 /* Returns the model's sizes and training parameters. */

@@ -24,22 +24,20 @@
  */
 #include "postgres.h"
 
-#include <errno.h>
 #include <math.h>
 
 #include "access/detoast.h"
-#include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
-#include "utils/numeric.h"
 #include "utils/tuplestore.h"
 
 #include "item_knn_model.h"
 #include "model_io.h"
+#include "model_json.h"
 
 ItemKnnModel *
 AllocItemKnnModel(int32 k, Size n_items, Size n_neighbors)
@@ -155,15 +153,6 @@ GetItemKnnModelCached(FunctionCallInfo fcinfo, int argno)
 	return cache->model;
 }
 
-static void
-AppendDouble(StringInfo buf, float8 value)
-{
-	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
-
-	double_to_shortest_decimal_buf(value, digits);
-	appendStringInfoString(buf, digits);
-}
-
 /* Returns the JSON text form of a model. */
 PG_FUNCTION_INFO_V1(item_knn_model_out);
 Datum
@@ -187,7 +176,7 @@ item_knn_model_out(PG_FUNCTION_ARGS)
 		{
 			appendStringInfo(&buf, "%s[" INT64_FORMAT ", ",
 							 t > offsets[i] ? ", " : "", items[neighbors[t]]);
-			AppendDouble(&buf, sims[t]);
+			ModelJsonAppendFloat8(&buf, sims[t]);
 			appendStringInfoChar(&buf, ']');
 		}
 		appendStringInfoString(&buf, "]]");
@@ -196,72 +185,7 @@ item_knn_model_out(PG_FUNCTION_ARGS)
 	PG_RETURN_CSTRING(buf.data);
 }
 
-static void pg_attribute_noreturn()
-InvalidModel(const char *detail)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-			 errmsg("invalid item_knn model"),
-			 errdetail("%s", detail)));
-}
-
-static JsonbValue *
-GetKey(JsonbContainer *object, const char *key)
-{
-	JsonbValue *v = getKeyJsonValueFromContainer(object, key, strlen(key), NULL);
-
-	if (v == NULL)
-		InvalidModel(psprintf("The key \"%s\" is missing.", key));
-	return v;
-}
-
-/* the array a value holds, or an error naming "what" */
-static JsonbContainer *
-GetArray(JsonbValue *v, const char *what)
-{
-	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
-		InvalidModel(psprintf("%s must be a JSON array.", what));
-	return v->val.binary.data;
-}
-
-static char *
-NumberText(JsonbValue *v, const char *what)
-{
-	if (v->type != jbvNumeric)
-		InvalidModel(psprintf("%s must be a number.", what));
-	return DatumGetCString(DirectFunctionCall1(numeric_out,
-											   NumericGetDatum(v->val.numeric)));
-}
-
-static int64
-GetInt64(JsonbValue *v, const char *what)
-{
-	char	   *text = NumberText(v, what);
-	char	   *end;
-	long long	value;
-
-	errno = 0;
-	value = strtoll(text, &end, 10);
-	if (errno != 0 || end == text || *end != '\0')
-		InvalidModel(psprintf("%s must be an integer in the range of bigint, not %s.",
-							  what, text));
-	return (int64) value;
-}
-
-static float8
-GetFloat8(JsonbValue *v, const char *what)
-{
-	char	   *text = NumberText(v, what);
-	char	   *end;
-	float8		value;
-
-	/* numeric_out keeps every digit we wrote, so this reads back the same double */
-	errno = 0;
-	value = strtod(text, &end);
-	if (end == text || *end != '\0' || !isfinite(value))
-		InvalidModel(psprintf("%s must be a finite number, not %s.", what, text));
-	return value;
-}
+static const ModelJsonReader item_knn_reader = {"invalid item_knn model", NULL};
 
 typedef struct ParsedItem
 {
@@ -300,10 +224,10 @@ static JsonbContainer *
 GetItemEntry(JsonbContainer *items, int32 i)
 {
 	JsonbValue *entry = getIthJsonbValueFromContainer(items, i);
-	JsonbContainer *pair = GetArray(entry, "Each element of \"items\"");
+	JsonbContainer *pair = ModelJsonArray(&item_knn_reader, entry, "Each element of \"items\"");
 
 	if (JsonContainerSize(pair) != 2)
-		InvalidModel("Each element of \"items\" must be an array [item_id, neighbors].");
+		ModelJsonInvalid(&item_knn_reader, "Each element of \"items\" must be an array [item_id, neighbors].");
 	return pair;
 }
 
@@ -315,7 +239,6 @@ static ItemKnnModel *
 ModelFromJsonb(Jsonb *jb)
 {
 	JsonbContainer *root = &jb->root;
-	JsonbValue *v;
 	JsonbContainer *items_json;
 	int64		format;
 	int64		k;
@@ -326,24 +249,21 @@ ModelFromJsonb(Jsonb *jb)
 	ItemKnnModel *model;
 
 	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
-		InvalidModel("The model must be a JSON object.");
+		ModelJsonInvalid(&item_knn_reader, "The model must be a JSON object.");
 	CheckModelKeys(root, item_knn_model_keys, "retention.item_knn_model");
 
-	v = GetKey(root, "kind");
-	if (v->type != jbvString || v->val.string.len != 8 ||
-		memcmp(v->val.string.val, "item_knn", 8) != 0)
-		InvalidModel("The key \"kind\" must be \"item_knn\".");
-	format = GetInt64(GetKey(root, "format"), "\"format\"");
+	ModelJsonCheckKind(&item_knn_reader, root, "item_knn");
+	format = ModelJsonInt64(&item_knn_reader, ModelJsonKey(&item_knn_reader, root, "format"), "\"format\"");
 	if (format != ITEM_KNN_FORMAT)
-		InvalidModel(psprintf("Format %lld is not supported; this version reads format %d.",
+		ModelJsonInvalid(&item_knn_reader, psprintf("Format %lld is not supported; this version reads format %d.",
 							  (long long) format, ITEM_KNN_FORMAT));
-	k = GetInt64(GetKey(root, "k"), "\"k\"");
+	k = ModelJsonInt64(&item_knn_reader, ModelJsonKey(&item_knn_reader, root, "k"), "\"k\"");
 	if (k <= 0 || k > ITEM_KNN_MAX_K)
-		InvalidModel(psprintf("\"k\" must be between 1 and %d, not %lld.",
+		ModelJsonInvalid(&item_knn_reader, psprintf("\"k\" must be between 1 and %d, not %lld.",
 							  ITEM_KNN_MAX_K, (long long) k));
-	items_json = GetArray(GetKey(root, "items"), "\"items\"");
+	items_json = ModelJsonArray(&item_knn_reader, ModelJsonKey(&item_knn_reader, root, "items"), "\"items\"");
 	if (JsonContainerSize(items_json) > PG_INT32_MAX / 2)
-		InvalidModel("There are too many items.");
+		ModelJsonInvalid(&item_knn_reader, "There are too many items.");
 	n_items = (int32) JsonContainerSize(items_json);
 
 	/* pass 1: item ids, their order, and the neighbour count */
@@ -355,12 +275,12 @@ ModelFromJsonb(Jsonb *jb)
 		int32		count;
 
 		CHECK_FOR_INTERRUPTS();
-		parsed[i].item_id = GetInt64(getIthJsonbValueFromContainer(pair, 0), "An item id");
+		parsed[i].item_id = ModelJsonInt64(&item_knn_reader, getIthJsonbValueFromContainer(pair, 0), "An item id");
 		parsed[i].position = i;
-		nbrs = GetArray(getIthJsonbValueFromContainer(pair, 1), "The neighbours of an item");
+		nbrs = ModelJsonArray(&item_knn_reader, getIthJsonbValueFromContainer(pair, 1), "The neighbours of an item");
 		count = JsonContainerSize(nbrs);
 		if (count > k)
-			InvalidModel(psprintf("Item %lld has %d neighbours, more than k = %lld.",
+			ModelJsonInvalid(&item_knn_reader, psprintf("Item %lld has %d neighbours, more than k = %lld.",
 								  (long long) parsed[i].item_id, count, (long long) k));
 		n_neighbors += count;
 	}
@@ -369,7 +289,7 @@ ModelFromJsonb(Jsonb *jb)
 	for (int32 i = 0; i < n_items; i++)
 	{
 		if (i > 0 && parsed[i].item_id == parsed[i - 1].item_id)
-			InvalidModel(psprintf("Item %lld is listed more than once.",
+			ModelJsonInvalid(&item_knn_reader, psprintf("Item %lld is listed more than once.",
 								  (long long) parsed[i].item_id));
 		sorted_position[parsed[i].position] = i;
 	}
@@ -391,7 +311,7 @@ ModelFromJsonb(Jsonb *jb)
 		for (int32 i = 0; i < n_items; i++)
 		{
 			JsonbContainer *pair = GetItemEntry(items_json, parsed[i].position);
-			JsonbContainer *nbrs = GetArray(getIthJsonbValueFromContainer(pair, 1),
+			JsonbContainer *nbrs = ModelJsonArray(&item_knn_reader, getIthJsonbValueFromContainer(pair, 1),
 											"The neighbours of an item");
 			int32		count = JsonContainerSize(nbrs);
 			int64		item_id = parsed[i].item_id;
@@ -399,25 +319,25 @@ ModelFromJsonb(Jsonb *jb)
 			CHECK_FOR_INTERRUPTS();
 			for (int32 t = 0; t < count; t++)
 			{
-				JsonbContainer *nbr = GetArray(getIthJsonbValueFromContainer(nbrs, t),
+				JsonbContainer *nbr = ModelJsonArray(&item_knn_reader, getIthJsonbValueFromContainer(nbrs, t),
 											   "Each neighbour");
 				int64		neighbor_id;
 				float8		similarity;
 				int			index;
 
 				if (JsonContainerSize(nbr) != 2)
-					InvalidModel("Each neighbour must be an array [neighbor_id, similarity].");
-				neighbor_id = GetInt64(getIthJsonbValueFromContainer(nbr, 0), "A neighbour id");
-				similarity = GetFloat8(getIthJsonbValueFromContainer(nbr, 1), "A similarity");
+					ModelJsonInvalid(&item_knn_reader, "Each neighbour must be an array [neighbor_id, similarity].");
+				neighbor_id = ModelJsonInt64(&item_knn_reader, getIthJsonbValueFromContainer(nbr, 0), "A neighbour id");
+				similarity = ModelJsonFloat8(&item_knn_reader, getIthJsonbValueFromContainer(nbr, 1), "A similarity");
 				index = ItemKnnFindItem(model, neighbor_id);
 				if (index < 0)
-					InvalidModel(psprintf("Neighbour %lld of item %lld is not an item of the model.",
+					ModelJsonInvalid(&item_knn_reader, psprintf("Neighbour %lld of item %lld is not an item of the model.",
 										  (long long) neighbor_id, (long long) item_id));
 				if (index == i)
-					InvalidModel(psprintf("Item %lld is listed as its own neighbour.",
+					ModelJsonInvalid(&item_knn_reader, psprintf("Item %lld is listed as its own neighbour.",
 										  (long long) item_id));
 				if (!(similarity > 0.0 && similarity <= 1.0))
-					InvalidModel(psprintf("The similarity of items %lld and %lld must be in (0, 1], not %g.",
+					ModelJsonInvalid(&item_knn_reader, psprintf("The similarity of items %lld and %lld must be in (0, 1], not %g.",
 										  (long long) item_id, (long long) neighbor_id,
 										  similarity));
 				buf[t].similarity = similarity;
@@ -431,7 +351,7 @@ ModelFromJsonb(Jsonb *jb)
 				/* sorted by similarity first, so look for the duplicate id */
 				for (int32 s = 0; s < t; s++)
 					if (buf[s].index == buf[t].index)
-						InvalidModel(psprintf("Neighbour %lld of item %lld is listed more than once.",
+						ModelJsonInvalid(&item_knn_reader, psprintf("Neighbour %lld of item %lld is listed more than once.",
 											  (long long) m_items[buf[t].index],
 											  (long long) item_id));
 				m_sims[at] = buf[t].similarity;
@@ -450,10 +370,7 @@ PG_FUNCTION_INFO_V1(item_knn_model_in);
 Datum
 item_knn_model_in(PG_FUNCTION_ARGS)
 {
-	char	   *text = PG_GETARG_CSTRING(0);
-	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
-
-	PG_RETURN_POINTER(ModelFromJsonb(jb));
+	PG_RETURN_POINTER(ModelFromJsonb(ModelJsonParse(PG_GETARG_CSTRING(0))));
 }
 
 /* Returns a model read from jsonb, as stored in retention.models. */
