@@ -50,22 +50,15 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
+#include "agg_context.h"
 #include "als.h"
+#include "interactions.h"
 #include "item_knn_model.h"
-
-typedef struct AlsRow
-{
-	int64		user_id;
-	int64		item_id;
-	float8		weight;
-} AlsRow;
 
 typedef struct AlsState
 {
 	AlsOptions	options;
-	int64		n;				/* rows used */
-	int64		capacity;		/* rows allocated */
-	AlsRow	   *rows;
+	Interactions list;			/* the triples */
 } AlsState;
 
 #define STATE_HEADER_SIZE	(sizeof(uint32) + sizeof(AlsOptions) + sizeof(int64))
@@ -199,24 +192,8 @@ NewState(MemoryContext context, const AlsOptions *options, int64 capacity)
 	AlsState   *state = MemoryContextAlloc(context, sizeof(AlsState));
 
 	state->options = *options;
-	state->n = 0;
-	state->capacity = Max(capacity, 1024);
-	state->rows = MemoryContextAllocHuge(context, sizeof(AlsRow) * state->capacity);
+	InteractionsInit(&state->list, context, "als_train", capacity);
 	return state;
-}
-
-static void
-EnsureCapacity(AlsState *state, int64 needed)
-{
-	if (needed <= state->capacity)
-		return;
-	if ((Size) needed > MaxAllocHugeSize / sizeof(AlsRow) / 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("als_train cannot hold more than %lld interactions",
-						(long long) (MaxAllocHugeSize / sizeof(AlsRow) / 2))));
-	state->capacity = Max(needed, state->capacity * 2);
-	state->rows = repalloc_huge(state->rows, sizeof(AlsRow) * state->capacity);
 }
 
 /*
@@ -288,11 +265,7 @@ als_train_transfn(PG_FUNCTION_ARGS)
 						   (long long) PG_GETARG_INT64(1), weight,
 						   (long long) PG_GETARG_INT64(2))));
 
-	EnsureCapacity(state, state->n + 1);
-	state->rows[state->n].user_id = PG_GETARG_INT64(1);
-	state->rows[state->n].item_id = PG_GETARG_INT64(2);
-	state->rows[state->n].weight = weight;
-	state->n++;
+	InteractionsAdd(&state->list, PG_GETARG_INT64(1), PG_GETARG_INT64(2), weight);
 	PG_RETURN_POINTER(state);
 }
 
@@ -314,13 +287,11 @@ als_train_combinefn(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(a);
 	}
 	if (a == NULL)
-		a = NewState(aggcontext, &b->options, b->n);	/* copy, never alias */
+		a = NewState(aggcontext, &b->options, b->list.n);	/* copy, never alias */
 	else
 		CheckSameOptions(&a->options, &b->options);
 
-	EnsureCapacity(a, a->n + b->n);
-	memcpy(a->rows + a->n, b->rows, sizeof(AlsRow) * b->n);
-	a->n += b->n;
+	InteractionsAppend(&a->list, &b->list);
 	PG_RETURN_POINTER(a);
 }
 
@@ -330,24 +301,11 @@ Datum
 als_train_serialfn(PG_FUNCTION_ARGS)
 {
 	AlsState   *state = (AlsState *) PG_GETARG_POINTER(0);
-	Size		payload = sizeof(AlsRow) * state->n;
-	Size		size = add_size(VARHDRSZ + STATE_HEADER_SIZE, payload);
 	uint32		magic = ALS_STATE_MAGIC;
 	AlsOptions	options;
-	bytea	   *result;
-	char	   *p;
+	char		header[STATE_HEADER_SIZE];
 
-	if (size > MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("als_train state of %lld interactions is too large to pass between processes",
-						(long long) state->n),
-				 errhint("Disable parallel aggregation with SET max_parallel_workers_per_gather = 0.")));
-
-	result = palloc(size);
-	SET_VARSIZE(result, size);
-	p = VARDATA(result);
-	memcpy(p, &magic, sizeof(uint32));
+	memcpy(header, &magic, sizeof(uint32));
 	/* field by field into zeroed bytes: no uninitialised padding leaves the process */
 	memset(&options, 0, sizeof(AlsOptions));
 	options.factors = state->options.factors;
@@ -356,10 +314,9 @@ als_train_serialfn(PG_FUNCTION_ARGS)
 	options.regularization = state->options.regularization;
 	options.alpha = state->options.alpha;
 	options.seed = state->options.seed;
-	memcpy(p + sizeof(uint32), &options, sizeof(AlsOptions));
-	memcpy(p + sizeof(uint32) + sizeof(AlsOptions), &state->n, sizeof(int64));
-	memcpy(p + STATE_HEADER_SIZE, state->rows, payload);
-	PG_RETURN_BYTEA_P(result);
+	memcpy(header + sizeof(uint32), &options, sizeof(AlsOptions));
+	memcpy(header + sizeof(uint32) + sizeof(AlsOptions), &state->list.n, sizeof(int64));
+	PG_RETURN_BYTEA_P(InteractionsSerialize(&state->list, header, STATE_HEADER_SIZE));
 }
 
 /* Returns the state read back from als_train_serialfn's bytea, after checking every field. */
@@ -369,8 +326,7 @@ als_train_deserialfn(PG_FUNCTION_ARGS)
 {
 	bytea	   *data = PG_GETARG_BYTEA_PP(0);
 	MemoryContext aggcontext;
-	const char *p = VARDATA_ANY(data);
-	Size		len = VARSIZE_ANY_EXHDR(data);
+	const char *p;
 	uint32		magic;
 	AlsOptions	options;
 	int64		n;
@@ -378,10 +334,7 @@ als_train_deserialfn(PG_FUNCTION_ARGS)
 
 	aggcontext = AggregateContext(fcinfo, "als_train_deserialfn");
 
-	if (len < STATE_HEADER_SIZE)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid als_train state: %zu bytes is too short", len)));
+	p = InteractionsStateHeader(data, "als_train", STATE_HEADER_SIZE);
 	memcpy(&magic, p, sizeof(uint32));
 	memcpy(&options, p + sizeof(uint32), sizeof(AlsOptions));
 	memcpy(&n, p + sizeof(uint32) + sizeof(AlsOptions), sizeof(int64));
@@ -389,37 +342,19 @@ als_train_deserialfn(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid als_train state: bad magic number")));
-	if (n < 0 || (len - STATE_HEADER_SIZE) % sizeof(AlsRow) != 0 ||
-		(Size) n != (len - STATE_HEADER_SIZE) / sizeof(AlsRow))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid als_train state: %zu bytes cannot hold %lld interactions",
-						len, (long long) n)));
+	InteractionsCheckCount(data, "als_train", STATE_HEADER_SIZE, n);
 	CheckAlsOptions(&options);
 
-	state = NewState(aggcontext, &options, n);
-	memcpy(state->rows, p + STATE_HEADER_SIZE, sizeof(AlsRow) * n);
+	state = MemoryContextAlloc(aggcontext, sizeof(AlsState));
+	state->options = options;
+	InteractionsFromState(&state->list, aggcontext, "als_train", data, STATE_HEADER_SIZE, n);
 	/* the weights are checked again: the bytes came from outside */
 	for (int64 i = 0; i < n; i++)
-		if (!(state->rows[i].weight >= 0.0 && state->rows[i].weight <= 1e12))
+		if (!(state->list.rows[i].weight >= 0.0 && state->list.rows[i].weight <= 1e12))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 					 errmsg("invalid als_train state: weight out of range")));
-	state->n = n;
 	PG_RETURN_POINTER(state);
-}
-
-static int
-CompareRow(const void *a, const void *b)
-{
-	const AlsRow *x = a;
-	const AlsRow *y = b;
-
-	if (x->user_id != y->user_id)
-		return (x->user_id > y->user_id) - (x->user_id < y->user_id);
-	if (x->item_id != y->item_id)
-		return (x->item_id > y->item_id) - (x->item_id < y->item_id);
-	return (x->weight > y->weight) - (x->weight < y->weight);
 }
 
 /* SplitMix64 (Steele, Lea & Flood 2014): a small, well-mixed, seedable stream */
@@ -563,8 +498,8 @@ als_train_finalfn(PG_FUNCTION_ARGS)
 {
 	AlsState   *state = PG_ARGISNULL(0) ? NULL : (AlsState *) PG_GETARG_POINTER(0);
 	AlsOptions *o;
-	AlsRow	   *rows;
-	int64		n_pairs = 0;
+	Interaction *rows;
+	int64		n_pairs;
 	int64	   *users;
 	int64	   *items;
 	int64		n_users = 0;
@@ -580,7 +515,7 @@ als_train_finalfn(PG_FUNCTION_ARGS)
 	AlsModel   *model;
 	uint64		rng;
 
-	if (state == NULL || state->n == 0)
+	if (state == NULL || state->list.n == 0)
 		PG_RETURN_NULL();
 	o = &state->options;
 	f = o->factors;
@@ -589,17 +524,8 @@ als_train_finalfn(PG_FUNCTION_ARGS)
 	 * Sort and merge repeated pairs in place; the final function may run
 	 * again on the same state, and the merged state is equivalent.
 	 */
-	rows = state->rows;
-	qsort(rows, state->n, sizeof(AlsRow), CompareRow);
-	for (int64 i = 0; i < state->n; i++)
-	{
-		if (n_pairs > 0 && rows[n_pairs - 1].user_id == rows[i].user_id &&
-			rows[n_pairs - 1].item_id == rows[i].item_id)
-			rows[n_pairs - 1].weight += rows[i].weight;
-		else
-			rows[n_pairs++] = rows[i];
-	}
-	state->n = n_pairs;
+	n_pairs = InteractionsMergePairs(&state->list);
+	rows = state->list.rows;
 
 	/* distinct ids; rows are sorted by user already */
 	users = palloc_extended(sizeof(int64) * n_pairs, MCXT_ALLOC_HUGE);

@@ -65,26 +65,8 @@ NewState(MemoryContext context, int32 k, int64 capacity)
 
 	state->k = k;
 	state->measure = KNN_COSINE;
-	state->n = 0;
-	state->capacity = Max(capacity, 1024);
-	state->rows = MemoryContextAllocHuge(context,
-										 sizeof(Interaction) * state->capacity);
+	InteractionsInit(&state->list, context, "item_knn", capacity);
 	return state;
-}
-
-static void
-EnsureCapacity(ItemKnnState *state, int64 needed)
-{
-	if (needed <= state->capacity)
-		return;
-	if ((Size) needed > MaxAllocHugeSize / sizeof(Interaction) / 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("item_knn cannot hold more than %lld interactions",
-						(long long) (MaxAllocHugeSize / sizeof(Interaction) / 2))));
-	state->capacity = Max(needed, state->capacity * 2);
-	state->rows = repalloc_huge(state->rows,
-								sizeof(Interaction) * state->capacity);
 }
 
 void
@@ -195,11 +177,7 @@ item_knn_transfn(PG_FUNCTION_ARGS)
 						   (long long) PG_GETARG_INT64(1), weight,
 						   (long long) PG_GETARG_INT64(2))));
 
-	EnsureCapacity(state, state->n + 1);
-	state->rows[state->n].user_id = PG_GETARG_INT64(1);
-	state->rows[state->n].item_id = PG_GETARG_INT64(2);
-	state->rows[state->n].weight = weight;
-	state->n++;
+	InteractionsAdd(&state->list, PG_GETARG_INT64(1), PG_GETARG_INT64(2), weight);
 	PG_RETURN_POINTER(state);
 }
 
@@ -223,7 +201,7 @@ item_knn_combinefn(PG_FUNCTION_ARGS)
 	if (a == NULL)
 	{
 		/* copy, never alias: b belongs to the caller */
-		a = NewState(aggcontext, b->k, b->n);
+		a = NewState(aggcontext, b->k, b->list.n);
 		a->measure = b->measure;
 	}
 	else
@@ -232,38 +210,22 @@ item_knn_combinefn(PG_FUNCTION_ARGS)
 		CheckSameMeasure(a->measure, b->measure);
 	}
 
-	EnsureCapacity(a, a->n + b->n);
-	memcpy(a->rows + a->n, b->rows, sizeof(Interaction) * b->n);
-	a->n += b->n;
+	InteractionsAppend(&a->list, &b->list);
 	PG_RETURN_POINTER(a);
 }
 
-/* Returns the state as bytea: k, the number of triples, the triples. */
+/* Returns the state as bytea: k, the number of triples, the similarity, the triples. */
 PG_FUNCTION_INFO_V1(item_knn_serialfn);
 Datum
 item_knn_serialfn(PG_FUNCTION_ARGS)
 {
 	ItemKnnState *state = (ItemKnnState *) PG_GETARG_POINTER(0);
-	Size		payload = sizeof(Interaction) * state->n;
-	Size		size = VARHDRSZ + STATE_HEADER_SIZE + payload;
-	bytea	   *result;
-	char	   *p;
+	char		header[STATE_HEADER_SIZE];
 
-	if (size > MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("item_knn state of %lld interactions is too large to pass between processes",
-						(long long) state->n),
-				 errhint("Disable parallel aggregation with SET max_parallel_workers_per_gather = 0.")));
-
-	result = palloc(size);
-	SET_VARSIZE(result, size);
-	p = VARDATA(result);
-	memcpy(p, &state->k, sizeof(int32));
-	memcpy(p + sizeof(int32), &state->n, sizeof(int64));
-	memcpy(p + sizeof(int32) + sizeof(int64), &state->measure, sizeof(int32));
-	memcpy(p + STATE_HEADER_SIZE, state->rows, payload);
-	PG_RETURN_BYTEA_P(result);
+	memcpy(header, &state->k, sizeof(int32));
+	memcpy(header + sizeof(int32), &state->list.n, sizeof(int64));
+	memcpy(header + sizeof(int32) + sizeof(int64), &state->measure, sizeof(int32));
+	PG_RETURN_BYTEA_P(InteractionsSerialize(&state->list, header, STATE_HEADER_SIZE));
 }
 
 /* Returns the state read back from item_knn_serialfn's bytea, after checking its length. */
@@ -273,8 +235,7 @@ item_knn_deserialfn(PG_FUNCTION_ARGS)
 {
 	bytea	   *data = PG_GETARG_BYTEA_PP(0);
 	MemoryContext aggcontext;
-	const char *p = VARDATA_ANY(data);
-	Size		len = VARSIZE_ANY_EXHDR(data);
+	const char *p;
 	int32		k;
 	int64		n;
 	int32		measure;
@@ -282,28 +243,20 @@ item_knn_deserialfn(PG_FUNCTION_ARGS)
 
 	aggcontext = AggregateContext(fcinfo, "item_knn_deserialfn");
 
-	if (len < STATE_HEADER_SIZE)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid item_knn state: %zu bytes is too short", len)));
+	p = InteractionsStateHeader(data, "item_knn", STATE_HEADER_SIZE);
 	memcpy(&k, p, sizeof(int32));
 	memcpy(&n, p + sizeof(int32), sizeof(int64));
 	memcpy(&measure, p + sizeof(int32) + sizeof(int64), sizeof(int32));
-	if (n < 0 || (Size) n != (len - STATE_HEADER_SIZE) / sizeof(Interaction) ||
-		(len - STATE_HEADER_SIZE) % sizeof(Interaction) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid item_knn state: %zu bytes cannot hold %lld interactions",
-						len, (long long) n)));
+	InteractionsCheckCount(data, "item_knn", STATE_HEADER_SIZE, n);
 	CheckItemKnnK(k);
 	if (measure < KNN_COSINE || measure > KNN_ADJUSTED_COSINE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid item_knn state: unknown similarity %d", measure)));
 
-	state = NewState(aggcontext, k, n);
+	state = MemoryContextAlloc(aggcontext, sizeof(ItemKnnState));
+	state->k = k;
 	state->measure = measure;
-	memcpy(state->rows, p + STATE_HEADER_SIZE, sizeof(Interaction) * n);
-	state->n = n;
+	InteractionsFromState(&state->list, aggcontext, "item_knn", data, STATE_HEADER_SIZE, n);
 	PG_RETURN_POINTER(state);
 }

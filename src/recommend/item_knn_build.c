@@ -57,19 +57,6 @@ typedef struct KnnSums
 #define HUGE_ZEROS(type, n) \
 	((type *) palloc_extended(sizeof(type) * Max((n), 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO))
 
-static int
-CompareInteraction(const void *a, const void *b)
-{
-	const Interaction *x = a;
-	const Interaction *y = b;
-
-	if (x->user_id != y->user_id)
-		return (x->user_id > y->user_id) - (x->user_id < y->user_id);
-	if (x->item_id != y->item_id)
-		return (x->item_id > y->item_id) - (x->item_id < y->item_id);
-	return (x->weight > y->weight) - (x->weight < y->weight);
-}
-
 static void pg_attribute_noreturn()
 WeightsTooWide(const Interaction *row, float8 weight, float8 max)
 {
@@ -110,27 +97,6 @@ ScaleWeights(Interaction *rows, int64 n, float8 *max_weight)
 			WeightsTooWide(&rows[i], w, max);
 	}
 	return ldexp(1.0, exponent);
-}
-
-/*
- * Sort the triples, add up duplicate pairs in place, and return the number
- * of distinct (user, item) pairs left at the front of rows[].
- */
-static int64
-MergeDuplicatePairs(Interaction *rows, int64 n)
-{
-	int64		out = 0;
-
-	qsort(rows, n, sizeof(Interaction), CompareInteraction);
-	for (int64 i = 0; i < n; i++)
-	{
-		if (out > 0 && rows[out - 1].user_id == rows[i].user_id &&
-			rows[out - 1].item_id == rows[i].item_id)
-			rows[out - 1].weight += rows[i].weight;
-		else
-			rows[out++] = rows[i];
-	}
-	return out;
 }
 
 /* Number the distinct item ids in ascending order. */
@@ -478,10 +444,9 @@ item_knn_finalfn(PG_FUNCTION_ARGS)
 	 * once on the same state (window use), and sorting and merging leave a
 	 * valid, equivalent state behind.
 	 */
-	scale = ScaleWeights(state->rows, state->n, &max_weight);
-	state->n = MergeDuplicatePairs(state->rows, state->n);
-	x.rows = state->rows;
-	x.n_pairs = state->n;
+	scale = ScaleWeights(state->list.rows, state->list.n, &max_weight);
+	x.n_pairs = InteractionsMergePairs(&state->list);
+	x.rows = state->list.rows;
 	x.measure = state->measure;
 
 	NumberItems(&x);

@@ -10,12 +10,9 @@
 #ifndef RETENTION_ITEM_KNN_STATE_H
 #define RETENTION_ITEM_KNN_STATE_H
 
-typedef struct Interaction
-{
-	int64		user_id;
-	int64		item_id;
-	float8		weight;
-} Interaction;
+#include "fmgr.h"
+
+#include "interactions.h"
 
 /* the similarity of two item vectors (the "similarity" argument) */
 typedef enum KnnMeasure
@@ -29,9 +26,7 @@ typedef struct ItemKnnState
 {
 	int32		k;
 	int32		measure;		/* KnnMeasure */
-	int64		n;				/* triples used */
-	int64		capacity;		/* triples allocated */
-	Interaction *rows;
+	Interactions list;			/* the triples */
 } ItemKnnState;
 
 /* Returns the model built from all collected triples (item_knn_build.c). */
