@@ -24,6 +24,7 @@
 #include "utils/tuplestore.h"
 
 #include "als.h"
+#include "int8_array.h"
 #include "recommend.h"
 #include "topk.h"
 
@@ -165,7 +166,7 @@ recommend_als(PG_FUNCTION_ARGS)
 
 	m = GetAlsModelCached(fcinfo, 0);
 	f = m->factors;
-	seen = PG_ARGISNULL(2) ? palloc(sizeof(int64)) : DistinctInt64Array(PG_GETARG_ARRAYTYPE_P(2), "seen", &n_seen);
+	seen = PG_ARGISNULL(2) ? palloc(sizeof(int64)) : Int8ArrayDistinct(PG_GETARG_ARRAYTYPE_P(2), "seen", &n_seen);
 	known = palloc(sizeof(int32) * Max(n_seen, 1));
 	x = palloc(sizeof(float8) * f);
 	if (!UserVector(fcinfo, m, !PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
@@ -276,7 +277,7 @@ als_user_vector(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	m = GetAlsModelCached(fcinfo, 0);
-	seen = PG_ARGISNULL(2) ? palloc(sizeof(int64)) : DistinctInt64Array(PG_GETARG_ARRAYTYPE_P(2), "seen", &n_seen);
+	seen = PG_ARGISNULL(2) ? palloc(sizeof(int64)) : Int8ArrayDistinct(PG_GETARG_ARRAYTYPE_P(2), "seen", &n_seen);
 	known = palloc(sizeof(int32) * Max(n_seen, 1));
 	x = palloc(sizeof(float8) * m->factors);
 	if (!UserVector(fcinfo, m, !PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),

@@ -124,15 +124,6 @@ MeasureArg(FunctionCallInfo fcinfo)
 	return KNN_COSINE;			/* keep the compiler quiet */
 }
 
-int
-CompareInt64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* Collects one (user, item, weight) triple; rows with a NULL among them are skipped. */
 PG_FUNCTION_INFO_V1(item_knn_transfn);
 Datum

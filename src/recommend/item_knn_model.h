@@ -25,6 +25,8 @@
 #include "fmgr.h"
 #include "utils/memutils.h"
 
+#include "int8_array.h"
+
 #define ITEM_KNN_FORMAT		1
 /* a bound that keeps n_items * k and the model size far from overflow */
 #define ITEM_KNN_MAX_K		10000
@@ -77,6 +79,4 @@ extern ItemKnnModel *GetItemKnnModelCached(FunctionCallInfo fcinfo, int argno);
 extern int	ItemKnnFindItem(const ItemKnnModel *model, int64 item_id);
 
 /* Comparator for qsort of int64 values. */
-extern int	CompareInt64(const void *a, const void *b);
-
 #endif							/* RETENTION_ITEM_KNN_MODEL_H */

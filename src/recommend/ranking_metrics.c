@@ -29,6 +29,7 @@
 #include "funcapi.h"
 #include "utils/array.h"
 
+#include "int8_array.h"
 #include "item_knn_model.h"
 #include "recommend.h"
 
@@ -45,7 +46,7 @@ ranking_metrics(PG_FUNCTION_ARGS)
 	bool		nulls[5] = {false, false, false, false, false};
 	int64	   *relevant;
 	int			n_relevant;
-	int64	   *ranked;
+	const int64 *ranked;
 	int			n_ranked;
 	int			hits = 0;
 	double		dcg = 0.0;
@@ -57,23 +58,10 @@ ranking_metrics(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
 
-	if (ARR_ELEMTYPE(recommended) != INT8OID)
-		elog(ERROR, "argument \"recommended\" has element type %u, expected bigint",
-			 ARR_ELEMTYPE(recommended));
-	if (ARR_NDIM(recommended) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("array \"recommended\" must be one-dimensional"),
-				 errdetail("The array has %d dimensions.", ARR_NDIM(recommended))));
-	if (ARR_HASNULL(recommended) && array_contains_nulls(recommended))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("array \"recommended\" must not contain nulls")));
-	n_ranked = ARR_NDIM(recommended) == 0 ? 0 : ARR_DIMS(recommended)[0];
-	ranked = (int64 *) ARR_DATA_PTR(recommended);
+	ranked = Int8ArrayNoNulls(recommended, "recommended", &n_ranked);
 
 	/* relevant items: a set, so NULLs and repeats mean nothing */
-	relevant = DistinctInt64Array(relevant_array, "relevant", &n_relevant);
+	relevant = Int8ArrayDistinct(relevant_array, "relevant", &n_relevant);
 	if (n_relevant == 0)
 	{
 		for (int i = 0; i < 5; i++)

@@ -24,6 +24,7 @@
 #include "utils/tuplestore.h"
 
 #include "id_hash.h"
+#include "int8_array.h"
 #include "item_knn_model.h"
 #include "recommend.h"
 #include "topk.h"
@@ -34,47 +35,6 @@ typedef struct Slot
 	int32		index;			/* into the model's items, -1 when empty */
 	float8		score;
 } Slot;
-
-int64 *
-DistinctInt64Array(ArrayType *array, const char *argname, int *count)
-{
-	int			ndim = ARR_NDIM(array);
-	int			n;
-	const int64 *data = (const int64 *) ARR_DATA_PTR(array);
-	const bits8 *nulls = ARR_NULLBITMAP(array);
-	int64	   *result;
-	int			m = 0;
-
-	if (ARR_ELEMTYPE(array) != INT8OID)
-		elog(ERROR, "argument \"%s\" has element type %u, expected bigint",
-			 argname, ARR_ELEMTYPE(array));
-	if (ndim > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("array \"%s\" must be one-dimensional", argname),
-				 errdetail("The array has %d dimensions.", ndim)));
-	n = ndim == 0 ? 0 : ARR_DIMS(array)[0];
-
-	result = palloc(sizeof(int64) * Max(n, 1));
-	for (int i = 0, j = 0; i < n; i++)
-	{
-		/* data holds only the non-null elements, packed */
-		if (nulls && !(nulls[i / 8] & (1 << (i % 8))))
-			continue;
-		result[m++] = data[j++];
-	}
-	qsort(result, m, sizeof(int64), CompareInt64);
-	{
-		int			d = 0;
-
-		for (int i = 0; i < m; i++)
-			if (d == 0 || result[d - 1] != result[i])
-				result[d++] = result[i];
-		m = d;
-	}
-	*count = m;
-	return result;
-}
 
 void
 CheckResultK(int32 k)
@@ -182,7 +142,7 @@ recommend_item_knn(PG_FUNCTION_ARGS)
 	CheckResultK(k);
 	InitMaterializedSRF(fcinfo, 0);
 
-	seen = DistinctInt64Array(seen_array, "seen", &n_seen);
+	seen = Int8ArrayDistinct(seen_array, "seen", &n_seen);
 	ScoreCandidates(model, seen, n_seen, k, &best);
 	for (int r = 0; r < best.n; r++)
 		PutRow(rsinfo, ItemKnnItems(model)[best.entries[r].index], best.entries[r].score);
@@ -214,7 +174,7 @@ recommend_item_knn_fallback(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	if (!PG_ARGISNULL(1))
-		seen = DistinctInt64Array(PG_GETARG_ARRAYTYPE_P(1), "seen", &n_seen);
+		seen = Int8ArrayDistinct(PG_GETARG_ARRAYTYPE_P(1), "seen", &n_seen);
 	else
 		seen = palloc(sizeof(int64));
 	listed = palloc(sizeof(int64));
@@ -236,31 +196,20 @@ recommend_item_knn_fallback(PG_FUNCTION_ARGS)
 
 	if (!PG_ARGISNULL(3) && n_listed < k)
 	{
-		ArrayType  *fallback = PG_GETARG_ARRAYTYPE_P(3);
-		const int64 *data = (const int64 *) ARR_DATA_PTR(fallback);
-		const bits8 *nulls = ARR_NULLBITMAP(fallback);
 		int			n;
+		const int64 *fallback = Int8ArrayNonNull(PG_GETARG_ARRAYTYPE_P(3), "fallback", &n);
 		int			n_cf = n_listed;
 		int64	   *used;
 		int			n_used = 0;
 
-		if (ARR_NDIM(fallback) > 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("array \"fallback\" must be one-dimensional"),
-					 errdetail("The array has %d dimensions.", ARR_NDIM(fallback))));
-		n = ARR_NDIM(fallback) == 0 ? 0 : ARR_DIMS(fallback)[0];
 		used = palloc(sizeof(int64) * Max(Min(n, k), 1));
 
 		/* in the fallback's own order; "used" catches its repeats */
-		for (int i = 0, j = 0; i < n && n_listed < k; i++)
+		for (int i = 0; i < n && n_listed < k; i++)
 		{
-			int64		item;
+			int64		item = fallback[i];
 			bool		repeat = false;
 
-			if (nulls && !(nulls[i / 8] & (1 << (i % 8))))
-				continue;
-			item = data[j++];
 			if (bsearch(&item, seen, n_seen, sizeof(int64), CompareInt64) != NULL ||
 				bsearch(&item, listed, n_cf, sizeof(int64), CompareInt64) != NULL)
 				continue;

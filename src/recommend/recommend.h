@@ -14,7 +14,6 @@
  * The distinct non-null elements of a bigint[] argument (empty or
  * one-dimensional), sorted ascending; their number goes to *count.
  */
-extern int64 *DistinctInt64Array(ArrayType *array, const char *argname, int *count);
 
 /* Raise an error naming k unless k > 0. */
 extern void CheckResultK(int32 k);
