@@ -175,30 +175,48 @@ CheckSameLength(int n_a, int n_b)
 				 errhint("Both vectors must have one element per dimension.")));
 }
 
+/*
+ * The cosine of two float8[] or float4[] vectors (elemtype), or NULL for a
+ * zero vector.  float4 vectors are summed in double as they are; only the
+ * rare careful path (NaN, infinity, a zero vector or subnormal magnitudes)
+ * widens them first.
+ */
+static Datum
+CosineSim(FunctionCallInfo fcinfo, Oid elemtype)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *b = PG_GETARG_ARRAYTYPE_P(1);
+	int			n = CheckFloatArray(a, elemtype, "a");
+	const void *x = ARR_DATA_PTR(a);
+	const void *y = ARR_DATA_PTR(b);
+	CosineSums	s;
+	double		result;
+	bool		isnull;
+
+	CheckSameLength(n, CheckFloatArray(b, elemtype, "b"));
+
+	if (elemtype == FLOAT8OID)
+		s = Float8CosineSums(x, y, n);
+	else
+		s = Float4CosineSums(x, y, n);
+	if (SumsAreTrustworthy(&s))
+		PG_RETURN_FLOAT8(CosineFromSums(&s));
+
+	if (elemtype == FLOAT8OID)
+		result = CosineCareful(x, y, n, &isnull);
+	else
+		result = CosineCareful(WidenFloat4(x, n), WidenFloat4(y, n), n, &isnull);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(result);
+}
+
 /* Returns the cosine similarity of two float8[] vectors, NULL for a zero vector. */
 PG_FUNCTION_INFO_V1(cosine_sim_float8);
 Datum
 cosine_sim_float8(PG_FUNCTION_ARGS)
 {
-	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
-	ArrayType  *b = PG_GETARG_ARRAYTYPE_P(1);
-	int			n = CheckFloatArray(a, FLOAT8OID, "a");
-	const float8 *x = (const float8 *) ARR_DATA_PTR(a);
-	const float8 *y = (const float8 *) ARR_DATA_PTR(b);
-	CosineSums	s;
-	double		result;
-	bool		isnull;
-
-	CheckSameLength(n, CheckFloatArray(b, FLOAT8OID, "b"));
-
-	s = Float8CosineSums(x, y, n);
-	if (SumsAreTrustworthy(&s))
-		PG_RETURN_FLOAT8(CosineFromSums(&s));
-
-	result = CosineCareful(x, y, n, &isnull);
-	if (isnull)
-		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(result);
+	return CosineSim(fcinfo, FLOAT8OID);
 }
 
 /* Returns the cosine similarity of two float4[] vectors, NULL for a zero vector. */
@@ -206,24 +224,5 @@ PG_FUNCTION_INFO_V1(cosine_sim_float4);
 Datum
 cosine_sim_float4(PG_FUNCTION_ARGS)
 {
-	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
-	ArrayType  *b = PG_GETARG_ARRAYTYPE_P(1);
-	int			n = CheckFloatArray(a, FLOAT4OID, "a");
-	const float4 *x = (const float4 *) ARR_DATA_PTR(a);
-	const float4 *y = (const float4 *) ARR_DATA_PTR(b);
-	CosineSums	s;
-	double		result;
-	bool		isnull;
-
-	CheckSameLength(n, CheckFloatArray(b, FLOAT4OID, "b"));
-
-	s = Float4CosineSums(x, y, n);
-	if (SumsAreTrustworthy(&s))
-		PG_RETURN_FLOAT8(CosineFromSums(&s));
-
-	/* rare: NaN, infinity, a zero vector or subnormal magnitudes */
-	result = CosineCareful(WidenFloat4(x, n), WidenFloat4(y, n), n, &isnull);
-	if (isnull)
-		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(result);
+	return CosineSim(fcinfo, FLOAT4OID);
 }
