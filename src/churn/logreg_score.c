@@ -13,24 +13,16 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
-#include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "lib/stringinfo.h"
-#include "libpq/pqformat.h"
-#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/json.h"
 #include "utils/jsonb.h"
-#include "utils/numeric.h"
 
 #include "float_array.h"
 #include "calibration.h"
 #include "encoder.h"
 #include "logreg_model.h"
-#include "model_io.h"
-#include "model_json.h"
 
 /* ---------- scoring ---------- */
 

@@ -29,7 +29,6 @@
 
 #include "catalog/pg_type.h"
 #include "common/shortest_dec.h"
-#include "agg_context.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
@@ -38,6 +37,7 @@
 #include "common/int.h"
 #include "utils/memutils.h"
 
+#include "agg_context.h"
 #include "float_array.h"
 
 /* scikit-learn's log_loss clips probabilities to [eps, 1 - eps] */

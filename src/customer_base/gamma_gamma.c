@@ -19,10 +19,10 @@
 
 #include <math.h>
 
-#include "agg_context.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 
+#include "agg_context.h"
 #include "btyd_model.h"
 #include "customer_groups.h"
 #include "gamma_gamma.h"

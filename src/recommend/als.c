@@ -42,7 +42,6 @@
 #include <math.h>
 
 #include "common/int.h"
-#include "agg_context.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"

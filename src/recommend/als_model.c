@@ -24,7 +24,6 @@
 #include <math.h>
 
 #include "access/detoast.h"
-#include "catalog/pg_type.h"
 #include "common/int.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -33,11 +32,9 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
-#include "utils/tuplestore.h"
 
 #include "als.h"
 #include "model_json.h"
-#include "recommend.h"
 
 Size
 AlsModelSize(int64 factors, int64 n_users, int64 n_items)

@@ -11,21 +11,16 @@
 
 #include <math.h>
 
-#include "access/detoast.h"
 #include "catalog/pg_type.h"
-#include "common/int.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/jsonb.h"
 #include "utils/tuplestore.h"
 
 #include "als.h"
 #include "int8_array.h"
-#include "recommend.h"
 #include "topk.h"
 
 /*

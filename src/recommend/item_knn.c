@@ -46,12 +46,12 @@
 
 #include <math.h>
 
-#include "agg_context.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "agg_context.h"
 #include "item_knn_model.h"
 #include "item_knn_state.h"
 
