@@ -225,6 +225,24 @@ $$;
 COMMENT ON FUNCTION @extschema@.report_heatmap_html(@extschema@.report_cell[], integer, text, boolean, text) IS
 'internal to report_html: the cohort heatmap (caption, svg#cohort-heatmap, and the legend of incomplete periods when there are any)';
 
+-- the colour of cohort row_no of shown: ten distinct colours for up to ten
+-- cohorts, else a sweep of hues from blue to red in three lightnesses
+CREATE FUNCTION @extschema@.report_cohort_colour(row_no integer, shown integer)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN row_no < 10 AND shown <= 10
+                THEN (ARRAY['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f',
+                            '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#7f7f7f'])[row_no + 1]
+                ELSE pg_catalog.format('hsl(%s,60%%,%s%%)',
+                         pg_catalog.round((210 - 190.0 * row_no / GREATEST(shown - 1, 1))::numeric),
+                         35 + (row_no % 3) * 10) END
+$$;
+
+COMMENT ON FUNCTION @extschema@.report_cohort_colour(integer, integer) IS
+'internal to report_html: the line colour of cohort row_no when shown cohorts are drawn';
+
 -- (b) retention curves: one polyline per cohort over periods 1 .., on a
 -- scale that fits them (period 0 is 100% by definition); incomplete points hollow
 CREATE FUNCTION @extschema@.report_curves_html(cohort_cells @extschema@.report_cell[], unit text,
@@ -234,8 +252,6 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    palette   constant text[] := ARRAY['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f',
-                                       '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#7f7f7f'];
     v_shown   integer;
     v_periods integer;
     v_scale   float8;
@@ -257,10 +273,7 @@ BEGIN
         SELECT c.*,
                60 + (c.period_number - 1) * 640.0 / GREATEST(v_periods - 2, 1) AS x,
                20 + 300 * (1 - LEAST(c.rate, v_ymax) / v_ymax) AS y,
-               CASE WHEN c.row_no < 10 AND v_shown <= 10 THEN palette[c.row_no + 1]
-                    ELSE pg_catalog.format('hsl(%s,60%%,%s%%)',
-                             pg_catalog.round((210 - 190.0 * c.row_no / GREATEST(v_shown - 1, 1))::numeric),
-                             35 + (c.row_no % 3) * 10) END AS colour
+               @extschema@.report_cohort_colour(c.row_no, v_shown) AS colour
           FROM pg_catalog.unnest(cohort_cells) AS c
          WHERE c.period_number >= 1),
     lines AS (
@@ -365,8 +378,6 @@ SET search_path = pg_catalog, pg_temp
 SET client_min_messages = error
 AS $$
 DECLARE
-    palette   constant text[] := ARRAY['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f',
-                                       '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#7f7f7f'];
     v_matrix  bigint[];
     v_km      @extschema@.survival_curve;
     v_sbg     @extschema@.sbg_model;
@@ -412,10 +423,7 @@ BEGIN
         SELECT proj.*,
                60 + proj.period_number * 640.0 / v_horizon AS x,
                20 + 300 * (1 - LEAST(GREATEST(proj.rate, 0), 1)) AS y,
-               CASE WHEN proj.row_no < 10 AND v_shown <= 10 THEN palette[proj.row_no + 1]
-                    ELSE pg_catalog.format('hsl(%s,60%%,%s%%)',
-                             pg_catalog.round((210 - 190.0 * proj.row_no / GREATEST(v_shown - 1, 1))::numeric),
-                             35 + (proj.row_no % 3) * 10) END AS colour
+               @extschema@.report_cohort_colour(proj.row_no, v_shown) AS colour
           FROM proj
          WHERE proj.row_no >= 0 AND proj.period_number <= v_horizon),
     -- each cohort's projection starts at its last observed point
