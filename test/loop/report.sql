@@ -3,7 +3,7 @@
 -- functions the report is drawn from (cohort_table), never from the report
 -- itself; the AUC is computed by hand.
 BEGIN;
-SELECT plan(82);
+SELECT plan(87);
 SET LOCAL timezone = 'UTC';
 
 -- the number of (non-overlapping) matches of a regular expression
@@ -126,11 +126,11 @@ INSERT INTO rep VALUES ('rpt', retention.report_html('rpt'));
 ------------------------------------------------------------------------
 SELECT ok((SELECT html LIKE '<!DOCTYPE html>%</html>' || E'\n' FROM rep WHERE pipeline = 'rpt'),
           'one HTML document');
-SELECT is((SELECT hits(html, '<svg class="chart"') FROM rep WHERE pipeline = 'rpt'), 6,
-          'six charts: heatmap, curves, ROC, calibration, histogram, drivers');
+SELECT is((SELECT hits(html, '<svg class="chart"') FROM rep WHERE pipeline = 'rpt'), 7,
+          'seven charts: heatmap, curves, survival, ROC, calibration, histogram, drivers');
 SELECT is((SELECT hits(html, '<svg ') - hits(html, '</svg>') FROM rep WHERE pipeline = 'rpt'), 0,
           'every svg is closed');
-SELECT is((SELECT hits(html, '<section ') FROM rep WHERE pipeline = 'rpt'), 8, 'eight sections (the campaigns section says when there is none)');
+SELECT is((SELECT hits(html, '<section ') FROM rep WHERE pipeline = 'rpt'), 9, 'nine sections (the campaigns section says when there is none)');
 SELECT is((SELECT hits(html, 'class="no-data"') FROM rep WHERE pipeline = 'rpt'), 0, 'no "no data yet" note');
 SELECT is((SELECT hits(html, '<script|javascript:|src=|href=|url\(|@import|<link') FROM rep WHERE pipeline = 'rpt'), 0,
           'no script and nothing fetched: no src, href, url() or @import');
@@ -175,6 +175,27 @@ SELECT is((SELECT hits(by_id(html, 'retention-curves'), '<polyline class="curve"
           'curves: January and February (by hand)');
 SELECT is((SELECT hits(by_id(html, 'retention-curves'), '<circle class="dot"') FROM rep WHERE pipeline = 'rpt'), 3,
           'curves: one dot per cohort and period from 1 on');
+
+-- incomplete periods: the data runs from 01-05 10:00 to 03-15 10:00, so
+-- January holds 26 days 14 hours (26.6 of 31 days) and March 14 days 10
+-- hours (14.4 of 31); the incomplete cells are January's period 0 and 2,
+-- February's period 1 and March's period 0, two of them on the curves
+SELECT is((SELECT hits(by_id(html, 'cohort-heatmap'), '<rect class="cell"[^>]*data-complete="false"') FROM rep WHERE pipeline = 'rpt'), 4,
+          'heatmap: the four incomplete cells drawn apart (by hand)');
+SELECT is((SELECT by_id(html, 'cohort-heatmap-incomplete') FROM rep WHERE pipeline = 'rpt'),
+          '<span class="swatch-incomplete"></span>lighter cells with a dashed border: incomplete: 26.6 of 31 days (2024-01); '
+          '14.4 of 31 days (2024-03); their rates count only the days so far.',
+          'heatmap: the legend says how much of each incomplete period the data holds (by hand)');
+SELECT is((SELECT hits(by_id(html, 'retention-curves'), '<circle class="dot"[^>]*data-complete="false"') FROM rep WHERE pipeline = 'rpt'), 2,
+          'curves: the two incomplete points hollow (by hand)');
+
+-- survival: unbounded, incomplete last periods left out: January lost 1 of 2
+-- in period 1, February and March are censored at period 0, so the
+-- Kaplan-Meier curve is 1, then 1 - 1/2
+SELECT is((SELECT substring(by_id(html, 'survival-curves') FROM '<polyline class="km"[^>]* data-survival="([^"]*)"') FROM rep WHERE pipeline = 'rpt'),
+          '1.0000 0.5000', 'survival: Kaplan-Meier over the cohorts (by hand)');
+SELECT is((SELECT hits(by_id(html, 'survival-curves'), '<polyline class="survival"') FROM rep WHERE pipeline = 'rpt'), 3,
+          'survival: one observed line per cohort');
 
 -- (c) ROC of version 2
 SELECT is((SELECT substring(html FROM 'ROC curve \(AUC <span class="auc">([0-9.]+)</span>\)') FROM rep WHERE pipeline = 'rpt'),
@@ -308,7 +329,7 @@ SELECT is((SELECT hits(html, '<svg') FROM rep WHERE pipeline = 'evil'), 0, 'no d
 SELECT is((SELECT array_agg(m[1] ORDER BY m[1]) FROM rep, regexp_matches(html, '<p class="no-data" id="([a-z-]+)"', 'g') AS m
             WHERE pipeline = 'evil'),
           ARRAY['backtest-no-data', 'calibration-no-data', 'churn-drivers-no-data', 'cohort-heatmap-no-data', 'recommendation-metrics-no-data',
-                'retention-curves-no-data', 'risk-histogram-no-data', 'roc-curve-no-data'],
+                'retention-curves-no-data', 'risk-histogram-no-data', 'roc-curve-no-data', 'survival-curves-no-data'],
           'no data: every section says "no data yet"');
 SELECT is((SELECT hits(html, '<b>|"evil"|''co''') FROM rep WHERE pipeline = 'evil'), 0,
           'the hostile pipeline name appears nowhere unescaped');

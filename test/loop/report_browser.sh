@@ -90,6 +90,107 @@ report_png_colours() {
 	PY
 }
 
+# report_polylines DOM CLASS ATTR: per polyline of that class, in document
+# order, "data-cohort first-point last-point value-of-ATTR"
+report_polylines() {
+	python3 - "$@" <<-'PY'
+		import re, sys
+		dom = open(sys.argv[1]).read()
+		for m in re.finditer(r'<polyline class="%s"([^>]*)>' % re.escape(sys.argv[2]), dom):
+		    a = dict(re.findall(r'([a-z-]+)="([^"]*)"', m.group(1)))
+		    pts = a.get('points', '').split()
+		    print(a.get('data-cohort', '-'), pts[0] if pts else '-', pts[-1] if pts else '-',
+		          a.get(sys.argv[3], '').replace(' ', ','))
+	PY
+}
+
+# the survival chart: each cohort's observed survivors (unbounded retention,
+# the incomplete last period left out) and its projection by
+# cohort_projection, dashed, from where its observed line ends; the
+# Kaplan-Meier curve of all cohorts and its sBG projection.  The expected
+# values come from the SQL functions (cohort_table, cohort_projection,
+# km_fit, survival_at, sbg_fit, sbg_survival) over a survivor matrix built here.
+report_survival_checks() {
+	local dom=$1 expected actual
+	report_query "CREATE TABLE survivors AS
+		WITH ct AS (SELECT * FROM retention.cohort_table('report_events', 'month', unbounded => true,
+		                event_column => 'event_type', start_event => 'purchase', return_event => 'purchase')),
+		     obs AS (SELECT cohort_start, cohort_size, array_agg(retained ORDER BY period_number)
+		                        FILTER (WHERE complete OR period_number = 0) AS r
+		               FROM ct GROUP BY 1, 2)
+		SELECT array_agg(ARRAY[cohort_start - date '2000-01-01', cohort_size]::bigint[] || r
+		                 || array_fill(NULL::bigint, ARRAY[(SELECT max(cardinality(r)) FROM obs) - cardinality(r)])
+		                 ORDER BY cohort_start) AS m
+		  FROM obs;
+		CREATE TABLE survivor_rows AS
+		WITH r AS (SELECT * FROM retention.cohort_rows((SELECT m FROM survivors))),
+		     last AS (SELECT DISTINCT ON (cohort_start) * FROM r ORDER BY cohort_start, period_number DESC)
+		SELECT b.period_number AS t, true AS churned, a.retained - b.retained AS n
+		  FROM r a JOIN r b ON b.cohort_start = a.cohort_start AND b.period_number = a.period_number + 1
+		UNION ALL SELECT period_number, false, retained FROM last;
+		CREATE TABLE survival_fit AS
+		SELECT retention.km_fit(t, churned, n) FILTER (WHERE n > 0) AS km,
+		       retention.sbg_fit(t, churned, n) FILTER (WHERE n > 0) AS sbg, max(t) AS last
+		  FROM survivor_rows;" >/dev/null 2>&1
+
+	expected=$(report_query "SELECT array_length(m, 1) FROM survivors")
+	report_check "DOM: one polyline.survival per cohort" "$expected" "$(report_count "$dom" '<polyline class="survival"')"
+	expected=$(report_query "SELECT string_agg(cohort_start || ' ' || rates, E'\n' ORDER BY cohort_start)
+		  FROM (SELECT p.cohort_start, string_agg(round(p.rate::numeric, 4)::text, ',' ORDER BY p.period_number) AS rates
+		          FROM retention.cohort_projection((SELECT m FROM survivors), (SELECT last + 12 FROM survival_fit)) AS p
+		         WHERE p.projected OR p.period_number = (SELECT max(q.period_number) FROM retention.cohort_rows((SELECT m FROM survivors)) q
+		                                                  WHERE q.cohort_start = p.cohort_start)
+		         GROUP BY p.cohort_start HAVING bool_or(p.projected)) AS x")
+	actual=$(report_polylines "$dom" projection data-rates | awk '{print $1, $4}')
+	report_check "DOM: one dashed projection per cohort with cohort_projection's rates" yes \
+		"$([ -n "$expected" ] && [ "$expected" = "$actual" ] && echo yes || echo "no: [$actual] vs [$expected]")"
+	report_check "DOM: the projections are dashed" "$(report_count "$dom" '<polyline class="projection"')" \
+		"$(report_count "$dom" '<polyline class="projection"[^>]*stroke-dasharray="6 4"')"
+	# each projection's first point is the last point of its cohort's observed line
+	actual=$(join <(report_polylines "$dom" survival data-rates | awk '{print $1, $3}' | sort) \
+	              <(report_polylines "$dom" projection data-rates | awk '{print $1, $2}' | sort) |
+		awk '$2 != $3 {bad++} END {print NR, bad + 0}')
+	report_check "DOM: every projection starts where its cohort's observed line ends" \
+		"$(report_count "$dom" '<polyline class="projection"') 0" "$actual"
+
+	expected=$(report_query "SELECT string_agg(round(retention.survival_at(km, k)::numeric, 4)::text, ',' ORDER BY k)
+		  FROM survival_fit, generate_series(0, last) AS k")
+	report_check "DOM: the Kaplan-Meier line has survival_at(km_fit) per period" "$expected" \
+		"$(report_polylines "$dom" km data-survival | awk '{print $4}')"
+	expected=$(report_query "SELECT string_agg(round((retention.survival_at(km, last) * retention.sbg_survival(sbg, k)
+		                                             / retention.sbg_survival(sbg, last))::numeric, 4)::text, ',' ORDER BY k)
+		  FROM survival_fit, generate_series(last, last + 12) AS k")
+	report_check "DOM: the dashed sBG projection of all cohorts, from the Kaplan-Meier line's end" "$expected" \
+		"$(report_polylines "$dom" km-projection data-survival | awk '{print $4}')"
+	report_check "DOM: the sBG projection starts at the Kaplan-Meier line's last point" \
+		"$(report_polylines "$dom" km data-survival | awk '{print $3}')" \
+		"$(report_polylines "$dom" km-projection data-survival | awk '{print $2}')"
+	report_check "DOM: the survival chart is labelled for assistive technology" 1 \
+		"$(report_count "$dom" '<svg class="chart" id="survival-curves"[^>]*role="img" aria-label="survival curves: observed survivors solid, the sBG model.s projection dashed"')"
+}
+
+# incomplete periods: the cells cohort_table flags incomplete drawn apart,
+# and a legend with how many days of each such period the data holds
+report_incomplete_checks() {
+	local dom=$1 expected
+	expected=$(report_query "SELECT count(*) FROM retention.cohort_table('report_events', 'month', event_column => 'event_type',
+	                  start_event => 'purchase', return_event => 'purchase') WHERE NOT complete")
+	report_check "DOM: incomplete cells drawn apart (cohort_table's complete = false)" "$expected" \
+		"$(report_count "$dom" '<rect class="cell"[^>]*data-complete="false"')"
+	report_check "DOM: the incomplete cells are lighter and dashed" "$expected" \
+		"$(report_count "$dom" '<rect class="cell"[^>]*fill-opacity="0.45" stroke="#475569" stroke-dasharray="3 2" data-complete="false"')"
+	# the fixture's data run from its first to its latest event: the first
+	# and the last month are only partly inside them
+	expected=$(report_query "SELECT 'incomplete: ' || round(extract(epoch FROM date_trunc('month', min(ts)) + interval '1 month' - min(ts)) / 86400, 1)
+	                  || ' of ' || extract(day FROM date_trunc('month', min(ts)) + interval '1 month' - date_trunc('month', min(ts)))
+	                  || ' days (' || to_char(min(ts), 'YYYY-MM') || '); '
+	                  || round(extract(epoch FROM max(ts) - date_trunc('month', max(ts))) / 86400, 1)
+	                  || ' of ' || extract(day FROM date_trunc('month', max(ts)) + interval '1 month' - date_trunc('month', max(ts)))
+	                  || ' days (' || to_char(max(ts), 'YYYY-MM') || ')' FROM report_events")
+	report_check "DOM: the legend says how much of each incomplete month the data holds" 1 \
+		"$({ grep -oF "id=\"cohort-heatmap-incomplete\"><span class=\"swatch-incomplete\"></span>lighter cells with a dashed border: $expected;" "$dom" || true; } | wc -l | tr -d ' ')"
+}
+
 retention_report_browser() {
 	local chromium=${RETENTION_CHROMIUM:-}
 	local dir html dom png id i expected
@@ -204,7 +305,7 @@ retention_report_browser() {
 
 	# the DOM Chromium built: every chart, with the marks the fixtures call for
 	report_check "the browser built a DOM" yes "$([ -s "$dom" ] && grep -q '</html>' "$dom" && echo yes || echo no)"
-	for id in cohort-heatmap retention-curves roc-curve calibration risk-histogram churn-drivers; do
+	for id in cohort-heatmap retention-curves survival-curves roc-curve calibration risk-histogram churn-drivers; do
 		report_check "DOM: svg#$id" 1 "$(report_count "$dom" "<svg class=\"chart\" id=\"$id\"")"
 	done
 	report_check "DOM: no \"no data yet\" note" 0 "$(report_count "$dom" 'class="no-data"')"
@@ -216,6 +317,8 @@ retention_report_browser() {
 	                  event_column => 'event_type', start_event => 'purchase', return_event => 'purchase')
 	               WHERE period_number >= 1")
 	report_check "DOM: one polyline.curve per cohort past period 0" "$expected" "$(report_count "$dom" '<polyline class="curve"')"
+	report_survival_checks "$dom"
+	report_incomplete_checks "$dom"
 	report_check "DOM: one ROC polyline" 1 "$(report_count "$dom" '<polyline class="roc"')"
 	expected=$(report_query "SELECT round(retention.roc_auc(churn_prob, churned)::numeric, 3) FROM retention.churn_holdout
 	               WHERE pipeline = 'shop' AND model_version = 2")
@@ -233,8 +336,8 @@ retention_report_browser() {
 	report_check "screenshot written" yes "$([ -s "$png" ] && echo yes || echo no)"
 	if [ -s "$png" ] && command -v python3 >/dev/null 2>&1; then
 		# heatmap legend's darkest blue, first curve, ROC line, calibration,
-		# first histogram bar, churn drivers
-		colours=(08306b 4e79a7 1d4ed8 c2410c 33cc33 7c3aed)
+		# first histogram bar, churn drivers, the Kaplan-Meier line
+		colours=(08306b 4e79a7 1d4ed8 c2410c 33cc33 7c3aed be185d)
 		read -r -a png_info <<<"$(report_png_colours "$png" "${colours[@]}")"
 		report_check "screenshot: 1400x3000" 1400x3000 "${png_info[0]:-0}x${png_info[1]:-0}"
 		report_check "screenshot: not blank (more than 100 colours)" yes \

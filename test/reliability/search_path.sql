@@ -125,6 +125,25 @@ INSERT INTO pg_temp.calls VALUES
  $$SELECT * FROM retention.paths('sp_events', 'view', 'previous', 2)$$, NULL),
 ('retention.report_html(text)',
  $$SELECT retention.report_html('sp')$$, NULL),
+-- report_html's parts, on the pipeline's row and report_cohorts' cells
+('retention.report_cohorts(retention.pipelines,integer,integer)',
+ $$SELECT c.* FROM retention.pipelines p, retention.report_cohorts(p, 36, 36) c WHERE p.name OPERATOR(pg_catalog.=) 'sp'$$, NULL),
+('retention.report_incomplete_note(retention.report_cell[],text,timestamp with time zone,timestamp with time zone)',
+ $$SELECT retention.report_incomplete_note(c.cells, 'month', c.data_from, c.data_to)
+     FROM retention.pipelines p, retention.report_cohorts(p, 36, 36) c WHERE p.name OPERATOR(pg_catalog.=) 'sp'$$, NULL),
+('retention.report_heatmap_html(retention.report_cell[],integer,text,boolean,text)',
+ $$SELECT retention.report_heatmap_html(c.cells, c.cohorts, 'month', true, '1 of 2 days')
+     FROM retention.pipelines p, retention.report_cohorts(p, 36, 36) c WHERE p.name OPERATOR(pg_catalog.=) 'sp'$$, NULL),
+('retention.report_curves_html(retention.report_cell[],text,boolean,text)',
+ $$SELECT retention.report_curves_html(c.cells, 'month', false, NULL)
+     FROM retention.pipelines p, retention.report_cohorts(p, 36, 36) c WHERE p.name OPERATOR(pg_catalog.=) 'sp'$$, NULL),
+('retention.report_survivor_matrix(retention.pipelines)',
+ $$SELECT retention.report_survivor_matrix(p) FROM retention.pipelines p WHERE p.name OPERATOR(pg_catalog.=) 'sp'$$, NULL),
+('retention.report_survival_html(retention.pipelines,integer,integer,integer)',
+ $$SELECT retention.report_survival_html(p, 36, 36, 12) FROM retention.pipelines p WHERE p.name OPERATOR(pg_catalog.=) 'sp'$$, NULL),
+('retention.report_header_html(retention.pipelines,bigint,bigint,bigint,integer,timestamp with time zone,bigint,bigint)',
+ $$SELECT retention.report_header_html(p, 60, 50, 20, 1, '2024-06-01 03:00+00'::pg_catalog.timestamptz, 7, 13)
+     FROM retention.pipelines p WHERE p.name OPERATOR(pg_catalog.=) 'sp'$$, NULL),
 ('retention.churn_encoder(text,text[],jsonb)',
  $$SELECT retention.churn_encoder('sp_features', '{f1,f2,f3}', '{"standardize": true}')::pg_catalog.text$$, NULL),
 ('retention.logreg_cv(text,text,text[],text,jsonb)',
