@@ -2,7 +2,7 @@
  *
  * survival.h
  *	  Survival analysis: the Kaplan-Meier curve type (survival_km.c) and
- *	  Cox proportional hazards (coxph.c).
+ *	  Cox proportional hazards (coxph.c, coxph_train.c, coxph_likelihood.c).
  *
  * A survival_curve keeps, per distinct time, the weighted events and
  * censorings; everything else (at risk, survival, Greenwood variance) is
