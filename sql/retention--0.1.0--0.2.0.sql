@@ -4611,7 +4611,7 @@ LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'refresh_guard_end';
 
 COMMENT ON FUNCTION @extschema@.refresh_guard_end() IS
-'internal to refresh(): releases the pipeline lock named to refresh_guard_begin and lets held cancels through';
+'internal to refresh(): releases the pipeline lock named to refresh_guard_begin and lets held cancels through; it takes no argument, so no NULL input';
 
 CREATE OR REPLACE PROCEDURE @extschema@.refresh(pipeline text DEFAULT 'default')
 LANGUAGE plpgsql
@@ -6151,7 +6151,7 @@ BEGIN
                                pg_catalog.format('SELECT * FROM %s WHERE NOT COALESCE((src.%I)::boolean, false)',
                                                  @extschema@.source_from_item(source), holdout_column),
                                label_column, feature_columns, key_column, cv_opts) AS c
-                     WHERE c.selected LIKE '%lambda_min%' LIMIT 1;
+                     WHERE c.selected OPERATOR(pg_catalog.~~) '%lambda_min%' LIMIT 1;
                     opts := lopts OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('lambda', lam,
                                                                                         'l1_ratio', cv_opts OPERATOR(pg_catalog.->) 'l1_ratio');
                 END IF;

@@ -474,7 +474,7 @@ BEGIN
                                pg_catalog.format('SELECT * FROM %s WHERE NOT COALESCE((src.%I)::boolean, false)',
                                                  @extschema@.source_from_item(source), holdout_column),
                                label_column, feature_columns, key_column, cv_opts) AS c
-                     WHERE c.selected LIKE '%lambda_min%' LIMIT 1;
+                     WHERE c.selected OPERATOR(pg_catalog.~~) '%lambda_min%' LIMIT 1;
                     opts := lopts OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('lambda', lam,
                                                                                         'l1_ratio', cv_opts OPERATOR(pg_catalog.->) 'l1_ratio');
                 END IF;

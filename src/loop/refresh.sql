@@ -207,7 +207,7 @@ LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'refresh_guard_end';
 
 COMMENT ON FUNCTION @extschema@.refresh_guard_end() IS
-'internal to refresh(): releases the pipeline lock named to refresh_guard_begin and lets held cancels through';
+'internal to refresh(): releases the pipeline lock named to refresh_guard_begin and lets held cancels through; it takes no argument, so no NULL input';
 
 CREATE PROCEDURE @extschema@.refresh(pipeline text DEFAULT 'default')
 LANGUAGE plpgsql
