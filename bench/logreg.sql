@@ -2,7 +2,7 @@
 -- bare scan of the same table (SELECT sum(x[1])), the multi-pass form, and
 -- the export-to-Python-and-fit pipeline (bench/logreg_sklearn.py) when
 -- Debian's python3-sklearn is installed.  The issue asks for training within
--- 10x the bare scan.
+-- 5x the bare scan (issue 16), and faster with parallel workers.
 
 \echo 'logreg_train: 1,000,000 rows x 10 features, one session'
 SELECT pg_catalog.setseed(0.42) \gset
@@ -35,6 +35,34 @@ SELECT round(scan_ms::numeric, 0) AS bare_scan_ms,
        round(multipass_ms::numeric, 0) AS multipass_ms,
        round((multipass_ms / scan_ms)::numeric, 1) AS multipass_ratio_to_bare_scan
   FROM timings;
+
+-- CPU time of this backend (utime + stime, /proc/self/stat, 100 ticks a
+-- second): on a shared machine it varies far less than the wall clock.
+-- Least of several runs, in milliseconds.
+CREATE FUNCTION pg_temp.cpu_ms(query text, runs integer DEFAULT 3)
+RETURNS float8
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    best   float8 := 'Infinity';
+    before float8;
+    ticks  text[];
+BEGIN
+    FOR i IN 1 .. runs LOOP
+        ticks := string_to_array(split_part(pg_read_file('/proc/self/stat'), ') ', 2), ' ');
+        before := ticks[12]::float8 + ticks[13]::float8;
+        EXECUTE query;
+        ticks := string_to_array(split_part(pg_read_file('/proc/self/stat'), ') ', 2), ' ');
+        best := least(best, 10 * (ticks[12]::float8 + ticks[13]::float8 - before));
+    END LOOP;
+    RETURN best;
+END
+$$;
+
+SELECT round(s::numeric, 0) AS bare_scan_cpu_ms, round(t::numeric, 0) AS logreg_train_cpu_ms,
+       round((t / s)::numeric, 1) AS cpu_ratio_to_bare_scan
+  FROM (SELECT pg_temp.cpu_ms($q$SELECT sum(x[1]) FROM bench_logreg$q$, 5) AS s,
+               pg_temp.cpu_ms($q$SELECT retention.logreg_train(y, x) FROM bench_logreg$q$, 3) AS t) c;
 
 -- the fit recovers the generating coefficients (a sanity check, not a test)
 SELECT (m->>'iterations')::int AS iterations, m->'converged' AS converged,

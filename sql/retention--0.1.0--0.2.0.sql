@@ -3985,16 +3985,19 @@ AS $$
 DECLARE
     stored record;
 BEGIN
-    SELECT m.model, m.feature_names INTO stored
+    -- the latest churn model of either kind (the loop's champion may be a
+    -- tree ensemble), or the given version
+    SELECT m.version, m.kind, m.model, m.feature_names INTO stored
       FROM @extschema@.models AS m
-     WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) 'logreg'
+     WHERE m.name OPERATOR(pg_catalog.=) model_name
+       AND m.kind OPERATOR(pg_catalog.=) ANY (ARRAY['logreg', 'gbdt'])
        AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
        AND @extschema@.model_trusted(m.name, m.trained_by)
      ORDER BY m.version DESC
      LIMIT 1;
     IF NOT FOUND AND EXISTS (SELECT 1 FROM @extschema@.models AS m
                               WHERE m.name OPERATOR(pg_catalog.=) model_name
-                                AND m.kind OPERATOR(pg_catalog.=) 'logreg') THEN
+                                AND m.kind OPERATOR(pg_catalog.=) ANY (ARRAY['logreg', 'gbdt'])) THEN
         RAISE EXCEPTION USING ERRCODE = '42704',
             MESSAGE = pg_catalog.format('churn model %L%s has no trusted version', model_name,
                                         COALESCE(' version ' OPERATOR(pg_catalog.||) model_version::pg_catalog.text, '')),
@@ -4007,7 +4010,10 @@ BEGIN
                                         COALESCE(' version ' OPERATOR(pg_catalog.||) model_version::pg_catalog.text, '')),
             HINT = 'Train it with CALL retention.train_churn_model(...).';
     END IF;
-    IF stored.model OPERATOR(pg_catalog.?) 'encoder' THEN
+    -- which model scored, so a silent switch of versions cannot mislead
+    RAISE NOTICE USING MESSAGE = pg_catalog.format('churn_scores: churn model %L version %s (%s)',
+                                                   model_name, stored.version, stored.kind);
+    IF stored.kind OPERATOR(pg_catalog.=) 'logreg' AND stored.model OPERATOR(pg_catalog.?) 'encoder' THEN
         -- a model with an encoder scores the raw rows
         RETURN QUERY EXECUTE pg_catalog.format(
             $q$SELECT (src.%I)::pg_catalog.text, @extschema@.churn_prob_row($1, pg_catalog.to_jsonb(src)) FROM %s$q$,
@@ -4019,6 +4025,17 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = pg_catalog.format('churn model %L has no feature names', model_name),
             HINT = 'Score with retention.churn_prob and the features in training order.';
+    END IF;
+    IF stored.kind OPERATOR(pg_catalog.=) 'gbdt' THEN
+        -- trees take NULL features as missing values
+        RETURN QUERY EXECUTE pg_catalog.format(
+            $q$SELECT (src.%I)::pg_catalog.text, @extschema@.churn_prob($1, ARRAY[%s]::pg_catalog.float8[]) FROM %s$q$,
+            id_column,
+            (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
+               FROM pg_catalog.unnest(stored.feature_names) WITH ORDINALITY AS u(c, i)),
+            @extschema@.source_from_item(source))
+            USING stored.model::pg_catalog.text::@extschema@.gbdt_model;
+        RETURN;
     END IF;
     -- users with a NULL feature get a NULL score; the columns are the model's feature names
     RETURN QUERY EXECUTE pg_catalog.format(
@@ -4034,7 +4051,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.churn_scores(text, text, text, integer) IS
-'churn probability of every user of a table, view or query, with the latest (or the given) version of a stored churn model, reading the feature columns named in the registry; NULL for users with a NULL feature';
+'churn probability of every user of a table, view or query, with the latest (or the given) version of a stored churn model (logistic or tree ensemble), reading the feature columns named in the registry; a NOTICE names the version used; NULL for users with a NULL feature (a logistic model)';
 
 CREATE OR REPLACE PROCEDURE @extschema@.train_churn_model(
     model_name text,
@@ -4594,7 +4611,7 @@ LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'refresh_guard_end';
 
 COMMENT ON FUNCTION @extschema@.refresh_guard_end() IS
-'internal to refresh(): releases the pipeline lock named to refresh_guard_begin and lets held cancels through';
+'internal to refresh(): releases the pipeline lock named to refresh_guard_begin and lets held cancels through; it takes no argument, so no NULL input';
 
 CREATE OR REPLACE PROCEDURE @extschema@.refresh(pipeline text DEFAULT 'default')
 LANGUAGE plpgsql
@@ -4636,13 +4653,13 @@ DECLARE
     lock_class    constant integer := pg_catalog.hashtext('retention.refresh');
     lock_key      constant integer := pg_catalog.hashtext(pipeline);
     churn_name    text := pipeline || '_churn';
-    new_version   integer;
-    old_version   integer;
-    old_features  text[];
     new_auc       float8;
-    old_auc       float8;
     champion      integer;
-    churn         @extschema@.logreg_model;
+    contest       jsonb;                   -- train_churn_candidates: the candidates and the version in use
+    churn_stored  record;
+    churn         @extschema@.logreg_model;  -- the churn model in use: logistic,
+    churn_trees   @extschema@.gbdt_model;    -- or a tree ensemble (the other is NULL)
+    churn_means   float8[];                -- its features' training means, for the trees' explanations
     knn           @extschema@.item_knn_model;
     knn_version   integer;
     knn_metrics   jsonb;
@@ -4903,70 +4920,81 @@ BEGIN
                     'collinear_features_dropped', dropped);
 
             ------------------------------------------------------------------
-            -- churn model: a new version, kept only if it is at least as good
-            -- as the current one on the same holdout users.  Its backtest is
-            -- the holdout: users it was not trained on, scored at cutoff, against
-            -- who churned in the horizon that followed.
+            -- churn model: the pipeline's candidates (logistic, elastic net with
+            -- lambda by cross-validation, gradient-boosted trees) trained on the
+            -- same users and compared on the same holdout users; the best by
+            -- ROC AUC becomes the new version only if it is at least as good as
+            -- the current one there.  The holdout is the churn probability's
+            -- backtest: users no candidate was trained on, scored at cutoff,
+            -- against who churned in the horizon that followed.
             ------------------------------------------------------------------
             WHEN 'churn model' THEN
                 IF features IS NULL THEN
                     RAISE EXCEPTION USING ERRCODE = '22000',
                         MESSAGE = 'no features to train on; see the features step of this run';
                 END IF;
-                SELECT m.version, m.feature_names INTO old_version, old_features
-                  FROM @extschema@.models AS m
-                 WHERE m.name = churn_name AND m.kind = 'logreg'
-                   AND @extschema@.model_trusted(m.name, m.trained_by)
-                 ORDER BY m.version DESC LIMIT 1;
-                CALL @extschema@.train_churn_model(churn_name, 'pg_temp.retention_training', 'churned', kept,
-                                                   p.churn_options, 'holdout', NULL, new_version);
-                EXECUTE pg_catalog.format(
-                    $q$SELECT @extschema@.roc_auc(@extschema@.churn_prob($1, ARRAY[%s]::float8[]), churned)
-                         FROM pg_temp.retention_training WHERE holdout$q$, features)
-                    INTO new_auc USING @extschema@.churn_model(churn_name, new_version);
-                champion := new_version;
-                IF old_version IS NOT NULL AND old_features <@ names THEN
-                    EXECUTE pg_catalog.format(
-                        $q$SELECT @extschema@.roc_auc(@extschema@.churn_prob($1, ARRAY[%s]::float8[]), churned)
-                             FROM pg_temp.retention_training WHERE holdout$q$,
-                        (SELECT pg_catalog.string_agg(pg_catalog.format('%I', u.c), ', ' ORDER BY u.i)
-                           FROM pg_catalog.unnest(old_features) WITH ORDINALITY AS u(c, i)))
-                        INTO old_auc USING @extschema@.churn_model(churn_name, old_version);
-                    IF old_auc > new_auc THEN
-                        DELETE FROM @extschema@.models WHERE name = churn_name AND version = new_version;
-                        champion := old_version;
-                    END IF;
+                contest := @extschema@.train_churn_candidates(churn_name, 'pg_temp.retention_training', 'churned', kept,
+                                                              'holdout', 'user_id', p.churn_candidates, p.churn_options);
+                champion := (contest ->> 'version')::integer;
+                IF champion IS NULL THEN
+                    RAISE EXCEPTION USING ERRCODE = '22000',
+                        MESSAGE = 'no churn model candidate could be trained',
+                        DETAIL = (SELECT pg_catalog.string_agg(pg_catalog.format('%s: %s', e ->> 'candidate', e ->> 'error'), '; ')
+                                    FROM pg_catalog.jsonb_array_elements(contest -> 'candidates') AS e);
                 END IF;
-                churn := @extschema@.churn_model(churn_name, champion);
+                SELECT m.kind, m.model, m.feature_names INTO churn_stored
+                  FROM @extschema@.models AS m WHERE m.name = churn_name AND m.version = champion;
+                IF churn_stored.kind = 'gbdt' THEN
+                    churn_trees := churn_stored.model::text::@extschema@.gbdt_model;
+                ELSE
+                    churn := churn_stored.model::text::@extschema@.logreg_model;
+                END IF;
                 features := (SELECT pg_catalog.string_agg(pg_catalog.format('%I', u.c), ', ' ORDER BY u.i)
-                               FROM pg_catalog.unnest((SELECT m.feature_names FROM @extschema@.models AS m
-                                                        WHERE m.name = churn_name AND m.version = champion))
-                                    WITH ORDINALITY AS u(c, i));
+                               FROM pg_catalog.unnest(churn_stored.feature_names) WITH ORDINALITY AS u(c, i));
+                -- the training users' means, for the direction an explanation of the trees reads
+                EXECUTE pg_catalog.format('SELECT ARRAY[%s]::float8[] FROM pg_temp.retention_training WHERE NOT holdout',
+                    (SELECT pg_catalog.string_agg(pg_catalog.format('pg_catalog.avg(%I)', u.c), ', ' ORDER BY u.i)
+                       FROM pg_catalog.unnest(churn_stored.feature_names) WITH ORDINALITY AS u(c, i)))
+                    INTO churn_means;
 
                 DELETE FROM @extschema@.churn_holdout WHERE churn_holdout.pipeline = refresh.pipeline;
                 EXECUTE pg_catalog.format(
                     $q$INSERT INTO @extschema@.churn_holdout (pipeline, model_version, churn_prob, churned)
                        SELECT $1, $2, s.prob, s.churned
-                         FROM (SELECT @extschema@.churn_prob($3, ARRAY[%s]::float8[]) AS prob, churned
+                         FROM (SELECT COALESCE(@extschema@.churn_prob($3, ARRAY[%s]::float8[]),
+                                               @extschema@.churn_prob($4, ARRAY[%s]::float8[])) AS prob, churned
                                  FROM pg_temp.retention_training WHERE holdout) AS s
-                        WHERE s.prob IS NOT NULL$q$, features)
-                    USING pipeline, champion, churn;
+                        WHERE s.prob IS NOT NULL$q$, features, features)
+                    USING pipeline, champion, churn, churn_trees;
                 GET DIAGNOSTICS step_rows = ROW_COUNT;
+                new_auc := COALESCE((SELECT (e #>> '{holdout,roc_auc}')::float8
+                                       FROM pg_catalog.jsonb_array_elements(contest -> 'candidates') AS e
+                                      WHERE (e ->> 'chosen')::boolean),
+                                    (contest #>> '{previous,holdout,roc_auc}')::float8);
                 backtest := backtest || pg_catalog.jsonb_build_object('churn_prob',
-                    @extschema@.refresh_backtest_entry(CASE WHEN champion = new_version THEN new_auc ELSE old_auc END,
-                                                       step_rows, min_auc, 'holdout users of the churn model'));
+                    @extschema@.refresh_backtest_entry(new_auc, step_rows, min_auc,
+                                                       'holdout users of the churn model'));
                 IF NOT (backtest -> 'churn_prob' ->> 'published')::boolean THEN
                     churn := NULL;
+                    churn_trees := NULL;
                 END IF;
-                step_status := CASE WHEN champion = new_version THEN 'ok' ELSE 'kept previous' END;
-                step_metrics := pg_catalog.jsonb_build_object('version', champion, 'holdout_auc', new_auc,
-                                                              'previous_version', old_version,
-                                                              'previous_holdout_auc', old_auc,
-                                                              'backtest', backtest -> 'churn_prob');
-                step_message := CASE WHEN champion <> new_version THEN pg_catalog.format(
-                    'the new model''s holdout AUC %s is below the AUC %s of version %s on the same users; version %s stays in use',
-                    pg_catalog.round(new_auc::numeric, 4), pg_catalog.round(old_auc::numeric, 4),
-                    old_version, old_version) END;
+                step_status := CASE WHEN (contest ->> 'kept_previous')::boolean THEN 'kept previous' ELSE 'ok' END;
+                step_metrics := pg_catalog.jsonb_build_object(
+                    'version', champion, 'kind', churn_stored.kind, 'candidate', contest ->> 'candidate',
+                    'holdout_auc', new_auc,
+                    'previous_version', contest #> '{previous,version}',
+                    'previous_holdout_auc', contest #> '{previous,holdout,roc_auc}',
+                    'candidates', (SELECT pg_catalog.jsonb_agg(e - 'model')
+                                     FROM pg_catalog.jsonb_array_elements(contest -> 'candidates') AS e),
+                    'backtest', backtest -> 'churn_prob');
+                step_message := CASE WHEN (contest ->> 'kept_previous')::boolean THEN pg_catalog.format(
+                    'the best candidate (%s) has holdout AUC %s, below the AUC %s of version %s on the same users; version %s stays in use',
+                    COALESCE(contest ->> 'best', 'none trained'),
+                    COALESCE((SELECT pg_catalog.round((e #>> '{holdout,roc_auc}')::numeric, 4)::text
+                                FROM pg_catalog.jsonb_array_elements(contest -> 'candidates') AS e
+                               WHERE e ->> 'candidate' = contest ->> 'best'), '-'),
+                    pg_catalog.round((contest #>> '{previous,holdout,roc_auc}')::numeric, 4),
+                    champion, champion) END;
 
             ------------------------------------------------------------------
             -- item-kNN: rebuilt on every purchase, evaluated on a split at cutoff
@@ -5098,24 +5126,26 @@ BEGIN
                 IF pg_catalog.to_regclass('pg_temp.retention_purchases') IS NULL THEN
                     CREATE TEMP TABLE retention_purchases (user_id bigint, item_id bigint);
                 END IF;
-                IF churn IS NULL OR features IS NULL THEN
+                IF (churn IS NULL AND churn_trees IS NULL) OR features IS NULL THEN
                     churn := NULL;
+                    churn_trees := NULL;
                     features := 'NULL';
                 END IF;
                 -- value at risk, backtested like the rest: lifetime value at cutoff
                 -- times the churn probability of the holdout users
-                IF churn IS NOT NULL AND base IS NOT NULL AND spend IS NOT NULL THEN
+                IF (churn IS NOT NULL OR churn_trees IS NOT NULL) AND base IS NOT NULL AND spend IS NOT NULL THEN
                     EXECUTE pg_catalog.format(
                         $q$SELECT @extschema@.roc_auc(s.v, s.churned), pg_catalog.count(s.v)
                              FROM (SELECT tr.churned,
-                                          @extschema@.churn_prob($1, ARRAY[%s]::float8[])
+                                          COALESCE(@extschema@.churn_prob($1, ARRAY[%s]::float8[]),
+                                                   @extschema@.churn_prob($6, ARRAY[%s]::float8[]))
                                           * @extschema@.customer_base_clv($2, $3, m.frequency, m.recency, m.t, m.monetary,
                                                                           $4, 52.0 / 12, $5) AS v
                                      FROM pg_temp.retention_training AS tr
                                      JOIN pg_temp.retention_rfm_cutoff AS m ON m.user_id = tr.user_id
-                                    WHERE tr.holdout) AS s$q$, features)
+                                    WHERE tr.holdout) AS s$q$, features, features)
                         INTO new_auc, step_rows
-                        USING churn, base_cut, spend_cut, p.clv_months, p.monthly_discount;
+                        USING churn, base_cut, spend_cut, p.clv_months, p.monthly_discount, churn_trees;
                     backtest := backtest || pg_catalog.jsonb_build_object('value_at_risk',
                         @extschema@.refresh_backtest_entry(new_auc, step_rows, min_auc,
                             'holdout users: churn probability times lifetime value at cutoff'));
@@ -5136,7 +5166,8 @@ BEGIN
                             item_knn_version, bgnbd_version, scored_at, customer_base_model)
                        SELECT $1, u.user_id, s.churn_prob, s.p_alive, s.expected_purchases, s.clv,
                               CASE WHEN $14 THEN s.clv * s.churn_prob END,
-                              @extschema@.churn_explanation($2, s.f),
+                              COALESCE(@extschema@.churn_explanation($2, s.f),
+                                       @extschema@.churn_explanation($16, s.f, $17)),
                               ARRAY(SELECT r.item_id FROM @extschema@.recommend($3, COALESCE(b.seen, '{}'), 3, $4) AS r),
                               $5, $6, $7, pg_catalog.now(), $8 ->> 'kind'
                          FROM (SELECT user_id FROM pg_temp.retention_current
@@ -5148,7 +5179,8 @@ BEGIN
                                 ON b.user_id = u.user_id
                          CROSS JOIN LATERAL (
                              SELECT ARRAY[%s]::float8[] AS f,
-                                    @extschema@.churn_prob($2, ARRAY[%s]::float8[]) AS churn_prob,
+                                    COALESCE(@extschema@.churn_prob($2, ARRAY[%s]::float8[]),
+                                             @extschema@.churn_prob($16, ARRAY[%s]::float8[])) AS churn_prob,
                                     CASE WHEN $12 THEN @extschema@.customer_base_p_alive($8, m.frequency, m.recency, m.t) END
                                         AS p_alive,
                                     CASE WHEN $13 THEN @extschema@.customer_base_expected_purchases($8, $9, m.frequency,
@@ -5157,13 +5189,13 @@ BEGIN
                                     CASE WHEN $13 THEN @extschema@.customer_base_clv($8, $10, m.frequency, m.recency, m.t,
                                                                                      m.monetary, $11, 52.0 / 12, $15) END
                                         AS clv) AS s$q$,
-                    features, features)
+                    features, features, features)
                     USING pipeline, churn, knn, popular, champion, knn_version, base_version, base,
                           horizon, spend, p.clv_months,
                           COALESCE((backtest -> 'p_alive' ->> 'published')::boolean, false),
                           COALESCE((backtest -> 'expected_purchases' ->> 'published')::boolean, false),
                           COALESCE((backtest -> 'value_at_risk' ->> 'published')::boolean, false),
-                          p.monthly_discount;
+                          p.monthly_discount, churn_trees, churn_means;
                 GET DIAGNOSTICS step_rows = ROW_COUNT;
                 step_metrics := pg_catalog.jsonb_build_object(
                     'at_risk', (SELECT pg_catalog.count(*) FROM @extschema@.customer_scores AS cs
@@ -5176,7 +5208,7 @@ BEGIN
                     'withheld', (SELECT pg_catalog.jsonb_object_agg(e.key, e.value -> 'reason')
                                    FROM pg_catalog.jsonb_each(backtest) AS e
                                   WHERE NOT (e.value ->> 'published')::boolean));
-                IF churn IS NULL THEN
+                IF churn IS NULL AND churn_trees IS NULL THEN
                     step_message := 'scored without churn probabilities: '
                                     || COALESCE(backtest -> 'churn_prob' ->> 'reason', 'the churn model step failed');
                 END IF;
@@ -5219,7 +5251,7 @@ BEGIN
                 failures := failures + 1;
                 CASE step
                     WHEN 'features' THEN features := NULL;
-                    WHEN 'churn model' THEN churn := NULL; champion := NULL;
+                    WHEN 'churn model' THEN churn := NULL; churn_trees := NULL; champion := NULL;
                     WHEN 'item-knn model' THEN knn := NULL; knn_version := NULL;
                     WHEN 'customer-base models' THEN base := NULL; base_cut := NULL; base_version := NULL;
                                                      spend := NULL; spend_cut := NULL;
@@ -5295,7 +5327,7 @@ END
 $$;
 
 COMMENT ON PROCEDURE @extschema@.refresh(text) IS
-'rebuilds a pipeline: customer summaries, behaviour features, a new churn model version (kept only if not worse on the holdout), item-kNN, the customer-base model that fits and earns its place on a backtest, every customer''s scores (NULL where a step failed or a score did not beat its backtest threshold), and the new at-risk customers of auto-assigned campaigns in their arms; each step committed and logged in retention.refresh_runs; CALL it outside a transaction block';
+'rebuilds a pipeline: customer summaries, behaviour features, a new churn model version (the best of the pipeline''s churn_candidates on the holdout, kept only if not worse there than the version in use), item-kNN, the customer-base model that fits and earns its place on a backtest, every customer''s scores (NULL where a step failed or a score did not beat its backtest threshold), and the new at-risk customers of auto-assigned campaigns in their arms; each step committed and logged in retention.refresh_runs; CALL it outside a transaction block';
 
 CREATE OR REPLACE FUNCTION @extschema@.report_html(pipeline text DEFAULT 'default')
 RETURNS text
@@ -5948,7 +5980,7 @@ BEGIN
           FROM @extschema@.churn_holdout AS h WHERE h.pipeline = report_churn_quality_html.pipeline;
     END IF;
     SELECT m.trained_at INTO v_trained FROM @extschema@.models AS m
-     WHERE m.name = report_churn_quality_html.pipeline || '_churn' AND m.kind = 'logreg' AND m.version = v_version;
+     WHERE m.name = report_churn_quality_html.pipeline || '_churn' AND m.version = v_version;
 
     -- probabilities outside [0, 1] (and NaN, above every number) are not predictions
     SELECT @extschema@.roc_auc(h.churn_prob, h.churned),
@@ -6390,3 +6422,248 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.report_header_html(@extschema@.pipelines, bigint, bigint, bigint, integer, timestamptz, bigint, bigint) IS
 'internal to report_html: the page header, the pipeline, its latest successful refresh and the failed run after it, and the counts';
+
+--------------------------------------------------------------------------
+-- Churn model candidates in the loop (issues 16 and 17): refresh() trains
+-- the pipeline's churn_candidates (logistic, elastic net with lambda by
+-- cross-validation, gradient-boosted trees) and keeps the best on the
+-- holdout; churn_scores scores either kind and names the version it used
+--------------------------------------------------------------------------
+
+ALTER TABLE @extschema@.pipelines
+    ADD COLUMN churn_candidates text[] NOT NULL DEFAULT '{logreg,elastic_net,gbdt}'
+                                  CHECK (cardinality(churn_candidates) > 0
+                                         AND churn_candidates <@ '{logreg,elastic_net,gbdt}');
+
+COMMENT ON TABLE @extschema@.pipelines IS
+'what retention.refresh(name) rebuilds: the events table, its column names (order_column: the order or invoice id, so purchases count orders), the churn definition, model options, the churn model candidates compared on the holdout (logreg, elastic_net, gbdt) and the backtest AUC a score needs to be published; as_of NULL means now()';
+
+CREATE FUNCTION @extschema@.churn_holdout_metrics(model anyelement, source text, label_column text,
+                                                  feature_columns text[], holdout_column text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+    result pg_catalog.jsonb;
+BEGIN
+    -- the holdout rows with a label and every feature finite: the rows every
+    -- candidate (logistic or trees) scores, so their metrics compare
+    EXECUTE pg_catalog.format(
+        $q$SELECT pg_catalog.jsonb_build_object(
+                    'n_rows', pg_catalog.count(*),
+                    'roc_auc', @extschema@.roc_auc(s.p, s.y),
+                    'log_loss', @extschema@.log_loss(s.p, s.y),
+                    'brier', pg_catalog.avg((s.p OPERATOR(pg_catalog.-) s.y::integer) OPERATOR(pg_catalog.^) 2))
+             FROM (SELECT @extschema@.churn_prob($1, t.f) AS p, t.y
+                     FROM (SELECT %s AS y, ARRAY[%s]::pg_catalog.float8[] AS f
+                             FROM %s WHERE COALESCE((src.%I)::boolean, false)) AS t
+                    WHERE t.y IS NOT NULL AND pg_catalog.array_position(t.f, NULL) IS NULL
+                      AND NOT (t.f OPERATOR(pg_catalog.&&) '{NaN,Infinity,-Infinity}'::pg_catalog.float8[])) AS s$q$,
+        @extschema@.churn_label_expr(label_column),
+        (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
+           FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i)),
+        @extschema@.source_from_item(source), holdout_column)
+        INTO result USING model;
+    RETURN result;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.churn_holdout_metrics(anyelement, text, text, text[], text) IS
+'holdout metrics of a churn model (logreg_model or gbdt_model) on the rows of source where holdout_column is true, with a label and every feature finite: n_rows, roc_auc, log_loss and brier';
+
+CREATE FUNCTION @extschema@.train_churn_candidates(
+    model_name text,
+    source text,
+    label_column text,
+    feature_columns text[],
+    holdout_column text,
+    key_column text,
+    candidates text[] DEFAULT ARRAY['logreg', 'elastic_net', 'gbdt'],
+    logreg_options jsonb DEFAULT NULL,
+    gbdt_options jsonb DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+    lopts      pg_catalog.jsonb := COALESCE(logreg_options, '{}'::pg_catalog.jsonb);
+    cv_opts    pg_catalog.jsonb;
+    opts       pg_catalog.jsonb;
+    cand       pg_catalog.text;
+    kind       pg_catalog.text;
+    entry      pg_catalog.jsonb;
+    entries    pg_catalog.jsonb := '[]';
+    best       pg_catalog.jsonb;
+    previous   pg_catalog.jsonb;
+    old        record;
+    lam        pg_catalog.float8;
+    v          integer;
+    lr         @extschema@.logreg_model;
+    trees      @extschema@.gbdt_model;
+    err        pg_catalog.text;
+    keep_new   boolean;
+BEGIN
+    IF model_name IS NULL OR source IS NULL OR label_column IS NULL OR holdout_column IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004',
+            MESSAGE = 'model_name, source, label_column and holdout_column must not be NULL';
+    END IF;
+    IF candidates IS NULL OR pg_catalog.cardinality(candidates) OPERATOR(pg_catalog.=) 0
+       OR pg_catalog.array_position(candidates, NULL) IS NOT NULL
+       OR EXISTS (SELECT FROM pg_catalog.unnest(candidates) AS c
+                   WHERE c OPERATOR(pg_catalog.<>) ALL (ARRAY['logreg', 'elastic_net', 'gbdt'])) THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('candidates %s must name at least one of logreg, elastic_net and gbdt', candidates);
+    END IF;
+    IF pg_catalog.jsonb_typeof(lopts) OPERATOR(pg_catalog.<>) 'object' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'logreg_options must be a JSON object';
+    END IF;
+    PERFORM @extschema@.claim_model(model_name);
+
+    -- the champion: the latest trusted version of either kind, scored on
+    -- the same holdout rows if the source still has its feature columns
+    SELECT m.version, m.kind, m.model, m.feature_names INTO old
+      FROM @extschema@.models AS m
+     WHERE m.name OPERATOR(pg_catalog.=) model_name
+       AND m.kind OPERATOR(pg_catalog.=) ANY (ARRAY['logreg', 'gbdt'])
+       AND @extschema@.model_trusted(m.name, m.trained_by)
+     ORDER BY m.version DESC LIMIT 1;
+    IF FOUND THEN
+        BEGIN
+            IF old.kind OPERATOR(pg_catalog.=) 'gbdt' THEN
+                previous := @extschema@.churn_holdout_metrics(old.model::pg_catalog.text::@extschema@.gbdt_model,
+                                                              source, label_column, old.feature_names, holdout_column);
+            ELSE
+                previous := @extschema@.churn_holdout_metrics(old.model::pg_catalog.text::@extschema@.logreg_model,
+                                                              source, label_column, old.feature_names, holdout_column);
+            END IF;
+            previous := pg_catalog.jsonb_build_object('version', old.version, 'kind', old.kind, 'holdout', previous);
+        EXCEPTION WHEN undefined_column OR invalid_text_representation OR data_exception THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            previous := pg_catalog.jsonb_build_object('version', old.version, 'kind', old.kind,
+                                                      'not_comparable', err);
+        END;
+    END IF;
+
+    -- every candidate on the same training rows, each in a block of its own:
+    -- one that fails is recorded with its error and the others still run
+    FOREACH cand IN ARRAY candidates LOOP
+        entry := pg_catalog.jsonb_build_object('candidate', cand);
+        BEGIN
+            v := NULL;
+            IF cand OPERATOR(pg_catalog.=) 'gbdt' THEN
+                kind := 'gbdt';
+                opts := COALESCE(gbdt_options, '{}'::pg_catalog.jsonb);
+                CALL @extschema@.train_churn_gbdt(model_name, source, label_column, feature_columns,
+                                                  opts, holdout_column, NULL, v);
+                trees := @extschema@.churn_gbdt_model(model_name, v);
+                entry := entry OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+                    'holdout', @extschema@.churn_holdout_metrics(trees, source, label_column, feature_columns, holdout_column),
+                    'model', trees::pg_catalog.jsonb);
+            ELSE
+                kind := 'logreg';
+                opts := lopts;
+                IF cand OPERATOR(pg_catalog.=) 'elastic_net' THEN
+                    -- lambda by 5-fold cross-validation on the training rows
+                    -- (minimum deviance), half lasso half ridge unless told
+                    cv_opts := pg_catalog.jsonb_build_object('l1_ratio', COALESCE(lopts OPERATOR(pg_catalog.->) 'l1_ratio', '0.5'),
+                                                             'folds', 5, 'n_lambda', 10)
+                               OPERATOR(pg_catalog.||) (lopts OPERATOR(pg_catalog.-) ARRAY['lambda', 'l1_ratio', 'calibration', 'encoder', 'feature_names']);
+                    SELECT c.lambda INTO lam
+                      FROM @extschema@.logreg_cv(
+                               pg_catalog.format('SELECT * FROM %s WHERE NOT COALESCE((src.%I)::boolean, false)',
+                                                 @extschema@.source_from_item(source), holdout_column),
+                               label_column, feature_columns, key_column, cv_opts) AS c
+                     WHERE c.selected OPERATOR(pg_catalog.~~) '%lambda_min%' LIMIT 1;
+                    opts := lopts OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('lambda', lam,
+                                                                                        'l1_ratio', cv_opts OPERATOR(pg_catalog.->) 'l1_ratio');
+                END IF;
+                CALL @extschema@.train_churn_model(model_name, source, label_column, feature_columns,
+                                                   opts, holdout_column, NULL, v);
+                lr := @extschema@.churn_model(model_name, v);
+                entry := entry OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+                    'holdout', @extschema@.churn_holdout_metrics(lr, source, label_column, feature_columns, holdout_column),
+                    'model', lr::pg_catalog.jsonb);
+            END IF;
+            entry := entry OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('kind', kind, 'version', v, 'options', opts);
+        EXCEPTION WHEN OTHERS THEN
+            -- query_canceled is not among OTHERS: a cancel ends the whole call
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            entry := entry OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('kind', kind, 'error', err);
+        END;
+        entries := entries OPERATOR(pg_catalog.||) entry;
+    END LOOP;
+
+    -- the best by holdout ROC AUC, then log loss, then the order given
+    SELECT e INTO best
+      FROM pg_catalog.jsonb_array_elements(entries) WITH ORDINALITY AS x(e, i)
+     WHERE e OPERATOR(pg_catalog.#>>) '{holdout,roc_auc}' IS NOT NULL
+     ORDER BY (e OPERATOR(pg_catalog.#>>) '{holdout,roc_auc}')::pg_catalog.float8 DESC,
+              (e OPERATOR(pg_catalog.#>>) '{holdout,log_loss}')::pg_catalog.float8, x.i
+     LIMIT 1;
+    -- a new version replaces the champion only if its AUC is not below the
+    -- champion's on the same rows
+    keep_new := best IS NOT NULL AND NOT COALESCE(
+        (previous OPERATOR(pg_catalog.#>>) '{holdout,roc_auc}')::pg_catalog.float8
+            OPERATOR(pg_catalog.>) (best OPERATOR(pg_catalog.#>>) '{holdout,roc_auc}')::pg_catalog.float8, false);
+    DELETE FROM @extschema@.models AS m
+     WHERE m.name OPERATOR(pg_catalog.=) model_name
+       AND m.version OPERATOR(pg_catalog.=) ANY (
+           SELECT (e OPERATOR(pg_catalog.->>) 'version')::integer FROM pg_catalog.jsonb_array_elements(entries) AS e)
+       AND NOT (keep_new AND m.version OPERATOR(pg_catalog.=) (best OPERATOR(pg_catalog.->>) 'version')::integer);
+    entries := (SELECT pg_catalog.jsonb_agg(e OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+                           'chosen', keep_new AND e OPERATOR(pg_catalog.=) best)
+                           OPERATOR(pg_catalog.-) CASE WHEN keep_new AND e OPERATOR(pg_catalog.=) best THEN '' ELSE 'version' END
+                       ORDER BY x.i)
+                  FROM pg_catalog.jsonb_array_elements(entries) WITH ORDINALITY AS x(e, i));
+    IF keep_new THEN
+        -- the registry keeps what the new champion beat
+        UPDATE @extschema@.models AS m
+           SET metrics = COALESCE(m.metrics, '{}'::pg_catalog.jsonb) OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+                   'candidate', best OPERATOR(pg_catalog.->>) 'candidate',
+                   'candidates', (SELECT pg_catalog.jsonb_agg(e OPERATOR(pg_catalog.-) 'model')
+                                    FROM pg_catalog.jsonb_array_elements(entries) AS e),
+                   'previous', previous)
+         WHERE m.name OPERATOR(pg_catalog.=) model_name
+           AND m.version OPERATOR(pg_catalog.=) (best OPERATOR(pg_catalog.->>) 'version')::integer;
+    END IF;
+    RETURN pg_catalog.jsonb_build_object(
+        'name', model_name,
+        'version', CASE WHEN keep_new THEN (best OPERATOR(pg_catalog.->>) 'version')::integer ELSE old.version END,
+        'kind', CASE WHEN keep_new THEN best OPERATOR(pg_catalog.->>) 'kind' ELSE old.kind END,
+        'candidate', CASE WHEN keep_new THEN best OPERATOR(pg_catalog.->>) 'candidate' END,
+        'kept_previous', NOT keep_new AND previous IS NOT NULL,
+        'best', best OPERATOR(pg_catalog.->>) 'candidate',
+        'previous', previous,
+        'candidates', entries);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.train_churn_candidates(text, text, text, text[], text, text, text[], jsonb, jsonb) IS
+'trains the candidate churn models (logreg: logreg_options as given; elastic_net: lambda by 5-fold logreg_cv, l1_ratio 0.5; gbdt: gbdt_train) on the same training rows of source, scores them on the same holdout rows (ROC AUC, log loss, Brier), and keeps the best by AUC as the next version of model_name only if its AUC is not below the current version''s on those rows; the others are deleted. Returns the version in use and every candidate''s metrics (and model)';
+
+CREATE FUNCTION @extschema@.churn_explanation(model @extschema@.gbdt_model, features float8[], means float8[],
+                                              n integer DEFAULT 3)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+               'feature', e.feature,
+               'contribution', pg_catalog.round(e.contribution::pg_catalog.numeric, 4),
+               'direction', e.direction,
+               'reads', CASE WHEN e.direction OPERATOR(pg_catalog.=) 'missing'
+                             THEN pg_catalog.format('%s is missing, which raises the churn risk',
+                                                    pg_catalog.replace(pg_catalog.regexp_replace(e.feature, '^log_', ''), '_', ' '))
+                             ELSE pg_catalog.format('%s is %s than average, which raises the churn risk',
+                                                    pg_catalog.replace(pg_catalog.regexp_replace(e.feature, '^log_', ''), '_', ' '),
+                                                    e.direction) END)
+           ORDER BY e.contribution DESC)
+      FROM (SELECT x.feature, x.contribution,
+                   CASE WHEN x.value IS NULL OR x.value OPERATOR(pg_catalog.<>) x.value THEN 'missing'
+                        WHEN x.value OPERATOR(pg_catalog.>) means[x.feature_index] THEN 'higher' ELSE 'lower' END AS direction
+              FROM @extschema@.churn_explain(model, features) AS x
+             WHERE x.contribution OPERATOR(pg_catalog.>) 0
+             ORDER BY x.contribution DESC, x.feature
+             LIMIT n) AS e
+$$;
+
+COMMENT ON FUNCTION @extschema@.churn_explanation(@extschema@.gbdt_model, float8[], float8[], integer) IS
+'the n features pushing a customer''s churn probability up most under a tree ensemble (TreeSHAP values of churn_explain), each with its contribution to the log-odds, whether the customer''s value is higher or lower than means (the training averages, given), and a sentence saying so';

@@ -174,28 +174,76 @@ typedef struct RowKey
 	int64		index;
 } RowKey;
 
-typedef struct RowOrder
-{
-	const double *rows;
-	int			width;
-} RowOrder;
+#define RADIX_BITS 11
+#define RADIX_SIZE (1 << RADIX_BITS)
 
-static inline int
-CompareRowKeys(const RowKey *a, const RowKey *b, const RowOrder *order)
+/*
+ * Sorts keys by hash: a stable least-significant-digit radix sort, six
+ * passes of 11 bits, through a second array (several times faster than a
+ * comparison sort of a million keys); a pass whose digit is the same for
+ * every key is skipped.  Returns the array holding the result.
+ */
+static RowKey *
+RadixSortKeys(RowKey *keys, RowKey *other, int64 n)
 {
-	if (a->hash != b->hash)
-		return a->hash < b->hash ? -1 : 1;
-	return CompareRows(order->rows + a->index * order->width,
-					   order->rows + b->index * order->width, order->width);
+	Size	   *count = palloc(sizeof(Size) * RADIX_SIZE);
+
+	for (int shift = 0; shift < 64; shift += RADIX_BITS)
+	{
+		Size		sum = 0;
+		RowKey	   *swap;
+
+		memset(count, 0, sizeof(Size) * RADIX_SIZE);
+		for (int64 i = 0; i < n; i++)
+			count[(keys[i].hash >> shift) & (RADIX_SIZE - 1)]++;
+		if (count[(keys[0].hash >> shift) & (RADIX_SIZE - 1)] == (Size) n)
+			continue;
+		for (int d = 0; d < RADIX_SIZE; d++)
+		{
+			Size		c = count[d];
+
+			count[d] = sum;
+			sum += c;
+		}
+		for (int64 i = 0; i < n; i++)
+			other[count[(keys[i].hash >> shift) & (RADIX_SIZE - 1)]++] = keys[i];
+		swap = keys, keys = other, other = swap;
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(count);
+	return keys;
 }
 
-#define ST_SORT SortRowKeys
-#define ST_ELEMENT_TYPE RowKey
-#define ST_COMPARE(a, b, arg) CompareRowKeys(a, b, arg)
-#define ST_COMPARE_ARG_TYPE const RowOrder
-#define ST_SCOPE static
-#define ST_DEFINE
-#include "lib/sort_template.h"
+/*
+ * Rows with equal hashes (equal rows, or a 64-bit collision) in the order of
+ * the rows themselves: an insertion sort of each run, which is almost always
+ * one key long.  Equal rows are interchangeable, so this order is canonical.
+ */
+static void
+OrderHashTies(RowKey *keys, int64 n, const double *rows, int width)
+{
+	int64		run = 0;
+
+	for (int64 i = 1; i <= n; i++)
+	{
+		if (i < n && keys[i].hash == keys[run].hash)
+			continue;
+		for (int64 a = run + 1; a < i; a++)
+		{
+			RowKey		key = keys[a];
+			int64		b = a;
+
+			while (b > run && CompareRows(rows + keys[b - 1].index * width,
+										  rows + key.index * width, width) > 0)
+			{
+				keys[b] = keys[b - 1];
+				b--;
+			}
+			keys[b] = key;
+		}
+		run = i;
+	}
+}
 
 /*
  * Puts the kept rows in a canonical order, one that depends only on the set
@@ -206,64 +254,93 @@ CompareRowKeys(const RowKey *a, const RowKey *b, const RowOrder *order)
  * give the same model, bit for bit.
  *
  * The order is that of a 64-bit hash of each row (label included), ties
- * broken by comparing the rows: sorting 16-byte keys with an inlined
- * comparison is several times faster than sorting the rows themselves, and
- * the rows are then permuted in place, cycle by cycle, with one row of
- * scratch (no second copy of the data).  The label travels in the row's
- * leading slot (always 1.0) meanwhile.  Reordering in place is safe for a
- * final function that must not change its state: the rows stay the same set.
+ * broken by comparing the rows: the 16-byte keys are radix-sorted, then the
+ * rows gathered into a new array in that order (sequential writes, reads
+ * prefetched a few rows ahead) when the memory limit leaves room for a second
+ * copy, else permuted in place, cycle by cycle, with one row of scratch.
+ * Reordering is safe for a final function that must not change its state:
+ * the rows stay the same set.
  */
 static void
 SortRows(LogregState *state)
 {
 	int			width = state->k + 1;
 	Size		row_bytes = sizeof(double) * width;
-	RowKey	   *keys;
-	RowOrder	order = {state->rows, width};
-	double	   *tmp = palloc(row_bytes);
-
-	keys = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RowKey) * Max(state->n, 1));
-	for (int64 i = 0; i < state->n; i++)
+	int64		n = state->n;
+	RowKey	   *buf = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RowKey) * n);
+	RowKey	   *spare = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RowKey) * n);
+	RowKey	   *keys = buf;
+	for (int64 i = 0; i < n; i++)
 	{
 		double	   *row = state->rows + i * width;
 
+		/* the label in the row's leading slot (always 1.0) while hashing */
 		row[0] = state->labels[i] ? 1.0 : 0.0;
 		keys[i].hash = HashRow(row, width);
+		row[0] = 1.0;
 		keys[i].index = i;
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
-	SortRowKeys(keys, state->n, &order);
+	keys = RadixSortKeys(keys, spare, n);
+	OrderHashTies(keys, n, state->rows, width);
 
-	/* row i goes to place p where keys[p].index == i: follow each cycle once */
-	for (int64 start = 0; start < state->n; start++)
+	if ((double) (state->capacity + n) * RowBytes(state->k) <= state->max_bytes)
 	{
-		int64		p = start;
+		MemoryContext cxt = GetMemoryChunkContext(state->rows);
+		double	   *rows = MemoryContextAllocHuge(cxt, row_bytes * n);
+		bool	   *labels = MemoryContextAllocHuge(cxt, sizeof(bool) * n);
 
-		if (keys[start].index < 0 || keys[start].index == start)
-			continue;
-		memcpy(tmp, state->rows + start * width, row_bytes);
-		for (;;)
+		for (int64 i = 0; i < n; i++)
 		{
-			int64		from = keys[p].index;
-
-			keys[p].index = -1;
-			if (from == start)
-			{
-				memcpy(state->rows + p * width, tmp, row_bytes);
-				break;
-			}
-			memcpy(state->rows + p * width, state->rows + from * width, row_bytes);
-			p = from;
+			if (i + 8 < n)
+				__builtin_prefetch(state->rows + keys[i + 8].index * width);
+			memcpy(rows + i * width, state->rows + keys[i].index * width, row_bytes);
+			labels[i] = state->labels[keys[i].index];
 		}
+		pfree(state->rows);
+		pfree(state->labels);
+		state->rows = rows;
+		state->labels = labels;
+		state->capacity = n;
 	}
-	for (int64 i = 0; i < state->n; i++)
+	else
 	{
-		state->labels[i] = state->rows[i * width] != 0.0;
-		state->rows[i * width] = 1.0;
+		double	   *tmp = palloc(row_bytes);
+
+		for (int64 i = 0; i < n; i++)
+			state->rows[i * width] = state->labels[i] ? 1.0 : 0.0;
+		/* row i goes to place p where keys[p].index == i: follow each cycle once */
+		for (int64 start = 0; start < n; start++)
+		{
+			int64		p = start;
+
+			if (keys[start].index < 0 || keys[start].index == start)
+				continue;
+			memcpy(tmp, state->rows + start * width, row_bytes);
+			for (;;)
+			{
+				int64		from = keys[p].index;
+
+				keys[p].index = -1;
+				if (from == start)
+				{
+					memcpy(state->rows + p * width, tmp, row_bytes);
+					break;
+				}
+				memcpy(state->rows + p * width, state->rows + from * width, row_bytes);
+				p = from;
+			}
+		}
+		for (int64 i = 0; i < n; i++)
+		{
+			state->labels[i] = state->rows[i * width] != 0.0;
+			state->rows[i * width] = 1.0;
+		}
+		pfree(tmp);
 	}
-	pfree(keys);
-	pfree(tmp);
+	pfree(buf);
+	pfree(spare);
 }
 
 /* Returns the training state with one more row (or one more skipped row). */
@@ -489,7 +566,8 @@ Dot(const double *x, const double *y, int n)
 }
 
 /*
- * Add nb (at most BLOCK_ROWS) kept rows to the sums.  xc and wxc are
+ * Add nb (at most BLOCK_ROWS) kept rows to the sums that depend on beta:
+ * the likelihood, the gradient and the Hessian.  xc and wxc are
  * p x BLOCK_ROWS scratch columns, r BLOCK_ROWS scratch residuals.
  */
 static void
@@ -500,12 +578,13 @@ AccumBlock(double *s, int k, int p, const double *beta, const double *rows,
 	int			off = opts->fit_intercept ? 0 : 1;
 	double	   *g = SumsG(s, k);
 	double	   *hess = SumsH(s, k, p);
-	double	   *sx = SumsX(s);
+	/* in registers, added in the same order as before, row by row */
+	double		nll = s[SUMS_NLL];
+	double		n_extreme = s[SUMS_N_EXTREME];
 
 	for (int i = 0; i < nb; i++)
 	{
-		const double *row = rows + (Size) (k + 1) * i;
-		const double *xe = row + off;
+		const double *xe = rows + (Size) (k + 1) * i + off;
 		bool		label = labels[i];
 		double		weight = label ? opts->weight_pos : opts->weight_neg;
 		double		y = label ? 1.0 : 0.0;
@@ -518,9 +597,9 @@ AccumBlock(double *s, int k, int p, const double *beta, const double *rows,
 			z += beta[j] * xe[j];
 		/* as in LogregAccumRow: one exp for the likelihood and the probability */
 		e = exp(-fabs(z));
-		s[SUMS_NLL] += weight * (Max(z, 0.0) + log1p(e) - y * z);
+		nll += weight * (Max(z, 0.0) + log1p(e) - y * z);
 		if (fabs(z) > SEPARATION_Z)
-			s[SUMS_N_EXTREME] += 1.0;
+			n_extreme += 1.0;
 		prob = (z >= 0.0) ? 1.0 / (1.0 + e) : e / (1.0 + e);
 		r[i] = weight * (prob - y);
 		h = weight * prob * (1.0 - prob);
@@ -529,17 +608,9 @@ AccumBlock(double *s, int k, int p, const double *beta, const double *rows,
 			xc[j * BLOCK_ROWS + i] = xe[j];
 			wxc[j * BLOCK_ROWS + i] = h * xe[j];
 		}
-		for (int j = 0; j < k; j++)
-			sx[j] += row[1 + j];
-		if (label)
-		{
-			s[SUMS_N_POS] += 1.0;
-			s[SUMS_W_POS] += weight;
-		}
-		else
-			s[SUMS_W_NEG] += weight;
 	}
-	s[SUMS_N_ROWS] += nb;
+	s[SUMS_NLL] = nll;
+	s[SUMS_N_EXTREME] = n_extreme;
 
 	for (int a = 0; a < p; a++)
 		g[a] += Dot(r, xc + a * BLOCK_ROWS, nb);
@@ -549,10 +620,44 @@ AccumBlock(double *s, int k, int p, const double *beta, const double *rows,
 			hess[a * p + b] += Dot(wxc + a * BLOCK_ROWS, xc + b * BLOCK_ROWS, nb);
 }
 
-/* one Newton pass over the kept rows: the sums at beta, into s */
+/*
+ * The sums that do not depend on beta (rows, positives, class weights and
+ * the feature sums), once: every pass copies them instead of adding them up
+ * again.
+ */
+static void
+FixedSums(const LogregState *state, const LogregOptions *opts, int p, double *s)
+{
+	int			k = state->k;
+	double	   *sx = SumsX(s);
+
+	memset(s + 1, 0, sizeof(double) * (SumsLength(k, p) - 1));
+	for (int64 i = 0; i < state->n; i++)
+	{
+		const double *row = state->rows + (Size) (k + 1) * i;
+
+		for (int j = 0; j < k; j++)
+			sx[j] += row[1 + j];
+		if (state->labels[i])
+		{
+			s[SUMS_N_POS] += 1.0;
+			s[SUMS_W_POS] += opts->weight_pos;
+		}
+		else
+			s[SUMS_W_NEG] += opts->weight_neg;
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	s[SUMS_N_ROWS] = (double) state->n;
+	s[SUMS_N_SKIPPED] = (double) state->n_skipped;
+	s[SUMS_K] = k;
+	s[SUMS_P] = p;
+}
+
+/* one Newton pass over the kept rows: the sums at beta, into s (fixed: FixedSums) */
 static void
 EvaluateRows(const LogregState *state, const LogregOptions *opts,
-			 const double *beta, int p, double *s)
+			 const double *beta, int p, const double *fixed, double *s)
 {
 	int			k = state->k;
 	double	   *xc = palloc(sizeof(double) * p * BLOCK_ROWS);
@@ -563,9 +668,7 @@ EvaluateRows(const LogregState *state, const LogregOptions *opts,
 	int64		check_every = Max(1, (1 << 21) / ((int64) p * p));
 	int64		countdown = 0;
 
-	memset(s + 1, 0, sizeof(double) * (SumsLength(k, p) - 1));
-	s[SUMS_K] = k;
-	s[SUMS_P] = p;
+	memcpy(s + 1, fixed + 1, sizeof(double) * (SumsLength(k, p) - 1));
 	for (int64 i = 0; i < state->n; i += BLOCK_ROWS)
 	{
 		int			nb = (int) Min(BLOCK_ROWS, state->n - i);
@@ -579,7 +682,6 @@ EvaluateRows(const LogregState *state, const LogregOptions *opts,
 		AccumBlock(s, k, p, beta, state->rows + (k + 1) * i, state->labels + i, nb,
 				   opts, xc, wxc, r);
 	}
-	s[SUMS_N_SKIPPED] = (double) state->n_skipped;
 	pfree(xc);
 	pfree(wxc);
 }
@@ -598,6 +700,7 @@ logreg_train_final(PG_FUNCTION_ARGS)
 	double	   *d;
 	double	   *s;
 	double	   *s_cand;
+	double	   *fixed;
 	double		f;
 	int			iter = 0;
 	bool		converged = false;
@@ -644,7 +747,9 @@ logreg_train_final(PG_FUNCTION_ARGS)
 	d = palloc(sizeof(double) * p);
 	s = LogregNewSums(k, p);
 	s_cand = LogregNewSums(k, p);
-	EvaluateRows(state, &opts, beta, p, s);
+	fixed = LogregNewSums(k, p);
+	FixedSums(state, &opts, p, fixed);
+	EvaluateRows(state, &opts, beta, p, fixed, s);
 	f = LogregObjective(s, beta, p, &opts);
 
 	while (iter < opts.max_iter)
@@ -667,7 +772,7 @@ logreg_train_final(PG_FUNCTION_ARGS)
 		{
 			for (int j = 0; j < p; j++)
 				cand[j] = beta[j] - t * d[j];
-			EvaluateRows(state, &opts, cand, p, s_cand);
+			EvaluateRows(state, &opts, cand, p, fixed, s_cand);
 			fc = LogregObjective(s_cand, cand, p, &opts);
 			if (isfinite(fc) && fc <= f + OBJECTIVE_SLACK * (fabs(f) + 1.0))
 			{

@@ -272,16 +272,19 @@ AS $$
 DECLARE
     stored record;
 BEGIN
-    SELECT m.model, m.feature_names INTO stored
+    -- the latest churn model of either kind (the loop's champion may be a
+    -- tree ensemble), or the given version
+    SELECT m.version, m.kind, m.model, m.feature_names INTO stored
       FROM @extschema@.models AS m
-     WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) 'logreg'
+     WHERE m.name OPERATOR(pg_catalog.=) model_name
+       AND m.kind OPERATOR(pg_catalog.=) ANY (ARRAY['logreg', 'gbdt'])
        AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
        AND @extschema@.model_trusted(m.name, m.trained_by)
      ORDER BY m.version DESC
      LIMIT 1;
     IF NOT FOUND AND EXISTS (SELECT 1 FROM @extschema@.models AS m
                               WHERE m.name OPERATOR(pg_catalog.=) model_name
-                                AND m.kind OPERATOR(pg_catalog.=) 'logreg') THEN
+                                AND m.kind OPERATOR(pg_catalog.=) ANY (ARRAY['logreg', 'gbdt'])) THEN
         RAISE EXCEPTION USING ERRCODE = '42704',
             MESSAGE = pg_catalog.format('churn model %L%s has no trusted version', model_name,
                                         COALESCE(' version ' OPERATOR(pg_catalog.||) model_version::pg_catalog.text, '')),
@@ -294,7 +297,10 @@ BEGIN
                                         COALESCE(' version ' OPERATOR(pg_catalog.||) model_version::pg_catalog.text, '')),
             HINT = 'Train it with CALL retention.train_churn_model(...).';
     END IF;
-    IF stored.model OPERATOR(pg_catalog.?) 'encoder' THEN
+    -- which model scored, so a silent switch of versions cannot mislead
+    RAISE NOTICE USING MESSAGE = pg_catalog.format('churn_scores: churn model %L version %s (%s)',
+                                                   model_name, stored.version, stored.kind);
+    IF stored.kind OPERATOR(pg_catalog.=) 'logreg' AND stored.model OPERATOR(pg_catalog.?) 'encoder' THEN
         -- a model with an encoder scores the raw rows
         RETURN QUERY EXECUTE pg_catalog.format(
             $q$SELECT (src.%I)::pg_catalog.text, @extschema@.churn_prob_row($1, pg_catalog.to_jsonb(src)) FROM %s$q$,
@@ -306,6 +312,17 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = pg_catalog.format('churn model %L has no feature names', model_name),
             HINT = 'Score with retention.churn_prob and the features in training order.';
+    END IF;
+    IF stored.kind OPERATOR(pg_catalog.=) 'gbdt' THEN
+        -- trees take NULL features as missing values
+        RETURN QUERY EXECUTE pg_catalog.format(
+            $q$SELECT (src.%I)::pg_catalog.text, @extschema@.churn_prob($1, ARRAY[%s]::pg_catalog.float8[]) FROM %s$q$,
+            id_column,
+            (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
+               FROM pg_catalog.unnest(stored.feature_names) WITH ORDINALITY AS u(c, i)),
+            @extschema@.source_from_item(source))
+            USING stored.model::pg_catalog.text::@extschema@.gbdt_model;
+        RETURN;
     END IF;
     -- users with a NULL feature get a NULL score; the columns are the model's feature names
     RETURN QUERY EXECUTE pg_catalog.format(
@@ -321,4 +338,206 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.churn_scores(text, text, text, integer) IS
-'churn probability of every user of a table, view or query, with the latest (or the given) version of a stored churn model, reading the feature columns named in the registry; NULL for users with a NULL feature';
+'churn probability of every user of a table, view or query, with the latest (or the given) version of a stored churn model (logistic or tree ensemble), reading the feature columns named in the registry; a NOTICE names the version used; NULL for users with a NULL feature (a logistic model)';
+
+CREATE FUNCTION @extschema@.churn_holdout_metrics(model anyelement, source text, label_column text,
+                                                  feature_columns text[], holdout_column text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+    result pg_catalog.jsonb;
+BEGIN
+    -- the holdout rows with a label and every feature finite: the rows every
+    -- candidate (logistic or trees) scores, so their metrics compare
+    EXECUTE pg_catalog.format(
+        $q$SELECT pg_catalog.jsonb_build_object(
+                    'n_rows', pg_catalog.count(*),
+                    'roc_auc', @extschema@.roc_auc(s.p, s.y),
+                    'log_loss', @extschema@.log_loss(s.p, s.y),
+                    'brier', pg_catalog.avg((s.p OPERATOR(pg_catalog.-) s.y::integer) OPERATOR(pg_catalog.^) 2))
+             FROM (SELECT @extschema@.churn_prob($1, t.f) AS p, t.y
+                     FROM (SELECT %s AS y, ARRAY[%s]::pg_catalog.float8[] AS f
+                             FROM %s WHERE COALESCE((src.%I)::boolean, false)) AS t
+                    WHERE t.y IS NOT NULL AND pg_catalog.array_position(t.f, NULL) IS NULL
+                      AND NOT (t.f OPERATOR(pg_catalog.&&) '{NaN,Infinity,-Infinity}'::pg_catalog.float8[])) AS s$q$,
+        @extschema@.churn_label_expr(label_column),
+        (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
+           FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i)),
+        @extschema@.source_from_item(source), holdout_column)
+        INTO result USING model;
+    RETURN result;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.churn_holdout_metrics(anyelement, text, text, text[], text) IS
+'holdout metrics of a churn model (logreg_model or gbdt_model) on the rows of source where holdout_column is true, with a label and every feature finite: n_rows, roc_auc, log_loss and brier';
+
+CREATE FUNCTION @extschema@.train_churn_candidates(
+    model_name text,
+    source text,
+    label_column text,
+    feature_columns text[],
+    holdout_column text,
+    key_column text,
+    candidates text[] DEFAULT ARRAY['logreg', 'elastic_net', 'gbdt'],
+    logreg_options jsonb DEFAULT NULL,
+    gbdt_options jsonb DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+    lopts      pg_catalog.jsonb := COALESCE(logreg_options, '{}'::pg_catalog.jsonb);
+    cv_opts    pg_catalog.jsonb;
+    opts       pg_catalog.jsonb;
+    cand       pg_catalog.text;
+    kind       pg_catalog.text;
+    entry      pg_catalog.jsonb;
+    entries    pg_catalog.jsonb := '[]';
+    best       pg_catalog.jsonb;
+    previous   pg_catalog.jsonb;
+    old        record;
+    lam        pg_catalog.float8;
+    v          integer;
+    lr         @extschema@.logreg_model;
+    trees      @extschema@.gbdt_model;
+    err        pg_catalog.text;
+    keep_new   boolean;
+BEGIN
+    IF model_name IS NULL OR source IS NULL OR label_column IS NULL OR holdout_column IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004',
+            MESSAGE = 'model_name, source, label_column and holdout_column must not be NULL';
+    END IF;
+    IF candidates IS NULL OR pg_catalog.cardinality(candidates) OPERATOR(pg_catalog.=) 0
+       OR pg_catalog.array_position(candidates, NULL) IS NOT NULL
+       OR EXISTS (SELECT FROM pg_catalog.unnest(candidates) AS c
+                   WHERE c OPERATOR(pg_catalog.<>) ALL (ARRAY['logreg', 'elastic_net', 'gbdt'])) THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('candidates %s must name at least one of logreg, elastic_net and gbdt', candidates);
+    END IF;
+    IF pg_catalog.jsonb_typeof(lopts) OPERATOR(pg_catalog.<>) 'object' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'logreg_options must be a JSON object';
+    END IF;
+    PERFORM @extschema@.claim_model(model_name);
+
+    -- the champion: the latest trusted version of either kind, scored on
+    -- the same holdout rows if the source still has its feature columns
+    SELECT m.version, m.kind, m.model, m.feature_names INTO old
+      FROM @extschema@.models AS m
+     WHERE m.name OPERATOR(pg_catalog.=) model_name
+       AND m.kind OPERATOR(pg_catalog.=) ANY (ARRAY['logreg', 'gbdt'])
+       AND @extschema@.model_trusted(m.name, m.trained_by)
+     ORDER BY m.version DESC LIMIT 1;
+    IF FOUND THEN
+        BEGIN
+            IF old.kind OPERATOR(pg_catalog.=) 'gbdt' THEN
+                previous := @extschema@.churn_holdout_metrics(old.model::pg_catalog.text::@extschema@.gbdt_model,
+                                                              source, label_column, old.feature_names, holdout_column);
+            ELSE
+                previous := @extschema@.churn_holdout_metrics(old.model::pg_catalog.text::@extschema@.logreg_model,
+                                                              source, label_column, old.feature_names, holdout_column);
+            END IF;
+            previous := pg_catalog.jsonb_build_object('version', old.version, 'kind', old.kind, 'holdout', previous);
+        EXCEPTION WHEN undefined_column OR invalid_text_representation OR data_exception THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            previous := pg_catalog.jsonb_build_object('version', old.version, 'kind', old.kind,
+                                                      'not_comparable', err);
+        END;
+    END IF;
+
+    -- every candidate on the same training rows, each in a block of its own:
+    -- one that fails is recorded with its error and the others still run
+    FOREACH cand IN ARRAY candidates LOOP
+        entry := pg_catalog.jsonb_build_object('candidate', cand);
+        BEGIN
+            v := NULL;
+            IF cand OPERATOR(pg_catalog.=) 'gbdt' THEN
+                kind := 'gbdt';
+                opts := COALESCE(gbdt_options, '{}'::pg_catalog.jsonb);
+                CALL @extschema@.train_churn_gbdt(model_name, source, label_column, feature_columns,
+                                                  opts, holdout_column, NULL, v);
+                trees := @extschema@.churn_gbdt_model(model_name, v);
+                entry := entry OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+                    'holdout', @extschema@.churn_holdout_metrics(trees, source, label_column, feature_columns, holdout_column),
+                    'model', trees::pg_catalog.jsonb);
+            ELSE
+                kind := 'logreg';
+                opts := lopts;
+                IF cand OPERATOR(pg_catalog.=) 'elastic_net' THEN
+                    -- lambda by 5-fold cross-validation on the training rows
+                    -- (minimum deviance), half lasso half ridge unless told
+                    cv_opts := pg_catalog.jsonb_build_object('l1_ratio', COALESCE(lopts OPERATOR(pg_catalog.->) 'l1_ratio', '0.5'),
+                                                             'folds', 5, 'n_lambda', 10)
+                               OPERATOR(pg_catalog.||) (lopts OPERATOR(pg_catalog.-) ARRAY['lambda', 'l1_ratio', 'calibration', 'encoder', 'feature_names']);
+                    SELECT c.lambda INTO lam
+                      FROM @extschema@.logreg_cv(
+                               pg_catalog.format('SELECT * FROM %s WHERE NOT COALESCE((src.%I)::boolean, false)',
+                                                 @extschema@.source_from_item(source), holdout_column),
+                               label_column, feature_columns, key_column, cv_opts) AS c
+                     WHERE c.selected OPERATOR(pg_catalog.~~) '%lambda_min%' LIMIT 1;
+                    opts := lopts OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('lambda', lam,
+                                                                                        'l1_ratio', cv_opts OPERATOR(pg_catalog.->) 'l1_ratio');
+                END IF;
+                CALL @extschema@.train_churn_model(model_name, source, label_column, feature_columns,
+                                                   opts, holdout_column, NULL, v);
+                lr := @extschema@.churn_model(model_name, v);
+                entry := entry OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+                    'holdout', @extschema@.churn_holdout_metrics(lr, source, label_column, feature_columns, holdout_column),
+                    'model', lr::pg_catalog.jsonb);
+            END IF;
+            entry := entry OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('kind', kind, 'version', v, 'options', opts);
+        EXCEPTION WHEN OTHERS THEN
+            -- query_canceled is not among OTHERS: a cancel ends the whole call
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            entry := entry OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('kind', kind, 'error', err);
+        END;
+        entries := entries OPERATOR(pg_catalog.||) entry;
+    END LOOP;
+
+    -- the best by holdout ROC AUC, then log loss, then the order given
+    SELECT e INTO best
+      FROM pg_catalog.jsonb_array_elements(entries) WITH ORDINALITY AS x(e, i)
+     WHERE e OPERATOR(pg_catalog.#>>) '{holdout,roc_auc}' IS NOT NULL
+     ORDER BY (e OPERATOR(pg_catalog.#>>) '{holdout,roc_auc}')::pg_catalog.float8 DESC,
+              (e OPERATOR(pg_catalog.#>>) '{holdout,log_loss}')::pg_catalog.float8, x.i
+     LIMIT 1;
+    -- a new version replaces the champion only if its AUC is not below the
+    -- champion's on the same rows
+    keep_new := best IS NOT NULL AND NOT COALESCE(
+        (previous OPERATOR(pg_catalog.#>>) '{holdout,roc_auc}')::pg_catalog.float8
+            OPERATOR(pg_catalog.>) (best OPERATOR(pg_catalog.#>>) '{holdout,roc_auc}')::pg_catalog.float8, false);
+    DELETE FROM @extschema@.models AS m
+     WHERE m.name OPERATOR(pg_catalog.=) model_name
+       AND m.version OPERATOR(pg_catalog.=) ANY (
+           SELECT (e OPERATOR(pg_catalog.->>) 'version')::integer FROM pg_catalog.jsonb_array_elements(entries) AS e)
+       AND NOT (keep_new AND m.version OPERATOR(pg_catalog.=) (best OPERATOR(pg_catalog.->>) 'version')::integer);
+    entries := (SELECT pg_catalog.jsonb_agg(e OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+                           'chosen', keep_new AND e OPERATOR(pg_catalog.=) best)
+                           OPERATOR(pg_catalog.-) CASE WHEN keep_new AND e OPERATOR(pg_catalog.=) best THEN '' ELSE 'version' END
+                       ORDER BY x.i)
+                  FROM pg_catalog.jsonb_array_elements(entries) WITH ORDINALITY AS x(e, i));
+    IF keep_new THEN
+        -- the registry keeps what the new champion beat
+        UPDATE @extschema@.models AS m
+           SET metrics = COALESCE(m.metrics, '{}'::pg_catalog.jsonb) OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+                   'candidate', best OPERATOR(pg_catalog.->>) 'candidate',
+                   'candidates', (SELECT pg_catalog.jsonb_agg(e OPERATOR(pg_catalog.-) 'model')
+                                    FROM pg_catalog.jsonb_array_elements(entries) AS e),
+                   'previous', previous)
+         WHERE m.name OPERATOR(pg_catalog.=) model_name
+           AND m.version OPERATOR(pg_catalog.=) (best OPERATOR(pg_catalog.->>) 'version')::integer;
+    END IF;
+    RETURN pg_catalog.jsonb_build_object(
+        'name', model_name,
+        'version', CASE WHEN keep_new THEN (best OPERATOR(pg_catalog.->>) 'version')::integer ELSE old.version END,
+        'kind', CASE WHEN keep_new THEN best OPERATOR(pg_catalog.->>) 'kind' ELSE old.kind END,
+        'candidate', CASE WHEN keep_new THEN best OPERATOR(pg_catalog.->>) 'candidate' END,
+        'kept_previous', NOT keep_new AND previous IS NOT NULL,
+        'best', best OPERATOR(pg_catalog.->>) 'candidate',
+        'previous', previous,
+        'candidates', entries);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.train_churn_candidates(text, text, text, text[], text, text, text[], jsonb, jsonb) IS
+'trains the candidate churn models (logreg: logreg_options as given; elastic_net: lambda by 5-fold logreg_cv, l1_ratio 0.5; gbdt: gbdt_train) on the same training rows of source, scores them on the same holdout rows (ROC AUC, log loss, Brier), and keeps the best by AUC as the next version of model_name only if its AUC is not below the current version''s on those rows; the others are deleted. Returns the version in use and every candidate''s metrics (and model)';

@@ -30,11 +30,14 @@ CREATE TABLE @extschema@.pipelines (
     as_of             timestamptz,
     order_column      name,
     min_backtest_auc  float8      NOT NULL DEFAULT 0.6
-                                  CHECK (min_backtest_auc >= 0.5 AND min_backtest_auc <= 1)
+                                  CHECK (min_backtest_auc >= 0.5 AND min_backtest_auc <= 1),
+    churn_candidates  text[]      NOT NULL DEFAULT '{logreg,elastic_net,gbdt}'
+                                  CHECK (cardinality(churn_candidates) > 0
+                                         AND churn_candidates <@ '{logreg,elastic_net,gbdt}')
 );
 
 COMMENT ON TABLE @extschema@.pipelines IS
-'what retention.refresh(name) rebuilds: the events table, its column names (order_column: the order or invoice id, so purchases count orders), the churn definition, model options and the backtest AUC a score needs to be published; as_of NULL means now()';
+'what retention.refresh(name) rebuilds: the events table, its column names (order_column: the order or invoice id, so purchases count orders), the churn definition, model options, the churn model candidates compared on the holdout (logreg, elastic_net, gbdt) and the backtest AUC a score needs to be published; as_of NULL means now()';
 
 CREATE TABLE @extschema@.refresh_runs (
     id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

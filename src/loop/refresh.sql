@@ -162,6 +162,34 @@ $$;
 COMMENT ON FUNCTION @extschema@.churn_explanation(@extschema@.logreg_model, float8[], integer) IS
 'the n features pushing a customer''s churn probability up most (churn_explain), each with its contribution to the log-odds, whether the customer''s value is higher or lower than the training average, and a sentence saying so';
 
+CREATE FUNCTION @extschema@.churn_explanation(model @extschema@.gbdt_model, features float8[], means float8[],
+                                              n integer DEFAULT 3)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+               'feature', e.feature,
+               'contribution', pg_catalog.round(e.contribution::pg_catalog.numeric, 4),
+               'direction', e.direction,
+               'reads', CASE WHEN e.direction OPERATOR(pg_catalog.=) 'missing'
+                             THEN pg_catalog.format('%s is missing, which raises the churn risk',
+                                                    pg_catalog.replace(pg_catalog.regexp_replace(e.feature, '^log_', ''), '_', ' '))
+                             ELSE pg_catalog.format('%s is %s than average, which raises the churn risk',
+                                                    pg_catalog.replace(pg_catalog.regexp_replace(e.feature, '^log_', ''), '_', ' '),
+                                                    e.direction) END)
+           ORDER BY e.contribution DESC)
+      FROM (SELECT x.feature, x.contribution,
+                   CASE WHEN x.value IS NULL OR x.value OPERATOR(pg_catalog.<>) x.value THEN 'missing'
+                        WHEN x.value OPERATOR(pg_catalog.>) means[x.feature_index] THEN 'higher' ELSE 'lower' END AS direction
+              FROM @extschema@.churn_explain(model, features) AS x
+             WHERE x.contribution OPERATOR(pg_catalog.>) 0
+             ORDER BY x.contribution DESC, x.feature
+             LIMIT n) AS e
+$$;
+
+COMMENT ON FUNCTION @extschema@.churn_explanation(@extschema@.gbdt_model, float8[], float8[], integer) IS
+'the n features pushing a customer''s churn probability up most under a tree ensemble (TreeSHAP values of churn_explain), each with its contribution to the log-odds, whether the customer''s value is higher or lower than means (the training averages, given), and a sentence saying so';
+
 -- refresh()'s guard (refresh_guard.c): between its exception blocks a cancel
 -- waits for the next block, where it is caught; an error that escapes the
 -- procedure releases the pipeline lock.  Only usable inside a procedure.
@@ -179,7 +207,7 @@ LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'refresh_guard_end';
 
 COMMENT ON FUNCTION @extschema@.refresh_guard_end() IS
-'internal to refresh(): releases the pipeline lock named to refresh_guard_begin and lets held cancels through';
+'internal to refresh(): releases the pipeline lock named to refresh_guard_begin and lets held cancels through; it takes no argument, so no NULL input';
 
 CREATE PROCEDURE @extschema@.refresh(pipeline text DEFAULT 'default')
 LANGUAGE plpgsql
@@ -221,13 +249,13 @@ DECLARE
     lock_class    constant integer := pg_catalog.hashtext('retention.refresh');
     lock_key      constant integer := pg_catalog.hashtext(pipeline);
     churn_name    text := pipeline || '_churn';
-    new_version   integer;
-    old_version   integer;
-    old_features  text[];
     new_auc       float8;
-    old_auc       float8;
     champion      integer;
-    churn         @extschema@.logreg_model;
+    contest       jsonb;                   -- train_churn_candidates: the candidates and the version in use
+    churn_stored  record;
+    churn         @extschema@.logreg_model;  -- the churn model in use: logistic,
+    churn_trees   @extschema@.gbdt_model;    -- or a tree ensemble (the other is NULL)
+    churn_means   float8[];                -- its features' training means, for the trees' explanations
     knn           @extschema@.item_knn_model;
     knn_version   integer;
     knn_metrics   jsonb;
@@ -488,70 +516,81 @@ BEGIN
                     'collinear_features_dropped', dropped);
 
             ------------------------------------------------------------------
-            -- churn model: a new version, kept only if it is at least as good
-            -- as the current one on the same holdout users.  Its backtest is
-            -- the holdout: users it was not trained on, scored at cutoff, against
-            -- who churned in the horizon that followed.
+            -- churn model: the pipeline's candidates (logistic, elastic net with
+            -- lambda by cross-validation, gradient-boosted trees) trained on the
+            -- same users and compared on the same holdout users; the best by
+            -- ROC AUC becomes the new version only if it is at least as good as
+            -- the current one there.  The holdout is the churn probability's
+            -- backtest: users no candidate was trained on, scored at cutoff,
+            -- against who churned in the horizon that followed.
             ------------------------------------------------------------------
             WHEN 'churn model' THEN
                 IF features IS NULL THEN
                     RAISE EXCEPTION USING ERRCODE = '22000',
                         MESSAGE = 'no features to train on; see the features step of this run';
                 END IF;
-                SELECT m.version, m.feature_names INTO old_version, old_features
-                  FROM @extschema@.models AS m
-                 WHERE m.name = churn_name AND m.kind = 'logreg'
-                   AND @extschema@.model_trusted(m.name, m.trained_by)
-                 ORDER BY m.version DESC LIMIT 1;
-                CALL @extschema@.train_churn_model(churn_name, 'pg_temp.retention_training', 'churned', kept,
-                                                   p.churn_options, 'holdout', NULL, new_version);
-                EXECUTE pg_catalog.format(
-                    $q$SELECT @extschema@.roc_auc(@extschema@.churn_prob($1, ARRAY[%s]::float8[]), churned)
-                         FROM pg_temp.retention_training WHERE holdout$q$, features)
-                    INTO new_auc USING @extschema@.churn_model(churn_name, new_version);
-                champion := new_version;
-                IF old_version IS NOT NULL AND old_features <@ names THEN
-                    EXECUTE pg_catalog.format(
-                        $q$SELECT @extschema@.roc_auc(@extschema@.churn_prob($1, ARRAY[%s]::float8[]), churned)
-                             FROM pg_temp.retention_training WHERE holdout$q$,
-                        (SELECT pg_catalog.string_agg(pg_catalog.format('%I', u.c), ', ' ORDER BY u.i)
-                           FROM pg_catalog.unnest(old_features) WITH ORDINALITY AS u(c, i)))
-                        INTO old_auc USING @extschema@.churn_model(churn_name, old_version);
-                    IF old_auc > new_auc THEN
-                        DELETE FROM @extschema@.models WHERE name = churn_name AND version = new_version;
-                        champion := old_version;
-                    END IF;
+                contest := @extschema@.train_churn_candidates(churn_name, 'pg_temp.retention_training', 'churned', kept,
+                                                              'holdout', 'user_id', p.churn_candidates, p.churn_options);
+                champion := (contest ->> 'version')::integer;
+                IF champion IS NULL THEN
+                    RAISE EXCEPTION USING ERRCODE = '22000',
+                        MESSAGE = 'no churn model candidate could be trained',
+                        DETAIL = (SELECT pg_catalog.string_agg(pg_catalog.format('%s: %s', e ->> 'candidate', e ->> 'error'), '; ')
+                                    FROM pg_catalog.jsonb_array_elements(contest -> 'candidates') AS e);
                 END IF;
-                churn := @extschema@.churn_model(churn_name, champion);
+                SELECT m.kind, m.model, m.feature_names INTO churn_stored
+                  FROM @extschema@.models AS m WHERE m.name = churn_name AND m.version = champion;
+                IF churn_stored.kind = 'gbdt' THEN
+                    churn_trees := churn_stored.model::text::@extschema@.gbdt_model;
+                ELSE
+                    churn := churn_stored.model::text::@extschema@.logreg_model;
+                END IF;
                 features := (SELECT pg_catalog.string_agg(pg_catalog.format('%I', u.c), ', ' ORDER BY u.i)
-                               FROM pg_catalog.unnest((SELECT m.feature_names FROM @extschema@.models AS m
-                                                        WHERE m.name = churn_name AND m.version = champion))
-                                    WITH ORDINALITY AS u(c, i));
+                               FROM pg_catalog.unnest(churn_stored.feature_names) WITH ORDINALITY AS u(c, i));
+                -- the training users' means, for the direction an explanation of the trees reads
+                EXECUTE pg_catalog.format('SELECT ARRAY[%s]::float8[] FROM pg_temp.retention_training WHERE NOT holdout',
+                    (SELECT pg_catalog.string_agg(pg_catalog.format('pg_catalog.avg(%I)', u.c), ', ' ORDER BY u.i)
+                       FROM pg_catalog.unnest(churn_stored.feature_names) WITH ORDINALITY AS u(c, i)))
+                    INTO churn_means;
 
                 DELETE FROM @extschema@.churn_holdout WHERE churn_holdout.pipeline = refresh.pipeline;
                 EXECUTE pg_catalog.format(
                     $q$INSERT INTO @extschema@.churn_holdout (pipeline, model_version, churn_prob, churned)
                        SELECT $1, $2, s.prob, s.churned
-                         FROM (SELECT @extschema@.churn_prob($3, ARRAY[%s]::float8[]) AS prob, churned
+                         FROM (SELECT COALESCE(@extschema@.churn_prob($3, ARRAY[%s]::float8[]),
+                                               @extschema@.churn_prob($4, ARRAY[%s]::float8[])) AS prob, churned
                                  FROM pg_temp.retention_training WHERE holdout) AS s
-                        WHERE s.prob IS NOT NULL$q$, features)
-                    USING pipeline, champion, churn;
+                        WHERE s.prob IS NOT NULL$q$, features, features)
+                    USING pipeline, champion, churn, churn_trees;
                 GET DIAGNOSTICS step_rows = ROW_COUNT;
+                new_auc := COALESCE((SELECT (e #>> '{holdout,roc_auc}')::float8
+                                       FROM pg_catalog.jsonb_array_elements(contest -> 'candidates') AS e
+                                      WHERE (e ->> 'chosen')::boolean),
+                                    (contest #>> '{previous,holdout,roc_auc}')::float8);
                 backtest := backtest || pg_catalog.jsonb_build_object('churn_prob',
-                    @extschema@.refresh_backtest_entry(CASE WHEN champion = new_version THEN new_auc ELSE old_auc END,
-                                                       step_rows, min_auc, 'holdout users of the churn model'));
+                    @extschema@.refresh_backtest_entry(new_auc, step_rows, min_auc,
+                                                       'holdout users of the churn model'));
                 IF NOT (backtest -> 'churn_prob' ->> 'published')::boolean THEN
                     churn := NULL;
+                    churn_trees := NULL;
                 END IF;
-                step_status := CASE WHEN champion = new_version THEN 'ok' ELSE 'kept previous' END;
-                step_metrics := pg_catalog.jsonb_build_object('version', champion, 'holdout_auc', new_auc,
-                                                              'previous_version', old_version,
-                                                              'previous_holdout_auc', old_auc,
-                                                              'backtest', backtest -> 'churn_prob');
-                step_message := CASE WHEN champion <> new_version THEN pg_catalog.format(
-                    'the new model''s holdout AUC %s is below the AUC %s of version %s on the same users; version %s stays in use',
-                    pg_catalog.round(new_auc::numeric, 4), pg_catalog.round(old_auc::numeric, 4),
-                    old_version, old_version) END;
+                step_status := CASE WHEN (contest ->> 'kept_previous')::boolean THEN 'kept previous' ELSE 'ok' END;
+                step_metrics := pg_catalog.jsonb_build_object(
+                    'version', champion, 'kind', churn_stored.kind, 'candidate', contest ->> 'candidate',
+                    'holdout_auc', new_auc,
+                    'previous_version', contest #> '{previous,version}',
+                    'previous_holdout_auc', contest #> '{previous,holdout,roc_auc}',
+                    'candidates', (SELECT pg_catalog.jsonb_agg(e - 'model')
+                                     FROM pg_catalog.jsonb_array_elements(contest -> 'candidates') AS e),
+                    'backtest', backtest -> 'churn_prob');
+                step_message := CASE WHEN (contest ->> 'kept_previous')::boolean THEN pg_catalog.format(
+                    'the best candidate (%s) has holdout AUC %s, below the AUC %s of version %s on the same users; version %s stays in use',
+                    COALESCE(contest ->> 'best', 'none trained'),
+                    COALESCE((SELECT pg_catalog.round((e #>> '{holdout,roc_auc}')::numeric, 4)::text
+                                FROM pg_catalog.jsonb_array_elements(contest -> 'candidates') AS e
+                               WHERE e ->> 'candidate' = contest ->> 'best'), '-'),
+                    pg_catalog.round((contest #>> '{previous,holdout,roc_auc}')::numeric, 4),
+                    champion, champion) END;
 
             ------------------------------------------------------------------
             -- item-kNN: rebuilt on every purchase, evaluated on a split at cutoff
@@ -683,24 +722,26 @@ BEGIN
                 IF pg_catalog.to_regclass('pg_temp.retention_purchases') IS NULL THEN
                     CREATE TEMP TABLE retention_purchases (user_id bigint, item_id bigint);
                 END IF;
-                IF churn IS NULL OR features IS NULL THEN
+                IF (churn IS NULL AND churn_trees IS NULL) OR features IS NULL THEN
                     churn := NULL;
+                    churn_trees := NULL;
                     features := 'NULL';
                 END IF;
                 -- value at risk, backtested like the rest: lifetime value at cutoff
                 -- times the churn probability of the holdout users
-                IF churn IS NOT NULL AND base IS NOT NULL AND spend IS NOT NULL THEN
+                IF (churn IS NOT NULL OR churn_trees IS NOT NULL) AND base IS NOT NULL AND spend IS NOT NULL THEN
                     EXECUTE pg_catalog.format(
                         $q$SELECT @extschema@.roc_auc(s.v, s.churned), pg_catalog.count(s.v)
                              FROM (SELECT tr.churned,
-                                          @extschema@.churn_prob($1, ARRAY[%s]::float8[])
+                                          COALESCE(@extschema@.churn_prob($1, ARRAY[%s]::float8[]),
+                                                   @extschema@.churn_prob($6, ARRAY[%s]::float8[]))
                                           * @extschema@.customer_base_clv($2, $3, m.frequency, m.recency, m.t, m.monetary,
                                                                           $4, 52.0 / 12, $5) AS v
                                      FROM pg_temp.retention_training AS tr
                                      JOIN pg_temp.retention_rfm_cutoff AS m ON m.user_id = tr.user_id
-                                    WHERE tr.holdout) AS s$q$, features)
+                                    WHERE tr.holdout) AS s$q$, features, features)
                         INTO new_auc, step_rows
-                        USING churn, base_cut, spend_cut, p.clv_months, p.monthly_discount;
+                        USING churn, base_cut, spend_cut, p.clv_months, p.monthly_discount, churn_trees;
                     backtest := backtest || pg_catalog.jsonb_build_object('value_at_risk',
                         @extschema@.refresh_backtest_entry(new_auc, step_rows, min_auc,
                             'holdout users: churn probability times lifetime value at cutoff'));
@@ -721,7 +762,8 @@ BEGIN
                             item_knn_version, bgnbd_version, scored_at, customer_base_model)
                        SELECT $1, u.user_id, s.churn_prob, s.p_alive, s.expected_purchases, s.clv,
                               CASE WHEN $14 THEN s.clv * s.churn_prob END,
-                              @extschema@.churn_explanation($2, s.f),
+                              COALESCE(@extschema@.churn_explanation($2, s.f),
+                                       @extschema@.churn_explanation($16, s.f, $17)),
                               ARRAY(SELECT r.item_id FROM @extschema@.recommend($3, COALESCE(b.seen, '{}'), 3, $4) AS r),
                               $5, $6, $7, pg_catalog.now(), $8 ->> 'kind'
                          FROM (SELECT user_id FROM pg_temp.retention_current
@@ -733,7 +775,8 @@ BEGIN
                                 ON b.user_id = u.user_id
                          CROSS JOIN LATERAL (
                              SELECT ARRAY[%s]::float8[] AS f,
-                                    @extschema@.churn_prob($2, ARRAY[%s]::float8[]) AS churn_prob,
+                                    COALESCE(@extschema@.churn_prob($2, ARRAY[%s]::float8[]),
+                                             @extschema@.churn_prob($16, ARRAY[%s]::float8[])) AS churn_prob,
                                     CASE WHEN $12 THEN @extschema@.customer_base_p_alive($8, m.frequency, m.recency, m.t) END
                                         AS p_alive,
                                     CASE WHEN $13 THEN @extschema@.customer_base_expected_purchases($8, $9, m.frequency,
@@ -742,13 +785,13 @@ BEGIN
                                     CASE WHEN $13 THEN @extschema@.customer_base_clv($8, $10, m.frequency, m.recency, m.t,
                                                                                      m.monetary, $11, 52.0 / 12, $15) END
                                         AS clv) AS s$q$,
-                    features, features)
+                    features, features, features)
                     USING pipeline, churn, knn, popular, champion, knn_version, base_version, base,
                           horizon, spend, p.clv_months,
                           COALESCE((backtest -> 'p_alive' ->> 'published')::boolean, false),
                           COALESCE((backtest -> 'expected_purchases' ->> 'published')::boolean, false),
                           COALESCE((backtest -> 'value_at_risk' ->> 'published')::boolean, false),
-                          p.monthly_discount;
+                          p.monthly_discount, churn_trees, churn_means;
                 GET DIAGNOSTICS step_rows = ROW_COUNT;
                 step_metrics := pg_catalog.jsonb_build_object(
                     'at_risk', (SELECT pg_catalog.count(*) FROM @extschema@.customer_scores AS cs
@@ -761,7 +804,7 @@ BEGIN
                     'withheld', (SELECT pg_catalog.jsonb_object_agg(e.key, e.value -> 'reason')
                                    FROM pg_catalog.jsonb_each(backtest) AS e
                                   WHERE NOT (e.value ->> 'published')::boolean));
-                IF churn IS NULL THEN
+                IF churn IS NULL AND churn_trees IS NULL THEN
                     step_message := 'scored without churn probabilities: '
                                     || COALESCE(backtest -> 'churn_prob' ->> 'reason', 'the churn model step failed');
                 END IF;
@@ -804,7 +847,7 @@ BEGIN
                 failures := failures + 1;
                 CASE step
                     WHEN 'features' THEN features := NULL;
-                    WHEN 'churn model' THEN churn := NULL; champion := NULL;
+                    WHEN 'churn model' THEN churn := NULL; churn_trees := NULL; champion := NULL;
                     WHEN 'item-knn model' THEN knn := NULL; knn_version := NULL;
                     WHEN 'customer-base models' THEN base := NULL; base_cut := NULL; base_version := NULL;
                                                      spend := NULL; spend_cut := NULL;
@@ -880,7 +923,7 @@ END
 $$;
 
 COMMENT ON PROCEDURE @extschema@.refresh(text) IS
-'rebuilds a pipeline: customer summaries, behaviour features, a new churn model version (kept only if not worse on the holdout), item-kNN, the customer-base model that fits and earns its place on a backtest, every customer''s scores (NULL where a step failed or a score did not beat its backtest threshold), and the new at-risk customers of auto-assigned campaigns in their arms; each step committed and logged in retention.refresh_runs; CALL it outside a transaction block';
+'rebuilds a pipeline: customer summaries, behaviour features, a new churn model version (the best of the pipeline''s churn_candidates on the holdout, kept only if not worse there than the version in use), item-kNN, the customer-base model that fits and earns its place on a backtest, every customer''s scores (NULL where a step failed or a score did not beat its backtest threshold), and the new at-risk customers of auto-assigned campaigns in their arms; each step committed and logged in retention.refresh_runs; CALL it outside a transaction block';
 
 CREATE FUNCTION @extschema@.at_risk(threshold float8 DEFAULT 0.5, pipeline text DEFAULT 'default')
 RETURNS TABLE (user_id bigint, churn_prob float8, p_alive float8, expected_purchases float8,

@@ -547,7 +547,7 @@ BEGIN
           FROM @extschema@.churn_holdout AS h WHERE h.pipeline = report_churn_quality_html.pipeline;
     END IF;
     SELECT m.trained_at INTO v_trained FROM @extschema@.models AS m
-     WHERE m.name = report_churn_quality_html.pipeline || '_churn' AND m.kind = 'logreg' AND m.version = v_version;
+     WHERE m.name = report_churn_quality_html.pipeline || '_churn' AND m.version = v_version;
 
     -- probabilities outside [0, 1] (and NaN, above every number) are not predictions
     SELECT @extschema@.roc_auc(h.churn_prob, h.churned),

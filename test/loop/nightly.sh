@@ -55,6 +55,24 @@ retention_nightly() {
 	nightly_check "refresh: churn, item-kNN, customer-base and spend models in the registry" \
 		"$(nightly_sql -c "SELECT string_agg(DISTINCT kind, ',') FROM retention.models")" \
 		"gamma_gamma,item_knn,logreg,pareto_nbd"
+	nightly_check "churn model: the three candidates trained and scored on the same holdout users" \
+		"$(nightly_sql -c "SELECT string_agg(e ->> 'candidate' || '=' || (e #>> '{holdout,n_rows}'), ',' ORDER BY e ->> 'candidate')
+		                    FROM retention.refresh_runs r, jsonb_array_elements(r.metrics -> 'candidates') e
+		                   WHERE r.step = 'churn model'")" \
+		"$(nightly_sql -c "SELECT 'elastic_net=' || n || ',gbdt=' || n || ',logreg=' || n
+		                    FROM (SELECT rows AS n FROM retention.refresh_runs WHERE step = 'churn model') s")"
+	nightly_check "churn model: the version in use is the candidate with the best holdout AUC" \
+		"$(nightly_sql -c "SELECT (SELECT e ->> 'candidate' FROM retention.refresh_runs r, jsonb_array_elements(r.metrics -> 'candidates') e
+		                            WHERE r.step = 'churn model' ORDER BY (e #>> '{holdout,roc_auc}')::float8 DESC LIMIT 1)
+		                          || ' ' || (SELECT metrics ->> 'candidate' FROM retention.models
+		                                      WHERE name = 'default_churn' ORDER BY version DESC LIMIT 1)")" \
+		"$(nightly_sql -c "SELECT (metrics ->> 'candidate') || ' ' || (metrics ->> 'candidate') FROM retention.refresh_runs WHERE step = 'churn model'")"
+	nightly_check "churn_scores: a NOTICE names the model version it scored with" \
+		"$(nightly_sql -c "SELECT count(*) FROM retention.churn_scores('default_churn',
+		                      (SELECT format('SELECT 1 AS id, %s', string_agg(format('0.5::float8 AS %I', f), ', '))
+		                         FROM unnest((SELECT feature_names FROM retention.models WHERE name = 'default_churn'
+		                                       ORDER BY version DESC LIMIT 1)) AS f), 'id')" 2>&1 | tr '\n' ' ')" \
+		"NOTICE:  churn_scores: churn model 'default_churn' version 1 ($(nightly_sql -c "SELECT kind FROM retention.models WHERE name = 'default_churn'")) 1 "
 	nightly_check "campaigns: refresh put every at-risk customer in an arm of the auto-assigned campaign" \
 		"$(nightly_sql -c "SELECT (SELECT count(*) FROM retention.interventions WHERE campaign = 'winback')
 		                        = (SELECT count(*) FROM retention.customer_scores

@@ -4,7 +4,7 @@
 -- results computed over its rows only.  (The list of such functions is
 -- checked against the catalogue, so a new one cannot be forgotten here.)
 BEGIN;
-SELECT plan(40);
+SELECT plan(43);
 
 CREATE TABLE public.priv_events AS
 SELECT 1 + (g % 40)::bigint AS user_id,
@@ -33,11 +33,11 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
                    AND p.prokind = 'f'
                    AND ('regclass'::regtype = ANY (p.proargtypes::oid[]) OR p.proargnames && ARRAY['source'])
                  ORDER BY 1),
-          ARRAY['breakdown_sql', 'churn_encoder', 'churn_scores', 'cohort_table', 'customer_base', 'evaluate_item_knn',
+          ARRAY['breakdown_sql', 'churn_encoder', 'churn_holdout_metrics', 'churn_scores', 'cohort_table', 'customer_base', 'evaluate_item_knn',
                 'evaluate_recommenders', 'funnel', 'funnel_dropoffs', 'funnel_progress_sql', 'lifecycle',
                 'logreg_cv', 'logreg_train_multipass', 'nearest_by_embedding', 'paths', 'recommend_all', 'recommend_all',
                 'recommend_from_similar_users', 'rfm', 'rolling_retention', 'session_summary',
-                'sessions', 'source_from_item', 'stickiness', 'user_features'],
+                'sessions', 'source_from_item', 'stickiness', 'train_churn_candidates', 'user_features'],
           'the functions that read a caller-named relation are the ones tested here');
 
 -- a model to call the recommenders with, and a stored churn model
@@ -82,6 +82,10 @@ SELECT throws_ok($$SELECT retention.logreg_train_multipass('public.priv_events',
 SELECT throws_ok($$CALL retention.train_churn_model('priv_m', 'public.priv_events', 'churned', '{f1,f2}')$$, '42501', NULL, 'train_churn_model: denied');
 SELECT throws_ok($$SELECT retention.churn_encoder('public.priv_events', '{f1,f2}')$$, '42501', NULL, 'churn_encoder: denied');
 SELECT throws_ok($$SELECT * FROM retention.logreg_cv('public.priv_events', 'churned', '{f1,f2}', 'user_id')$$, '42501', NULL, 'logreg_cv: denied');
+SELECT throws_ok($$SELECT retention.churn_holdout_metrics((SELECT retention.churn_model('priv_churn')), 'public.priv_events', 'churned', '{f1,f2}', 'churned')$$,
+                 '42501', NULL, 'churn_holdout_metrics: denied');
+SELECT throws_ok($$SELECT retention.train_churn_candidates('priv_cand', 'public.priv_events', 'churned', '{f1,f2}', 'churned', 'user_id')$$,
+                 '42501', NULL, 'train_churn_candidates: denied');
 SELECT throws_ok($$SELECT * FROM retention.customer_base('pg_temp.summaries', '{"r":0.243,"alpha":4.414,"a":0.793,"b":2.426}', '{"p":6.25,"q":3.74,"v":15.44}', 39, 12, 4.33, 0.01)$$, '42501', NULL, 'customer_base: denied');
 RESET ROLE;
 
@@ -105,6 +109,10 @@ SELECT is((SELECT count(*) FROM retention.rfm('public.priv_events', '2024-08-01'
           10::bigint, 'rfm: one row for each visible user');
 SELECT is((SELECT count(DISTINCT id) FROM retention.churn_scores('priv_churn', 'public.priv_events', 'user_id')),
           10::bigint, 'churn_scores: the visible users only');
+SELECT is((SELECT (retention.churn_holdout_metrics((SELECT retention.churn_model('priv_churn')), 'public.priv_events',
+                                                   'churned', '{f1,f2}', 'churned') ->> 'n_rows')::bigint),
+          (SELECT count(*) FROM public.priv_events WHERE user_id <= 10 AND churned),
+          'churn_holdout_metrics: the visible rows only');
 SELECT is((SELECT count(DISTINCT user_id) FROM retention.recommend_all((SELECT m FROM knn), 'public.priv_events', 3)),
           10::bigint, 'recommend_all: the visible users only');
 SELECT is((SELECT count(DISTINCT user_id) FROM retention.recommend_all((SELECT m FROM als), 'public.priv_events', 3)),

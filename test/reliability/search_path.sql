@@ -46,7 +46,8 @@ SELECT (1 + floor(random() * 60))::bigint AS user_id,
 -- labelled feature rows: churned depends on the features, with noise
 CREATE TABLE public.sp_features AS
 SELECT u AS user_id, f1, f2, f3,
-       (random() < 1 / (1 + exp(-(0.5 - 0.8 * f1 + 0.3 * f2 - 0.2 * f3))))::int AS churned
+       (random() < 1 / (1 + exp(-(0.5 - 0.8 * f1 + 0.3 * f2 - 0.2 * f3))))::int AS churned,
+       u % 4 = 0 AS test
   FROM (SELECT u, random() * 4 - 2 AS f1, random() * 3 AS f2, random() * 10 - 5 AS f3
           FROM generate_series(1, 400) u) s;
 
@@ -152,6 +153,18 @@ INSERT INTO pg_temp.calls VALUES
  $$SELECT retention.churn_model('sp_churn')::pg_catalog.text$$, NULL),
 ('retention.churn_scores(text,text,text,integer)',
  $$SELECT * FROM retention.churn_scores('sp_churn', 'sp_features', 'user_id')$$, NULL),
+('retention.churn_holdout_metrics(anyelement,text,text,text[],text)',
+ $$SELECT retention.churn_holdout_metrics((SELECT retention.churn_model('sp_churn')),
+            'sp_features', 'churned', '{f1,f2,f3}', 'test')::pg_catalog.text$$, NULL),
+('retention.train_churn_candidates(text,text,text,text[],text,text,text[],jsonb,jsonb)',
+ $$SELECT retention.train_churn_candidates('sp_cand', 'sp_features', 'churned',
+            '{f1,f2,f3}', 'test', 'user_id', '{logreg,elastic_net,gbdt}', '{"lambda": 0.1}', '{"max_iter": 5}') IS NOT NULL$$,
+ $$SELECT version, kind, model::text, metrics::text, feature_names, training_source
+     FROM retention.models WHERE name = 'sp_cand'$$),
+('retention.churn_explanation(retention.gbdt_model,double precision[],double precision[],integer)',
+ $$SELECT retention.churn_explanation(retention.gbdt_train(churned::pg_catalog.bool, ARRAY[f1, f2, f3], '{"max_iter": 3}'),
+            '{1,1,1}'::pg_catalog.float8[], '{0,0,0}'::pg_catalog.float8[])::pg_catalog.text
+     FROM sp_features$$, NULL),
 ('retention.customer_base(regclass,retention.bgnbd_model,retention.gamma_gamma_model,double precision,integer,double precision,double precision)',
  $$SELECT * FROM retention.customer_base('sp_summaries',
        '{"r":0.243,"alpha":4.414,"a":0.793,"b":2.426}'::retention.bgnbd_model,
