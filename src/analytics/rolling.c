@@ -27,6 +27,7 @@
 #include "utils/timestamp.h"
 
 #include "user_activity.h"
+#include "user_hash.h"
 
 typedef struct RollingEntry
 {
@@ -37,24 +38,11 @@ typedef struct RollingEntry
 	bool		at_or_after;	/* an event at or after the start of window n */
 } RollingEntry;
 
-static inline uint32
-HashRollingUser(int64 id)
-{
-	uint64		h = (uint64) id;
-
-	h ^= h >> 33;
-	h *= UINT64CONST(0xff51afd7ed558ccd);
-	h ^= h >> 33;
-	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	h ^= h >> 33;
-	return (uint32) h;
-}
-
 #define SH_PREFIX		rolling
 #define SH_ELEMENT_TYPE RollingEntry
 #define SH_KEY_TYPE		int64
 #define SH_KEY			user_id
-#define SH_HASH_KEY(tb, key) HashRollingUser(key)
+#define SH_HASH_KEY(tb, key) HashUserId(key)
 #define SH_EQUAL(tb, a, b) ((a) == (b))
 #define SH_SCOPE		static inline
 #define SH_DECLARE
