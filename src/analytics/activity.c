@@ -73,8 +73,8 @@ BadActivity(int code, const char *field, const char *fmt, int64 value)
 static void
 ActivityCheck(const Activity *a, int64 bytes, int code)
 {
-	if (a->kind < PERIOD_DAY || a->kind > PERIOD_MONTH)
-		BadActivity(code, "period kind", "%lld is not 1 (day), 2 (week) or 3 (month)", a->kind);
+	if (a->kind < PERIOD_DAY || a->kind > PERIOD_KIND_MAX)
+		BadActivity(code, "period kind", "%lld is not 1 (day), 2 (week), 3 (month), 4 (quarter) or 5 (hour)", a->kind);
 	if (a->nbits < 0 || a->nbits > MAX_USER_SPAN)
 		BadActivity(code, "nbits", "%lld is negative or more than 2^20", a->nbits);
 	if (bytes != (a->nbits + 7) / 8)

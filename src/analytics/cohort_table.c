@@ -48,6 +48,7 @@ cohort_matrix_trans(PG_FUNCTION_ARGS)
 
 	if (state == NULL)
 		PG_RETURN_NULL();
+	PeriodCheckDated(state->kind, "cohort_matrix");
 	if ((state->mode == COHORT_RECURRING || state->mode == COHORT_RECURRING_UNBOUNDED) &&
 		((!PG_ARGISNULL(5) && !PG_GETARG_BOOL(5)) || (!PG_ARGISNULL(6) && !PG_GETARG_BOOL(6)) ||
 		 PG_ARGISNULL(5) || PG_ARGISNULL(6)))
@@ -350,6 +351,7 @@ activity_cohort_trans(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
 	ActivityRead(PG_GETARG_DATUM(1), &a);
+	PeriodCheckDated(a.kind, "cohort_matrix");
 	mode = ParseCohortMode(text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	recurring = mode >= 3;
 	unbounded = mode == 2 || mode == 4;

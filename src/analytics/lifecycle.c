@@ -29,6 +29,7 @@ lifecycle_trans(PG_FUNCTION_ARGS)
 
 	if (state == NULL)
 		PG_RETURN_NULL();
+	PeriodCheckDated(state->kind, "lifecycle_matrix");
 	PG_RETURN_POINTER(state);
 }
 
@@ -105,6 +106,7 @@ activity_lifecycle_trans(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
 	ActivityRead(PG_GETARG_DATUM(1), &a);
+	PeriodCheckDated(a.kind, "lifecycle_matrix");
 	arr = PG_ARGISNULL(0) ? MakeCountsState(&lifecycle_layout, a.kind, PG_INT64_MIN, 0, 0)
 		: PG_GETARG_ARRAYTYPE_P(0);
 	v = CountsStateRead(arr, &lifecycle_layout, false);

@@ -54,7 +54,7 @@ const StateLayout lifecycle_layout = {
 };
 
 static const StateField stickiness_fields[] = {
-	{"period kind", PERIOD_WEEK, PERIOD_MONTH},
+	{"period kind", PERIOD_DAY, PERIOD_QUARTER},
 	MAX_FIELD("latest day"),
 	PERIOD_FIELD("lowest period"),
 	{"number of periods", 0, LC_MAX_PERIODS / 32},
@@ -68,7 +68,7 @@ CountsWidth(const StateLayout *layout, int64 kind)
 {
 	if (layout == &lifecycle_layout)
 		return 4;
-	return 1 + (kind == PERIOD_WEEK ? 7 : 31);
+	return 1 + StickinessUnits(kind);
 }
 
 static int64
@@ -91,10 +91,10 @@ CountsStateRead(ArrayType *arr, const StateLayout *layout, bool body)
 	}
 	else
 	{
-		CheckMaxField(layout, PERIOD_DAY, v[LC_MAX]);
+		CheckMaxField(layout, StickinessUnit(v[LC_KIND]), v[LC_MAX]);
 		CheckPeriodRange(layout, v[LC_KIND], v[LC_LO], v[LC_N],
 						 v[LC_MAX] == PG_INT64_MIN ? PG_INT64_MIN :
-						 PeriodOfDay(v[LC_KIND], (int32) v[LC_MAX]));
+						 StickinessGroupOf(v[LC_KIND], (int32) v[LC_MAX]));
 	}
 	if (body)
 		CheckCounts(layout, v + LC_HDR, CountsBody(layout, v));

@@ -18,7 +18,7 @@
 #include "state_reader.h"
 
 /* header field ranges shared by the layouts */
-#define KIND_FIELD(name) {name, PERIOD_DAY, PERIOD_MONTH}
+#define KIND_FIELD(name) {name, PERIOD_DAY, PERIOD_KIND_MAX}
 #define PERIOD_FIELD(name) {name, PERIOD_NUMBER_MIN, PERIOD_NUMBER_MAX}
 /* the latest period seen, or PG_INT64_MIN before the first activity */
 #define MAX_FIELD(name) {name, PG_INT64_MIN, PERIOD_NUMBER_MAX}
@@ -35,8 +35,9 @@ extern void CheckCounts(const StateLayout *layout, const int64 *counts, int64 n)
  * Per-period counts: bigint[] {tag, kind, latest period, lo, n}, then for
  * periods lo .. lo + n - 1 "width" counts each.  Growth accounting keeps four
  * (new, returning, resurrecting, dormant: positive here, negated on output);
- * stickiness keeps one count per number of active days (1 + 7 for weeks,
- * 1 + 31 for months), and its latest period is a day.  Each has its own tag.
+ * stickiness keeps one count per number of active units (1 + 24 hours for
+ * days, 1 + 7 days for weeks, 1 + 31 for months, 1 + 92 for quarters), and
+ * its latest period is a unit (an hour for days, else a day).  Each has its own tag.
  */
 enum
 {

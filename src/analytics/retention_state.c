@@ -101,7 +101,7 @@ PeriodArg(FunctionCallInfo fcinfo, int argno)
 	PeriodKind	kind;
 
 	if (argno < 0)
-		return PERIOD_DAY;
+		return PERIOD_DAY;		/* or the arguments' fixed_kind, see below */
 	t = PG_GETARG_TEXT_PP(argno);
 	s = text_to_cstring(t);
 	kind = ParsePeriodKind(s);
@@ -143,7 +143,8 @@ RetentionTransition(FunctionCallInfo fcinfo, const RetentionArgs *args)
 
 	if (state == NULL)
 	{
-		PeriodKind	kind = PeriodArg(fcinfo, args->period_arg);
+		PeriodKind	kind = args->period_arg < 0 && args->fixed_kind != 0 ?
+			args->fixed_kind : PeriodArg(fcinfo, args->period_arg);
 
 		state = NewState(aggcxt, args->n_arg >= 0 ? CheckN(n) : NO_N, kind, 1024);
 		if (args->user_arg < 0)
@@ -300,7 +301,7 @@ retention_deserialize(PG_FUNCTION_ARGS)
 				 errmsg("retention aggregate state is truncated")));
 	memcpy(&h, buf.data, sizeof(h));
 	buf.cursor = sizeof(h);
-	if (h.magic != STATE_MAGIC || h.kind < PERIOD_DAY || h.kind > PERIOD_MONTH ||
+	if (h.magic != STATE_MAGIC || h.kind < PERIOD_DAY || h.kind > PERIOD_KIND_MAX ||
 		h.n < NO_N || (h.have_max != 0 && h.have_max != 1) || h.mode < 0 || h.mode > 4)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),

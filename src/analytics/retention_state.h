@@ -46,6 +46,7 @@ typedef struct RetentionArgs
 	int			start_arg;
 	int			return_arg;
 	int			mode_arg;		/* text argument parsed by ParseMode, or -1 */
+	PeriodKind	fixed_kind;		/* the periods when period_arg is -1 (0: days) */
 } RetentionArgs;
 
 /* The cohort layouts, the mode argument of cohort_matrix (cohort_table.c). */

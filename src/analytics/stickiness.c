@@ -19,10 +19,26 @@
 #include "retention_state.h"
 
 static const RetentionArgs stickiness_args = {1, 2, -1, -1, -1, -1, -1};
+static const RetentionArgs stickiness_hour_args = {1, 2, -1, -1, -1, -1, -1, PERIOD_HOUR};
+
+/* The grouping of stickiness: week, month or quarter (of days), day (of hours). */
+static PeriodKind
+StickinessGroup(text *arg)
+{
+	PeriodKind	group = ParsePeriodKind(text_to_cstring(arg));
+
+	if (group == PERIOD_HOUR)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stickiness takes the period \"day\", \"week\", \"month\" or \"quarter\", not \"hour\""),
+				 errdetail("It counts the active hours of each day, or the active days of each week, month or quarter.")));
+	return group;
+}
 
 /*
  * Transition of stickiness_matrix(user_id, ts, period): activity is kept by
- * day; "period" (week or month) is how days are grouped, kept in the mode.
+ * unit (hours for "day", days otherwise); "period" is how units are
+ * grouped, kept in the mode.
  */
 PG_FUNCTION_INFO_V1(stickiness_trans);
 Datum
@@ -37,25 +53,22 @@ stickiness_trans(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 		PG_RETURN_POINTER(PG_GETARG_POINTER(0));
 	}
-	state = RetentionTransition(fcinfo, &stickiness_args);
+	if (PG_ARGISNULL(0) || ((RetentionState *) PG_GETARG_POINTER(0))->mode == 0)
+		group = StickinessGroup(PG_GETARG_TEXT_PP(3));
+	else
+		group = (PeriodKind) ((RetentionState *) PG_GETARG_POINTER(0))->mode;
+	state = RetentionTransition(fcinfo, group == PERIOD_DAY ? &stickiness_hour_args : &stickiness_args);
 	if (state == NULL)
 		PG_RETURN_NULL();
-	if (state->mode == 0)
-	{
-		group = ParsePeriodKind(text_to_cstring(PG_GETARG_TEXT_PP(3)));
-		if (group == PERIOD_DAY)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("stickiness counts active days per \"week\" or \"month\", not per \"day\"")));
-		state->mode = (int32) group;
-	}
+	state->mode = (int32) group;
 	PG_RETURN_POINTER(state);
 }
 
 /*
- * Returns one row per week or month between the first and the latest
- * event: {period start as days since 2000-01-01, users active on exactly 1
- * day, on 2 days, ..., on 7 (week) or 31 (month) days}.
+ * Returns one row per period between the first and the latest event:
+ * {period start as days since 2000-01-01, users active on exactly 1 unit,
+ * on 2 units, ..., on 24 hours (day), 7 days (week), 31 (month) or 92
+ * (quarter)}.
  */
 PG_FUNCTION_INFO_V1(stickiness_final);
 Datum
@@ -74,15 +87,15 @@ stickiness_final(PG_FUNCTION_ARGS)
 	if (state == NULL || !state->have_max)
 		PG_RETURN_NULL();
 	group = (PeriodKind) state->mode;
-	width = 1 + (group == PERIOD_WEEK ? 7 : 31);
+	width = 1 + StickinessUnits(group);
 	iter = UserTableIterBegin(RetentionUsers(state));
 	while ((u = UserTableIterNext(state->users, iter)) != NULL)
 		if (u->nbits > 0)
 			lo_day = Min(lo_day, u->base);
 	if (lo_day == PG_INT64_MAX)
 		PG_RETURN_NULL();
-	lo = PeriodOfDay(group, (int32) lo_day);
-	nperiods = (int64) PeriodOfDay(group, state->max_period) - lo + 1;
+	lo = StickinessGroupOf(group, (int32) lo_day);
+	nperiods = (int64) StickinessGroupOf(group, state->max_period) - lo + 1;
 	if (nperiods > LC_MAX_PERIODS / width)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -98,9 +111,9 @@ stickiness_final(PG_FUNCTION_ARGS)
 		int			days = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		/* days come in increasing order: count the run within each period */
-		FOREACH_ACTIVE(u, day, {
-			int32 g = PeriodOfDay(group, day);
+		/* units come in increasing order: count the run within each period */
+		FOREACH_ACTIVE(u, unit, {
+			int32 g = StickinessGroupOf(group, unit);
 
 			if (g != current)
 			{
@@ -140,11 +153,12 @@ activity_stickiness_trans(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
 	ActivityRead(PG_GETARG_DATUM(1), &a);
-	group = ParsePeriodKind(text_to_cstring(PG_GETARG_TEXT_PP(2)));
-	if (group == PERIOD_DAY || a.kind != PERIOD_DAY)
+	group = StickinessGroup(PG_GETARG_TEXT_PP(2));
+	if (a.kind != StickinessUnit(group))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("stickiness counts active days per \"week\" or \"month\" from activities by \"day\"")));
+				 errmsg("stickiness per \"%s\" counts activities by \"%s\", not by \"%s\"",
+						PeriodKindName(group), PeriodKindName(StickinessUnit(group)), PeriodKindName(a.kind))));
 	if (a.nbits > 0 && a.first_start != a.base)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -160,8 +174,8 @@ activity_stickiness_trans(PG_FUNCTION_ARGS)
 	v[LC_MAX] = Max(v[LC_MAX], a.last_event);
 	if (a.nbits == 0)
 		PG_RETURN_ARRAYTYPE_P(arr);
-	lo = PeriodOfDay(group, a.base);
-	hi = PeriodOfDay(group, (int32) ActivityLast(&a, a.base));
+	lo = StickinessGroupOf(group, a.base);
+	hi = StickinessGroupOf(group, (int32) ActivityLast(&a, a.base));
 	if (v[LC_N] == 0 || lo < v[LC_LO] || hi >= v[LC_LO] + v[LC_N])
 	{
 		arr = CountsWiden(&stickiness_layout, v, lo, hi);
@@ -174,7 +188,7 @@ activity_stickiness_trans(PG_FUNCTION_ARGS)
 
 		if (!ActivityBit(&a, d))
 			continue;
-		g = PeriodOfDay(group, (int32) d);
+		g = StickinessGroupOf(group, (int32) d);
 		if (g != current)
 		{
 			if (days > 0)
@@ -216,7 +230,7 @@ activity_stickiness_final(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	width = CountsWidth(&stickiness_layout, v[LC_KIND]);
 	/* validated: lo + n - 1 is at or before the latest day's period */
-	nrows = PeriodOfDay(v[LC_KIND], (int32) v[LC_MAX]) - v[LC_LO] + 1;
+	nrows = StickinessGroupOf(v[LC_KIND], (int32) v[LC_MAX]) - v[LC_LO] + 1;
 	values = MatrixValues(nrows, width, NULL);
 	for (int64 r = 0; r < nrows; r++)
 	{
