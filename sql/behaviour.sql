@@ -126,8 +126,8 @@ SELECT * FROM retention.user_features('shop', '2024-01-31', churn_on => 'logins'
 SELECT * FROM retention.user_features('shop', '2024-01-31', '-1 day');
 SELECT * FROM retention.user_features('shop', 'infinity');
 SELECT * FROM retention.user_features('shop', '2024-01-31', session_gap => '0 seconds');
-SELECT * FROM retention.stickiness('ev', 'day');
-SELECT * FROM retention.lifecycle('ev', 'quarter');
+SELECT * FROM retention.stickiness('ev', 'hour');
+SELECT * FROM retention.lifecycle('ev', 'fortnight');
 SELECT retention.lifecycle_matrix(a)
   FROM (SELECT user_id, retention.user_activity(ts, 'day', user_id = 1, true) AS a FROM ev GROUP BY user_id) u;
 SELECT retention.lifecycle_matrix(a) FROM (VALUES ('day:1:1:1:1'::retention.activity), ('week:1:1:1:1')) v(a);
@@ -151,6 +151,6 @@ SELECT retention.user_feature_values(ts, event_type, NULL, NULL, '2024-01-31', '
 SELECT * FROM retention.user_features('shop', '2024-01-31', '1 month');
 SELECT * FROM retention.sessions('clicks', '0 minutes', user_column => 'visitor', time_column => 'at');
 SELECT * FROM retention.user_features('shop', '2024-01-31', churn_on => 'logins');
-SELECT * FROM retention.stickiness('ev', 'day');
+SELECT * FROM retention.stickiness('ev', 'hour');
 
 DROP TABLE ev, clicks, shop, orders, empty_ev;

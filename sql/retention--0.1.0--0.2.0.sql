@@ -218,7 +218,7 @@ CREATE AGGREGATE @extschema@.retention_rate(user_id bigint, ts timestamptz, n in
 );
 
 COMMENT ON AGGREGATE @extschema@.retention_rate(bigint, timestamptz, integer, text) IS
-'period-n retention (period ''day'', ''week'' or ''month'' in the session time zone): share of users active in period n after their first event''s period, among those whose period n is observable';
+'period-n retention (period ''hour'', ''day'', ''week'', ''month'' or ''quarter'' in the session time zone): share of users active in period n after their first event''s period, among those whose period n is observable';
 
 CREATE AGGREGATE @extschema@.retention_rate(user_id bigint, ts timestamptz, n integer, period text,
                                             is_start boolean, is_return boolean) (
@@ -402,7 +402,7 @@ CREATE AGGREGATE @extschema@.stickiness_matrix(user_id bigint, ts timestamptz, p
 );
 
 COMMENT ON AGGREGATE @extschema@.stickiness_matrix(bigint, timestamptz, text) IS
-'stickiness in one pass: a bigint[][] with one row {period start as days since 2000-01-01, users active on 1 day, 2 days, ...} per week or month; see stickiness';
+'stickiness in one pass: a bigint[][] with one row {period start as days since 2000-01-01, users active on 1 unit, 2 units, ...} per period: hours of a day, days of a week, month or quarter; see stickiness';
 
 CREATE FUNCTION @extschema@.logreg_train_accum(@extschema@.agg_state, boolean, float8[])
 RETURNS @extschema@.agg_state
@@ -1229,12 +1229,13 @@ RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT period_start::pg_catalog.timestamptz OPERATOR(pg_catalog.>=) data_from
-       AND (period_start OPERATOR(pg_catalog.+) ('1 ' OPERATOR(pg_catalog.||) period)::pg_catalog.interval)::pg_catalog.timestamptz
+       AND (period_start OPERATOR(pg_catalog.+) (CASE pg_catalog.lower(period) WHEN 'quarter' THEN '3 months'
+                                                   ELSE '1 ' OPERATOR(pg_catalog.||) period END)::pg_catalog.interval)::pg_catalog.timestamptz
            OPERATOR(pg_catalog.<=) data_to
 $$;
 
 COMMENT ON FUNCTION @extschema@.period_complete(date, text, timestamptz, timestamptz) IS
-'whether the day, week or month starting at period_start (in the session time zone) lies within [data_from, data_to]';
+'whether the day, week, month or quarter starting at period_start (in the session time zone) lies within [data_from, data_to]';
 DROP FUNCTION @extschema@.cohort_table(regclass, text, boolean, boolean, name, name, name, text, text);
 DROP FUNCTION @extschema@.lifecycle(regclass, text, name, name);
 DROP FUNCTION @extschema@.stickiness(regclass, text, name, name);
@@ -1259,6 +1260,7 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    caller_zone text;
     is_start text := 'true';
     is_return text := 'true';
     brk text := 'NULL::pg_catalog.text';
@@ -1268,8 +1270,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Name the column that holds the event type, e.g. event_column => ''event_type''.';
     END IF;
-    -- undone when the function returns (its SET clause opens a GUC level)
+    -- a local setting would last to the end of the caller's transaction
+    -- (the SET clause covers search_path only): the caller's zone is put
+    -- back once the query has run
     IF time_zone IS NOT NULL THEN
+        caller_zone := pg_catalog.current_setting('TimeZone');
         PERFORM pg_catalog.set_config('TimeZone', time_zone, true);
     END IF;
     IF start_event IS NOT NULL THEN
@@ -1297,7 +1302,8 @@ BEGIN
         '     cells AS (SELECT DISTINCT c.b, c.cohort_start, c.cohort_size, '
         '                      (k.n OPERATOR(pg_catalog.-) 1)::pg_catalog.int4 AS period_number, k.p::pg_catalog.date AS p '
         '                 FROM c, bounds, pg_catalog.generate_series(c.cohort_start::pg_catalog.timestamp, '
-        '                          bounds.last::pg_catalog.timestamp, (''1 '' OPERATOR(pg_catalog.||) %10$L)::pg_catalog.interval) '
+        '                          bounds.last::pg_catalog.timestamp, (CASE pg_catalog.lower(%10$L) WHEN ''quarter'' THEN ''3 months'' '
+        '                          ELSE ''1 '' OPERATOR(pg_catalog.||) %10$L END)::pg_catalog.interval) '
         '                          WITH ORDINALITY AS k(p, n)) '
         'SELECT cells.b, cells.cohort_start, cells.cohort_size, cells.period_number, '
         '       COALESCE(c.retained, 0), '
@@ -1313,6 +1319,9 @@ BEGIN
              WHEN recurring THEN 'recurring'
              WHEN unbounded THEN 'unbounded'
              ELSE 'classic' END);
+    IF caller_zone IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('TimeZone', caller_zone, true);
+    END IF;
 END
 $$;
 
@@ -1333,9 +1342,14 @@ RETURNS TABLE (breakdown text, period_start date, new_users bigint, returning_us
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    caller_zone text;
 BEGIN
-    -- undone when the function returns (its SET clause opens a GUC level)
+    -- a local setting would last to the end of the caller's transaction
+    -- (the SET clause covers search_path only): the caller's zone is put
+    -- back once the query has run
     IF time_zone IS NOT NULL THEN
+        caller_zone := pg_catalog.current_setting('TimeZone');
         PERFORM pg_catalog.set_config('TimeZone', time_zone, true);
     END IF;
     RETURN QUERY EXECUTE pg_catalog.format(
@@ -1354,6 +1368,9 @@ BEGIN
              ELSE @extschema@.first_touch_sql(user_column, time_column,
                                               @extschema@.breakdown_sql(events, breakdown_by), 'true') END,
         events, @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period);
+    IF caller_zone IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('TimeZone', caller_zone, true);
+    END IF;
 END
 $$;
 
@@ -1374,9 +1391,14 @@ RETURNS TABLE (breakdown text, period_start date, active_days integer, users big
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    caller_zone text;
 BEGIN
-    -- undone when the function returns (its SET clause opens a GUC level)
+    -- a local setting would last to the end of the caller's transaction
+    -- (the SET clause covers search_path only): the caller's zone is put
+    -- back once the query has run
     IF time_zone IS NOT NULL THEN
+        caller_zone := pg_catalog.current_setting('TimeZone');
         PERFORM pg_catalog.set_config('TimeZone', time_zone, true);
     END IF;
     RETURN QUERY EXECUTE pg_catalog.format(
@@ -1399,11 +1421,14 @@ BEGIN
              ELSE @extschema@.first_touch_sql(user_column, time_column,
                                               @extschema@.breakdown_sql(events, breakdown_by), 'true') END,
         events, @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period);
+    IF caller_zone IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('TimeZone', caller_zone, true);
+    END IF;
 END
 $$;
 
 COMMENT ON FUNCTION @extschema@.stickiness(regclass, text, name, name, name, timestamptz, timestamptz, text) IS
-'distribution of active days per week or month: for each period and k, the users active on exactly k days of it and their share of the period''s active users; optional breakdown (from the user''s first event), date range and time zone; complete says the period lies within the data';
+'distribution of active days per week, month or quarter (active hours per day): for each period and k, the users active on exactly k days (hours) of it and their share of the period''s active users; optional breakdown (from the user''s first event), date range and time zone; complete says the period lies within the data';
 
 
 -- source: src/recommend/item_knn_similarity.sql (issue 19)
@@ -6667,3 +6692,118 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.churn_explanation(@extschema@.gbdt_model, float8[], float8[], integer) IS
 'the n features pushing a customer''s churn probability up most under a tree ensemble (TreeSHAP values of churn_explain), each with its contribution to the log-odds, whether the customer''s value is higher or lower than means (the training averages, given), and a sentence saying so';
+
+-- rolling_retention: windows in calendar months, a breakdown form, date range and time zone
+DROP FUNCTION @extschema@.rolling_retention(regclass, integer, interval, boolean, name, name);
+
+CREATE FUNCTION @extschema@.rolling_retention(
+    events regclass,
+    n integer,
+    window_length interval,
+    breakdown_by name,
+    unbounded boolean DEFAULT false,
+    user_column name DEFAULT 'user_id',
+    time_column name DEFAULT 'ts',
+    date_from timestamptz DEFAULT NULL,
+    date_to timestamptz DEFAULT NULL,
+    time_zone text DEFAULT NULL)
+RETURNS TABLE (breakdown text, users bigint, retained bigint, rate float8)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    caller_zone text;
+    months integer;
+    secs numeric;
+    brk text := 'NULL::pg_catalog.text';
+BEGIN
+    IF n IS NULL OR n < 0 THEN
+        RAISE EXCEPTION 'period number n must not be negative, got %', n
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    months := pg_catalog.date_part('year', window_length) * 12 OPERATOR(pg_catalog.+) pg_catalog.date_part('month', window_length);
+    secs := EXTRACT(epoch FROM window_length OPERATOR(pg_catalog.-) pg_catalog.make_interval(months => months));
+    IF window_length IS NULL OR months < 0 OR secs < 0 OR (months = 0 AND secs = 0) THEN
+        RAISE EXCEPTION 'rolling window "%" must be positive', window_length
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- a local setting would last to the end of the caller's transaction
+    -- (the SET clause covers search_path only): the caller's zone is put
+    -- back once the query has run
+    IF time_zone IS NOT NULL THEN
+        caller_zone := pg_catalog.current_setting('TimeZone');
+        PERFORM pg_catalog.set_config('TimeZone', time_zone, true);
+    END IF;
+    IF breakdown_by IS NOT NULL THEN
+        -- the value on the user's first event (ties: least in byte order, NULL last)
+        brk := pg_catalog.format('(pg_catalog.array_agg(%1$s ORDER BY %2$I, (%1$s) COLLATE "C"))[1]',
+                                 @extschema@.breakdown_sql(events, breakdown_by), time_column);
+    END IF;
+    -- as retention_rate_rolling does: the months are calendar months in the
+    -- session time zone, added first; the rest is measured in microseconds,
+    -- a day being 24 hours
+    RETURN QUERY EXECUTE pg_catalog.format($q$
+    WITH firsts AS (
+        SELECT %1$I::bigint AS u, pg_catalog.min(%2$I) AS start, %4$s AS b
+          FROM %3$s WHERE %1$I IS NOT NULL AND %5$s GROUP BY 1),
+    per_user AS (
+        SELECT f.u, f.b, f.start, pg_catalog.max(e.%2$I) AS last,
+               pg_catalog.bool_or(e.%2$I >= f.start + $1 + $4 AND e.%2$I < f.start + $2 + $5) AS in_window,
+               pg_catalog.bool_or(e.%2$I >= f.start + $1 + $4) AS at_or_after
+          FROM firsts f JOIN %3$s e ON e.%1$I::bigint = f.u AND e.%2$I IS NOT NULL
+               AND ($6::pg_catalog.timestamptz IS NULL OR e.%2$I >= $6)
+               AND ($7::pg_catalog.timestamptz IS NULL OR e.%2$I < $7)
+         GROUP BY f.u, f.b, f.start),
+    latest AS (SELECT pg_catalog.max(last) AS m FROM per_user)
+    SELECT per_user.b, pg_catalog.count(*),
+           pg_catalog.count(*) FILTER (WHERE CASE WHEN $3 THEN at_or_after ELSE in_window END),
+           pg_catalog.count(*) FILTER (WHERE CASE WHEN $3 THEN at_or_after ELSE in_window END)::float8
+           / pg_catalog.count(*)
+      FROM per_user, latest
+     WHERE per_user.start + $1 + $4 <= latest.m
+     GROUP BY per_user.b
+     ORDER BY per_user.b NULLS LAST $q$,
+        user_column, time_column, events, brk, @extschema@.range_sql(time_column, date_from, date_to))
+     USING pg_catalog.make_interval(months => months * n),
+           pg_catalog.make_interval(months => months * (n + 1)),
+           unbounded,
+           (secs * n)::float8 * interval '1 second',
+           (secs * (n + 1))::float8 * interval '1 second',
+           date_from, date_to;
+    IF caller_zone IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('TimeZone', caller_zone, true);
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.rolling_retention(regclass, integer, interval, name, boolean, name, name, timestamptz, timestamptz, text) IS
+'rolling-window retention over a table per breakdown value (from the user''s first event; NULL, or no breakdown_by, is a group of its own): users whose window n has begun by the latest event, those retained and their share; optional date range and time zone (where calendar months of the window begin)';
+
+CREATE FUNCTION @extschema@.rolling_retention(
+    events regclass,
+    n integer,
+    window_length interval,
+    unbounded boolean DEFAULT false,
+    user_column name DEFAULT 'user_id',
+    time_column name DEFAULT 'ts',
+    date_from timestamptz DEFAULT NULL,
+    date_to timestamptz DEFAULT NULL,
+    time_zone text DEFAULT NULL)
+RETURNS float8
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT r.rate
+      FROM @extschema@.rolling_retention(events, n, window_length, NULL::pg_catalog.name, unbounded,
+                                          user_column, time_column, date_from, date_to, time_zone) r
+$$;
+
+COMMENT ON FUNCTION @extschema@.rolling_retention(regclass, integer, interval, boolean, name, name, timestamptz, timestamptz, text) IS
+'rolling-window retention over a table (see retention_rate_rolling) computed with a per-user stage of standard aggregates grouped by the user column, the form Citus distributes; optional date range and time zone';
+
+-- periods of an hour and a quarter
+
+COMMENT ON FUNCTION @extschema@.activity_stickiness_trans(bigint[], @extschema@.activity, text) IS
+'transition function of stickiness_matrix(activity, period): users per number of active days per week, month or quarter (hours per day, from activities by hour)';
+
+COMMENT ON FUNCTION @extschema@.period_start(timestamptz, text) IS
+'first date of the day, ISO week (Monday), month or quarter containing ts in the session time zone: the periods of the retention aggregates (hours have no first date: an error)';

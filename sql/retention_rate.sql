@@ -242,17 +242,17 @@ SELECT retention.cohort_matrix(1, ts, 'day', 'classic', true, true)
   FROM (VALUES ('1900-01-01'::timestamptz), ('2024-01-01')) v(ts);
 SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '0 days') FROM rolling_ev;
 SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '-1 hour') FROM rolling_ev;
-SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '1 month') FROM rolling_ev;
+SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '1 month -40 days') FROM rolling_ev;
 SELECT retention.retention_rate_rolling(user_id, ts, ts, -1, '1 day') FROM rolling_ev;
 SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '1 day') FROM rolling_ev;
 SELECT retention.retention_rate_rolling(user_id, '2024-01-02', ts, 1, '1 day') FROM rolling_ev;
 SELECT retention.retention_rate_rolling(user_id, ts, 'infinity', 1, '1 day') FROM rolling_ev;
 SELECT retention.rolling_retention('rolling_ev', -1, '1 day');
-SELECT retention.rolling_retention('rolling_ev', 1, '1 month');
+SELECT retention.rolling_retention('rolling_ev', 1, '1 month -40 days');
 SELECT retention.rolling_retention('rolling_ev', 1, '0 seconds');
 \set VERBOSITY default
 SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '0 days') FROM rolling_ev;
-SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '1 mon') FROM rolling_ev;
+SELECT retention.retention_rate_rolling(user_id, ts, ts, 1, '-1 mon') FROM rolling_ev;
 SELECT retention.retention_rate(user_id, ts, -1) FROM ev;
 SELECT retention.retention_rate(user_id, ts, 1, 'fortnight') FROM ev;
 SELECT retention.retention_rate(1, ts, 1)

@@ -71,6 +71,7 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    caller_zone text;
     is_start text := 'true';
     is_return text := 'true';
     brk text := 'NULL::pg_catalog.text';
@@ -80,8 +81,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Name the column that holds the event type, e.g. event_column => ''event_type''.';
     END IF;
-    -- undone when the function returns (its SET clause opens a GUC level)
+    -- a local setting would last to the end of the caller's transaction
+    -- (the SET clause covers search_path only): the caller's zone is put
+    -- back once the query has run
     IF time_zone IS NOT NULL THEN
+        caller_zone := pg_catalog.current_setting('TimeZone');
         PERFORM pg_catalog.set_config('TimeZone', time_zone, true);
     END IF;
     IF start_event IS NOT NULL THEN
@@ -109,7 +113,8 @@ BEGIN
         '     cells AS (SELECT DISTINCT c.b, c.cohort_start, c.cohort_size, '
         '                      (k.n OPERATOR(pg_catalog.-) 1)::pg_catalog.int4 AS period_number, k.p::pg_catalog.date AS p '
         '                 FROM c, bounds, pg_catalog.generate_series(c.cohort_start::pg_catalog.timestamp, '
-        '                          bounds.last::pg_catalog.timestamp, (''1 '' OPERATOR(pg_catalog.||) %10$L)::pg_catalog.interval) '
+        '                          bounds.last::pg_catalog.timestamp, (CASE pg_catalog.lower(%10$L) WHEN ''quarter'' THEN ''3 months'' '
+        '                          ELSE ''1 '' OPERATOR(pg_catalog.||) %10$L END)::pg_catalog.interval) '
         '                          WITH ORDINALITY AS k(p, n)) '
         'SELECT cells.b, cells.cohort_start, cells.cohort_size, cells.period_number, '
         '       COALESCE(c.retained, 0), '
@@ -125,6 +130,9 @@ BEGIN
              WHEN recurring THEN 'recurring'
              WHEN unbounded THEN 'unbounded'
              ELSE 'classic' END);
+    IF caller_zone IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('TimeZone', caller_zone, true);
+    END IF;
 END
 $$;
 

@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * lifecycle.c
- *	  Growth accounting (new, returning, resurrecting, dormant users per
- *	  period) and stickiness (how many days of each week or month users
- *	  were active), from the same per-user bitmaps as retention_rate.
+ *	  Growth accounting: new, returning, resurrecting and dormant users per
+ *	  period, from the same per-user bitmaps as retention_rate (one stage),
+ *	  and from retention.activity values (stage two, for Citus).
  *
  *-------------------------------------------------------------------------
  */
@@ -13,15 +13,12 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datetime.h"
 
-#include "retention_rate.h"
-
-/* periods x columns at most in the returned matrix */
-#define MAX_PERIODS (1 << 22)
+#include "activity.h"
+#include "period_states.h"
+#include "retention_state.h"
 
 static const RetentionArgs lifecycle_args = {1, 2, -1, 3, -1, -1, -1};
-static const RetentionArgs stickiness_args = {1, 2, -1, -1, -1, -1, -1};
 
 /* Transition of lifecycle_matrix(user_id, ts, period). */
 PG_FUNCTION_INFO_V1(lifecycle_trans);
@@ -32,68 +29,9 @@ lifecycle_trans(PG_FUNCTION_ARGS)
 
 	if (state == NULL)
 		PG_RETURN_NULL();
+	PeriodCheckDated(state->kind, "lifecycle_matrix");
 	PG_RETURN_POINTER(state);
 }
-
-/*
- * Transition of stickiness_matrix(user_id, ts, period): activity is kept by
- * day; "period" (week or month) is how days are grouped, kept in the mode.
- */
-PG_FUNCTION_INFO_V1(stickiness_trans);
-Datum
-stickiness_trans(PG_FUNCTION_ARGS)
-{
-	RetentionState *state;
-	PeriodKind	group;
-
-	if (PG_ARGISNULL(3))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(PG_GETARG_POINTER(0));
-	}
-	state = RetentionTransition(fcinfo, &stickiness_args);
-	if (state == NULL)
-		PG_RETURN_NULL();
-	if (state->mode == 0)
-	{
-		group = ParsePeriodKind(text_to_cstring(PG_GETARG_TEXT_PP(3)));
-		if (group == PERIOD_DAY)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("stickiness counts active days per \"week\" or \"month\", not per \"day\"")));
-		state->mode = (int32) group;
-	}
-	PG_RETURN_POINTER(state);
-}
-
-static ArrayType *
-MatrixToArray(int64 *cells, int64 nrows, int width)
-{
-	Datum	   *values = MemoryContextAllocHuge(CurrentMemoryContext, nrows * width * sizeof(Datum));
-	int			dims[2] = {(int) nrows, width};
-	int			lbs[2] = {1, 1};
-
-	for (int64 i = 0; i < nrows * width; i++)
-		values[i] = Int64GetDatum(cells[i]);
-	return construct_md_array(values, NULL, 2, dims, lbs, INT8OID,
-							  sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-}
-
-#define FOREACH_ACTIVE(u, p, body) \
-	do { \
-		const uint64 *w_ = UserWords(u); \
-		for (int i_ = 0; i_ < ((u)->nbits + 63) / 64; i_++) \
-		{ \
-			uint64		x_ = w_[i_]; \
-			while (x_) \
-			{ \
-				int32		p = (u)->base + i_ * 64 + __builtin_ctzll(x_); \
-				x_ &= x_ - 1; \
-				body; \
-			} \
-		} \
-	} while (0)
 
 /*
  * Returns one row per period from the earliest first period to the latest
@@ -120,7 +58,7 @@ lifecycle_final(PG_FUNCTION_ARGS)
 	if (lo == PG_INT64_MAX)
 		PG_RETURN_NULL();
 	nperiods = state->max_period - lo + 1;
-	if (nperiods > MAX_PERIODS)
+	if (nperiods > LC_MAX_PERIODS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("lifecycle over %lld periods is too long", (long long) nperiods),
@@ -147,70 +85,112 @@ lifecycle_final(PG_FUNCTION_ARGS)
 				cells[(p + 1 - lo) * 5 + 4]--;
 		});
 	}
-	PG_RETURN_ARRAYTYPE_P(MatrixToArray(cells, nperiods, 5));
+	PG_RETURN_ARRAYTYPE_P(CellsToMatrix(cells, nperiods, 5));
 }
 
-/*
- * Returns one row per week or month between the first and the latest
- * event: {period start as days since 2000-01-01, users active on exactly 1
- * day, on 2 days, ..., on 7 (week) or 31 (month) days}.
- */
-PG_FUNCTION_INFO_V1(stickiness_final);
+/* Transition of lifecycle_matrix(activity). */
+PG_FUNCTION_INFO_V1(activity_lifecycle_trans);
 Datum
-stickiness_final(PG_FUNCTION_ARGS)
+activity_lifecycle_trans(PG_FUNCTION_ARGS)
 {
-	RetentionState *state = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
-	UserTableIter *iter;
-	UserEntry  *u;
-	PeriodKind	group;
-	int			width;
-	int64		lo_day = PG_INT64_MAX;
-	int32		lo;
-	int64		nperiods;
-	int64	   *cells;
+	ArrayType  *arr;
+	int64	   *v;
+	Activity	a;
+	int64		last;
 
-	if (state == NULL || !state->have_max)
-		PG_RETURN_NULL();
-	group = (PeriodKind) state->mode;
-	width = 1 + (group == PERIOD_WEEK ? 7 : 31);
-	iter = UserTableIterBegin(RetentionUsers(state));
-	while ((u = UserTableIterNext(state->users, iter)) != NULL)
-		if (u->nbits > 0)
-			lo_day = Min(lo_day, u->base);
-	if (lo_day == PG_INT64_MAX)
-		PG_RETURN_NULL();
-	lo = PeriodOfDay(group, (int32) lo_day);
-	nperiods = (int64) PeriodOfDay(group, state->max_period) - lo + 1;
-	if (nperiods > MAX_PERIODS / width)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("stickiness over %lld periods is too long", (long long) nperiods)));
-	cells = palloc0(nperiods * width * sizeof(int64));
-	for (int64 i = 0; i < nperiods; i++)
-		cells[i * width] = PeriodStartDate(group, (int32) (lo + i));
-
-	iter = UserTableIterBegin(state->users);
-	while ((u = UserTableIterNext(state->users, iter)) != NULL)
+	AggContextOrError(fcinfo, "retention.lifecycle_matrix(activity)");
+	if (PG_ARGISNULL(1))
 	{
-		int32		current = PG_INT32_MIN;
-		int			days = 0;
-
-		CHECK_FOR_INTERRUPTS();
-		/* days come in increasing order: count the run within each period */
-		FOREACH_ACTIVE(u, day, {
-			int32 g = PeriodOfDay(group, day);
-
-			if (g != current)
-			{
-				if (days > 0)
-					cells[(current - lo) * width + days]++;
-				current = g;
-				days = 0;
-			}
-			days++;
-		});
-		if (days > 0)
-			cells[(current - lo) * width + days]++;
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	PG_RETURN_ARRAYTYPE_P(MatrixToArray(cells, nperiods, width));
+	ActivityRead(PG_GETARG_DATUM(1), &a);
+	PeriodCheckDated(a.kind, "lifecycle_matrix");
+	arr = PG_ARGISNULL(0) ? MakeCountsState(&lifecycle_layout, a.kind, PG_INT64_MIN, 0, 0)
+		: PG_GETARG_ARRAYTYPE_P(0);
+	v = CountsStateRead(arr, &lifecycle_layout, false);
+	if (v[LC_KIND] != a.kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("activities of periods \"%s\" and \"%s\" cannot be combined",
+						PeriodKindName(v[LC_KIND]), PeriodKindName(a.kind))));
+	if (a.nbits > 0 && a.first_start != a.base)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("lifecycle takes activities without start or return event filters")));
+	v[LC_MAX] = Max(v[LC_MAX], a.last_event);
+	if (a.nbits == 0)
+		PG_RETURN_ARRAYTYPE_P(arr);
+	last = ActivityLast(&a, a.base);
+	/* up to the period after the last activity, where the user turns dormant */
+	if (v[LC_N] == 0 || a.base < v[LC_LO] || last + 1 >= v[LC_LO] + v[LC_N])
+	{
+		arr = CountsWiden(&lifecycle_layout, v, a.base, last + 1);
+		v = (int64 *) ARR_DATA_PTR(arr);
+	}
+	for (int64 p = a.base; p <= last; p++)
+	{
+		int64	   *row = v + LC_HDR + (p - v[LC_LO]) * 4;
+
+		if (!ActivityBit(&a, p))
+			continue;
+		if (p == a.base)
+			row[0]++;
+		else if (ActivityBit(&a, p - 1))
+			row[1]++;
+		else
+			row[2]++;
+		if (!ActivityBit(&a, p + 1))
+			row[4 + 3]++;		/* dormant in the next period */
+	}
+	PG_RETURN_ARRAYTYPE_P(arr);
+}
+
+/* Combines two lifecycle_matrix(activity) states. */
+PG_FUNCTION_INFO_V1(activity_lifecycle_combine);
+Datum
+activity_lifecycle_combine(PG_FUNCTION_ARGS)
+{
+	return CountsCombine(fcinfo, &lifecycle_layout);
+}
+
+/* Returns the lifecycle matrix in the layout of lifecycle_matrix(user_id, ts, period). */
+PG_FUNCTION_INFO_V1(activity_lifecycle_final);
+Datum
+activity_lifecycle_final(PG_FUNCTION_ARGS)
+{
+	int64	   *v;
+	int64		first = 0;
+	int64		nrows;
+	Datum	   *values;
+	int			dims[2];
+	int			lbs[2] = {1, 1};
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	v = CountsStateRead(PG_GETARG_ARRAYTYPE_P(0), &lifecycle_layout, true);
+	if (v[LC_N] == 0)
+		PG_RETURN_NULL();
+	/* the first period with a new user, to the latest event's period */
+	while (first < v[LC_N] && v[LC_HDR + first * 4] == 0)
+		first++;
+	nrows = v[LC_MAX] - (v[LC_LO] + first) + 1;
+	if (first == v[LC_N] || nrows <= 0)
+		PG_RETURN_NULL();		/* no new user in any period */
+	values = MatrixValues(nrows, 5, NULL);
+	for (int64 r = 0; r < nrows; r++)
+	{
+		int64		i = first + r;
+		const int64 *row = v + LC_HDR + i * 4;
+
+		values[r * 5] = Int64GetDatum(PeriodStartDate(v[LC_KIND], (int32) (v[LC_LO] + i)));
+		for (int k = 0; k < 3; k++)
+			values[r * 5 + 1 + k] = Int64GetDatum(i < v[LC_N] ? row[k] : 0);
+		values[r * 5 + 4] = Int64GetDatum(i < v[LC_N] ? -row[3] : 0);
+	}
+	dims[0] = (int) nrows;
+	dims[1] = 5;
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, NULL, 2, dims, lbs, INT8OID,
+											 sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }

@@ -54,7 +54,7 @@ CREATE AGGREGATE @extschema@.stickiness_matrix(user_id bigint, ts timestamptz, p
 );
 
 COMMENT ON AGGREGATE @extschema@.stickiness_matrix(bigint, timestamptz, text) IS
-'stickiness in one pass: a bigint[][] with one row {period start as days since 2000-01-01, users active on 1 day, 2 days, ...} per week or month; see stickiness';
+'stickiness in one pass: a bigint[][] with one row {period start as days since 2000-01-01, users active on 1 unit, 2 units, ...} per period: hours of a day, days of a week, month or quarter; see stickiness';
 
 CREATE FUNCTION @extschema@.lifecycle(
     events regclass,
@@ -70,9 +70,14 @@ RETURNS TABLE (breakdown text, period_start date, new_users bigint, returning_us
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    caller_zone text;
 BEGIN
-    -- undone when the function returns (its SET clause opens a GUC level)
+    -- a local setting would last to the end of the caller's transaction
+    -- (the SET clause covers search_path only): the caller's zone is put
+    -- back once the query has run
     IF time_zone IS NOT NULL THEN
+        caller_zone := pg_catalog.current_setting('TimeZone');
         PERFORM pg_catalog.set_config('TimeZone', time_zone, true);
     END IF;
     RETURN QUERY EXECUTE pg_catalog.format(
@@ -91,6 +96,9 @@ BEGIN
              ELSE @extschema@.first_touch_sql(user_column, time_column,
                                               @extschema@.breakdown_sql(events, breakdown_by), 'true') END,
         events, @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period);
+    IF caller_zone IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('TimeZone', caller_zone, true);
+    END IF;
 END
 $$;
 
@@ -111,9 +119,14 @@ RETURNS TABLE (breakdown text, period_start date, active_days integer, users big
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    caller_zone text;
 BEGIN
-    -- undone when the function returns (its SET clause opens a GUC level)
+    -- a local setting would last to the end of the caller's transaction
+    -- (the SET clause covers search_path only): the caller's zone is put
+    -- back once the query has run
     IF time_zone IS NOT NULL THEN
+        caller_zone := pg_catalog.current_setting('TimeZone');
         PERFORM pg_catalog.set_config('TimeZone', time_zone, true);
     END IF;
     RETURN QUERY EXECUTE pg_catalog.format(
@@ -136,11 +149,14 @@ BEGIN
              ELSE @extschema@.first_touch_sql(user_column, time_column,
                                               @extschema@.breakdown_sql(events, breakdown_by), 'true') END,
         events, @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period);
+    IF caller_zone IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('TimeZone', caller_zone, true);
+    END IF;
 END
 $$;
 
 COMMENT ON FUNCTION @extschema@.stickiness(regclass, text, name, name, name, timestamptz, timestamptz, text) IS
-'distribution of active days per week or month: for each period and k, the users active on exactly k days of it and their share of the period''s active users; optional breakdown (from the user''s first event), date range and time zone; complete says the period lies within the data';
+'distribution of active days per week, month or quarter (active hours per day): for each period and k, the users active on exactly k days (hours) of it and their share of the period''s active users; optional breakdown (from the user''s first event), date range and time zone; complete says the period lies within the data';
 
 --------------------------------------------------------------------------
 -- Lifecycle, two-stage form for distributed tables (Citus)
@@ -187,7 +203,7 @@ AS 'MODULE_PATHNAME', 'activity_stickiness_trans'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.activity_stickiness_trans(bigint[], @extschema@.activity, text) IS
-'transition function of stickiness_matrix(activity, period): users per number of active days per week or month';
+'transition function of stickiness_matrix(activity, period): users per number of active days per week, month or quarter (hours per day, from activities by hour)';
 
 CREATE FUNCTION @extschema@.activity_stickiness_combine(bigint[], bigint[])
 RETURNS bigint[]

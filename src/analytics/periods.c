@@ -44,10 +44,14 @@ ParsePeriodKind(const char *name)
 		return PERIOD_WEEK;
 	if (pg_strcasecmp(name, "month") == 0)
 		return PERIOD_MONTH;
+	if (pg_strcasecmp(name, "quarter") == 0)
+		return PERIOD_QUARTER;
+	if (pg_strcasecmp(name, "hour") == 0)
+		return PERIOD_HOUR;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown period \"%s\"", name),
-			 errhint("Use \"day\", \"week\" or \"month\".")));
+			 errhint("Use \"hour\", \"day\", \"week\", \"month\" or \"quarter\".")));
 	return PERIOD_DAY;			/* keep the compiler quiet */
 }
 
@@ -62,6 +66,10 @@ PeriodKindName(PeriodKind kind)
 			return "week";
 		case PERIOD_MONTH:
 			return "month";
+		case PERIOD_QUARTER:
+			return "quarter";
+		case PERIOD_HOUR:
+			return "hour";
 	}
 	elog(ERROR, "unrecognized period kind %d", (int) kind);
 	return NULL;
@@ -186,6 +194,14 @@ PeriodIndex(PeriodCalc *calc, TimestampTz ts)
 
 	switch (calc->kind)
 	{
+		case PERIOD_HOUR:
+			if (!PeriodInSpan(PERIOD_HOUR, FloorDiv(local, USECS_PER_HOUR)))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+						 errmsg("timestamp %s is out of range for hour periods",
+								timestamptz_to_str(ts)),
+						 errdetail("Hour periods run from the year 1720 to the year 14177.")));
+			return (int32) FloorDiv(local, USECS_PER_HOUR);
 		case PERIOD_DAY:
 			return date;
 		case PERIOD_WEEK:
@@ -198,6 +214,14 @@ PeriodIndex(PeriodCalc *calc, TimestampTz ts)
 				calc->last_month = (year - 2000) * MONTHS_PER_YEAR + (month - 1);
 			}
 			return calc->last_month;
+		case PERIOD_QUARTER:
+			if (date != calc->last_date)
+			{
+				j2date(date + POSTGRES_EPOCH_JDATE, &year, &month, &day);
+				calc->last_date = date;
+				calc->last_month = (year - 2000) * MONTHS_PER_YEAR + (month - 1);
+			}
+			return (int32) FloorDiv(calc->last_month, 3);
 	}
 	elog(ERROR, "unrecognized period kind %d", (int) calc->kind);
 	return 0;
@@ -219,19 +243,46 @@ PeriodOfDay(PeriodKind kind, int32 day)
 		case PERIOD_MONTH:
 			j2date(day + POSTGRES_EPOCH_JDATE, &year, &month, &mday);
 			return (year - 2000) * MONTHS_PER_YEAR + (month - 1);
+		case PERIOD_QUARTER:
+			j2date(day + POSTGRES_EPOCH_JDATE, &year, &month, &mday);
+			return (int32) FloorDiv((int64) (year - 2000) * MONTHS_PER_YEAR + (month - 1), 3);
+		case PERIOD_HOUR:
+			/* callers pass validated days; the first hour may leave int32 */
+			return (int32) Max(Min((int64) day * 24, PG_INT32_MAX), PG_INT32_MIN);
 	}
 	elog(ERROR, "unrecognized period kind %d", (int) kind);
 	return 0;
 }
 
+int32
+StickinessGroupOf(PeriodKind group, int32 unit)
+{
+	if (group == PERIOD_DAY)
+		return (int32) FloorDiv(unit, 24);
+	return PeriodOfDay(group, unit);
+}
+
 bool
 PeriodInSpan(PeriodKind kind, int64 period)
 {
-	if (kind < PERIOD_DAY || kind > PERIOD_MONTH ||
+	if (kind < PERIOD_DAY || kind > PERIOD_KIND_MAX ||
 		period < PERIOD_NUMBER_MIN || period > PERIOD_NUMBER_MAX)
 		return false;
+	if (kind == PERIOD_HOUR)
+		return true;
 	return period >= PeriodOfDay(kind, PERIOD_NUMBER_MIN) &&
 		period <= PeriodOfDay(kind, PERIOD_NUMBER_MAX);
+}
+
+void
+PeriodCheckDated(PeriodKind kind, const char *what)
+{
+	if (kind == PERIOD_HOUR)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s takes periods of a day or longer, not \"hour\"", what),
+				 errdetail("Its periods are reported by their first date."),
+				 errhint("Hour periods are taken by retention_rate, retention_rate_unbounded and user_activity.")));
 }
 
 DateADT
@@ -250,14 +301,19 @@ PeriodStartDate(PeriodKind kind, int32 index)
 			return date2j((int) FloorDiv(months, MONTHS_PER_YEAR),
 						  (int) (months - FloorDiv(months, MONTHS_PER_YEAR) * MONTHS_PER_YEAR) + 1,
 						  1) - POSTGRES_EPOCH_JDATE;
+		case PERIOD_QUARTER:
+			return PeriodStartDate(PERIOD_MONTH, (int32) ((int64) index * 3));
+		case PERIOD_HOUR:
+			PeriodCheckDated(kind, "this function");
 	}
 	elog(ERROR, "unrecognized period kind %d", (int) kind);
 	return 0;
 }
 
 /*
- * Returns the first local date of the day, ISO week or month containing ts
- * in the session time zone, as the retention aggregates place it.
+ * Returns the first local date of the day, ISO week, month or quarter
+ * containing ts in the session time zone, as the retention aggregates place
+ * it.
  */
 PG_FUNCTION_INFO_V1(period_start);
 Datum
@@ -268,5 +324,6 @@ period_start(PG_FUNCTION_ARGS)
 	PeriodCalc	calc;
 
 	PeriodCalcInit(&calc, ParsePeriodKind(name));
+	PeriodCheckDated(calc.kind, "period_start");
 	PG_RETURN_DATEADT(PeriodStartDate(calc.kind, PeriodIndex(&calc, ts)));
 }

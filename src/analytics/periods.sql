@@ -14,7 +14,7 @@ AS 'MODULE_PATHNAME', 'period_start'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.period_start(timestamptz, text) IS
-'first date of the day, ISO week (Monday) or month containing ts in the session time zone: the periods of the retention aggregates';
+'first date of the day, ISO week (Monday), month or quarter containing ts in the session time zone: the periods of the retention aggregates (hours have no first date: an error)';
 
 CREATE FUNCTION @extschema@.retention_combine(internal, internal)
 RETURNS internal

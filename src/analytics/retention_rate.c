@@ -12,178 +12,23 @@
  * user's activity bitmap (see user_activity.h) and counts in the final
  * function.
  *
+ * Stage two over retention.activity values, retention_rate(activity, n)
+ * and its unbounded twin, keeps a plain bigint[] state (so Citus can ship
+ * it as text and combine partial states): per start period F, how many
+ * users started in F and how many of them were retained at F + n, plus the
+ * latest period seen.  Which start periods are observable is only known at
+ * the end, hence the per-F counts rather than two totals.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/timestamp.h"
 
-#include "retention_rate.h"
-
-/* version tag of the serialised state */
-#define STATE_MAGIC 0x52455431	/* "RET1" */
-
-static RetentionState *
-NewState(MemoryContext aggcxt, int32 n, PeriodKind kind, uint64 size_hint)
-{
-	RetentionState *state = MemoryContextAllocZero(aggcxt, sizeof(RetentionState));
-
-	state->users = UserTableCreate(aggcxt, (uint32) Min(size_hint, PG_UINT32_MAX / 2));
-	state->n = n;
-	state->kind = kind;
-	state->have_max = false;
-	state->max_period = 0;
-	PeriodCalcInit(&state->calc, kind);
-	state->period_datum = (Datum) 0;
-	state->blob.data = NULL;
-	return state;
-}
-
-UserTable *
-RetentionUsers(RetentionState *state)
-{
-	if (state->blob.data != NULL)
-	{
-		StringInfoData blob = state->blob;
-
-		state->blob.data = NULL;
-		UserTableDeserialize(state->users, &blob);
-		pfree(blob.data);
-	}
-	return state->users;
-}
-
-static MemoryContext
-AggContext(FunctionCallInfo fcinfo, const char *fname)
-{
-	MemoryContext aggcxt;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "%s called in non-aggregate context", fname);
-	return aggcxt;
-}
-
-static int32
-CheckN(int32 n)
-{
-	if (n < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("period number n must not be negative, got %d", n)));
-	return n;
-}
-
-static void
-CheckSameN(int32 expected, int32 got)
-{
-	if (expected != got)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("period number n changed from %d to %d within a group", expected, got),
-				 errhint("Pass the same n for every row of a group.")));
-}
-
-static void
-CheckSameKind(PeriodKind expected, PeriodKind got)
-{
-	if (expected != got)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("period changed from \"%s\" to \"%s\" within a group",
-						PeriodKindName(expected), PeriodKindName(got)),
-				 errhint("Pass the same period for every row of a group.")));
-}
-
-static PeriodKind
-PeriodArg(FunctionCallInfo fcinfo, int argno)
-{
-	text	   *t;
-	char	   *s;
-	PeriodKind	kind;
-
-	if (argno < 0)
-		return PERIOD_DAY;
-	t = PG_GETARG_TEXT_PP(argno);
-	s = text_to_cstring(t);
-	kind = ParsePeriodKind(s);
-	pfree(s);
-	return kind;
-}
-
-/*
- * The common transition step.  Rows with a NULL user, timestamp, n or period
- * are skipped, so a group of such rows yields NULL.
- */
-RetentionState *
-RetentionTransition(FunctionCallInfo fcinfo, const RetentionArgs *args)
-{
-	MemoryContext aggcxt = AggContext(fcinfo, "retention aggregate");
-	RetentionState *state = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
-	int64		user_id;
-	TimestampTz ts;
-	int32		n = NO_N;
-	int32		p;
-	bool		is_start = true;
-	bool		is_return = true;
-
-	if ((args->user_arg >= 0 && PG_ARGISNULL(args->user_arg)) || PG_ARGISNULL(args->ts_arg) ||
-		(args->n_arg >= 0 && PG_ARGISNULL(args->n_arg)) ||
-		(args->period_arg >= 0 && PG_ARGISNULL(args->period_arg)) ||
-		(args->mode_arg >= 0 && PG_ARGISNULL(args->mode_arg)))
-		return state;
-
-	/* the per-user stage has no user column: one user per group */
-	user_id = args->user_arg >= 0 ? PG_GETARG_INT64(args->user_arg) : 0;
-	ts = PG_GETARG_TIMESTAMPTZ(args->ts_arg);
-	if (args->n_arg >= 0)
-		n = PG_GETARG_INT32(args->n_arg);
-	if (args->start_arg >= 0)
-		is_start = !PG_ARGISNULL(args->start_arg) && PG_GETARG_BOOL(args->start_arg);
-	if (args->return_arg >= 0)
-		is_return = !PG_ARGISNULL(args->return_arg) && PG_GETARG_BOOL(args->return_arg);
-
-	if (state == NULL)
-	{
-		PeriodKind	kind = PeriodArg(fcinfo, args->period_arg);
-
-		state = NewState(aggcxt, args->n_arg >= 0 ? CheckN(n) : NO_N, kind, 1024);
-		if (args->user_arg < 0)
-			UserTableSetAnonymous(state->users);
-		if (args->period_arg >= 0)
-			state->period_datum = PG_GETARG_DATUM(args->period_arg);
-		if (args->mode_arg >= 0)
-		{
-			char	   *m = text_to_cstring(PG_GETARG_TEXT_PP(args->mode_arg));
-
-			state->mode = ParseCohortMode(m);
-			pfree(m);
-		}
-	}
-	else
-	{
-		/* a constant argument arrives as the same pointer every row */
-		if (args->period_arg >= 0 &&
-			PG_GETARG_DATUM(args->period_arg) != state->period_datum)
-		{
-			CheckSameKind(state->kind, PeriodArg(fcinfo, args->period_arg));
-			state->period_datum = PG_GETARG_DATUM(args->period_arg);
-		}
-		if (n != state->n)
-			CheckSameN(state->n, CheckN(n));
-	}
-
-	p = PeriodIndex(&state->calc, ts);
-	if (!state->have_max || p > state->max_period)
-	{
-		state->max_period = p;
-		state->have_max = true;
-	}
-	if (is_start || is_return)
-		UserTableAdd(state->users, user_id, p, is_start, is_return);
-	return state;
-}
+#include "activity.h"
+#include "period_states.h"
+#include "retention_state.h"
 
 static const RetentionArgs rate_args = {1, 2, 3, 4, -1, -1, -1};
 static const RetentionArgs rate_day_args = {1, 2, 3, -1, -1, -1, -1};
@@ -211,128 +56,6 @@ retention_rate_filter_trans(PG_FUNCTION_ARGS)
 
 	if (state == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_POINTER(state);
-}
-
-/* Combines two partial states of any retention aggregate (parallel workers). */
-PG_FUNCTION_INFO_V1(retention_combine);
-Datum
-retention_combine(PG_FUNCTION_ARGS)
-{
-	MemoryContext aggcxt = AggContext(fcinfo, "retention_combine");
-	RetentionState *a = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
-	RetentionState *b = PG_ARGISNULL(1) ? NULL : (RetentionState *) PG_GETARG_POINTER(1);
-
-	if (b == NULL)
-	{
-		if (a == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(a);
-	}
-	if (a == NULL)
-		/* copy, never alias; sized for b's users so it need not grow */
-		a = NewState(aggcxt, b->n, b->kind,
-					 b->blob.data ? UserTableSerializedCount(&b->blob) : UserTableCount(b->users));
-	else if (a->mode != b->mode)
-		elog(ERROR, "cannot combine cohort states of different modes");
-	else
-	{
-		CheckSameKind(a->kind, b->kind);
-		CheckSameN(a->n, b->n);
-	}
-	a->mode = b->mode;
-
-	if (b->have_max && (!a->have_max || b->max_period > a->max_period))
-	{
-		a->max_period = b->max_period;
-		a->have_max = true;
-	}
-	if (b->blob.data != NULL)
-	{
-		/* merge the worker's serialised users straight into a */
-		UserTableDeserialize(RetentionUsers(a), &b->blob);
-		pfree(b->blob.data);
-		b->blob.data = NULL;
-	}
-	else
-		UserTableMerge(RetentionUsers(a), b->users);
-	PG_RETURN_POINTER(a);
-}
-
-typedef struct StateHeader
-{
-	uint32		magic;
-	int32		n;
-	int32		kind;
-	int32		have_max;
-	int32		max_period;
-	int32		mode;
-} StateHeader;
-
-/* Serialises a retention state to bytea for a parallel worker's leader. */
-PG_FUNCTION_INFO_V1(retention_serialize);
-Datum
-retention_serialize(PG_FUNCTION_ARGS)
-{
-	RetentionState *state = (RetentionState *) PG_GETARG_POINTER(0);
-	StringInfoData buf;
-	StateHeader h;
-
-	AggContext(fcinfo, "retention_serialize");
-	initStringInfo(&buf);
-	appendStringInfoSpaces(&buf, VARHDRSZ);
-	h.magic = STATE_MAGIC;
-	h.n = state->n;
-	h.kind = (int32) state->kind;
-	h.have_max = state->have_max;
-	h.max_period = state->max_period;
-	h.mode = state->mode;
-	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
-	UserTableSerialize(RetentionUsers(state), &buf);
-	SET_VARSIZE(buf.data, buf.len);
-	PG_RETURN_BYTEA_P(buf.data);
-}
-
-/* Rebuilds a retention state from retention_serialize's bytea. */
-PG_FUNCTION_INFO_V1(retention_deserialize);
-Datum
-retention_deserialize(PG_FUNCTION_ARGS)
-{
-	MemoryContext aggcxt = AggContext(fcinfo, "retention_deserialize");
-	bytea	   *b = PG_GETARG_BYTEA_PP(0);
-	StringInfoData buf;
-	StateHeader h;
-	RetentionState *state;
-
-	buf.data = VARDATA_ANY(b);
-	buf.len = VARSIZE_ANY_EXHDR(b);
-	buf.maxlen = buf.len;
-	buf.cursor = 0;
-	if (buf.len < (int) sizeof(h))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("retention aggregate state is truncated")));
-	memcpy(&h, buf.data, sizeof(h));
-	buf.cursor = sizeof(h);
-	if (h.magic != STATE_MAGIC || h.kind < PERIOD_DAY || h.kind > PERIOD_MONTH ||
-		h.n < NO_N || (h.have_max != 0 && h.have_max != 1) || h.mode < 0 || h.mode > 4)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid retention aggregate state")));
-
-	state = NewState(aggcxt, h.n, (PeriodKind) h.kind, 0);
-	state->have_max = h.have_max;
-	state->max_period = h.max_period;
-	state->mode = h.mode;
-
-	/*
-	 * Keep the users serialised: the combine function that always follows
-	 * merges them into its state in one pass, where building a hash table
-	 * here would cost a second one.  The bytes are validated as they are
-	 * read.
-	 */
-	initStringInfo(&state->blob);
-	appendBinaryStringInfo(&state->blob, buf.data + buf.cursor, buf.len - buf.cursor);
 	PG_RETURN_POINTER(state);
 }
 
@@ -387,4 +110,226 @@ Datum
 retention_rate_unbounded_final(PG_FUNCTION_ARGS)
 {
 	return RateFinal(fcinfo, true);
+}
+
+/* ---- stage two: retention_rate(activity, n) ---- */
+
+/*
+ * State: bigint[] {tag, kind, n, unbounded, latest period, lowest start,
+ * number of starts}, then for start periods lowest .. lowest + starts - 1
+ * the pairs (users, retained).
+ */
+enum
+{
+	S_KIND = STATE_FIELD(0),
+	S_N = STATE_FIELD(1),
+	S_UNBOUNDED = STATE_FIELD(2),
+	S_MAX = STATE_FIELD(3),
+	S_MIN_START = STATE_FIELD(4),
+	S_NSTARTS = STATE_FIELD(5),
+	STATE_HDR
+};
+
+#define MAX_STARTS (MAX_USER_SPAN * (int64) 16)
+
+static const StateField rate_fields[] = {
+	KIND_FIELD("period kind"),
+	{"n", 0, PG_INT32_MAX},
+	{"unbounded", 0, 1},
+	MAX_FIELD("latest period"),
+	PERIOD_FIELD("lowest start"),
+	{"number of starts", 0, MAX_STARTS},
+};
+static const StateLayout rate_layout = {
+	"retention_rate(activity) state", STATE_TAG(1, 1), lengthof(rate_fields), rate_fields
+};
+
+static int64
+RateBody(const StateLayout *layout, const int64 *v)
+{
+	return 2 * v[S_NSTARTS];
+}
+
+/*
+ * The one reader of the layout.  "body" also checks the counts, which
+ * transition functions skip: their state can only be one we made.
+ */
+static int64 *
+RateStateRead(ArrayType *arr, bool body)
+{
+	int64	   *v = Int8StateRead(arr, &rate_layout, RateBody);
+
+	CheckMaxField(&rate_layout, v[S_KIND], v[S_MAX]);
+	CheckPeriodRange(&rate_layout, v[S_KIND], v[S_MIN_START], v[S_NSTARTS], v[S_MAX]);
+	if (body)
+		for (int64 i = 0; i < v[S_NSTARTS]; i++)
+		{
+			int64		users = v[STATE_HDR + 2 * i];
+			int64		retained = v[STATE_HDR + 2 * i + 1];
+
+			if (users < 0 || retained < 0 || retained > users)
+				StateInvalid(&rate_layout, NULL, "start period %lld has %lld users of whom %lld retained",
+							 (long long) (v[S_MIN_START] + i), (long long) users, (long long) retained);
+		}
+	return v;
+}
+
+static ArrayType *
+MakeState(int64 kind, int64 n, bool unbounded, int64 max, int64 min_start, int64 nstarts)
+{
+	ArrayType  *arr;
+	int64	   *v;
+
+	if (nstarts > MAX_STARTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("start periods span more than %lld periods", (long long) MAX_STARTS)));
+	arr = Int8StateAlloc(&rate_layout, 2 * nstarts);
+	v = (int64 *) ARR_DATA_PTR(arr);
+	v[S_KIND] = kind;
+	v[S_N] = n;
+	v[S_UNBOUNDED] = unbounded;
+	v[S_MAX] = max;
+	v[S_MIN_START] = min_start;
+	v[S_NSTARTS] = nstarts;
+	return arr;
+}
+
+/* A copy of state "old" whose start range also covers lo..hi (validated periods). */
+static ArrayType *
+Widen(const int64 *old, int64 lo, int64 hi)
+{
+	int64		new_lo = old[S_NSTARTS] ? Min(lo, old[S_MIN_START]) : lo;
+	int64		new_hi = old[S_NSTARTS] ? Max(hi, old[S_MIN_START] + old[S_NSTARTS] - 1) : hi;
+	ArrayType  *arr = MakeState(old[S_KIND], old[S_N], old[S_UNBOUNDED], old[S_MAX],
+								new_lo, new_hi - new_lo + 1);
+	int64	   *v = (int64 *) ARR_DATA_PTR(arr);
+
+	if (old[S_NSTARTS])
+		memcpy(v + STATE_HDR + 2 * (old[S_MIN_START] - new_lo), old + STATE_HDR,
+			   2 * old[S_NSTARTS] * sizeof(int64));
+	return arr;
+}
+
+static Datum
+ActivityRateTrans(FunctionCallInfo fcinfo, bool unbounded)
+{
+	ArrayType  *arr;
+	int64	   *v;
+	Activity	a;
+	int32		n;
+	int64		slot;
+
+	AggContextOrError(fcinfo, "retention.retention_rate(activity, ...)");
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	ActivityRead(PG_GETARG_DATUM(1), &a);
+	n = PG_GETARG_INT32(2);
+	if (n < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("period number n must not be negative, got %d", n)));
+
+	if (PG_ARGISNULL(0))
+		arr = MakeState(a.kind, n, unbounded, PG_INT64_MIN, 0, 0);
+	else
+		arr = PG_GETARG_ARRAYTYPE_P(0);
+	v = RateStateRead(arr, false);
+	if (v[S_KIND] != a.kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("activities of periods \"%s\" and \"%s\" cannot be combined",
+						PeriodKindName(v[S_KIND]), PeriodKindName(a.kind))));
+	if (v[S_N] != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("period number n changed from %d to %d within a group", (int) v[S_N], n),
+				 errhint("Pass the same n for every row of a group.")));
+
+	v[S_MAX] = Max(v[S_MAX], a.last_event);
+	if (a.first_start == NO_START)
+		PG_RETURN_ARRAYTYPE_P(arr);
+
+	if (v[S_NSTARTS] == 0 || a.first_start < v[S_MIN_START] ||
+		a.first_start >= v[S_MIN_START] + v[S_NSTARTS])
+	{
+		arr = Widen(v, a.first_start, a.first_start);
+		v = (int64 *) ARR_DATA_PTR(arr);
+	}
+	slot = STATE_HDR + 2 * (a.first_start - v[S_MIN_START]);
+	v[slot]++;
+	if (unbounded ? ActivityLast(&a, a.first_start) >= (int64) a.first_start + n
+		: ActivityBit(&a, (int64) a.first_start + n))
+		v[slot + 1]++;
+	PG_RETURN_ARRAYTYPE_P(arr);
+}
+
+/* Transition of retention_rate(activity, n): counts per start period. */
+PG_FUNCTION_INFO_V1(activity_rate_trans);
+Datum
+activity_rate_trans(PG_FUNCTION_ARGS)
+{
+	return ActivityRateTrans(fcinfo, false);
+}
+
+/* Transition of retention_rate_unbounded(activity, n). */
+PG_FUNCTION_INFO_V1(activity_rate_unbounded_trans);
+Datum
+activity_rate_unbounded_trans(PG_FUNCTION_ARGS)
+{
+	return ActivityRateTrans(fcinfo, true);
+}
+
+/* Combines two bigint[] states of retention_rate(activity, n). */
+PG_FUNCTION_INFO_V1(activity_rate_combine);
+Datum
+activity_rate_combine(PG_FUNCTION_ARGS)
+{
+	int64	   *a = RateStateRead(PG_GETARG_ARRAYTYPE_P(0), true);
+	int64	   *b = RateStateRead(PG_GETARG_ARRAYTYPE_P(1), true);
+	ArrayType  *arr;
+	int64	   *v;
+
+	if (a[S_KIND] != b[S_KIND] || a[S_N] != b[S_N] || a[S_UNBOUNDED] != b[S_UNBOUNDED])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot combine retention_rate(activity) states of different periods or n")));
+	if (b[S_NSTARTS] == 0)
+		arr = Int8StateCopy(PG_GETARG_ARRAYTYPE_P(0));
+	else
+		arr = Widen(a, b[S_MIN_START], b[S_MIN_START] + b[S_NSTARTS] - 1);
+	v = (int64 *) ARR_DATA_PTR(arr);
+	v[S_MAX] = Max(a[S_MAX], b[S_MAX]);
+	if (b[S_NSTARTS] > 0)
+		AddCounts(v + STATE_HDR + 2 * (b[S_MIN_START] - v[S_MIN_START]), b + STATE_HDR,
+				  2 * b[S_NSTARTS], &rate_layout);
+	PG_RETURN_ARRAYTYPE_P(arr);
+}
+
+/* Returns S / N from a retention_rate(activity, n) state; NULL when N = 0. */
+PG_FUNCTION_INFO_V1(activity_rate_final);
+Datum
+activity_rate_final(PG_FUNCTION_ARGS)
+{
+	int64	   *v;
+	int64		users = 0;
+	int64		retained = 0;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	v = RateStateRead(PG_GETARG_ARRAYTYPE_P(0), true);
+	for (int64 i = 0; i < v[S_NSTARTS]; i++)
+	{
+		if (v[S_MIN_START] + i + v[S_N] > v[S_MAX])
+			break;				/* this start period and later ones are censored */
+		users = CheckedAdd64(users, v[STATE_HDR + 2 * i], "number of users");
+		retained = CheckedAdd64(retained, v[STATE_HDR + 2 * i + 1], "number of retained users");
+	}
+	if (users == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8((double) retained / (double) users);
 }

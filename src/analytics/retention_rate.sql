@@ -76,7 +76,7 @@ CREATE AGGREGATE @extschema@.retention_rate(user_id bigint, ts timestamptz, n in
 );
 
 COMMENT ON AGGREGATE @extschema@.retention_rate(bigint, timestamptz, integer, text) IS
-'period-n retention (period ''day'', ''week'' or ''month'' in the session time zone): share of users active in period n after their first event''s period, among those whose period n is observable';
+'period-n retention (period ''hour'', ''day'', ''week'', ''month'' or ''quarter'' in the session time zone): share of users active in period n after their first event''s period, among those whose period n is observable';
 
 CREATE AGGREGATE @extschema@.retention_rate(user_id bigint, ts timestamptz, n integer, period text,
                                             is_start boolean, is_return boolean) (

@@ -4,7 +4,10 @@
  *	  retention_rate_rolling: retention over rolling windows measured from
  *	  each user's exact first event, as some product-analytics tools count.
  *
- * Window k of a user is [start + k * w, start + (k + 1) * w).  N counts the
+ * Window k of a user is [start + k * w, start + (k + 1) * w).  A window's
+ * months are calendar months in the session time zone (start + k months,
+ * the day of month clamped to the month's end, as timestamptz + interval
+ * does), its days 24 hours each.  N counts the
  * users whose window n has begun by the latest event of the group (start +
  * n * w <= latest ts), S those of them with an event in window n (classic)
  * or at or after start + n * w (unbounded).
@@ -24,9 +27,11 @@
 #include "common/int.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/timestamp.h"
 
 #include "user_activity.h"
+#include "user_hash.h"
 
 typedef struct RollingEntry
 {
@@ -37,94 +42,130 @@ typedef struct RollingEntry
 	bool		at_or_after;	/* an event at or after the start of window n */
 } RollingEntry;
 
-static inline uint32
-HashRollingUser(int64 id)
-{
-	uint64		h = (uint64) id;
-
-	h ^= h >> 33;
-	h *= UINT64CONST(0xff51afd7ed558ccd);
-	h ^= h >> 33;
-	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	h ^= h >> 33;
-	return (uint32) h;
-}
-
 #define SH_PREFIX		rolling
 #define SH_ELEMENT_TYPE RollingEntry
 #define SH_KEY_TYPE		int64
 #define SH_KEY			user_id
-#define SH_HASH_KEY(tb, key) HashRollingUser(key)
+#define SH_HASH_KEY(tb, key) HashUserId(key)
 #define SH_EQUAL(tb, a, b) ((a) == (b))
 #define SH_SCOPE		static inline
 #define SH_DECLARE
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
+static inline int64
+FloorDivMonths(int64 mon)
+{
+	int64		q = mon / MONTHS_PER_YEAR;
+
+	return (mon % MONTHS_PER_YEAR != 0 && mon < 0) ? q - 1 : q;
+}
+
 typedef struct RollingState
 {
 	rolling_hash *users;
 	int32		n;
-	int64		window;			/* microseconds */
+	int64		window;			/* microseconds: days of 24 hours and time */
+	int32		months;			/* calendar months, added first */
 	bool		have_max;
 	TimestampTz max_ts;
 } RollingState;
 
 #define ROLLING_MAGIC 0x524F4C31	/* "ROL1" */
 
+/* The window's days and time in microseconds; *months gets its months. */
 static int64
-WindowUsec(Interval *w)
+WindowUsec(Interval *w, int32 *months)
 {
 	int64		usec;
 
-	if (w->month != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("rolling window \"%s\" must not contain months or years",
-						DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(w)))),
-				 errhint("Months differ in length; use days, e.g. interval '30 days'.")));
-	/* a day is 24 hours here: windows are measured, not calendar periods */
+	/* a day is 24 hours here: days are measured, months are calendar ones */
 	if (pg_mul_s64_overflow((int64) w->day, USECS_PER_DAY, &usec) ||
-		pg_add_s64_overflow(usec, w->time, &usec) || usec <= 0)
+		pg_add_s64_overflow(usec, w->time, &usec) || w->month < 0 || usec < 0 ||
+		(w->month == 0 && usec == 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("rolling window \"%s\" must be positive",
 						DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(w))))));
+	*months = w->month;
 	return usec;
 }
 
 static RollingState *
-NewRollingState(MemoryContext cxt, int32 n, int64 window, uint32 size_hint)
+NewRollingState(MemoryContext cxt, int32 n, int64 window, int32 months, uint32 size_hint)
 {
 	RollingState *state = MemoryContextAllocZero(cxt, sizeof(RollingState));
 
 	state->users = rolling_create(cxt, Max(size_hint, 64), NULL);
 	state->n = n;
 	state->window = window;
+	state->months = months;
 	return state;
 }
 
-/* window n of a user starting at "start" begins at start + n * window */
+/*
+ * t plus "months" calendar months in the session time zone, as timestamptz
+ * + interval computes it; false when the result leaves timestamptz.
+ */
 static bool
-WindowBegin(TimestampTz start, int32 n, int64 window, TimestampTz *begin)
+AddMonths(TimestampTz t, int64 months, TimestampTz *result)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tz;
+	int64		mon;
+
+	if (months == 0)
+	{
+		*result = t;
+		return true;
+	}
+	if (timestamp2tm(t, &tz, &tm, &fsec, NULL, NULL) != 0)
+		return false;
+	mon = (int64) tm.tm_year * MONTHS_PER_YEAR + (tm.tm_mon - 1) + months;
+	if (mon / MONTHS_PER_YEAR > 300000 || mon / MONTHS_PER_YEAR < -10000)
+		return false;
+	tm.tm_year = (int) FloorDivMonths(mon);
+	tm.tm_mon = (int) (mon - (int64) tm.tm_year * MONTHS_PER_YEAR) + 1;
+	if (tm.tm_mday > day_tab[isleap(tm.tm_year)][tm.tm_mon - 1])
+		tm.tm_mday = day_tab[isleap(tm.tm_year)][tm.tm_mon - 1];
+	tz = DetermineTimeZoneOffset(&tm, session_timezone);
+	return tm2timestamp(&tm, fsec, &tz, result) == 0 && IS_VALID_TIMESTAMP(*result);
+}
+
+/*
+ * Window k of a user starting at "start" begins at start + k * window: k
+ * times the months, then k times the days and time.  False when it lies
+ * beyond any timestamp.
+ */
+static bool
+WindowBegin(const RollingState *state, TimestampTz start, int64 k, TimestampTz *begin)
 {
 	int64		offset;
+	TimestampTz t;
 
-	return !pg_mul_s64_overflow((int64) n, window, &offset) &&
-		!pg_add_s64_overflow(start, offset, begin);
+	return AddMonths(start, k * state->months, &t) &&
+		!pg_mul_s64_overflow(k, state->window, &offset) &&
+		!pg_add_s64_overflow(t, offset, begin);
 }
 
 static void
 Observe(RollingState *state, RollingEntry *u, TimestampTz ts)
 {
 	TimestampTz begin;
+	TimestampTz end;
 
-	if (!WindowBegin(u->start, state->n, state->window, &begin))
+	if (!WindowBegin(state, u->start, state->n, &begin))
 		return;					/* window n lies beyond any timestamp */
 	if (ts >= begin)
 	{
 		u->at_or_after = true;
-		if (ts - begin < state->window)
+		if (state->months == 0)
+		{
+			if (ts - begin < state->window)
+				u->in_window = true;
+		}
+		else if (!WindowBegin(state, u->start, (int64) state->n + 1, &end) || ts < end)
 			u->in_window = true;
 	}
 }
@@ -159,11 +200,15 @@ rolling_trans(PG_FUNCTION_ARGS)
 
 	if (state == NULL)
 	{
+		int32		months;
+		int64		usec;
+
 		if (n < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("period number n must not be negative, got %d", n)));
-		state = NewRollingState(aggcxt, n, WindowUsec(PG_GETARG_INTERVAL_P(5)), 1024);
+		usec = WindowUsec(PG_GETARG_INTERVAL_P(5), &months);
+		state = NewRollingState(aggcxt, n, usec, months, 1024);
 	}
 	else if (n != state->n)
 		ereport(ERROR,
@@ -225,8 +270,8 @@ rolling_combine(PG_FUNCTION_ARGS)
 	if (b == NULL)
 		PG_RETURN_POINTER(a);
 	if (a == NULL)
-		a = NewRollingState(aggcxt, b->n, b->window, b->users->members);
-	else if (a->n != b->n || a->window != b->window)
+		a = NewRollingState(aggcxt, b->n, b->window, b->months, b->users->members);
+	else if (a->n != b->n || a->window != b->window || a->months != b->months)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot combine rolling retention states of different n or window")));
@@ -268,7 +313,7 @@ typedef struct RollingHeader
 	int32		n;
 	int64		window;
 	int32		have_max;
-	int32		pad;
+	int32		months;
 	int64		max_ts;
 	uint64		count;
 } RollingHeader;
@@ -297,6 +342,7 @@ rolling_serialize(PG_FUNCTION_ARGS)
 	h.magic = ROLLING_MAGIC;
 	h.n = state->n;
 	h.window = state->window;
+	h.months = state->months;
 	h.have_max = state->have_max;
 	h.max_ts = state->max_ts;
 	h.count = state->users->members;
@@ -331,12 +377,13 @@ rolling_deserialize(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("rolling retention state is truncated")));
 	memcpy(&h, data, sizeof(h));
-	if (h.magic != ROLLING_MAGIC || h.n < 0 || h.window <= 0 || h.count > MAX_USERS ||
+	if (h.magic != ROLLING_MAGIC || h.n < 0 || h.window < 0 || h.months < 0 ||
+		(h.window == 0 && h.months == 0) || h.count > MAX_USERS ||
 		len != sizeof(h) + h.count * sizeof(RollingRecord))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid rolling retention state")));
-	state = NewRollingState(aggcxt, h.n, h.window, (uint32) h.count);
+	state = NewRollingState(aggcxt, h.n, h.window, h.months, (uint32) h.count);
 	state->have_max = h.have_max != 0;
 	state->max_ts = h.max_ts;
 	for (uint64 i = 0; i < h.count; i++)
@@ -374,7 +421,7 @@ RollingFinal(FunctionCallInfo fcinfo, bool unbounded)
 
 		if (((observable + retained) & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
-		if (!WindowBegin(e->start, state->n, state->window, &begin) || begin > state->max_ts)
+		if (!WindowBegin(state, e->start, state->n, &begin) || begin > state->max_ts)
 			continue;			/* window n has not begun by the latest event */
 		observable++;
 		if (unbounded ? e->at_or_after : e->in_window)

@@ -68,9 +68,10 @@ RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT period_start::pg_catalog.timestamptz OPERATOR(pg_catalog.>=) data_from
-       AND (period_start OPERATOR(pg_catalog.+) ('1 ' OPERATOR(pg_catalog.||) period)::pg_catalog.interval)::pg_catalog.timestamptz
+       AND (period_start OPERATOR(pg_catalog.+) (CASE pg_catalog.lower(period) WHEN 'quarter' THEN '3 months'
+                                                   ELSE '1 ' OPERATOR(pg_catalog.||) period END)::pg_catalog.interval)::pg_catalog.timestamptz
            OPERATOR(pg_catalog.<=) data_to
 $$;
 
 COMMENT ON FUNCTION @extschema@.period_complete(date, text, timestamptz, timestamptz) IS
-'whether the day, week or month starting at period_start (in the session time zone) lies within [data_from, data_to]';
+'whether the day, week, month or quarter starting at period_start (in the session time zone) lies within [data_from, data_to]';

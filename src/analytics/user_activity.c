@@ -17,20 +17,7 @@
 #include "utils/memutils.h"
 
 #include "user_activity.h"
-
-/* a 64-bit finaliser: user ids are often dense, so mix every bit */
-static inline uint32
-HashUserId(int64 id)
-{
-	uint64		h = (uint64) id;
-
-	h ^= h >> 33;
-	h *= UINT64CONST(0xff51afd7ed558ccd);
-	h ^= h >> 33;
-	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	h ^= h >> 33;
-	return (uint32) h;
-}
+#include "user_hash.h"
 
 #define SH_PREFIX		users
 #define SH_ELEMENT_TYPE UserEntry

@@ -89,6 +89,23 @@ UserLastActive(const UserEntry *u)
 	return u->base + u->nbits - 1;
 }
 
+/* Iterate over the set bits of a user's bitmap as absolute periods,
+ * in increasing order; "body" sees each as the int32 "p". */
+#define FOREACH_ACTIVE(u, p, body) \
+	do { \
+		const uint64 *w_ = UserWords(u); \
+		for (int i_ = 0; i_ < ((u)->nbits + 63) / 64; i_++) \
+		{ \
+			uint64		x_ = w_[i_]; \
+			while (x_) \
+			{ \
+				int32		p = (u)->base + i_ * 64 + __builtin_ctzll(x_); \
+				x_ &= x_ - 1; \
+				body; \
+			} \
+		} \
+	} while (0)
+
 /* Binary form for SERIALFUNC/DESERIALFUNC. */
 extern void UserTableSerialize(UserTable *table, StringInfo buf);
 extern void UserTableDeserialize(UserTable *table, StringInfo buf);

@@ -4,7 +4,7 @@
 -- results computed over its rows only.  (The list of such functions is
 -- checked against the catalogue, so a new one cannot be forgotten here.)
 BEGIN;
-SELECT plan(43);
+SELECT plan(44);
 
 CREATE TABLE public.priv_events AS
 SELECT 1 + (g % 40)::bigint AS user_id,
@@ -36,7 +36,7 @@ SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
           ARRAY['breakdown_sql', 'churn_encoder', 'churn_holdout_metrics', 'churn_scores', 'cohort_table', 'customer_base', 'evaluate_item_knn',
                 'evaluate_recommenders', 'funnel', 'funnel_dropoffs', 'funnel_progress_sql', 'lifecycle',
                 'logreg_cv', 'logreg_train_multipass', 'nearest_by_embedding', 'paths', 'recommend_all', 'recommend_all',
-                'recommend_from_similar_users', 'rfm', 'rolling_retention', 'session_summary',
+                'recommend_from_similar_users', 'rfm', 'rolling_retention', 'rolling_retention', 'session_summary',
                 'sessions', 'source_from_item', 'stickiness', 'train_churn_candidates', 'user_features'],
           'the functions that read a caller-named relation are the ones tested here');
 
@@ -71,6 +71,8 @@ SELECT throws_ok($$SELECT * FROM retention.session_summary('public.priv_events')
 SELECT throws_ok($$SELECT * FROM retention.user_features('public.priv_events', '2024-05-01')$$, '42501', NULL, 'user_features: denied');
 SELECT throws_ok($$SELECT * FROM retention.rfm('public.priv_events', '2024-08-01')$$, '42501', NULL, 'rfm: denied');
 SELECT throws_ok($$SELECT * FROM retention.rolling_retention('public.priv_events', 1, '7 days')$$, '42501', NULL, 'rolling_retention: denied');
+SELECT throws_ok($$SELECT * FROM retention.rolling_retention('public.priv_events', 1, '7 days', breakdown_by => 'user_id')$$, '42501', NULL,
+                 'rolling_retention by a breakdown: denied');
 SELECT throws_ok($$SELECT * FROM retention.evaluate_item_knn('public.priv_events', 'public.priv_events')$$, '42501', NULL, 'evaluate_item_knn: denied');
 SELECT throws_ok($$SELECT * FROM retention.recommend_all((SELECT m FROM knn), 'public.priv_events', 3)$$, '42501', NULL, 'recommend_all: denied');
 SELECT throws_ok($$SELECT * FROM retention.recommend_all((SELECT m FROM als), 'public.priv_events', 3)$$, '42501', NULL, 'recommend_all (als): denied');

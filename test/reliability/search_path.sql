@@ -112,6 +112,10 @@ CREATE TABLE pg_temp.calls (routine text PRIMARY KEY, call text NOT NULL, probe 
 INSERT INTO pg_temp.calls VALUES
 ('retention.cohort_table(regclass,text,boolean,boolean,name,name,name,text,text,name,timestamp with time zone,timestamp with time zone,text)',
  $$SELECT * FROM retention.cohort_table('sp_events', 'week')$$, NULL),
+('retention.rolling_retention(regclass,integer,interval,name,boolean,name,name,timestamp with time zone,timestamp with time zone,text)',
+ $$SELECT * FROM retention.rolling_retention('sp_events', 1, '1 month', breakdown_by => 'event_type', time_zone => 'Europe/Paris')$$, NULL),
+('retention.rolling_retention(regclass,integer,interval,boolean,name,name,timestamp with time zone,timestamp with time zone,text)',
+ $$SELECT retention.rolling_retention('sp_events', 1, '2 days', date_from => '2024-01-02', time_zone => 'Europe/Paris')$$, NULL),
 ('retention.lifecycle(regclass,text,name,name,name,timestamp with time zone,timestamp with time zone,text)',
  $$SELECT * FROM retention.lifecycle('sp_events', 'week', breakdown_by => 'event_type', time_zone => 'Europe/Paris')$$, NULL),
 ('retention.stickiness(regclass,text,name,name,name,timestamp with time zone,timestamp with time zone,text)',

@@ -1,13 +1,14 @@
 /*-------------------------------------------------------------------------
  *
- * retention_rate.h
+ * retention_state.h
  *	  The aggregate state shared by retention_rate, its variants, the cohort
- *	  table and the per-user activity stage.
+ *	  table, lifecycle, stickiness and the per-user activity stage
+ *	  (retention_state.c), so that none of them includes another's names.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef RETENTION_RETENTION_RATE_H
-#define RETENTION_RETENTION_RATE_H
+#ifndef RETENTION_RETENTION_STATE_H
+#define RETENTION_RETENTION_STATE_H
 
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -22,7 +23,7 @@ typedef struct RetentionState
 {
 	UserTable  *users;
 	int32		n;				/* the period asked for, or NO_N */
-	int32		mode;			/* cohort table layout (cohort_table.c), or 0 */
+	int32		mode;			/* cohort layout (COHORT_*), stickiness's grouping, or 0 */
 	PeriodKind	kind;
 	bool		have_max;
 	int32		max_period;		/* period of the latest event of the group */
@@ -45,12 +46,19 @@ typedef struct RetentionArgs
 	int			start_arg;
 	int			return_arg;
 	int			mode_arg;		/* text argument parsed by ParseMode, or -1 */
+	PeriodKind	fixed_kind;		/* the periods when period_arg is -1 (0: days) */
 } RetentionArgs;
 
-/* Parses the mode argument of the cohort aggregate (cohort_table.c). */
+/* The cohort layouts, the mode argument of cohort_matrix (cohort_table.c). */
+#define COHORT_CLASSIC 1
+#define COHORT_UNBOUNDED 2
+#define COHORT_RECURRING 3
+#define COHORT_RECURRING_UNBOUNDED 4
+
+/* Parses 'classic', 'unbounded', 'recurring' or 'recurring_unbounded'. */
 extern int32 ParseCohortMode(const char *name);
 
 extern RetentionState *RetentionTransition(FunctionCallInfo fcinfo,
 										   const RetentionArgs *args);
 
-#endif							/* RETENTION_RETENTION_RATE_H */
+#endif							/* RETENTION_RETENTION_STATE_H */

@@ -1,0 +1,324 @@
+/*-------------------------------------------------------------------------
+ *
+ * retention_state.c
+ *	  The aggregate state behind retention_rate, the cohort table,
+ *	  lifecycle, stickiness and the per-user activity stage: the common
+ *	  transition step, and the combine, serialise and deserialise functions
+ *	  every one of those aggregates declares.
+ *
+ * The state keeps every user's activity bitmap (see user_activity.h);
+ * each aggregate's final function reads it its own way.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "retention_state.h"
+
+/* version tag of the serialised state */
+#define STATE_MAGIC 0x52455431	/* "RET1" */
+
+static RetentionState *
+NewState(MemoryContext aggcxt, int32 n, PeriodKind kind, uint64 size_hint)
+{
+	RetentionState *state = MemoryContextAllocZero(aggcxt, sizeof(RetentionState));
+
+	state->users = UserTableCreate(aggcxt, (uint32) Min(size_hint, PG_UINT32_MAX / 2));
+	state->n = n;
+	state->kind = kind;
+	state->have_max = false;
+	state->max_period = 0;
+	PeriodCalcInit(&state->calc, kind);
+	state->period_datum = (Datum) 0;
+	state->blob.data = NULL;
+	return state;
+}
+
+UserTable *
+RetentionUsers(RetentionState *state)
+{
+	if (state->blob.data != NULL)
+	{
+		StringInfoData blob = state->blob;
+
+		state->blob.data = NULL;
+		UserTableDeserialize(state->users, &blob);
+		pfree(blob.data);
+	}
+	return state->users;
+}
+
+static MemoryContext
+AggContext(FunctionCallInfo fcinfo, const char *fname)
+{
+	MemoryContext aggcxt;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "%s called in non-aggregate context", fname);
+	return aggcxt;
+}
+
+static int32
+CheckN(int32 n)
+{
+	if (n < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("period number n must not be negative, got %d", n)));
+	return n;
+}
+
+static void
+CheckSameN(int32 expected, int32 got)
+{
+	if (expected != got)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("period number n changed from %d to %d within a group", expected, got),
+				 errhint("Pass the same n for every row of a group.")));
+}
+
+static void
+CheckSameKind(PeriodKind expected, PeriodKind got)
+{
+	if (expected != got)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("period changed from \"%s\" to \"%s\" within a group",
+						PeriodKindName(expected), PeriodKindName(got)),
+				 errhint("Pass the same period for every row of a group.")));
+}
+
+static PeriodKind
+PeriodArg(FunctionCallInfo fcinfo, int argno)
+{
+	text	   *t;
+	char	   *s;
+	PeriodKind	kind;
+
+	if (argno < 0)
+		return PERIOD_DAY;		/* or the arguments' fixed_kind, see below */
+	t = PG_GETARG_TEXT_PP(argno);
+	s = text_to_cstring(t);
+	kind = ParsePeriodKind(s);
+	pfree(s);
+	return kind;
+}
+
+/*
+ * The common transition step.  Rows with a NULL user, timestamp, n or period
+ * are skipped, so a group of such rows yields NULL.
+ */
+RetentionState *
+RetentionTransition(FunctionCallInfo fcinfo, const RetentionArgs *args)
+{
+	MemoryContext aggcxt = AggContext(fcinfo, "retention aggregate");
+	RetentionState *state = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
+	int64		user_id;
+	TimestampTz ts;
+	int32		n = NO_N;
+	int32		p;
+	bool		is_start = true;
+	bool		is_return = true;
+
+	if ((args->user_arg >= 0 && PG_ARGISNULL(args->user_arg)) || PG_ARGISNULL(args->ts_arg) ||
+		(args->n_arg >= 0 && PG_ARGISNULL(args->n_arg)) ||
+		(args->period_arg >= 0 && PG_ARGISNULL(args->period_arg)) ||
+		(args->mode_arg >= 0 && PG_ARGISNULL(args->mode_arg)))
+		return state;
+
+	/* the per-user stage has no user column: one user per group */
+	user_id = args->user_arg >= 0 ? PG_GETARG_INT64(args->user_arg) : 0;
+	ts = PG_GETARG_TIMESTAMPTZ(args->ts_arg);
+	if (args->n_arg >= 0)
+		n = PG_GETARG_INT32(args->n_arg);
+	if (args->start_arg >= 0)
+		is_start = !PG_ARGISNULL(args->start_arg) && PG_GETARG_BOOL(args->start_arg);
+	if (args->return_arg >= 0)
+		is_return = !PG_ARGISNULL(args->return_arg) && PG_GETARG_BOOL(args->return_arg);
+
+	if (state == NULL)
+	{
+		PeriodKind	kind = args->period_arg < 0 && args->fixed_kind != 0 ?
+			args->fixed_kind : PeriodArg(fcinfo, args->period_arg);
+
+		state = NewState(aggcxt, args->n_arg >= 0 ? CheckN(n) : NO_N, kind, 1024);
+		if (args->user_arg < 0)
+			UserTableSetAnonymous(state->users);
+		if (args->period_arg >= 0)
+			state->period_datum = PG_GETARG_DATUM(args->period_arg);
+		if (args->mode_arg >= 0)
+		{
+			char	   *m = text_to_cstring(PG_GETARG_TEXT_PP(args->mode_arg));
+
+			state->mode = ParseCohortMode(m);
+			pfree(m);
+		}
+	}
+	else
+	{
+		/* a constant argument arrives as the same pointer every row */
+		if (args->period_arg >= 0 &&
+			PG_GETARG_DATUM(args->period_arg) != state->period_datum)
+		{
+			CheckSameKind(state->kind, PeriodArg(fcinfo, args->period_arg));
+			state->period_datum = PG_GETARG_DATUM(args->period_arg);
+		}
+		if (n != state->n)
+			CheckSameN(state->n, CheckN(n));
+	}
+
+	p = PeriodIndex(&state->calc, ts);
+	if (!state->have_max || p > state->max_period)
+	{
+		state->max_period = p;
+		state->have_max = true;
+	}
+	if (is_start || is_return)
+		UserTableAdd(state->users, user_id, p, is_start, is_return);
+	return state;
+}
+
+int32
+ParseCohortMode(const char *name)
+{
+	if (strcmp(name, "classic") == 0)
+		return COHORT_CLASSIC;
+	if (strcmp(name, "unbounded") == 0)
+		return COHORT_UNBOUNDED;
+	if (strcmp(name, "recurring") == 0)
+		return COHORT_RECURRING;
+	if (strcmp(name, "recurring_unbounded") == 0)
+		return COHORT_RECURRING_UNBOUNDED;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown cohort mode \"%s\"", name),
+			 errhint("Use \"classic\", \"unbounded\", \"recurring\" or \"recurring_unbounded\".")));
+	return 0;
+}
+
+/* Combines two partial states of any retention aggregate (parallel workers). */
+PG_FUNCTION_INFO_V1(retention_combine);
+Datum
+retention_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = AggContext(fcinfo, "retention_combine");
+	RetentionState *a = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
+	RetentionState *b = PG_ARGISNULL(1) ? NULL : (RetentionState *) PG_GETARG_POINTER(1);
+
+	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	if (a == NULL)
+		/* copy, never alias; sized for b's users so it need not grow */
+		a = NewState(aggcxt, b->n, b->kind,
+					 b->blob.data ? UserTableSerializedCount(&b->blob) : UserTableCount(b->users));
+	else if (a->mode != b->mode)
+		elog(ERROR, "cannot combine cohort states of different modes");
+	else
+	{
+		CheckSameKind(a->kind, b->kind);
+		CheckSameN(a->n, b->n);
+	}
+	a->mode = b->mode;
+
+	if (b->have_max && (!a->have_max || b->max_period > a->max_period))
+	{
+		a->max_period = b->max_period;
+		a->have_max = true;
+	}
+	if (b->blob.data != NULL)
+	{
+		/* merge the worker's serialised users straight into a */
+		UserTableDeserialize(RetentionUsers(a), &b->blob);
+		pfree(b->blob.data);
+		b->blob.data = NULL;
+	}
+	else
+		UserTableMerge(RetentionUsers(a), b->users);
+	PG_RETURN_POINTER(a);
+}
+
+typedef struct StateHeader
+{
+	uint32		magic;
+	int32		n;
+	int32		kind;
+	int32		have_max;
+	int32		max_period;
+	int32		mode;
+} StateHeader;
+
+/* Serialises a retention state to bytea for a parallel worker's leader. */
+PG_FUNCTION_INFO_V1(retention_serialize);
+Datum
+retention_serialize(PG_FUNCTION_ARGS)
+{
+	RetentionState *state = (RetentionState *) PG_GETARG_POINTER(0);
+	StringInfoData buf;
+	StateHeader h;
+
+	AggContext(fcinfo, "retention_serialize");
+	initStringInfo(&buf);
+	appendStringInfoSpaces(&buf, VARHDRSZ);
+	h.magic = STATE_MAGIC;
+	h.n = state->n;
+	h.kind = (int32) state->kind;
+	h.have_max = state->have_max;
+	h.max_period = state->max_period;
+	h.mode = state->mode;
+	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
+	UserTableSerialize(RetentionUsers(state), &buf);
+	SET_VARSIZE(buf.data, buf.len);
+	PG_RETURN_BYTEA_P(buf.data);
+}
+
+/* Rebuilds a retention state from retention_serialize's bytea. */
+PG_FUNCTION_INFO_V1(retention_deserialize);
+Datum
+retention_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = AggContext(fcinfo, "retention_deserialize");
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	StringInfoData buf;
+	StateHeader h;
+	RetentionState *state;
+
+	buf.data = VARDATA_ANY(b);
+	buf.len = VARSIZE_ANY_EXHDR(b);
+	buf.maxlen = buf.len;
+	buf.cursor = 0;
+	if (buf.len < (int) sizeof(h))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("retention aggregate state is truncated")));
+	memcpy(&h, buf.data, sizeof(h));
+	buf.cursor = sizeof(h);
+	if (h.magic != STATE_MAGIC || h.kind < PERIOD_DAY || h.kind > PERIOD_KIND_MAX ||
+		h.n < NO_N || (h.have_max != 0 && h.have_max != 1) || h.mode < 0 || h.mode > 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid retention aggregate state")));
+
+	state = NewState(aggcxt, h.n, (PeriodKind) h.kind, 0);
+	state->have_max = h.have_max;
+	state->max_period = h.max_period;
+	state->mode = h.mode;
+
+	/*
+	 * Keep the users serialised: the combine function that always follows
+	 * merges them into its state in one pass, where building a hash table
+	 * here would cost a second one.  The bytes are validated as they are
+	 * read.
+	 */
+	initStringInfo(&state->blob);
+	appendBinaryStringInfo(&state->blob, buf.data + buf.cursor, buf.len - buf.cursor);
+	PG_RETURN_POINTER(state);
+}
