@@ -45,6 +45,7 @@
 
 #include "gbdt.h"
 #include "gbdt_model.h"
+#include "gbdt_score.h"
 
 /*
  * The threshold of a split at bin "bin" of feature f: the bin's upper edge,
@@ -310,23 +311,6 @@ CheckModel(GbdtModel *m, Size size, int code, bool building)
 		Corrupt(code, "The recorded tree depth or size does not match the trees.");
 }
 
-/*
- * A validated model from an argument, cached per call site: the model is
- * recognised by its (size, hash) header without being detoasted again, so
- * scoring a million rows with one model parses and checks it once.
- */
-/*
- * Scoring walks a copy of the trees in a compact form: 16 bytes a node, each
- * tree in depth-first order so that the left child is the next node, and a
- * branch-free choice of the child.
- */
-typedef struct FlatNode
-{
-	double		v;				/* internal: threshold; leaf: value */
-	int32		fd;				/* internal: 2 * feature + default_left; leaf: -1 */
-	int32		right;			/* internal: index of the right child */
-} FlatNode;
-
 typedef struct ModelCache
 {
 	/* the key: a toast pointer's bytes, or the size and hash of the value */
@@ -334,50 +318,18 @@ typedef struct ModelCache
 	int			pointer_len;
 	Size		size;
 	uint64		hash;
+	/* everything below lives in cxt, emptied when another model comes */
+	MemoryContext cxt;
 	GbdtModel  *model;
+	GbdtScorer *scorer;
 	/* scratch of churn_explain and scoring */
 	double	   *x;
 	bool	   *goes_left;
 	GbdtPathElement *path;
 	double	   *phi;
-	FlatNode   *flat;
-	int32	   *flat_start;
+	/* a short-header feature array, copied here with a 4-byte header */
+	ArrayType  *args;
 } ModelCache;
-
-static int
-Flatten(const GbdtNode *tree, int i, FlatNode *out, int next)
-{
-	FlatNode   *o = &out[next];
-	int			at = next++;
-
-	if (tree[i].feature < 0)
-	{
-		o->v = tree[i].value;
-		o->fd = -1;
-		o->right = 0;
-		return next;
-	}
-	o->v = tree[i].threshold;
-	o->fd = 2 * tree[i].feature + (tree[i].default_left ? 1 : 0);
-	next = Flatten(tree, tree[i].left, out, next);
-	out[at].right = next;
-	return Flatten(tree, tree[i].right, out, next);
-}
-
-static void
-BuildFlat(ModelCache *cache)
-{
-	const GbdtModel *m = cache->model;
-	GbdtModelView v = View(m);
-
-	cache->flat = palloc(sizeof(FlatNode) * Max(m->n_nodes, 1));
-	cache->flat_start = palloc(sizeof(int32) * (m->n_trees + 1));
-	for (int t = 0; t <= m->n_trees; t++)
-		cache->flat_start[t] = v.tree_start[t];
-	/* recursion depth is bounded by the validated tree depth (<= 64) */
-	for (int t = 0; t < m->n_trees; t++)
-		(void) Flatten(v.nodes + v.tree_start[t], 0, cache->flat + v.tree_start[t], 0);
-}
 
 /*
  * A validated model from an argument, cached per call site, so that scoring
@@ -398,6 +350,7 @@ CachedModel(FunctionCallInfo fcinfo, int argno)
 	uint64		hash = 0;
 	MemoryContext old;
 	GbdtModel  *m;
+	GbdtModelView v;
 
 	if (ondisk)
 	{
@@ -418,37 +371,30 @@ CachedModel(FunctionCallInfo fcinfo, int argno)
 	}
 
 	if (cache == NULL)
-		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ModelCache));
-	else
 	{
-		if (cache->model)
-			pfree(cache->model);
-		if (cache->x)
-			pfree(cache->x);
-		if (cache->goes_left)
-			pfree(cache->goes_left);
-		if (cache->path)
-			pfree(cache->path);
-		if (cache->phi)
-			pfree(cache->phi);
-		if (cache->flat)
-			pfree(cache->flat);
-		if (cache->flat_start)
-			pfree(cache->flat_start);
-		memset(cache, 0, sizeof(*cache));
+		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ModelCache));
+		cache->cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "gbdt_model cache",
+										   ALLOCSET_DEFAULT_SIZES);
+		fcinfo->flinfo->fn_extra = cache;
 	}
-	fcinfo->flinfo->fn_extra = cache;
+	else
+		MemoryContextReset(cache->cxt);
+	/* no key until the new model has passed the checks */
+	cache->pointer_len = 0;
+	cache->model = NULL;
 
-	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	old = MemoryContextSwitchTo(cache->cxt);
 	m = (GbdtModel *) PG_DETOAST_DATUM_COPY(d);
 	CheckModel(m, VARSIZE(m), ERRCODE_DATA_CORRUPTED, false);
+	v = View(m);
 	cache->x = palloc(sizeof(double) * m->k);
 	cache->phi = palloc(sizeof(double) * m->k);
 	cache->goes_left = palloc(sizeof(bool) * Max(m->max_tree_nodes, 1));
 	cache->path = palloc(sizeof(GbdtPathElement) * GbdtShapScratchSize(m->max_depth));
-	cache->model = m;
-	BuildFlat(cache);
+	cache->args = palloc(VARHDRSZ + VARATT_SHORT_MAX);
+	cache->scorer = GbdtScorerBuild(v.nodes, v.tree_start, m->n_trees, m->k, m->base_score);
 	MemoryContextSwitchTo(old);
+	cache->model = m;
 	cache->size = VARSIZE(m);
 	cache->hash = m->hash;
 	if (ondisk)
@@ -1131,10 +1077,35 @@ GbdtReadFeatures(ArrayType *a, int n, double *out)
 	}
 }
 
+/*
+ * The feature array of a scoring call, without a copy per row: an array
+ * short enough for a 1-byte header (the usual case, read from a table) is
+ * copied to the cache's buffer with a 4-byte one, as detoasting would
+ * palloc it.
+ */
+static ArrayType *
+ScoringArray(ModelCache *c, FunctionCallInfo fcinfo, int argno)
+{
+	struct varlena *p = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(argno));
+
+	if (VARATT_IS_SHORT(p))
+	{
+		Size		len = VARSIZE_SHORT(p) - VARHDRSZ_SHORT;
+
+		SET_VARSIZE(c->args, len + VARHDRSZ);
+		memcpy(VARDATA(c->args), VARDATA_SHORT(p), len);
+		return c->args;
+	}
+	if (!VARATT_IS_EXTENDED(p))
+		return (ArrayType *) p;
+	return PG_GETARG_ARRAYTYPE_P(argno);
+}
+
 /* the feature vector of a scoring call, NULL elements as missing */
 static const double *
-ScoringFeatures(ModelCache *c, ArrayType *a)
+ScoringFeatures(ModelCache *c, FunctionCallInfo fcinfo, int argno)
 {
+	ArrayType  *a = ScoringArray(c, fcinfo, argno);
 	int			k = c->model->k;
 
 	if (ARR_ELEMTYPE(a) != FLOAT8OID)
@@ -1145,8 +1116,6 @@ ScoringFeatures(ModelCache *c, ArrayType *a)
 				 errmsg("feature vector has %d elements but the model expects %d",
 						ARR_NDIM(a) == 1 ? ARR_DIMS(a)[0] : 0, k),
 				 errhint("Pass the features in the order and number used for training.")));
-	if (!ARR_HASNULL(a))
-		return (const double *) ARR_DATA_PTR(a);
 	GbdtReadFeatures(a, k, c->x);
 	return c->x;
 }
@@ -1155,29 +1124,6 @@ static inline bool
 GoesLeft(const GbdtNode *nd, double v)
 {
 	return isnan(v) ? nd->default_left : (v <= nd->threshold);
-}
-
-static double
-RawScore(const ModelCache *c, const double *x)
-{
-	const GbdtModel *m = c->model;
-	double		s = m->base_score;
-
-	for (int t = 0; t < m->n_trees; t++)
-	{
-		const FlatNode *tree = c->flat + c->flat_start[t];
-		int			i = 0;
-
-		while (tree[i].fd >= 0)
-		{
-			double		v = x[tree[i].fd >> 1];
-			bool		left = (v <= tree[i].v) | (isnan(v) & (tree[i].fd & 1));
-
-			i = left ? i + 1 : tree[i].right;
-		}
-		s += tree[i].v;
-	}
-	return s;
 }
 
 static double
@@ -1201,9 +1147,9 @@ Datum
 gbdt_churn_prob(PG_FUNCTION_ARGS)
 {
 	ModelCache *c = CachedModel(fcinfo, 0);
-	const double *x = ScoringFeatures(c, PG_GETARG_ARRAYTYPE_P(1));
+	const double *x = ScoringFeatures(c, fcinfo, 1);
 
-	PG_RETURN_FLOAT8(Probability(c->model, RawScore(c, x)));
+	PG_RETURN_FLOAT8(Probability(c->model, GbdtScorerRaw(c->scorer, x)));
 }
 
 /* Returns the log-odds of churn of one feature vector. */
@@ -1212,8 +1158,8 @@ Datum
 gbdt_churn_logit(PG_FUNCTION_ARGS)
 {
 	ModelCache *c = CachedModel(fcinfo, 0);
-	const double *x = ScoringFeatures(c, PG_GETARG_ARRAYTYPE_P(1));
-	double		raw = RawScore(c, x);
+	const double *x = ScoringFeatures(c, fcinfo, 1);
+	double		raw = GbdtScorerRaw(c->scorer, x);
 
 	if (c->model->kind == GBDT_FOREST)
 		PG_RETURN_FLOAT8(log(raw) - log1p(-raw));
@@ -1251,7 +1197,7 @@ gbdt_churn_explain(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ModelCache *c = CachedModel(fcinfo, 0);
-	const double *x = ScoringFeatures(c, PG_GETARG_ARRAYTYPE_P(1));
+	const double *x = ScoringFeatures(c, fcinfo, 1);
 	const GbdtModel *m = c->model;
 	GbdtModelView v = View(m);
 
