@@ -129,6 +129,111 @@ CompareU32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/*
+ * The rows of one tree, sorted, in idx: a bootstrap sample, a subsample
+ * without replacement, or every training row.  Returns their count.
+ */
+static int64_t
+DrawRows(const GbdtOptions *opts, const uint32_t *train_rows, int64_t n_train,
+		 uint32_t *idx, uint64_t *rng)
+{
+	int64_t		n_rows;
+
+	if (opts->bootstrap)
+	{
+		n_rows = n_train;
+		for (int64_t r = 0; r < n_rows; r++)
+			idx[r] = train_rows[GbdtRandomBelow(rng, n_train)];
+		qsort(idx, n_rows, sizeof(uint32_t), CompareU32);
+	}
+	else if (opts->subsample < 1.0)
+	{
+		n_rows = Max(1, (int64_t) floor(opts->subsample * n_train + 0.5));
+		memcpy(idx, train_rows, sizeof(uint32_t) * n_train);
+		/* partial shuffle: the first n_rows of a random permutation */
+		for (int64_t r = 0; r < n_rows; r++)
+		{
+			int64_t		j = r + (int64_t) GbdtRandomBelow(rng, n_train - r);
+			uint32_t	s = idx[r];
+
+			idx[r] = idx[j];
+			idx[j] = s;
+		}
+		qsort(idx, n_rows, sizeof(uint32_t), CompareU32);
+	}
+	else
+	{
+		n_rows = n_train;
+		memcpy(idx, train_rows, sizeof(uint32_t) * n_train);
+	}
+	return n_rows;
+}
+
+/*
+ * The mean |SHAP| of each feature over a deterministic sample of the
+ * training rows (e->mean_abs_shap).
+ */
+static void
+MeanAbsShap(GbdtEnsemble *e, const Binned *b, const uint32_t *train_rows, int64_t n_train)
+{
+	int			k = e->k;
+	int			depth = GbdtMaxDepth(e->nodes, e->tree_start, e->n_trees);
+	GbdtPathElement *scratch = palloc(sizeof(GbdtPathElement) * GbdtShapScratchSize(depth));
+	double	   *phi = palloc(sizeof(double) * k);
+	bool	   *left = NULL;
+	int			max_tree = 0;
+	int64_t		sample;
+	int64_t		step;
+	int64_t		used = 0;
+	double		work = 0.0;
+
+	/*
+	 * TreeSHAP costs about leaves * depth^2 per tree and row: bound the
+	 * sample so that deep forests do not spend minutes here.
+	 */
+	for (int t = 0; t < e->n_trees; t++)
+	{
+		int			m = e->tree_start[t + 1] - e->tree_start[t];
+		int			d = GbdtMaxDepth(e->nodes, e->tree_start + t, 1);
+
+		max_tree = Max(max_tree, m);
+		work += (double) (m + 1) / 2 * (d + 1) * (d + 1);
+	}
+	sample = (int64_t) Min((double) GBDT_SHAP_SAMPLE, Max(50.0, GBDT_SHAP_WORK / work));
+	step = Max(1, n_train / sample);
+	left = palloc(sizeof(bool) * max_tree);
+	e->mean_abs_shap = palloc0(sizeof(double) * k);
+	for (int64_t r = 0; r < n_train; r += step)
+	{
+		const uint8_t *c = b->codes + (size_t) train_rows[r] * k;
+
+		CHECK_FOR_INTERRUPTS();
+		memset(phi, 0, sizeof(double) * k);
+		for (int t = 0; t < e->n_trees; t++)
+		{
+			const GbdtNode *tree = e->nodes + e->tree_start[t];
+			int			m = e->tree_start[t + 1] - e->tree_start[t];
+
+			for (int i = 0; i < m; i++)
+				if (tree[i].feature >= 0)
+				{
+					uint8_t		v = c[tree[i].feature];
+
+					left[i] = (v == b->missing_code[tree[i].feature]) ? tree[i].default_left : (v <= tree[i].bin);
+				}
+			GbdtTreeShap(tree, left, phi, scratch);
+		}
+		for (int j = 0; j < k; j++)
+			e->mean_abs_shap[j] += fabs(phi[j]);
+		used++;
+	}
+	for (int j = 0; j < k; j++)
+		e->mean_abs_shap[j] /= used;
+	pfree(scratch);
+	pfree(phi);
+	pfree(left);
+}
+
 GbdtEnsemble *
 GbdtTrain(GbdtRows *rows, const GbdtOptions *opts_in)
 {
@@ -307,33 +412,7 @@ GbdtTrain(GbdtRows *rows, const GbdtOptions *opts_in)
 		}
 
 		/* the rows of this tree */
-		if (opts->bootstrap)
-		{
-			n_rows = n_train;
-			for (int64_t r = 0; r < n_rows; r++)
-				idx[r] = train_rows[GbdtRandomBelow(&rng, n_train)];
-			qsort(idx, n_rows, sizeof(uint32_t), CompareU32);
-		}
-		else if (opts->subsample < 1.0)
-		{
-			n_rows = Max(1, (int64_t) floor(opts->subsample * n_train + 0.5));
-			memcpy(idx, train_rows, sizeof(uint32_t) * n_train);
-			/* partial shuffle: the first n_rows of a random permutation */
-			for (int64_t r = 0; r < n_rows; r++)
-			{
-				int64_t		j = r + (int64_t) GbdtRandomBelow(&rng, n_train - r);
-				uint32_t	s = idx[r];
-
-				idx[r] = idx[j];
-				idx[j] = s;
-			}
-			qsort(idx, n_rows, sizeof(uint32_t), CompareU32);
-		}
-		else
-		{
-			n_rows = n_train;
-			memcpy(idx, train_rows, sizeof(uint32_t) * n_train);
-		}
+		n_rows = DrawRows(opts, train_rows, n_train, idx, &rng);
 
 		memset(&gr, 0, sizeof(gr));
 		gr.b = &b;
@@ -433,63 +512,7 @@ GbdtTrain(GbdtRows *rows, const GbdtOptions *opts_in)
 
 	/* mean |SHAP| over a deterministic sample of the training rows */
 	if (e->n_trees > 0 && n_train > 0)
-	{
-		int			depth = GbdtMaxDepth(e->nodes, e->tree_start, e->n_trees);
-		GbdtPathElement *scratch = palloc(sizeof(GbdtPathElement) * GbdtShapScratchSize(depth));
-		double	   *phi = palloc(sizeof(double) * k);
-		bool	   *left = NULL;
-		int			max_tree = 0;
-		int64_t		sample;
-		int64_t		step;
-		int64_t		used = 0;
-		double		work = 0.0;
-
-		/*
-		 * TreeSHAP costs about leaves * depth^2 per tree and row: bound the
-		 * sample so that deep forests do not spend minutes here.
-		 */
-		for (int t = 0; t < e->n_trees; t++)
-		{
-			int			m = e->tree_start[t + 1] - e->tree_start[t];
-			int			d = GbdtMaxDepth(e->nodes, e->tree_start + t, 1);
-
-			max_tree = Max(max_tree, m);
-			work += (double) (m + 1) / 2 * (d + 1) * (d + 1);
-		}
-		sample = (int64_t) Min((double) GBDT_SHAP_SAMPLE, Max(50.0, GBDT_SHAP_WORK / work));
-		step = Max(1, n_train / sample);
-		left = palloc(sizeof(bool) * max_tree);
-		e->mean_abs_shap = palloc0(sizeof(double) * k);
-		for (int64_t r = 0; r < n_train; r += step)
-		{
-			const uint8_t *c = b.codes + (size_t) train_rows[r] * k;
-
-			CHECK_FOR_INTERRUPTS();
-			memset(phi, 0, sizeof(double) * k);
-			for (int t = 0; t < e->n_trees; t++)
-			{
-				const GbdtNode *tree = e->nodes + e->tree_start[t];
-				int			m = e->tree_start[t + 1] - e->tree_start[t];
-
-				for (int i = 0; i < m; i++)
-					if (tree[i].feature >= 0)
-					{
-						uint8_t		v = c[tree[i].feature];
-
-						left[i] = (v == b.missing_code[tree[i].feature]) ? tree[i].default_left : (v <= tree[i].bin);
-					}
-				GbdtTreeShap(tree, left, phi, scratch);
-			}
-			for (int j = 0; j < k; j++)
-				e->mean_abs_shap[j] += fabs(phi[j]);
-			used++;
-		}
-		for (int j = 0; j < k; j++)
-			e->mean_abs_shap[j] /= used;
-		pfree(scratch);
-		pfree(phi);
-		pfree(left);
-	}
+		MeanAbsShap(e, &b, train_rows, n_train);
 
 	pfree(raw);
 	pfree(g);

@@ -160,6 +160,19 @@ gbdt_churn_base_logit(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(BaseValue(c->model));
 }
 
+/* the first two columns of a row per feature: its position and name */
+static void
+FeatureColumns(const GbdtModelView *v, int j, Datum *values, bool *nulls)
+{
+	const char *name = GbdtFeatureName(v, j);
+
+	values[0] = Int32GetDatum(j + 1);
+	if (name)
+		values[1] = CStringGetTextDatum(name);
+	else
+		nulls[1] = true;
+}
+
 /*
  * Returns one row per feature: position, name, value and its exact TreeSHAP
  * contribution to the raw score (log-odds; a forest's probability).
@@ -191,13 +204,8 @@ gbdt_churn_explain(PG_FUNCTION_ARGS)
 	{
 		Datum		values[4];
 		bool		nulls[4] = {false, false, false, false};
-		const char *name = GbdtFeatureName(&v, j);
 
-		values[0] = Int32GetDatum(j + 1);
-		if (name)
-			values[1] = CStringGetTextDatum(name);
-		else
-			nulls[1] = true;
+		FeatureColumns(&v, j, values, nulls);
 		if (isnan(x[j]))
 			nulls[2] = true;
 		else
@@ -236,13 +244,8 @@ gbdt_importance(PG_FUNCTION_ARGS)
 	{
 		Datum		values[6];
 		bool		nulls[6] = {false, false, false, false, false, false};
-		const char *name = GbdtFeatureName(&v, j);
 
-		values[0] = Int32GetDatum(j + 1);
-		if (name)
-			values[1] = CStringGetTextDatum(name);
-		else
-			nulls[1] = true;
+		FeatureColumns(&v, j, values, nulls);
 		values[2] = Int64GetDatum(splits[j]);
 		values[3] = Float8GetDatum(gain[j]);
 		if (total > 0.0)
