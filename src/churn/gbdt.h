@@ -6,9 +6,10 @@
  *	  and kept in the retention.gbdt_model type.
  *
  * The training core (gbdt_boost.c) and TreeSHAP (gbdt_shap.c) use only
- * palloc/pfree and CHECK_FOR_INTERRUPTS from PostgreSQL; the model type,
- * its text forms and the SQL functions are in gbdt_model.c, the aggregate
- * and its options in gbdt_train.c.
+ * palloc/pfree and CHECK_FOR_INTERRUPTS from PostgreSQL; the model type is
+ * in gbdt_model.c (layout, validation, cache) and gbdt_model_json.c (text
+ * forms), scoring in gbdt_score.c and the SQL functions that score in
+ * gbdt_predict.c, the aggregate and its options in gbdt_train.c.
  *
  *-------------------------------------------------------------------------
  */

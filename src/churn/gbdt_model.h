@@ -8,12 +8,16 @@
 #ifndef RETENTION_GBDT_MODEL_H
 #define RETENTION_GBDT_MODEL_H
 
+#include <float.h>
+
+#include "access/detoast.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
 
 #include "gbdt.h"
+#include "gbdt_score.h"
 
 #define GBDT_MODEL_MAGIC	0x54444247	/* "GBDT" */
 #define GBDT_MODEL_VERSION	1
@@ -61,7 +65,59 @@ typedef struct GbdtModelView
 	const char *meta;
 } GbdtModelView;
 
+/*
+ * A validated model of a call site (fn_extra), with what scoring and
+ * explaining need; see GbdtCachedModel.
+ */
+typedef struct GbdtModelCache
+{
+	/* the key: a toast pointer's bytes, or the size and hash of the value */
+	char		pointer[TOAST_POINTER_SIZE];
+	int			pointer_len;
+	Size		size;
+	uint64		hash;
+	/* everything below lives in cxt, emptied when another model comes */
+	MemoryContext cxt;
+	GbdtModel  *model;
+	GbdtScorer *scorer;
+	/* scratch of churn_explain and scoring */
+	double	   *x;
+	bool	   *goes_left;
+	GbdtPathElement *path;
+	double	   *phi;
+	/* a short-header feature array, copied here with a 4-byte header */
+	ArrayType  *args;
+} GbdtModelCache;
+
+/*
+ * The threshold of a split at bin "bin" of feature f: the bin's upper edge,
+ * or DBL_MAX for bin = the feature's edge count, the split that sends every
+ * value left and only the missing ones right.
+ */
+static inline double
+GbdtBinEdge(const double *edges, const int32 *edge_start, int f, int bin)
+{
+	return bin < edge_start[f + 1] - edge_start[f] ? edges[edge_start[f] + bin] : DBL_MAX;
+}
+
+/* the layout (gbdt_model.c) */
+extern GbdtModelView GbdtView(const GbdtModel *m);
+extern GbdtModel *GbdtModelAlloc(int kind, int k, int n_trees, int n_nodes, int n_edges,
+								 int names_len, int meta_len);
+extern const char *GbdtFeatureName(const GbdtModelView *v, int j);
+
+/*
+ * The one validating reader: checks every field of a model of "size" bytes,
+ * raising errors with SQLSTATE "code"; "building" a model sets its recorded
+ * depth, size and hash instead of checking them.
+ */
+extern void GbdtCheckModel(GbdtModel *m, Size size, int code, bool building);
+
+/* the validated model of argument argno, cached per call site */
+extern GbdtModelCache *GbdtCachedModel(FunctionCallInfo fcinfo, int argno);
+
 extern GbdtModel *GbdtModelBuild(const GbdtEnsemble *e, char **names, const char *meta);
+extern char *GbdtCanonicalJson(const char *json);
 extern void GbdtAppendDouble(StringInfo buf, double x);
 
 /* Read a float8[] of n elements into out, NULL elements as NaN (missing). */

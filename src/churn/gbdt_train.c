@@ -32,35 +32,26 @@
 
 #include "gbdt.h"
 #include "gbdt_model.h"
+#include "train_options.h"
 
 /* ---------- options ---------- */
 
 static void
 BadOption(const char *key, const char *detail)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid value for gbdt_train option \"%s\"", key),
-			 errdetail("%s", detail)));
+	TrainBadOption("gbdt_train", key, detail);
 }
 
 static double
 OptionNumber(JsonbValue *v, const char *key)
 {
-	if (v->type != jbvNumeric)
-		BadOption(key, "The value must be a number.");
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-											  NumericGetDatum(v->val.numeric)));
+	return TrainOptionNumber("gbdt_train", v, key);
 }
 
 static int
 OptionInt(JsonbValue *v, const char *key, int lo, int hi)
 {
-	double		d = OptionNumber(v, key);
-
-	if (!(d >= lo && d <= hi) || d != floor(d))
-		BadOption(key, psprintf("The value must be an integer between %d and %d.", lo, hi));
-	return (int) d;
+	return TrainOptionInt("gbdt_train", v, key, lo, hi);
 }
 
 static double
@@ -251,30 +242,7 @@ GbdtParseOptions(Jsonb *options, GbdtOptions *opts)
 				BadOption(name, "The value must be a positive number of megabytes.");
 		}
 		else if (strcmp(name, "feature_names") == 0)
-		{
-			JsonbIterator *ait;
-			JsonbValue	e;
-			int			cap = 16;
-
-			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
-				BadOption(name, "The value must be an array of strings.");
-			opts->names = palloc(sizeof(char *) * cap);
-			opts->n_names = 0;
-			ait = JsonbIteratorInit(v.val.binary.data);
-			while ((tok = JsonbIteratorNext(&ait, &e, true)) != WJB_DONE)
-			{
-				if (tok != WJB_ELEM)
-					continue;
-				if (e.type != jbvString)
-					BadOption(name, "The value must be an array of strings.");
-				if (opts->n_names == cap)
-				{
-					cap *= 2;
-					opts->names = repalloc(opts->names, sizeof(char *) * cap);
-				}
-				opts->names[opts->n_names++] = pnstrdup(e.val.string.val, e.val.string.len);
-			}
-		}
+			opts->names = TrainOptionStrings("gbdt_train", &v, name, &opts->n_names);
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

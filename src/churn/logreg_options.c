@@ -18,6 +18,7 @@
 #include "utils/numeric.h"
 
 #include "logreg_options.h"
+#include "train_options.h"
 
 #define DEFAULT_MAX_ITER		100
 #define DEFAULT_TOL				1e-8
@@ -26,19 +27,13 @@
 static void
 BadOption(const char *key, const char *detail)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid value for logreg_train option \"%s\"", key),
-			 errdetail("%s", detail)));
+	TrainBadOption("logreg_train", key, detail);
 }
 
 static double
 OptionNumber(JsonbValue *v, const char *key)
 {
-	if (v->type != jbvNumeric)
-		BadOption(key, "The value must be a number.");
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-											  NumericGetDatum(v->val.numeric)));
+	return TrainOptionNumber("logreg_train", v, key);
 }
 
 static void
@@ -166,30 +161,7 @@ LogregParseOptions(Jsonb *options, LogregOptions *opts)
 		else if (strcmp(name, "class_weight") == 0)
 			ParseClassWeight(&v, opts);
 		else if (strcmp(name, "feature_names") == 0)
-		{
-			JsonbIterator *ait;
-			JsonbValue	e;
-			int			cap = 16;
-
-			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
-				BadOption(name, "The value must be an array of strings.");
-			opts->names = palloc(sizeof(char *) * cap);
-			opts->n_names = 0;
-			ait = JsonbIteratorInit(v.val.binary.data);
-			while ((tok = JsonbIteratorNext(&ait, &e, true)) != WJB_DONE)
-			{
-				if (tok != WJB_ELEM)
-					continue;
-				if (e.type != jbvString)
-					BadOption(name, "The value must be an array of strings.");
-				if (opts->n_names == cap)
-				{
-					cap *= 2;
-					opts->names = repalloc(opts->names, sizeof(char *) * cap);
-				}
-				opts->names[opts->n_names++] = pnstrdup(e.val.string.val, e.val.string.len);
-			}
-		}
+			opts->names = TrainOptionStrings("logreg_train", &v, name, &opts->n_names);
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
