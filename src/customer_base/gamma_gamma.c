@@ -220,8 +220,11 @@ GammaGammaExpectedSpend(const BtydModel *model, double x, double m)
 				 errmsg("expected spend is infinite for this model"),
 				 errdetail("The posterior mean needs p * frequency + q > 1, but it is %g.",
 						   denominator + 1.0)));
-	/* a weighted mean of the population mean p v / (q - 1) and the customer's m */
-	return BtydFiniteResult(p * (v + x * m) / denominator, "expected spend");
+	/*
+	 * a weighted mean of the population mean p v / (q - 1) and the
+	 * customer's m, written so that a huge m cannot overflow x m
+	 */
+	return BtydFiniteResult(p * v / denominator + (p * x / denominator) * m, "expected spend");
 }
 
 /* Returns the expected spend per transaction of a customer (x, m). */
