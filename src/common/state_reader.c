@@ -31,6 +31,40 @@ StateInvalid(const StateLayout *layout, const char *field, const char *fmt,...)
 	pg_unreachable();
 }
 
+void
+Float8StateInvalid(const char *name, const char *fmt,...)
+{
+	char		detail[256];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid %s state: %s", name, detail),
+			 errhint("Pass only states made by the aggregate's own functions.")));
+	pg_unreachable();
+}
+
+const double *
+Float8StateRead(ArrayType *arr, const char *name, double tag,
+				const double *untagged, int untagged_n, int *n)
+{
+	const double *v;
+
+	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != FLOAT8OID)
+		Float8StateInvalid(name, "a state is a one-dimensional float8 array without nulls");
+	*n = ARR_DIMS(arr)[0];
+	v = (const double *) ARR_DATA_PTR(arr);
+	if (*n >= 1 && v[0] == tag)
+		return v;
+	if (untagged && *n == untagged_n &&
+		memcmp(v, untagged, sizeof(double) * untagged_n) == 0)
+		return NULL;
+	Float8StateInvalid(name, "the first element is not the tag of this state's layout and version");
+}
+
 int64
 CheckedMul64(int64 a, int64 b, const char *what)
 {
