@@ -211,6 +211,7 @@ GammaGammaExpectedSpend(const BtydModel *model, double x, double m)
 	double		q = model->params[1];
 	double		v = model->params[2];
 	double		denominator;
+	double		value;
 
 	CheckSpend(x, m, false);
 	denominator = p * x + q - 1.0;
@@ -220,11 +221,12 @@ GammaGammaExpectedSpend(const BtydModel *model, double x, double m)
 				 errmsg("expected spend is infinite for this model"),
 				 errdetail("The posterior mean needs p * frequency + q > 1, but it is %g.",
 						   denominator + 1.0)));
-	/*
-	 * a weighted mean of the population mean p v / (q - 1) and the
-	 * customer's m, written so that a huge m cannot overflow x m
-	 */
-	return BtydFiniteResult(p * v / denominator + (p * x / denominator) * m, "expected spend");
+	/* a weighted mean of the population mean p v / (q - 1) and the customer's m */
+	value = p * (v + x * m) / denominator;
+	/* x m overflowed for a huge m: the same mean, without the product */
+	if (!isfinite(value))
+		value = p * v / denominator + (p * x / denominator) * m;
+	return BtydFiniteResult(value, "expected spend");
 }
 
 /* Returns the expected spend per transaction of a customer (x, m). */
