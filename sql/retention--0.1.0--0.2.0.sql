@@ -5978,3 +5978,67 @@ $$;
 COMMENT ON FUNCTION @extschema@.report_html(text) IS
 'one self-contained HTML page (inline CSS and SVG, no script, nothing fetched when viewed) on a pipeline: cohort retention heatmap and curves, the churn model''s ROC curve and calibration on its holdout, the backtest of every score (and why one is withheld), the churn-probability histogram, the top churn drivers, the item-kNN evaluation against popularity and each campaign''s effect against its control arm; sections without data say so';
 
+-- source: src/customer_base/models.sql, src/customer_base/pareto_nbd.sql (issue 11)
+
+-- binary I/O (0.1.0 had none): magic, version, kind, then the numbers;
+-- recv accepts exactly what the text input accepts
+CREATE FUNCTION @extschema@.bgnbd_model_recv(internal)
+RETURNS @extschema@.bgnbd_model
+AS 'MODULE_PATHNAME', 'bgnbd_model_recv'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.bgnbd_model_recv(internal) IS
+'binary input function of bgnbd_model: magic, format version, kind, flags, iterations, then the numbers';
+
+CREATE FUNCTION @extschema@.bgnbd_model_send(@extschema@.bgnbd_model)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'bgnbd_model_send'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.bgnbd_model_send(@extschema@.bgnbd_model) IS
+'binary output function of bgnbd_model';
+
+ALTER TYPE @extschema@.bgnbd_model SET (RECEIVE = @extschema@.bgnbd_model_recv,
+                                          SEND = @extschema@.bgnbd_model_send);
+
+-- binary I/O (0.1.0 had none): magic, version, kind, then the numbers;
+-- recv accepts exactly what the text input accepts
+CREATE FUNCTION @extschema@.gamma_gamma_model_recv(internal)
+RETURNS @extschema@.gamma_gamma_model
+AS 'MODULE_PATHNAME', 'gamma_gamma_model_recv'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.gamma_gamma_model_recv(internal) IS
+'binary input function of gamma_gamma_model: magic, format version, kind, flags, iterations, then the numbers';
+
+CREATE FUNCTION @extschema@.gamma_gamma_model_send(@extschema@.gamma_gamma_model)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'gamma_gamma_model_send'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.gamma_gamma_model_send(@extschema@.gamma_gamma_model) IS
+'binary output function of gamma_gamma_model';
+
+ALTER TYPE @extschema@.gamma_gamma_model SET (RECEIVE = @extschema@.gamma_gamma_model_recv,
+                                          SEND = @extschema@.gamma_gamma_model_send);
+
+-- binary I/O (0.1.0 had none): magic, version, kind, then the numbers;
+-- recv accepts exactly what the text input accepts
+CREATE FUNCTION @extschema@.pareto_nbd_model_recv(internal)
+RETURNS @extschema@.pareto_nbd_model
+AS 'MODULE_PATHNAME', 'pareto_nbd_model_recv'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.pareto_nbd_model_recv(internal) IS
+'binary input function of pareto_nbd_model: magic, format version, kind, flags, iterations, then the numbers';
+
+CREATE FUNCTION @extschema@.pareto_nbd_model_send(@extschema@.pareto_nbd_model)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'pareto_nbd_model_send'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.pareto_nbd_model_send(@extschema@.pareto_nbd_model) IS
+'binary output function of pareto_nbd_model';
+
+ALTER TYPE @extschema@.pareto_nbd_model SET (RECEIVE = @extschema@.pareto_nbd_model_recv,
+                                          SEND = @extschema@.pareto_nbd_model_send);

@@ -6,7 +6,7 @@
 -- name on a state of their layout that lacks their field (the fuzzer's 21
 -- internal errors) raise 22023.
 BEGIN;
-SELECT plan(17);
+SELECT plan(20);
 
 CREATE ROLE state_tags_role;
 GRANT USAGE ON SCHEMA retention TO state_tags_role;
@@ -65,6 +65,14 @@ SELECT is(retention.float8_state_add('{1,2}', '{3,4}'), '{4,6}'::float8[], 'floa
 -- calls, or come back from them tagged
 SELECT is((SELECT retention.logreg_step(y, ARRAY[p], '{0,0}', NULL) FROM rows)[1], 90516436025345::float8,
           'logreg_step state: tag, layout 4, version 1');
+
+-- the 0.1.0 model types got a binary form, with magic "RTBY" and version 1
+SELECT is(substr(retention.bgnbd_model_send('{"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}'), 1, 12),
+          '\x525442590000000100000001'::bytea, 'bgnbd_model_send: magic, version 1, kind 1');
+SELECT is(substr(retention.gamma_gamma_model_send('{"p": 6.25, "q": 3.74, "v": 15.44}'), 1, 12),
+          '\x525442590000000100000002'::bytea, 'gamma_gamma_model_send: magic, version 1, kind 2');
+SELECT is(substr(retention.pareto_nbd_model_send('{"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}'), 1, 12),
+          '\x525442590000000100000003'::bytea, 'pareto_nbd_model_send: magic, version 1, kind 3');
 
 SELECT * FROM finish();
 ROLLBACK;
