@@ -533,8 +533,7 @@ threshold_for_recall_final(PG_FUNCTION_ARGS)
 #define LOG_LOSS_TAG FLOAT8_STATE_TAG(FLOAT8_LAYOUT_LOG_LOSS, 1)
 #define LIMB 4294967296.0		/* 2^32 */
 
-/* the aggregate's INITCOND, untagged (0.1.0's): read as the empty state */
-static const double log_loss_initcond[LOG_LOSS_STATE] = {0, 0, 0, 0, 0};
+/* the aggregate's INITCOND {0,0,0,0,0} is untagged (0.1.0's): read as the empty state */
 
 /* Carries every limb above 2^32 into the next one: the canonical form. */
 static void
@@ -573,40 +572,17 @@ LogLossAdd(double *limbs, double term)
 
 /*
  * The log-loss state {tag, n, four limbs} (or the untagged INITCOND) into
- * v[LOG_LOSS_STATE]: the count and the limbs must be integers in range.
+ * v[LOG_LOSS_STATE]: integers in range.
  */
 static void
 ReadLogLossState(ArrayType *state, double *v)
 {
-	int			n;
-	const double *e = Float8StateRead(state, "log_loss", LOG_LOSS_TAG,
-									  log_loss_initcond, LOG_LOSS_STATE, &n);
-
-	if (e == NULL)
-	{
-		memset(v, 0, sizeof(double) * LOG_LOSS_STATE);
-		return;
-	}
-	if (n != 1 + LOG_LOSS_STATE)
-		Float8StateInvalid("log_loss", "%d elements, not %d", n, 1 + LOG_LOSS_STATE);
-	memcpy(v, e + 1, sizeof(double) * LOG_LOSS_STATE);
-	for (int i = 0; i < LOG_LOSS_STATE; i++)
-	{
-		if (!(v[i] >= 0.0 && v[i] <= 9007199254740992.0 && v[i] == floor(v[i])) ||
-			(i >= 1 && i <= 3 && v[i] >= LIMB))
-			Float8StateInvalid("log_loss", "element %d is %g; the state holds a row count and the four base-2^32 limbs of a fixed-point sum",
+	Float8CountsRead(state, "log_loss", LOG_LOSS_TAG, LOG_LOSS_STATE, v,
+					 "the state holds a row count and the four base-2^32 limbs of a fixed-point sum");
+	for (int i = 1; i <= 3; i++)
+		if (v[i] >= LIMB)
+			Float8StateInvalid("log_loss", "element %d is %g, more than a base-2^32 limb holds",
 							   i + 2, v[i]);
-	}
-}
-
-static ArrayType *
-LogLossStateArray(const double *v)
-{
-	double		t[1 + LOG_LOSS_STATE];
-
-	t[0] = LOG_LOSS_TAG;
-	memcpy(t + 1, v, sizeof(double) * LOG_LOSS_STATE);
-	return Float8ArrayFromValues(t, 1 + LOG_LOSS_STATE);
 }
 
 /* Returns the log-loss state {n, limbs of the sum of -log likelihoods} with one more row. */
@@ -627,7 +603,7 @@ log_loss_accum(PG_FUNCTION_ARGS)
 	p = Min(Max(p, LOG_LOSS_EPS), 1.0 - LOG_LOSS_EPS);
 	v[0] += 1.0;
 	LogLossAdd(v + 1, y ? -log(p) : -log1p(-p));
-	PG_RETURN_ARRAYTYPE_P(LogLossStateArray(v));
+	PG_RETURN_ARRAYTYPE_P(Float8StateWrite(LOG_LOSS_TAG, v, LOG_LOSS_STATE));
 }
 
 /* Returns the sum of two log-loss states (parallel and distributed aggregation). */
@@ -645,7 +621,7 @@ log_loss_combine(PG_FUNCTION_ARGS)
 	for (int i = 0; i < LOG_LOSS_STATE; i++)
 		v[i] += w[i];
 	LogLossNormalise(v + 1);
-	PG_RETURN_ARRAYTYPE_P(LogLossStateArray(v));
+	PG_RETURN_ARRAYTYPE_P(Float8StateWrite(LOG_LOSS_TAG, v, LOG_LOSS_STATE));
 }
 
 /* Returns the mean log loss of a state, NULL for no rows. */
@@ -671,8 +647,7 @@ log_loss_final(PG_FUNCTION_ARGS)
 #define CLASSIFICATION_STATE 4
 #define CLASSIFICATION_TAG FLOAT8_STATE_TAG(FLOAT8_LAYOUT_CLASSIFICATION, 1)
 
-/* the aggregate's INITCOND, untagged (0.1.0's): read as the empty state */
-static const double classification_initcond[CLASSIFICATION_STATE] = {0, 0, 0, 0};
+/* the aggregate's INITCOND {0,0,0,0} is untagged (0.1.0's): read as the empty state */
 
 static bool
 IsClassificationState(ArrayType *state)
@@ -685,33 +660,8 @@ IsClassificationState(ArrayType *state)
 static void
 ReadClassificationState(ArrayType *state, double *v)
 {
-	int			n;
-	const double *e = Float8StateRead(state, "classification_report", CLASSIFICATION_TAG,
-									  classification_initcond, CLASSIFICATION_STATE, &n);
-
-	if (e == NULL)
-	{
-		memset(v, 0, sizeof(double) * CLASSIFICATION_STATE);
-		return;
-	}
-	if (n != 1 + CLASSIFICATION_STATE)
-		Float8StateInvalid("classification_report", "%d elements, not %d",
-						   n, 1 + CLASSIFICATION_STATE);
-	memcpy(v, e + 1, sizeof(double) * CLASSIFICATION_STATE);
-	for (int i = 0; i < CLASSIFICATION_STATE; i++)
-		if (!(v[i] >= 0.0 && v[i] <= 9007199254740992.0 && v[i] == floor(v[i])))
-			Float8StateInvalid("classification_report", "element %d is %g, not a count of rows (tp, fp, tn, fn)",
-							   i + 2, v[i]);
-}
-
-static ArrayType *
-ClassificationStateArray(const double *v)
-{
-	double		t[1 + CLASSIFICATION_STATE];
-
-	t[0] = CLASSIFICATION_TAG;
-	memcpy(t + 1, v, sizeof(double) * CLASSIFICATION_STATE);
-	return Float8ArrayFromValues(t, 1 + CLASSIFICATION_STATE);
+	Float8CountsRead(state, "classification_report", CLASSIFICATION_TAG, CLASSIFICATION_STATE, v,
+					 "the state holds the counts of rows tp, fp, tn and fn");
 }
 
 /*
@@ -736,7 +686,7 @@ float8_state_add(PG_FUNCTION_ARGS)
 		ReadClassificationState(b, y);
 		for (int i = 0; i < CLASSIFICATION_STATE; i++)
 			x[i] += y[i];
-		PG_RETURN_ARRAYTYPE_P(ClassificationStateArray(x));
+		PG_RETURN_ARRAYTYPE_P(Float8StateWrite(CLASSIFICATION_TAG, x, CLASSIFICATION_STATE));
 	}
 	n = Float8ArrayLength(a);
 	if (n < 0 || n != Float8ArrayLength(b))
@@ -772,7 +722,7 @@ classification_accum(PG_FUNCTION_ARGS)
 				 errmsg("score and threshold must not be NaN")));
 	predicted = score >= threshold;
 	v[predicted ? (y ? 0 : 1) : (y ? 3 : 2)] += 1.0;
-	PG_RETURN_ARRAYTYPE_P(ClassificationStateArray(v));
+	PG_RETURN_ARRAYTYPE_P(Float8StateWrite(CLASSIFICATION_TAG, v, CLASSIFICATION_STATE));
 }
 
 /* Returns accuracy, precision, recall, F1 and the counts as jsonb. */

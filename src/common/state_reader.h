@@ -72,13 +72,24 @@ extern int64 *Int8StateRead(ArrayType *arr, const StateLayout *layout,
 /*
  * Checks a float8[] state's shape (1-D float8 without NULLs) and its tag
  * (element 1); returns the elements and their number in *n.  A state whose
- * first element is not the tag is 22023 naming "name", unless untagged_ok
- * and the whole array equals "untagged" (an aggregate's INITCOND, which
- * ALTER AGGREGATE cannot change): then NULL, for the caller's empty state.
- * The layout's own reader checks the length and the values.
+ * first element is not the tag is 22023 naming "name", unless it is
+ * "zeros_n" zeros (an aggregate's untagged INITCOND, which ALTER AGGREGATE
+ * cannot change; 0: none): then NULL, for the caller's empty state.  The
+ * layout's own reader checks the length and the values.
  */
 extern const double *Float8StateRead(ArrayType *arr, const char *name, double tag,
-									 const double *untagged, int untagged_n, int *n);
+									 int zeros_n, int *n);
+
+/*
+ * For layouts of "nvalues" counts after the tag: reads them into v (zeros
+ * for the INITCOND of nvalues zeros), each an integer in 0 .. 2^53, else
+ * 22023 naming "name" and saying what the elements are ("what").
+ */
+extern void Float8CountsRead(ArrayType *arr, const char *name, double tag, int nvalues,
+							 double *v, const char *what);
+
+/* A tagged state: tag, then the nvalues values. */
+extern ArrayType *Float8StateWrite(double tag, const double *v, int nvalues);
 
 /* Raises 22023 "invalid <name> state: <message>". */
 extern void Float8StateInvalid(const char *name, const char *fmt,...)

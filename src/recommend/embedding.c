@@ -56,7 +56,7 @@ static int
 StateDims(ArrayType *state)
 {
 	int			n;
-	const float8 *v = Float8StateRead(state, "embedding_mean", EMBEDDING_TAG, NULL, 0, &n);
+	const float8 *v = Float8StateRead(state, "embedding_mean", EMBEDDING_TAG, 0, &n);
 
 	if (n < 4 || n % 2 != 0)
 		Float8StateInvalid("embedding_mean", "%d elements; a state holds the tag, a count and two per dimension", n);

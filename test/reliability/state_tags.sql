@@ -57,7 +57,7 @@ SELECT is(retention.classification_final('{0,0,0,0}'), NULL, 'classification_rep
 SELECT throws_ok($$SELECT retention.classification_final('{1,2,3,4}')$$, '22023', NULL,
                  'classification_report: an untagged state');
 SELECT throws_ok($$SELECT retention.classification_final(ARRAY[90516435894273, 1, -4, 4, 0]::float8[])$$, '22023',
-                 'invalid classification_report state: element 3 is -4, not a count of rows (tp, fp, tn, fn)',
+                 'invalid classification_report state: element 3 is -4; the state holds the counts of rows tp, fp, tn and fn',
                  'classification_report: a negative count');
 SELECT is(retention.float8_state_add('{1,2}', '{3,4}'), '{4,6}'::float8[], 'float8_state_add: other arrays add element-wise');
 
