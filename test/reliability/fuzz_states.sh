@@ -130,7 +130,7 @@ retention_fuzz() {
 
 		if [ "$crashed" = 1 ]; then
 			echo "fuzz: THE SERVER CRASHED"
-			tail -20 "$dir/calls.err" "$dir/copy.err"
+			tail -n 20 "$dir/calls.err" "$dir/copy.err" 2>/dev/null
 			fuzz_failed=$((fuzz_failed + 1))
 		else
 			fuzz_passed=$((fuzz_passed + 1))
