@@ -2528,13 +2528,21 @@ COMMENT ON FUNCTION @extschema@.sbg_residual_lifetime(@extschema@.sbg_model, flo
 
 CREATE FUNCTION @extschema@.sbg_projection(model @extschema@.sbg_model, periods integer)
 RETURNS TABLE (period integer, survival float8, retention_rate float8)
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-BEGIN ATOMIC
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+BEGIN
+    -- a bound, so that no argument makes a call run for minutes
+    IF periods OPERATOR(pg_catalog.<) 0 OR periods OPERATOR(pg_catalog.>) 100000 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('periods must be between 0 and 100000, not %s', periods);
+    END IF;
+    RETURN QUERY
     SELECT t, @extschema@.sbg_survival(model, t),
            CASE WHEN t OPERATOR(pg_catalog.>) 0 THEN @extschema@.sbg_retention_rate(model, t) END
       FROM pg_catalog.generate_series(0, periods) AS t
      ORDER BY t;
-END;
+END
+$$;
 
 COMMENT ON FUNCTION @extschema@.sbg_projection(@extschema@.sbg_model, integer) IS
 'the projected survival S(t) and retention rate r_t of periods 0 .. periods, one row per period';
@@ -3713,10 +3721,26 @@ BEGIN
         -- a constant expected rate (r + x) / (alpha + T) per unit of time
         rate := @extschema@.customer_base_expected_purchases(model, 1, frequency, recency, t);
         FOR i IN 1 .. periods LOOP
+            -- past e^700 the discount overflows soon, and what is left is
+            -- below 1e-300 of each period's share
+            EXIT WHEN i * ln(1 + discount_rate) > 700;
             total := total + rate * period / (1 + discount_rate) ^ i;
         END LOOP;
     WHEN 'pareto_nbd', 'mbgnbd' THEN
+        -- MBG/NBD sums a series per period, of about 40 h / (alpha + T) terms
+        -- when frequency <= a - r (bgnbd.c): refuse at once periods that
+        -- would take more than 1e8 terms in all, as customer_lifetime_value
+        -- does for BG/NBD, rather than run for minutes
+        IF model ->> 'kind' = 'mbgnbd'
+           AND frequency <= (model ->> 'a')::float8 - (model ->> 'r')::float8
+           AND 20.0 * periods * periods * period / ((model ->> 'alpha')::float8 + t) > 1e8 THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = format('%s periods of length %s are too many for this model and customer',
+                                 periods, period),
+                HINT = 'Use fewer or shorter periods.';
+        END IF;
         FOR i IN 1 .. periods LOOP
+            EXIT WHEN i * ln(1 + discount_rate) > 700;
             cumulative := @extschema@.customer_base_expected_purchases(model, i * period, frequency, recency, t);
             total := total + (cumulative - previous) / (1 + discount_rate) ^ i;
             previous := cumulative;
@@ -6807,3 +6831,68 @@ COMMENT ON FUNCTION @extschema@.activity_stickiness_trans(bigint[], @extschema@.
 
 COMMENT ON FUNCTION @extschema@.period_start(timestamptz, text) IS
 'first date of the day, ISO week (Monday), month or quarter containing ts in the session time zone: the periods of the retention aggregates (hours have no first date: an error)';
+
+-- source: src/customer_base/models.sql, src/customer_base/pareto_nbd.sql (issue 11)
+
+-- binary I/O (0.1.0 had none): magic, version, kind, then the numbers;
+-- recv accepts exactly what the text input accepts
+CREATE FUNCTION @extschema@.bgnbd_model_recv(internal)
+RETURNS @extschema@.bgnbd_model
+AS 'MODULE_PATHNAME', 'bgnbd_model_recv'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.bgnbd_model_recv(internal) IS
+'binary input function of bgnbd_model: magic, format version, kind, flags, iterations, then the numbers';
+
+CREATE FUNCTION @extschema@.bgnbd_model_send(@extschema@.bgnbd_model)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'bgnbd_model_send'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.bgnbd_model_send(@extschema@.bgnbd_model) IS
+'binary output function of bgnbd_model';
+
+ALTER TYPE @extschema@.bgnbd_model SET (RECEIVE = @extschema@.bgnbd_model_recv,
+                                          SEND = @extschema@.bgnbd_model_send);
+
+-- binary I/O (0.1.0 had none): magic, version, kind, then the numbers;
+-- recv accepts exactly what the text input accepts
+CREATE FUNCTION @extschema@.gamma_gamma_model_recv(internal)
+RETURNS @extschema@.gamma_gamma_model
+AS 'MODULE_PATHNAME', 'gamma_gamma_model_recv'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.gamma_gamma_model_recv(internal) IS
+'binary input function of gamma_gamma_model: magic, format version, kind, flags, iterations, then the numbers';
+
+CREATE FUNCTION @extschema@.gamma_gamma_model_send(@extschema@.gamma_gamma_model)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'gamma_gamma_model_send'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.gamma_gamma_model_send(@extschema@.gamma_gamma_model) IS
+'binary output function of gamma_gamma_model';
+
+ALTER TYPE @extschema@.gamma_gamma_model SET (RECEIVE = @extschema@.gamma_gamma_model_recv,
+                                          SEND = @extschema@.gamma_gamma_model_send);
+
+-- binary I/O (0.1.0 had none): magic, version, kind, then the numbers;
+-- recv accepts exactly what the text input accepts
+CREATE FUNCTION @extschema@.pareto_nbd_model_recv(internal)
+RETURNS @extschema@.pareto_nbd_model
+AS 'MODULE_PATHNAME', 'pareto_nbd_model_recv'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.pareto_nbd_model_recv(internal) IS
+'binary input function of pareto_nbd_model: magic, format version, kind, flags, iterations, then the numbers';
+
+CREATE FUNCTION @extschema@.pareto_nbd_model_send(@extschema@.pareto_nbd_model)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'pareto_nbd_model_send'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.pareto_nbd_model_send(@extschema@.pareto_nbd_model) IS
+'binary output function of pareto_nbd_model';
+
+ALTER TYPE @extschema@.pareto_nbd_model SET (RECEIVE = @extschema@.pareto_nbd_model_recv,
+                                          SEND = @extschema@.pareto_nbd_model_send);

@@ -15,6 +15,7 @@
 
 #include "logreg_model.h"
 #include "logreg_options.h"
+#include "state_reader.h"
 
 /*
  * |z| beyond which a fitted probability is 1 or 0 to double precision
@@ -42,7 +43,9 @@
 #define SUMS_W_NEG		7
 #define SUMS_NLL		8
 #define SUMS_N_EXTREME	9
-#define SUMS_MAGIC		7301.0	/* slot 0: marks a logreg_step state */
+/* slot 0: the tag of a logreg_step state (layout and version, state_reader.h) */
+#define SUMS_MAGIC		FLOAT8_STATE_TAG(FLOAT8_LAYOUT_LOGREG_STEP, 1)
+#define SUMS_MAGIC_0_1_0	7301.0	/* 0.1.0's untagged magic, same layout: still read */
 
 #define SumsLength(k, p)	(SUMS_HEADER + (k) + (p) + (p) * (p))
 #define SumsX(s)			((s) + SUMS_HEADER)

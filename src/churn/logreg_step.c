@@ -54,7 +54,7 @@ CheckedSums(ArrayType *a, int *k, int *p)
 		goto bad;
 	n = ARR_DIMS(a)[0];
 	s = (double *) ARR_DATA_PTR(a);
-	if (n < SUMS_HEADER || s[0] != SUMS_MAGIC)
+	if (n < SUMS_HEADER || (s[0] != SUMS_MAGIC && s[0] != SUMS_MAGIC_0_1_0))
 		goto bad;
 	*k = (int) s[SUMS_K];
 	*p = (int) s[SUMS_P];
@@ -208,6 +208,7 @@ logreg_step_combine(PG_FUNCTION_ARGS)
 		r = (ka < 0) ? b : a;
 		len = (ka < 0) ? ((kb < 0) ? SUMS_HEADER : SumsLength(kb, pb)) : SumsLength(ka, pa);
 		r = memcpy(palloc(sizeof(double) * len), r, sizeof(double) * len);
+		r[0] = SUMS_MAGIC;
 		r[SUMS_N_SKIPPED] = a[SUMS_N_SKIPPED] + b[SUMS_N_SKIPPED];
 		PG_RETURN_ARRAYTYPE_P(SumsToArray(r));
 	}

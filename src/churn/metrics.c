@@ -39,6 +39,7 @@
 
 #include "agg_context.h"
 #include "float_array.h"
+#include "state_reader.h"
 
 /* scikit-learn's log_loss clips probabilities to [eps, 1 - eps] */
 #define LOG_LOSS_EPS 1e-15
@@ -264,19 +265,48 @@ scored_labels_deserialize(PG_FUNCTION_ARGS)
 	ScoredLabels *s;
 
 	if (len < sizeof(hdr))
-		elog(ERROR, "invalid scored-labels state: %zu bytes", len);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid scored-labels state: %zu bytes, fewer than its header", len)));
 	memcpy(&hdr, VARDATA_ANY(data), sizeof(hdr));
 	if (hdr.n < 0 || hdr.n > MAX_SCORED_LABELS ||
 		len != sizeof(hdr) + sizeof(ScoredLabel) * (Size) hdr.n)
-		elog(ERROR, "invalid scored-labels state: %zu bytes for " INT64_FORMAT " pairs",
-			 len, hdr.n);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid scored-labels state: %zu bytes for " INT64_FORMAT " pairs",
+						len, hdr.n)));
+	/* NaN: no target (roc_auc, threshold_max_f1); else as the transition checks it */
+	if (!isnan(hdr.target) && !(hdr.target > 0.0 && hdr.target <= 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid scored-labels state: field \"target recall\" is %g, outside (0, 1]",
+						hdr.target)));
 	s = palloc0(sizeof(ScoredLabels));
 	s->target = hdr.target;
 	if (hdr.n > 0)
 	{
+		int64		pos = 0;
+		int64		neg = 0;
+
 		ReservePairs(CurrentMemoryContext, s, hdr.n);
 		memcpy(s->items, VARDATA_ANY(data) + sizeof(hdr), sizeof(ScoredLabel) * hdr.n);
 		s->n = hdr.n;
+		/* as the transition makes them, and totals that fit (the finals add them up) */
+		for (int64 i = 0; i < s->n; i++)
+		{
+			const ScoredLabel *item = &s->items[i];
+
+			if (isnan(item->score) || item->pos < 0 || item->neg < 0 ||
+				(item->pos == 0 && item->neg == 0) ||
+				pg_add_s64_overflow(pos, item->pos, &pos) ||
+				pg_add_s64_overflow(neg, item->neg, &neg))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid scored-labels state: pair " INT64_FORMAT " has score %g, "
+								INT64_FORMAT " positives and " INT64_FORMAT " negatives",
+								i + 1, item->score, item->pos, item->neg),
+						 errdetail("Scores are not NaN, counts are non-negative, not both zero, and sum to at most 2^63 - 1.")));
+		}
 	}
 	PG_RETURN_POINTER(s);
 }
@@ -461,6 +491,12 @@ threshold_for_recall_final(PG_FUNCTION_ARGS)
 
 	if (s == NULL || s->n == 0)
 		PG_RETURN_NULL();
+	/* a state of roc_auc or threshold_max_f1 (same layout) passed by name */
+	if (!(s->target > 0.0 && s->target <= 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("aggregate state holds no target recall"),
+				 errdetail("threshold_for_recall_final reads a state of threshold_for_recall, not of roc_auc or threshold_max_f1.")));
 	SortPairs(s, &n_pos, &n_neg);
 	if (n_pos == 0)
 		PG_RETURN_NULL();
@@ -492,8 +528,11 @@ threshold_for_recall_final(PG_FUNCTION_ARGS)
  * at most 3e-20, less than its own float8 rounding; the top limb holds the
  * overflow of up to 2^53 rows.
  */
-#define LOG_LOSS_STATE 5
+#define LOG_LOSS_STATE 5		/* n and the four limbs, after the tag */
+#define LOG_LOSS_TAG FLOAT8_STATE_TAG(FLOAT8_LAYOUT_LOG_LOSS, 1)
 #define LIMB 4294967296.0		/* 2^32 */
+
+/* the aggregate's INITCOND {0,0,0,0,0} is untagged (0.1.0's): read as the empty state */
 
 /* Carries every limb above 2^32 into the next one: the canonical form. */
 static void
@@ -527,36 +566,22 @@ LogLossAdd(double *limbs, double term)
 /*
  * The float8[] states below can reach us from SQL (a direct call, a state
  * shipped between Citus nodes as text), so a malformed one is a user error.
+ * Each has one reader, used by its transition, combine and final functions.
+ */
+
+/*
+ * The log-loss state {tag, n, four limbs} (or the untagged INITCOND) into
+ * v[LOG_LOSS_STATE]: integers in range.
  */
 static void
-CheckMetricState(ArrayType *state, int expected, const char *aggregate)
+ReadLogLossState(ArrayType *state, double *v)
 {
-	if (Float8ArrayLength(state) != expected)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid %s state", aggregate),
-				 errdetail("The state must be a float8 array of %d elements without nulls.",
-						   expected)));
-}
-
-/* As CheckMetricState, and the limbs must be integers in their ranges. */
-static void
-CheckLogLossState(ArrayType *state)
-{
-	const double *v;
-
-	CheckMetricState(state, LOG_LOSS_STATE, "log_loss");
-	v = (const double *) ARR_DATA_PTR(state);
-	for (int i = 0; i < LOG_LOSS_STATE; i++)
-	{
-		if (!(v[i] >= 0.0 && v[i] <= 9007199254740992.0 && v[i] == floor(v[i])) ||
-			(i >= 1 && i <= 3 && v[i] >= LIMB))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid log_loss state"),
-					 errdetail("Element %d is %g; the state holds a row count and the four base-2^32 limbs of a fixed-point sum.",
-							   i + 1, v[i])));
-	}
+	Float8CountsRead(state, "log_loss", LOG_LOSS_TAG, LOG_LOSS_STATE, v,
+					 "the state holds a row count and the four base-2^32 limbs of a fixed-point sum");
+	for (int i = 1; i <= 3; i++)
+		if (v[i] >= LIMB)
+			Float8StateInvalid("log_loss", "element %d is %g, more than a base-2^32 limb holds",
+							   i + 2, v[i]);
 }
 
 /* Returns the log-loss state {n, limbs of the sum of -log likelihoods} with one more row. */
@@ -569,16 +594,15 @@ log_loss_accum(PG_FUNCTION_ARGS)
 	bool		y = PG_GETARG_BOOL(2);
 	double		v[LOG_LOSS_STATE];
 
-	CheckLogLossState(state);
+	ReadLogLossState(state, v);
 	if (!(p >= 0.0 && p <= 1.0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("probability %g is not between 0 and 1", p)));
 	p = Min(Max(p, LOG_LOSS_EPS), 1.0 - LOG_LOSS_EPS);
-	memcpy(v, ARR_DATA_PTR(state), sizeof(v));
 	v[0] += 1.0;
 	LogLossAdd(v + 1, y ? -log(p) : -log1p(-p));
-	PG_RETURN_ARRAYTYPE_P(Float8ArrayFromValues(v, LOG_LOSS_STATE));
+	PG_RETURN_ARRAYTYPE_P(Float8StateWrite(LOG_LOSS_TAG, v, LOG_LOSS_STATE));
 }
 
 /* Returns the sum of two log-loss states (parallel and distributed aggregation). */
@@ -589,33 +613,14 @@ log_loss_combine(PG_FUNCTION_ARGS)
 	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
 	ArrayType  *b = PG_GETARG_ARRAYTYPE_P(1);
 	double		v[LOG_LOSS_STATE];
+	double		w[LOG_LOSS_STATE];
 
-	CheckLogLossState(a);
-	CheckLogLossState(b);
+	ReadLogLossState(a, v);
+	ReadLogLossState(b, w);
 	for (int i = 0; i < LOG_LOSS_STATE; i++)
-		v[i] = ((double *) ARR_DATA_PTR(a))[i] + ((double *) ARR_DATA_PTR(b))[i];
+		v[i] += w[i];
 	LogLossNormalise(v + 1);
-	PG_RETURN_ARRAYTYPE_P(Float8ArrayFromValues(v, LOG_LOSS_STATE));
-}
-
-/* Returns the element-wise sum of two float8[] states of equal length. */
-PG_FUNCTION_INFO_V1(float8_state_add);
-Datum
-float8_state_add(PG_FUNCTION_ARGS)
-{
-	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
-	ArrayType  *b = PG_GETARG_ARRAYTYPE_P(1);
-	int			n = Float8ArrayLength(a);
-	double	   *v;
-
-	if (n < 0 || n != Float8ArrayLength(b))
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("cannot add aggregate states of different lengths")));
-	v = palloc(sizeof(double) * n);
-	for (int i = 0; i < n; i++)
-		v[i] = ((double *) ARR_DATA_PTR(a))[i] + ((double *) ARR_DATA_PTR(b))[i];
-	PG_RETURN_ARRAYTYPE_P(Float8ArrayFromValues(v, n));
+	PG_RETURN_ARRAYTYPE_P(Float8StateWrite(LOG_LOSS_TAG, v, LOG_LOSS_STATE));
 }
 
 /* Returns the mean log loss of a state, NULL for no rows. */
@@ -623,11 +628,10 @@ PG_FUNCTION_INFO_V1(log_loss_final);
 Datum
 log_loss_final(PG_FUNCTION_ARGS)
 {
-	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
-	double	   *v = (double *) ARR_DATA_PTR(state);
+	double		v[LOG_LOSS_STATE];
 	double		sum;
 
-	CheckLogLossState(state);
+	ReadLogLossState(PG_GETARG_ARRAYTYPE_P(0), v);
 	if (v[0] == 0)
 		PG_RETURN_NULL();
 	/* the limbs are canonical, so this rounds the same for every grouping */
@@ -637,7 +641,62 @@ log_loss_final(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(sum / v[0]);
 }
 
-/* ---------- classification_report: float8[] {tp, fp, tn, fn} ---------- */
+/* ---------- classification_report: float8[] {tag, tp, fp, tn, fn} ---------- */
+
+#define CLASSIFICATION_STATE 4
+#define CLASSIFICATION_TAG FLOAT8_STATE_TAG(FLOAT8_LAYOUT_CLASSIFICATION, 1)
+
+/* the aggregate's INITCOND {0,0,0,0} is untagged (0.1.0's): read as the empty state */
+
+static bool
+IsClassificationState(ArrayType *state)
+{
+	return ARR_NDIM(state) == 1 && !ARR_HASNULL(state) && ARR_ELEMTYPE(state) == FLOAT8OID &&
+		ARR_DIMS(state)[0] >= 1 && ((double *) ARR_DATA_PTR(state))[0] == CLASSIFICATION_TAG;
+}
+
+/* The counts of a state (or of the INITCOND) into v: integers in 0 .. 2^53. */
+static void
+ReadClassificationState(ArrayType *state, double *v)
+{
+	Float8CountsRead(state, "classification_report", CLASSIFICATION_TAG, CLASSIFICATION_STATE, v,
+					 "the state holds the counts of rows tp, fp, tn and fn");
+}
+
+/*
+ * Returns the sum of two classification_report states; arrays that are not
+ * (0.1.0 called this for any float8[] state) are added element-wise.
+ */
+PG_FUNCTION_INFO_V1(float8_state_add);
+Datum
+float8_state_add(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *b = PG_GETARG_ARRAYTYPE_P(1);
+	int			n;
+	double	   *v;
+
+	if (IsClassificationState(a) || IsClassificationState(b))
+	{
+		double		x[CLASSIFICATION_STATE];
+		double		y[CLASSIFICATION_STATE];
+
+		ReadClassificationState(a, x);
+		ReadClassificationState(b, y);
+		for (int i = 0; i < CLASSIFICATION_STATE; i++)
+			x[i] += y[i];
+		PG_RETURN_ARRAYTYPE_P(Float8StateWrite(CLASSIFICATION_TAG, x, CLASSIFICATION_STATE));
+	}
+	n = Float8ArrayLength(a);
+	if (n < 0 || n != Float8ArrayLength(b))
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("cannot add aggregate states of different lengths")));
+	v = palloc(sizeof(double) * n);
+	for (int i = 0; i < n; i++)
+		v[i] = ((double *) ARR_DATA_PTR(a))[i] + ((double *) ARR_DATA_PTR(b))[i];
+	PG_RETURN_ARRAYTYPE_P(Float8ArrayFromValues(v, n));
+}
 
 /*
  * Returns the confusion counts with one more row, positive when the score is
@@ -652,18 +711,17 @@ classification_accum(PG_FUNCTION_ARGS)
 	double		score = PG_GETARG_FLOAT8(1);
 	bool		y = PG_GETARG_BOOL(2);
 	double		threshold = PG_GETARG_FLOAT8(3);
-	double		v[4];
+	double		v[CLASSIFICATION_STATE];
 	bool		predicted;
 
-	CheckMetricState(state, 4, "classification_report");
+	ReadClassificationState(state, v);
 	if (isnan(score) || isnan(threshold))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("score and threshold must not be NaN")));
-	memcpy(v, ARR_DATA_PTR(state), sizeof(v));
 	predicted = score >= threshold;
 	v[predicted ? (y ? 0 : 1) : (y ? 3 : 2)] += 1.0;
-	PG_RETURN_ARRAYTYPE_P(Float8ArrayFromValues(v, 4));
+	PG_RETURN_ARRAYTYPE_P(Float8StateWrite(CLASSIFICATION_TAG, v, CLASSIFICATION_STATE));
 }
 
 /* Returns accuracy, precision, recall, F1 and the counts as jsonb. */
@@ -671,10 +729,9 @@ PG_FUNCTION_INFO_V1(classification_final);
 Datum
 classification_final(PG_FUNCTION_ARGS)
 {
-	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
-	double	   *v = (double *) ARR_DATA_PTR(state);
+	double		v[CLASSIFICATION_STATE];
 
-	CheckMetricState(state, 4, "classification_report");
+	ReadClassificationState(PG_GETARG_ARRAYTYPE_P(0), v);
 	if (v[0] + v[1] + v[2] + v[3] == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(ReportJsonb((int64) v[0], (int64) v[1], (int64) v[2], (int64) v[3],

@@ -7,12 +7,29 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "float_array.h"
 #include "state_reader.h"
+
+/* the 22023 error of a hostile state: "invalid <what>: [field "f" ]<detail>" */
+static void RaiseInvalid(const char *what, const char *field, const char *detail) pg_attribute_noreturn();
+
+static void
+RaiseInvalid(const char *what, const char *field, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 field ? errmsg("invalid %s: field \"%s\" %s", what, field, detail)
+			 : errmsg("invalid %s: %s", what, detail),
+			 errhint("Pass only states made by the aggregate's own functions.")));
+	pg_unreachable();
+}
 
 void
 StateInvalid(const StateLayout *layout, const char *field, const char *fmt,...)
@@ -23,12 +40,71 @@ StateInvalid(const StateLayout *layout, const char *field, const char *fmt,...)
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 field ? errmsg("invalid %s: field \"%s\" %s", layout->name, field, detail)
-			 : errmsg("invalid %s: %s", layout->name, detail),
-			 errhint("Pass only states made by the aggregate's own functions.")));
-	pg_unreachable();
+	RaiseInvalid(layout->name, field, detail);
+}
+
+void
+Float8StateInvalid(const char *name, const char *fmt,...)
+{
+	char		what[128];
+	char		detail[256];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	snprintf(what, sizeof(what), "%s state", name);
+	RaiseInvalid(what, NULL, detail);
+}
+
+const double *
+Float8StateRead(ArrayType *arr, const char *name, double tag, int zeros_n, int *n)
+{
+	const double *v;
+	bool		zeros;
+
+	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != FLOAT8OID)
+		Float8StateInvalid(name, "a state is a one-dimensional float8 array without nulls");
+	*n = ARR_DIMS(arr)[0];
+	v = (const double *) ARR_DATA_PTR(arr);
+	if (*n >= 1 && v[0] == tag)
+		return v;
+	zeros = (zeros_n > 0 && *n == zeros_n);
+	for (int i = 0; zeros && i < *n; i++)
+		zeros = (v[i] == 0.0);
+	if (!zeros)
+		Float8StateInvalid(name, "the first element is not the tag of this state's layout and version");
+	return NULL;
+}
+
+void
+Float8CountsRead(ArrayType *arr, const char *name, double tag, int nvalues,
+				 double *v, const char *what)
+{
+	int			n;
+	const double *e = Float8StateRead(arr, name, tag, nvalues, &n);
+
+	if (e == NULL)
+	{
+		memset(v, 0, sizeof(double) * nvalues);
+		return;
+	}
+	if (n != 1 + nvalues)
+		Float8StateInvalid(name, "%d elements, not %d", n, 1 + nvalues);
+	memcpy(v, e + 1, sizeof(double) * nvalues);
+	for (int i = 0; i < nvalues; i++)
+		if (!(v[i] >= 0.0 && v[i] <= 9007199254740992.0 && v[i] == floor(v[i])))
+			Float8StateInvalid(name, "element %d is %g; %s", i + 2, v[i], what);
+}
+
+ArrayType *
+Float8StateWrite(double tag, const double *v, int nvalues)
+{
+	double	   *t = palloc(sizeof(double) * (1 + nvalues));
+
+	t[0] = tag;
+	memcpy(t + 1, v, sizeof(double) * nvalues);
+	return Float8ArrayFromValues(t, 1 + nvalues);
 }
 
 int64

@@ -54,6 +54,47 @@ typedef int64 (*StateBodyLength) (const StateLayout *layout, const int64 *v);
 extern int64 *Int8StateRead(ArrayType *arr, const StateLayout *layout,
 							StateBodyLength body_length);
 
+/*
+ * The float8[] states (log_loss, classification_report, embedding_mean,
+ * logreg_step) begin with the same kind of tag, as a double: "RS" shifted
+ * so that the whole stays an integer below 2^53, exact in a double and in
+ * its text form (Citus ships states as text).  Their layout ids are their
+ * own; the tag's shape keeps them apart from the bigint[] ones.
+ */
+#define FLOAT8_STATE_TAG(layout, version) \
+	((double) ((int64) 0x5253 << 32 | (int64) (layout) << 16 | (int64) (version)))
+
+#define FLOAT8_LAYOUT_LOG_LOSS 1
+#define FLOAT8_LAYOUT_CLASSIFICATION 2
+#define FLOAT8_LAYOUT_EMBEDDING_MEAN 3
+#define FLOAT8_LAYOUT_LOGREG_STEP 4
+
+/*
+ * Checks a float8[] state's shape (1-D float8 without NULLs) and its tag
+ * (element 1); returns the elements and their number in *n.  A state whose
+ * first element is not the tag is 22023 naming "name", unless it is
+ * "zeros_n" zeros (an aggregate's untagged INITCOND, which ALTER AGGREGATE
+ * cannot change; 0: none): then NULL, for the caller's empty state.  The
+ * layout's own reader checks the length and the values.
+ */
+extern const double *Float8StateRead(ArrayType *arr, const char *name, double tag,
+									 int zeros_n, int *n);
+
+/*
+ * For layouts of "nvalues" counts after the tag: reads them into v (zeros
+ * for the INITCOND of nvalues zeros), each an integer in 0 .. 2^53, else
+ * 22023 naming "name" and saying what the elements are ("what").
+ */
+extern void Float8CountsRead(ArrayType *arr, const char *name, double tag, int nvalues,
+							 double *v, const char *what);
+
+/* A tagged state: tag, then the nvalues values. */
+extern ArrayType *Float8StateWrite(double tag, const double *v, int nvalues);
+
+/* Raises 22023 "invalid <name> state: <message>". */
+extern void Float8StateInvalid(const char *name, const char *fmt,...)
+			pg_attribute_printf(2, 3) pg_attribute_noreturn();
+
 /* A zeroed state of the layout with "body" elements after the header. */
 extern ArrayType *Int8StateAlloc(const StateLayout *layout, int64 body);
 

@@ -31,4 +31,12 @@ extern BtydModel *BgnbdFitGroups(CustomerGroups *groups, BtydKind kind, double s
 extern double BgnbdExpectedIfAlive(double r, double alpha, double a, double b,
 								   double horizon, double x, double t);
 
+/*
+ * An estimate of the series terms BgnbdExpectedIfAlive takes for a horizon
+ * where they fall slowest, 0 where they fall fast anyway (for budgets of
+ * callers that sum many horizons)
+ */
+extern double BgnbdSeriesTerms(double r, double alpha, double a,
+							   double horizon, double x, double t);
+
 #endif							/* RETENTION_BGNBD_H */

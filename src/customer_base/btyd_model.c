@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * btyd_model.c
- *	  Text I/O of the customer-base model types (bgnbd_model,
- *	  gamma_gamma_model, pareto_nbd_model): JSON out, JSON in.
+ *	  Text and binary I/O of the customer-base model types (bgnbd_model,
+ *	  gamma_gamma_model, pareto_nbd_model, ...): JSON out, JSON in, and a
+ *	  binary form with magic and version.
  *
  * The input side reuses PostgreSQL's jsonb parser, so every JSON syntax
  * error is reported exactly as jsonb reports it.
@@ -47,7 +48,7 @@ BtydModelCreate(BtydKind kind)
 	BtydModel  *model = palloc0(sizeof(BtydModel));
 
 	SET_VARSIZE(model, sizeof(BtydModel));
-	model->kind = kind;
+	model->kind = BTYD_STORED_TAG(kind);
 	model->iterations = -1;
 	model->n = NAN;
 	model->log_likelihood = NAN;
@@ -64,9 +65,26 @@ BtydModelFromDatum(Datum datum, BtydKind kind)
 {
 	BtydModel  *model = (BtydModel *) PG_DETOAST_DATUM(datum);
 
-	if (VARSIZE(model) != sizeof(BtydModel) || model->kind != kind)
-		elog(ERROR, "corrupt %s value", BtydKindGetInfo(kind)->type_name);
-	return model;
+	const char *type_name = BtydKindGetInfo(kind)->type_name;
+
+	if (VARSIZE(model) != sizeof(BtydModel))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("corrupt %s value", type_name),
+				 errdetail("The stored value has %u bytes, not %zu.",
+						   (unsigned) VARSIZE(model), sizeof(BtydModel))));
+	if (model->kind == BTYD_STORED_TAG(kind) || model->kind == (int32) kind)
+		return model;
+	if ((model->kind >> 16) == BTYD_STORED_MAGIC && (model->kind & 0xFF) == (int32) kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("%s value of format version %d cannot be read by this version of the extension",
+						type_name, (model->kind >> 8) & 0xFF)));
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("corrupt %s value", type_name),
+			 errdetail("The value does not begin with the tag of a %s.", type_name)));
+	return NULL;				/* keep the compiler quiet */
 }
 
 double
@@ -97,7 +115,7 @@ AppendJsonNumber(StringInfo buf, double value)
 static char *
 ModelToJson(const BtydModel *model)
 {
-	const BtydKindInfo *info = BtydKindGetInfo(model->kind);
+	const BtydKindInfo *info = BtydKindGetInfo(model->kind & 0xFF);
 	bool		fitted = (model->flags & BTYD_FITTED) != 0;
 	StringInfoData buf;
 
@@ -318,6 +336,54 @@ pareto_nbd_model_out(PG_FUNCTION_ARGS)
 	PG_RETURN_CSTRING(ModelToJson(PG_GETARG_BTYD_MODEL(0, BTYD_PARETO_NBD)));
 }
 
+/* Binary input of bgnbd_model (new in 0.2.0; 0.1.0 had none). */
+PG_FUNCTION_INFO_V1(bgnbd_model_recv);
+Datum
+bgnbd_model_recv(PG_FUNCTION_ARGS)
+{
+	return BtydModelRecv(fcinfo, BTYD_BGNBD);
+}
+
+/* Binary output of bgnbd_model. */
+PG_FUNCTION_INFO_V1(bgnbd_model_send);
+Datum
+bgnbd_model_send(PG_FUNCTION_ARGS)
+{
+	return BtydModelSend(fcinfo, BTYD_BGNBD);
+}
+
+/* Binary input of gamma_gamma_model (new in 0.2.0; 0.1.0 had none). */
+PG_FUNCTION_INFO_V1(gamma_gamma_model_recv);
+Datum
+gamma_gamma_model_recv(PG_FUNCTION_ARGS)
+{
+	return BtydModelRecv(fcinfo, BTYD_GAMMA_GAMMA);
+}
+
+/* Binary output of gamma_gamma_model. */
+PG_FUNCTION_INFO_V1(gamma_gamma_model_send);
+Datum
+gamma_gamma_model_send(PG_FUNCTION_ARGS)
+{
+	return BtydModelSend(fcinfo, BTYD_GAMMA_GAMMA);
+}
+
+/* Binary input of pareto_nbd_model (new in 0.2.0; 0.1.0 had none). */
+PG_FUNCTION_INFO_V1(pareto_nbd_model_recv);
+Datum
+pareto_nbd_model_recv(PG_FUNCTION_ARGS)
+{
+	return BtydModelRecv(fcinfo, BTYD_PARETO_NBD);
+}
+
+/* Binary output of pareto_nbd_model. */
+PG_FUNCTION_INFO_V1(pareto_nbd_model_send);
+Datum
+pareto_nbd_model_send(PG_FUNCTION_ARGS)
+{
+	return BtydModelSend(fcinfo, BTYD_PARETO_NBD);
+}
+
 Datum
 BtydModelIn(FunctionCallInfo fcinfo, BtydKind kind)
 {
@@ -344,7 +410,7 @@ BtydModelSend(FunctionCallInfo fcinfo, BtydKind kind)
 	pq_begintypsend(&buf);
 	pq_sendint32(&buf, BTYD_BINARY_MAGIC);
 	pq_sendint32(&buf, BTYD_BINARY_VERSION);
-	pq_sendint32(&buf, model->kind);
+	pq_sendint32(&buf, kind);
 	pq_sendint32(&buf, model->flags);
 	pq_sendint32(&buf, model->iterations);
 	pq_sendfloat8(&buf, model->n);

@@ -39,10 +39,21 @@ typedef enum BtydKind
 
 #define BTYD_LAST_KIND BTYD_SBG
 
+/*
+ * The stored form is the struct below.  Its word "kind" is a tag: magic
+ * "RB", a format version and the BtydKind, so that a future format is
+ * detected rather than misread.  0.1.0 stored the bare kind (1..3), with the
+ * same layout otherwise; such values are still read (BtydModelFromDatum).
+ */
+#define BTYD_STORED_MAGIC 0x5242	/* "RB" */
+#define BTYD_STORED_VERSION 1
+#define BTYD_STORED_TAG(kind) \
+	((int32) (BTYD_STORED_MAGIC << 16 | BTYD_STORED_VERSION << 8 | (kind)))
+
 typedef struct BtydModel
 {
 	int32		vl_len_;		/* varlena header (do not touch directly) */
-	int32		kind;			/* BtydKind */
+	int32		kind;			/* BTYD_STORED_TAG(BtydKind), or 0.1.0's bare kind */
 	int32		iterations;		/* optimiser iterations, -1 when not fitted */
 	int32		flags;			/* BTYD_FITTED, BTYD_CONVERGED */
 	double		n;				/* customers the fit used */
@@ -66,7 +77,10 @@ typedef struct BtydKindInfo
 extern const BtydKindInfo *BtydKindGetInfo(BtydKind kind);
 extern BtydModel *BtydModelCreate(BtydKind kind);
 
-/* Detoast a model argument and check it is of the expected kind. */
+/*
+ * Detoast a model argument and check it is of the expected kind and a
+ * stored format this version reads (XX001 otherwise).
+ */
 extern BtydModel *BtydModelFromDatum(Datum datum, BtydKind kind);
 
 /*

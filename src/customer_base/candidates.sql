@@ -172,10 +172,26 @@ BEGIN
         -- a constant expected rate (r + x) / (alpha + T) per unit of time
         rate := @extschema@.customer_base_expected_purchases(model, 1, frequency, recency, t);
         FOR i IN 1 .. periods LOOP
+            -- past e^700 the discount overflows soon, and what is left is
+            -- below 1e-300 of each period's share
+            EXIT WHEN i * ln(1 + discount_rate) > 700;
             total := total + rate * period / (1 + discount_rate) ^ i;
         END LOOP;
     WHEN 'pareto_nbd', 'mbgnbd' THEN
+        -- MBG/NBD sums a series per period, of about 40 h / (alpha + T) terms
+        -- when frequency <= a - r (bgnbd.c): refuse at once periods that
+        -- would take more than 1e8 terms in all, as customer_lifetime_value
+        -- does for BG/NBD, rather than run for minutes
+        IF model ->> 'kind' = 'mbgnbd'
+           AND frequency <= (model ->> 'a')::float8 - (model ->> 'r')::float8
+           AND 20.0 * periods * periods * period / ((model ->> 'alpha')::float8 + t) > 1e8 THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = format('%s periods of length %s are too many for this model and customer',
+                                 periods, period),
+                HINT = 'Use fewer or shorter periods.';
+        END IF;
         FOR i IN 1 .. periods LOOP
+            EXIT WHEN i * ln(1 + discount_rate) > 700;
             cumulative := @extschema@.customer_base_expected_purchases(model, i * period, frequency, recency, t);
             total := total + (cumulative - previous) / (1 + discount_rate) ^ i;
             previous := cumulative;

@@ -28,6 +28,8 @@
 #include "gamma_gamma.h"
 
 #define MAX_PERIODS 100000
+/* BG/NBD series terms over all periods (about 20 ns each) */
+#define MAX_SERIES_TERMS 1e8
 
 static double
 DiscountedPurchases(const BtydModel *bgnbd, double x, double t_x, double t,
@@ -50,6 +52,28 @@ DiscountedPurchases(const BtydModel *bgnbd, double x, double t_x, double t,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("discount_rate must be a non-negative finite number, not %g",
 						discount_rate)));
+
+	CheckCustomerSummary(x, t_x, t);
+
+	/*
+	 * Each period sums a series whose length grows with its horizon: refuse
+	 * at once what would take more than about two seconds in all, and the
+	 * last horizon (which fails fast when it is too long) first.
+	 */
+	if ((double) periods / 2.0 *
+		BgnbdSeriesTerms(bgnbd->params[0], bgnbd->params[1], bgnbd->params[2],
+						 periods * period, x, t) > MAX_SERIES_TERMS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%d periods of length %g are too many for this model and customer",
+						periods, period),
+				 errdetail("The expected purchases of every period need about %g series terms in all, more than %g.",
+						   (double) periods / 2.0 *
+						   BgnbdSeriesTerms(bgnbd->params[0], bgnbd->params[1], bgnbd->params[2],
+											periods * period, x, t),
+						   MAX_SERIES_TERMS),
+				 errhint("Use fewer or shorter periods.")));
+	(void) BgnbdExpectedPurchases(bgnbd, periods * period, x, t_x, t);
 
 	for (int32 i = 1; i <= periods; i++)
 	{

@@ -210,6 +210,7 @@ GammaGammaExpectedSpend(const BtydModel *model, double x, double m)
 	double		q = model->params[1];
 	double		v = model->params[2];
 	double		denominator;
+	double		value;
 
 	CheckSpend(x, m, false);
 	denominator = p * x + q - 1.0;
@@ -220,7 +221,11 @@ GammaGammaExpectedSpend(const BtydModel *model, double x, double m)
 				 errdetail("The posterior mean needs p * frequency + q > 1, but it is %g.",
 						   denominator + 1.0)));
 	/* a weighted mean of the population mean p v / (q - 1) and the customer's m */
-	return BtydFiniteResult(p * (v + x * m) / denominator, "expected spend");
+	value = p * (v + x * m) / denominator;
+	/* x m overflowed for a huge m: the same mean, without the product */
+	if (!isfinite(value))
+		value = p * v / denominator + (p * x / denominator) * m;
+	return BtydFiniteResult(value, "expected spend");
 }
 
 /* Returns the expected spend per transaction of a customer (x, m). */

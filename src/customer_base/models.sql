@@ -40,6 +40,27 @@ CREATE CAST (jsonb AS @extschema@.bgnbd_model) WITH INOUT;
 COMMENT ON CAST (@extschema@.bgnbd_model AS jsonb) IS 'the model as JSON';
 COMMENT ON CAST (jsonb AS @extschema@.bgnbd_model) IS 'a model from JSON, e.g. from retention.models';
 
+-- binary I/O (0.1.0 had none): magic, version, kind, then the numbers;
+-- recv accepts exactly what the text input accepts
+CREATE FUNCTION @extschema@.bgnbd_model_recv(internal)
+RETURNS @extschema@.bgnbd_model
+AS 'MODULE_PATHNAME', 'bgnbd_model_recv'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.bgnbd_model_recv(internal) IS
+'binary input function of bgnbd_model: magic, format version, kind, flags, iterations, then the numbers';
+
+CREATE FUNCTION @extschema@.bgnbd_model_send(@extschema@.bgnbd_model)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'bgnbd_model_send'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.bgnbd_model_send(@extschema@.bgnbd_model) IS
+'binary output function of bgnbd_model';
+
+ALTER TYPE @extschema@.bgnbd_model SET (RECEIVE = @extschema@.bgnbd_model_recv,
+                                          SEND = @extschema@.bgnbd_model_send);
+
 CREATE TYPE @extschema@.gamma_gamma_model;
 
 CREATE FUNCTION @extschema@.gamma_gamma_model_in(cstring)
@@ -74,3 +95,24 @@ CREATE CAST (jsonb AS @extschema@.gamma_gamma_model) WITH INOUT;
 
 COMMENT ON CAST (@extschema@.gamma_gamma_model AS jsonb) IS 'the model as JSON';
 COMMENT ON CAST (jsonb AS @extschema@.gamma_gamma_model) IS 'a model from JSON, e.g. from retention.models';
+
+-- binary I/O (0.1.0 had none): magic, version, kind, then the numbers;
+-- recv accepts exactly what the text input accepts
+CREATE FUNCTION @extschema@.gamma_gamma_model_recv(internal)
+RETURNS @extschema@.gamma_gamma_model
+AS 'MODULE_PATHNAME', 'gamma_gamma_model_recv'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.gamma_gamma_model_recv(internal) IS
+'binary input function of gamma_gamma_model: magic, format version, kind, flags, iterations, then the numbers';
+
+CREATE FUNCTION @extschema@.gamma_gamma_model_send(@extschema@.gamma_gamma_model)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'gamma_gamma_model_send'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.gamma_gamma_model_send(@extschema@.gamma_gamma_model) IS
+'binary output function of gamma_gamma_model';
+
+ALTER TYPE @extschema@.gamma_gamma_model SET (RECEIVE = @extschema@.gamma_gamma_model_recv,
+                                          SEND = @extschema@.gamma_gamma_model_send);

@@ -40,6 +40,27 @@ CREATE CAST (jsonb AS @extschema@.pareto_nbd_model) WITH INOUT;
 COMMENT ON CAST (@extschema@.pareto_nbd_model AS jsonb) IS 'the model as JSON';
 COMMENT ON CAST (jsonb AS @extschema@.pareto_nbd_model) IS 'a model from JSON, e.g. from retention.models';
 
+-- binary I/O (0.1.0 had none): magic, version, kind, then the numbers;
+-- recv accepts exactly what the text input accepts
+CREATE FUNCTION @extschema@.pareto_nbd_model_recv(internal)
+RETURNS @extschema@.pareto_nbd_model
+AS 'MODULE_PATHNAME', 'pareto_nbd_model_recv'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.pareto_nbd_model_recv(internal) IS
+'binary input function of pareto_nbd_model: magic, format version, kind, flags, iterations, then the numbers';
+
+CREATE FUNCTION @extschema@.pareto_nbd_model_send(@extschema@.pareto_nbd_model)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'pareto_nbd_model_send'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.pareto_nbd_model_send(@extschema@.pareto_nbd_model) IS
+'binary output function of pareto_nbd_model';
+
+ALTER TYPE @extschema@.pareto_nbd_model SET (RECEIVE = @extschema@.pareto_nbd_model_recv,
+                                          SEND = @extschema@.pareto_nbd_model_send);
+
 CREATE FUNCTION @extschema@.pareto_nbd_fit_finalfn(@extschema@.agg_state)
 RETURNS @extschema@.pareto_nbd_model
 AS 'MODULE_PATHNAME', 'pareto_nbd_fit_state_final'

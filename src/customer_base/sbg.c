@@ -33,7 +33,7 @@
 #define SBG_NPARAMS 2
 
 /* terms allowed in the DERL series before the discount is called too small */
-#define DERL_MAX_TERMS 100000000L
+#define DERL_MAX_TERMS 10000000L
 
 typedef struct SbgData
 {
@@ -239,6 +239,17 @@ sbg_retention_rate(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8((beta + t - 1.0) / (alpha + beta + t - 1.0));
 }
 
+/* a 22003 error: the residual lifetime at this rate needs too many terms */
+static void
+DiscountTooSmall(double d)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("discount rate %g is too small for this model", d),
+			 errdetail("The residual lifetime does not converge within %ld series terms.", DERL_MAX_TERMS),
+			 errhint("Use a larger discount rate.")));
+}
+
 /*
  * Returns DERL(d | n-1 renewals) = sum_{t>=n} S(t)/S(n-1) / (1+d)^(t-n), the
  * discounted expected residual lifetime, in periods, of a customer who has
@@ -271,6 +282,14 @@ sbg_residual_lifetime(PG_FUNCTION_ARGS)
 				 errmsg("renewals must not be negative, not %d", renewals)));
 	n = (double) renewals + 1.0;
 	z = 1.0 / (1.0 + d);
+
+	/*
+	 * The terms fall like k^-alpha z^k: where the power alone does not make
+	 * them negligible, z^k must, which takes about 40 / log1p(d) terms.
+	 * Refuse such a rate at once rather than after DERL_MAX_TERMS of them.
+	 */
+	if (alpha <= 1.0 && log1p(d) * DERL_MAX_TERMS < 40.0)
+		DiscountTooSmall(d);
 	/* 2F1(1, b; c; z) = sum_k (b)_k / (c)_k z^k */
 	for (long k = 0;; k++)
 	{
@@ -281,10 +300,7 @@ sbg_residual_lifetime(PG_FUNCTION_ARGS)
 		if (k % 100000 == 0)
 			CHECK_FOR_INTERRUPTS();
 		if (k == DERL_MAX_TERMS)
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("residual lifetime does not converge within %ld series terms", DERL_MAX_TERMS),
-					 errhint("Use a larger discount rate.")));
+			DiscountTooSmall(d);
 	}
 	PG_RETURN_FLOAT8(BtydFiniteResult((beta + n - 1.0) / (alpha + beta + n - 1.0) * sum,
 									  "residual lifetime"));

@@ -141,13 +141,21 @@ COMMENT ON FUNCTION @extschema@.sbg_residual_lifetime(@extschema@.sbg_model, flo
 
 CREATE FUNCTION @extschema@.sbg_projection(model @extschema@.sbg_model, periods integer)
 RETURNS TABLE (period integer, survival float8, retention_rate float8)
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-BEGIN ATOMIC
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+BEGIN
+    -- a bound, so that no argument makes a call run for minutes
+    IF periods OPERATOR(pg_catalog.<) 0 OR periods OPERATOR(pg_catalog.>) 100000 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('periods must be between 0 and 100000, not %s', periods);
+    END IF;
+    RETURN QUERY
     SELECT t, @extschema@.sbg_survival(model, t),
            CASE WHEN t OPERATOR(pg_catalog.>) 0 THEN @extschema@.sbg_retention_rate(model, t) END
       FROM pg_catalog.generate_series(0, periods) AS t
      ORDER BY t;
-END;
+END
+$$;
 
 COMMENT ON FUNCTION @extschema@.sbg_projection(@extschema@.sbg_model, integer) IS
 'the projected survival S(t) and retention rate r_t of periods 0 .. periods, one row per period';

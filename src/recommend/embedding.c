@@ -5,7 +5,8 @@
  *	  embeddings, e.g. a user's profile from the items they bought, to be
  *	  compared with item embeddings by cosine_sim.
  *
- * The state is a concrete float8[] {count, sum_1 .. sum_d, err_1 .. err_d},
+ * The state is a concrete float8[] {tag, count, sum_1 .. sum_d, err_1 .. err_d}
+ * (the tag: layout and version, state_reader.h),
  * updated in place inside an aggregate (as core's float8_accum does), so the
  * aggregate combines by adding states, needs no serialisation, and Citus can
  * push it down to worker nodes.  Each sum is compensated (Neumaier): err_i
@@ -25,35 +26,43 @@
 #include "utils/array.h"
 
 #include "float_array.h"
+#include "state_reader.h"
+
+#define EMBEDDING_TAG FLOAT8_STATE_TAG(FLOAT8_LAYOUT_EMBEDDING_MEAN, 1)
 
 static ArrayType *
 NewState(int dims)
 {
 	ArrayType  *state;
-	Size		size = ARR_OVERHEAD_NONULLS(1) + sizeof(float8) * (2 * dims + 1);
+	Size		size = ARR_OVERHEAD_NONULLS(1) + sizeof(float8) * (2 * dims + 2);
 
 	state = palloc0(size);
 	SET_VARSIZE(state, size);
 	state->ndim = 1;
 	state->dataoffset = 0;
 	state->elemtype = FLOAT8OID;
-	ARR_DIMS(state)[0] = 2 * dims + 1;
+	ARR_DIMS(state)[0] = 2 * dims + 2;
 	ARR_LBOUND(state)[0] = 1;
+	((float8 *) ARR_DATA_PTR(state))[0] = EMBEDDING_TAG;
 	return state;
 }
 
-/* the number of dimensions a state holds, after checking its shape */
+/*
+ * The reader of the state: the number of dimensions it holds, after checking
+ * its shape, tag, length and count.  The sums may be anything finite or not:
+ * they only enter the mean.
+ */
 static int
 StateDims(ArrayType *state)
 {
-	int			n = CheckFloatArray(state, FLOAT8OID, "state");
-	float8		count = ((float8 *) ARR_DATA_PTR(state))[0];
+	int			n;
+	const float8 *v = Float8StateRead(state, "embedding_mean", EMBEDDING_TAG, 0, &n);
 
-	if (n < 3 || n % 2 == 0 || !(count >= 0) || count != floor(count))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid embedding_mean state")));
-	return (n - 1) / 2;
+	if (n < 4 || n % 2 != 0)
+		Float8StateInvalid("embedding_mean", "%d elements; a state holds the tag, a count and two per dimension", n);
+	if (!(v[1] >= 0) || v[1] != floor(v[1]))
+		Float8StateInvalid("embedding_mean", "the count is %g, not a non-negative integer", v[1]);
+	return (n - 2) / 2;
 }
 
 /* add x to the compensated sum (*sum, *err) */
@@ -125,7 +134,7 @@ embedding_mean_transfn(PG_FUNCTION_ARGS)
 	else
 		CheckDims(dims, StateDims(state));
 
-	sums = (float8 *) ARR_DATA_PTR(state);
+	sums = (float8 *) ARR_DATA_PTR(state) + 1;
 	sums[0] += 1;
 	for (int i = 0; i < dims; i++)
 		AddCompensated(&sums[1 + i], &sums[1 + dims + i], x[i]);
@@ -166,8 +175,9 @@ embedding_mean_combinefn(PG_FUNCTION_ARGS)
 	else
 		CheckDims(dims, StateDims(a));
 
-	x = (float8 *) ARR_DATA_PTR(a);
-	y = (const float8 *) ARR_DATA_PTR(b);
+	/* past the tags */
+	x = (float8 *) ARR_DATA_PTR(a) + 1;
+	y = (const float8 *) ARR_DATA_PTR(b) + 1;
 	x[0] += y[0];
 	for (int i = 0; i < dims; i++)
 	{
@@ -191,7 +201,7 @@ embedding_mean_finalfn(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	state = PG_GETARG_ARRAYTYPE_P(0);
 	dims = StateDims(state);
-	sums = (const float8 *) ARR_DATA_PTR(state);
+	sums = (const float8 *) ARR_DATA_PTR(state) + 1;
 	if (sums[0] == 0)
 		PG_RETURN_NULL();
 

@@ -8,9 +8,10 @@
 # (FORMAT binary), all as a role holding only USAGE on schema retention and
 # EXECUTE on its functions.  Passes when the server never restarts (every
 # call returns or raises an error), recv gives the verdict in gives on the
-# same value and what recv accepted round-trips through text.  Internal
-# errors (XX000, an elog reached from SQL) are printed with their calls.  Prints the calls made,
-# the functions covered and the errors by SQLSTATE.
+# same value, what recv accepted round-trips through text and no call raises
+# an internal error (XX000, an elog reached from SQL: a bug), each printed
+# with its call.  Prints the calls made, the functions covered and the errors
+# by SQLSTATE.
 #
 # Sourced by scripts/test (function retention_fuzz, stage "fuzz") and by
 # scripts/valgrind; run directly, it uses the server of PGHOST/PGPORT:
@@ -129,16 +130,19 @@ retention_fuzz() {
 
 		if [ "$crashed" = 1 ]; then
 			echo "fuzz: THE SERVER CRASHED"
-			tail -20 "$dir/calls.err" "$dir/copy.err"
+			tail -n 20 "$dir/calls.err" "$dir/copy.err" 2>/dev/null
 			fuzz_failed=$((fuzz_failed + 1))
 		else
 			fuzz_passed=$((fuzz_passed + 1))
 		fi
-		# internal errors (elog reached from SQL) are findings to fix, printed
-		# with their calls; the stage fails on crashes and on recv/in disagreement
-		sed -nE 's/^psql:[^:]*calls.sql:([0-9]+): ERROR:  XX000$/\1/p' "$dir/calls.err" | head -8 |
-			while read -r n; do echo "fuzz: internal error from: $(sed -n "${n}p" "$dir/calls.sql" | cut -c1-200)"; done
-		for n in "$mismatches" "$roundtrip"; do
+		# internal errors (an elog reached from SQL) are bugs, printed with
+		# their calls (one per function); the stage fails on them, on crashes
+		# and on recv/in disagreement
+		sed -nE 's/^psql:[^:]*calls.sql:([0-9]+): ERROR:  XX000$/\1/p' "$dir/calls.err" |
+			while read -r n; do sed -n "${n}p" "$dir/calls.sql"; done |
+			awk '{ f = $0; sub(/\(.*/, "", f); if (!(f in seen)) { seen[f] = 1; print "fuzz: internal error from: " substr($0, 1, 300) } }'
+		grep -B1 -E 'ERROR:  XX000' "$dir/copy.err" | head -10 | sed 's/^/fuzz: internal error in COPY: /'
+		for n in "$mismatches" "$roundtrip" "$internal"; do
 			if [ "$n" = 0 ]; then
 				fuzz_passed=$((fuzz_passed + 1))
 			else
