@@ -31,7 +31,7 @@
 #include "utils/timestamp.h"
 
 #include "user_activity.h"
-#include "user_hash.h"
+#include "id_hash.h"
 
 typedef struct RollingEntry
 {
@@ -46,7 +46,7 @@ typedef struct RollingEntry
 #define SH_ELEMENT_TYPE RollingEntry
 #define SH_KEY_TYPE		int64
 #define SH_KEY			user_id
-#define SH_HASH_KEY(tb, key) HashUserId(key)
+#define SH_HASH_KEY(tb, key) HashId(key)
 #define SH_EQUAL(tb, a, b) ((a) == (b))
 #define SH_SCOPE		static inline
 #define SH_DECLARE

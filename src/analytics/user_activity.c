@@ -17,13 +17,13 @@
 #include "utils/memutils.h"
 
 #include "user_activity.h"
-#include "user_hash.h"
+#include "id_hash.h"
 
 #define SH_PREFIX		users
 #define SH_ELEMENT_TYPE UserEntry
 #define SH_KEY_TYPE		int64
 #define SH_KEY			user_id
-#define SH_HASH_KEY(tb, key) HashUserId(key)
+#define SH_HASH_KEY(tb, key) HashId(key)
 #define SH_EQUAL(tb, a, b) ((a) == (b))
 #define SH_SCOPE		static inline
 #define SH_DECLARE
@@ -215,7 +215,7 @@ LookupHash(UserTable *table, int64 user_id, uint32 hash)
 static inline UserEntry *
 Lookup(UserTable *table, int64 user_id)
 {
-	return LookupHash(table, user_id, HashUserId(user_id));
+	return LookupHash(table, user_id, HashId(user_id));
 }
 
 /* Mark period p in the user's bitmap. */
@@ -239,7 +239,7 @@ Flush(UserTable *table)
 
 	for (int i = 0; i < n; i++)
 	{
-		hashes[i] = HashUserId(table->pending[i].user_id);
+		hashes[i] = HashId(table->pending[i].user_id);
 		__builtin_prefetch(&table->hash->data[hashes[i] & table->hash->sizemask], 1);
 	}
 	for (int i = 0; i < n; i++)
@@ -420,7 +420,7 @@ UserTableDeserialize(UserTable *table, StringInfo buf)
 				e->bits.words = palloc(nwords * sizeof(uint64));
 				ReadBytes(buf, e->bits.words, nwords * sizeof(uint64));
 			}
-			hashes[i] = HashUserId(e->user_id);
+			hashes[i] = HashId(e->user_id);
 			__builtin_prefetch(&table->hash->data[hashes[i] & table->hash->sizemask], 1);
 		}
 		for (int i = 0; i < n; i++)

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * id_hash.h
- *	  The hash of a 64-bit id (a user, an item) for our hash tables.
+ *	  The one hash of a 64-bit id (a user, an item) for our hash tables:
+ *	  the retention bitmaps, rolling retention, the recommenders.
  *
  * Ids are often dense (1, 2, 3, ...), and simplehash and open addressing
  * take the low bits of the hash, so every bit of the id must reach every
