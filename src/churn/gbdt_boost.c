@@ -391,23 +391,39 @@ GbdtTrain(GbdtRows *rows, const GbdtOptions *opts_in)
 		CHECK_FOR_INTERRUPTS();
 		if (opts->kind == GBDT_BOOSTING)
 		{
-			/* the gradients, and with the same exp the loss of the rounds so far */
+			/*
+			 * The gradients, and with the same exp the loss of the rounds so
+			 * far.  Its log(1 + exp(-|z|)) terms are multiplied up per class
+			 * in runs of at most 256 (each factor is in (1, 2]), so one log
+			 * serves a run: a log per row cost as much as the gradients.
+			 */
 			double		loss = 0.0,
-						wsum = 0.0;
+						wsum = 0.0,
+						product[2] = {1.0, 1.0};
+			int			factors[2] = {0, 0};
 
 			for (int64_t r = 0; r < n_train; r++)
 			{
 				uint32_t	i = train_rows[r];
-				double		w = b.y[i] ? w1 : w0;
+				int			y = b.y[i] ? 1 : 0;
+				double		w = y ? w1 : w0;
 				double		z = raw[i];
 				double		ez = exp(-fabs(z));
 				double		p = (z >= 0.0) ? 1.0 / (1.0 + ez) : ez / (1.0 + ez);
 
-				g[i] = w * (p - (b.y[i] ? 1.0 : 0.0));
+				g[i] = w * (p - y);
 				h[i] = w * p * (1.0 - p);
-				loss += w * (Max(z, 0.0) + log1p(ez) - (b.y[i] ? z : 0.0));
+				loss += w * (Max(z, 0.0) - (y ? z : 0.0));
+				product[y] *= 1.0 + ez;
+				if (++factors[y] == 256)
+				{
+					loss += w * log(product[y]);
+					product[y] = 1.0;
+					factors[y] = 0;
+				}
 				wsum += w;
 			}
+			loss += w0 * log(product[0]) + w1 * log(product[1]);
 			e->train_loss[t] = loss / wsum;
 		}
 
