@@ -6896,3 +6896,365 @@ COMMENT ON FUNCTION @extschema@.pareto_nbd_model_send(@extschema@.pareto_nbd_mod
 
 ALTER TYPE @extschema@.pareto_nbd_model SET (RECEIVE = @extschema@.pareto_nbd_model_recv,
                                           SEND = @extschema@.pareto_nbd_model_send);
+
+-- The registry: train_churn_model, train_churn_gbdt and item_knn_save store
+-- through save_model (one way to claim a name, lock it and pick the next
+-- version: train_churn_gbdt did not claim the name, so a role other than a
+-- superuser could not store a first gbdt version, and item_knn_save took no
+-- lock, so two concurrent saves of one name could collide on the version);
+-- churn_gbdt_model reads trusted versions only, as churn_model does
+
+CREATE OR REPLACE PROCEDURE @extschema@.train_churn_model(
+    model_name text,
+    source text,
+    label_column text,
+    feature_columns text[],
+    options jsonb DEFAULT NULL,
+    holdout_column text DEFAULT NULL,
+    holdout_fraction float8 DEFAULT 0.2,
+    INOUT version integer DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    from_item  pg_catalog.text;
+    label_expr pg_catalog.text;
+    feats      pg_catalog.text;
+    test_expr  pg_catalog.text;
+    opts       pg_catalog.jsonb := COALESCE(options, '{}'::pg_catalog.jsonb);
+    model      @extschema@.logreg_model;
+    holdout    pg_catalog.jsonb;
+    encoder    pg_catalog.jsonb;
+    enc_opts   pg_catalog.jsonb;
+    scored     pg_catalog.text;
+    cal_method pg_catalog.text;
+    calibration pg_catalog.jsonb;
+    cal_before pg_catalog.jsonb;
+    shift      pg_catalog.float8;
+    uncalibrated @extschema@.logreg_model;
+    types      pg_catalog.text[];
+BEGIN
+    IF model_name IS NULL OR source IS NULL OR label_column IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004',
+            MESSAGE = 'model_name, source and label_column must not be NULL';
+    END IF;
+    IF feature_columns IS NULL OR pg_catalog.cardinality(feature_columns) OPERATOR(pg_catalog.=) 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = 'feature_columns must name at least one column';
+    END IF;
+    IF holdout_column IS NULL AND NOT (holdout_fraction OPERATOR(pg_catalog.>=) 0::pg_catalog.float8
+                                       AND holdout_fraction OPERATOR(pg_catalog.<) 1::pg_catalog.float8) THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('holdout_fraction %s is not in [0, 1)', holdout_fraction);
+    END IF;
+    from_item := @extschema@.source_from_item(source);
+    IF opts OPERATOR(pg_catalog.?) 'calibration' THEN
+        cal_method := opts OPERATOR(pg_catalog.->>) 'calibration';
+        opts := opts OPERATOR(pg_catalog.-) 'calibration';
+    END IF;
+
+    -- the encoder: asked for with the "encoder" option (true or the options
+    -- of churn_encoder), and always used when a feature column is not a number
+    IF opts OPERATOR(pg_catalog.?) 'encoder' THEN
+        enc_opts := opts OPERATOR(pg_catalog.->) 'encoder';
+        opts := opts OPERATOR(pg_catalog.-) 'encoder';
+        IF pg_catalog.jsonb_typeof(enc_opts) OPERATOR(pg_catalog.=) 'boolean' THEN
+            enc_opts := CASE WHEN enc_opts::pg_catalog.text::boolean THEN '{}'::pg_catalog.jsonb END;
+        ELSIF pg_catalog.jsonb_typeof(enc_opts) OPERATOR(pg_catalog.<>) 'object' THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = 'the "encoder" option must be true, false or an object of churn_encoder options';
+        END IF;
+    ELSE
+        EXECUTE pg_catalog.format('SELECT ARRAY[%s] FROM %s LIMIT 1',
+            (SELECT pg_catalog.string_agg(pg_catalog.format('pg_catalog.pg_typeof(src.%I)::pg_catalog.text', c), ', ' ORDER BY i)
+               FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i)),
+            from_item)
+            INTO types;
+        IF EXISTS (SELECT FROM pg_catalog.unnest(types) AS t
+                    WHERE t OPERATOR(pg_catalog.<>) ALL (ARRAY['smallint', 'integer', 'bigint', 'real',
+                                                             'double precision', 'numeric'])) THEN
+            enc_opts := '{}'::pg_catalog.jsonb;
+        END IF;
+    END IF;
+
+    IF enc_opts IS NULL AND NOT opts OPERATOR(pg_catalog.?) 'feature_names' THEN
+        opts := opts OPERATOR(pg_catalog.||)
+                pg_catalog.jsonb_build_object('feature_names', pg_catalog.to_jsonb(feature_columns));
+    END IF;
+    label_expr := @extschema@.churn_label_expr(label_column);
+    feats := (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
+                FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i));
+    IF holdout_column IS NOT NULL THEN
+        test_expr := pg_catalog.format('COALESCE((src.%I)::boolean, false)', holdout_column);
+    ELSE
+        -- a deterministic split: a hash of the whole row
+        test_expr := pg_catalog.format(
+            '(pg_catalog.hashtext(src::pg_catalog.text) OPERATOR(pg_catalog.&) 65535) OPERATOR(pg_catalog.<) %s',
+            pg_catalog.floor(holdout_fraction OPERATOR(pg_catalog.*) 65536::pg_catalog.float8)::integer);
+    END IF;
+
+    IF enc_opts IS NOT NULL THEN
+        -- learned on the training rows only, like the coefficients
+        encoder := @extschema@.churn_encoder(
+            pg_catalog.format('SELECT src.* FROM %s WHERE NOT (%s)', from_item, test_expr),
+            feature_columns, enc_opts);
+        opts := opts OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('feature_names',
+                pg_catalog.to_jsonb(@extschema@.churn_encoder_features(encoder)));
+        feats := pg_catalog.format('@extschema@.churn_encode(%L::pg_catalog.jsonb, pg_catalog.to_jsonb(src))', encoder);
+        EXECUTE pg_catalog.format(
+            'SELECT @extschema@.logreg_train(%s, %s, $1) FROM %s WHERE NOT (%s)',
+            label_expr, feats, from_item, test_expr)
+            INTO model USING opts;
+        model := @extschema@.churn_model_with_encoder(model, encoder);
+    ELSIF @extschema@.is_distributed(from_item) THEN
+        -- on Citus: one pushed-down Newton pass per iteration, each shard
+        -- sending a state of fixed size, where logreg_train would send every
+        -- training row to the coordinator; the same model (to 1e-9)
+        model := @extschema@.logreg_train_multipass(
+            pg_catalog.format('SELECT %s AS retention_label, %s FROM %s WHERE NOT (%s)',
+                label_expr,
+                (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8 AS %I', c, c), ', ' ORDER BY i)
+                   FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i)),
+                from_item, test_expr),
+            'retention_label', feature_columns, opts);
+    ELSE
+        EXECUTE pg_catalog.format(
+            'SELECT @extschema@.logreg_train(%s, ARRAY[%s]::pg_catalog.float8[], $1) FROM %s WHERE NOT (%s)',
+            label_expr, feats, from_item, test_expr)
+            INTO model USING opts;
+    END IF;
+    IF model IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22000',
+            MESSAGE = pg_catalog.format('no usable training rows in %s', source),
+            HINT = 'Rows with a NULL label, NULL features or non-finite features are skipped.';
+    END IF;
+
+    -- the holdout rows the model has not seen, scored by $1: (p, y, u), u the
+    -- unseen levels of a raw row; with an encoder the raw rows, missing values
+    -- encoded, else the rows with usable features
+    IF enc_opts IS NOT NULL THEN
+        scored := pg_catalog.format(
+            $q$SELECT @extschema@.churn_prob_row($1, r) AS p, y, @extschema@.churn_unseen($1, r) AS u
+                 FROM (SELECT %s AS y, pg_catalog.to_jsonb(src) AS r FROM %s WHERE %s) AS t
+                WHERE y IS NOT NULL$q$,
+            label_expr, from_item, test_expr);
+    ELSE
+        scored := pg_catalog.format(
+            $q$SELECT @extschema@.churn_prob($1, f) AS p, y, '{}'::pg_catalog.text[] AS u
+                 FROM (SELECT %s AS y, ARRAY[%s]::pg_catalog.float8[] AS f FROM %s WHERE %s) AS t
+                WHERE y IS NOT NULL AND pg_catalog.array_position(f, NULL) IS NULL
+                  AND NOT (f OPERATOR(pg_catalog.&&) '{NaN,Infinity,-Infinity}'::pg_catalog.float8[])$q$,
+            label_expr, feats, from_item, test_expr);
+    END IF;
+
+    -- calibration: "platt" or "isotonic" fitted on the holdout, "shift" (the
+    -- prior correction of class weights, the default for a model trained
+    -- with them) or "none"
+    cal_method := COALESCE(cal_method, CASE WHEN opts OPERATOR(pg_catalog.?) 'class_weight' THEN 'shift' ELSE 'none' END);
+    IF cal_method OPERATOR(pg_catalog.=) 'shift' THEN
+        IF NOT opts OPERATOR(pg_catalog.?) 'class_weight' THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = 'calibration "shift" corrects for class weights, and the options give none';
+        END IF;
+        IF opts OPERATOR(pg_catalog.->>) 'class_weight' OPERATOR(pg_catalog.=) 'balanced' THEN
+            -- balanced weights n / (2 n_class): log(w0 / w1) = log(n1 / n0) on the training rows
+            EXECUTE pg_catalog.format(
+                'SELECT pg_catalog.ln(pg_catalog.count(*) FILTER (WHERE y)::pg_catalog.float8
+                                      OPERATOR(pg_catalog./) pg_catalog.count(*) FILTER (WHERE NOT y))
+                   FROM (SELECT %s AS y FROM %s WHERE NOT (%s)) AS t',
+                label_expr, from_item, test_expr)
+                INTO shift;
+        ELSE
+            shift := pg_catalog.ln(
+                COALESCE(opts OPERATOR(pg_catalog.#>>) '{class_weight,0}', opts OPERATOR(pg_catalog.#>>) '{class_weight,false}', '1')::pg_catalog.float8
+                OPERATOR(pg_catalog./)
+                COALESCE(opts OPERATOR(pg_catalog.#>>) '{class_weight,1}', opts OPERATOR(pg_catalog.#>>) '{class_weight,true}', '1')::pg_catalog.float8);
+        END IF;
+        calibration := pg_catalog.jsonb_build_object('method', 'shift', 'shift', shift);
+    ELSIF cal_method OPERATOR(pg_catalog.=) ANY (ARRAY['platt', 'isotonic']) THEN
+        EXECUTE pg_catalog.format(
+            'SELECT @extschema@.calibration_fit(pg_catalog.array_agg(s.p), pg_catalog.array_agg(s.y), %L) FROM (%s) AS s',
+            cal_method, scored)
+            INTO calibration USING model;
+        IF calibration IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = '22000',
+                MESSAGE = pg_catalog.format('calibration "%s" needs holdout rows, and there are none', cal_method);
+        END IF;
+    ELSIF cal_method OPERATOR(pg_catalog.<>) 'none' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('unknown calibration "%s"', cal_method),
+            HINT = 'Use "platt", "isotonic", "shift" or "none".';
+    ELSIF opts OPERATOR(pg_catalog.?) 'class_weight' THEN
+        RAISE WARNING USING ERRCODE = '01000',
+            MESSAGE = pg_catalog.format('churn model %L is trained with class weights and not calibrated: its probabilities overstate the weighted class', model_name),
+            DETAIL = 'Class weights multiply the odds the model learns by w1/w0; the holdout metrics record "uncalibrated_class_weights".',
+            HINT = 'Leave out "calibration": "none" to correct the odds back to the base rate (the default), or calibrate with "platt" or "isotonic" on the holdout.';
+    END IF;
+    IF calibration IS NOT NULL THEN
+        uncalibrated := model;
+        model := @extschema@.churn_model_with_calibration(model, calibration);
+    END IF;
+
+    -- holdout metrics of the final model; with a calibration fitted on the
+    -- holdout (platt, isotonic) they are in-sample for the calibration
+    EXECUTE pg_catalog.format(
+        $q$SELECT pg_catalog.jsonb_build_object(
+                    'n_rows', pg_catalog.count(*),
+                    'n_unseen', pg_catalog.count(*) FILTER (WHERE pg_catalog.cardinality(s.u) OPERATOR(pg_catalog.>) 0),
+                    'roc_auc', @extschema@.roc_auc(s.p, s.y),
+                    'log_loss', @extschema@.log_loss(s.p, s.y),
+                    'at_0_5', @extschema@.classification_report(s.p, s.y, 0.5),
+                    'max_f1', @extschema@.threshold_max_f1(s.p, s.y),
+                    'calibration', @extschema@.calibration_metrics(pg_catalog.array_agg(s.p), pg_catalog.array_agg(s.y)))
+             FROM (%s) AS s$q$, scored)
+        INTO holdout USING model;
+    holdout := holdout OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('calibration_method', cal_method);
+    IF uncalibrated IS NOT NULL THEN
+        EXECUTE pg_catalog.format(
+            'SELECT @extschema@.calibration_metrics(pg_catalog.array_agg(s.p), pg_catalog.array_agg(s.y)) FROM (%s) AS s', scored)
+            INTO cal_before USING uncalibrated;
+        holdout := holdout OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('calibration_before', cal_before);
+    ELSIF opts OPERATOR(pg_catalog.?) 'class_weight' THEN
+        holdout := holdout OPERATOR(pg_catalog.||) '{"uncalibrated_class_weights": true}'::pg_catalog.jsonb;
+    END IF;
+
+    -- the next version; the first saver of a name owns it (save_model)
+    version := @extschema@.save_model(model_name, 'logreg', model::pg_catalog.jsonb,
+        pg_catalog.jsonb_build_object('holdout', holdout,
+                                      'holdout_split', COALESCE(holdout_column,
+                                          'hash ' OPERATOR(pg_catalog.||) holdout_fraction::pg_catalog.text)),
+        source, feature_columns);
+END
+$$;
+
+COMMENT ON PROCEDURE @extschema@.train_churn_model(text, text, text, text[], jsonb, text, float8, integer) IS
+'trains a churn model on a table, view or query (label column, feature columns) except its holdout rows, evaluates it on the holdout (AUC, log loss, report at 0.5, max-F1 threshold) and stores it as the next version in retention.models; returns the version';
+
+CREATE OR REPLACE PROCEDURE @extschema@.train_churn_gbdt(
+    model_name text,
+    source text,
+    label_column text,
+    feature_columns text[],
+    options jsonb DEFAULT NULL,
+    holdout_column text DEFAULT NULL,
+    holdout_fraction float8 DEFAULT 0.2,
+    INOUT version integer DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    from_item  pg_catalog.text;
+    label_expr pg_catalog.text;
+    feats      pg_catalog.text;
+    test_expr  pg_catalog.text;
+    opts       pg_catalog.jsonb := COALESCE(options, '{}'::pg_catalog.jsonb);
+    model      @extschema@.gbdt_model;
+    holdout    pg_catalog.jsonb;
+BEGIN
+    IF model_name IS NULL OR source IS NULL OR label_column IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004',
+            MESSAGE = 'model_name, source and label_column must not be NULL';
+    END IF;
+    IF feature_columns IS NULL OR pg_catalog.cardinality(feature_columns) OPERATOR(pg_catalog.=) 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = 'feature_columns must name at least one column';
+    END IF;
+    IF holdout_column IS NULL AND NOT (holdout_fraction OPERATOR(pg_catalog.>=) 0::pg_catalog.float8
+                                       AND holdout_fraction OPERATOR(pg_catalog.<) 1::pg_catalog.float8) THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('holdout_fraction %s is not in [0, 1)', holdout_fraction);
+    END IF;
+    IF NOT opts OPERATOR(pg_catalog.?) 'feature_names' THEN
+        opts := opts OPERATOR(pg_catalog.||)
+                pg_catalog.jsonb_build_object('feature_names', pg_catalog.to_jsonb(feature_columns));
+    END IF;
+
+    from_item := @extschema@.source_from_item(source);
+    label_expr := pg_catalog.format('(src.%I)::integer::boolean', label_column);
+    feats := (SELECT pg_catalog.string_agg(pg_catalog.format('(src.%I)::pg_catalog.float8', c), ', ' ORDER BY i)
+                FROM pg_catalog.unnest(feature_columns) WITH ORDINALITY AS u(c, i));
+    IF holdout_column IS NOT NULL THEN
+        test_expr := pg_catalog.format('COALESCE((src.%I)::boolean, false)', holdout_column);
+    ELSE
+        -- a deterministic split: a hash of the whole row, as train_churn_model
+        test_expr := pg_catalog.format(
+            '(pg_catalog.hashtext(src::pg_catalog.text) OPERATOR(pg_catalog.&) 65535) OPERATOR(pg_catalog.<) %s',
+            pg_catalog.floor(holdout_fraction OPERATOR(pg_catalog.*) 65536::pg_catalog.float8)::integer);
+    END IF;
+
+    EXECUTE pg_catalog.format(
+        'SELECT @extschema@.gbdt_train(%s, ARRAY[%s]::pg_catalog.float8[], $1) FROM %s WHERE NOT (%s)',
+        label_expr, feats, from_item, test_expr)
+        INTO model USING opts;
+    IF model IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22000',
+            MESSAGE = pg_catalog.format('no usable training rows in %s', source),
+            HINT = 'Rows with a NULL label, a NULL feature array or an infinite feature are skipped.';
+    END IF;
+
+    -- holdout metrics on the rows the model has not seen (missing values allowed)
+    EXECUTE pg_catalog.format(
+        $q$SELECT pg_catalog.jsonb_build_object(
+                    'n_rows', pg_catalog.count(*),
+                    'roc_auc', @extschema@.roc_auc(p, y),
+                    'log_loss', @extschema@.log_loss(p, y),
+                    'at_0_5', @extschema@.classification_report(p, y, 0.5),
+                    'max_f1', @extschema@.threshold_max_f1(p, y))
+             FROM (SELECT @extschema@.churn_prob($1, f) AS p, y
+                     FROM (SELECT %s AS y, ARRAY[%s]::pg_catalog.float8[] AS f FROM %s WHERE %s) AS t
+                    WHERE y IS NOT NULL
+                      AND NOT (f OPERATOR(pg_catalog.&&) '{Infinity,-Infinity}'::pg_catalog.float8[])) AS s$q$,
+        label_expr, feats, from_item, test_expr)
+        INTO holdout USING model;
+
+    -- the next version; the first saver of a name owns it (save_model)
+    version := @extschema@.save_model(model_name, 'gbdt', model::pg_catalog.jsonb,
+        pg_catalog.jsonb_build_object('holdout', holdout,
+                                      'holdout_split', COALESCE(holdout_column,
+                                          'hash ' OPERATOR(pg_catalog.||) holdout_fraction::pg_catalog.text)),
+        source, feature_columns);
+END
+$$;
+
+COMMENT ON PROCEDURE @extschema@.train_churn_gbdt(text, text, text, text[], jsonb, text, float8, integer) IS
+'trains a tree-ensemble churn model (gbdt_train) on a table, view or query except its holdout rows, evaluates it on the holdout and stores it as the next version in retention.models (kind gbdt); returns the version';
+
+CREATE OR REPLACE FUNCTION @extschema@.churn_gbdt_model(model_name text, model_version integer DEFAULT NULL)
+RETURNS @extschema@.gbdt_model
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT m.model::pg_catalog.text::@extschema@.gbdt_model
+      FROM @extschema@.models AS m
+     WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) 'gbdt'
+       AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
+       AND @extschema@.model_trusted(m.name, m.trained_by)
+     ORDER BY m.version DESC
+     LIMIT 1
+$$;
+
+COMMENT ON FUNCTION @extschema@.churn_gbdt_model(text, integer) IS
+'a stored tree-ensemble churn model: the latest trusted version of model_name (written by a member of its owner), or the given version; NULL when there is none. Call it once per query, e.g. in a scalar subquery';
+
+CREATE OR REPLACE FUNCTION @extschema@.item_knn_save(name text, model @extschema@.item_knn_model,
+    training_source text DEFAULT NULL, metrics pg_catalog.jsonb DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    other_kind text;
+BEGIN
+    IF name IS NULL OR model IS NULL THEN
+        RAISE EXCEPTION 'name and model must not be null' USING ERRCODE = '22004';
+    END IF;
+    SELECT m.kind INTO other_kind FROM @extschema@.models m
+     WHERE m.name = item_knn_save.name AND m.kind <> 'item_knn' LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'model "%" is a % model, not an item_knn model', name, other_kind
+            USING ERRCODE = '42809', HINT = 'Choose another name.';
+    END IF;
+    RETURN @extschema@.save_model(item_knn_save.name, 'item_knn', item_knn_save.model::pg_catalog.jsonb,
+                                  item_knn_save.metrics, item_knn_save.training_source);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.item_knn_save(text, @extschema@.item_knn_model, text, pg_catalog.jsonb) IS
+'stores an item_knn model in retention.models as the next version of name and returns that version';

@@ -270,16 +270,12 @@ BEGIN
         label_expr, feats, from_item, test_expr)
         INTO holdout USING model;
 
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('retention.models'),
-                                             pg_catalog.hashtext(model_name));
-    SELECT COALESCE(pg_catalog.max(m.version), 0) OPERATOR(pg_catalog.+) 1 INTO version
-      FROM @extschema@.models AS m WHERE m.name OPERATOR(pg_catalog.=) model_name;
-    INSERT INTO @extschema@.models (name, version, kind, model, metrics, feature_names, training_source)
-    VALUES (model_name, version, 'gbdt', model::pg_catalog.jsonb,
-            pg_catalog.jsonb_build_object('holdout', holdout,
-                                          'holdout_split', COALESCE(holdout_column,
-                                              'hash ' OPERATOR(pg_catalog.||) holdout_fraction::pg_catalog.text)),
-            feature_columns, source);
+    -- the next version; the first saver of a name owns it (save_model)
+    version := @extschema@.save_model(model_name, 'gbdt', model::pg_catalog.jsonb,
+        pg_catalog.jsonb_build_object('holdout', holdout,
+                                      'holdout_split', COALESCE(holdout_column,
+                                          'hash ' OPERATOR(pg_catalog.||) holdout_fraction::pg_catalog.text)),
+        source, feature_columns);
 END
 $$;
 
@@ -294,9 +290,10 @@ AS $$
       FROM @extschema@.models AS m
      WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) 'gbdt'
        AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
+       AND @extschema@.model_trusted(m.name, m.trained_by)
      ORDER BY m.version DESC
      LIMIT 1
 $$;
 
 COMMENT ON FUNCTION @extschema@.churn_gbdt_model(text, integer) IS
-'a stored tree-ensemble churn model: the latest version of model_name, or the given version; NULL when there is none. Call it once per query, e.g. in a scalar subquery';
+'a stored tree-ensemble churn model: the latest trusted version of model_name (written by a member of its owner), or the given version; NULL when there is none. Call it once per query, e.g. in a scalar subquery';

@@ -218,19 +218,12 @@ BEGIN
         holdout := holdout OPERATOR(pg_catalog.||) '{"uncalibrated_class_weights": true}'::pg_catalog.jsonb;
     END IF;
 
-    -- only members of the name's owner add versions (the first saver owns it)
-    PERFORM @extschema@.claim_model(model_name);
-    -- one writer per model name at a time picks the next version
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('retention.models'),
-                                             pg_catalog.hashtext(model_name));
-    SELECT COALESCE(pg_catalog.max(m.version), 0) OPERATOR(pg_catalog.+) 1 INTO version
-      FROM @extschema@.models AS m WHERE m.name OPERATOR(pg_catalog.=) model_name;
-    INSERT INTO @extschema@.models (name, version, kind, model, metrics, feature_names, training_source)
-    VALUES (model_name, version, 'logreg', model::pg_catalog.jsonb,
-            pg_catalog.jsonb_build_object('holdout', holdout,
-                                          'holdout_split', COALESCE(holdout_column,
-                                              'hash ' OPERATOR(pg_catalog.||) holdout_fraction::pg_catalog.text)),
-            feature_columns, source);
+    -- the next version; the first saver of a name owns it (save_model)
+    version := @extschema@.save_model(model_name, 'logreg', model::pg_catalog.jsonb,
+        pg_catalog.jsonb_build_object('holdout', holdout,
+                                      'holdout_split', COALESCE(holdout_column,
+                                          'hash ' OPERATOR(pg_catalog.||) holdout_fraction::pg_catalog.text)),
+        source, feature_columns);
 END
 $$;
 

@@ -10,7 +10,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     other_kind text;
-    new_version integer;
 BEGIN
     IF name IS NULL OR model IS NULL THEN
         RAISE EXCEPTION 'name and model must not be null' USING ERRCODE = '22004';
@@ -21,14 +20,8 @@ BEGIN
         RAISE EXCEPTION 'model "%" is a % model, not an item_knn model', name, other_kind
             USING ERRCODE = '42809', HINT = 'Choose another name.';
     END IF;
-    PERFORM @extschema@.claim_model(name);
-    INSERT INTO @extschema@.models (name, version, kind, model, metrics, training_source)
-    SELECT item_knn_save.name, COALESCE(max(m.version), 0) + 1, 'item_knn',
-           item_knn_save.model::pg_catalog.jsonb, item_knn_save.metrics,
-           item_knn_save.training_source
-      FROM @extschema@.models m WHERE m.name = item_knn_save.name
-    RETURNING version INTO new_version;
-    RETURN new_version;
+    RETURN @extschema@.save_model(item_knn_save.name, 'item_knn', item_knn_save.model::pg_catalog.jsonb,
+                                  item_knn_save.metrics, item_knn_save.training_source);
 END
 $$;
 

@@ -458,6 +458,41 @@ $alice"
 		                                            || ' ' || (SELECT count(*) FROM retention.churn_scores('ops_shared', 'ops_features', 'id') s
 		                                                        WHERE s.churn_prob = retention.churn_prob((SELECT model::text::retention.logreg_model FROM retention.models WHERE name = 'ops_shared' AND version = 2), ARRAY[(SELECT f1 FROM ops_features o WHERE o.id::text = s.id)]))")" \
 		"2 true 60"
+	ops_ownership_other_kinds $db $alice $bob
+}
+
+# train_churn_gbdt and item_knn_save store through save_model too: a first
+# version claims the name, others get 42501, concurrent saves of one name get
+# consecutive versions, and churn_gbdt_model reads trusted versions only
+ops_ownership_other_kinds() {
+	local db=$1 alice=$2 bob=$3
+	local gbdt="CALL retention.train_churn_gbdt('ops_gbdt', 'ops_features', 'y', '{f1}', '{\"max_iter\": 3, \"min_samples_leaf\": 5}', holdout_fraction => 0)"
+	ops_check "ownership: a role (not a superuser) stores the first gbdt version and owns the name" \
+		"$(ops_sql $db -c "SET ROLE $alice" -c "$gbdt" \
+		                  -c "SELECT owner FROM retention.model_owners WHERE name = 'ops_gbdt'")" \
+		"1
+$alice"
+	ops_check "ownership: a second role cannot add a gbdt version (42501)" \
+		"$(ops_sql $db -c "SET ROLE $bob" -c "$gbdt" 2>&1 | grep -c 'permission denied to add a version')" "1"
+	ops_sql $db -c "INSERT INTO retention.models (name, version, kind, model, trained_by)
+	                SELECT 'ops_gbdt', 100, 'gbdt', model, '$bob' FROM retention.models WHERE name = 'ops_gbdt'" >/dev/null
+	ops_check "ownership: churn_gbdt_model skips a version written by a non-member" \
+		"$(ops_sql $db -c "SET ROLE $bob" -c "SELECT retention.churn_gbdt_model('ops_gbdt')::text = retention.churn_gbdt_model('ops_gbdt', 1)::text,
+		                                            retention.churn_gbdt_model('ops_gbdt', 100) IS NULL")" "t|t"
+
+	# two sessions save a new version of one item-kNN name at once: the second
+	# waits for the first, then takes the next version
+	local knn="SELECT retention.item_knn_save('ops_knn', (SELECT retention.item_knn(u, i, 1.0, 5) FROM (VALUES (1, 10), (1, 11), (2, 10), (2, 11)) AS t(u, i)))"
+	ops_sql $db -c "SET ROLE $alice" -c "$knn" >/dev/null || true
+	ops_sql $db -c "SET ROLE $alice" -c "BEGIN" -c "$knn" -c "SELECT pg_sleep(1)" -c "COMMIT" >/dev/null 2>&1 &
+	local first=$!
+	sleep 0.3
+	local second
+	second=$(ops_sql $db -c "SET ROLE $alice" -c "$knn" 2>&1) || true
+	wait $first || true
+	ops_check "ownership: two concurrent item_knn_save of one name get versions 2 and 3" \
+		"$second|$(ops_sql $db -c "SELECT string_agg(version::text, ',' ORDER BY version) FROM retention.models WHERE name = 'ops_knn'")" \
+		"3|1,2,3"
 }
 
 retention_operations() {
