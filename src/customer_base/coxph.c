@@ -26,6 +26,7 @@
 #include "btyd_model.h"
 #include "float_array.h"
 #include "coxph.h"
+#include "model_json.h"
 
 static Size
 CoxModelSize(int nfeatures, int ntimes)
@@ -230,19 +231,7 @@ AppendColumn(StringInfo buf, const char *key, const CoxModel *m, ColumnKind kind
 				break;
 		}
 		appendStringInfoString(buf, j > 0 ? ", " : "");
-		AppendJsonNumber(buf, v);
-	}
-	appendStringInfoChar(buf, ']');
-}
-
-static void
-AppendArray(StringInfo buf, const char *key, const double *v, int n)
-{
-	appendStringInfo(buf, "\"%s\": [", key);
-	for (int k = 0; k < n; k++)
-	{
-		appendStringInfoString(buf, k > 0 ? ", " : "");
-		AppendJsonNumber(buf, v[k]);
+		ModelJsonAppendFloat8(buf, v);
 	}
 	appendStringInfoChar(buf, ']');
 }
@@ -260,33 +249,26 @@ coxph_model_out(PG_FUNCTION_ARGS)
 	appendStringInfo(&buf, "{\"kind\": \"coxph\", \"ties\": \"%s\"",
 					 m->ties == COX_TIES_BRESLOW ? "breslow" : "efron");
 	AppendColumn(&buf, "coefficients", m, COL_PLAIN);
-	appendStringInfoString(&buf, ", ");
-	AppendArray(&buf, "std_err", COX_SE(m), m->nfeatures);
+	ModelJsonAppendFloat8Array(&buf, "std_err", COX_SE(m), m->nfeatures);
 	AppendColumn(&buf, "hazard_ratio", m, COL_EXP);
 	AppendColumn(&buf, "z", m, COL_Z);
 	AppendColumn(&buf, "p_value", m, COL_P);
-	appendStringInfoString(&buf, ", \"log_likelihood\": ");
-	AppendJsonNumber(&buf, m->log_likelihood);
-	appendStringInfoString(&buf, ", \"log_likelihood_null\": ");
-	AppendJsonNumber(&buf, m->log_likelihood_null);
-	appendStringInfoString(&buf, ", \"concordance\": ");
-	AppendJsonNumber(&buf, m->concordance);
-	appendStringInfoString(&buf, ", \"n\": ");
-	AppendJsonNumber(&buf, m->n);
-	appendStringInfoString(&buf, ", \"events\": ");
-	AppendJsonNumber(&buf, m->events);
-	appendStringInfo(&buf, ", \"converged\": %s, \"iterations\": ",
-					 fitted ? ((m->flags & COXPH_CONVERGED) ? "true" : "false") : "null");
-	if (fitted)
-		appendStringInfo(&buf, "%d", m->iterations);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfoString(&buf, ", ");
-	AppendArray(&buf, "means", COX_MEANS(m), m->nfeatures);
-	appendStringInfoString(&buf, ", \"baseline\": {");
-	AppendArray(&buf, "time", COX_TIME(m), m->ntimes);
-	appendStringInfoString(&buf, ", ");
-	AppendArray(&buf, "cumulative_hazard", COX_CUMHAZ(m), m->ntimes);
+	AppendJsonNumberField(&buf, "log_likelihood", m->log_likelihood);
+	AppendJsonNumberField(&buf, "log_likelihood_null", m->log_likelihood_null);
+	AppendJsonNumberField(&buf, "concordance", m->concordance);
+	AppendJsonNumberField(&buf, "n", m->n);
+	AppendJsonNumberField(&buf, "events", m->events);
+	AppendJsonFitStatus(&buf, fitted, (m->flags & COXPH_CONVERGED) != 0, m->iterations);
+	ModelJsonAppendFloat8Array(&buf, "means", COX_MEANS(m), m->nfeatures);
+	/* the baseline is an object of two arrays: its first key has no comma */
+	appendStringInfoString(&buf, ", \"baseline\": {\"time\": [");
+	for (int k = 0; k < m->ntimes; k++)
+	{
+		appendStringInfoString(&buf, k > 0 ? ", " : "");
+		ModelJsonAppendFloat8(&buf, COX_TIME(m)[k]);
+	}
+	appendStringInfoChar(&buf, ']');
+	ModelJsonAppendFloat8Array(&buf, "cumulative_hazard", COX_CUMHAZ(m), m->ntimes);
 	appendStringInfoString(&buf, "}}");
 	PG_RETURN_CSTRING(buf.data);
 }

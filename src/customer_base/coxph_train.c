@@ -27,6 +27,7 @@
 #include "utils/memutils.h"
 
 #include "btyd_model.h"
+#include "customer_args.h"
 #include "customer_groups.h"
 #include "float_array.h"
 #include "linalg.h"
@@ -151,11 +152,7 @@ coxph_train_transfn(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		PG_RETURN_POINTER(s);
 
-	t = PG_GETARG_FLOAT8(1);
-	if (!isfinite(t) || t < 0.0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("survival time must be a non-negative finite number, not %g", t)));
+	t = CheckNonNegativeFinite(PG_GETARG_FLOAT8(1), "survival time");
 	features = PG_GETARG_ARRAYTYPE_P(3);
 	p = CheckFloatArray(features, FLOAT8OID, "features");
 	x = (const double *) ARR_DATA_PTR(features);
