@@ -145,7 +145,7 @@ BgbbObjective(const double *theta, double *gradient, void *arg)
 		for (int k = 0; k < BGBB_NPARAMS; k++)
 			g[k] += row[3] * gi[k];
 	}
-	return BtydObjectiveValue(ll, g, p, BGBB_NPARAMS, d->total, gradient);
+	return BtydObjectiveValue(ll, g, theta, BGBB_NPARAMS, d->total, gradient);
 }
 
 /* Class-22 error unless (x, t_x, n) is a pattern a customer can have */
@@ -170,24 +170,20 @@ CheckPattern(int64 x, int64 t_x, int64 n)
 				 errdetail("Recency is the last opportunity with a transaction: 0 without any, otherwise between the frequency and the opportunities.")));
 }
 
-/* Transition of bgbb_fit: counts one customer, or "customers" of them. */
-PG_FUNCTION_INFO_V1(bgbb_fit_transfn);
-Datum
-bgbb_fit_transfn(PG_FUNCTION_ARGS)
+/* the key (x, t_x, n) of a row of bgbb_fit */
+static bool
+PatternRowKey(FunctionCallInfo fcinfo, double *key)
 {
-	CustomerGroups *groups = CustomerGroupsTransitionState(fcinfo, "bgbb_fit_transfn", 3);
-	double		key[3];
-
-	if (CustomerRowHasNull(fcinfo, 3))
-		PG_RETURN_POINTER(groups);
-
 	CheckPattern(PG_GETARG_INT32(1), PG_GETARG_INT32(2), PG_GETARG_INT32(3));
 	key[0] = PG_GETARG_INT32(1);
 	key[1] = PG_GETARG_INT32(2);
 	key[2] = PG_GETARG_INT32(3);
-	CustomerGroupsAddRow(groups, key, fcinfo, 3);
-	PG_RETURN_POINTER(groups);
+	return true;
 }
+
+/* Transition of bgbb_fit: counts one customer, or "customers" of them. */
+BTYD_SQL_FUNCTION(bgbb_fit_transfn, CustomerGroupsTransition,
+				  "bgbb_fit_transfn", 3, PatternRowKey);
 
 /* a group (x, t_x, n, count) of a deserialised state, or an error */
 static void

@@ -142,33 +142,25 @@ BgnbdObjective(const double *theta, double *gradient, void *arg)
 		}
 	}
 
-	{
-		double		params[BGNBD_NPARAMS] = {r, alpha, a, b};
-
-		return BtydObjectiveValue(ll, g, params, BGNBD_NPARAMS, d->total, gradient);
-	}
+	return BtydObjectiveValue(ll, g, theta, BGNBD_NPARAMS, d->total, gradient);
 }
 
-/* Transition of bgnbd_fit: counts one customer, or "customers" of them. */
-PG_FUNCTION_INFO_V1(bgnbd_fit_transfn);
-Datum
-bgnbd_fit_transfn(PG_FUNCTION_ARGS)
+/* the key (x, t_x, T) of a row of bgnbd_fit, mbgnbd_fit or pareto_nbd_fit */
+static bool
+SummaryRowKey(FunctionCallInfo fcinfo, double *key)
 {
-	CustomerGroups *groups = CustomerGroupsTransitionState(fcinfo, "bgnbd_fit_transfn", 3);
-	double		key[3];
-
-	if (CustomerRowHasNull(fcinfo, 3))
-		PG_RETURN_POINTER(groups);
-
 	key[0] = PG_GETARG_FLOAT8(1);
 	key[1] = PG_GETARG_FLOAT8(2);
 	key[2] = PG_GETARG_FLOAT8(3);
 	CheckCustomerSummary(key[0], key[1], key[2]);
 	if (key[0] == 0.0)
 		key[1] = 0.0;			/* t_x means nothing without repeat purchases */
-	CustomerGroupsAddRow(groups, key, fcinfo, 3);
-	PG_RETURN_POINTER(groups);
+	return true;
 }
+
+/* Transition of bgnbd_fit: counts one customer, or "customers" of them. */
+BTYD_SQL_FUNCTION(bgnbd_fit_transfn, CustomerGroupsTransition,
+				  "bgnbd_fit_transfn", 3, SummaryRowKey);
 
 /* Combine of the model fits: adds the counts of the other state's groups. */
 PG_FUNCTION_INFO_V1(customer_groups_combine);
@@ -263,16 +255,15 @@ bgnbd_fit_finalfn(PG_FUNCTION_ARGS)
 	return BgnbdFitFinal(fcinfo, BTYD_BGNBD, 0.0);
 }
 
-/* log of a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x): P(alive) = 1 / (1 + exp of it) */
-static double
-LogDeadOdds(const BtydModel *m, double x, double t_x, double t)
+double
+BgnbdPAliveOdds(const BtydModel *m, double b_x, double x, double t_x, double t)
 {
 	double		r = m->params[0];
 	double		alpha = m->params[1];
 	double		a = m->params[2];
-	double		b = m->params[3];
+	double		log_dead_odds = log(a) - log(b_x) + (r + x) * log1p((t - t_x) / (alpha + t_x));
 
-	return log(a) - log(b + x - 1.0) + (r + x) * log1p((t - t_x) / (alpha + t_x));
+	return exp(-Log1pExp(log_dead_odds));
 }
 
 static double
@@ -280,7 +271,7 @@ BgnbdPAlive(const BtydModel *m, double x, double t_x, double t)
 {
 	if (x == 0.0)
 		return 1.0;
-	return exp(-Log1pExp(LogDeadOdds(m, x, t_x, t)));
+	return BgnbdPAliveOdds(m, m->params[3] + x - 1.0, x, t_x, t);
 }
 
 double

@@ -23,6 +23,12 @@ extern double BgnbdExpectedPurchases(const BtydModel *model, double horizon,
  */
 extern Datum BgnbdFitFinal(FunctionCallInfo fcinfo, BtydKind kind, double shift);
 
+/*
+ * P(alive) = 1 / (1 + a/b_x ((alpha+T)/(alpha+t_x))^(r+x)) of a customer
+ * (x, t_x, T), with b_x = b + x - 1 for BG/NBD (x > 0), b + x for MBG/NBD
+ */
+extern double BgnbdPAliveOdds(const BtydModel *m, double b_x, double x, double t_x, double t);
+
 /* Expected purchases in (T, T + horizon] of a customer alive at T (bgnbd.c) */
 extern double BgnbdExpectedIfAlive(double r, double alpha, double a, double b,
 								   double horizon, double x, double t);

@@ -15,12 +15,12 @@
 #include "optimize.h"
 
 double
-BtydObjectiveValue(double ll, const double *g, const double *params, int nparams,
+BtydObjectiveValue(double ll, const double *g, const double *theta, int nparams,
 				   double total, double *gradient)
 {
 	/* chain rule to log-parameters; minimise the negative mean */
 	for (int k = 0; k < nparams; k++)
-		gradient[k] = -g[k] * params[k] / total;
+		gradient[k] = -g[k] * exp(theta[k]) / total;
 	if (isnan(ll))
 		return INFINITY;
 	return -ll / total;

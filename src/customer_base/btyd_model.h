@@ -101,11 +101,11 @@ extern BtydModel *BtydFit(BtydKind kind, ObjectiveFunction f, void *data,
 
 /*
  * The negative mean log-likelihood an objective returns, from the
- * log-likelihood ll and its gradient g in the parameters: the gradient in
- * theta = log(parameters) goes to gradient, and a NaN ll is INFINITY (a
- * point the optimiser must step back from).
+ * log-likelihood ll and its gradient g in the parameters exp(theta): the
+ * gradient in theta goes to gradient, and a NaN ll is INFINITY (a point the
+ * optimiser must step back from).
  */
-extern double BtydObjectiveValue(double ll, const double *g, const double *params,
+extern double BtydObjectiveValue(double ll, const double *g, const double *theta,
 								 int nparams, double total, double *gradient);
 
 /*

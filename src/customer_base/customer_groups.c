@@ -242,16 +242,6 @@ CustomerCountArgument(FunctionCallInfo fcinfo, int argno)
 	return (double) customers;
 }
 
-void
-CustomerGroupsAddRow(CustomerGroups *groups, const double *key, FunctionCallInfo fcinfo,
-					 int nkeys)
-{
-	double		count = CustomerCountArgument(fcinfo, nkeys + 1);
-
-	if (count > 0.0)
-		CustomerGroupsAdd(groups, key, count);
-}
-
 int
 CustomerRowsFirstKeyRuns(const double *rows, int nrows, int width, double **value,
 						 double **count)
@@ -300,6 +290,23 @@ CustomerRowHasNull(FunctionCallInfo fcinfo, int nkeys)
 			return true;
 	}
 	return PG_NARGS() > nkeys + 1 && PG_ARGISNULL(nkeys + 1);
+}
+
+Datum
+CustomerGroupsTransition(FunctionCallInfo fcinfo, const char *fname, int nkeys,
+						 CustomerRowKey row_key)
+{
+	CustomerGroups *groups = CustomerGroupsTransitionState(fcinfo, fname, nkeys);
+	double		key[CUSTOMER_GROUPS_MAX_DIMS];
+	double		count;
+
+	Assert(nkeys <= CUSTOMER_GROUPS_MAX_DIMS);
+	if (CustomerRowHasNull(fcinfo, nkeys) || !row_key(fcinfo, key))
+		PG_RETURN_POINTER(groups);
+	count = CustomerCountArgument(fcinfo, nkeys + 1);
+	if (count > 0.0)
+		CustomerGroupsAdd(groups, key, count);
+	PG_RETURN_POINTER(groups);
 }
 
 Datum

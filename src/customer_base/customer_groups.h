@@ -71,9 +71,20 @@ extern bool CustomerRowHasNull(FunctionCallInfo fcinfo, int nkeys);
  */
 extern double CustomerCountArgument(FunctionCallInfo fcinfo, int argno);
 
-/* Adds a customer (key), or as many as the count argument after the nkeys keys. */
-extern void CustomerGroupsAddRow(CustomerGroups *groups, const double *key,
-								 FunctionCallInfo fcinfo, int nkeys);
+/*
+ * Reads the key of a row from the nkeys arguments after the state, with the
+ * checks of the model (errors for bad values); false for a row that is no
+ * customer of the model.
+ */
+typedef bool (*CustomerRowKey) (FunctionCallInfo fcinfo, double *key);
+
+/*
+ * Transition of a fit: adds the row's key (row_key) to the state once, or
+ * as many times as the count argument after the keys says; a row with a
+ * NULL adds nothing.
+ */
+extern Datum CustomerGroupsTransition(FunctionCallInfo fcinfo, const char *fname, int nkeys,
+									  CustomerRowKey row_key);
 
 /*
  * Deserialise of a fit: the groups of ndims keys, each row (keys, count)

@@ -101,32 +101,23 @@ GammaGammaObjective(const double *theta, double *gradient, void *arg)
 		g[2] -= w * (p * x + q) / vmx;
 	}
 
-	{
-		double		params[GG_NPARAMS] = {p, q, v};
-
-		return BtydObjectiveValue(ll, g, params, GG_NPARAMS, d->total, gradient);
-	}
+	return BtydObjectiveValue(ll, g, theta, GG_NPARAMS, d->total, gradient);
 }
 
-/* Transition of gamma_gamma_fit: counts a customer with repeat purchases. */
-PG_FUNCTION_INFO_V1(gamma_gamma_fit_transfn);
-Datum
-gamma_gamma_fit_transfn(PG_FUNCTION_ARGS)
+/* the key (x, m) of a row of gamma_gamma_fit */
+static bool
+SpendRowKey(FunctionCallInfo fcinfo, double *key)
 {
-	CustomerGroups *groups = CustomerGroupsTransitionState(fcinfo, "gamma_gamma_fit_transfn", 2);
-	double		key[2];
-
-	if (CustomerRowHasNull(fcinfo, 2))
-		PG_RETURN_POINTER(groups);
-
 	key[0] = PG_GETARG_FLOAT8(1);
 	key[1] = PG_GETARG_FLOAT8(2);
 	CheckSpend(key[0], key[1], true);
 	/* without repeat purchases a customer says nothing about spend */
-	if (key[0] > 0.0)
-		CustomerGroupsAddRow(groups, key, fcinfo, 2);
-	PG_RETURN_POINTER(groups);
+	return key[0] > 0.0;
 }
+
+/* Transition of gamma_gamma_fit: counts a customer with repeat purchases. */
+BTYD_SQL_FUNCTION(gamma_gamma_fit_transfn, CustomerGroupsTransition,
+				  "gamma_gamma_fit_transfn", 2, SpendRowKey);
 
 /* Deserialise of gamma_gamma_fit: groups of (x, m). */
 PG_FUNCTION_INFO_V1(gamma_gamma_fit_deserialize);

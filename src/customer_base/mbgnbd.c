@@ -28,14 +28,11 @@
  */
 #include "postgres.h"
 
-#include <math.h>
-
 #include "fmgr.h"
 
 #include "bgnbd.h"
 #include "btyd_model.h"
 #include "btyd_predict.h"
-#include "special_functions.h"
 
 /* Final of mbgnbd_fit: the maximum-likelihood model, NULL for too few customers. */
 PG_FUNCTION_INFO_V1(mbgnbd_fit_finalfn);
@@ -48,17 +45,10 @@ mbgnbd_fit_finalfn(PG_FUNCTION_ARGS)
 static double
 MbgnbdPAlive(const BtydModel *m, double x, double t_x, double t)
 {
-	double		r = m->params[0];
-	double		alpha = m->params[1];
-	double		a = m->params[2];
-	double		b = m->params[3];
-	double		log_dead_odds;
-
 	/* t_x means nothing without repeat purchases (the fit takes it as 0) */
 	if (x == 0.0)
 		t_x = 0.0;
-	log_dead_odds = log(a) - log(b + x) + (r + x) * log1p((t - t_x) / (alpha + t_x));
-	return exp(-Log1pExp(log_dead_odds));
+	return BgnbdPAliveOdds(m, m->params[3] + x, x, t_x, t);
 }
 
 static double

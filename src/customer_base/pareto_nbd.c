@@ -276,11 +276,7 @@ PnbdObjective(const double *theta, double *gradient, void *arg)
 			g[j] += row[3] * gi[j];
 	}
 
-	{
-		double		params[PNBD_NPARAMS] = {p.r, p.alpha, p.s, p.beta};
-
-		return BtydObjectiveValue(ll, g, params, PNBD_NPARAMS, d->total, gradient);
-	}
+	return BtydObjectiveValue(ll, g, theta, PNBD_NPARAMS, d->total, gradient);
 }
 
 /* Final of pareto_nbd_fit: the maximum-likelihood model, NULL for too few customers. */

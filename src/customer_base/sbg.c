@@ -54,7 +54,6 @@ SbgObjective(const double *theta, double *gradient, void *arg)
 	double		psi_b = Digamma(beta);
 	double		ll = 0.0;
 	double		g[SBG_NPARAMS] = {0.0, 0.0};
-	double		params[SBG_NPARAMS] = {alpha, beta};
 
 	for (int i = 0; i < d->npoints; i++)
 	{
@@ -77,7 +76,7 @@ SbgObjective(const double *theta, double *gradient, void *arg)
 			g[1] += w * (Digamma(beta + t) - psi_abt - psi_b + psi_ab);
 		}
 	}
-	return BtydObjectiveValue(ll, g, params, SBG_NPARAMS, d->total, gradient);
+	return BtydObjectiveValue(ll, g, theta, SBG_NPARAMS, d->total, gradient);
 }
 
 /* a count of periods, or a 22023 error naming it when negative */
@@ -91,21 +90,13 @@ CheckNotNegative(int32 value, const char *name)
 	return value;
 }
 
-/* Transition of sbg_fit: counts one customer, or "customers" of them. */
-PG_FUNCTION_INFO_V1(sbg_fit_transfn);
-Datum
-sbg_fit_transfn(PG_FUNCTION_ARGS)
+/* the key (periods, churned) of a row of sbg_fit */
+static bool
+PeriodsRowKey(FunctionCallInfo fcinfo, double *key)
 {
-	CustomerGroups *groups = CustomerGroupsTransitionState(fcinfo, "sbg_fit_transfn", 2);
-	double		key[2];
-	int32		periods;
-	bool		churned;
+	int32		periods = PG_GETARG_INT32(1);
+	bool		churned = PG_GETARG_BOOL(2);
 
-	if (CustomerRowHasNull(fcinfo, 2))
-		PG_RETURN_POINTER(groups);
-
-	periods = PG_GETARG_INT32(1);
-	churned = PG_GETARG_BOOL(2);
 	if (churned && periods < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -113,9 +104,12 @@ sbg_fit_transfn(PG_FUNCTION_ARGS)
 				 errdetail("A customer lost during period t renewed t - 1 times; the first period is 1.")));
 	key[0] = CheckNotNegative(periods, "periods");
 	key[1] = churned ? 1.0 : 0.0;
-	CustomerGroupsAddRow(groups, key, fcinfo, 2);
-	PG_RETURN_POINTER(groups);
+	return true;
 }
+
+/* Transition of sbg_fit: counts one customer, or "customers" of them. */
+BTYD_SQL_FUNCTION(sbg_fit_transfn, CustomerGroupsTransition,
+				  "sbg_fit_transfn", 2, PeriodsRowKey);
 
 /* a group (periods, churned, count) of a deserialised state, or an error */
 static void
