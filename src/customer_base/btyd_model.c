@@ -142,6 +142,19 @@ ModelToJson(const BtydModel *model)
 	return buf.data;
 }
 
+bool
+JsonValueIsString(const JsonbValue *v, const char *s)
+{
+	return v->type == jbvString && v->val.string.len == strlen(s) &&
+		memcmp(v->val.string.val, s, v->val.string.len) == 0;
+}
+
+double
+JsonNumberValue(const JsonbValue *v)
+{
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+}
+
 int
 JsonNumberArray(JsonbContainer *object, const char *key, double **out, bool allow_null,
 				int max, const char *type_name)
@@ -171,8 +184,7 @@ JsonNumberArray(JsonbContainer *object, const char *key, double **out, bool allo
 		if (count < size && elem.type == jbvNull && allow_null)
 			(*out)[count++] = NAN;
 		else if (count < size && elem.type == jbvNumeric)
-			(*out)[count++] = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-																 NumericGetDatum(elem.val.numeric)));
+			(*out)[count++] = JsonNumberValue(&elem);
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
@@ -182,36 +194,26 @@ JsonNumberArray(JsonbContainer *object, const char *key, double **out, bool allo
 	return count;
 }
 
-/* Look a key up in a JSON object; false when it is absent or null. */
-static bool
-GetKey(JsonbContainer *object, const char *key, JsonbValue *value)
-{
-	JsonbValue *found = getKeyJsonValueFromContainer(object, key, strlen(key), value);
-
-	return found != NULL && found->type != jbvNull;
-}
-
 static double
 GetNumber(JsonbContainer *object, const char *key, const BtydKindInfo *info)
 {
 	JsonbValue	value;
 
-	if (!GetKey(object, key, &value))
+	if (!ModelJsonOptionalKey(object, key, &value))
 		return NAN;
 	if (value.type != jbvNumeric)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid input syntax for type %s", info->type_name),
 				 errdetail("Key \"%s\" must be a number.", key)));
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-											  NumericGetDatum(value.val.numeric)));
+	return JsonNumberValue(&value);
 }
 
 static BtydModel *
 ModelFromJson(char *str, BtydKind kind)
 {
 	const BtydKindInfo *info = BtydKindGetInfo(kind);
-	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(str)));
+	Jsonb	   *jb = ModelJsonParse(str);
 	JsonbContainer *root = &jb->root;
 	BtydModel  *model = BtydModelCreate(kind);
 	JsonbValue	value;
@@ -232,10 +234,7 @@ ModelFromJson(char *str, BtydKind kind)
 		CheckModelKeys(root, keys, info->type_name);
 	}
 
-	if (GetKey(root, "kind", &value) &&
-		(value.type != jbvString ||
-		 value.val.string.len != strlen(info->name) ||
-		 memcmp(value.val.string.val, info->name, value.val.string.len) != 0))
+	if (ModelJsonOptionalKey(root, "kind", &value) && !JsonValueIsString(&value, info->name))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid input syntax for type %s", info->type_name),
@@ -255,13 +254,13 @@ ModelFromJson(char *str, BtydKind kind)
 
 	model->log_likelihood = GetNumber(root, "log_likelihood", info);
 	model->n = GetNumber(root, "n", info);
-	if (GetKey(root, "std_err", &value) && value.type == jbvBinary)
+	if (ModelJsonOptionalKey(root, "std_err", &value) && value.type == jbvBinary)
 	{
 		for (int i = 0; i < info->nparams; i++)
 			model->std_err[i] = GetNumber(value.val.binary.data,
 										  info->param_names[i], info);
 	}
-	if (GetKey(root, "converged", &value))
+	if (ModelJsonOptionalKey(root, "converged", &value))
 	{
 		if (value.type != jbvBool)
 			ereport(ERROR,
@@ -272,7 +271,7 @@ ModelFromJson(char *str, BtydKind kind)
 		if (value.val.boolean)
 			model->flags |= BTYD_CONVERGED;
 		model->iterations = 0;
-		if (GetKey(root, "iterations", &value) && value.type == jbvNumeric)
+		if (ModelJsonOptionalKey(root, "iterations", &value) && value.type == jbvNumeric)
 			model->iterations = DatumGetInt32(DirectFunctionCall1(numeric_int4,
 																  NumericGetDatum(value.val.numeric)));
 	}

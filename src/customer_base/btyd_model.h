@@ -131,6 +131,12 @@ extern void AppendJsonNumberField(StringInfo buf, const char *key, double value)
 /* ", \"converged\": ..., \"iterations\": ...", both null when not fitted */
 extern void AppendJsonFitStatus(StringInfo buf, bool fitted, bool converged, int iterations);
 
+/* whether a JSON value is the string s */
+extern bool JsonValueIsString(const JsonbValue *v, const char *s);
+
+/* the double nearest to a JSON number */
+extern double JsonNumberValue(const JsonbValue *v);
+
 /*
  * The numbers of the JSON array under key in object, palloc'd into *out
  * (null elements as NaN when allow_null); returns their count, or -1 when

@@ -60,11 +60,9 @@ CoxParseOptions(Jsonb *options, int32 *ties, int32 *max_iterations)
 		{
 			if (strcmp(key, "ties") == 0)
 			{
-				if (v.type == jbvString && v.val.string.len == 5 &&
-					memcmp(v.val.string.val, "efron", 5) == 0)
+				if (JsonValueIsString(&v, "efron"))
 					*ties = COX_TIES_EFRON;
-				else if (v.type == jbvString && v.val.string.len == 7 &&
-						 memcmp(v.val.string.val, "breslow", 7) == 0)
+				else if (JsonValueIsString(&v, "breslow"))
 					*ties = COX_TIES_BRESLOW;
 				else
 					ereport(ERROR,
@@ -73,9 +71,7 @@ CoxParseOptions(Jsonb *options, int32 *ties, int32 *max_iterations)
 			}
 			else if (strcmp(key, "max_iterations") == 0)
 			{
-				double		d = (v.type == jbvNumeric)
-					? DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric)))
-					: NAN;
+				double		d = (v.type == jbvNumeric) ? JsonNumberValue(&v) : NAN;
 
 				if (!(d >= 1.0 && d <= 1000.0) || d != floor(d))
 					ereport(ERROR,

@@ -31,7 +31,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
-#include "utils/numeric.h"
 
 #include "btyd_model.h"
 #include "customer_args.h"
@@ -551,8 +550,7 @@ PG_FUNCTION_INFO_V1(survival_curve_in);
 Datum
 survival_curve_in(PG_FUNCTION_ARGS)
 {
-	char	   *str = PG_GETARG_CSTRING(0);
-	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(str)));
+	Jsonb	   *jb = ModelJsonParse(PG_GETARG_CSTRING(0));
 	JsonbValue	value;
 	int			n1,
 				n2,
@@ -563,9 +561,9 @@ survival_curve_in(PG_FUNCTION_ARGS)
 
 	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
 		BadCurveText("A survival curve must be a JSON object.");
+	/* a null kind is no kaplan_meier either */
 	if (getKeyJsonValueFromContainer(&jb->root, "kind", 4, &value) != NULL &&
-		(value.type != jbvString || value.val.string.len != strlen("kaplan_meier") ||
-		 memcmp(value.val.string.val, "kaplan_meier", value.val.string.len) != 0))
+		!JsonValueIsString(&value, "kaplan_meier"))
 		BadCurveText("Key \"kind\" must be \"kaplan_meier\".");
 	time = GetNumberArray(&jb->root, "time", &n1);
 	events = GetNumberArray(&jb->root, "n_event", &n2);
