@@ -145,11 +145,7 @@ BgbbObjective(const double *theta, double *gradient, void *arg)
 		for (int k = 0; k < BGBB_NPARAMS; k++)
 			g[k] += row[3] * gi[k];
 	}
-	for (int k = 0; k < BGBB_NPARAMS; k++)
-		gradient[k] = -g[k] * p[k] / d->total;
-	if (isnan(ll))
-		return INFINITY;
-	return -ll / d->total;
+	return BtydObjectiveValue(ll, g, theta, BGBB_NPARAMS, d->total, gradient);
 }
 
 /* Class-22 error unless (x, t_x, n) is a pattern a customer can have */
@@ -174,30 +170,37 @@ CheckPattern(int64 x, int64 t_x, int64 n)
 				 errdetail("Recency is the last opportunity with a transaction: 0 without any, otherwise between the frequency and the opportunities.")));
 }
 
-/* Transition of bgbb_fit: counts one customer, or "customers" of them. */
-PG_FUNCTION_INFO_V1(bgbb_fit_transfn);
-Datum
-bgbb_fit_transfn(PG_FUNCTION_ARGS)
+/* the key (x, t_x, n) of a row of bgbb_fit */
+static bool
+PatternRowKey(FunctionCallInfo fcinfo, double *key)
 {
-	MemoryContext context = AggregateContext(fcinfo, "bgbb_fit_transfn");
-	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
-	double		key[3];
-	double		count;
-
-	if (groups == NULL)
-		groups = CustomerGroupsCreate(context, 3);
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) ||
-		(PG_NARGS() > 4 && PG_ARGISNULL(4)))
-		PG_RETURN_POINTER(groups);
-
 	CheckPattern(PG_GETARG_INT32(1), PG_GETARG_INT32(2), PG_GETARG_INT32(3));
 	key[0] = PG_GETARG_INT32(1);
 	key[1] = PG_GETARG_INT32(2);
 	key[2] = PG_GETARG_INT32(3);
-	count = CustomerCountArgument(fcinfo, 4);
-	if (count > 0.0)
-		CustomerGroupsAdd(groups, key, count);
-	PG_RETURN_POINTER(groups);
+	return true;
+}
+
+/* Transition of bgbb_fit: counts one customer, or "customers" of them. */
+BTYD_SQL_FUNCTION(bgbb_fit_transfn, CustomerGroupsTransition,
+				  "bgbb_fit_transfn", 3, PatternRowKey);
+
+/* a group (x, t_x, n, count) of a deserialised state, or an error */
+static void
+CheckStateRow(const double *row)
+{
+	for (int k = 0; k < 3; k++)
+	{
+		if (!(row[k] >= 0.0 && row[k] <= BGBB_MAX_OPPORTUNITIES && row[k] == floor(row[k])))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("invalid bgbb_fit state")));
+	}
+	if (!(row[3] > 0.0 && isfinite(row[3])))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid bgbb_fit state")));
+	CheckPattern((int64) row[0], (int64) row[1], (int64) row[2]);
 }
 
 /* Deserialise of bgbb_fit: groups of (x, t_x, n), each checked. */
@@ -205,30 +208,7 @@ PG_FUNCTION_INFO_V1(bgbb_fit_deserialize);
 Datum
 bgbb_fit_deserialize(PG_FUNCTION_ARGS)
 {
-	MemoryContext context = AggregateContext(fcinfo, "bgbb_fit_deserialize");
-	CustomerGroups *groups = CustomerGroupsDeserialize(context, PG_GETARG_BYTEA_PP(0), 3);
-	double	   *rows;
-	int			n = CustomerGroupsToRows(groups, &rows);
-
-	for (int i = 0; i < n; i++)
-	{
-		const double *row = rows + 4 * i;
-
-		for (int k = 0; k < 3; k++)
-		{
-			if (!(row[k] >= 0.0 && row[k] <= BGBB_MAX_OPPORTUNITIES && row[k] == floor(row[k])))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-						 errmsg("invalid bgbb_fit state")));
-		}
-		if (!(row[3] > 0.0 && isfinite(row[3])))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-					 errmsg("invalid bgbb_fit state")));
-		CheckPattern((int64) row[0], (int64) row[1], (int64) row[2]);
-	}
-	pfree(rows);
-	PG_RETURN_POINTER(groups);
+	return CustomerGroupsDeserializeChecked(fcinfo, "bgbb_fit_deserialize", 3, CheckStateRow);
 }
 
 /* Final of bgbb_fit: the maximum-likelihood model, NULL for too few customers. */
@@ -236,23 +216,15 @@ PG_FUNCTION_INFO_V1(bgbb_fit_finalfn);
 Datum
 bgbb_fit_finalfn(PG_FUNCTION_ARGS)
 {
-	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
-	double		total = groups ? CustomerGroupsTotal(groups) : 0.0;
 	double		theta[BGBB_NPARAMS] = {0.0, 0.0, 0.0, 0.0};
 	double	   *rows;
 	BgbbData	data;
 
-	if (total < BGBB_NPARAMS)
-	{
-		ereport(NOTICE,
-				(errmsg("bgbb_fit needs at least %d customers, got %.0f", BGBB_NPARAMS, total),
-				 errdetail("The model has %d parameters.", BGBB_NPARAMS)));
+	data.npoints = BtydFitRows(fcinfo, BTYD_BGBB, "customers", &rows, &data.total);
+	if (data.npoints < 0)
 		PG_RETURN_NULL();
-	}
-	data.npoints = CustomerGroupsToRows(groups, &rows);
 	data.rows = rows;
-	data.total = total;
-	PG_RETURN_POINTER(BtydFit(BTYD_BGBB, BgbbObjective, &data, theta, total));
+	PG_RETURN_POINTER(BtydFit(BTYD_BGBB, BgbbObjective, &data, theta, data.total));
 }
 
 /* log L of a customer, constants included */
@@ -362,36 +334,4 @@ bgbb_expected_transactions(PG_FUNCTION_ARGS)
 		+ log(delta) + lgamma(gamma + delta) - lgamma(1.0 + delta) + a;
 	PG_RETURN_FLOAT8(BtydFiniteResult(exp(log_front) * -d_over * Expm1Ratio(d_over * dg),
 									  "expected transactions"));
-}
-
-/* Input of bgbb_model: its JSON text form. */
-PG_FUNCTION_INFO_V1(bgbb_model_in);
-Datum
-bgbb_model_in(PG_FUNCTION_ARGS)
-{
-	return BtydModelIn(fcinfo, BTYD_BGBB);
-}
-
-/* Output of bgbb_model: its JSON text form. */
-PG_FUNCTION_INFO_V1(bgbb_model_out);
-Datum
-bgbb_model_out(PG_FUNCTION_ARGS)
-{
-	return BtydModelOut(fcinfo, BTYD_BGBB);
-}
-
-/* Binary input of bgbb_model. */
-PG_FUNCTION_INFO_V1(bgbb_model_recv);
-Datum
-bgbb_model_recv(PG_FUNCTION_ARGS)
-{
-	return BtydModelRecv(fcinfo, BTYD_BGBB);
-}
-
-/* Binary output of bgbb_model. */
-PG_FUNCTION_INFO_V1(bgbb_model_send);
-Datum
-bgbb_model_send(PG_FUNCTION_ARGS)
-{
-	return BtydModelSend(fcinfo, BTYD_BGBB);
 }

@@ -37,6 +37,8 @@
 
 #include "bgnbd.h"
 #include "btyd_model.h"
+#include "btyd_predict.h"
+#include "customer_args.h"
 #include "customer_groups.h"
 #include "optimize.h"
 #include "special_functions.h"
@@ -67,34 +69,6 @@ typedef struct BgnbdData
 	double		total;			/* customers */
 	double		shift;			/* 0 for BG/NBD, 1 for MBG/NBD (see mbgnbd.c) */
 } BgnbdData;
-
-/*
- * Check one customer's summary.  Bad values are errors rather than skipped
- * rows: a negative age or a fractional purchase count means the summary
- * query is wrong, and a fit that quietly drops such rows would hide that.
- */
-void
-CheckCustomerSummary(double x, double t_x, double t)
-{
-	if (!isfinite(x) || x < 0.0 || x != floor(x))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("frequency must be a non-negative integer, not %g", x),
-				 errdetail("Frequency counts the repeat purchases of a customer.")));
-	if (!isfinite(t_x) || t_x < 0.0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("recency must be a non-negative finite number, not %g", t_x)));
-	if (!isfinite(t) || t < 0.0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("t must be a non-negative finite number, not %g", t)));
-	if (t_x > t)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("recency %g exceeds t %g", t_x, t),
-				 errdetail("The last purchase cannot come after the end of the observation period.")));
-}
 
 /*
  * Negative mean log-likelihood and its gradient in log-parameters.  With
@@ -168,46 +142,25 @@ BgnbdObjective(const double *theta, double *gradient, void *arg)
 		}
 	}
 
-	/* chain rule to log-parameters; minimise the negative mean */
-	gradient[0] = -g[0] * r / d->total;
-	gradient[1] = -g[1] * alpha / d->total;
-	gradient[2] = -g[2] * a / d->total;
-	gradient[3] = -g[3] * b / d->total;
-	if (isnan(ll))
-		return INFINITY;
-	return -ll / d->total;
+	return BtydObjectiveValue(ll, g, theta, BGNBD_NPARAMS, d->total, gradient);
 }
 
-/* Transition of bgnbd_fit: counts one customer, or "customers" of them. */
-PG_FUNCTION_INFO_V1(bgnbd_fit_transfn);
-Datum
-bgnbd_fit_transfn(PG_FUNCTION_ARGS)
+/* the key (x, t_x, T) of a row of bgnbd_fit, mbgnbd_fit or pareto_nbd_fit */
+static bool
+SummaryRowKey(FunctionCallInfo fcinfo, double *key)
 {
-	MemoryContext context = AggregateContext(fcinfo, "bgnbd_fit_transfn");
-	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
-	double		key[3];
-	double		count;
-
-	if (groups == NULL)
-		groups = CustomerGroupsCreate(context, 3);
-
-	/* like a strict aggregate, a row with a NULL is not a customer */
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) ||
-		(PG_NARGS() > 4 && PG_ARGISNULL(4)))
-		PG_RETURN_POINTER(groups);
-
 	key[0] = PG_GETARG_FLOAT8(1);
 	key[1] = PG_GETARG_FLOAT8(2);
 	key[2] = PG_GETARG_FLOAT8(3);
 	CheckCustomerSummary(key[0], key[1], key[2]);
 	if (key[0] == 0.0)
 		key[1] = 0.0;			/* t_x means nothing without repeat purchases */
-
-	count = CustomerCountArgument(fcinfo, 4);
-	if (count > 0.0)
-		CustomerGroupsAdd(groups, key, count);
-	PG_RETURN_POINTER(groups);
+	return true;
 }
+
+/* Transition of bgnbd_fit: counts one customer, or "customers" of them. */
+BTYD_SQL_FUNCTION(bgnbd_fit_transfn, CustomerGroupsTransition,
+				  "bgnbd_fit_transfn", 3, SummaryRowKey);
 
 /* Combine of the model fits: adds the counts of the other state's groups. */
 PG_FUNCTION_INFO_V1(customer_groups_combine);
@@ -246,59 +199,42 @@ PG_FUNCTION_INFO_V1(bgnbd_fit_deserialize);
 Datum
 bgnbd_fit_deserialize(PG_FUNCTION_ARGS)
 {
-	MemoryContext context = AggregateContext(fcinfo, "bgnbd_fit_deserialize");
-
-	PG_RETURN_POINTER(CustomerGroupsDeserialize(context, PG_GETARG_BYTEA_PP(0), 3));
+	return CustomerGroupsDeserializeChecked(fcinfo, "bgnbd_fit_deserialize", 3, NULL);
 }
 
 /*
  * The maximum-likelihood BG/NBD (shift 0) or MBG/NBD (shift 1) model of the
  * groups, or NULL with a notice for fewer customers than parameters.
  */
-BtydModel *
-BgnbdFitGroups(CustomerGroups *groups, BtydKind kind, double shift)
+Datum
+BgnbdFitFinal(FunctionCallInfo fcinfo, BtydKind kind, double shift)
 {
 	double	   *rows;
-	int			npoints;
+	double		total;
+	int			npoints = BtydFitRows(fcinfo, kind, "customers", &rows, &total);
 	BgnbdData	data;
 	double	   *x;
 	double	   *t_x;
 	double	   *t;
 	double	   *count;
 	double		theta[BGNBD_NPARAMS] = {0.0, 0.0, 0.0, 0.0};
-	double		total = groups ? CustomerGroupsTotal(groups) : 0.0;
 
-	if (total < BGNBD_NPARAMS)
-	{
-		ereport(NOTICE,
-				(errmsg("%s_fit needs at least %d customers, got %.0f",
-						BtydKindGetInfo(kind)->name, BGNBD_NPARAMS, total),
-				 errdetail("The model has %d parameters.", BGNBD_NPARAMS)));
-		return NULL;
-	}
+	if (npoints < 0)
+		PG_RETURN_NULL();
 
 	/* rows come sorted by x, so each x is one run */
-	npoints = CustomerGroupsToRows(groups, &rows);
 	x = palloc(sizeof(double) * npoints);
 	t_x = palloc(sizeof(double) * npoints);
 	t = palloc(sizeof(double) * npoints);
 	count = palloc(sizeof(double) * npoints);
-	data.x_value = palloc(sizeof(double) * npoints);
-	data.x_count = palloc(sizeof(double) * npoints);
-	data.nx = 0;
 	for (int i = 0; i < npoints; i++)
 	{
 		x[i] = rows[4 * i];
 		t_x[i] = rows[4 * i + 1];
 		t[i] = rows[4 * i + 2];
 		count[i] = rows[4 * i + 3];
-		if (data.nx == 0 || data.x_value[data.nx - 1] != x[i])
-		{
-			data.x_value[data.nx] = x[i];
-			data.x_count[data.nx++] = 0.0;
-		}
-		data.x_count[data.nx - 1] += count[i];
 	}
+	data.nx = CustomerRowsFirstKeyRuns(rows, npoints, 4, &data.x_value, &data.x_count);
 	data.npoints = npoints;
 	data.x = x;
 	data.t_x = t_x;
@@ -308,7 +244,7 @@ BgnbdFitGroups(CustomerGroups *groups, BtydKind kind, double shift)
 	data.shift = shift;
 
 	/* start from r = alpha = a = b = 1 */
-	return BtydFit(kind, BgnbdObjective, &data, theta, total);
+	PG_RETURN_POINTER(BtydFit(kind, BgnbdObjective, &data, theta, total));
 }
 
 /* Final of bgnbd_fit: the maximum-likelihood model, NULL for too few customers. */
@@ -316,24 +252,18 @@ PG_FUNCTION_INFO_V1(bgnbd_fit_finalfn);
 Datum
 bgnbd_fit_finalfn(PG_FUNCTION_ARGS)
 {
-	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
-	BtydModel  *model = BgnbdFitGroups(groups, BTYD_BGNBD, 0.0);
-
-	if (model == NULL)
-		PG_RETURN_NULL();
-	PG_RETURN_POINTER(model);
+	return BgnbdFitFinal(fcinfo, BTYD_BGNBD, 0.0);
 }
 
-/* log of a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x): P(alive) = 1 / (1 + exp of it) */
-static double
-LogDeadOdds(const BtydModel *m, double x, double t_x, double t)
+double
+BgnbdPAliveOdds(const BtydModel *m, double b_x, double x, double t_x, double t)
 {
 	double		r = m->params[0];
 	double		alpha = m->params[1];
 	double		a = m->params[2];
-	double		b = m->params[3];
+	double		log_dead_odds = log(a) - log(b_x) + (r + x) * log1p((t - t_x) / (alpha + t_x));
 
-	return log(a) - log(b + x - 1.0) + (r + x) * log1p((t - t_x) / (alpha + t_x));
+	return exp(-Log1pExp(log_dead_odds));
 }
 
 static double
@@ -341,7 +271,7 @@ BgnbdPAlive(const BtydModel *m, double x, double t_x, double t)
 {
 	if (x == 0.0)
 		return 1.0;
-	return exp(-Log1pExp(LogDeadOdds(m, x, t_x, t)));
+	return BgnbdPAliveOdds(m, m->params[3] + x - 1.0, x, t_x, t);
 }
 
 double
@@ -459,58 +389,8 @@ BgnbdExpected(const BtydModel *m, double horizon, double x, double t_x, double t
 								horizon, x, t) * BgnbdPAlive(m, x, t_x, t);
 }
 
-/* the horizon of a prediction, or a 22023 error */
-double
-CheckHorizon(double horizon)
-{
-	if (!isfinite(horizon) || horizon < 0.0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("horizon must be a non-negative finite number, not %g", horizon)));
-	return horizon;
-}
-
-/* Returns P(alive) of a customer with summary (x, t_x, T) under a BG/NBD model. */
-PG_FUNCTION_INFO_V1(bgnbd_p_alive);
-Datum
-bgnbd_p_alive(PG_FUNCTION_ARGS)
-{
-	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, BTYD_BGNBD);
-	double		x = PG_GETARG_FLOAT8(1);
-	double		t_x = PG_GETARG_FLOAT8(2);
-	double		t = PG_GETARG_FLOAT8(3);
-
-	CheckCustomerSummary(x, t_x, t);
-	PG_RETURN_FLOAT8(BtydFiniteResult(BgnbdPAlive(model, x, t_x, t), "P(alive)"));
-}
-
-/* Returns the expected purchases in the next horizon time units of a customer. */
-PG_FUNCTION_INFO_V1(bgnbd_expected_purchases);
-Datum
-bgnbd_expected_purchases(PG_FUNCTION_ARGS)
-{
-	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, BTYD_BGNBD);
-	double		horizon = CheckHorizon(PG_GETARG_FLOAT8(1));
-	double		x = PG_GETARG_FLOAT8(2);
-	double		t_x = PG_GETARG_FLOAT8(3);
-	double		t = PG_GETARG_FLOAT8(4);
-
-	CheckCustomerSummary(x, t_x, t);
-	PG_RETURN_FLOAT8(BtydFiniteResult(BgnbdExpected(model, horizon, x, t_x, t),
-								   "expected purchases"));
-}
-
-/* Returns E[X(horizon)], the expected repeat purchases of a new customer. */
-PG_FUNCTION_INFO_V1(bgnbd_expected_purchases_new);
-Datum
-bgnbd_expected_purchases_new(PG_FUNCTION_ARGS)
-{
-	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, BTYD_BGNBD);
-	double		horizon = CheckHorizon(PG_GETARG_FLOAT8(1));
-
-	PG_RETURN_FLOAT8(BtydFiniteResult(BgnbdExpected(model, horizon, 0.0, 0.0, 0.0),
-								   "expected purchases"));
-}
+/* the SQL functions of P(alive) and expected purchases under BG/NBD */
+BTYD_PREDICTION_FUNCTIONS(bgnbd, BTYD_BGNBD, BgnbdPAlive, BgnbdExpected, BgnbdExpected);
 
 /*
  * For customer_value (clv.c): expected purchases of a customer at several
@@ -521,12 +401,5 @@ BgnbdExpectedPurchases(const BtydModel *model, double horizon, double x, double 
 {
 	CheckCustomerSummary(x, t_x, t);
 	return BtydFiniteResult(BgnbdExpected(model, CheckHorizon(horizon), x, t_x, t),
-						 "expected purchases");
-}
-
-double
-BgnbdProbabilityAlive(const BtydModel *model, double x, double t_x, double t)
-{
-	CheckCustomerSummary(x, t_x, t);
-	return BtydFiniteResult(BgnbdPAlive(model, x, t_x, t), "P(alive)");
+							"expected purchases");
 }

@@ -14,7 +14,6 @@
 
 #include <math.h>
 
-#include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
@@ -24,6 +23,7 @@
 
 #include "btyd_model.h"
 #include "model_io.h"
+#include "model_json.h"
 
 static const BtydKindInfo kinds[] = {
 	{"bgnbd", "bgnbd_model", 4, {"r", "alpha", "a", "b"}},
@@ -87,29 +87,34 @@ BtydModelFromDatum(Datum datum, BtydKind kind)
 	return NULL;				/* keep the compiler quiet */
 }
 
-double
-BtydFiniteResult(double value, const char *what)
+void
+AppendJsonNumberField(StringInfo buf, const char *key, double value)
 {
-	if (!isfinite(value))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("%s is out of range for these model parameters", what)));
-	return value;
+	appendStringInfo(buf, ", \"%s\": ", key);
+	ModelJsonAppendFloat8(buf, value);
 }
 
-/* a JSON number in the shortest form that reads back exactly; null when not finite */
 void
-AppendJsonNumber(StringInfo buf, double value)
+AppendJsonFitStatus(StringInfo buf, bool fitted, bool converged, int iterations)
 {
-	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
-
-	if (!isfinite(value))
-	{
+	appendStringInfo(buf, ", \"converged\": %s, \"iterations\": ",
+					 fitted ? (converged ? "true" : "false") : "null");
+	if (fitted)
+		appendStringInfo(buf, "%d", iterations);
+	else
 		appendStringInfoString(buf, "null");
-		return;
-	}
-	double_to_shortest_decimal_buf(value, digits);
-	appendStringInfoString(buf, digits);
+}
+
+/* a parameter of the text or binary input, or a 22023 error */
+static double
+CheckParameter(double param, const BtydKindInfo *info, int i)
+{
+	if (!(param > 0.0) || !isfinite(param))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("parameter \"%s\" of a %s must be positive and finite",
+						info->param_names[i], info->type_name)));
+	return param;
 }
 
 static char *
@@ -122,28 +127,32 @@ ModelToJson(const BtydModel *model)
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"kind\": \"%s\"", info->name);
 	for (int i = 0; i < info->nparams; i++)
-	{
-		appendStringInfo(&buf, ", \"%s\": ", info->param_names[i]);
-		AppendJsonNumber(&buf, model->params[i]);
-	}
-	appendStringInfoString(&buf, ", \"log_likelihood\": ");
-	AppendJsonNumber(&buf, model->log_likelihood);
+		AppendJsonNumberField(&buf, info->param_names[i], model->params[i]);
+	AppendJsonNumberField(&buf, "log_likelihood", model->log_likelihood);
 	appendStringInfoString(&buf, ", \"std_err\": {");
 	for (int i = 0; i < info->nparams; i++)
 	{
 		appendStringInfo(&buf, "%s\"%s\": ", i > 0 ? ", " : "", info->param_names[i]);
-		AppendJsonNumber(&buf, model->std_err[i]);
+		ModelJsonAppendFloat8(&buf, model->std_err[i]);
 	}
-	appendStringInfo(&buf, "}, \"converged\": %s, \"iterations\": ",
-					 fitted ? ((model->flags & BTYD_CONVERGED) ? "true" : "false") : "null");
-	if (fitted)
-		appendStringInfo(&buf, "%d", model->iterations);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfoString(&buf, ", \"n\": ");
-	AppendJsonNumber(&buf, model->n);
+	appendStringInfoChar(&buf, '}');
+	AppendJsonFitStatus(&buf, fitted, (model->flags & BTYD_CONVERGED) != 0, model->iterations);
+	AppendJsonNumberField(&buf, "n", model->n);
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
+}
+
+bool
+JsonValueIsString(const JsonbValue *v, const char *s)
+{
+	return v->type == jbvString && v->val.string.len == strlen(s) &&
+		memcmp(v->val.string.val, s, v->val.string.len) == 0;
+}
+
+double
+JsonNumberValue(const JsonbValue *v)
+{
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
 }
 
 int
@@ -175,8 +184,7 @@ JsonNumberArray(JsonbContainer *object, const char *key, double **out, bool allo
 		if (count < size && elem.type == jbvNull && allow_null)
 			(*out)[count++] = NAN;
 		else if (count < size && elem.type == jbvNumeric)
-			(*out)[count++] = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-																 NumericGetDatum(elem.val.numeric)));
+			(*out)[count++] = JsonNumberValue(&elem);
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
@@ -186,36 +194,26 @@ JsonNumberArray(JsonbContainer *object, const char *key, double **out, bool allo
 	return count;
 }
 
-/* Look a key up in a JSON object; false when it is absent or null. */
-static bool
-GetKey(JsonbContainer *object, const char *key, JsonbValue *value)
-{
-	JsonbValue *found = getKeyJsonValueFromContainer(object, key, strlen(key), value);
-
-	return found != NULL && found->type != jbvNull;
-}
-
 static double
 GetNumber(JsonbContainer *object, const char *key, const BtydKindInfo *info)
 {
 	JsonbValue	value;
 
-	if (!GetKey(object, key, &value))
+	if (!ModelJsonOptionalKey(object, key, &value))
 		return NAN;
 	if (value.type != jbvNumeric)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid input syntax for type %s", info->type_name),
 				 errdetail("Key \"%s\" must be a number.", key)));
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-											  NumericGetDatum(value.val.numeric)));
+	return JsonNumberValue(&value);
 }
 
 static BtydModel *
 ModelFromJson(char *str, BtydKind kind)
 {
 	const BtydKindInfo *info = BtydKindGetInfo(kind);
-	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(str)));
+	Jsonb	   *jb = ModelJsonParse(str);
 	JsonbContainer *root = &jb->root;
 	BtydModel  *model = BtydModelCreate(kind);
 	JsonbValue	value;
@@ -236,10 +234,7 @@ ModelFromJson(char *str, BtydKind kind)
 		CheckModelKeys(root, keys, info->type_name);
 	}
 
-	if (GetKey(root, "kind", &value) &&
-		(value.type != jbvString ||
-		 value.val.string.len != strlen(info->name) ||
-		 memcmp(value.val.string.val, info->name, value.val.string.len) != 0))
+	if (ModelJsonOptionalKey(root, "kind", &value) && !JsonValueIsString(&value, info->name))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid input syntax for type %s", info->type_name),
@@ -254,23 +249,18 @@ ModelFromJson(char *str, BtydKind kind)
 					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 					 errmsg("invalid input syntax for type %s", info->type_name),
 					 errdetail("Parameter \"%s\" is missing.", info->param_names[i])));
-		if (!(param > 0.0) || !isfinite(param))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("parameter \"%s\" of a %s must be positive and finite",
-							info->param_names[i], info->type_name)));
-		model->params[i] = param;
+		model->params[i] = CheckParameter(param, info, i);
 	}
 
 	model->log_likelihood = GetNumber(root, "log_likelihood", info);
 	model->n = GetNumber(root, "n", info);
-	if (GetKey(root, "std_err", &value) && value.type == jbvBinary)
+	if (ModelJsonOptionalKey(root, "std_err", &value) && value.type == jbvBinary)
 	{
 		for (int i = 0; i < info->nparams; i++)
 			model->std_err[i] = GetNumber(value.val.binary.data,
 										  info->param_names[i], info);
 	}
-	if (GetKey(root, "converged", &value))
+	if (ModelJsonOptionalKey(root, "converged", &value))
 	{
 		if (value.type != jbvBool)
 			ereport(ERROR,
@@ -281,126 +271,18 @@ ModelFromJson(char *str, BtydKind kind)
 		if (value.val.boolean)
 			model->flags |= BTYD_CONVERGED;
 		model->iterations = 0;
-		if (GetKey(root, "iterations", &value) && value.type == jbvNumeric)
+		if (ModelJsonOptionalKey(root, "iterations", &value) && value.type == jbvNumeric)
 			model->iterations = DatumGetInt32(DirectFunctionCall1(numeric_int4,
 																  NumericGetDatum(value.val.numeric)));
 	}
 	return model;
 }
 
-/* Input of bgnbd_model: its JSON text form. */
-PG_FUNCTION_INFO_V1(bgnbd_model_in);
-Datum
-bgnbd_model_in(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_POINTER(ModelFromJson(PG_GETARG_CSTRING(0), BTYD_BGNBD));
-}
-
-/* Output of bgnbd_model: its JSON text form. */
-PG_FUNCTION_INFO_V1(bgnbd_model_out);
-Datum
-bgnbd_model_out(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_CSTRING(ModelToJson(PG_GETARG_BTYD_MODEL(0, BTYD_BGNBD)));
-}
-
-/* Input of gamma_gamma_model: its JSON text form. */
-PG_FUNCTION_INFO_V1(gamma_gamma_model_in);
-Datum
-gamma_gamma_model_in(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_POINTER(ModelFromJson(PG_GETARG_CSTRING(0), BTYD_GAMMA_GAMMA));
-}
-
-/* Output of gamma_gamma_model: its JSON text form. */
-PG_FUNCTION_INFO_V1(gamma_gamma_model_out);
-Datum
-gamma_gamma_model_out(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_CSTRING(ModelToJson(PG_GETARG_BTYD_MODEL(0, BTYD_GAMMA_GAMMA)));
-}
-
-/* Input of pareto_nbd_model: its JSON text form. */
-PG_FUNCTION_INFO_V1(pareto_nbd_model_in);
-Datum
-pareto_nbd_model_in(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_POINTER(ModelFromJson(PG_GETARG_CSTRING(0), BTYD_PARETO_NBD));
-}
-
-/* Output of pareto_nbd_model: its JSON text form. */
-PG_FUNCTION_INFO_V1(pareto_nbd_model_out);
-Datum
-pareto_nbd_model_out(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_CSTRING(ModelToJson(PG_GETARG_BTYD_MODEL(0, BTYD_PARETO_NBD)));
-}
-
-/* Binary input of bgnbd_model (new in 0.2.0; 0.1.0 had none). */
-PG_FUNCTION_INFO_V1(bgnbd_model_recv);
-Datum
-bgnbd_model_recv(PG_FUNCTION_ARGS)
-{
-	return BtydModelRecv(fcinfo, BTYD_BGNBD);
-}
-
-/* Binary output of bgnbd_model. */
-PG_FUNCTION_INFO_V1(bgnbd_model_send);
-Datum
-bgnbd_model_send(PG_FUNCTION_ARGS)
-{
-	return BtydModelSend(fcinfo, BTYD_BGNBD);
-}
-
-/* Binary input of gamma_gamma_model (new in 0.2.0; 0.1.0 had none). */
-PG_FUNCTION_INFO_V1(gamma_gamma_model_recv);
-Datum
-gamma_gamma_model_recv(PG_FUNCTION_ARGS)
-{
-	return BtydModelRecv(fcinfo, BTYD_GAMMA_GAMMA);
-}
-
-/* Binary output of gamma_gamma_model. */
-PG_FUNCTION_INFO_V1(gamma_gamma_model_send);
-Datum
-gamma_gamma_model_send(PG_FUNCTION_ARGS)
-{
-	return BtydModelSend(fcinfo, BTYD_GAMMA_GAMMA);
-}
-
-/* Binary input of pareto_nbd_model (new in 0.2.0; 0.1.0 had none). */
-PG_FUNCTION_INFO_V1(pareto_nbd_model_recv);
-Datum
-pareto_nbd_model_recv(PG_FUNCTION_ARGS)
-{
-	return BtydModelRecv(fcinfo, BTYD_PARETO_NBD);
-}
-
-/* Binary output of pareto_nbd_model. */
-PG_FUNCTION_INFO_V1(pareto_nbd_model_send);
-Datum
-pareto_nbd_model_send(PG_FUNCTION_ARGS)
-{
-	return BtydModelSend(fcinfo, BTYD_PARETO_NBD);
-}
-
-Datum
-BtydModelIn(FunctionCallInfo fcinfo, BtydKind kind)
-{
-	PG_RETURN_POINTER(ModelFromJson(PG_GETARG_CSTRING(0), kind));
-}
-
-Datum
-BtydModelOut(FunctionCallInfo fcinfo, BtydKind kind)
-{
-	PG_RETURN_CSTRING(ModelToJson(PG_GETARG_BTYD_MODEL(0, kind)));
-}
-
 /*
  * Binary form: magic, version, kind, flags, iterations (int32 each), then
  * n, log-likelihood, the parameters and their standard errors (float8).
  */
-Datum
+static Datum
 BtydModelSend(FunctionCallInfo fcinfo, BtydKind kind)
 {
 	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, kind);
@@ -442,7 +324,7 @@ RecvOptionalNumber(StringInfo buf, const BtydKindInfo *info)
 	return value;
 }
 
-Datum
+static Datum
 BtydModelRecv(FunctionCallInfo fcinfo, BtydKind kind)
 {
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
@@ -470,68 +352,38 @@ BtydModelRecv(FunctionCallInfo fcinfo, BtydKind kind)
 	model->n = RecvOptionalNumber(buf, info);
 	model->log_likelihood = RecvOptionalNumber(buf, info);
 	for (int i = 0; i < info->nparams; i++)
-	{
-		double		param = pq_getmsgfloat8(buf);
-
-		if (!(param > 0.0) || !isfinite(param))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("parameter \"%s\" of a %s must be positive and finite",
-							info->param_names[i], info->type_name)));
-		model->params[i] = param;
-	}
+		model->params[i] = CheckParameter(pq_getmsgfloat8(buf), info, i);
 	for (int i = 0; i < info->nparams; i++)
 		model->std_err[i] = RecvOptionalNumber(buf, info);
 	pq_getmsgend(buf);
 	PG_RETURN_POINTER(model);
 }
 
-/* the optimiser's settings, shared by every customer-base fit */
-#define FIT_MAX_ITERATIONS 500
-#define FIT_GRADIENT_TOLERANCE 1e-9
-#define FIT_MAX_STEP 2.0
-
-BtydModel *
-BtydFit(BtydKind kind, ObjectiveFunction f, void *data, double *theta, double total)
+static Datum
+BtydModelIn(FunctionCallInfo fcinfo, BtydKind kind)
 {
-	const BtydKindInfo *info = BtydKindGetInfo(kind);
-	int			nparams = info->nparams;
-	double		diag[BTYD_MAX_PARAMS];
-	OptimizeResult fit;
-	BtydModel  *model;
-
-	fit = BfgsMinimize(f, data, theta, nparams,
-					   FIT_MAX_ITERATIONS, FIT_GRADIENT_TOLERANCE, FIT_MAX_STEP);
-
-	model = BtydModelCreate(kind);
-	for (int i = 0; i < nparams; i++)
-		model->params[i] = exp(theta[i]);
-	model->log_likelihood = -fit.value * total;
-	model->n = total;
-	model->iterations = fit.iterations;
-	model->flags = BTYD_FITTED;
-
-	/*
-	 * A small gradient is not enough: at a maximum on the edge of the
-	 * parameter space (say, r -> 0 when nobody buys again) the gradient
-	 * vanishes too, but the curvature does not identify the parameters.
-	 * Converged means a strict maximum, which is also what standard errors
-	 * need; theta = log p, so se(p) = p se(theta).
-	 */
-	if (fit.converged && InverseHessianDiagonal(f, data, theta, nparams, total, diag))
-	{
-		model->flags |= BTYD_CONVERGED;
-		for (int i = 0; i < nparams; i++)
-			model->std_err[i] = model->params[i] * sqrt(diag[i]);
-	}
-	else if (fit.converged)
-		ereport(WARNING,
-				(errmsg("%s_fit found no strict maximum of the likelihood", info->name),
-				 errdetail("The curvature of the log-likelihood is not negative definite at the solution, so the data do not identify all parameters."),
-				 errhint("This happens when, for example, no customer made a repeat purchase.")));
-	else
-		ereport(WARNING,
-				(errmsg("%s_fit did not converge after %d iterations", info->name, fit.iterations),
-				 errdetail("The largest gradient component is %g.", fit.gradient_norm)));
-	return model;
+	PG_RETURN_POINTER(ModelFromJson(PG_GETARG_CSTRING(0), kind));
 }
+
+static Datum
+BtydModelOut(FunctionCallInfo fcinfo, BtydKind kind)
+{
+	PG_RETURN_CSTRING(ModelToJson(PG_GETARG_BTYD_MODEL(0, kind)));
+}
+
+/*
+ * The text (JSON) and binary I/O functions of a model type: type_in,
+ * type_out, type_recv and type_send.  recv and send are new in 0.2.0.
+ */
+#define BTYD_MODEL_TYPE_IO(type, kind) \
+BTYD_SQL_FUNCTION(type##_in, BtydModelIn, kind); \
+BTYD_SQL_FUNCTION(type##_out, BtydModelOut, kind); \
+BTYD_SQL_FUNCTION(type##_recv, BtydModelRecv, kind); \
+BTYD_SQL_FUNCTION(type##_send, BtydModelSend, kind)
+
+BTYD_MODEL_TYPE_IO(bgnbd_model, BTYD_BGNBD);
+BTYD_MODEL_TYPE_IO(gamma_gamma_model, BTYD_GAMMA_GAMMA);
+BTYD_MODEL_TYPE_IO(pareto_nbd_model, BTYD_PARETO_NBD);
+BTYD_MODEL_TYPE_IO(mbgnbd_model, BTYD_MBGNBD);
+BTYD_MODEL_TYPE_IO(bgbb_model, BTYD_BGBB);
+BTYD_MODEL_TYPE_IO(sbg_model, BTYD_SBG);

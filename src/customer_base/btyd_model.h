@@ -84,16 +84,12 @@ extern BtydModel *BtydModelCreate(BtydKind kind);
 extern BtydModel *BtydModelFromDatum(Datum datum, BtydKind kind);
 
 /*
- * Text and binary I/O of a model type.  The binary form (send/recv) starts
- * with BTYD_BINARY_MAGIC and BTYD_BINARY_VERSION; recv accepts exactly the
- * values the text input accepts.
+ * The binary form (send/recv) of a model type starts with BTYD_BINARY_MAGIC
+ * and BTYD_BINARY_VERSION; recv accepts exactly the values the text input
+ * accepts.  The I/O functions of every kind are in btyd_model.c.
  */
 #define BTYD_BINARY_MAGIC 0x52544259	/* "RTBY" */
 #define BTYD_BINARY_VERSION 1
-extern Datum BtydModelIn(FunctionCallInfo fcinfo, BtydKind kind);
-extern Datum BtydModelOut(FunctionCallInfo fcinfo, BtydKind kind);
-extern Datum BtydModelSend(FunctionCallInfo fcinfo, BtydKind kind);
-extern Datum BtydModelRecv(FunctionCallInfo fcinfo, BtydKind kind);
 
 /*
  * The maximum-likelihood fit of a model: f is the mean negative
@@ -103,11 +99,43 @@ extern Datum BtydModelRecv(FunctionCallInfo fcinfo, BtydKind kind);
 extern BtydModel *BtydFit(BtydKind kind, ObjectiveFunction f, void *data,
 						  double *theta, double total);
 
+/*
+ * The negative mean log-likelihood an objective returns, from the
+ * log-likelihood ll and its gradient g in the parameters exp(theta): the
+ * gradient in theta goes to gradient, and a NaN ll is INFINITY (a point the
+ * optimiser must step back from).
+ */
+extern double BtydObjectiveValue(double ll, const double *g, const double *theta,
+								 int nparams, double total, double *gradient);
+
+/*
+ * false, with a NOTICE, when total is below the model's parameters:
+ * "<kind>_fit needs at least <n> <customers>, got <total>"
+ */
+extern bool BtydEnoughCustomers(BtydKind kind, double total, const char *customers);
+
+/*
+ * The customer groups of a fit's final state (argument 0) as sorted rows of
+ * keys and count (customer_groups.h), their customers in *total; -1 for
+ * fewer customers than the model has parameters (BtydEnoughCustomers).
+ */
+extern int	BtydFitRows(FunctionCallInfo fcinfo, BtydKind kind, const char *customers,
+						double **rows, double *total);
+
 /* value, or a 22003 error naming "what" when it is not finite */
 extern double BtydFiniteResult(double value, const char *what);
 
-/* a JSON number in the shortest form that reads back exactly; null when not finite */
-extern void AppendJsonNumber(StringInfo buf, double value);
+/* ", \"key\": value" with ModelJsonAppendFloat8 (model_json.h) */
+extern void AppendJsonNumberField(StringInfo buf, const char *key, double value);
+
+/* ", \"converged\": ..., \"iterations\": ...", both null when not fitted */
+extern void AppendJsonFitStatus(StringInfo buf, bool fitted, bool converged, int iterations);
+
+/* whether a JSON value is the string s */
+extern bool JsonValueIsString(const JsonbValue *v, const char *s);
+
+/* the double nearest to a JSON number */
+extern double JsonNumberValue(const JsonbValue *v);
 
 /*
  * The numbers of the JSON array under key in object, palloc'd into *out
@@ -119,5 +147,19 @@ extern int	JsonNumberArray(JsonbContainer *object, const char *key, double **out
 							bool allow_null, int max, const char *type_name);
 
 #define PG_GETARG_BTYD_MODEL(n, kind) BtydModelFromDatum(PG_GETARG_DATUM(n), (kind))
+
+/*
+ * Defines the SQL-callable function "name" as impl(fcinfo, ...), for the
+ * functions that differ only in the model kind (and the formulas) they pass
+ * to shared code.
+ */
+#define BTYD_SQL_FUNCTION(name, impl, ...) \
+PG_FUNCTION_INFO_V1(name); \
+Datum \
+name(PG_FUNCTION_ARGS) \
+{ \
+	return impl(fcinfo, __VA_ARGS__); \
+} \
+extern int	no_such_variable
 
 #endif							/* RETENTION_BTYD_MODEL_H */

@@ -26,6 +26,7 @@
 #include "btyd_model.h"
 #include "float_array.h"
 #include "coxph.h"
+#include "model_json.h"
 
 static Size
 CoxModelSize(int nfeatures, int ntimes)
@@ -230,19 +231,7 @@ AppendColumn(StringInfo buf, const char *key, const CoxModel *m, ColumnKind kind
 				break;
 		}
 		appendStringInfoString(buf, j > 0 ? ", " : "");
-		AppendJsonNumber(buf, v);
-	}
-	appendStringInfoChar(buf, ']');
-}
-
-static void
-AppendArray(StringInfo buf, const char *key, const double *v, int n)
-{
-	appendStringInfo(buf, "\"%s\": [", key);
-	for (int k = 0; k < n; k++)
-	{
-		appendStringInfoString(buf, k > 0 ? ", " : "");
-		AppendJsonNumber(buf, v[k]);
+		ModelJsonAppendFloat8(buf, v);
 	}
 	appendStringInfoChar(buf, ']');
 }
@@ -260,33 +249,26 @@ coxph_model_out(PG_FUNCTION_ARGS)
 	appendStringInfo(&buf, "{\"kind\": \"coxph\", \"ties\": \"%s\"",
 					 m->ties == COX_TIES_BRESLOW ? "breslow" : "efron");
 	AppendColumn(&buf, "coefficients", m, COL_PLAIN);
-	appendStringInfoString(&buf, ", ");
-	AppendArray(&buf, "std_err", COX_SE(m), m->nfeatures);
+	ModelJsonAppendFloat8Array(&buf, "std_err", COX_SE(m), m->nfeatures);
 	AppendColumn(&buf, "hazard_ratio", m, COL_EXP);
 	AppendColumn(&buf, "z", m, COL_Z);
 	AppendColumn(&buf, "p_value", m, COL_P);
-	appendStringInfoString(&buf, ", \"log_likelihood\": ");
-	AppendJsonNumber(&buf, m->log_likelihood);
-	appendStringInfoString(&buf, ", \"log_likelihood_null\": ");
-	AppendJsonNumber(&buf, m->log_likelihood_null);
-	appendStringInfoString(&buf, ", \"concordance\": ");
-	AppendJsonNumber(&buf, m->concordance);
-	appendStringInfoString(&buf, ", \"n\": ");
-	AppendJsonNumber(&buf, m->n);
-	appendStringInfoString(&buf, ", \"events\": ");
-	AppendJsonNumber(&buf, m->events);
-	appendStringInfo(&buf, ", \"converged\": %s, \"iterations\": ",
-					 fitted ? ((m->flags & COXPH_CONVERGED) ? "true" : "false") : "null");
-	if (fitted)
-		appendStringInfo(&buf, "%d", m->iterations);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfoString(&buf, ", ");
-	AppendArray(&buf, "means", COX_MEANS(m), m->nfeatures);
-	appendStringInfoString(&buf, ", \"baseline\": {");
-	AppendArray(&buf, "time", COX_TIME(m), m->ntimes);
-	appendStringInfoString(&buf, ", ");
-	AppendArray(&buf, "cumulative_hazard", COX_CUMHAZ(m), m->ntimes);
+	AppendJsonNumberField(&buf, "log_likelihood", m->log_likelihood);
+	AppendJsonNumberField(&buf, "log_likelihood_null", m->log_likelihood_null);
+	AppendJsonNumberField(&buf, "concordance", m->concordance);
+	AppendJsonNumberField(&buf, "n", m->n);
+	AppendJsonNumberField(&buf, "events", m->events);
+	AppendJsonFitStatus(&buf, fitted, (m->flags & COXPH_CONVERGED) != 0, m->iterations);
+	ModelJsonAppendFloat8Array(&buf, "means", COX_MEANS(m), m->nfeatures);
+	/* the baseline is an object of two arrays: its first key has no comma */
+	appendStringInfoString(&buf, ", \"baseline\": {\"time\": [");
+	for (int k = 0; k < m->ntimes; k++)
+	{
+		appendStringInfoString(&buf, k > 0 ? ", " : "");
+		ModelJsonAppendFloat8(&buf, COX_TIME(m)[k]);
+	}
+	appendStringInfoChar(&buf, ']');
+	ModelJsonAppendFloat8Array(&buf, "cumulative_hazard", COX_CUMHAZ(m), m->ntimes);
 	appendStringInfoString(&buf, "}}");
 	PG_RETURN_CSTRING(buf.data);
 }
@@ -300,20 +282,12 @@ BadCoxText(const char *detail)
 			 errdetail("%s", detail)));
 }
 
-static bool
-GetValue(JsonbContainer *c, const char *key, JsonbValue *v)
-{
-	JsonbValue *found = getKeyJsonValueFromContainer(c, key, strlen(key), v);
-
-	return found != NULL && found->type != jbvNull;
-}
-
 static double
 NumberOf(const JsonbValue *v, const char *key)
 {
 	if (v->type != jbvNumeric)
 		BadCoxText(psprintf("Key \"%s\" must hold numbers.", key));
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+	return JsonNumberValue(v);
 }
 
 static double
@@ -321,7 +295,7 @@ GetOptionalNumber(JsonbContainer *c, const char *key)
 {
 	JsonbValue	v;
 
-	return GetValue(c, key, &v) ? NumberOf(&v, key) : NAN;
+	return ModelJsonOptionalKey(c, key, &v) ? NumberOf(&v, key) : NAN;
 }
 
 /*
@@ -333,7 +307,7 @@ PG_FUNCTION_INFO_V1(coxph_model_in);
 Datum
 coxph_model_in(PG_FUNCTION_ARGS)
 {
-	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, PG_GETARG_DATUM(0)));
+	Jsonb	   *jb = ModelJsonParse(PG_GETARG_CSTRING(0));
 	JsonbContainer *root = &jb->root;
 	JsonbValue	v;
 	double	   *coef = NULL,
@@ -350,14 +324,13 @@ coxph_model_in(PG_FUNCTION_ARGS)
 
 	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
 		BadCoxText("A model must be a JSON object.");
-	if (GetValue(root, "kind", &v) &&
-		(v.type != jbvString || v.val.string.len != 5 || memcmp(v.val.string.val, "coxph", 5) != 0))
+	if (ModelJsonOptionalKey(root, "kind", &v) && !JsonValueIsString(&v, "coxph"))
 		BadCoxText("Key \"kind\" must be \"coxph\".");
-	if (GetValue(root, "ties", &v))
+	if (ModelJsonOptionalKey(root, "ties", &v))
 	{
-		if (v.type == jbvString && v.val.string.len == 7 && memcmp(v.val.string.val, "breslow", 7) == 0)
+		if (JsonValueIsString(&v, "breslow"))
 			ties = COX_TIES_BRESLOW;
-		else if (!(v.type == jbvString && v.val.string.len == 5 && memcmp(v.val.string.val, "efron", 5) == 0))
+		else if (!JsonValueIsString(&v, "efron"))
 			BadCoxText("Key \"ties\" must be \"efron\" or \"breslow\".");
 	}
 	p = JsonNumberArray(root, "coefficients", &coef, false, COXPH_MAX_FEATURES, "coxph_model");
@@ -369,7 +342,7 @@ coxph_model_in(PG_FUNCTION_ARGS)
 	nmeans = JsonNumberArray(root, "means", &means, false, COXPH_MAX_FEATURES, "coxph_model");
 	if (nmeans >= 0 && nmeans != p)
 		BadCoxText("Key \"means\" must have one value per coefficient.");
-	if (GetValue(root, "baseline", &v))
+	if (ModelJsonOptionalKey(root, "baseline", &v))
 	{
 		int			max = (int) Min((Size) PG_INT32_MAX, MaxAllocSize / (2 * sizeof(double)) - 3 * COXPH_MAX_FEATURES);
 		int			n1,
@@ -401,13 +374,13 @@ coxph_model_in(PG_FUNCTION_ARGS)
 	m->concordance = GetOptionalNumber(root, "concordance");
 	m->n = GetOptionalNumber(root, "n");
 	m->events = GetOptionalNumber(root, "events");
-	if (GetValue(root, "converged", &v))
+	if (ModelJsonOptionalKey(root, "converged", &v))
 	{
 		if (v.type != jbvBool)
 			BadCoxText("Key \"converged\" must be true or false.");
 		m->flags = COXPH_FITTED | (v.val.boolean ? COXPH_CONVERGED : 0);
 		m->iterations = 0;
-		if (GetValue(root, "iterations", &v))
+		if (ModelJsonOptionalKey(root, "iterations", &v))
 		{
 			double		it = NumberOf(&v, "iterations");
 

@@ -27,6 +27,7 @@
 #include "utils/memutils.h"
 
 #include "btyd_model.h"
+#include "customer_args.h"
 #include "customer_groups.h"
 #include "float_array.h"
 #include "linalg.h"
@@ -59,11 +60,9 @@ CoxParseOptions(Jsonb *options, int32 *ties, int32 *max_iterations)
 		{
 			if (strcmp(key, "ties") == 0)
 			{
-				if (v.type == jbvString && v.val.string.len == 5 &&
-					memcmp(v.val.string.val, "efron", 5) == 0)
+				if (JsonValueIsString(&v, "efron"))
 					*ties = COX_TIES_EFRON;
-				else if (v.type == jbvString && v.val.string.len == 7 &&
-						 memcmp(v.val.string.val, "breslow", 7) == 0)
+				else if (JsonValueIsString(&v, "breslow"))
 					*ties = COX_TIES_BRESLOW;
 				else
 					ereport(ERROR,
@@ -72,9 +71,7 @@ CoxParseOptions(Jsonb *options, int32 *ties, int32 *max_iterations)
 			}
 			else if (strcmp(key, "max_iterations") == 0)
 			{
-				double		d = (v.type == jbvNumeric)
-					? DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric)))
-					: NAN;
+				double		d = (v.type == jbvNumeric) ? JsonNumberValue(&v) : NAN;
 
 				if (!(d >= 1.0 && d <= 1000.0) || d != floor(d))
 					ereport(ERROR,
@@ -151,11 +148,7 @@ coxph_train_transfn(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		PG_RETURN_POINTER(s);
 
-	t = PG_GETARG_FLOAT8(1);
-	if (!isfinite(t) || t < 0.0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("survival time must be a non-negative finite number, not %g", t)));
+	t = CheckNonNegativeFinite(PG_GETARG_FLOAT8(1), "survival time");
 	features = PG_GETARG_ARRAYTYPE_P(3);
 	p = CheckFloatArray(features, FLOAT8OID, "features");
 	x = (const double *) ARR_DATA_PTR(features);

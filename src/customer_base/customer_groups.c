@@ -241,3 +241,90 @@ CustomerCountArgument(FunctionCallInfo fcinfo, int argno)
 				 errmsg("customers must not be negative, not " INT64_FORMAT, customers)));
 	return (double) customers;
 }
+
+int
+CustomerRowsFirstKeyRuns(const double *rows, int nrows, int width, double **value,
+						 double **count)
+{
+	int			nruns = 0;
+
+	*value = palloc(sizeof(double) * Max(nrows, 1));
+	*count = palloc(sizeof(double) * Max(nrows, 1));
+	for (int i = 0; i < nrows; i++)
+	{
+		const double *row = rows + (Size) i * width;
+
+		if (nruns == 0 || (*value)[nruns - 1] != row[0])
+		{
+			(*value)[nruns] = row[0];
+			(*count)[nruns++] = 0.0;
+		}
+		(*count)[nruns - 1] += row[width - 1];
+	}
+	return nruns;
+}
+
+CustomerGroups *
+CustomerGroupsStateArg(FunctionCallInfo fcinfo)
+{
+	return PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
+}
+
+CustomerGroups *
+CustomerGroupsTransitionState(FunctionCallInfo fcinfo, const char *fname, int ndims)
+{
+	MemoryContext context = AggregateContext(fcinfo, fname);
+	CustomerGroups *groups = CustomerGroupsStateArg(fcinfo);
+
+	if (groups == NULL)
+		groups = CustomerGroupsCreate(context, ndims);
+	return groups;
+}
+
+bool
+CustomerRowHasNull(FunctionCallInfo fcinfo, int nkeys)
+{
+	for (int i = 1; i <= nkeys; i++)
+	{
+		if (PG_ARGISNULL(i))
+			return true;
+	}
+	return PG_NARGS() > nkeys + 1 && PG_ARGISNULL(nkeys + 1);
+}
+
+Datum
+CustomerGroupsTransition(FunctionCallInfo fcinfo, const char *fname, int nkeys,
+						 CustomerRowKey row_key)
+{
+	CustomerGroups *groups = CustomerGroupsTransitionState(fcinfo, fname, nkeys);
+	double		key[CUSTOMER_GROUPS_MAX_DIMS];
+	double		count;
+
+	Assert(nkeys <= CUSTOMER_GROUPS_MAX_DIMS);
+	if (CustomerRowHasNull(fcinfo, nkeys) || !row_key(fcinfo, key))
+		PG_RETURN_POINTER(groups);
+	count = CustomerCountArgument(fcinfo, nkeys + 1);
+	if (count > 0.0)
+		CustomerGroupsAdd(groups, key, count);
+	PG_RETURN_POINTER(groups);
+}
+
+Datum
+CustomerGroupsDeserializeChecked(FunctionCallInfo fcinfo, const char *fname, int ndims,
+								 CustomerRowCheck check_row)
+{
+	MemoryContext context = AggregateContext(fcinfo, fname);
+	CustomerGroups *groups = CustomerGroupsDeserialize(context, PG_GETARG_BYTEA_PP(0), ndims);
+
+	/* the keys of a hostile state must be keys the transition could make */
+	if (check_row != NULL)
+	{
+		double	   *rows;
+		int			n = CustomerGroupsToRows(groups, &rows);
+
+		for (int i = 0; i < n; i++)
+			check_row(rows + (Size) i * (ndims + 1));
+		pfree(rows);
+	}
+	PG_RETURN_POINTER(groups);
+}

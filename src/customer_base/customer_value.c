@@ -25,6 +25,7 @@
 
 #include "bgnbd.h"
 #include "btyd_model.h"
+#include "customer_args.h"
 #include "gamma_gamma.h"
 
 #define MAX_PERIODS 100000
@@ -47,11 +48,7 @@ DiscountedPurchases(const BtydModel *bgnbd, double x, double t_x, double t,
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("period must be a positive finite number, not %g", period)));
-	if (!isfinite(discount_rate) || discount_rate < 0.0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("discount_rate must be a non-negative finite number, not %g",
-						discount_rate)));
+	CheckNonNegativeFinite(discount_rate, "discount_rate");
 
 	CheckCustomerSummary(x, t_x, t);
 

@@ -22,8 +22,8 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 
-#include "agg_context.h"
 #include "btyd_model.h"
+#include "customer_args.h"
 #include "customer_groups.h"
 #include "gamma_gamma.h"
 #include "optimize.h"
@@ -51,11 +51,7 @@ typedef struct GammaGammaData
 static void
 CheckSpend(double x, double m, bool for_fit)
 {
-	if (!isfinite(x) || x < 0.0 || x != floor(x))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("frequency must be a non-negative integer, not %g", x),
-				 errdetail("Frequency counts the repeat purchases of a customer.")));
+	CheckFrequency(x);
 	if (!isfinite(m) || m < 0.0 || (for_fit && x > 0.0 && m == 0.0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -105,52 +101,30 @@ GammaGammaObjective(const double *theta, double *gradient, void *arg)
 		g[2] -= w * (p * x + q) / vmx;
 	}
 
-	gradient[0] = -g[0] * p / d->total;
-	gradient[1] = -g[1] * q / d->total;
-	gradient[2] = -g[2] * v / d->total;
-	if (isnan(ll))
-		return INFINITY;
-	return -ll / d->total;
+	return BtydObjectiveValue(ll, g, theta, GG_NPARAMS, d->total, gradient);
 }
 
-/* Transition of gamma_gamma_fit: counts a customer with repeat purchases. */
-PG_FUNCTION_INFO_V1(gamma_gamma_fit_transfn);
-Datum
-gamma_gamma_fit_transfn(PG_FUNCTION_ARGS)
+/* the key (x, m) of a row of gamma_gamma_fit */
+static bool
+SpendRowKey(FunctionCallInfo fcinfo, double *key)
 {
-	MemoryContext context;
-	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
-	double		key[2];
-	double		count;
-
-	context = AggregateContext(fcinfo, "gamma_gamma_fit_transfn");
-	if (groups == NULL)
-		groups = CustomerGroupsCreate(context, 2);
-
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || (PG_NARGS() > 3 && PG_ARGISNULL(3)))
-		PG_RETURN_POINTER(groups);
-
 	key[0] = PG_GETARG_FLOAT8(1);
 	key[1] = PG_GETARG_FLOAT8(2);
 	CheckSpend(key[0], key[1], true);
-	if (key[0] == 0.0)
-		PG_RETURN_POINTER(groups);
-
-	count = CustomerCountArgument(fcinfo, 3);
-	if (count > 0.0)
-		CustomerGroupsAdd(groups, key, count);
-	PG_RETURN_POINTER(groups);
+	/* without repeat purchases a customer says nothing about spend */
+	return key[0] > 0.0;
 }
+
+/* Transition of gamma_gamma_fit: counts a customer with repeat purchases. */
+BTYD_SQL_FUNCTION(gamma_gamma_fit_transfn, CustomerGroupsTransition,
+				  "gamma_gamma_fit_transfn", 2, SpendRowKey);
 
 /* Deserialise of gamma_gamma_fit: groups of (x, m). */
 PG_FUNCTION_INFO_V1(gamma_gamma_fit_deserialize);
 Datum
 gamma_gamma_fit_deserialize(PG_FUNCTION_ARGS)
 {
-	MemoryContext context;
-
-	context = AggregateContext(fcinfo, "gamma_gamma_fit_deserialize");
-	PG_RETURN_POINTER(CustomerGroupsDeserialize(context, PG_GETARG_BYTEA_PP(0), 2));
+	return CustomerGroupsDeserializeChecked(fcinfo, "gamma_gamma_fit_deserialize", 2, NULL);
 }
 
 /* Final of gamma_gamma_fit: the maximum-likelihood model, NULL for too few customers. */
@@ -158,32 +132,20 @@ PG_FUNCTION_INFO_V1(gamma_gamma_fit_finalfn);
 Datum
 gamma_gamma_fit_finalfn(PG_FUNCTION_ARGS)
 {
-	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
-	double		total = groups ? CustomerGroupsTotal(groups) : 0.0;
 	double	   *rows;
-	int			npoints;
+	double		total;
+	int			npoints = BtydFitRows(fcinfo, BTYD_GAMMA_GAMMA, "customers with repeat purchases",
+									  &rows, &total);
 	GammaGammaData data;
 	double		theta[GG_NPARAMS] = {0.0, 0.0, 0.0};
-	BtydModel  *model;
 
-	if (total < GG_NPARAMS)
-	{
-		ereport(NOTICE,
-				(errmsg("gamma_gamma_fit needs at least %d customers with repeat purchases, got %.0f",
-						GG_NPARAMS, total),
-				 errdetail("The model has %d parameters.", GG_NPARAMS)));
+	if (npoints < 0)
 		PG_RETURN_NULL();
-	}
-
-	npoints = CustomerGroupsToRows(groups, &rows);
 	data.npoints = npoints;
 	data.x = palloc(sizeof(double) * npoints);
 	data.m = palloc(sizeof(double) * npoints);
 	data.log_m = palloc(sizeof(double) * npoints);
 	data.count = palloc(sizeof(double) * npoints);
-	data.x_value = palloc(sizeof(double) * npoints);
-	data.x_count = palloc(sizeof(double) * npoints);
-	data.nx = 0;
 	data.total = total;
 	for (int i = 0; i < npoints; i++)
 	{
@@ -191,16 +153,10 @@ gamma_gamma_fit_finalfn(PG_FUNCTION_ARGS)
 		data.m[i] = rows[3 * i + 1];
 		data.log_m[i] = log(data.m[i]);
 		data.count[i] = rows[3 * i + 2];
-		if (data.nx == 0 || data.x_value[data.nx - 1] != data.x[i])
-		{
-			data.x_value[data.nx] = data.x[i];
-			data.x_count[data.nx++] = 0.0;
-		}
-		data.x_count[data.nx - 1] += data.count[i];
 	}
-
-	model = BtydFit(BTYD_GAMMA_GAMMA, GammaGammaObjective, &data, theta, total);
-	PG_RETURN_POINTER(model);
+	/* rows come sorted by x, so each x is one run */
+	data.nx = CustomerRowsFirstKeyRuns(rows, npoints, 3, &data.x_value, &data.x_count);
+	PG_RETURN_POINTER(BtydFit(BTYD_GAMMA_GAMMA, GammaGammaObjective, &data, theta, total));
 }
 
 double

@@ -29,8 +29,8 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 
-#include "bgnbd.h"
 #include "btyd_model.h"
+#include "btyd_predict.h"
 #include "customer_groups.h"
 #include "optimize.h"
 #include "special_functions.h"
@@ -276,13 +276,7 @@ PnbdObjective(const double *theta, double *gradient, void *arg)
 			g[j] += row[3] * gi[j];
 	}
 
-	gradient[0] = -g[0] * p.r / d->total;
-	gradient[1] = -g[1] * p.alpha / d->total;
-	gradient[2] = -g[2] * p.s / d->total;
-	gradient[3] = -g[3] * p.beta / d->total;
-	if (isnan(ll))
-		return INFINITY;
-	return -ll / d->total;
+	return BtydObjectiveValue(ll, g, theta, PNBD_NPARAMS, d->total, gradient);
 }
 
 /* Final of pareto_nbd_fit: the maximum-likelihood model, NULL for too few customers. */
@@ -290,41 +284,17 @@ PG_FUNCTION_INFO_V1(pareto_nbd_fit_finalfn);
 Datum
 pareto_nbd_fit_finalfn(PG_FUNCTION_ARGS)
 {
-	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
-	double		total = groups ? CustomerGroupsTotal(groups) : 0.0;
 	double	   *rows;
 	PnbdData	data;
 	double		theta[PNBD_NPARAMS] = {0.0, 0.0, 0.0, 0.0};
-	BtydModel  *model;
 
-	if (total < PNBD_NPARAMS)
-	{
-		ereport(NOTICE,
-				(errmsg("pareto_nbd_fit needs at least %d customers, got %.0f",
-						PNBD_NPARAMS, total),
-				 errdetail("The model has %d parameters.", PNBD_NPARAMS)));
+	data.npoints = BtydFitRows(fcinfo, BTYD_PARETO_NBD, "customers", &rows, &data.total);
+	if (data.npoints < 0)
 		PG_RETURN_NULL();
-	}
-
-	/* rows come sorted by x, so each x is one run */
-	data.npoints = CustomerGroupsToRows(groups, &rows);
 	data.rows = rows;
-	data.total = total;
-	data.x_value = palloc(sizeof(double) * data.npoints);
-	data.x_count = palloc(sizeof(double) * data.npoints);
-	data.nx = 0;
-	for (int i = 0; i < data.npoints; i++)
-	{
-		if (data.nx == 0 || data.x_value[data.nx - 1] != rows[4 * i])
-		{
-			data.x_value[data.nx] = rows[4 * i];
-			data.x_count[data.nx++] = 0.0;
-		}
-		data.x_count[data.nx - 1] += rows[4 * i + 3];
-	}
-
-	model = BtydFit(BTYD_PARETO_NBD, PnbdObjective, &data, theta, total);
-	PG_RETURN_POINTER(model);
+	/* rows come sorted by x, so each x is one run */
+	data.nx = CustomerRowsFirstKeyRuns(rows, data.npoints, 4, &data.x_value, &data.x_count);
+	PG_RETURN_POINTER(BtydFit(BTYD_PARETO_NBD, PnbdObjective, &data, theta, data.total));
 }
 
 static PnbdParams
@@ -342,53 +312,35 @@ LifetimeFactor(double s, double scale, double horizon)
 	return l * Expm1Ratio(-(s - 1.0) * l);
 }
 
-/* Returns P(alive) of a customer with summary (x, t_x, T) under a Pareto/NBD model. */
-PG_FUNCTION_INFO_V1(pareto_nbd_p_alive);
-Datum
-pareto_nbd_p_alive(PG_FUNCTION_ARGS)
+static double
+PnbdPAlive(const BtydModel *model, double x, double t_x, double t)
 {
-	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, BTYD_PARETO_NBD);
 	PnbdParams	p = ModelParams(model);
-	double		x = PG_GETARG_FLOAT8(1);
-	double		t_x = PG_GETARG_FLOAT8(2);
-	double		t = PG_GETARG_FLOAT8(3);
 	double		p_alive;
 
-	CheckCustomerSummary(x, t_x, t);
 	(void) LogBracket(&p, x, t_x, t, &p_alive, NULL);
-	PG_RETURN_FLOAT8(BtydFiniteResult(p_alive, "P(alive)"));
+	return p_alive;
 }
 
-/* Returns the expected purchases in the next horizon time units of a customer. */
-PG_FUNCTION_INFO_V1(pareto_nbd_expected_purchases);
-Datum
-pareto_nbd_expected_purchases(PG_FUNCTION_ARGS)
+static double
+PnbdExpected(const BtydModel *model, double horizon, double x, double t_x, double t)
 {
-	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, BTYD_PARETO_NBD);
 	PnbdParams	p = ModelParams(model);
-	double		horizon = CheckHorizon(PG_GETARG_FLOAT8(1));
-	double		x = PG_GETARG_FLOAT8(2);
-	double		t_x = PG_GETARG_FLOAT8(3);
-	double		t = PG_GETARG_FLOAT8(4);
-	double		p_alive;
 
-	CheckCustomerSummary(x, t_x, t);
-	(void) LogBracket(&p, x, t_x, t, &p_alive, NULL);
 	/* alive at T: lambda ~ Gamma(r+x, alpha+T), mu ~ Gamma(s, beta+T) */
-	PG_RETURN_FLOAT8(BtydFiniteResult(p_alive * (p.r + x) / (p.alpha + t) * (p.beta + t)
-									  * LifetimeFactor(p.s, p.beta + t, horizon),
-									  "expected purchases"));
+	return PnbdPAlive(model, x, t_x, t) * (p.r + x) / (p.alpha + t) * (p.beta + t)
+		* LifetimeFactor(p.s, p.beta + t, horizon);
 }
 
-/* Returns E[X(horizon)], the expected repeat purchases of a new customer. */
-PG_FUNCTION_INFO_V1(pareto_nbd_expected_purchases_new);
-Datum
-pareto_nbd_expected_purchases_new(PG_FUNCTION_ARGS)
+/* PnbdExpected of a new customer (x = t_x = T = 0), in closed form */
+static double
+PnbdExpectedNew(const BtydModel *model, double horizon, double x, double t_x, double t)
 {
-	BtydModel  *model = PG_GETARG_BTYD_MODEL(0, BTYD_PARETO_NBD);
 	PnbdParams	p = ModelParams(model);
-	double		horizon = CheckHorizon(PG_GETARG_FLOAT8(1));
 
-	PG_RETURN_FLOAT8(BtydFiniteResult(p.r / p.alpha * p.beta * LifetimeFactor(p.s, p.beta, horizon),
-									  "expected purchases"));
+	Assert(x == 0.0 && t_x == 0.0 && t == 0.0);
+	return p.r / p.alpha * p.beta * LifetimeFactor(p.s, p.beta, horizon);
 }
+
+/* the SQL functions of P(alive) and expected purchases under Pareto/NBD */
+BTYD_PREDICTION_FUNCTIONS(pareto_nbd, BTYD_PARETO_NBD, PnbdPAlive, PnbdExpected, PnbdExpectedNew);

@@ -53,8 +53,7 @@ SbgObjective(const double *theta, double *gradient, void *arg)
 	double		psi_ab = Digamma(alpha + beta);
 	double		psi_b = Digamma(beta);
 	double		ll = 0.0;
-	double		ga = 0.0;
-	double		gb = 0.0;
+	double		g[SBG_NPARAMS] = {0.0, 0.0};
 
 	for (int i = 0; i < d->npoints; i++)
 	{
@@ -67,57 +66,65 @@ SbgObjective(const double *theta, double *gradient, void *arg)
 		{
 			ll += w * (LogBeta(alpha + 1.0, beta + t - 1.0) - lbeta0);
 			/* psi(alpha+1) - psi(alpha) = 1/alpha */
-			ga += w * (1.0 / alpha - psi_abt + psi_ab);
-			gb += w * (Digamma(beta + t - 1.0) - psi_abt - psi_b + psi_ab);
+			g[0] += w * (1.0 / alpha - psi_abt + psi_ab);
+			g[1] += w * (Digamma(beta + t - 1.0) - psi_abt - psi_b + psi_ab);
 		}
 		else
 		{
 			ll += w * (LogBeta(alpha, beta + t) - lbeta0);
-			ga += w * (psi_ab - psi_abt);
-			gb += w * (Digamma(beta + t) - psi_abt - psi_b + psi_ab);
+			g[0] += w * (psi_ab - psi_abt);
+			g[1] += w * (Digamma(beta + t) - psi_abt - psi_b + psi_ab);
 		}
 	}
-	gradient[0] = -ga * alpha / d->total;
-	gradient[1] = -gb * beta / d->total;
-	if (isnan(ll))
-		return INFINITY;
-	return -ll / d->total;
+	return BtydObjectiveValue(ll, g, theta, SBG_NPARAMS, d->total, gradient);
 }
 
-/* Transition of sbg_fit: counts one customer, or "customers" of them. */
-PG_FUNCTION_INFO_V1(sbg_fit_transfn);
-Datum
-sbg_fit_transfn(PG_FUNCTION_ARGS)
+/* a count of periods, or a 22023 error naming it when negative */
+static int32
+CheckNotNegative(int32 value, const char *name)
 {
-	MemoryContext context = AggregateContext(fcinfo, "sbg_fit_transfn");
-	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
-	double		key[2];
-	double		count;
-	int32		periods;
-	bool		churned;
+	if (value < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative, not %d", name, value)));
+	return value;
+}
 
-	if (groups == NULL)
-		groups = CustomerGroupsCreate(context, 2);
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || (PG_NARGS() > 3 && PG_ARGISNULL(3)))
-		PG_RETURN_POINTER(groups);
+/* the key (periods, churned) of a row of sbg_fit */
+static bool
+PeriodsRowKey(FunctionCallInfo fcinfo, double *key)
+{
+	int32		periods = PG_GETARG_INT32(1);
+	bool		churned = PG_GETARG_BOOL(2);
 
-	periods = PG_GETARG_INT32(1);
-	churned = PG_GETARG_BOOL(2);
 	if (churned && periods < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a churned customer must have periods of at least 1, not %d", periods),
 				 errdetail("A customer lost during period t renewed t - 1 times; the first period is 1.")));
-	if (periods < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("periods must not be negative, not %d", periods)));
-	key[0] = periods;
+	key[0] = CheckNotNegative(periods, "periods");
 	key[1] = churned ? 1.0 : 0.0;
-	count = CustomerCountArgument(fcinfo, 3);
-	if (count > 0.0)
-		CustomerGroupsAdd(groups, key, count);
-	PG_RETURN_POINTER(groups);
+	return true;
+}
+
+/* Transition of sbg_fit: counts one customer, or "customers" of them. */
+BTYD_SQL_FUNCTION(sbg_fit_transfn, CustomerGroupsTransition,
+				  "sbg_fit_transfn", 2, PeriodsRowKey);
+
+/* a group (periods, churned, count) of a deserialised state, or an error */
+static void
+CheckStateRow(const double *row)
+{
+	double		t = row[0];
+	double		c = row[1];
+	double		w = row[2];
+
+	if (!(w > 0.0 && isfinite(w)) || !(t >= 0.0 && t <= PG_INT32_MAX && t == floor(t)) ||
+		!(c == 0.0 || c == 1.0) || (c == 1.0 && t < 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid sbg_fit state"),
+				 errdetail("A group has periods %g, churned %g and count %g.", t, c, w)));
 }
 
 /* Deserialise of sbg_fit: groups of (periods, churned). */
@@ -125,27 +132,7 @@ PG_FUNCTION_INFO_V1(sbg_fit_deserialize);
 Datum
 sbg_fit_deserialize(PG_FUNCTION_ARGS)
 {
-	MemoryContext context = AggregateContext(fcinfo, "sbg_fit_deserialize");
-	CustomerGroups *groups = CustomerGroupsDeserialize(context, PG_GETARG_BYTEA_PP(0), 2);
-	double	   *rows;
-	int			n = CustomerGroupsToRows(groups, &rows);
-
-	/* the keys of a hostile state must be keys the transition could make */
-	for (int i = 0; i < n; i++)
-	{
-		double		t = rows[3 * i];
-		double		c = rows[3 * i + 1];
-		double		w = rows[3 * i + 2];
-
-		if (!(w > 0.0 && isfinite(w)) || !(t >= 0.0 && t <= PG_INT32_MAX && t == floor(t)) ||
-			!(c == 0.0 || c == 1.0) || (c == 1.0 && t < 1.0))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-					 errmsg("invalid sbg_fit state"),
-					 errdetail("A group has periods %g, churned %g and count %g.", t, c, w)));
-	}
-	pfree(rows);
-	PG_RETURN_POINTER(groups);
+	return CustomerGroupsDeserializeChecked(fcinfo, "sbg_fit_deserialize", 2, CheckStateRow);
 }
 
 /* Final of sbg_fit: the maximum-likelihood model, NULL without any churn information. */
@@ -153,7 +140,7 @@ PG_FUNCTION_INFO_V1(sbg_fit_finalfn);
 Datum
 sbg_fit_finalfn(PG_FUNCTION_ARGS)
 {
-	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
+	CustomerGroups *groups = CustomerGroupsStateArg(fcinfo);
 	double		total = groups ? CustomerGroupsTotal(groups) : 0.0;
 	double		theta[SBG_NPARAMS] = {0.0, 0.0};
 	double		churned = 0.0;
@@ -276,11 +263,7 @@ sbg_residual_lifetime(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("discount rate must be positive and finite, not %g", d),
 				 errhint("Without discounting the residual lifetime is infinite when alpha <= 1.")));
-	if (renewals < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("renewals must not be negative, not %d", renewals)));
-	n = (double) renewals + 1.0;
+	n = (double) CheckNotNegative(renewals, "renewals") + 1.0;
 	z = 1.0 / (1.0 + d);
 
 	/*
@@ -304,36 +287,4 @@ sbg_residual_lifetime(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_FLOAT8(BtydFiniteResult((beta + n - 1.0) / (alpha + beta + n - 1.0) * sum,
 									  "residual lifetime"));
-}
-
-/* Input of sbg_model: its JSON text form. */
-PG_FUNCTION_INFO_V1(sbg_model_in);
-Datum
-sbg_model_in(PG_FUNCTION_ARGS)
-{
-	return BtydModelIn(fcinfo, BTYD_SBG);
-}
-
-/* Output of sbg_model: its JSON text form. */
-PG_FUNCTION_INFO_V1(sbg_model_out);
-Datum
-sbg_model_out(PG_FUNCTION_ARGS)
-{
-	return BtydModelOut(fcinfo, BTYD_SBG);
-}
-
-/* Binary input of sbg_model. */
-PG_FUNCTION_INFO_V1(sbg_model_recv);
-Datum
-sbg_model_recv(PG_FUNCTION_ARGS)
-{
-	return BtydModelRecv(fcinfo, BTYD_SBG);
-}
-
-/* Binary output of sbg_model. */
-PG_FUNCTION_INFO_V1(sbg_model_send);
-Datum
-sbg_model_send(PG_FUNCTION_ARGS)
-{
-	return BtydModelSend(fcinfo, BTYD_SBG);
 }

@@ -31,11 +31,12 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
-#include "utils/numeric.h"
 
 #include "btyd_model.h"
+#include "customer_args.h"
 #include "customer_groups.h"
 #include "linalg.h"
+#include "model_json.h"
 #include "special_functions.h"
 #include "survival.h"
 
@@ -224,33 +225,32 @@ PG_FUNCTION_INFO_V1(km_fit_transfn);
 Datum
 km_fit_transfn(PG_FUNCTION_ARGS)
 {
-	MemoryContext context = AggregateContext(fcinfo, "km_fit_transfn");
-	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
+	CustomerGroups *groups = CustomerGroupsTransitionState(fcinfo, "km_fit_transfn", 2);
 	double		key[2];
 	double		weight = 1.0;
 
-	if (groups == NULL)
-		groups = CustomerGroupsCreate(context, 2);
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || (PG_NARGS() > 3 && PG_ARGISNULL(3)))
+	if (CustomerRowHasNull(fcinfo, 2))
 		PG_RETURN_POINTER(groups);
 
 	key[0] = PG_GETARG_FLOAT8(1);
 	key[1] = PG_GETARG_BOOL(2) ? 1.0 : 0.0;
-	if (!isfinite(key[0]) || key[0] < 0.0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("survival time must be a non-negative finite number, not %g", key[0])));
+	CheckNonNegativeFinite(key[0], "survival time");
 	if (PG_NARGS() > 3)
-	{
-		weight = PG_GETARG_FLOAT8(3);
-		if (!isfinite(weight) || weight < 0.0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("weight must be a non-negative finite number, not %g", weight)));
-	}
+		weight = CheckNonNegativeFinite(PG_GETARG_FLOAT8(3), "weight");
 	if (weight > 0.0)
 		CustomerGroupsAdd(groups, key, weight);
 	PG_RETURN_POINTER(groups);
+}
+
+/* a group (time, event, weight) of a deserialised state, or an error */
+static void
+CheckStateRow(const double *row)
+{
+	if (!(isfinite(row[0]) && row[0] >= 0.0) || !(row[1] == 0.0 || row[1] == 1.0) ||
+		!(isfinite(row[2]) && row[2] > 0.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid km_fit state")));
 }
 
 /* Deserialise of km_fit: (time, event) groups, each checked. */
@@ -258,23 +258,7 @@ PG_FUNCTION_INFO_V1(km_fit_deserialize);
 Datum
 km_fit_deserialize(PG_FUNCTION_ARGS)
 {
-	MemoryContext context = AggregateContext(fcinfo, "km_fit_deserialize");
-	CustomerGroups *groups = CustomerGroupsDeserialize(context, PG_GETARG_BYTEA_PP(0), 2);
-	double	   *rows;
-	int			n = CustomerGroupsToRows(groups, &rows);
-
-	for (int i = 0; i < n; i++)
-	{
-		const double *row = rows + 3 * i;
-
-		if (!(isfinite(row[0]) && row[0] >= 0.0) || !(row[1] == 0.0 || row[1] == 1.0) ||
-			!(isfinite(row[2]) && row[2] > 0.0))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-					 errmsg("invalid km_fit state")));
-	}
-	pfree(rows);
-	PG_RETURN_POINTER(groups);
+	return CustomerGroupsDeserializeChecked(fcinfo, "km_fit_deserialize", 2, CheckStateRow);
 }
 
 /* Final of km_fit: the Kaplan-Meier curve, NULL without rows. */
@@ -282,7 +266,7 @@ PG_FUNCTION_INFO_V1(km_fit_finalfn);
 Datum
 km_fit_finalfn(PG_FUNCTION_ARGS)
 {
-	CustomerGroups *groups = PG_ARGISNULL(0) ? NULL : (CustomerGroups *) PG_GETARG_POINTER(0);
+	CustomerGroups *groups = CustomerGroupsStateArg(fcinfo);
 
 	if (groups == NULL || CustomerGroupsTotal(groups) == 0.0)
 		PG_RETURN_NULL();
@@ -504,19 +488,6 @@ logrank_test(PG_FUNCTION_ARGS)
 
 /* text and binary forms */
 
-static void
-AppendArray(StringInfo buf, const char *key, const double *values, int n, const double *scale)
-{
-	appendStringInfo(buf, ", \"%s\": [", key);
-	for (int k = 0; k < n; k++)
-	{
-		if (k > 0)
-			appendStringInfoString(buf, ", ");
-		AppendJsonNumber(buf, scale ? values[k] * sqrt(scale[k]) : values[k]);
-	}
-	appendStringInfoChar(buf, ']');
-}
-
 /* Output of survival_curve: JSON. */
 PG_FUNCTION_INFO_V1(survival_curve_out);
 Datum
@@ -525,24 +496,26 @@ survival_curve_out(PG_FUNCTION_ARGS)
 	SurvivalCurve *curve = PG_GETARG_SURVIVAL_CURVE(0);
 	int			n = curve->ntimes;
 	double		events = 0.0;
+	double	   *std_err = palloc(sizeof(double) * Max(n, 1));
 	StringInfoData buf;
 
 	for (int k = 0; k < n; k++)
+	{
 		events += KM_COLUMN(curve, KM_N_EVENT)[k];
+		/* std_err of S: S sqrt(Greenwood sum) */
+		std_err[k] = KM_COLUMN(curve, KM_SURVIVAL)[k] * sqrt(KM_COLUMN(curve, KM_GREENWOOD)[k]);
+	}
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"kind\": \"kaplan_meier\", \"n\": ");
-	AppendJsonNumber(&buf, n > 0 ? KM_COLUMN(curve, KM_N_RISK)[0] : 0.0);
-	appendStringInfoString(&buf, ", \"events\": ");
-	AppendJsonNumber(&buf, events);
-	appendStringInfoString(&buf, ", \"median\": ");
-	AppendJsonNumber(&buf, SurvivalCurveMedian(curve));
-	AppendArray(&buf, "time", KM_COLUMN(curve, KM_TIME), n, NULL);
-	AppendArray(&buf, "n_risk", KM_COLUMN(curve, KM_N_RISK), n, NULL);
-	AppendArray(&buf, "n_event", KM_COLUMN(curve, KM_N_EVENT), n, NULL);
-	AppendArray(&buf, "n_censor", KM_COLUMN(curve, KM_N_CENSOR), n, NULL);
-	AppendArray(&buf, "survival", KM_COLUMN(curve, KM_SURVIVAL), n, NULL);
-	/* std_err of S: S sqrt(Greenwood sum) */
-	AppendArray(&buf, "std_err", KM_COLUMN(curve, KM_SURVIVAL), n, KM_COLUMN(curve, KM_GREENWOOD));
+	ModelJsonAppendFloat8(&buf, n > 0 ? KM_COLUMN(curve, KM_N_RISK)[0] : 0.0);
+	AppendJsonNumberField(&buf, "events", events);
+	AppendJsonNumberField(&buf, "median", SurvivalCurveMedian(curve));
+	ModelJsonAppendFloat8Array(&buf, "time", KM_COLUMN(curve, KM_TIME), n);
+	ModelJsonAppendFloat8Array(&buf, "n_risk", KM_COLUMN(curve, KM_N_RISK), n);
+	ModelJsonAppendFloat8Array(&buf, "n_event", KM_COLUMN(curve, KM_N_EVENT), n);
+	ModelJsonAppendFloat8Array(&buf, "n_censor", KM_COLUMN(curve, KM_N_CENSOR), n);
+	ModelJsonAppendFloat8Array(&buf, "survival", KM_COLUMN(curve, KM_SURVIVAL), n);
+	ModelJsonAppendFloat8Array(&buf, "std_err", std_err, n);
 	appendStringInfoChar(&buf, '}');
 	PG_RETURN_CSTRING(buf.data);
 }
@@ -577,8 +550,7 @@ PG_FUNCTION_INFO_V1(survival_curve_in);
 Datum
 survival_curve_in(PG_FUNCTION_ARGS)
 {
-	char	   *str = PG_GETARG_CSTRING(0);
-	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(str)));
+	Jsonb	   *jb = ModelJsonParse(PG_GETARG_CSTRING(0));
 	JsonbValue	value;
 	int			n1,
 				n2,
@@ -589,9 +561,9 @@ survival_curve_in(PG_FUNCTION_ARGS)
 
 	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
 		BadCurveText("A survival curve must be a JSON object.");
+	/* a null kind is no kaplan_meier either */
 	if (getKeyJsonValueFromContainer(&jb->root, "kind", 4, &value) != NULL &&
-		(value.type != jbvString || value.val.string.len != strlen("kaplan_meier") ||
-		 memcmp(value.val.string.val, "kaplan_meier", value.val.string.len) != 0))
+		!JsonValueIsString(&value, "kaplan_meier"))
 		BadCurveText("Key \"kind\" must be \"kaplan_meier\".");
 	time = GetNumberArray(&jb->root, "time", &n1);
 	events = GetNumberArray(&jb->root, "n_event", &n2);
