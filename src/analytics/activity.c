@@ -28,6 +28,7 @@
 
 #include "activity.h"
 #include "retention_state.h"
+#include "state_reader.h"
 
 /* 0.1.0's unversioned form */
 typedef struct ActivityDataV0
@@ -142,6 +143,27 @@ ActivityRead(Datum d, Activity *a)
 	memcpy(&a->nbits, p + 16, sizeof(int32));
 	a->bits = (const uint8 *) p + 20;
 	ActivityCheck(a, size - hdr * (int64) sizeof(int32), ERRCODE_DATA_CORRUPTED);
+}
+
+bool
+ActivityTransArgs(FunctionCallInfo fcinfo, const char *aggregate, int nargs, Activity *a)
+{
+	AggContextOrError(fcinfo, aggregate);
+	for (int i = 1; i <= nargs; i++)
+		if (PG_ARGISNULL(i))
+			return false;
+	ActivityRead(PG_GETARG_DATUM(1), a);
+	return true;
+}
+
+void
+ActivityCheckKind(int64 state_kind, int32 kind)
+{
+	if (state_kind != kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("activities of periods \"%s\" and \"%s\" cannot be combined",
+						PeriodKindName(state_kind), PeriodKindName(kind))));
 }
 
 /* A new stored activity of the current version from validated fields. */
@@ -298,12 +320,7 @@ PG_FUNCTION_INFO_V1(user_activity_trans);
 Datum
 user_activity_trans(PG_FUNCTION_ARGS)
 {
-	RetentionState *state = RetentionTransition(fcinfo,
-												PG_NARGS() == 3 ? &activity_args : &activity_filter_args);
-
-	if (state == NULL)
-		PG_RETURN_NULL();
-	PG_RETURN_POINTER(state);
+	return RetentionTransitionDatum(fcinfo, PG_NARGS() == 3 ? &activity_args : &activity_filter_args);
 }
 
 /* Returns the activity of the group's (single) user. */

@@ -11,6 +11,7 @@
 
 #include "fmgr.h"
 
+#include "agg_context.h"
 #include "periods.h"
 #include "user_activity.h"
 
@@ -70,5 +71,16 @@ extern ActivityData *ActivityAlloc(int32 nbits);
 
 /* Reads a stored activity of either version, validated. */
 extern void ActivityRead(Datum d, Activity *a);
+
+/*
+ * The start of a stage-two transition: checks that "aggregate" calls it and
+ * reads the activity of argument 1; false when argument 1 or another one up
+ * to "nargs" is NULL, and the row is skipped (see SkipRow).
+ */
+extern bool ActivityTransArgs(FunctionCallInfo fcinfo, const char *aggregate, int nargs,
+							  Activity *a);
+
+/* Errors unless a state of periods "state_kind" may take an activity of "kind". */
+extern void ActivityCheckKind(int64 state_kind, int32 kind);
 
 #endif							/* RETENTION_ACTIVITY_H */

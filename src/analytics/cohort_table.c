@@ -23,7 +23,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -343,14 +342,8 @@ activity_cohort_trans(PG_FUNCTION_ARGS)
 	bool		recurring;
 	bool		unbounded;
 
-	AggContextOrError(fcinfo, "retention.cohort_matrix(activity, ...)");
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_NULL();
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	}
-	ActivityRead(PG_GETARG_DATUM(1), &a);
+	if (!ActivityTransArgs(fcinfo, "retention.cohort_matrix(activity, ...)", 2, &a))
+		return SkipRow(fcinfo);
 	PeriodCheckDated(a.kind, "cohort_matrix");
 	mode = ParseCohortMode(text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	recurring = mode >= 3;
@@ -447,8 +440,6 @@ activity_cohort_final(PG_FUNCTION_ARGS)
 	int64		r = 0;
 	Datum	   *values;
 	bool	   *nulls;
-	int			dims[2];
-	int			lbs[2] = {1, 1};
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -486,8 +477,5 @@ activity_cohort_final(PG_FUNCTION_ARGS)
 		r++;
 		CHECK_FOR_INTERRUPTS();
 	}
-	dims[0] = (int) nrows;
-	dims[1] = (int) (width + 2);
-	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, nulls, 2, dims, lbs, INT8OID,
-											 sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	PG_RETURN_ARRAYTYPE_P(ValuesToMatrix(values, nulls, nrows, width + 2));
 }

@@ -24,6 +24,8 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "agg_context.h"
+#include "bytea_state.h"
 #include "periods.h"
 
 /* argument positions (0 is the state) */
@@ -175,8 +177,7 @@ user_feature_values_trans(PG_FUNCTION_ARGS)
 	text	   *kind;
 	bool		is_purchase;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "user_feature_values_trans called in non-aggregate context");
+	aggcxt = AggregateContext(fcinfo, "user_feature_values_trans");
 	s = PG_ARGISNULL(0) ? NULL : (FeatureState *) PG_GETARG_POINTER(0);
 
 	for (int i = A_CUTOFF; i < N_ARGS; i++)
@@ -392,8 +393,7 @@ user_feature_values_combine(PG_FUNCTION_ARGS)
 	FeatureState *a = PG_ARGISNULL(0) ? NULL : (FeatureState *) PG_GETARG_POINTER(0);
 	FeatureState *b = PG_ARGISNULL(1) ? NULL : (FeatureState *) PG_GETARG_POINTER(1);
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "user_feature_values_combine called in non-aggregate context");
+	aggcxt = AggregateContext(fcinfo, "user_feature_values_combine");
 	if (b == NULL)
 		PG_RETURN_POINTER(a);
 	if (a == NULL)
@@ -464,8 +464,7 @@ user_feature_values_serialize(PG_FUNCTION_ARGS)
 	s->first_p, s->last_p, s->ntimes, s->nitems};
 	StringInfoData buf;
 
-	initStringInfo(&buf);
-	appendStringInfoSpaces(&buf, VARHDRSZ);
+	ByteaStateBegin(&buf);
 	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
 	appendBinaryStringInfo(&buf, (char *) s->times, s->ntimes * sizeof(TimestampTz));
 	/* the item arena is already length-prefixed */
@@ -473,16 +472,7 @@ user_feature_values_serialize(PG_FUNCTION_ARGS)
 		appendBinaryStringInfo(&buf, s->itembuf, s->itemlen);
 	if (s->spend)
 		appendBinaryStringInfo(&buf, (char *) s->spend, VARSIZE(s->spend));
-	SET_VARSIZE(buf.data, buf.len);
-	PG_RETURN_BYTEA_P(buf.data);
-}
-
-static void
-Truncated(void)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-			 errmsg("user_feature_values state is truncated or malformed")));
+	PG_RETURN_BYTEA_P(ByteaStateEnd(&buf));
 }
 
 /* Rebuilds a feature state, checking every length against the bytes left. */
@@ -491,20 +481,16 @@ Datum
 user_feature_values_deserialize(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	bytea	   *b = PG_GETARG_BYTEA_PP(0);
-	const char *p = VARDATA_ANY(b);
-	const char *end = p + VARSIZE_ANY_EXHDR(b);
+	ByteaReader r;
 	FeatureHeader h;
 	FeatureState *s;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "user_feature_values_deserialize called in non-aggregate context");
-	if (end - p < (long) sizeof(h))
-		Truncated();
-	memcpy(&h, p, sizeof(h));
-	p += sizeof(h);
-	if (h.ntimes < 0 || h.nitems < 0 || h.nitems > h.ntimes || h.ntimes > (end - p) / (long) sizeof(TimestampTz))
-		Truncated();
+	aggcxt = AggregateContext(fcinfo, "user_feature_values_deserialize");
+	ByteaReaderInit(&r, PG_GETARG_BYTEA_PP(0), "user_feature_values state is truncated or malformed");
+	ByteaRead(&r, &h, sizeof(h));
+	if (h.ntimes < 0 || h.nitems < 0 || h.nitems > h.ntimes ||
+		h.ntimes > (int64) (ByteaLeft(&r) / sizeof(TimestampTz)))
+		ByteaReaderError(&r);
 	s = NewFeatureState(aggcxt);
 	s->cutoff = h.cutoff;
 	s->horizon = h.horizon;
@@ -525,34 +511,28 @@ user_feature_values_deserialize(PG_FUNCTION_ARGS)
 	{
 		TimestampTz t;
 
-		memcpy(&t, p, sizeof(t));
-		p += sizeof(t);
+		ByteaRead(&r, &t, sizeof(t));
 		AddTime(s, t);
 	}
 	for (int64 i = 0; i < h.nitems; i++)
 	{
 		int32		len;
 
-		if (end - p < (long) sizeof(len))
-			Truncated();
-		memcpy(&len, p, sizeof(len));
-		p += sizeof(len);
-		if (len < 0 || end - p < len)
-			Truncated();
-		AddItem(s, p, len);
-		p += len;
+		ByteaRead(&r, &len, sizeof(len));
+		if (len < 0)
+			ByteaReaderError(&r);
+		AddItem(s, ByteaTake(&r, len), len);
 	}
 	if (h.spend_len != 0)
 	{
-		if (h.spend_len < VARHDRSZ || end - p != h.spend_len)
-			Truncated();
+		if (h.spend_len < VARHDRSZ || ByteaLeft(&r) != (Size) h.spend_len)
+			ByteaReaderError(&r);
 		s->spend = MemoryContextAlloc(aggcxt, h.spend_len);
-		memcpy(s->spend, p, h.spend_len);
+		ByteaRead(&r, s->spend, h.spend_len);
 		if (VARSIZE(s->spend) != h.spend_len)
-			Truncated();
-		p += h.spend_len;
+			ByteaReaderError(&r);
 	}
-	if (p != end)
-		Truncated();
+	if (ByteaLeft(&r) != 0)
+		ByteaReaderError(&r);
 	PG_RETURN_POINTER(s);
 }

@@ -9,7 +9,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -98,23 +97,13 @@ activity_lifecycle_trans(PG_FUNCTION_ARGS)
 	Activity	a;
 	int64		last;
 
-	AggContextOrError(fcinfo, "retention.lifecycle_matrix(activity)");
-	if (PG_ARGISNULL(1))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_NULL();
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	}
-	ActivityRead(PG_GETARG_DATUM(1), &a);
+	if (!ActivityTransArgs(fcinfo, "retention.lifecycle_matrix(activity)", 1, &a))
+		return SkipRow(fcinfo);
 	PeriodCheckDated(a.kind, "lifecycle_matrix");
 	arr = PG_ARGISNULL(0) ? MakeCountsState(&lifecycle_layout, a.kind, PG_INT64_MIN, 0, 0)
 		: PG_GETARG_ARRAYTYPE_P(0);
 	v = CountsStateRead(arr, &lifecycle_layout, false);
-	if (v[LC_KIND] != a.kind)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("activities of periods \"%s\" and \"%s\" cannot be combined",
-						PeriodKindName(v[LC_KIND]), PeriodKindName(a.kind))));
+	ActivityCheckKind(v[LC_KIND], a.kind);
 	if (a.nbits > 0 && a.first_start != a.base)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -164,8 +153,6 @@ activity_lifecycle_final(PG_FUNCTION_ARGS)
 	int64		first = 0;
 	int64		nrows;
 	Datum	   *values;
-	int			dims[2];
-	int			lbs[2] = {1, 1};
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -189,8 +176,5 @@ activity_lifecycle_final(PG_FUNCTION_ARGS)
 			values[r * 5 + 1 + k] = Int64GetDatum(i < v[LC_N] ? row[k] : 0);
 		values[r * 5 + 4] = Int64GetDatum(i < v[LC_N] ? -row[3] : 0);
 	}
-	dims[0] = (int) nrows;
-	dims[1] = 5;
-	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, NULL, 2, dims, lbs, INT8OID,
-											 sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	PG_RETURN_ARRAYTYPE_P(ValuesToMatrix(values, NULL, nrows, 5));
 }

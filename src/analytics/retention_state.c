@@ -17,6 +17,8 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "agg_context.h"
+#include "bytea_state.h"
 #include "retention_state.h"
 
 /* version tag of the serialised state */
@@ -50,16 +52,6 @@ RetentionUsers(RetentionState *state)
 		pfree(blob.data);
 	}
 	return state->users;
-}
-
-static MemoryContext
-AggContext(FunctionCallInfo fcinfo, const char *fname)
-{
-	MemoryContext aggcxt;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "%s called in non-aggregate context", fname);
-	return aggcxt;
 }
 
 static int32
@@ -116,7 +108,7 @@ PeriodArg(FunctionCallInfo fcinfo, int argno)
 RetentionState *
 RetentionTransition(FunctionCallInfo fcinfo, const RetentionArgs *args)
 {
-	MemoryContext aggcxt = AggContext(fcinfo, "retention aggregate");
+	MemoryContext aggcxt = AggregateContext(fcinfo, "retention aggregate");
 	RetentionState *state = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
 	int64		user_id;
 	TimestampTz ts;
@@ -206,7 +198,7 @@ PG_FUNCTION_INFO_V1(retention_combine);
 Datum
 retention_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = AggContext(fcinfo, "retention_combine");
+	MemoryContext aggcxt = AggregateContext(fcinfo, "retention_combine");
 	RetentionState *a = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
 	RetentionState *b = PG_ARGISNULL(1) ? NULL : (RetentionState *) PG_GETARG_POINTER(1);
 
@@ -265,9 +257,8 @@ retention_serialize(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 	StateHeader h;
 
-	AggContext(fcinfo, "retention_serialize");
-	initStringInfo(&buf);
-	appendStringInfoSpaces(&buf, VARHDRSZ);
+	AggregateContext(fcinfo, "retention_serialize");
+	ByteaStateBegin(&buf);
 	h.magic = STATE_MAGIC;
 	h.n = state->n;
 	h.kind = (int32) state->kind;
@@ -276,8 +267,7 @@ retention_serialize(PG_FUNCTION_ARGS)
 	h.mode = state->mode;
 	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
 	UserTableSerialize(RetentionUsers(state), &buf);
-	SET_VARSIZE(buf.data, buf.len);
-	PG_RETURN_BYTEA_P(buf.data);
+	PG_RETURN_BYTEA_P(ByteaStateEnd(&buf));
 }
 
 /* Rebuilds a retention state from retention_serialize's bytea. */
@@ -285,22 +275,13 @@ PG_FUNCTION_INFO_V1(retention_deserialize);
 Datum
 retention_deserialize(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = AggContext(fcinfo, "retention_deserialize");
-	bytea	   *b = PG_GETARG_BYTEA_PP(0);
-	StringInfoData buf;
+	MemoryContext aggcxt = AggregateContext(fcinfo, "retention_deserialize");
+	ByteaReader r;
 	StateHeader h;
 	RetentionState *state;
 
-	buf.data = VARDATA_ANY(b);
-	buf.len = VARSIZE_ANY_EXHDR(b);
-	buf.maxlen = buf.len;
-	buf.cursor = 0;
-	if (buf.len < (int) sizeof(h))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("retention aggregate state is truncated")));
-	memcpy(&h, buf.data, sizeof(h));
-	buf.cursor = sizeof(h);
+	ByteaReaderInit(&r, PG_GETARG_BYTEA_PP(0), "retention aggregate state is truncated");
+	ByteaRead(&r, &h, sizeof(h));
 	if (h.magic != STATE_MAGIC || h.kind < PERIOD_DAY || h.kind > PERIOD_KIND_MAX ||
 		h.n < NO_N || (h.have_max != 0 && h.have_max != 1) || h.mode < 0 || h.mode > 4)
 		ereport(ERROR,
@@ -319,6 +300,6 @@ retention_deserialize(PG_FUNCTION_ARGS)
 	 * read.
 	 */
 	initStringInfo(&state->blob);
-	appendBinaryStringInfo(&state->blob, buf.data + buf.cursor, buf.len - buf.cursor);
+	appendBinaryStringInfo(&state->blob, r.p, ByteaLeft(&r));
 	PG_RETURN_POINTER(state);
 }

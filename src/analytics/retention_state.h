@@ -61,4 +61,15 @@ extern int32 ParseCohortMode(const char *name);
 extern RetentionState *RetentionTransition(FunctionCallInfo fcinfo,
 										   const RetentionArgs *args);
 
+/* RetentionTransition as the whole transition function: NULL until a row counts. */
+static inline Datum
+RetentionTransitionDatum(FunctionCallInfo fcinfo, const RetentionArgs *args)
+{
+	RetentionState *state = RetentionTransition(fcinfo, args);
+
+	if (state == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_POINTER(state);
+}
+
 #endif							/* RETENTION_RETENTION_STATE_H */

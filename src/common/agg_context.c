@@ -21,3 +21,11 @@ AggregateContext(FunctionCallInfo fcinfo, const char *fname)
 		elog(ERROR, "%s called in non-aggregate context", fname);
 	return context;
 }
+
+Datum
+SkipRow(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+}

@@ -21,4 +21,7 @@
 /* the aggregate's memory context; fname names the caller in the internal error */
 extern MemoryContext AggregateContext(FunctionCallInfo fcinfo, const char *fname);
 
+/* A transition function's result for a row it skips: the state as it came, NULL or not. */
+extern Datum SkipRow(FunctionCallInfo fcinfo);
+
 #endif							/* RETENTION_AGG_CONTEXT_H */

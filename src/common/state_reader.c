@@ -107,15 +107,24 @@ Float8StateWrite(double tag, const double *v, int nvalues)
 	return Float8ArrayFromValues(t, 1 + nvalues);
 }
 
+static void Overflow64(const char *what) pg_attribute_noreturn();
+
+static void
+Overflow64(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("%s overflows a 64-bit integer", what)));
+	pg_unreachable();
+}
+
 int64
 CheckedMul64(int64 a, int64 b, const char *what)
 {
 	int64		r;
 
 	if (pg_mul_s64_overflow(a, b, &r))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s overflows a 64-bit integer", what)));
+		Overflow64(what);
 	return r;
 }
 
@@ -125,9 +134,7 @@ CheckedAdd64(int64 a, int64 b, const char *what)
 	int64		r;
 
 	if (pg_add_s64_overflow(a, b, &r))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s overflows a 64-bit integer", what)));
+		Overflow64(what);
 	return r;
 }
 
