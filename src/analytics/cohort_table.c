@@ -82,6 +82,28 @@ EarliestCohort(RetentionState *state, bool recurring)
 }
 
 /*
+ * Counts user u into the row of cohort c: retained at each offset, or for
+ * unbounded rows a difference array (retained from 0 to the last activity).
+ */
+static inline void
+CountRow(const UserEntry *u, int32 c, bool unbounded, int64 *row)
+{
+	if (unbounded)
+	{
+		if (u->nbits > 0 && UserLastActive(u) >= c)
+		{
+			row[0]++;
+			row[UserLastActive(u) - c + 1]--;
+		}
+	}
+	else
+		FOREACH_ACTIVE(u, p, {
+			if (p >= c)
+				row[p - c]++;
+		});
+}
+
+/*
  * Counts every user into the cohort sizes and the rows of cells (cohort c
  * at row c - lo, "stride" cells each).  Unbounded rows hold a difference
  * array, summed up by CohortRows.
@@ -100,40 +122,14 @@ CountCohorts(RetentionState *state, bool recurring, bool unbounded, int64 lo,
 		if (recurring)
 		{
 			FOREACH_ACTIVE(u, c, {
-				int64 *row = cell + (c - lo) * stride;
-
 				size[c - lo]++;
-				if (unbounded)
-				{
-					row[0]++;
-					row[UserLastActive(u) - c + 1]--;
-				}
-				else
-					FOREACH_ACTIVE(u, p, {
-						if (p >= c)
-							row[p - c]++;
-					});
+				CountRow(u, c, unbounded, cell + (c - lo) * stride);
 			});
 		}
 		else if (u->first_start != NO_START)
 		{
-			int32		f = u->first_start;
-			int64	   *row = cell + (f - lo) * stride;
-
-			size[f - lo]++;
-			if (unbounded)
-			{
-				if (u->nbits > 0 && UserLastActive(u) >= f)
-				{
-					row[0]++;
-					row[UserLastActive(u) - f + 1]--;
-				}
-			}
-			else
-				FOREACH_ACTIVE(u, p, {
-					if (p >= f)
-						row[p - f]++;
-				});
+			size[u->first_start - lo]++;
+			CountRow(u, u->first_start, unbounded, cell + (u->first_start - lo) * stride);
 		}
 	}
 	pfree(iter);
@@ -287,22 +283,14 @@ CohortStateRead(ArrayType *arr, bool body)
 static ArrayType *
 MakeCohortState(int64 kind, int64 mode, int64 max, int64 lo, int64 n)
 {
-	ArrayType  *arr;
-	int64	   *v;
+	const int64 fields[] = {kind, mode, max, lo, n};
 
 	if (n > CM_MAX_PERIODS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("cohort table over %lld periods is too large", (long long) n),
 				 errhint("Use a longer period or a shorter time range.")));
-	arr = Int8StateAlloc(&cohort_layout, n + n * n);
-	v = (int64 *) ARR_DATA_PTR(arr);
-	v[CM_KIND] = kind;
-	v[CM_MODE] = mode;
-	v[CM_MAX] = max;
-	v[CM_LO] = lo;
-	v[CM_N] = n;
-	return arr;
+	return Int8StateMake(&cohort_layout, fields, n + n * n);
 }
 
 /* A copy of "old" covering periods lo .. hi as well (validated periods). */

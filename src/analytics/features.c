@@ -26,6 +26,7 @@
 
 #include "agg_context.h"
 #include "bytea_state.h"
+#include "name_table.h"
 #include "periods.h"
 
 /* argument positions (0 is the state) */
@@ -72,6 +73,9 @@ typedef struct ItemRef
 } ItemRef;
 
 #define NFEATURES 18			/* 17 features and the churn label */
+
+/* the churn_on argument: is churn no purchase (else no event) in the horizon? */
+static const NamedValue churn_definitions[] = {{"activity", false}, {"purchase", true}};
 
 static int64
 IntervalUsec(Interval *i, const char *what)
@@ -200,15 +204,9 @@ user_feature_values_trans(PG_FUNCTION_ARGS)
 					 errmsg("cutoff must be a finite time")));
 		s->horizon = IntervalUsec(PG_GETARG_INTERVAL_P(A_HORIZON), "churn horizon");
 		s->gap = IntervalUsec(PG_GETARG_INTERVAL_P(A_GAP), "session gap");
-		if (strcmp(churn_on, "activity") == 0)
-			s->churn_on_purchase = false;
-		else if (strcmp(churn_on, "purchase") == 0)
-			s->churn_on_purchase = true;
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown churn definition \"%s\"", churn_on),
-					 errhint("Use \"activity\" (no event in the horizon) or \"purchase\" (no purchase in the horizon).")));
+		s->churn_on_purchase = ParseName(churn_on, churn_definitions, lengthof(churn_definitions),
+										 false, "churn definition",
+										 "Use \"activity\" (no event in the horizon) or \"purchase\" (no purchase in the horizon).");
 	}
 
 	t = PG_GETARG_TIMESTAMPTZ(A_TS);

@@ -54,6 +54,7 @@
 #include "agg_context.h"
 #include "bytea_state.h"
 #include "funnel.h"
+#include "name_table.h"
 
 /* ---------------------------------------------------------------------
  * Stage one: the per-user aggregate's state; its final function, which
@@ -69,20 +70,15 @@ typedef struct FunnelCache
 	struct varlena *mode_copy;
 } FunnelCache;
 
+static const NamedValue funnel_modes[] = {
+	{"ordered", FUNNEL_ORDERED}, {"strict", FUNNEL_STRICT}, {"unordered", FUNNEL_UNORDERED}
+};
+
 int
 FunnelParseMode(const char *name)
 {
-	if (pg_strcasecmp(name, "ordered") == 0)
-		return FUNNEL_ORDERED;
-	if (pg_strcasecmp(name, "strict") == 0)
-		return FUNNEL_STRICT;
-	if (pg_strcasecmp(name, "unordered") == 0)
-		return FUNNEL_UNORDERED;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown funnel mode \"%s\"", name),
-			 errhint("Use 'ordered', 'strict' or 'unordered'.")));
-	return 0;					/* keep the compiler quiet */
+	return ParseName(name, funnel_modes, lengthof(funnel_modes), true, "funnel mode",
+					 "Use 'ordered', 'strict' or 'unordered'.");
 }
 
 /* The type named by the len bytes at name, or OTHER_EVENT. */

@@ -168,22 +168,13 @@ RateStateRead(ArrayType *arr, bool body)
 static ArrayType *
 MakeState(int64 kind, int64 n, bool unbounded, int64 max, int64 min_start, int64 nstarts)
 {
-	ArrayType  *arr;
-	int64	   *v;
+	const int64 fields[] = {kind, n, unbounded, max, min_start, nstarts};
 
 	if (nstarts > MAX_STARTS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("start periods span more than %lld periods", (long long) MAX_STARTS)));
-	arr = Int8StateAlloc(&rate_layout, 2 * nstarts);
-	v = (int64 *) ARR_DATA_PTR(arr);
-	v[S_KIND] = kind;
-	v[S_N] = n;
-	v[S_UNBOUNDED] = unbounded;
-	v[S_MAX] = max;
-	v[S_MIN_START] = min_start;
-	v[S_NSTARTS] = nstarts;
-	return arr;
+	return Int8StateMake(&rate_layout, fields, 2 * nstarts);
 }
 
 /* A copy of state "old" whose start range also covers lo..hi (validated periods). */

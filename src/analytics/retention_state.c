@@ -19,6 +19,7 @@
 
 #include "agg_context.h"
 #include "bytea_state.h"
+#include "name_table.h"
 #include "retention_state.h"
 
 /* version tag of the serialised state */
@@ -175,22 +176,17 @@ RetentionTransition(FunctionCallInfo fcinfo, const RetentionArgs *args)
 	return state;
 }
 
+static const NamedValue cohort_modes[] = {
+	{"classic", COHORT_CLASSIC}, {"unbounded", COHORT_UNBOUNDED},
+	{"recurring", COHORT_RECURRING}, {"recurring_unbounded", COHORT_RECURRING_UNBOUNDED}
+};
+
 int32
 ParseCohortMode(const char *name)
 {
-	if (strcmp(name, "classic") == 0)
-		return COHORT_CLASSIC;
-	if (strcmp(name, "unbounded") == 0)
-		return COHORT_UNBOUNDED;
-	if (strcmp(name, "recurring") == 0)
-		return COHORT_RECURRING;
-	if (strcmp(name, "recurring_unbounded") == 0)
-		return COHORT_RECURRING_UNBOUNDED;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown cohort mode \"%s\"", name),
-			 errhint("Use \"classic\", \"unbounded\", \"recurring\" or \"recurring_unbounded\".")));
-	return 0;
+	/* case matters here, unlike for periods and funnel modes */
+	return ParseName(name, cohort_modes, lengthof(cohort_modes), false, "cohort mode",
+					 "Use \"classic\", \"unbounded\", \"recurring\" or \"recurring_unbounded\".");
 }
 
 /* Combines two partial states of any retention aggregate (parallel workers). */

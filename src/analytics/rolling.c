@@ -33,7 +33,6 @@
 #include "agg_context.h"
 #include "bytea_state.h"
 #include "user_activity.h"
-#include "id_hash.h"
 
 typedef struct RollingEntry
 {
@@ -46,14 +45,7 @@ typedef struct RollingEntry
 
 #define SH_PREFIX		rolling
 #define SH_ELEMENT_TYPE RollingEntry
-#define SH_KEY_TYPE		int64
-#define SH_KEY			user_id
-#define SH_HASH_KEY(tb, key) HashId(key)
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
+#include "id_table.h"
 
 static inline int64
 FloorDivMonths(int64 mon)

@@ -234,6 +234,15 @@ Int8StateAlloc(const StateLayout *layout, int64 body)
 }
 
 ArrayType *
+Int8StateMake(const StateLayout *layout, const int64 *fields, int64 body)
+{
+	ArrayType  *arr = Int8StateAlloc(layout, body);
+
+	memcpy((int64 *) ARR_DATA_PTR(arr) + STATE_FIELD(0), fields, layout->nfields * sizeof(int64));
+	return arr;
+}
+
+ArrayType *
 Int8StateCopy(ArrayType *arr)
 {
 	return Int8ArrayFromValues((int64 *) ARR_DATA_PTR(arr), ARR_DIMS(arr)[0]);
