@@ -328,7 +328,7 @@ PG_FUNCTION_INFO_V1(user_activity_final);
 Datum
 user_activity_final(PG_FUNCTION_ARGS)
 {
-	RetentionState *state = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
+	RetentionState *state = STATE_ARG(RetentionState, 0);
 	UserTableIter *iter;
 	UserEntry  *u;
 	ActivityData *a;

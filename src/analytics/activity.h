@@ -75,7 +75,7 @@ extern void ActivityRead(Datum d, Activity *a);
 /*
  * The start of a stage-two transition: checks that "aggregate" calls it and
  * reads the activity of argument 1; false when argument 1 or another one up
- * to "nargs" is NULL, and the row is skipped (see SkipRow).
+ * to "nargs" is NULL, and the row is skipped (return KeepState).
  */
 extern bool ActivityTransArgs(FunctionCallInfo fcinfo, const char *aggregate, int nargs,
 							  Activity *a);

@@ -194,7 +194,7 @@ PG_FUNCTION_INFO_V1(cohort_matrix_final);
 Datum
 cohort_matrix_final(PG_FUNCTION_ARGS)
 {
-	RetentionState *state = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
+	RetentionState *state = STATE_ARG(RetentionState, 0);
 	bool		recurring;
 	bool		unbounded;
 	int64		lo;
@@ -331,7 +331,7 @@ activity_cohort_trans(PG_FUNCTION_ARGS)
 	bool		unbounded;
 
 	if (!ActivityTransArgs(fcinfo, "retention.cohort_matrix(activity, ...)", 2, &a))
-		return SkipRow(fcinfo);
+		return KeepState(fcinfo);
 	PeriodCheckDated(a.kind, "cohort_matrix");
 	mode = ParseCohortMode(text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	recurring = mode >= 3;

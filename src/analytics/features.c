@@ -182,7 +182,7 @@ user_feature_values_trans(PG_FUNCTION_ARGS)
 	bool		is_purchase;
 
 	aggcxt = AggregateContext(fcinfo, "user_feature_values_trans");
-	s = PG_ARGISNULL(0) ? NULL : (FeatureState *) PG_GETARG_POINTER(0);
+	s = STATE_ARG(FeatureState, 0);
 
 	for (int i = A_CUTOFF; i < N_ARGS; i++)
 		if (PG_ARGISNULL(i))
@@ -311,7 +311,7 @@ PG_FUNCTION_INFO_V1(user_feature_values_final);
 Datum
 user_feature_values_final(PG_FUNCTION_ARGS)
 {
-	FeatureState *s = PG_ARGISNULL(0) ? NULL : (FeatureState *) PG_GETARG_POINTER(0);
+	FeatureState *s = STATE_ARG(FeatureState, 0);
 	Datum		v[NFEATURES];
 	bool		nulls[NFEATURES] = {0};
 	int64		sessions = 0;
@@ -388,8 +388,8 @@ Datum
 user_feature_values_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	FeatureState *a = PG_ARGISNULL(0) ? NULL : (FeatureState *) PG_GETARG_POINTER(0);
-	FeatureState *b = PG_ARGISNULL(1) ? NULL : (FeatureState *) PG_GETARG_POINTER(1);
+	FeatureState *a = STATE_ARG(FeatureState, 0);
+	FeatureState *b = STATE_ARG(FeatureState, 1);
 
 	aggcxt = AggregateContext(fcinfo, "user_feature_values_combine");
 	if (b == NULL)

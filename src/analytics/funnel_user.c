@@ -304,7 +304,7 @@ funnel_user_trans(PG_FUNCTION_ARGS)
 	int			type = OTHER_EVENT;
 
 	aggcxt = AggregateContext(fcinfo, "funnel_user_trans");
-	state = PG_ARGISNULL(0) ? NULL : (FunnelState *) PG_GETARG_POINTER(0);
+	state = STATE_ARG(FunnelState, 0);
 	if (state == NULL)
 	{
 		/*
@@ -429,14 +429,10 @@ funnel_user_combine(PG_FUNCTION_ARGS)
 	FunnelState *b;
 
 	aggcxt = AggregateContext(fcinfo, "funnel_user_combine");
-	a = PG_ARGISNULL(0) ? NULL : (FunnelState *) PG_GETARG_POINTER(0);
-	b = PG_ARGISNULL(1) ? NULL : (FunnelState *) PG_GETARG_POINTER(1);
+	a = STATE_ARG(FunnelState, 0);
+	b = STATE_ARG(FunnelState, 1);
 	if (b == NULL)
-	{
-		if (a == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(a);
-	}
+		return KeepState(fcinfo);
 	if (a == NULL)
 	{
 		/* copy, never alias */

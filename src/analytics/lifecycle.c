@@ -41,7 +41,7 @@ PG_FUNCTION_INFO_V1(lifecycle_final);
 Datum
 lifecycle_final(PG_FUNCTION_ARGS)
 {
-	RetentionState *state = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
+	RetentionState *state = STATE_ARG(RetentionState, 0);
 	UserTableIter *iter;
 	UserEntry  *u;
 	int64		lo = PG_INT64_MAX;
@@ -98,7 +98,7 @@ activity_lifecycle_trans(PG_FUNCTION_ARGS)
 	int64		last;
 
 	if (!ActivityTransArgs(fcinfo, "retention.lifecycle_matrix(activity)", 1, &a))
-		return SkipRow(fcinfo);
+		return KeepState(fcinfo);
 	PeriodCheckDated(a.kind, "lifecycle_matrix");
 	arr = PG_ARGISNULL(0) ? MakeCountsState(&lifecycle_layout, a.kind, PG_INT64_MIN, 0, 0)
 		: PG_GETARG_ARRAYTYPE_P(0);
@@ -154,10 +154,8 @@ activity_lifecycle_final(PG_FUNCTION_ARGS)
 	int64		nrows;
 	Datum	   *values;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	v = CountsStateRead(PG_GETARG_ARRAYTYPE_P(0), &lifecycle_layout, true);
-	if (v[LC_N] == 0)
+	v = CountsFinalState(fcinfo, &lifecycle_layout);
+	if (v == NULL)
 		PG_RETURN_NULL();
 	/* the first period with a new user, to the latest event's period */
 	while (first < v[LC_N] && v[LC_HDR + first * 4] == 0)

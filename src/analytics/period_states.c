@@ -101,6 +101,17 @@ CountsStateRead(ArrayType *arr, const StateLayout *layout, bool body)
 	return v;
 }
 
+int64 *
+CountsFinalState(FunctionCallInfo fcinfo, const StateLayout *layout)
+{
+	int64	   *v;
+
+	if (PG_ARGISNULL(0))
+		return NULL;
+	v = CountsStateRead(PG_GETARG_ARRAYTYPE_P(0), layout, true);
+	return v[LC_N] == 0 ? NULL : v;
+}
+
 ArrayType *
 MakeCountsState(const StateLayout *layout, int64 kind, int64 max, int64 lo, int64 n)
 {

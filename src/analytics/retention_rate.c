@@ -54,7 +54,7 @@ retention_rate_filter_trans(PG_FUNCTION_ARGS)
 static Datum
 RateFinal(FunctionCallInfo fcinfo, bool unbounded)
 {
-	RetentionState *state = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
+	RetentionState *state = STATE_ARG(RetentionState, 0);
 	UserTableIter *iter;
 	UserEntry  *u;
 	int64		observable = 0;
@@ -203,7 +203,7 @@ ActivityRateTrans(FunctionCallInfo fcinfo, bool unbounded)
 	int64		slot;
 
 	if (!ActivityTransArgs(fcinfo, "retention.retention_rate(activity, ...)", 2, &a))
-		return SkipRow(fcinfo);
+		return KeepState(fcinfo);
 	n = PG_GETARG_INT32(2);
 	if (n < 0)
 		ereport(ERROR,

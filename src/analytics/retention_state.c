@@ -110,7 +110,7 @@ RetentionState *
 RetentionTransition(FunctionCallInfo fcinfo, const RetentionArgs *args)
 {
 	MemoryContext aggcxt = AggregateContext(fcinfo, "retention aggregate");
-	RetentionState *state = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
+	RetentionState *state = STATE_ARG(RetentionState, 0);
 	int64		user_id;
 	TimestampTz ts;
 	int32		n = NO_N;
@@ -195,15 +195,11 @@ Datum
 retention_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt = AggregateContext(fcinfo, "retention_combine");
-	RetentionState *a = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
-	RetentionState *b = PG_ARGISNULL(1) ? NULL : (RetentionState *) PG_GETARG_POINTER(1);
+	RetentionState *a = STATE_ARG(RetentionState, 0);
+	RetentionState *b = STATE_ARG(RetentionState, 1);
 
 	if (b == NULL)
-	{
-		if (a == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(a);
-	}
+		return KeepState(fcinfo);
 	if (a == NULL)
 		/* copy, never alias; sized for b's users so it need not grow */
 		a = NewState(aggcxt, b->n, b->kind,

@@ -173,7 +173,7 @@ Datum
 rolling_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	RollingState *state = PG_ARGISNULL(0) ? NULL : (RollingState *) PG_GETARG_POINTER(0);
+	RollingState *state = STATE_ARG(RollingState, 0);
 	int64		user_id;
 	TimestampTz start;
 	TimestampTz ts;
@@ -253,8 +253,8 @@ Datum
 rolling_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	RollingState *a = PG_ARGISNULL(0) ? NULL : (RollingState *) PG_GETARG_POINTER(0);
-	RollingState *b = PG_ARGISNULL(1) ? NULL : (RollingState *) PG_GETARG_POINTER(1);
+	RollingState *a = STATE_ARG(RollingState, 0);
+	RollingState *b = STATE_ARG(RollingState, 1);
 	rolling_iterator it;
 	RollingEntry *e;
 
@@ -390,7 +390,7 @@ rolling_deserialize(PG_FUNCTION_ARGS)
 static Datum
 RollingFinal(FunctionCallInfo fcinfo, bool unbounded)
 {
-	RollingState *state = PG_ARGISNULL(0) ? NULL : (RollingState *) PG_GETARG_POINTER(0);
+	RollingState *state = STATE_ARG(RollingState, 0);
 	rolling_iterator it;
 	RollingEntry *e;
 	int64		observable = 0;

@@ -47,7 +47,7 @@ stickiness_trans(PG_FUNCTION_ARGS)
 	PeriodKind	group;
 
 	if (PG_ARGISNULL(3))
-		return SkipRow(fcinfo);
+		return KeepState(fcinfo);
 	if (PG_ARGISNULL(0) || ((RetentionState *) PG_GETARG_POINTER(0))->mode == 0)
 		group = StickinessGroup(PG_GETARG_TEXT_PP(3));
 	else
@@ -69,7 +69,7 @@ PG_FUNCTION_INFO_V1(stickiness_final);
 Datum
 stickiness_final(PG_FUNCTION_ARGS)
 {
-	RetentionState *state = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
+	RetentionState *state = STATE_ARG(RetentionState, 0);
 	UserTableIter *iter;
 	UserEntry  *u;
 	PeriodKind	group;
@@ -141,7 +141,7 @@ activity_stickiness_trans(PG_FUNCTION_ARGS)
 	int			days = 0;
 
 	if (!ActivityTransArgs(fcinfo, "retention.stickiness_matrix(activity, ...)", 2, &a))
-		return SkipRow(fcinfo);
+		return KeepState(fcinfo);
 	group = StickinessGroup(PG_GETARG_TEXT_PP(2));
 	if (a.kind != StickinessUnit(group))
 		ereport(ERROR,
@@ -210,10 +210,8 @@ activity_stickiness_final(PG_FUNCTION_ARGS)
 	int64		nrows;
 	Datum	   *values;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	v = CountsStateRead(PG_GETARG_ARRAYTYPE_P(0), &stickiness_layout, true);
-	if (v[LC_N] == 0)
+	v = CountsFinalState(fcinfo, &stickiness_layout);
+	if (v == NULL)
 		PG_RETURN_NULL();
 	width = CountsWidth(&stickiness_layout, v[LC_KIND]);
 	/* validated: lo + n - 1 is at or before the latest day's period */

@@ -23,7 +23,7 @@ AggregateContext(FunctionCallInfo fcinfo, const char *fname)
 }
 
 Datum
-SkipRow(FunctionCallInfo fcinfo)
+KeepState(FunctionCallInfo fcinfo)
 {
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();

@@ -18,10 +18,17 @@
 
 #include "fmgr.h"
 
+/* An internal state argument: NULL for SQL NULL (no state yet). */
+#define STATE_ARG(type, argno) \
+	(PG_ARGISNULL(argno) ? NULL : (type *) PG_GETARG_POINTER(argno))
+
 /* the aggregate's memory context; fname names the caller in the internal error */
 extern MemoryContext AggregateContext(FunctionCallInfo fcinfo, const char *fname);
 
-/* A transition function's result for a row it skips: the state as it came, NULL or not. */
-extern Datum SkipRow(FunctionCallInfo fcinfo);
+/*
+ * The result of a transition or combine function that leaves its state
+ * alone (a row skipped, nothing to merge): argument 0 as it came, NULL or not.
+ */
+extern Datum KeepState(FunctionCallInfo fcinfo);
 
 #endif							/* RETENTION_AGG_CONTEXT_H */
