@@ -58,29 +58,6 @@ cohort_matrix_trans(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
-/* The earliest cohort of the state's users, or PG_INT64_MAX when there is none. */
-static int64
-EarliestCohort(RetentionState *state, bool recurring)
-{
-	UserTableIter *iter;
-	UserEntry  *u;
-	int64		lo = PG_INT64_MAX;
-
-	iter = UserTableIterBegin(RetentionUsers(state));
-	while ((u = UserTableIterNext(state->users, iter)) != NULL)
-	{
-		if (recurring)
-		{
-			if (u->nbits > 0)
-				lo = Min(lo, u->base);
-		}
-		else if (u->first_start != NO_START)
-			lo = Min(lo, u->first_start);
-	}
-	pfree(iter);
-	return lo;
-}
-
 /*
  * Counts user u into the row of cohort c: retained at each offset, or for
  * unbounded rows a difference array (retained from 0 to the last activity).
@@ -209,7 +186,7 @@ cohort_matrix_final(PG_FUNCTION_ARGS)
 	recurring = state->mode == COHORT_RECURRING || state->mode == COHORT_RECURRING_UNBOUNDED;
 	unbounded = state->mode == COHORT_UNBOUNDED || state->mode == COHORT_RECURRING_UNBOUNDED;
 
-	lo = EarliestCohort(state, recurring);
+	lo = RetentionEarliest(state, recurring);
 	if (lo == PG_INT64_MAX)
 		PG_RETURN_NULL();
 

@@ -44,16 +44,13 @@ lifecycle_final(PG_FUNCTION_ARGS)
 	RetentionState *state = STATE_ARG(RetentionState, 0);
 	UserTableIter *iter;
 	UserEntry  *u;
-	int64		lo = PG_INT64_MAX;
+	int64		lo;
 	int64		nperiods;
 	int64	   *cells;
 
 	if (state == NULL || !state->have_max)
 		PG_RETURN_NULL();
-	iter = UserTableIterBegin(RetentionUsers(state));
-	while ((u = UserTableIterNext(state->users, iter)) != NULL)
-		if (u->nbits > 0)
-			lo = Min(lo, u->base);
+	lo = RetentionEarliest(state, true);
 	if (lo == PG_INT64_MAX)
 		PG_RETURN_NULL();
 	nperiods = state->max_period - lo + 1;

@@ -102,6 +102,28 @@ PeriodArg(FunctionCallInfo fcinfo, int argno)
 	return kind;
 }
 
+int64
+RetentionEarliest(RetentionState *state, bool active)
+{
+	UserTableIter *iter;
+	UserEntry  *u;
+	int64		lo = PG_INT64_MAX;
+
+	iter = UserTableIterBegin(RetentionUsers(state));
+	while ((u = UserTableIterNext(state->users, iter)) != NULL)
+	{
+		if (active)
+		{
+			if (u->nbits > 0)
+				lo = Min(lo, u->base);
+		}
+		else if (u->first_start != NO_START)
+			lo = Min(lo, u->first_start);
+	}
+	pfree(iter);
+	return lo;
+}
+
 /*
  * The common transition step.  Rows with a NULL user, timestamp, n or period
  * are skipped, so a group of such rows yields NULL.

@@ -36,6 +36,12 @@ typedef struct RetentionState
 /* The state's users, merging a pending deserialised blob first. */
 extern UserTable *RetentionUsers(RetentionState *state);
 
+/*
+ * The earliest first active period of the state's users when "active", else
+ * their earliest first start; PG_INT64_MAX when no user has one.
+ */
+extern int64 RetentionEarliest(RetentionState *state, bool active);
+
 /* Arguments of one transition call, by position; -1 when absent. */
 typedef struct RetentionArgs
 {

@@ -74,7 +74,7 @@ stickiness_final(PG_FUNCTION_ARGS)
 	UserEntry  *u;
 	PeriodKind	group;
 	int			width;
-	int64		lo_day = PG_INT64_MAX;
+	int64		lo_day;
 	int32		lo;
 	int64		nperiods;
 	int64	   *cells;
@@ -83,10 +83,7 @@ stickiness_final(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	group = (PeriodKind) state->mode;
 	width = 1 + StickinessUnits(group);
-	iter = UserTableIterBegin(RetentionUsers(state));
-	while ((u = UserTableIterNext(state->users, iter)) != NULL)
-		if (u->nbits > 0)
-			lo_day = Min(lo_day, u->base);
+	lo_day = RetentionEarliest(state, true);
 	if (lo_day == PG_INT64_MAX)
 		PG_RETURN_NULL();
 	lo = StickinessGroupOf(group, (int32) lo_day);
