@@ -28,7 +28,6 @@
 
 #include "activity.h"
 #include "retention_state.h"
-#include "state_reader.h"
 
 /* 0.1.0's unversioned form */
 typedef struct ActivityDataV0
@@ -143,17 +142,6 @@ ActivityRead(Datum d, Activity *a)
 	memcpy(&a->nbits, p + 16, sizeof(int32));
 	a->bits = (const uint8 *) p + 20;
 	ActivityCheck(a, size - hdr * (int64) sizeof(int32), ERRCODE_DATA_CORRUPTED);
-}
-
-bool
-ActivityTransArgs(FunctionCallInfo fcinfo, const char *aggregate, int nargs, Activity *a)
-{
-	AggContextOrError(fcinfo, aggregate);
-	for (int i = 1; i <= nargs; i++)
-		if (PG_ARGISNULL(i))
-			return false;
-	ActivityRead(PG_GETARG_DATUM(1), a);
-	return true;
 }
 
 void

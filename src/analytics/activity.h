@@ -13,6 +13,7 @@
 
 #include "agg_context.h"
 #include "periods.h"
+#include "state_reader.h"
 #include "user_activity.h"
 
 /*
@@ -77,8 +78,16 @@ extern void ActivityRead(Datum d, Activity *a);
  * reads the activity of argument 1; false when argument 1 or another one up
  * to "nargs" is NULL, and the row is skipped (return KeepState).
  */
-extern bool ActivityTransArgs(FunctionCallInfo fcinfo, const char *aggregate, int nargs,
-							  Activity *a);
+static inline bool
+ActivityTransArgs(FunctionCallInfo fcinfo, const char *aggregate, int nargs, Activity *a)
+{
+	AggContextOrError(fcinfo, aggregate);
+	for (int i = 1; i <= nargs; i++)
+		if (PG_ARGISNULL(i))
+			return false;
+	ActivityRead(PG_GETARG_DATUM(1), a);
+	return true;
+}
 
 /* Errors unless a state of periods "state_kind" may take an activity of "kind". */
 extern void ActivityCheckKind(int64 state_kind, int32 kind);

@@ -1,8 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * agg_context.c
- *	  The memory context of the aggregate that calls a support function
- *	  (agg_context.h).
+ *	  Support functions' results that leave the state alone (agg_context.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -11,16 +10,6 @@
 #include "fmgr.h"
 
 #include "agg_context.h"
-
-MemoryContext
-AggregateContext(FunctionCallInfo fcinfo, const char *fname)
-{
-	MemoryContext context;
-
-	if (!AggCheckCallContext(fcinfo, &context))
-		elog(ERROR, "%s called in non-aggregate context", fname);
-	return context;
-}
 
 Datum
 KeepState(FunctionCallInfo fcinfo)

@@ -22,8 +22,19 @@
 #define STATE_ARG(type, argno) \
 	(PG_ARGISNULL(argno) ? NULL : (type *) PG_GETARG_POINTER(argno))
 
-/* the aggregate's memory context; fname names the caller in the internal error */
-extern MemoryContext AggregateContext(FunctionCallInfo fcinfo, const char *fname);
+/*
+ * the aggregate's memory context; fname names the caller in the internal
+ * error (inline: transition functions call it on every row)
+ */
+static inline MemoryContext
+AggregateContext(FunctionCallInfo fcinfo, const char *fname)
+{
+	MemoryContext context;
+
+	if (!AggCheckCallContext(fcinfo, &context))
+		elog(ERROR, "%s called in non-aggregate context", fname);
+	return context;
+}
 
 /*
  * The result of a transition or combine function that leaves its state
