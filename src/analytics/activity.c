@@ -144,6 +144,16 @@ ActivityRead(Datum d, Activity *a)
 	ActivityCheck(a, size - hdr * (int64) sizeof(int32), ERRCODE_DATA_CORRUPTED);
 }
 
+void
+ActivityCheckKind(int64 state_kind, int32 kind)
+{
+	if (state_kind != kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("activities of periods \"%s\" and \"%s\" cannot be combined",
+						PeriodKindName(state_kind), PeriodKindName(kind))));
+}
+
 /* A new stored activity of the current version from validated fields. */
 static ActivityData *
 ActivityWrite(const Activity *a)
@@ -298,12 +308,7 @@ PG_FUNCTION_INFO_V1(user_activity_trans);
 Datum
 user_activity_trans(PG_FUNCTION_ARGS)
 {
-	RetentionState *state = RetentionTransition(fcinfo,
-												PG_NARGS() == 3 ? &activity_args : &activity_filter_args);
-
-	if (state == NULL)
-		PG_RETURN_NULL();
-	PG_RETURN_POINTER(state);
+	return RetentionTransitionDatum(fcinfo, PG_NARGS() == 3 ? &activity_args : &activity_filter_args);
 }
 
 /* Returns the activity of the group's (single) user. */
@@ -311,7 +316,7 @@ PG_FUNCTION_INFO_V1(user_activity_final);
 Datum
 user_activity_final(PG_FUNCTION_ARGS)
 {
-	RetentionState *state = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
+	RetentionState *state = STATE_ARG(RetentionState, 0);
 	UserTableIter *iter;
 	UserEntry  *u;
 	ActivityData *a;

@@ -11,7 +11,9 @@
 
 #include "fmgr.h"
 
+#include "agg_context.h"
 #include "periods.h"
+#include "state_reader.h"
 #include "user_activity.h"
 
 /*
@@ -70,5 +72,24 @@ extern ActivityData *ActivityAlloc(int32 nbits);
 
 /* Reads a stored activity of either version, validated. */
 extern void ActivityRead(Datum d, Activity *a);
+
+/*
+ * The start of a stage-two transition: checks that "aggregate" calls it and
+ * reads the activity of argument 1; false when argument 1 or another one up
+ * to "nargs" is NULL, and the row is skipped (return KeepState).
+ */
+static inline bool
+ActivityTransArgs(FunctionCallInfo fcinfo, const char *aggregate, int nargs, Activity *a)
+{
+	AggContextOrError(fcinfo, aggregate);
+	for (int i = 1; i <= nargs; i++)
+		if (PG_ARGISNULL(i))
+			return false;
+	ActivityRead(PG_GETARG_DATUM(1), a);
+	return true;
+}
+
+/* Errors unless a state of periods "state_kind" may take an activity of "kind". */
+extern void ActivityCheckKind(int64 state_kind, int32 kind);
 
 #endif							/* RETENTION_ACTIVITY_H */

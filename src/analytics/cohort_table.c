@@ -23,7 +23,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -59,27 +58,26 @@ cohort_matrix_trans(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
-/* The earliest cohort of the state's users, or PG_INT64_MAX when there is none. */
-static int64
-EarliestCohort(RetentionState *state, bool recurring)
+/*
+ * Counts user u into the row of cohort c: retained at each offset, or for
+ * unbounded rows a difference array (retained from 0 to the last activity).
+ */
+static inline void
+CountRow(const UserEntry *u, int32 c, bool unbounded, int64 *row)
 {
-	UserTableIter *iter;
-	UserEntry  *u;
-	int64		lo = PG_INT64_MAX;
-
-	iter = UserTableIterBegin(RetentionUsers(state));
-	while ((u = UserTableIterNext(state->users, iter)) != NULL)
+	if (unbounded)
 	{
-		if (recurring)
+		if (u->nbits > 0 && UserLastActive(u) >= c)
 		{
-			if (u->nbits > 0)
-				lo = Min(lo, u->base);
+			row[0]++;
+			row[UserLastActive(u) - c + 1]--;
 		}
-		else if (u->first_start != NO_START)
-			lo = Min(lo, u->first_start);
 	}
-	pfree(iter);
-	return lo;
+	else
+		FOREACH_ACTIVE(u, p, {
+			if (p >= c)
+				row[p - c]++;
+		});
 }
 
 /*
@@ -101,40 +99,14 @@ CountCohorts(RetentionState *state, bool recurring, bool unbounded, int64 lo,
 		if (recurring)
 		{
 			FOREACH_ACTIVE(u, c, {
-				int64 *row = cell + (c - lo) * stride;
-
 				size[c - lo]++;
-				if (unbounded)
-				{
-					row[0]++;
-					row[UserLastActive(u) - c + 1]--;
-				}
-				else
-					FOREACH_ACTIVE(u, p, {
-						if (p >= c)
-							row[p - c]++;
-					});
+				CountRow(u, c, unbounded, cell + (c - lo) * stride);
 			});
 		}
 		else if (u->first_start != NO_START)
 		{
-			int32		f = u->first_start;
-			int64	   *row = cell + (f - lo) * stride;
-
-			size[f - lo]++;
-			if (unbounded)
-			{
-				if (u->nbits > 0 && UserLastActive(u) >= f)
-				{
-					row[0]++;
-					row[UserLastActive(u) - f + 1]--;
-				}
-			}
-			else
-				FOREACH_ACTIVE(u, p, {
-					if (p >= f)
-						row[p - f]++;
-				});
+			size[u->first_start - lo]++;
+			CountRow(u, u->first_start, unbounded, cell + (u->first_start - lo) * stride);
 		}
 	}
 	pfree(iter);
@@ -199,7 +171,7 @@ PG_FUNCTION_INFO_V1(cohort_matrix_final);
 Datum
 cohort_matrix_final(PG_FUNCTION_ARGS)
 {
-	RetentionState *state = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
+	RetentionState *state = STATE_ARG(RetentionState, 0);
 	bool		recurring;
 	bool		unbounded;
 	int64		lo;
@@ -214,7 +186,7 @@ cohort_matrix_final(PG_FUNCTION_ARGS)
 	recurring = state->mode == COHORT_RECURRING || state->mode == COHORT_RECURRING_UNBOUNDED;
 	unbounded = state->mode == COHORT_UNBOUNDED || state->mode == COHORT_RECURRING_UNBOUNDED;
 
-	lo = EarliestCohort(state, recurring);
+	lo = RetentionEarliest(state, recurring);
 	if (lo == PG_INT64_MAX)
 		PG_RETURN_NULL();
 
@@ -288,22 +260,14 @@ CohortStateRead(ArrayType *arr, bool body)
 static ArrayType *
 MakeCohortState(int64 kind, int64 mode, int64 max, int64 lo, int64 n)
 {
-	ArrayType  *arr;
-	int64	   *v;
+	const int64 fields[] = {kind, mode, max, lo, n};
 
 	if (n > CM_MAX_PERIODS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("cohort table over %lld periods is too large", (long long) n),
 				 errhint("Use a longer period or a shorter time range.")));
-	arr = Int8StateAlloc(&cohort_layout, n + n * n);
-	v = (int64 *) ARR_DATA_PTR(arr);
-	v[CM_KIND] = kind;
-	v[CM_MODE] = mode;
-	v[CM_MAX] = max;
-	v[CM_LO] = lo;
-	v[CM_N] = n;
-	return arr;
+	return Int8StateMake(&cohort_layout, fields, n + n * n);
 }
 
 /* A copy of "old" covering periods lo .. hi as well (validated periods). */
@@ -343,14 +307,8 @@ activity_cohort_trans(PG_FUNCTION_ARGS)
 	bool		recurring;
 	bool		unbounded;
 
-	AggContextOrError(fcinfo, "retention.cohort_matrix(activity, ...)");
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_NULL();
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	}
-	ActivityRead(PG_GETARG_DATUM(1), &a);
+	if (!ActivityTransArgs(fcinfo, "retention.cohort_matrix(activity, ...)", 2, &a))
+		return KeepState(fcinfo);
 	PeriodCheckDated(a.kind, "cohort_matrix");
 	mode = ParseCohortMode(text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	recurring = mode >= 3;
@@ -447,8 +405,6 @@ activity_cohort_final(PG_FUNCTION_ARGS)
 	int64		r = 0;
 	Datum	   *values;
 	bool	   *nulls;
-	int			dims[2];
-	int			lbs[2] = {1, 1};
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -486,8 +442,5 @@ activity_cohort_final(PG_FUNCTION_ARGS)
 		r++;
 		CHECK_FOR_INTERRUPTS();
 	}
-	dims[0] = (int) nrows;
-	dims[1] = (int) (width + 2);
-	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, nulls, 2, dims, lbs, INT8OID,
-											 sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	PG_RETURN_ARRAYTYPE_P(ValuesToMatrix(values, nulls, nrows, width + 2));
 }

@@ -24,6 +24,9 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "agg_context.h"
+#include "bytea_state.h"
+#include "name_table.h"
 #include "periods.h"
 
 /* argument positions (0 is the state) */
@@ -70,6 +73,9 @@ typedef struct ItemRef
 } ItemRef;
 
 #define NFEATURES 18			/* 17 features and the churn label */
+
+/* the churn_on argument: is churn no purchase (else no event) in the horizon? */
+static const NamedValue churn_definitions[] = {{"activity", false}, {"purchase", true}};
 
 static int64
 IntervalUsec(Interval *i, const char *what)
@@ -175,9 +181,8 @@ user_feature_values_trans(PG_FUNCTION_ARGS)
 	text	   *kind;
 	bool		is_purchase;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "user_feature_values_trans called in non-aggregate context");
-	s = PG_ARGISNULL(0) ? NULL : (FeatureState *) PG_GETARG_POINTER(0);
+	aggcxt = AggregateContext(fcinfo, "user_feature_values_trans");
+	s = STATE_ARG(FeatureState, 0);
 
 	for (int i = A_CUTOFF; i < N_ARGS; i++)
 		if (PG_ARGISNULL(i))
@@ -199,15 +204,9 @@ user_feature_values_trans(PG_FUNCTION_ARGS)
 					 errmsg("cutoff must be a finite time")));
 		s->horizon = IntervalUsec(PG_GETARG_INTERVAL_P(A_HORIZON), "churn horizon");
 		s->gap = IntervalUsec(PG_GETARG_INTERVAL_P(A_GAP), "session gap");
-		if (strcmp(churn_on, "activity") == 0)
-			s->churn_on_purchase = false;
-		else if (strcmp(churn_on, "purchase") == 0)
-			s->churn_on_purchase = true;
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown churn definition \"%s\"", churn_on),
-					 errhint("Use \"activity\" (no event in the horizon) or \"purchase\" (no purchase in the horizon).")));
+		s->churn_on_purchase = ParseName(churn_on, churn_definitions, lengthof(churn_definitions),
+										 false, "churn definition",
+										 "Use \"activity\" (no event in the horizon) or \"purchase\" (no purchase in the horizon).");
 	}
 
 	t = PG_GETARG_TIMESTAMPTZ(A_TS);
@@ -312,7 +311,7 @@ PG_FUNCTION_INFO_V1(user_feature_values_final);
 Datum
 user_feature_values_final(PG_FUNCTION_ARGS)
 {
-	FeatureState *s = PG_ARGISNULL(0) ? NULL : (FeatureState *) PG_GETARG_POINTER(0);
+	FeatureState *s = STATE_ARG(FeatureState, 0);
 	Datum		v[NFEATURES];
 	bool		nulls[NFEATURES] = {0};
 	int64		sessions = 0;
@@ -389,11 +388,10 @@ Datum
 user_feature_values_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	FeatureState *a = PG_ARGISNULL(0) ? NULL : (FeatureState *) PG_GETARG_POINTER(0);
-	FeatureState *b = PG_ARGISNULL(1) ? NULL : (FeatureState *) PG_GETARG_POINTER(1);
+	FeatureState *a = STATE_ARG(FeatureState, 0);
+	FeatureState *b = STATE_ARG(FeatureState, 1);
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "user_feature_values_combine called in non-aggregate context");
+	aggcxt = AggregateContext(fcinfo, "user_feature_values_combine");
 	if (b == NULL)
 		PG_RETURN_POINTER(a);
 	if (a == NULL)
@@ -464,8 +462,7 @@ user_feature_values_serialize(PG_FUNCTION_ARGS)
 	s->first_p, s->last_p, s->ntimes, s->nitems};
 	StringInfoData buf;
 
-	initStringInfo(&buf);
-	appendStringInfoSpaces(&buf, VARHDRSZ);
+	ByteaStateBegin(&buf);
 	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
 	appendBinaryStringInfo(&buf, (char *) s->times, s->ntimes * sizeof(TimestampTz));
 	/* the item arena is already length-prefixed */
@@ -473,16 +470,7 @@ user_feature_values_serialize(PG_FUNCTION_ARGS)
 		appendBinaryStringInfo(&buf, s->itembuf, s->itemlen);
 	if (s->spend)
 		appendBinaryStringInfo(&buf, (char *) s->spend, VARSIZE(s->spend));
-	SET_VARSIZE(buf.data, buf.len);
-	PG_RETURN_BYTEA_P(buf.data);
-}
-
-static void
-Truncated(void)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-			 errmsg("user_feature_values state is truncated or malformed")));
+	PG_RETURN_BYTEA_P(ByteaStateEnd(&buf));
 }
 
 /* Rebuilds a feature state, checking every length against the bytes left. */
@@ -491,20 +479,16 @@ Datum
 user_feature_values_deserialize(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	bytea	   *b = PG_GETARG_BYTEA_PP(0);
-	const char *p = VARDATA_ANY(b);
-	const char *end = p + VARSIZE_ANY_EXHDR(b);
+	ByteaReader r;
 	FeatureHeader h;
 	FeatureState *s;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "user_feature_values_deserialize called in non-aggregate context");
-	if (end - p < (long) sizeof(h))
-		Truncated();
-	memcpy(&h, p, sizeof(h));
-	p += sizeof(h);
-	if (h.ntimes < 0 || h.nitems < 0 || h.nitems > h.ntimes || h.ntimes > (end - p) / (long) sizeof(TimestampTz))
-		Truncated();
+	aggcxt = AggregateContext(fcinfo, "user_feature_values_deserialize");
+	ByteaReaderInit(&r, PG_GETARG_BYTEA_PP(0), "user_feature_values state is truncated or malformed");
+	ByteaRead(&r, &h, sizeof(h));
+	if (h.ntimes < 0 || h.nitems < 0 || h.nitems > h.ntimes ||
+		h.ntimes > (int64) (ByteaLeft(&r) / sizeof(TimestampTz)))
+		ByteaReaderError(&r);
 	s = NewFeatureState(aggcxt);
 	s->cutoff = h.cutoff;
 	s->horizon = h.horizon;
@@ -525,34 +509,28 @@ user_feature_values_deserialize(PG_FUNCTION_ARGS)
 	{
 		TimestampTz t;
 
-		memcpy(&t, p, sizeof(t));
-		p += sizeof(t);
+		ByteaRead(&r, &t, sizeof(t));
 		AddTime(s, t);
 	}
 	for (int64 i = 0; i < h.nitems; i++)
 	{
 		int32		len;
 
-		if (end - p < (long) sizeof(len))
-			Truncated();
-		memcpy(&len, p, sizeof(len));
-		p += sizeof(len);
-		if (len < 0 || end - p < len)
-			Truncated();
-		AddItem(s, p, len);
-		p += len;
+		ByteaRead(&r, &len, sizeof(len));
+		if (len < 0)
+			ByteaReaderError(&r);
+		AddItem(s, ByteaTake(&r, len), len);
 	}
 	if (h.spend_len != 0)
 	{
-		if (h.spend_len < VARHDRSZ || end - p != h.spend_len)
-			Truncated();
+		if (h.spend_len < VARHDRSZ || ByteaLeft(&r) != (Size) h.spend_len)
+			ByteaReaderError(&r);
 		s->spend = MemoryContextAlloc(aggcxt, h.spend_len);
-		memcpy(s->spend, p, h.spend_len);
+		ByteaRead(&r, s->spend, h.spend_len);
 		if (VARSIZE(s->spend) != h.spend_len)
-			Truncated();
-		p += h.spend_len;
+			ByteaReaderError(&r);
 	}
-	if (p != end)
-		Truncated();
+	if (ByteaLeft(&r) != 0)
+		ByteaReaderError(&r);
 	PG_RETURN_POINTER(s);
 }

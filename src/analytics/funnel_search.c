@@ -25,6 +25,7 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "agg_context.h"
 #include "funnel.h"
 
 static int
@@ -338,7 +339,7 @@ PG_FUNCTION_INFO_V1(funnel_user_final);
 Datum
 funnel_user_final(PG_FUNCTION_ARGS)
 {
-	FunnelState *state = PG_ARGISNULL(0) ? NULL : (FunnelState *) PG_GETARG_POINTER(0);
+	FunnelState *state = STATE_ARG(FunnelState, 0);
 	TupleDesc	tupdesc;
 	Datum		values[4];
 	bool		nulls[4] = {false, true, true, true};

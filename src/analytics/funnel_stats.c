@@ -71,6 +71,15 @@ InvalidStats(const char *detail)
 			 errdetail("%s", detail)));
 }
 
+/* Do the header's step count and sizes agree with each other and "size"? */
+static inline bool
+HeaderSizesAgree(const FunnelStats *s, Size size)
+{
+	return s->nsteps >= 1 && s->nsteps <= FUNNEL_MAX_STEPS && s->ndurations >= 0 &&
+		s->capacity >= s->ndurations && s->capacity <= FUNNEL_MAX_DURATIONS &&
+		size == FUNNEL_STATS_SIZE(s->capacity);
+}
+
 /*
  * The one reader of the layout: every header field against its limits and
  * the others, and the durations against the user counts (every user at
@@ -85,9 +94,7 @@ ValidateStats(const FunnelStats *s, Size size)
 
 	if (size < offsetof(FunnelStats, durations) || s->magic != FUNNEL_STATS_MAGIC)
 		InvalidStats("The header is missing or of another version.");
-	if (s->nsteps < 1 || s->nsteps > FUNNEL_MAX_STEPS || s->ndurations < 0 ||
-		s->capacity < s->ndurations || s->capacity > FUNNEL_MAX_DURATIONS ||
-		size != FUNNEL_STATS_SIZE(s->capacity))
+	if (!HeaderSizesAgree(s, size))
 		InvalidStats("The header's sizes disagree.");
 	for (int k = FUNNEL_MAX_STEPS - 1; k >= 0; k--)
 	{
@@ -155,9 +162,7 @@ StatsArg(FunctionCallInfo fcinfo, int argno)
 		s = (FunnelStats *) PG_DETOAST_DATUM_COPY(PG_GETARG_DATUM(argno));
 	/* the full check costs a pass over the durations: once per value seen */
 	if (VARSIZE(s) < offsetof(FunnelStats, durations) || s->magic != FUNNEL_STATS_MAGIC ||
-		s->nsteps < 1 || s->nsteps > FUNNEL_MAX_STEPS || s->ndurations < 0 ||
-		s->capacity < s->ndurations || s->capacity > FUNNEL_MAX_DURATIONS ||
-		VARSIZE(s) != FUNNEL_STATS_SIZE(s->capacity))
+		!HeaderSizesAgree(s, VARSIZE(s)))
 		InvalidStats("The header's sizes disagree.");
 	return s;
 }

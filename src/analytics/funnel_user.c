@@ -51,7 +51,10 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "agg_context.h"
+#include "bytea_state.h"
 #include "funnel.h"
+#include "name_table.h"
 
 /* ---------------------------------------------------------------------
  * Stage one: the per-user aggregate's state; its final function, which
@@ -67,20 +70,41 @@ typedef struct FunnelCache
 	struct varlena *mode_copy;
 } FunnelCache;
 
+static const NamedValue funnel_modes[] = {
+	{"ordered", FUNNEL_ORDERED}, {"strict", FUNNEL_STRICT}, {"unordered", FUNNEL_UNORDERED}
+};
+
 int
 FunnelParseMode(const char *name)
 {
-	if (pg_strcasecmp(name, "ordered") == 0)
-		return FUNNEL_ORDERED;
-	if (pg_strcasecmp(name, "strict") == 0)
-		return FUNNEL_STRICT;
-	if (pg_strcasecmp(name, "unordered") == 0)
-		return FUNNEL_UNORDERED;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown funnel mode \"%s\"", name),
-			 errhint("Use 'ordered', 'strict' or 'unordered'.")));
-	return 0;					/* keep the compiler quiet */
+	return ParseName(name, funnel_modes, lengthof(funnel_modes), true, "funnel mode",
+					 "Use 'ordered', 'strict' or 'unordered'.");
+}
+
+/* The type named by the len bytes at name, or OTHER_EVENT. */
+static inline int
+FindStepType(const FunnelConfig *cfg, const char *name, int len)
+{
+	for (int k = 0; k < cfg->ntypes; k++)
+		if (cfg->type_len[k] == len && memcmp(cfg->type_name[k], name, len) == 0)
+			return k;
+	return OTHER_EVENT;
+}
+
+/* Step i is of the type so named, a new one unless seen; name must outlive cfg. */
+static void
+SetStepType(FunnelConfig *cfg, int i, char *name, int len)
+{
+	int			k = FindStepType(cfg, name, len);
+
+	if (k == OTHER_EVENT)
+	{
+		k = cfg->ntypes++;
+		cfg->type_name[k] = name;
+		cfg->type_len[k] = len;
+	}
+	cfg->step_type[i] = k;
+	cfg->mult[k]++;
 }
 
 /*
@@ -128,8 +152,6 @@ ParseConfig(FunctionCallInfo fcinfo, FunnelConfig *cfg, MemoryContext cxt)
 	for (int i = 0; i < n; i++)
 	{
 		text	   *t;
-		int			len;
-		int			k;
 
 		if (nulls[i])
 			ereport(ERROR,
@@ -137,18 +159,7 @@ ParseConfig(FunctionCallInfo fcinfo, FunnelConfig *cfg, MemoryContext cxt)
 					 errmsg("funnel step %d is NULL", i + 1)));
 		t = (text *) MemoryContextAlloc(cxt, VARSIZE_ANY(DatumGetPointer(elems[i])));
 		memcpy(t, DatumGetPointer(elems[i]), VARSIZE_ANY(DatumGetPointer(elems[i])));
-		len = VARSIZE_ANY_EXHDR(t);
-		for (k = 0; k < cfg->ntypes; k++)
-			if (cfg->type_len[k] == len && memcmp(cfg->type_name[k], VARDATA_ANY(t), len) == 0)
-				break;
-		if (k == cfg->ntypes)
-		{
-			cfg->type_name[k] = VARDATA_ANY(t);
-			cfg->type_len[k] = len;
-			cfg->ntypes++;
-		}
-		cfg->step_type[i] = k;
-		cfg->mult[k]++;
+		SetStepType(cfg, i, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 	}
 
 	cfg->have_from = !PG_ARGISNULL(7);
@@ -292,9 +303,8 @@ funnel_user_trans(PG_FUNCTION_ARGS)
 	TimestampTz ts;
 	int			type = OTHER_EVENT;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "funnel_user_trans called in non-aggregate context");
-	state = PG_ARGISNULL(0) ? NULL : (FunnelState *) PG_GETARG_POINTER(0);
+	aggcxt = AggregateContext(fcinfo, "funnel_user_trans");
+	state = STATE_ARG(FunnelState, 0);
 	if (state == NULL)
 	{
 		/*
@@ -342,15 +352,8 @@ funnel_user_trans(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(2))
 	{
 		text	   *ev = PG_GETARG_TEXT_PP(2);
-		int			len = VARSIZE_ANY_EXHDR(ev);
-		const char *data = VARDATA_ANY(ev);
 
-		for (int k = 0; k < state->cfg.ntypes; k++)
-			if (state->cfg.type_len[k] == len && memcmp(state->cfg.type_name[k], data, len) == 0)
-			{
-				type = k;
-				break;
-			}
+		type = FindStepType(&state->cfg, VARDATA_ANY(ev), VARSIZE_ANY_EXHDR(ev));
 	}
 	/* only strict funnels look at events that fill no step */
 	if (type == OTHER_EVENT && state->cfg.mode != FUNNEL_STRICT)
@@ -425,16 +428,11 @@ funnel_user_combine(PG_FUNCTION_ARGS)
 	FunnelState *a;
 	FunnelState *b;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "funnel_user_combine called in non-aggregate context");
-	a = PG_ARGISNULL(0) ? NULL : (FunnelState *) PG_GETARG_POINTER(0);
-	b = PG_ARGISNULL(1) ? NULL : (FunnelState *) PG_GETARG_POINTER(1);
+	aggcxt = AggregateContext(fcinfo, "funnel_user_combine");
+	a = STATE_ARG(FunnelState, 0);
+	b = STATE_ARG(FunnelState, 1);
 	if (b == NULL)
-	{
-		if (a == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(a);
-	}
+		return KeepState(fcinfo);
 	if (a == NULL)
 	{
 		/* copy, never alias */
@@ -472,8 +470,7 @@ funnel_user_serialize(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 	FunnelStateHeader h;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "funnel_user_serialize called in non-aggregate context");
+	AggregateContext(fcinfo, "funnel_user_serialize");
 	memset(&h, 0, sizeof(h));
 	h.magic = FUNNEL_STATE_MAGIC;
 	h.mode = state->cfg.mode;
@@ -486,8 +483,7 @@ funnel_user_serialize(PG_FUNCTION_ARGS)
 	h.date_to = state->cfg.date_to;
 	h.window = state->cfg.window;
 
-	initStringInfo(&buf);
-	appendStringInfoSpaces(&buf, VARHDRSZ);
+	ByteaStateBegin(&buf);
 	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
 	for (int i = 0; i < state->cfg.nsteps; i++)
 	{
@@ -500,16 +496,7 @@ funnel_user_serialize(PG_FUNCTION_ARGS)
 	appendBinaryStringInfo(&buf, (char *) state->events, state->nevents * sizeof(FunnelEvent));
 	if (h.poollen > 0)
 		appendBinaryStringInfo(&buf, state->pool.data, h.poollen);
-	SET_VARSIZE(buf.data, buf.len);
-	PG_RETURN_BYTEA_P(buf.data);
-}
-
-static void
-Truncated(void)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-			 errmsg("funnel aggregate state is truncated or invalid")));
+	PG_RETURN_BYTEA_P(ByteaStateEnd(&buf));
 }
 
 /* Rebuilds a per-user funnel state from funnel_user_serialize's bytea. */
@@ -518,26 +505,20 @@ Datum
 funnel_user_deserialize(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	bytea	   *b = PG_GETARG_BYTEA_PP(0);
-	const char *p = VARDATA_ANY(b);
-	Size		left = VARSIZE_ANY_EXHDR(b);
+	ByteaReader r;
 	FunnelStateHeader h;
 	FunnelState *state;
 	FunnelConfig *cfg;
 	Size		evbytes;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "funnel_user_deserialize called in non-aggregate context");
-	if (left < sizeof(h))
-		Truncated();
-	memcpy(&h, p, sizeof(h));
-	p += sizeof(h);
-	left -= sizeof(h);
+	aggcxt = AggregateContext(fcinfo, "funnel_user_deserialize");
+	ByteaReaderInit(&r, PG_GETARG_BYTEA_PP(0), "funnel aggregate state is truncated or invalid");
+	ByteaRead(&r, &h, sizeof(h));
 	if (h.magic != FUNNEL_STATE_MAGIC || h.mode < FUNNEL_ORDERED || h.mode > FUNNEL_UNORDERED ||
 		h.nsteps < 1 || h.nsteps > FUNNEL_MAX_STEPS || (h.have_from & ~1) || (h.have_to & ~1) ||
 		h.poollen < 0 || h.nevents < 0 || h.nevents > FUNNEL_MAX_EVENTS ||
 		h.window.month < 0 || h.window.day < 0 || h.window.time < 0)
-		Truncated();
+		ByteaReaderError(&r);
 
 	state = NewFunnelState(aggcxt);
 	cfg = &state->cfg;
@@ -551,41 +532,24 @@ funnel_user_deserialize(PG_FUNCTION_ARGS)
 	for (int i = 0; i < h.nsteps; i++)
 	{
 		int32		len;
-		int			k;
+		char	   *name;
 
-		if (left < sizeof(len))
-			Truncated();
-		memcpy(&len, p, sizeof(len));
-		p += sizeof(len);
-		left -= sizeof(len);
-		if (len < 0 || (Size) len > left)
-			Truncated();
-		for (k = 0; k < cfg->ntypes; k++)
-			if (cfg->type_len[k] == len && memcmp(cfg->type_name[k], p, len) == 0)
-				break;
-		if (k == cfg->ntypes)
-		{
-			char	   *copy = MemoryContextAlloc(aggcxt, Max(len, 1));
-
-			memcpy(copy, p, len);
-			cfg->type_name[k] = copy;
-			cfg->type_len[k] = len;
-			cfg->ntypes++;
-		}
-		cfg->step_type[i] = k;
-		cfg->mult[k]++;
-		p += len;
-		left -= len;
+		ByteaRead(&r, &len, sizeof(len));
+		if (len < 0)
+			ByteaReaderError(&r);
+		name = MemoryContextAlloc(aggcxt, Max(len, 1));
+		ByteaRead(&r, name, len);
+		SetStepType(cfg, i, name, len);
 	}
 	evbytes = mul_size((Size) h.nevents, sizeof(FunnelEvent));
-	if (left != add_size(evbytes, (Size) h.poollen))
-		Truncated();
+	if (ByteaLeft(&r) != add_size(evbytes, (Size) h.poollen))
+		ByteaReaderError(&r);
 	if (h.nevents > 0)
 	{
 		FunnelEvent *events = palloc(evbytes);
 
-		memcpy(events, p, evbytes);
-		AppendEvents(state, aggcxt, events, h.nevents, p + evbytes, h.poollen);
+		ByteaRead(&r, events, evbytes);
+		AppendEvents(state, aggcxt, events, h.nevents, r.p, h.poollen);
 		pfree(events);
 	}
 	PG_RETURN_POINTER(state);

@@ -9,7 +9,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -42,19 +41,16 @@ PG_FUNCTION_INFO_V1(lifecycle_final);
 Datum
 lifecycle_final(PG_FUNCTION_ARGS)
 {
-	RetentionState *state = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
+	RetentionState *state = STATE_ARG(RetentionState, 0);
 	UserTableIter *iter;
 	UserEntry  *u;
-	int64		lo = PG_INT64_MAX;
+	int64		lo;
 	int64		nperiods;
 	int64	   *cells;
 
 	if (state == NULL || !state->have_max)
 		PG_RETURN_NULL();
-	iter = UserTableIterBegin(RetentionUsers(state));
-	while ((u = UserTableIterNext(state->users, iter)) != NULL)
-		if (u->nbits > 0)
-			lo = Min(lo, u->base);
+	lo = RetentionEarliest(state, true);
 	if (lo == PG_INT64_MAX)
 		PG_RETURN_NULL();
 	nperiods = state->max_period - lo + 1;
@@ -98,23 +94,13 @@ activity_lifecycle_trans(PG_FUNCTION_ARGS)
 	Activity	a;
 	int64		last;
 
-	AggContextOrError(fcinfo, "retention.lifecycle_matrix(activity)");
-	if (PG_ARGISNULL(1))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_NULL();
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	}
-	ActivityRead(PG_GETARG_DATUM(1), &a);
+	if (!ActivityTransArgs(fcinfo, "retention.lifecycle_matrix(activity)", 1, &a))
+		return KeepState(fcinfo);
 	PeriodCheckDated(a.kind, "lifecycle_matrix");
 	arr = PG_ARGISNULL(0) ? MakeCountsState(&lifecycle_layout, a.kind, PG_INT64_MIN, 0, 0)
 		: PG_GETARG_ARRAYTYPE_P(0);
 	v = CountsStateRead(arr, &lifecycle_layout, false);
-	if (v[LC_KIND] != a.kind)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("activities of periods \"%s\" and \"%s\" cannot be combined",
-						PeriodKindName(v[LC_KIND]), PeriodKindName(a.kind))));
+	ActivityCheckKind(v[LC_KIND], a.kind);
 	if (a.nbits > 0 && a.first_start != a.base)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -164,13 +150,9 @@ activity_lifecycle_final(PG_FUNCTION_ARGS)
 	int64		first = 0;
 	int64		nrows;
 	Datum	   *values;
-	int			dims[2];
-	int			lbs[2] = {1, 1};
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	v = CountsStateRead(PG_GETARG_ARRAYTYPE_P(0), &lifecycle_layout, true);
-	if (v[LC_N] == 0)
+	v = CountsFinalState(fcinfo, &lifecycle_layout);
+	if (v == NULL)
 		PG_RETURN_NULL();
 	/* the first period with a new user, to the latest event's period */
 	while (first < v[LC_N] && v[LC_HDR + first * 4] == 0)
@@ -189,8 +171,5 @@ activity_lifecycle_final(PG_FUNCTION_ARGS)
 			values[r * 5 + 1 + k] = Int64GetDatum(i < v[LC_N] ? row[k] : 0);
 		values[r * 5 + 4] = Int64GetDatum(i < v[LC_N] ? -row[3] : 0);
 	}
-	dims[0] = (int) nrows;
-	dims[1] = 5;
-	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, NULL, 2, dims, lbs, INT8OID,
-											 sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	PG_RETURN_ARRAYTYPE_P(ValuesToMatrix(values, NULL, nrows, 5));
 }

@@ -101,25 +101,29 @@ CountsStateRead(ArrayType *arr, const StateLayout *layout, bool body)
 	return v;
 }
 
+int64 *
+CountsFinalState(FunctionCallInfo fcinfo, const StateLayout *layout)
+{
+	int64	   *v;
+
+	if (PG_ARGISNULL(0))
+		return NULL;
+	v = CountsStateRead(PG_GETARG_ARRAYTYPE_P(0), layout, true);
+	return v[LC_N] == 0 ? NULL : v;
+}
+
 ArrayType *
 MakeCountsState(const StateLayout *layout, int64 kind, int64 max, int64 lo, int64 n)
 {
 	int			width = CountsWidth(layout, kind);
-	ArrayType  *arr;
-	int64	   *v;
+	const int64 fields[] = {kind, max, lo, n};
 
 	if (n > LC_MAX_PERIODS / width)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%lld periods are too many to report", (long long) n),
 				 errhint("Use a longer period or a shorter time range.")));
-	arr = Int8StateAlloc(layout, n * width);
-	v = (int64 *) ARR_DATA_PTR(arr);
-	v[LC_KIND] = kind;
-	v[LC_MAX] = max;
-	v[LC_LO] = lo;
-	v[LC_N] = n;
-	return arr;
+	return Int8StateMake(layout, fields, n * width);
 }
 
 ArrayType *

@@ -56,6 +56,8 @@ extern const StateLayout stickiness_layout;
 
 extern int	CountsWidth(const StateLayout *layout, int64 kind);
 extern int64 *CountsStateRead(ArrayType *arr, const StateLayout *layout, bool body);
+/* A final function's state argument, read; NULL when it is NULL or counts no period. */
+extern int64 *CountsFinalState(FunctionCallInfo fcinfo, const StateLayout *layout);
 extern ArrayType *MakeCountsState(const StateLayout *layout, int64 kind, int64 max,
 								  int64 lo, int64 n);
 /* A copy of "old" covering periods lo .. hi as well (validated periods). */

@@ -22,6 +22,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "name_table.h"
 #include "periods.h"
 
 /* 2000-01-03, the first Monday on or after the PostgreSQL epoch */
@@ -35,24 +36,16 @@ FloorDiv(int64 a, int64 b)
 	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
+static const NamedValue period_names[] = {
+	{"day", PERIOD_DAY}, {"week", PERIOD_WEEK}, {"month", PERIOD_MONTH},
+	{"quarter", PERIOD_QUARTER}, {"hour", PERIOD_HOUR}
+};
+
 PeriodKind
 ParsePeriodKind(const char *name)
 {
-	if (pg_strcasecmp(name, "day") == 0)
-		return PERIOD_DAY;
-	if (pg_strcasecmp(name, "week") == 0)
-		return PERIOD_WEEK;
-	if (pg_strcasecmp(name, "month") == 0)
-		return PERIOD_MONTH;
-	if (pg_strcasecmp(name, "quarter") == 0)
-		return PERIOD_QUARTER;
-	if (pg_strcasecmp(name, "hour") == 0)
-		return PERIOD_HOUR;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown period \"%s\"", name),
-			 errhint("Use \"hour\", \"day\", \"week\", \"month\" or \"quarter\".")));
-	return PERIOD_DAY;			/* keep the compiler quiet */
+	return (PeriodKind) ParseName(name, period_names, lengthof(period_names), true, "period",
+								  "Use \"hour\", \"day\", \"week\", \"month\" or \"quarter\".");
 }
 
 const char *

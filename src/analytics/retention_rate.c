@@ -39,12 +39,7 @@ PG_FUNCTION_INFO_V1(retention_rate_trans);
 Datum
 retention_rate_trans(PG_FUNCTION_ARGS)
 {
-	const RetentionArgs *args = PG_NARGS() == 4 ? &rate_day_args : &rate_args;
-	RetentionState *state = RetentionTransition(fcinfo, args);
-
-	if (state == NULL)
-		PG_RETURN_NULL();
-	PG_RETURN_POINTER(state);
+	return RetentionTransitionDatum(fcinfo, PG_NARGS() == 4 ? &rate_day_args : &rate_args);
 }
 
 /* Transition of retention_rate(user_id, ts, n, period, is_start, is_return). */
@@ -52,18 +47,14 @@ PG_FUNCTION_INFO_V1(retention_rate_filter_trans);
 Datum
 retention_rate_filter_trans(PG_FUNCTION_ARGS)
 {
-	RetentionState *state = RetentionTransition(fcinfo, &rate_filter_args);
-
-	if (state == NULL)
-		PG_RETURN_NULL();
-	PG_RETURN_POINTER(state);
+	return RetentionTransitionDatum(fcinfo, &rate_filter_args);
 }
 
 /* S / N for the state's n; NULL when N = 0. */
 static Datum
 RateFinal(FunctionCallInfo fcinfo, bool unbounded)
 {
-	RetentionState *state = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
+	RetentionState *state = STATE_ARG(RetentionState, 0);
 	UserTableIter *iter;
 	UserEntry  *u;
 	int64		observable = 0;
@@ -177,22 +168,13 @@ RateStateRead(ArrayType *arr, bool body)
 static ArrayType *
 MakeState(int64 kind, int64 n, bool unbounded, int64 max, int64 min_start, int64 nstarts)
 {
-	ArrayType  *arr;
-	int64	   *v;
+	const int64 fields[] = {kind, n, unbounded, max, min_start, nstarts};
 
 	if (nstarts > MAX_STARTS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("start periods span more than %lld periods", (long long) MAX_STARTS)));
-	arr = Int8StateAlloc(&rate_layout, 2 * nstarts);
-	v = (int64 *) ARR_DATA_PTR(arr);
-	v[S_KIND] = kind;
-	v[S_N] = n;
-	v[S_UNBOUNDED] = unbounded;
-	v[S_MAX] = max;
-	v[S_MIN_START] = min_start;
-	v[S_NSTARTS] = nstarts;
-	return arr;
+	return Int8StateMake(&rate_layout, fields, 2 * nstarts);
 }
 
 /* A copy of state "old" whose start range also covers lo..hi (validated periods). */
@@ -220,14 +202,8 @@ ActivityRateTrans(FunctionCallInfo fcinfo, bool unbounded)
 	int32		n;
 	int64		slot;
 
-	AggContextOrError(fcinfo, "retention.retention_rate(activity, ...)");
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_NULL();
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	}
-	ActivityRead(PG_GETARG_DATUM(1), &a);
+	if (!ActivityTransArgs(fcinfo, "retention.retention_rate(activity, ...)", 2, &a))
+		return KeepState(fcinfo);
 	n = PG_GETARG_INT32(2);
 	if (n < 0)
 		ereport(ERROR,
@@ -239,11 +215,7 @@ ActivityRateTrans(FunctionCallInfo fcinfo, bool unbounded)
 	else
 		arr = PG_GETARG_ARRAYTYPE_P(0);
 	v = RateStateRead(arr, false);
-	if (v[S_KIND] != a.kind)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("activities of periods \"%s\" and \"%s\" cannot be combined",
-						PeriodKindName(v[S_KIND]), PeriodKindName(a.kind))));
+	ActivityCheckKind(v[S_KIND], a.kind);
 	if (v[S_N] != n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

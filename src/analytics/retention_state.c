@@ -17,6 +17,9 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "agg_context.h"
+#include "bytea_state.h"
+#include "name_table.h"
 #include "retention_state.h"
 
 /* version tag of the serialised state */
@@ -50,16 +53,6 @@ RetentionUsers(RetentionState *state)
 		pfree(blob.data);
 	}
 	return state->users;
-}
-
-static MemoryContext
-AggContext(FunctionCallInfo fcinfo, const char *fname)
-{
-	MemoryContext aggcxt;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "%s called in non-aggregate context", fname);
-	return aggcxt;
 }
 
 static int32
@@ -109,6 +102,28 @@ PeriodArg(FunctionCallInfo fcinfo, int argno)
 	return kind;
 }
 
+int64
+RetentionEarliest(RetentionState *state, bool active)
+{
+	UserTableIter *iter;
+	UserEntry  *u;
+	int64		lo = PG_INT64_MAX;
+
+	iter = UserTableIterBegin(RetentionUsers(state));
+	while ((u = UserTableIterNext(state->users, iter)) != NULL)
+	{
+		if (active)
+		{
+			if (u->nbits > 0)
+				lo = Min(lo, u->base);
+		}
+		else if (u->first_start != NO_START)
+			lo = Min(lo, u->first_start);
+	}
+	pfree(iter);
+	return lo;
+}
+
 /*
  * The common transition step.  Rows with a NULL user, timestamp, n or period
  * are skipped, so a group of such rows yields NULL.
@@ -116,8 +131,8 @@ PeriodArg(FunctionCallInfo fcinfo, int argno)
 RetentionState *
 RetentionTransition(FunctionCallInfo fcinfo, const RetentionArgs *args)
 {
-	MemoryContext aggcxt = AggContext(fcinfo, "retention aggregate");
-	RetentionState *state = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
+	MemoryContext aggcxt = AggregateContext(fcinfo, "retention aggregate");
+	RetentionState *state = STATE_ARG(RetentionState, 0);
 	int64		user_id;
 	TimestampTz ts;
 	int32		n = NO_N;
@@ -183,22 +198,17 @@ RetentionTransition(FunctionCallInfo fcinfo, const RetentionArgs *args)
 	return state;
 }
 
+static const NamedValue cohort_modes[] = {
+	{"classic", COHORT_CLASSIC}, {"unbounded", COHORT_UNBOUNDED},
+	{"recurring", COHORT_RECURRING}, {"recurring_unbounded", COHORT_RECURRING_UNBOUNDED}
+};
+
 int32
 ParseCohortMode(const char *name)
 {
-	if (strcmp(name, "classic") == 0)
-		return COHORT_CLASSIC;
-	if (strcmp(name, "unbounded") == 0)
-		return COHORT_UNBOUNDED;
-	if (strcmp(name, "recurring") == 0)
-		return COHORT_RECURRING;
-	if (strcmp(name, "recurring_unbounded") == 0)
-		return COHORT_RECURRING_UNBOUNDED;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown cohort mode \"%s\"", name),
-			 errhint("Use \"classic\", \"unbounded\", \"recurring\" or \"recurring_unbounded\".")));
-	return 0;
+	/* case matters here, unlike for periods and funnel modes */
+	return ParseName(name, cohort_modes, lengthof(cohort_modes), false, "cohort mode",
+					 "Use \"classic\", \"unbounded\", \"recurring\" or \"recurring_unbounded\".");
 }
 
 /* Combines two partial states of any retention aggregate (parallel workers). */
@@ -206,16 +216,12 @@ PG_FUNCTION_INFO_V1(retention_combine);
 Datum
 retention_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = AggContext(fcinfo, "retention_combine");
-	RetentionState *a = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
-	RetentionState *b = PG_ARGISNULL(1) ? NULL : (RetentionState *) PG_GETARG_POINTER(1);
+	MemoryContext aggcxt = AggregateContext(fcinfo, "retention_combine");
+	RetentionState *a = STATE_ARG(RetentionState, 0);
+	RetentionState *b = STATE_ARG(RetentionState, 1);
 
 	if (b == NULL)
-	{
-		if (a == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(a);
-	}
+		return KeepState(fcinfo);
 	if (a == NULL)
 		/* copy, never alias; sized for b's users so it need not grow */
 		a = NewState(aggcxt, b->n, b->kind,
@@ -265,9 +271,8 @@ retention_serialize(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 	StateHeader h;
 
-	AggContext(fcinfo, "retention_serialize");
-	initStringInfo(&buf);
-	appendStringInfoSpaces(&buf, VARHDRSZ);
+	AggregateContext(fcinfo, "retention_serialize");
+	ByteaStateBegin(&buf);
 	h.magic = STATE_MAGIC;
 	h.n = state->n;
 	h.kind = (int32) state->kind;
@@ -276,8 +281,7 @@ retention_serialize(PG_FUNCTION_ARGS)
 	h.mode = state->mode;
 	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
 	UserTableSerialize(RetentionUsers(state), &buf);
-	SET_VARSIZE(buf.data, buf.len);
-	PG_RETURN_BYTEA_P(buf.data);
+	PG_RETURN_BYTEA_P(ByteaStateEnd(&buf));
 }
 
 /* Rebuilds a retention state from retention_serialize's bytea. */
@@ -285,22 +289,13 @@ PG_FUNCTION_INFO_V1(retention_deserialize);
 Datum
 retention_deserialize(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = AggContext(fcinfo, "retention_deserialize");
-	bytea	   *b = PG_GETARG_BYTEA_PP(0);
-	StringInfoData buf;
+	MemoryContext aggcxt = AggregateContext(fcinfo, "retention_deserialize");
+	ByteaReader r;
 	StateHeader h;
 	RetentionState *state;
 
-	buf.data = VARDATA_ANY(b);
-	buf.len = VARSIZE_ANY_EXHDR(b);
-	buf.maxlen = buf.len;
-	buf.cursor = 0;
-	if (buf.len < (int) sizeof(h))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("retention aggregate state is truncated")));
-	memcpy(&h, buf.data, sizeof(h));
-	buf.cursor = sizeof(h);
+	ByteaReaderInit(&r, PG_GETARG_BYTEA_PP(0), "retention aggregate state is truncated");
+	ByteaRead(&r, &h, sizeof(h));
 	if (h.magic != STATE_MAGIC || h.kind < PERIOD_DAY || h.kind > PERIOD_KIND_MAX ||
 		h.n < NO_N || (h.have_max != 0 && h.have_max != 1) || h.mode < 0 || h.mode > 4)
 		ereport(ERROR,
@@ -319,6 +314,6 @@ retention_deserialize(PG_FUNCTION_ARGS)
 	 * read.
 	 */
 	initStringInfo(&state->blob);
-	appendBinaryStringInfo(&state->blob, buf.data + buf.cursor, buf.len - buf.cursor);
+	appendBinaryStringInfo(&state->blob, r.p, ByteaLeft(&r));
 	PG_RETURN_POINTER(state);
 }

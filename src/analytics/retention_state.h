@@ -36,6 +36,12 @@ typedef struct RetentionState
 /* The state's users, merging a pending deserialised blob first. */
 extern UserTable *RetentionUsers(RetentionState *state);
 
+/*
+ * The earliest first active period of the state's users when "active", else
+ * their earliest first start; PG_INT64_MAX when no user has one.
+ */
+extern int64 RetentionEarliest(RetentionState *state, bool active);
+
 /* Arguments of one transition call, by position; -1 when absent. */
 typedef struct RetentionArgs
 {
@@ -60,5 +66,16 @@ extern int32 ParseCohortMode(const char *name);
 
 extern RetentionState *RetentionTransition(FunctionCallInfo fcinfo,
 										   const RetentionArgs *args);
+
+/* RetentionTransition as the whole transition function: NULL until a row counts. */
+static inline Datum
+RetentionTransitionDatum(FunctionCallInfo fcinfo, const RetentionArgs *args)
+{
+	RetentionState *state = RetentionTransition(fcinfo, args);
+
+	if (state == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_POINTER(state);
+}
 
 #endif							/* RETENTION_RETENTION_STATE_H */

@@ -30,8 +30,9 @@
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
+#include "agg_context.h"
+#include "bytea_state.h"
 #include "user_activity.h"
-#include "id_hash.h"
 
 typedef struct RollingEntry
 {
@@ -44,14 +45,7 @@ typedef struct RollingEntry
 
 #define SH_PREFIX		rolling
 #define SH_ELEMENT_TYPE RollingEntry
-#define SH_KEY_TYPE		int64
-#define SH_KEY			user_id
-#define SH_HASH_KEY(tb, key) HashId(key)
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
+#include "id_table.h"
 
 static inline int64
 FloorDivMonths(int64 mon)
@@ -179,7 +173,7 @@ Datum
 rolling_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	RollingState *state = PG_ARGISNULL(0) ? NULL : (RollingState *) PG_GETARG_POINTER(0);
+	RollingState *state = STATE_ARG(RollingState, 0);
 	int64		user_id;
 	TimestampTz start;
 	TimestampTz ts;
@@ -187,8 +181,7 @@ rolling_trans(PG_FUNCTION_ARGS)
 	RollingEntry *u;
 	bool		found;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "rolling_trans called in non-aggregate context");
+	aggcxt = AggregateContext(fcinfo, "rolling_trans");
 	for (int i = 1; i <= 5; i++)
 		if (PG_ARGISNULL(i))
 			PG_RETURN_POINTER(state);
@@ -260,13 +253,12 @@ Datum
 rolling_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	RollingState *a = PG_ARGISNULL(0) ? NULL : (RollingState *) PG_GETARG_POINTER(0);
-	RollingState *b = PG_ARGISNULL(1) ? NULL : (RollingState *) PG_GETARG_POINTER(1);
+	RollingState *a = STATE_ARG(RollingState, 0);
+	RollingState *b = STATE_ARG(RollingState, 1);
 	rolling_iterator it;
 	RollingEntry *e;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "rolling_combine called in non-aggregate context");
+	aggcxt = AggregateContext(fcinfo, "rolling_combine");
 	if (b == NULL)
 		PG_RETURN_POINTER(a);
 	if (a == NULL)
@@ -337,8 +329,7 @@ rolling_serialize(PG_FUNCTION_ARGS)
 	rolling_iterator it;
 	RollingEntry *e;
 
-	initStringInfo(&buf);
-	appendStringInfoSpaces(&buf, VARHDRSZ);
+	ByteaStateBegin(&buf);
 	h.magic = ROLLING_MAGIC;
 	h.n = state->n;
 	h.window = state->window;
@@ -354,8 +345,7 @@ rolling_serialize(PG_FUNCTION_ARGS)
 
 		appendBinaryStringInfo(&buf, (char *) &r, sizeof(r));
 	}
-	SET_VARSIZE(buf.data, buf.len);
-	PG_RETURN_BYTEA_P(buf.data);
+	PG_RETURN_BYTEA_P(ByteaStateEnd(&buf));
 }
 
 /* Rebuilds a rolling state, checking that the length matches the count. */
@@ -364,22 +354,16 @@ Datum
 rolling_deserialize(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	bytea	   *b = PG_GETARG_BYTEA_PP(0);
-	const char *data = VARDATA_ANY(b);
-	Size		len = VARSIZE_ANY_EXHDR(b);
+	ByteaReader rd;
 	RollingHeader h;
 	RollingState *state;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "rolling_deserialize called in non-aggregate context");
-	if (len < sizeof(h))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("rolling retention state is truncated")));
-	memcpy(&h, data, sizeof(h));
+	aggcxt = AggregateContext(fcinfo, "rolling_deserialize");
+	ByteaReaderInit(&rd, PG_GETARG_BYTEA_PP(0), "rolling retention state is truncated");
+	ByteaRead(&rd, &h, sizeof(h));
 	if (h.magic != ROLLING_MAGIC || h.n < 0 || h.window < 0 || h.months < 0 ||
 		(h.window == 0 && h.months == 0) || h.count > MAX_USERS ||
-		len != sizeof(h) + h.count * sizeof(RollingRecord))
+		ByteaLeft(&rd) != h.count * sizeof(RollingRecord))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid rolling retention state")));
@@ -394,7 +378,7 @@ rolling_deserialize(PG_FUNCTION_ARGS)
 
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
-		memcpy(&r, data + sizeof(h) + i * sizeof(RollingRecord), sizeof(r));
+		ByteaRead(&rd, &r, sizeof(r));
 		u = rolling_insert(state->users, r.user_id, &found);
 		u->start = r.start;
 		u->in_window = (r.flags & 1) != 0;
@@ -406,7 +390,7 @@ rolling_deserialize(PG_FUNCTION_ARGS)
 static Datum
 RollingFinal(FunctionCallInfo fcinfo, bool unbounded)
 {
-	RollingState *state = PG_ARGISNULL(0) ? NULL : (RollingState *) PG_GETARG_POINTER(0);
+	RollingState *state = STATE_ARG(RollingState, 0);
 	rolling_iterator it;
 	RollingEntry *e;
 	int64		observable = 0;

@@ -9,7 +9,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -48,11 +47,7 @@ stickiness_trans(PG_FUNCTION_ARGS)
 	PeriodKind	group;
 
 	if (PG_ARGISNULL(3))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(PG_GETARG_POINTER(0));
-	}
+		return KeepState(fcinfo);
 	if (PG_ARGISNULL(0) || ((RetentionState *) PG_GETARG_POINTER(0))->mode == 0)
 		group = StickinessGroup(PG_GETARG_TEXT_PP(3));
 	else
@@ -74,12 +69,12 @@ PG_FUNCTION_INFO_V1(stickiness_final);
 Datum
 stickiness_final(PG_FUNCTION_ARGS)
 {
-	RetentionState *state = PG_ARGISNULL(0) ? NULL : (RetentionState *) PG_GETARG_POINTER(0);
+	RetentionState *state = STATE_ARG(RetentionState, 0);
 	UserTableIter *iter;
 	UserEntry  *u;
 	PeriodKind	group;
 	int			width;
-	int64		lo_day = PG_INT64_MAX;
+	int64		lo_day;
 	int32		lo;
 	int64		nperiods;
 	int64	   *cells;
@@ -88,10 +83,7 @@ stickiness_final(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	group = (PeriodKind) state->mode;
 	width = 1 + StickinessUnits(group);
-	iter = UserTableIterBegin(RetentionUsers(state));
-	while ((u = UserTableIterNext(state->users, iter)) != NULL)
-		if (u->nbits > 0)
-			lo_day = Min(lo_day, u->base);
+	lo_day = RetentionEarliest(state, true);
 	if (lo_day == PG_INT64_MAX)
 		PG_RETURN_NULL();
 	lo = StickinessGroupOf(group, (int32) lo_day);
@@ -145,14 +137,8 @@ activity_stickiness_trans(PG_FUNCTION_ARGS)
 	int32		current = PG_INT32_MIN;
 	int			days = 0;
 
-	AggContextOrError(fcinfo, "retention.stickiness_matrix(activity, ...)");
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_NULL();
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	}
-	ActivityRead(PG_GETARG_DATUM(1), &a);
+	if (!ActivityTransArgs(fcinfo, "retention.stickiness_matrix(activity, ...)", 2, &a))
+		return KeepState(fcinfo);
 	group = StickinessGroup(PG_GETARG_TEXT_PP(2));
 	if (a.kind != StickinessUnit(group))
 		ereport(ERROR,
@@ -220,13 +206,9 @@ activity_stickiness_final(PG_FUNCTION_ARGS)
 	int			width;
 	int64		nrows;
 	Datum	   *values;
-	int			dims[2];
-	int			lbs[2] = {1, 1};
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	v = CountsStateRead(PG_GETARG_ARRAYTYPE_P(0), &stickiness_layout, true);
-	if (v[LC_N] == 0)
+	v = CountsFinalState(fcinfo, &stickiness_layout);
+	if (v == NULL)
 		PG_RETURN_NULL();
 	width = CountsWidth(&stickiness_layout, v[LC_KIND]);
 	/* validated: lo + n - 1 is at or before the latest day's period */
@@ -238,8 +220,5 @@ activity_stickiness_final(PG_FUNCTION_ARGS)
 		for (int k = 1; k < width; k++)
 			values[r * width + k] = Int64GetDatum(r < v[LC_N] ? v[LC_HDR + r * width + k] : 0);
 	}
-	dims[0] = (int) nrows;
-	dims[1] = width;
-	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, NULL, 2, dims, lbs, INT8OID,
-											 sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	PG_RETURN_ARRAYTYPE_P(ValuesToMatrix(values, NULL, nrows, width));
 }

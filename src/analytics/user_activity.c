@@ -16,19 +16,12 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
-#include "user_activity.h"
 #include "id_hash.h"
+#include "user_activity.h"
 
 #define SH_PREFIX		users
 #define SH_ELEMENT_TYPE UserEntry
-#define SH_KEY_TYPE		int64
-#define SH_KEY			user_id
-#define SH_HASH_KEY(tb, key) HashId(key)
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
+#include "id_table.h"
 
 /*
  * Events wait in a small batch before they reach the hash table: with the

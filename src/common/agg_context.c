@@ -1,8 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * agg_context.c
- *	  The memory context of the aggregate that calls a support function
- *	  (agg_context.h).
+ *	  Support functions' results that leave the state alone (agg_context.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -12,12 +11,10 @@
 
 #include "agg_context.h"
 
-MemoryContext
-AggregateContext(FunctionCallInfo fcinfo, const char *fname)
+Datum
+KeepState(FunctionCallInfo fcinfo)
 {
-	MemoryContext context;
-
-	if (!AggCheckCallContext(fcinfo, &context))
-		elog(ERROR, "%s called in non-aggregate context", fname);
-	return context;
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 }

@@ -18,7 +18,28 @@
 
 #include "fmgr.h"
 
-/* the aggregate's memory context; fname names the caller in the internal error */
-extern MemoryContext AggregateContext(FunctionCallInfo fcinfo, const char *fname);
+/* An internal state argument: NULL for SQL NULL (no state yet). */
+#define STATE_ARG(type, argno) \
+	(PG_ARGISNULL(argno) ? NULL : (type *) PG_GETARG_POINTER(argno))
+
+/*
+ * the aggregate's memory context; fname names the caller in the internal
+ * error (inline: transition functions call it on every row)
+ */
+static inline MemoryContext
+AggregateContext(FunctionCallInfo fcinfo, const char *fname)
+{
+	MemoryContext context;
+
+	if (!AggCheckCallContext(fcinfo, &context))
+		elog(ERROR, "%s called in non-aggregate context", fname);
+	return context;
+}
+
+/*
+ * The result of a transition or combine function that leaves its state
+ * alone (a row skipped, nothing to merge): argument 0 as it came, NULL or not.
+ */
+extern Datum KeepState(FunctionCallInfo fcinfo);
 
 #endif							/* RETENTION_AGG_CONTEXT_H */

@@ -119,6 +119,21 @@ static const ExpandedObjectMethods agg_state_methods = {
 };
 
 /*
+ * Fills in a minimal AggState whose aggregate context is "cxt", enough for
+ * AggCheckCallContext.
+ */
+static void
+FakeAggState(AggState *agg, ExprContext *econtext, MemoryContext cxt)
+{
+	MemSet(agg, 0, sizeof(*agg));
+	NodeSetTag(agg, T_AggState);
+	MemSet(econtext, 0, sizeof(*econtext));
+	NodeSetTag(econtext, T_ExprContext);
+	econtext->ecxt_per_tuple_memory = cxt;
+	agg->curaggcontext = econtext;
+}
+
+/*
  * Calls a layout's support function outside of a real aggregate call (to
  * flatten an expanded value, to validate one being read, or when a support
  * function is called by name): the function checks AggCheckCallContext and
@@ -140,12 +155,7 @@ CallInContext(PGFunction fn, MemoryContext cxt, Datum arg0, bool null0,
 	flinfo.fn_oid = InvalidOid;
 	flinfo.fn_nargs = nargs;
 	flinfo.fn_mcxt = CurrentMemoryContext;
-	MemSet(&agg, 0, sizeof(agg));
-	NodeSetTag(&agg, T_AggState);
-	MemSet(&econtext, 0, sizeof(econtext));
-	NodeSetTag(&econtext, T_ExprContext);
-	econtext.ecxt_per_tuple_memory = cxt;
-	agg.curaggcontext = &econtext;
+	FakeAggState(&agg, &econtext, cxt);
 
 	InitFunctionCallInfoData(*fc, &flinfo, nargs, InvalidOid, (Node *) &agg, NULL);
 	fc->args[0].value = arg0;
@@ -272,6 +282,34 @@ CheckFlatHeader(const AggStateFlat *flat, Size len, int errcode_)
 	return (AggStateLayout) flat->layout;
 }
 
+/* Errors unless a state of layout "got" is of the layout "expected". */
+static void
+CheckLayout(AggStateLayout got, AggStateLayout expected)
+{
+	if (got != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("aggregate state holds a %s state, expected a %s state",
+						layouts[got].name, layouts[expected].name)));
+}
+
+/* The layout's deserialised C state of a (checked) flat value, in "cxt". */
+static void *
+DeserializeFlat(const AggStateFlat *flat, MemoryContext cxt, int errcode_)
+{
+	const LayoutInfo *info = &layouts[flat->layout];
+	bool		isnull;
+	Datum		part = CallInContext(info->deserialize, cxt,
+									 PointerGetDatum(AGG_STATE_INNER(flat)), false,
+									 (Datum) 0, true, 1, &isnull);
+
+	if (isnull || DatumGetPointer(part) == NULL)
+		ereport(ERROR,
+				(errcode(errcode_),
+				 errmsg("aggregate state holds no %s state", info->name)));
+	return DatumGetPointer(part);
+}
+
 /*
  * The layout's C state of a flat value, allocated in "cxt": deserialised,
  * then merged into an empty state, which is where the layouts validate
@@ -288,13 +326,7 @@ MaterializeFlat(const AggStateFlat *flat, MemoryContext cxt, int errcode_)
 
 	PG_TRY();
 	{
-		part = CallInContext(info->deserialize, cxt,
-							 PointerGetDatum(AGG_STATE_INNER(flat)), false,
-							 (Datum) 0, true, 1, &isnull);
-		if (isnull || DatumGetPointer(part) == NULL)
-			ereport(ERROR,
-					(errcode(errcode_),
-					 errmsg("aggregate state holds no %s state", info->name)));
+		part = PointerGetDatum(DeserializeFlat(flat, cxt, errcode_));
 		whole = CallInContext(info->combine, cxt, (Datum) 0, true, part, false, 2, &isnull);
 		if (isnull || DatumGetPointer(whole) == NULL)
 			elog(ERROR, "combine function of %s state returned NULL", info->name);
@@ -341,20 +373,12 @@ FetchState(FunctionCallInfo fcinfo, int argno, AggStateLayout layout,
 		es = (AggStateExpanded *) DatumGetEOHP(d);
 		if (es->hdr.eoh_methods != &agg_state_methods)
 			elog(ERROR, "expanded value is not a retention agg_state");
-		if (es->layout != layout)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("aggregate state holds a %s state, expected a %s state",
-							layouts[es->layout].name, layouts[layout].name)));
+		CheckLayout(es->layout, layout);
 		if (!writable || VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(d)))
 			return es;
 	}
 	flat = (AggStateFlat *) PG_DETOAST_DATUM(d);
-	if (CheckFlatHeader(flat, VARSIZE(flat), ERRCODE_INVALID_PARAMETER_VALUE) != layout)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("aggregate state holds a %s state, expected a %s state",
-						layouts[flat->layout].name, layouts[layout].name)));
+	CheckLayout(CheckFlatHeader(flat, VARSIZE(flat), ERRCODE_INVALID_PARAMETER_VALUE), layout);
 	return NewExpanded(layout, cxt, cxt, MaterializeFlat(flat, cxt, ERRCODE_INVALID_PARAMETER_VALUE));
 }
 
@@ -370,12 +394,7 @@ SupportContext(FunctionCallInfo fcinfo, AggState *fake, ExprContext *econtext)
 
 	if (AggCheckCallContext(fcinfo, &cxt))
 		return cxt;
-	MemSet(fake, 0, sizeof(*fake));
-	NodeSetTag(fake, T_AggState);
-	MemSet(econtext, 0, sizeof(*econtext));
-	NodeSetTag(econtext, T_ExprContext);
-	econtext->ecxt_per_tuple_memory = CurrentMemoryContext;
-	fake->curaggcontext = econtext;
+	FakeAggState(fake, econtext, CurrentMemoryContext);
 	fcinfo->context = (Node *) fake;
 	return CurrentMemoryContext;
 }
@@ -436,20 +455,9 @@ AggStateCombine(FunctionCallInfo fcinfo, AggStateLayout layout)
 		{
 			/* a worker's state: read it in the per-call context */
 			AggStateFlat *flat = (AggStateFlat *) PG_DETOAST_DATUM(d);
-			bool		isnull;
 
-			if (CheckFlatHeader(flat, VARSIZE(flat), ERRCODE_INVALID_PARAMETER_VALUE) != layout)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("aggregate state holds a %s state, expected a %s state",
-								layouts[flat->layout].name, layouts[layout].name)));
-			b = DatumGetPointer(CallInContext(layouts[layout].deserialize, CurrentMemoryContext,
-											  PointerGetDatum(AGG_STATE_INNER(flat)), false,
-											  (Datum) 0, true, 1, &isnull));
-			if (isnull || b == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("aggregate state holds no %s state", layouts[layout].name)));
+			CheckLayout(CheckFlatHeader(flat, VARSIZE(flat), ERRCODE_INVALID_PARAMETER_VALUE), layout);
+			b = DeserializeFlat(flat, CurrentMemoryContext, ERRCODE_INVALID_PARAMETER_VALUE);
 		}
 	}
 	if (!PG_ARGISNULL(0))

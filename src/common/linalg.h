@@ -2,12 +2,37 @@
  *
  * linalg.h
  *	  Dense symmetric positive definite solves for the Newton steps of the
- *	  logistic model (small matrices: one row and column per coefficient).
+ *	  logistic model (small matrices: one row and column per coefficient),
+ *	  and the vector sums everyone needs, summed left to right.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef RETENTION_LINALG_H
 #define RETENTION_LINALG_H
+
+#include <math.h>
+
+/* The dot product of a[n] and b[n]. */
+static inline double
+VecDot(const double *a, const double *b, int n)
+{
+	double		s = 0.0;
+
+	for (int i = 0; i < n; i++)
+		s += a[i] * b[i];
+	return s;
+}
+
+/* The largest magnitude among v[n], 0 for none. */
+static inline double
+VecMaxAbs(const double *v, int n)
+{
+	double		m = 0.0;
+
+	for (int i = 0; i < n; i++)
+		m = Max(m, fabs(v[i]));
+	return m;
+}
 
 /*
  * Cholesky factor of a symmetric positive definite p x p matrix, computed

@@ -19,31 +19,12 @@
 
 #include "miscadmin.h"
 
+#include "linalg.h"
 #include "optimize.h"
 
 #define ARMIJO_SLOPE 1e-4
 #define MAX_HALVINGS 60		/* backtracking steps, each at least halving */
 #define HESSIAN_STEP 1e-4
-
-static double
-MaxAbs(const double *v, int n)
-{
-	double		m = 0.0;
-
-	for (int i = 0; i < n; i++)
-		m = Max(m, fabs(v[i]));
-	return m;
-}
-
-static double
-Dot(const double *a, const double *b, int n)
-{
-	double		s = 0.0;
-
-	for (int i = 0; i < n; i++)
-		s += a[i] * b[i];
-	return s;
-}
 
 static void
 SetIdentity(double h[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS], int n, double scale)
@@ -137,7 +118,7 @@ NewtonPolish(ObjectiveFunction f, void *arg, double *theta, int n,
 	double		hess[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS];
 	double		l[OPTIMIZE_MAX_PARAMS][OPTIMIZE_MAX_PARAMS];
 
-	if (MaxAbs(g, n) <= gradient_tolerance)
+	if (VecMaxAbs(g, n) <= gradient_tolerance)
 		return;
 	if (!NumericHessian(f, arg, theta, n, hess) || !Cholesky(hess, n, l))
 		return;
@@ -150,7 +131,7 @@ NewtonPolish(ObjectiveFunction f, void *arg, double *theta, int n,
 		double		trial_g[OPTIMIZE_MAX_PARAMS];
 		double		value;
 
-		if (MaxAbs(g, n) <= gradient_tolerance)
+		if (VecMaxAbs(g, n) <= gradient_tolerance)
 			return;
 		/* step = H^-1 g = L^-T L^-1 g */
 		ForwardSolve(l, n, g, z);
@@ -162,12 +143,12 @@ NewtonPolish(ObjectiveFunction f, void *arg, double *theta, int n,
 				sum -= l[k][i] * step[k];
 			step[i] = sum / l[i][i];
 		}
-		if (MaxAbs(step, n) > 0.1)
+		if (VecMaxAbs(step, n) > 0.1)
 			return;				/* not near the optimum: no business here */
 		for (int i = 0; i < n; i++)
 			trial[i] = theta[i] - step[i];
 		value = f(trial, trial_g, arg);
-		if (!isfinite(value) || MaxAbs(trial_g, n) >= MaxAbs(g, n) ||
+		if (!isfinite(value) || VecMaxAbs(trial_g, n) >= VecMaxAbs(g, n) ||
 			value > result->value + 1e-12 * fabs(result->value))
 			return;
 		memcpy(theta, trial, sizeof(double) * n);
@@ -241,12 +222,12 @@ BfgsMinimize(ObjectiveFunction f, void *arg, double *theta, int n,
 		bool		accepted = false;
 
 		CHECK_FOR_INTERRUPTS();
-		if (MaxAbs(g, n) <= gradient_tolerance)
+		if (VecMaxAbs(g, n) <= gradient_tolerance)
 			break;
 
 		for (int i = 0; i < n; i++)
-			d[i] = -Dot(h[i], g, n);
-		slope = Dot(g, d, n);
+			d[i] = -VecDot(h[i], g, n);
+		slope = VecDot(g, d, n);
 		if (!(slope < 0.0))
 		{
 			/* the curvature estimate went bad: start again from steepest descent */
@@ -254,9 +235,9 @@ BfgsMinimize(ObjectiveFunction f, void *arg, double *theta, int n,
 			fresh = true;
 			for (int i = 0; i < n; i++)
 				d[i] = -g[i];
-			slope = Dot(g, d, n);
+			slope = VecDot(g, d, n);
 		}
-		dmax = MaxAbs(d, n);
+		dmax = VecMaxAbs(d, n);
 		if (dmax > max_step)
 		{
 			for (int i = 0; i < n; i++)
@@ -320,18 +301,18 @@ BfgsMinimize(ObjectiveFunction f, void *arg, double *theta, int n,
 			break;
 
 		/* BFGS update of the inverse Hessian, skipped without positive curvature */
-		sy = Dot(s, y, n);
-		if (sy > 1e-12 * sqrt(Dot(s, s, n) * Dot(y, y, n)))
+		sy = VecDot(s, y, n);
+		if (sy > 1e-12 * sqrt(VecDot(s, s, n) * VecDot(y, y, n)))
 		{
 			double		hy[OPTIMIZE_MAX_PARAMS];
 			double		yhy;
 			double		rho = 1.0 / sy;
 
 			if (fresh)
-				SetIdentity(h, n, sy / Dot(y, y, n));	/* Shanno-Phua scaling */
+				SetIdentity(h, n, sy / VecDot(y, y, n));	/* Shanno-Phua scaling */
 			for (int i = 0; i < n; i++)
-				hy[i] = Dot(h[i], y, n);
-			yhy = Dot(y, hy, n);
+				hy[i] = VecDot(h[i], y, n);
+			yhy = VecDot(y, hy, n);
 			for (int i = 0; i < n; i++)
 				for (int j = 0; j < n; j++)
 					h[i][j] += (1.0 + rho * yhy) * rho * s[i] * s[j]
@@ -341,7 +322,7 @@ BfgsMinimize(ObjectiveFunction f, void *arg, double *theta, int n,
 	}
 
 	NewtonPolish(f, arg, theta, n, g, &result, gradient_tolerance);
-	result.gradient_norm = MaxAbs(g, n);
+	result.gradient_norm = VecMaxAbs(g, n);
 	result.converged = result.gradient_norm <= gradient_tolerance;
 	return result;
 }

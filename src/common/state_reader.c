@@ -107,15 +107,24 @@ Float8StateWrite(double tag, const double *v, int nvalues)
 	return Float8ArrayFromValues(t, 1 + nvalues);
 }
 
+static void Overflow64(const char *what) pg_attribute_noreturn();
+
+static void
+Overflow64(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("%s overflows a 64-bit integer", what)));
+	pg_unreachable();
+}
+
 int64
 CheckedMul64(int64 a, int64 b, const char *what)
 {
 	int64		r;
 
 	if (pg_mul_s64_overflow(a, b, &r))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s overflows a 64-bit integer", what)));
+		Overflow64(what);
 	return r;
 }
 
@@ -125,9 +134,7 @@ CheckedAdd64(int64 a, int64 b, const char *what)
 	int64		r;
 
 	if (pg_add_s64_overflow(a, b, &r))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s overflows a 64-bit integer", what)));
+		Overflow64(what);
 	return r;
 }
 
@@ -223,6 +230,15 @@ Int8StateAlloc(const StateLayout *layout, int64 body)
 						layout->name, (long long) len)));
 	arr = Int8ArrayFromValues(NULL, (int) len);
 	((int64 *) ARR_DATA_PTR(arr))[0] = layout->tag;
+	return arr;
+}
+
+ArrayType *
+Int8StateMake(const StateLayout *layout, const int64 *fields, int64 body)
+{
+	ArrayType  *arr = Int8StateAlloc(layout, body);
+
+	memcpy((int64 *) ARR_DATA_PTR(arr) + STATE_FIELD(0), fields, layout->nfields * sizeof(int64));
 	return arr;
 }
 

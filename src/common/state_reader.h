@@ -98,6 +98,9 @@ extern void Float8StateInvalid(const char *name, const char *fmt,...)
 /* A zeroed state of the layout with "body" elements after the header. */
 extern ArrayType *Int8StateAlloc(const StateLayout *layout, int64 body);
 
+/* The same with the header fields set to "fields", in the layout's order. */
+extern ArrayType *Int8StateMake(const StateLayout *layout, const int64 *fields, int64 body);
+
 /* A copy of a state (for combine functions, which must not scribble on inputs). */
 extern ArrayType *Int8StateCopy(ArrayType *arr);
 
