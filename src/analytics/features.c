@@ -392,8 +392,9 @@ user_feature_values_combine(PG_FUNCTION_ARGS)
 	FeatureState *b = STATE_ARG(FeatureState, 1);
 
 	aggcxt = AggregateContext(fcinfo, "user_feature_values_combine");
+	/* nothing to add: the first state as it is, SQL NULL if that is NULL */
 	if (b == NULL)
-		PG_RETURN_POINTER(a);
+		return KeepState(fcinfo);
 	if (a == NULL)
 	{
 		a = NewFeatureState(aggcxt);

@@ -259,8 +259,9 @@ rolling_combine(PG_FUNCTION_ARGS)
 	RollingEntry *e;
 
 	aggcxt = AggregateContext(fcinfo, "rolling_combine");
+	/* nothing to add: the first state as it is, SQL NULL if that is NULL */
 	if (b == NULL)
-		PG_RETURN_POINTER(a);
+		return KeepState(fcinfo);
 	if (a == NULL)
 		a = NewRollingState(aggcxt, b->n, b->window, b->months, b->users->members);
 	else if (a->n != b->n || a->window != b->window || a->months != b->months)
