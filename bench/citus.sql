@@ -62,6 +62,9 @@ INSERT INTO cases VALUES
 ('user_feature_values per user (user_features)', $q$SELECT user_id, retention.user_feature_values(ts, event_type, item_id::text, amount, '2024-10-01', '60 days', '30 minutes', 'view', 'click', 'cart', 'purchase', 'activity') FROM %s GROUP BY user_id$q$, 'user_id, ts, event_type, item_id, amount'),
 ('rfm_summary per user', $q$SELECT user_id, retention.rfm_summary(ts, amount::float8, '2024-12-31', 'day') FROM %s WHERE event_type = 'purchase' GROUP BY user_id$q$, 'user_id, ts, amount'),
 ('item_knn(user_id, item_id, 1, 10) over purchases', $q$SELECT retention.item_knn(user_id, item_id, 1.0, 10) FROM %s WHERE event_type = 'purchase'$q$, 'user_id, item_id'),
+('funnel_user per user, then funnel_matrix (funnel)', $q$SELECT retention.funnel_matrix((f).reached, (f).seconds) FROM (SELECT user_id, retention.funnel_user(ts, event_type, '{view,cart,purchase}', '7 days', 'ordered', NULL, NULL, NULL) f FROM %s GROUP BY user_id) s WHERE (f).reached > 0$q$, 'user_id, ts, event_type'),
+('refresh(): per-customer summaries', $q$SELECT user_id, retention.rfm_summary(ts, amount::float8, '2024-12-31', 'week') AS at_as_of, retention.rfm_summary(ts, amount::float8, '2024-10-02', 'week') FILTER (WHERE ts <= '2024-10-02') AS at_cutoff, min(ts) <= '2024-10-02' AS known_at_cutoff, bool_and(ts <= '2024-10-02') AS churned, count(*) AS purchases FROM %s WHERE event_type = 'purchase' GROUP BY user_id$q$, 'user_id, ts, amount, event_type'),
+('refresh(): the items each customer bought', $q$SELECT user_id, item_id, min(ts) <= '2024-10-02' AS by_cutoff, max(ts) > '2024-10-02' AS after_cutoff FROM %s WHERE event_type = 'purchase' GROUP BY user_id, item_id$q$, 'user_id, item_id, ts, event_type'),
 ('roc_auc(score, label) over events', $q$SELECT retention.roc_auc(amount::float8, event_type = 'purchase') FROM %s$q$, 'amount, event_type');
 
 SELECT name AS query,

@@ -48,7 +48,7 @@ AS $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['retention_training', 'retention_current', 'retention_purchases',
+    FOREACH t IN ARRAY ARRAY['retention_training', 'retention_current', 'retention_purchased_items', 'retention_customers',
                              'retention_knn_train', 'retention_knn_test', 'retention_rfm',
                              'retention_rfm_cutoff', 'retention_backtest'] LOOP
         IF pg_catalog.to_regclass('pg_temp.' || t) IS NOT NULL THEN
@@ -405,37 +405,55 @@ BEGIN
             END IF;
             CASE step
             ------------------------------------------------------------------
-            -- customer summaries: the purchases up to as_of and each customer's
-            -- weekly recency-frequency-monetary summary at as_of and at cutoff
+            -- customer summaries: each customer's weekly recency-frequency-
+            -- monetary summary at as_of and at cutoff, and the items each bought.
+            -- Both are grouped by the user id as they are read, so on a table
+            -- distributed by it (Citus) the workers summarise and the
+            -- coordinator receives one row per customer and per customer and
+            -- item, never the purchase events.
             ------------------------------------------------------------------
             WHEN 'customer summaries' THEN
                 EXECUTE pg_catalog.format(
-                    $q$CREATE TEMP TABLE retention_purchases AS
-                       SELECT %I::bigint AS user_id, %I::bigint AS item_id, %I AS ts,
-                              (%I)::float8 AS amount, %s AS order_id
-                         FROM %s WHERE %s AND %I <= $1 AND %I IS NOT NULL AND %I IS NOT NULL$q$,
-                    p.user_column, p.item_column, p.time_column, p.amount_column, order_expr, p.events,
-                    is_purchase, p.time_column, p.user_column, p.item_column)
-                    USING as_of;
+                    $q$CREATE TEMP TABLE retention_customers AS
+                       SELECT %I::bigint AS user_id,
+                              @extschema@.rfm_summary(%I, (%I)::float8, $1, 'week') AS at_as_of,
+                              @extschema@.rfm_summary(%I, (%I)::float8, $2, 'week') FILTER (WHERE %I <= $2) AS at_cutoff,
+                              pg_catalog.min(%I) <= $2 AS known_at_cutoff,
+                              pg_catalog.bool_and(%I <= $2) AS churned,
+                              pg_catalog.count(*) AS purchases,
+                              pg_catalog.count(DISTINCT %s)
+                                  OPERATOR(pg_catalog.+) pg_catalog.bool_or(%s IS NULL)::integer AS orders
+                         FROM %s WHERE %s AND %I <= $1 AND %I IS NOT NULL AND %I IS NOT NULL
+                        GROUP BY %I$q$,
+                    p.user_column, p.time_column, p.amount_column, p.time_column, p.amount_column, p.time_column,
+                    p.time_column, p.time_column, order_expr, order_expr,
+                    p.events, is_purchase, p.time_column, p.user_column, p.item_column, p.user_column)
+                    USING as_of, cutoff;
+                EXECUTE pg_catalog.format(
+                    $q$CREATE TEMP TABLE retention_purchased_items AS
+                       SELECT %I::bigint AS user_id, %I::bigint AS item_id,
+                              pg_catalog.min(%I) <= $2 AS by_cutoff, pg_catalog.max(%I) > $2 AS after_cutoff
+                         FROM %s WHERE %s AND %I <= $1 AND %I IS NOT NULL AND %I IS NOT NULL
+                        GROUP BY %I, %I$q$,
+                    p.user_column, p.item_column, p.time_column, p.time_column,
+                    p.events, is_purchase, p.time_column, p.user_column, p.item_column,
+                    p.user_column, p.item_column)
+                    USING as_of, cutoff;
                 CREATE TEMP TABLE retention_rfm AS
-                    SELECT user_id, (@extschema@.rfm_summary(ts, amount, as_of, 'week')).*
-                      FROM pg_temp.retention_purchases GROUP BY user_id;
+                    SELECT user_id, (at_as_of).* FROM pg_temp.retention_customers;
                 CREATE TEMP TABLE retention_rfm_cutoff AS
-                    SELECT user_id, (@extschema@.rfm_summary(ts, amount, cutoff, 'week')).*
-                      FROM pg_temp.retention_purchases WHERE ts <= cutoff GROUP BY user_id;
+                    SELECT user_id, (at_cutoff).* FROM pg_temp.retention_customers WHERE known_at_cutoff;
                 -- who actually stopped buying: customers of the cutoff without a
                 -- purchase in (cutoff, as_of], the outcome the backtests rank
                 CREATE TEMP TABLE retention_backtest AS
-                    SELECT user_id, pg_catalog.bool_and(ts <= cutoff) AS churned
-                      FROM pg_temp.retention_purchases GROUP BY user_id HAVING pg_catalog.min(ts) <= cutoff;
-                ANALYZE pg_temp.retention_purchases, pg_temp.retention_rfm, pg_temp.retention_rfm_cutoff,
+                    SELECT user_id, churned FROM pg_temp.retention_customers WHERE known_at_cutoff;
+                ANALYZE pg_temp.retention_purchased_items, pg_temp.retention_rfm, pg_temp.retention_rfm_cutoff,
                         pg_temp.retention_backtest;
                 SELECT pg_catalog.count(*) INTO step_rows FROM pg_temp.retention_rfm;
                 step_metrics := pg_catalog.jsonb_build_object(
-                    'purchases', (SELECT pg_catalog.count(*) FROM pg_temp.retention_purchases),
+                    'purchases', (SELECT COALESCE(pg_catalog.sum(c.purchases), 0) FROM pg_temp.retention_customers AS c),
                     'orders', CASE WHEN p.order_column IS NOT NULL THEN
-                                  (SELECT pg_catalog.count(*) FROM (SELECT DISTINCT user_id, order_id
-                                                                      FROM pg_temp.retention_purchases) AS o) END,
+                                  (SELECT COALESCE(pg_catalog.sum(c.orders), 0) FROM pg_temp.retention_customers AS c) END,
                     'customers', step_rows,
                     'customers_at_cutoff', (SELECT pg_catalog.count(*) FROM pg_temp.retention_rfm_cutoff));
 
@@ -597,14 +615,14 @@ BEGIN
             ------------------------------------------------------------------
             WHEN 'item-knn model' THEN
                 CREATE TEMP TABLE retention_knn_train AS
-                    SELECT DISTINCT user_id, item_id FROM pg_temp.retention_purchases WHERE ts <= cutoff;
+                    SELECT user_id, item_id FROM pg_temp.retention_purchased_items WHERE by_cutoff;
                 CREATE TEMP TABLE retention_knn_test AS
-                    SELECT DISTINCT user_id, item_id FROM pg_temp.retention_purchases WHERE ts > cutoff;
+                    SELECT user_id, item_id FROM pg_temp.retention_purchased_items WHERE after_cutoff;
                 SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e) ORDER BY e.recommender) INTO knn_metrics
                   FROM @extschema@.evaluate_item_knn('pg_temp.retention_knn_train', 'pg_temp.retention_knn_test',
                                                      p.neighbors, 10) AS e;
                 SELECT @extschema@.item_knn(u.user_id, u.item_id, 1.0, p.neighbors) INTO knn
-                  FROM (SELECT DISTINCT user_id, item_id FROM pg_temp.retention_purchases) AS u;
+                  FROM pg_temp.retention_purchased_items AS u;
                 knn_version := @extschema@.item_knn_save(pipeline || '_item_knn', knn, p.events::text,
                                                          pg_catalog.jsonb_build_object('evaluation', knn_metrics,
                                                                                        'k', 10, 'as_of', as_of,
@@ -719,8 +737,8 @@ BEGIN
                     CREATE TEMP TABLE retention_rfm (user_id bigint, frequency float8, recency float8,
                                                      t float8, monetary float8);
                 END IF;
-                IF pg_catalog.to_regclass('pg_temp.retention_purchases') IS NULL THEN
-                    CREATE TEMP TABLE retention_purchases (user_id bigint, item_id bigint);
+                IF pg_catalog.to_regclass('pg_temp.retention_purchased_items') IS NULL THEN
+                    CREATE TEMP TABLE retention_purchased_items (user_id bigint, item_id bigint);
                 END IF;
                 IF (churn IS NULL AND churn_trees IS NULL) OR features IS NULL THEN
                     churn := NULL;
@@ -751,8 +769,8 @@ BEGIN
                         'reason', 'needs a published churn probability, customer-base model and spend model'));
                 END IF;
                 SELECT pg_catalog.array_agg(item_id ORDER BY buyers DESC, item_id) INTO popular
-                  FROM (SELECT item_id, pg_catalog.count(DISTINCT user_id) AS buyers
-                          FROM pg_temp.retention_purchases GROUP BY item_id
+                  FROM (SELECT item_id, pg_catalog.count(*) AS buyers
+                          FROM pg_temp.retention_purchased_items GROUP BY item_id
                          ORDER BY buyers DESC, item_id LIMIT 10) AS top;
                 DELETE FROM @extschema@.customer_scores WHERE customer_scores.pipeline = refresh.pipeline;
                 EXECUTE pg_catalog.format(
@@ -771,7 +789,7 @@ BEGIN
                          LEFT JOIN pg_temp.retention_current AS c ON c.user_id = u.user_id
                          LEFT JOIN pg_temp.retention_rfm AS m ON m.user_id = u.user_id
                          LEFT JOIN (SELECT user_id, pg_catalog.array_agg(DISTINCT item_id) AS seen
-                                      FROM pg_temp.retention_purchases GROUP BY user_id) AS b
+                                      FROM pg_temp.retention_purchased_items GROUP BY user_id) AS b
                                 ON b.user_id = u.user_id
                          CROSS JOIN LATERAL (
                              SELECT ARRAY[%s]::float8[] AS f,
