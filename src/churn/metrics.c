@@ -28,7 +28,6 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
-#include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
@@ -39,6 +38,7 @@
 
 #include "agg_context.h"
 #include "float_array.h"
+#include "model_json.h"
 #include "state_reader.h"
 
 /* scikit-learn's log_loss clips probabilities to [eps, 1 - eps] */
@@ -391,42 +391,6 @@ roc_auc_final(PG_FUNCTION_ARGS)
 					 (2.0 * (double) n_pos * (double) n_neg));
 }
 
-static void
-AppendJsonNumber(StringInfo buf, const char *key, double x, bool first)
-{
-	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
-
-	appendStringInfo(buf, "%s\"%s\": ", first ? "" : ", ", key);
-	if (!isfinite(x))
-		appendStringInfoString(buf, "null");	/* undefined, e.g. 0/0 */
-	else
-	{
-		double_to_shortest_decimal_buf(x, digits);
-		appendStringInfoString(buf, digits);
-	}
-}
-
-/* the report of a confusion matrix as jsonb; rates of 0/0 are null */
-static Datum
-ReportJsonb(int64 tp, int64 fp, int64 tn, int64 fn, bool with_threshold, double threshold)
-{
-	StringInfoData buf;
-	double		n = (double) (tp + fp + tn + fn);
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	if (with_threshold)
-		AppendJsonNumber(&buf, "threshold", threshold, true);
-	AppendJsonNumber(&buf, "accuracy", (tp + tn) / n, !with_threshold);
-	AppendJsonNumber(&buf, "precision", (double) tp / (double) (tp + fp), false);
-	AppendJsonNumber(&buf, "recall", (double) tp / (double) (tp + fn), false);
-	AppendJsonNumber(&buf, "f1", 2.0 * tp / (double) (2 * tp + fp + fn), false);
-	appendStringInfo(&buf, ", \"tp\": " INT64_FORMAT ", \"fp\": " INT64_FORMAT
-					 ", \"tn\": " INT64_FORMAT ", \"fn\": " INT64_FORMAT "}",
-					 tp, fp, tn, fn);
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
-}
-
 /*
  * The thresholds of the threshold choosers, highest first: each distinct
  * score in turn, with the positives (tp) and negatives (fp) at or above it.
@@ -472,6 +436,35 @@ NextThreshold(ThresholdWalk *w)
 	w->tp += pos;
 	w->fp += neg;
 	return true;
+}
+
+/* a rate that is undefined (0/0) is null */
+static void
+AppendJsonNumber(StringInfo buf, const char *key, double x, bool first)
+{
+	appendStringInfo(buf, "%s\"%s\": ", first ? "" : ", ", key);
+	ModelJsonAppendFloat8(buf, x);
+}
+
+/* the report of a confusion matrix as jsonb; rates of 0/0 are null */
+static Datum
+ReportJsonb(int64 tp, int64 fp, int64 tn, int64 fn, bool with_threshold, double threshold)
+{
+	StringInfoData buf;
+	double		n = (double) (tp + fp + tn + fn);
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	if (with_threshold)
+		AppendJsonNumber(&buf, "threshold", threshold, true);
+	AppendJsonNumber(&buf, "accuracy", (tp + tn) / n, !with_threshold);
+	AppendJsonNumber(&buf, "precision", (double) tp / (double) (tp + fp), false);
+	AppendJsonNumber(&buf, "recall", (double) tp / (double) (tp + fn), false);
+	AppendJsonNumber(&buf, "f1", 2.0 * tp / (double) (2 * tp + fp + fn), false);
+	appendStringInfo(&buf, ", \"tp\": " INT64_FORMAT ", \"fp\": " INT64_FORMAT
+					 ", \"tn\": " INT64_FORMAT ", \"fn\": " INT64_FORMAT "}",
+					 tp, fp, tn, fn);
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 }
 
 /*
