@@ -485,9 +485,7 @@ PG_FUNCTION_INFO_V1(gbdt_model_in);
 Datum
 gbdt_model_in(PG_FUNCTION_ARGS)
 {
-	char	   *str = PG_GETARG_CSTRING(0);
-
-	PG_RETURN_POINTER(ModelFromJsonb(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(str)))));
+	PG_RETURN_POINTER(ModelFromJsonb(ModelJsonParse(PG_GETARG_CSTRING(0))));
 }
 
 /* Returns the JSON text form of a model. */
@@ -537,10 +535,7 @@ gbdt_model_recv(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid binary retention.gbdt_model: bad magic number")));
-	if (version != GBDT_MODEL_VERSION)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("unsupported retention.gbdt_model wire version %d", version)));
+	ModelJsonCheckWireVersion("retention.gbdt_model", version, GBDT_MODEL_VERSION);
 	PG_RETURN_POINTER(ModelFromJsonb(ModelJsonRecv(buf)));
 }
 

@@ -193,7 +193,7 @@ LogregExtraWith(Jsonb *extra, const char *key, Jsonb *value)
 	appendStringInfoString(&buf, ": ");
 	(void) JsonbToCString(&buf, &value->root, VARSIZE(value));
 	appendStringInfoChar(&buf, '}');
-	one = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	one = ModelJsonParse(buf.data);
 	if (extra == NULL)
 		return one;
 	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(extra),
@@ -331,12 +331,8 @@ Datum
 logreg_model_recv(PG_FUNCTION_ARGS)
 {
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
-	int			version = pq_getmsgint(buf, 1);
 
-	if (version != LOGREG_WIRE_VERSION)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("unsupported retention.logreg_model wire version %d", version)));
+	ModelJsonCheckWireVersion("retention.logreg_model", pq_getmsgint(buf, 1), LOGREG_WIRE_VERSION);
 	PG_RETURN_POINTER(LogregModelFromJsonb(ModelJsonRecv(buf)));
 }
 

@@ -67,6 +67,15 @@ ModelJsonParse(char *text)
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
 }
 
+void
+ModelJsonCheckWireVersion(const char *type, int version, int supported)
+{
+	if (version != supported)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("unsupported %s wire version %d", type, version)));
+}
+
 Jsonb *
 ModelJsonRecv(StringInfo buf)
 {

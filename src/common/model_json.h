@@ -45,6 +45,9 @@ extern bytea *ModelJsonEndSend(StringInfo buf, const char *json);
 /* a model's text form parsed as jsonb (22P02 from jsonb_in when it is not JSON) */
 extern Jsonb *ModelJsonParse(char *text);
 
+/* Raises 22P03 unless a binary wire form's version is "supported". */
+extern void ModelJsonCheckWireVersion(const char *type, int version, int supported);
+
 /* the JSON text that ends a binary wire form, parsed as jsonb */
 extern Jsonb *ModelJsonRecv(StringInfo buf);
 
