@@ -485,7 +485,9 @@ PG_FUNCTION_INFO_V1(gbdt_model_in);
 Datum
 gbdt_model_in(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_POINTER(ModelFromJsonb(ModelJsonParse(PG_GETARG_CSTRING(0))));
+	char	   *str = PG_GETARG_CSTRING(0);
+
+	PG_RETURN_POINTER(ModelFromJsonb(ModelJsonParse(str)));
 }
 
 /* Returns the JSON text form of a model. */
