@@ -158,17 +158,7 @@ CalibrationParse(Jsonb *jb)
 Calibration *
 CalibrationCached(FunctionCallInfo fcinfo, Jsonb *jb)
 {
-	ChurnCallCache *cache = ChurnCallCacheGet(fcinfo);
-	Calibration *cal = CacheSlotLookup(&cache->calibration, jb);
-	MemoryContext old;
-
-	if (cal != NULL)
-		return cal;
-	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	cal = CalibrationParse(jb);
-	MemoryContextSwitchTo(old);
-	CacheSlotStore(fcinfo, &cache->calibration, jb, cal);
-	return cal;
+	return ChurnCached(fcinfo, CHURN_CACHE_CALIBRATION, jb);
 }
 
 double

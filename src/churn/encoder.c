@@ -44,9 +44,11 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
+#include "calibration.h"
 #include "encoder.h"
 #include "float_array.h"
 #include "logreg_options.h"
+#include "model_json.h"
 
 #define ENCODER_FORMAT_VERSION 1
 
@@ -60,20 +62,12 @@ BadEncoder(const char *detail)
 			 errhint("Use the encoder that retention.churn_encoder returned, unchanged.")));
 }
 
-static bool
-Key(JsonbContainer *c, const char *key, JsonbValue *v)
-{
-	if (getKeyJsonValueFromContainer(c, key, strlen(key), v) == NULL)
-		return false;
-	return v->type != jbvNull;
-}
-
 static char *
 StringKey(JsonbContainer *c, const char *key, bool required)
 {
 	JsonbValue	v;
 
-	if (!Key(c, key, &v))
+	if (!ModelJsonOptionalKey(c, key, &v))
 	{
 		if (required)
 			BadEncoder(psprintf("The key \"%s\" is missing.", key));
@@ -90,7 +84,7 @@ NumberKey(JsonbContainer *c, const char *key)
 	JsonbValue	v;
 	double		x;
 
-	if (!Key(c, key, &v))
+	if (!ModelJsonOptionalKey(c, key, &v))
 		BadEncoder(psprintf("The key \"%s\" is missing.", key));
 	if (v.type != jbvNumeric)
 		BadEncoder(psprintf("\"%s\" must be a number.", key));
@@ -105,7 +99,7 @@ BoolKey(JsonbContainer *c, const char *key)
 {
 	JsonbValue	v;
 
-	if (!Key(c, key, &v))
+	if (!ModelJsonOptionalKey(c, key, &v))
 		return false;
 	if (v.type != jbvBool)
 		BadEncoder(psprintf("\"%s\" must be true or false.", key));
@@ -124,7 +118,7 @@ StringArrayKey(JsonbContainer *c, const char *key, int *n)
 	int			cap = 8;
 
 	*n = 0;
-	if (!Key(c, key, &v))
+	if (!ModelJsonOptionalKey(c, key, &v))
 		return NULL;
 	if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
 		BadEncoder(psprintf("\"%s\" must be an array of strings.", key));
@@ -228,10 +222,10 @@ EncoderParse(Jsonb *jb)
 
 	if (!JB_ROOT_IS_OBJECT(jb))
 		BadEncoder("The encoder is not a JSON object.");
-	if (!Key(&jb->root, "version", &v) || v.type != jbvNumeric ||
+	if (!ModelJsonOptionalKey(&jb->root, "version", &v) || v.type != jbvNumeric ||
 		NumberKey(&jb->root, "version") != ENCODER_FORMAT_VERSION)
 		BadEncoder("\"version\" must be 1.");
-	if (!Key(&jb->root, "columns", &v) || v.type != jbvBinary ||
+	if (!ModelJsonOptionalKey(&jb->root, "columns", &v) || v.type != jbvBinary ||
 		!JsonContainerIsArray(v.val.binary.data))
 		BadEncoder("\"columns\" must be an array of objects.");
 
@@ -349,7 +343,7 @@ EncoderEncode(const ChurnEncoder *enc, Jsonb *row, double *x, List **unseen)
 	{
 		const EncoderColumn *col = &enc->columns[i];
 		JsonbValue	v;
-		bool		present = Key(&row->root, col->name, &v);
+		bool		present = ModelJsonOptionalKey(&row->root, col->name, &v);
 		char	   *text = NULL;
 
 		if (present && v.type == jbvBinary)
@@ -446,49 +440,40 @@ EncoderEncode(const ChurnEncoder *enc, Jsonb *row, double *x, List **unseen)
 	return n_unseen;
 }
 
-ChurnCallCache *
-ChurnCallCacheGet(FunctionCallInfo fcinfo)
-{
-	if (fcinfo->flinfo->fn_extra == NULL)
-		fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
-														  sizeof(ChurnCallCache));
-	return (ChurnCallCache *) fcinfo->flinfo->fn_extra;
-}
-
-/* the value parsed from jb, if the slot holds the parse of the same bytes */
 void *
-CacheSlotLookup(const CacheSlot *slot, Jsonb *jb)
+ChurnCached(FunctionCallInfo fcinfo, ChurnCacheKind kind, Jsonb *jb)
 {
+	ChurnCallCache *cache = fcinfo->flinfo->fn_extra;
+	CacheSlot  *slot;
+	MemoryContext old;
+	void	   *value;
+
+	if (cache == NULL)
+	{
+		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ChurnCallCache));
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	slot = &cache->slots[kind];
 	if (slot->key != NULL && VARSIZE(slot->key) == VARSIZE(jb) &&
 		memcmp(slot->key, jb, VARSIZE(jb)) == 0)
 		return slot->value;
-	return NULL;
-}
-
-/* remember (a copy of) jb and its parse, both in fn_mcxt */
-void
-CacheSlotStore(FunctionCallInfo fcinfo, CacheSlot *slot, Jsonb *jb, void *value)
-{
+	/* a fresh parse per value: an old one is left to the context */
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	if (kind == CHURN_CACHE_ENCODER)
+		value = EncoderParse(jb);
+	else
+		value = CalibrationParse(jb);
+	MemoryContextSwitchTo(old);
 	slot->key = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE(jb));
 	memcpy(slot->key, jb, VARSIZE(jb));
 	slot->value = value;
+	return value;
 }
 
 ChurnEncoder *
 EncoderCached(FunctionCallInfo fcinfo, Jsonb *jb)
 {
-	ChurnCallCache *cache = ChurnCallCacheGet(fcinfo);
-	ChurnEncoder *enc = CacheSlotLookup(&cache->encoder, jb);
-	MemoryContext old;
-
-	if (enc != NULL)
-		return enc;
-	/* a fresh parse per encoder value: an old one is left to the context */
-	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	enc = EncoderParse(jb);
-	MemoryContextSwitchTo(old);
-	CacheSlotStore(fcinfo, &cache->encoder, jb, enc);
-	return enc;
+	return ChurnCached(fcinfo, CHURN_CACHE_ENCODER, jb);
 }
 
 /* Returns the feature vector of a raw row under an encoder. */

@@ -73,15 +73,22 @@ typedef struct CacheSlot
 	void	   *value;
 } CacheSlot;
 
+typedef enum ChurnCacheKind
+{
+	CHURN_CACHE_ENCODER,		/* a ChurnEncoder (EncoderParse) */
+	CHURN_CACHE_CALIBRATION		/* a Calibration (CalibrationParse) */
+} ChurnCacheKind;
+
 typedef struct ChurnCallCache
 {
-	CacheSlot	encoder;
-	CacheSlot	calibration;
+	CacheSlot	slots[2];		/* by ChurnCacheKind */
 } ChurnCallCache;
 
-extern ChurnCallCache *ChurnCallCacheGet(FunctionCallInfo fcinfo);
-extern void *CacheSlotLookup(const CacheSlot *slot, Jsonb *jb);
-extern void CacheSlotStore(FunctionCallInfo fcinfo, CacheSlot *slot, Jsonb *jb, void *value);
+/*
+ * The parse of jb as a "kind": the call site's when it parsed the same bytes
+ * last, else parsed anew in fn_mcxt and remembered with a copy of jb.
+ */
+extern void *ChurnCached(FunctionCallInfo fcinfo, ChurnCacheKind kind, Jsonb *jb);
 
 /* The parsed encoder of a call site, cached in fn_extra across rows. */
 extern ChurnEncoder *EncoderCached(FunctionCallInfo fcinfo, Jsonb *jb);

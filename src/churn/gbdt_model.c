@@ -28,7 +28,6 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "common/int.h"
-#include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -412,11 +411,21 @@ GbdtModelBuild(const GbdtEnsemble *e, char **names, const char *meta)
 		((double *) v.mean_abs_shap)[j] = e->mean_abs_shap ? e->mean_abs_shap[j] : NAN;
 	memcpy((void *) v.tree_start, e->tree_start, sizeof(int32) * (e->n_trees + 1));
 	memcpy((void *) v.edge_start, e->edge_start, sizeof(int32) * (e->k + 1));
+	GbdtModelFillText(m, names, meta);
+	GbdtCheckModel(m, VARSIZE(m), ERRCODE_INTERNAL_ERROR, true);
+	return m;
+}
+
+void
+GbdtModelFillText(GbdtModel *m, char **names, const char *meta)
+{
+	GbdtModelView v = GbdtView(m);
+
 	if (names)
 	{
 		char	   *p = (char *) v.names;
 
-		for (int j = 0; j < e->k; j++)
+		for (int j = 0; j < m->k; j++)
 		{
 			size_t		len = strlen(names[j]) + 1;
 
@@ -425,26 +434,10 @@ GbdtModelBuild(const GbdtEnsemble *e, char **names, const char *meta)
 		}
 	}
 	if (meta)
-		memcpy((void *) v.meta, meta, meta_len);
-	GbdtCheckModel(m, VARSIZE(m), ERRCODE_INTERNAL_ERROR, true);
-	return m;
+		memcpy((char *) v.meta, meta, m->meta_len);
 }
 
 /* ---------- text output ---------- */
-
-void
-GbdtAppendDouble(StringInfo buf, double x)
-{
-	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
-
-	if (!isfinite(x))
-	{
-		appendStringInfoString(buf, "null");
-		return;
-	}
-	double_to_shortest_decimal_buf(x, digits);
-	appendStringInfoString(buf, digits);
-}
 
 const char *
 GbdtFeatureName(const GbdtModelView *v, int j)

@@ -117,8 +117,9 @@ extern void GbdtCheckModel(GbdtModel *m, Size size, int code, bool building);
 extern GbdtModelCache *GbdtCachedModel(FunctionCallInfo fcinfo, int argno);
 
 extern GbdtModel *GbdtModelBuild(const GbdtEnsemble *e, char **names, const char *meta);
+/* copies the k feature names (NULL: none) and the meta text into their areas */
+extern void GbdtModelFillText(GbdtModel *m, char **names, const char *meta);
 extern char *GbdtCanonicalJson(const char *json);
-extern void GbdtAppendDouble(StringInfo buf, double x);
 
 /* Read a float8[] of n elements into out, NULL elements as NaN (missing). */
 extern void GbdtReadFeatures(ArrayType *a, int n, double *out);

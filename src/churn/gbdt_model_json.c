@@ -26,6 +26,7 @@
 
 #include "gbdt.h"
 #include "gbdt_model.h"
+#include "model_json.h"
 
 typedef enum NodeField
 {
@@ -60,7 +61,7 @@ ModelToJson(const GbdtModel *m)
 		appendStringInfoChar(&buf, ']');
 	}
 	appendStringInfoString(&buf, ", \"base_score\": ");
-	GbdtAppendDouble(&buf, m->base_score);
+	ModelJsonAppendFloat8(&buf, m->base_score);
 	appendStringInfoString(&buf, ", \"bins\": [");
 	for (int j = 0; j < m->k; j++)
 	{
@@ -69,7 +70,7 @@ ModelToJson(const GbdtModel *m)
 		{
 			if (i > v.edge_start[j])
 				appendStringInfoString(&buf, ", ");
-			GbdtAppendDouble(&buf, v.edges[i]);
+			ModelJsonAppendFloat8(&buf, v.edges[i]);
 		}
 		appendStringInfoChar(&buf, ']');
 	}
@@ -103,7 +104,7 @@ ModelToJson(const GbdtModel *m)
 						if (leaf)
 							appendStringInfoString(&buf, "null");
 						else
-							GbdtAppendDouble(&buf, nd->threshold);
+							ModelJsonAppendFloat8(&buf, nd->threshold);
 						break;
 					case F_LEFT:
 						appendStringInfo(&buf, "%d", nd->left);
@@ -115,13 +116,13 @@ ModelToJson(const GbdtModel *m)
 						appendStringInfoString(&buf, (!leaf && nd->default_left) ? "true" : "false");
 						break;
 					case F_VALUE:
-						GbdtAppendDouble(&buf, nd->value);
+						ModelJsonAppendFloat8(&buf, nd->value);
 						break;
 					case F_COVER:
-						GbdtAppendDouble(&buf, nd->cover);
+						ModelJsonAppendFloat8(&buf, nd->cover);
 						break;
 					case F_GAIN:
-						GbdtAppendDouble(&buf, leaf ? 0.0 : nd->gain);
+						ModelJsonAppendFloat8(&buf, leaf ? 0.0 : nd->gain);
 						break;
 				}
 				if (f == 0 && !leaf)
@@ -139,19 +140,14 @@ ModelToJson(const GbdtModel *m)
 	{
 		if (j > 0)
 			appendStringInfoString(&buf, ", ");
-		GbdtAppendDouble(&buf, gain[j]);
+		ModelJsonAppendFloat8(&buf, gain[j]);
 	}
 	appendStringInfoString(&buf, "], \"splits\": [");
 	for (int j = 0; j < m->k; j++)
 		appendStringInfo(&buf, "%s" INT64_FORMAT, j > 0 ? ", " : "", splits[j]);
-	appendStringInfoString(&buf, "], \"mean_abs_shap\": [");
-	for (int j = 0; j < m->k; j++)
-	{
-		if (j > 0)
-			appendStringInfoString(&buf, ", ");
-		GbdtAppendDouble(&buf, v.mean_abs_shap[j]);
-	}
-	appendStringInfoString(&buf, "]}");
+	appendStringInfoChar(&buf, ']');
+	ModelJsonAppendFloat8Array(&buf, "mean_abs_shap", v.mean_abs_shap, m->k);
+	appendStringInfoChar(&buf, '}');
 	if (m->meta_len > 0)
 	{
 		/* the stored object's members, spliced in: {"options": ..., "metrics": ...} */
@@ -172,22 +168,15 @@ ModelToJson(const GbdtModel *m)
 
 /* ---------- text input ---------- */
 
+static const ModelJsonReader reader = {
+	.message = "invalid input syntax for type retention.gbdt_model",
+	.hint = "A model is the JSON object that the output of a gbdt_model writes."
+};
+
 static void
 BadInput(const char *detail)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-			 errmsg("invalid input syntax for type retention.gbdt_model"),
-			 errdetail("%s", detail),
-			 errhint("A model is the JSON object that the output of a gbdt_model writes.")));
-}
-
-static bool
-GetKey(JsonbContainer *c, const char *key, JsonbValue *v)
-{
-	if (getKeyJsonValueFromContainer(c, key, strlen(key), v) == NULL)
-		return false;
-	return v->type != jbvNull;
+	ModelJsonInvalid(&reader, detail);
 }
 
 static double
@@ -259,12 +248,12 @@ ModelFromJsonb(Jsonb *jb)
 
 	if (!JB_ROOT_IS_OBJECT(jb))
 		BadInput("The value is not a JSON object.");
-	if (!GetKey(root, "kind", &v) || v.type != jbvString || v.val.string.len != 4 ||
+	if (!ModelJsonOptionalKey(root, "kind", &v) || v.type != jbvString || v.val.string.len != 4 ||
 		strncmp(v.val.string.val, "gbdt", 4) != 0)
 		BadInput("The key \"kind\" must be \"gbdt\".");
-	if (!GetKey(root, "format", &v) || JsonInteger(&v, "\"format\"", 0, INT_MAX) != GBDT_MODEL_VERSION)
+	if (!ModelJsonOptionalKey(root, "format", &v) || JsonInteger(&v, "\"format\"", 0, INT_MAX) != GBDT_MODEL_VERSION)
 		BadInput(psprintf("The key \"format\" must be %d.", GBDT_MODEL_VERSION));
-	if (GetKey(root, "objective", &v))
+	if (ModelJsonOptionalKey(root, "objective", &v))
 	{
 		if (v.type == jbvString && v.val.string.len == 13 &&
 			strncmp(v.val.string.val, "random_forest", 13) == 0)
@@ -273,11 +262,11 @@ ModelFromJsonb(Jsonb *jb)
 				   strncmp(v.val.string.val, "logistic", 8) == 0))
 			BadInput("\"objective\" must be \"logistic\" or \"random_forest\".");
 	}
-	if (!GetKey(root, "n_features", &v))
+	if (!ModelJsonOptionalKey(root, "n_features", &v))
 		BadInput("The key \"n_features\" is missing.");
 	k = JsonInteger(&v, "\"n_features\"", 1, GBDT_MAX_FEATURES);
 
-	if (GetKey(root, "feature_names", &v))
+	if (ModelJsonOptionalKey(root, "feature_names", &v))
 	{
 		JsonbValue *el;
 		int			n = Elements(&v, "\"feature_names\"", &el, GBDT_MAX_FEATURES);
@@ -296,7 +285,7 @@ ModelFromJsonb(Jsonb *jb)
 		}
 	}
 
-	if (!GetKey(root, "bins", &v))
+	if (!ModelJsonOptionalKey(root, "bins", &v))
 		BadInput("The key \"bins\" is missing.");
 	if (Elements(&v, "\"bins\"", &bins, GBDT_MAX_FEATURES) != k)
 		BadInput("\"bins\" must have one array of edges per feature.");
@@ -309,7 +298,7 @@ ModelFromJsonb(Jsonb *jb)
 			BadInput(psprintf("Feature %d has more than %d bin edges.", j + 1, GBDT_MAX_BINS - 1));
 	}
 
-	if (!GetKey(root, "trees", &v))
+	if (!ModelJsonOptionalKey(root, "trees", &v))
 		BadInput("The key \"trees\" is missing.");
 	n_trees = Elements(&v, "\"trees\"", &trees, GBDT_MAX_TREES);
 	tree_size = palloc(sizeof(int) * Max(n_trees, 1));
@@ -319,7 +308,7 @@ ModelFromJsonb(Jsonb *jb)
 
 		if (trees[t].type != jbvBinary || !JsonContainerIsObject(trees[t].val.binary.data))
 			BadInput("Each tree must be a JSON object of node arrays.");
-		if (!GetKey(trees[t].val.binary.data, "feature", &f) || f.type != jbvBinary ||
+		if (!ModelJsonOptionalKey(trees[t].val.binary.data, "feature", &f) || f.type != jbvBinary ||
 			!JsonContainerIsArray(f.val.binary.data))
 			BadInput(psprintf("Tree %d has no \"feature\" array.", t + 1));
 		tree_size[t] = JsonContainerSize(f.val.binary.data);
@@ -329,21 +318,21 @@ ModelFromJsonb(Jsonb *jb)
 			BadInput("The model has too many nodes.");
 	}
 
-	if (GetKey(root, "options", &v) || GetKey(root, "metrics", &v))
+	if (ModelJsonOptionalKey(root, "options", &v) || ModelJsonOptionalKey(root, "metrics", &v))
 	{
 		/* kept as written, for the record; never read back into the trees */
 		StringInfoData buf;
 
 		initStringInfo(&buf);
 		appendStringInfoChar(&buf, '{');
-		if (GetKey(root, "options", &v))
+		if (ModelJsonOptionalKey(root, "options", &v))
 		{
 			if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
 				BadInput("\"options\" must be a JSON object.");
 			appendStringInfoString(&buf, "\"options\": ");
 			(void) JsonbToCString(&buf, v.val.binary.data, v.val.binary.len);
 		}
-		if (GetKey(root, "metrics", &v))
+		if (ModelJsonOptionalKey(root, "metrics", &v))
 		{
 			if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
 				BadInput("\"metrics\" must be a JSON object.");
@@ -363,7 +352,7 @@ ModelFromJsonb(Jsonb *jb)
 	tree_start = (int32 *) view.tree_start;
 	mas = (double *) view.mean_abs_shap;
 
-	if (!GetKey(root, "base_score", &v))
+	if (!ModelJsonOptionalKey(root, "base_score", &v))
 		BadInput("The key \"base_score\" is missing.");
 	m->base_score = Number(&v, "\"base_score\"");
 
@@ -394,7 +383,7 @@ ModelFromJsonb(Jsonb *jb)
 			JsonbValue *el;
 			const char *what = psprintf("\"%s\" of tree %d", field_names[f], t + 1);
 
-			if (!GetKey(trees[t].val.binary.data, field_names[f], &arr))
+			if (!ModelJsonOptionalKey(trees[t].val.binary.data, field_names[f], &arr))
 			{
 				if (f == F_THRESHOLD || f == F_GAIN)
 					continue;	/* derived from the bins / informative only */
@@ -471,9 +460,9 @@ ModelFromJsonb(Jsonb *jb)
 		}
 	}
 
-	if (GetKey(root, "importance", &v) && v.type == jbvBinary &&
+	if (ModelJsonOptionalKey(root, "importance", &v) && v.type == jbvBinary &&
 		JsonContainerIsObject(v.val.binary.data) &&
-		GetKey(v.val.binary.data, "mean_abs_shap", &v))
+		ModelJsonOptionalKey(v.val.binary.data, "mean_abs_shap", &v))
 	{
 		JsonbValue *el;
 
@@ -486,20 +475,7 @@ ModelFromJsonb(Jsonb *jb)
 		for (int j = 0; j < k; j++)
 			mas[j] = NAN;
 
-	if (names)
-	{
-		char	   *p = (char *) view.names;
-
-		for (int j = 0; j < k; j++)
-		{
-			size_t		len = strlen(names[j]) + 1;
-
-			memcpy(p, names[j], len);
-			p += len;
-		}
-	}
-	if (meta)
-		memcpy((char *) view.meta, meta, meta_len);
+	GbdtModelFillText(m, names, meta);
 	GbdtCheckModel(m, VARSIZE(m), ERRCODE_INVALID_TEXT_REPRESENTATION, true);
 	return m;
 }
@@ -511,7 +487,7 @@ gbdt_model_in(PG_FUNCTION_ARGS)
 {
 	char	   *str = PG_GETARG_CSTRING(0);
 
-	PG_RETURN_POINTER(ModelFromJsonb(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(str)))));
+	PG_RETURN_POINTER(ModelFromJsonb(ModelJsonParse(str)));
 }
 
 /* Returns the JSON text form of a model. */
@@ -539,8 +515,7 @@ gbdt_model_send(PG_FUNCTION_ARGS)
 	pq_begintypsend(&buf);
 	pq_sendint32(&buf, GBDT_MODEL_MAGIC);
 	pq_sendint16(&buf, GBDT_MODEL_VERSION);
-	pq_sendtext(&buf, json, strlen(json));
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	PG_RETURN_BYTEA_P(ModelJsonEndSend(&buf, json));
 }
 
 /* Returns a model read from its binary wire form. */
@@ -551,8 +526,6 @@ gbdt_model_recv(PG_FUNCTION_ARGS)
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
 	uint32		magic;
 	int			version;
-	char	   *json;
-	int			nbytes;
 
 	if (buf->len - buf->cursor < 6)
 		ereport(ERROR,
@@ -564,12 +537,8 @@ gbdt_model_recv(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid binary retention.gbdt_model: bad magic number")));
-	if (version != GBDT_MODEL_VERSION)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("unsupported retention.gbdt_model wire version %d", version)));
-	json = pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes);
-	PG_RETURN_POINTER(ModelFromJsonb(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)))));
+	ModelJsonCheckWireVersion("retention.gbdt_model", version, GBDT_MODEL_VERSION);
+	PG_RETURN_POINTER(ModelFromJsonb(ModelJsonRecv(buf)));
 }
 
 /* Returns a model as jsonb. */

@@ -193,7 +193,7 @@ LogregExtraWith(Jsonb *extra, const char *key, Jsonb *value)
 	appendStringInfoString(&buf, ": ");
 	(void) JsonbToCString(&buf, &value->root, VARSIZE(value));
 	appendStringInfoChar(&buf, '}');
-	one = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	one = ModelJsonParse(buf.data);
 	if (extra == NULL)
 		return one;
 	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(extra),
@@ -322,8 +322,7 @@ logreg_model_send(PG_FUNCTION_ARGS)
 
 	pq_begintypsend(&buf);
 	pq_sendint8(&buf, LOGREG_WIRE_VERSION);
-	pq_sendtext(&buf, json, strlen(json));
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	PG_RETURN_BYTEA_P(ModelJsonEndSend(&buf, json));
 }
 
 /* Returns a model read from its binary wire form. */
@@ -332,16 +331,9 @@ Datum
 logreg_model_recv(PG_FUNCTION_ARGS)
 {
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
-	int			version = pq_getmsgint(buf, 1);
-	char	   *json;
-	int			nbytes;
 
-	if (version != LOGREG_WIRE_VERSION)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("unsupported retention.logreg_model wire version %d", version)));
-	json = pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes);
-	PG_RETURN_POINTER(LogregModelFromJsonb(ModelJsonParse(json)));
+	ModelJsonCheckWireVersion("retention.logreg_model", pq_getmsgint(buf, 1), LOGREG_WIRE_VERSION);
+	PG_RETURN_POINTER(LogregModelFromJsonb(ModelJsonRecv(buf)));
 }
 
 /* Returns a model as jsonb, with its derived statistics. */

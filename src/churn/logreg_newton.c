@@ -43,6 +43,7 @@
 #include "logreg_model.h"
 #include "logreg_newton.h"
 #include "logreg_options.h"
+#include "train_rows.h"
 
 double *
 LogregNewSums(int k, int p)
@@ -494,11 +495,7 @@ LogregTrainingRow(ArrayType *features, int expected, bool *usable)
 				 errmsg("feature vector must be one-dimensional"),
 				 errdetail("The array has %d dimensions.", ARR_NDIM(features))));
 	n = ARR_DIMS(features)[0];
-	if (expected >= 0 && n != expected)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("feature vector has %d elements but earlier rows have %d", n, expected),
-				 errhint("Every row must have the same features in the same order.")));
+	TrainRowsCheckWidth(expected, n);
 	if (n > LOGREG_MAX_FEATURES)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

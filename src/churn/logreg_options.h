@@ -11,15 +11,10 @@
 
 #include "utils/jsonb.h"
 
+#include "train_options.h"
+
 /* most features a model may have: the Hessian is (k + 1)^2 doubles */
 #define LOGREG_MAX_FEATURES 1000
-
-typedef enum ClassWeightMode
-{
-	CLASS_WEIGHT_NONE,
-	CLASS_WEIGHT_GIVEN,
-	CLASS_WEIGHT_BALANCED
-} ClassWeightMode;
 
 typedef struct LogregOptions
 {

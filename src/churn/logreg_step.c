@@ -237,10 +237,21 @@ StepCoef(ArrayType *coef_arr, int p)
 	return (double *) ARR_DATA_PTR(coef_arr);
 }
 
-static Jsonb *
-OptionalJsonb(FunctionCallInfo fcinfo, int arg)
+/*
+ * The arguments (state, coef, options) that the functions below share: the
+ * checked sums and the options, or NULL when the state or coef is NULL (the
+ * result is NULL then).  Not STRICT, so that options may be NULL.
+ */
+static double *
+PassArgs(FunctionCallInfo fcinfo, int *k, int *p, LogregOptions *opts)
 {
-	return PG_ARGISNULL(arg) ? NULL : PG_GETARG_JSONB_P(arg);
+	double	   *s;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		return NULL;
+	s = CheckedSums(PG_GETARG_ARRAYTYPE_P(0), k, p);
+	LogregParseOptions(PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2), opts);
+	return s;
 }
 
 /* Returns the penalised objective of a logreg_step state at its coefficients. */
@@ -253,13 +264,8 @@ logreg_step_objective(PG_FUNCTION_ARGS)
 	double	   *s;
 	LogregOptions opts;
 
-	/* not STRICT, so that options may be NULL; a NULL state or coef is NULL */
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		PG_RETURN_NULL();
-	s = CheckedSums(PG_GETARG_ARRAYTYPE_P(0), &k, &p);
-
-	LogregParseOptions(OptionalJsonb(fcinfo, 2), &opts);
-	if (k < 0)
+	s = PassArgs(fcinfo, &k, &p, &opts);
+	if (s == NULL || k < 0)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(LogregObjective(s, StepCoef(PG_GETARG_ARRAYTYPE_P(1), p), p, &opts));
 }
@@ -283,13 +289,8 @@ logreg_step_direction(PG_FUNCTION_ARGS)
 	LogregOptions opts;
 	bool		at_start = true;
 
-	/* not STRICT, so that options may be NULL; a NULL state or coef is NULL */
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		PG_RETURN_NULL();
-	s = CheckedSums(PG_GETARG_ARRAYTYPE_P(0), &k, &p);
-
-	LogregParseOptions(OptionalJsonb(fcinfo, 2), &opts);
-	if (k < 0)
+	s = PassArgs(fcinfo, &k, &p, &opts);
+	if (s == NULL || k < 0)
 		PG_RETURN_NULL();
 	beta = StepCoef(PG_GETARG_ARRAYTYPE_P(1), p);
 	out = palloc0(sizeof(double) * (p + 2));
@@ -322,13 +323,10 @@ logreg_step_model(PG_FUNCTION_ARGS)
 	double	   *beta;
 	bool		converged;
 
-	/* not STRICT, so that options may be NULL */
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(3) || PG_ARGISNULL(4))
+	if (PG_ARGISNULL(3) || PG_ARGISNULL(4))
 		PG_RETURN_NULL();
-	s = CheckedSums(PG_GETARG_ARRAYTYPE_P(0), &k, &p);
-
-	LogregParseOptions(OptionalJsonb(fcinfo, 2), &opts);
-	if (k < 0 || s[SUMS_N_ROWS] == 0)
+	s = PassArgs(fcinfo, &k, &p, &opts);
+	if (s == NULL || k < 0 || s[SUMS_N_ROWS] == 0)
 		PG_RETURN_NULL();
 	LogregCheckNames(&opts, k);
 	beta = StepCoef(PG_GETARG_ARRAYTYPE_P(1), p);

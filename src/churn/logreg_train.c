@@ -33,102 +33,26 @@
 #include "logreg_newton.h"
 #include "logreg_options.h"
 #include "row_order.h"
+#include "train_rows.h"
 
-typedef struct LogregState
+static double
+MemoryLimitMb(Jsonb *options)
 {
-	int			k;				/* -1 until the first valid row */
-	int64		n;				/* valid rows kept */
-	int64		n_skipped;
-	int64		capacity;		/* rows */
-	double	   *rows;			/* n x (k + 1): a leading 1, then the features */
-	bool	   *labels;
-	Jsonb	   *options;		/* NULL for the defaults */
-	double		max_bytes;
-} LogregState;
-
-static Size
-RowBytes(int k)
-{
-	return sizeof(double) * (k + 1) + sizeof(bool);
-}
-
-static LogregState *
-NewState(MemoryContext ctx, Jsonb *options)
-{
-	LogregState *state = MemoryContextAllocZero(ctx, sizeof(LogregState));
 	LogregOptions opts;
 
-	state->k = -1;
-	if (options != NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(ctx);
-
-		state->options = (Jsonb *) PG_DETOAST_DATUM_COPY(PointerGetDatum(options));
-		MemoryContextSwitchTo(old);
-	}
-	/* reject bad options at the first row, not after a long scan */
-	LogregParseOptions(state->options, &opts);
-	state->max_bytes = opts.max_memory_mb * 1024.0 * 1024.0;
-	return state;
+	LogregParseOptions(options, &opts);
+	return opts.max_memory_mb;
 }
 
-static void
-Reserve(MemoryContext ctx, LogregState *state, int64 rows)
-{
-	int64		cap;
-
-	if (rows <= state->capacity)
-		return;
-	/* start small: with GROUP BY there is one state per group */
-	cap = Max(rows, Max(state->capacity * 2, 16));
-	if ((double) cap * RowBytes(state->k) > state->max_bytes)
-	{
-		/* grow to the limit, not row by row (each step copies everything) */
-		cap = (int64) (state->max_bytes / RowBytes(state->k));
-		if (rows > cap)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("logreg_train needs more than its memory limit of %g MB",
-							state->max_bytes / (1024.0 * 1024.0)),
-					 errdetail("Keeping " INT64_FORMAT " rows of %d features takes %zu bytes per row.",
-							   rows, state->k, RowBytes(state->k)),
-					 errhint("Raise the max_memory_mb option, or train with retention.logreg_train_multipass, which reads the table once per iteration in constant memory.")));
-	}
-	if (state->rows == NULL)
-	{
-		state->rows = MemoryContextAllocHuge(ctx, sizeof(double) * (state->k + 1) * cap);
-		state->labels = MemoryContextAllocHuge(ctx, sizeof(bool) * cap);
-	}
-	else
-	{
-		state->rows = repalloc_huge(state->rows, sizeof(double) * (state->k + 1) * cap);
-		state->labels = repalloc_huge(state->labels, sizeof(bool) * cap);
-	}
-	state->capacity = cap;
-}
-
-static LogregState *
-CopyState(MemoryContext ctx, const LogregState *src)
-{
-	LogregState *dst = MemoryContextAllocZero(ctx, sizeof(LogregState));
-
-	dst->k = src->k;
-	dst->n_skipped = src->n_skipped;
-	dst->max_bytes = src->max_bytes;
-	if (src->options != NULL)
-	{
-		dst->options = MemoryContextAlloc(ctx, VARSIZE(src->options));
-		memcpy(dst->options, src->options, VARSIZE(src->options));
-	}
-	if (src->n > 0)
-	{
-		Reserve(ctx, dst, src->n);
-		memcpy(dst->rows, src->rows, sizeof(double) * (src->k + 1) * src->n);
-		memcpy(dst->labels, src->labels, sizeof(bool) * src->n);
-		dst->n = src->n;
-	}
-	return dst;
-}
+/* the kept rows: a leading 1, then the features */
+static const TrainRowsSpec logreg_rows = {
+	.name = "logreg_train",
+	.lead = 1,
+	.max_rows = PG_INT64_MAX,
+	.memory_mb = MemoryLimitMb,
+	.memory_hint = "Raise the max_memory_mb option, or train with retention.logreg_train_multipass, which reads the table once per iteration in constant memory.",
+	.parallel_hint = "Set max_parallel_workers_per_gather = 0 for this query, or train with retention.logreg_train_multipass."
+};
 
 /*
  * Puts the kept rows in a canonical order, one that depends only on the set
@@ -147,7 +71,7 @@ CopyState(MemoryContext ctx, const LogregState *src)
  * the rows stay the same set.
  */
 static void
-SortRows(LogregState *state)
+SortRows(TrainRows *state)
 {
 	int			width = state->k + 1;
 	Size		row_bytes = sizeof(double) * width;
@@ -158,7 +82,7 @@ SortRows(LogregState *state)
 
 	keys = RowKeysInOrder(buf, spare, state->rows, state->labels, n, width);
 
-	if ((double) (state->capacity + n) * RowBytes(state->k) <= state->max_bytes)
+	if ((double) (state->capacity + n) * TrainRowsRowBytes(state) <= state->max_bytes)
 	{
 		MemoryContext cxt = GetMemoryChunkContext(state->rows);
 		double	   *rows = MemoryContextAllocHuge(cxt, row_bytes * n);
@@ -222,42 +146,25 @@ Datum
 logreg_train_accum(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggctx;
-	LogregState *state;
+	TrainRows  *state;
 	ArrayType  *features;
 	int			n;
 	bool		usable;
+	double	   *row;
 
-	if (!AggCheckCallContext(fcinfo, &aggctx))
-		elog(ERROR, "logreg_train_accum called in non-aggregate context");
-
-	if (PG_ARGISNULL(0))
-		state = NewState(aggctx, (PG_NARGS() > 3 && !PG_ARGISNULL(3)) ? PG_GETARG_JSONB_P(3) : NULL);
-	else
-		state = (LogregState *) PG_GETARG_POINTER(0);
-
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-	{
-		state->n_skipped++;
+	state = TrainRowsAccumBegin(fcinfo, &logreg_rows, &aggctx, &features);
+	if (features == NULL)
 		PG_RETURN_POINTER(state);
-	}
-	features = PG_GETARG_ARRAYTYPE_P(2);
 	n = LogregTrainingRow(features, state->k, &usable);
 	if (!usable)
 	{
 		state->n_skipped++;
 		PG_RETURN_POINTER(state);
 	}
-	if (state->k < 0)
-		state->k = n;
-	Reserve(aggctx, state, state->n + 1);
-	{
-		double	   *row = state->rows + (state->k + 1) * state->n;
-
-		row[0] = 1.0;
-		memcpy(row + 1, ARR_DATA_PTR(features), sizeof(double) * n);
-	}
-	state->labels[state->n] = PG_GETARG_BOOL(1);
-	state->n++;
+	row = TrainRowsAppend(aggctx, state, n);
+	row[0] = 1.0;
+	memcpy(row + 1, ARR_DATA_PTR(features), sizeof(double) * n);
+	TrainRowsKeep(state, PG_GETARG_BOOL(1));
 	PG_RETURN_POINTER(state);
 }
 
@@ -266,47 +173,10 @@ PG_FUNCTION_INFO_V1(logreg_train_combine);
 Datum
 logreg_train_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx;
-	LogregState *a = PG_ARGISNULL(0) ? NULL : (LogregState *) PG_GETARG_POINTER(0);
-	LogregState *b = PG_ARGISNULL(1) ? NULL : (LogregState *) PG_GETARG_POINTER(1);
-
-	if (!AggCheckCallContext(fcinfo, &aggctx))
-		elog(ERROR, "logreg_train_combine called in non-aggregate context");
-	if (b == NULL)
-	{
-		if (a == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(a);
-	}
-	if (a == NULL)
-		PG_RETURN_POINTER(CopyState(aggctx, b));
-
-	a->n_skipped += b->n_skipped;
-	if (a->options == NULL && b->options != NULL)
-	{
-		a->options = MemoryContextAlloc(aggctx, VARSIZE(b->options));
-		memcpy(a->options, b->options, VARSIZE(b->options));
-	}
-	if (b->n == 0)
-		PG_RETURN_POINTER(a);
-	if (a->k < 0)
-		a->k = b->k;
-	else if (a->k != b->k)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("feature vector has %d elements but earlier rows have %d", b->k, a->k),
-				 errhint("Every row must have the same features in the same order.")));
-	Reserve(aggctx, a, a->n + b->n);
-	memcpy(a->rows + (a->k + 1) * a->n, b->rows, sizeof(double) * (b->k + 1) * b->n);
-	memcpy(a->labels + a->n, b->labels, sizeof(bool) * b->n);
-	a->n += b->n;
-	PG_RETURN_POINTER(a);
+	return TrainRowsCombine(fcinfo, &logreg_rows);
 }
 
-/*
- * Serialised state: a fixed header, the options jsonb, the labels and the
- * rows, each copied as bytes (parallel workers run on the same machine).
- */
+/* the serialised header; inside retention.agg_state, so never change it */
 typedef struct SerialHeader
 {
 	int32		k;
@@ -321,43 +191,15 @@ PG_FUNCTION_INFO_V1(logreg_train_serialize);
 Datum
 logreg_train_serialize(PG_FUNCTION_ARGS)
 {
-	LogregState *state = (LogregState *) PG_GETARG_POINTER(0);
+	TrainRows  *state = (TrainRows *) PG_GETARG_POINTER(0);
 	SerialHeader hdr;
-	double		total;
-	bytea	   *result;
-	char	   *p;
 
 	hdr.k = state->k;
 	hdr.options_len = state->options ? VARSIZE(state->options) : 0;
 	hdr.n = state->n;
 	hdr.n_skipped = state->n_skipped;
 	hdr.max_bytes = state->max_bytes;
-
-	total = (double) VARHDRSZ + sizeof(hdr) + hdr.options_len +
-		(double) state->n * (sizeof(bool) + sizeof(double) * (state->k + 1));
-	if (total > MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("logreg_train state of a parallel worker exceeds 1 GB"),
-				 errhint("Set max_parallel_workers_per_gather = 0 for this query, or train with retention.logreg_train_multipass.")));
-
-	result = palloc((Size) total);
-	SET_VARSIZE(result, (Size) total);
-	p = VARDATA(result);
-	memcpy(p, &hdr, sizeof(hdr));
-	p += sizeof(hdr);
-	if (hdr.options_len > 0)
-	{
-		memcpy(p, state->options, hdr.options_len);
-		p += hdr.options_len;
-	}
-	if (state->n > 0)
-	{
-		memcpy(p, state->labels, sizeof(bool) * state->n);
-		p += sizeof(bool) * state->n;
-		memcpy(p, state->rows, sizeof(double) * (state->k + 1) * state->n);
-	}
-	PG_RETURN_BYTEA_P(result);
+	PG_RETURN_BYTEA_P(TrainRowsSerialize(state, &hdr, sizeof(hdr)));
 }
 
 /* Returns a training state from its bytea form, checking every length. */
@@ -365,17 +207,13 @@ PG_FUNCTION_INFO_V1(logreg_train_deserialize);
 Datum
 logreg_train_deserialize(PG_FUNCTION_ARGS)
 {
-	bytea	   *data = PG_GETARG_BYTEA_PP(0);
-	Size		len = VARSIZE_ANY_EXHDR(data);
-	const char *p = VARDATA_ANY(data);
 	SerialHeader hdr;
-	LogregState *state;
+	Size		len;
+	const char *p = TrainRowsReadHeader(PG_GETARG_BYTEA_PP(0), &logreg_rows,
+										&hdr, sizeof(hdr), &len);
+	TrainRows  *state;
 	double		expected;
 
-	if (len < sizeof(hdr))
-		elog(ERROR, "invalid logreg_train state: %zu bytes", len);
-	memcpy(&hdr, p, sizeof(hdr));
-	p += sizeof(hdr);
 	if (hdr.k < -1 || hdr.k > LOGREG_MAX_FEATURES || hdr.n < 0 || hdr.n_skipped < 0 ||
 		hdr.options_len < 0 || (hdr.n > 0 && hdr.k < 1))
 		elog(ERROR, "invalid logreg_train state header");
@@ -384,26 +222,8 @@ logreg_train_deserialize(PG_FUNCTION_ARGS)
 	if (expected != (double) len)
 		elog(ERROR, "invalid logreg_train state: %zu bytes, expected %.0f", len, expected);
 
-	state = palloc0(sizeof(LogregState));
-	state->k = hdr.k;
-	state->n_skipped = hdr.n_skipped;
-	state->max_bytes = hdr.max_bytes;
-	if (hdr.options_len > 0)
-	{
-		state->options = palloc(hdr.options_len);
-		memcpy(state->options, p, hdr.options_len);
-		if (VARSIZE(state->options) != hdr.options_len)
-			elog(ERROR, "invalid logreg_train state: bad options length");
-		p += hdr.options_len;
-	}
-	if (hdr.n > 0)
-	{
-		Reserve(CurrentMemoryContext, state, hdr.n);
-		memcpy(state->labels, p, sizeof(bool) * hdr.n);
-		p += sizeof(bool) * hdr.n;
-		memcpy(state->rows, p, sizeof(double) * (hdr.k + 1) * hdr.n);
-		state->n = hdr.n;
-	}
+	state = TrainRowsEmpty(CurrentMemoryContext, &logreg_rows, hdr.k, hdr.n_skipped, hdr.max_bytes);
+	TrainRowsReadPayload(state, p, hdr.options_len, hdr.n);
 	PG_RETURN_POINTER(state);
 }
 
@@ -499,7 +319,7 @@ AccumBlock(double *s, int k, int p, const double *beta, const double *rows,
  * again.
  */
 static void
-FixedSums(const LogregState *state, const LogregOptions *opts, int p, double *s)
+FixedSums(const TrainRows *state, const LogregOptions *opts, int p, double *s)
 {
 	int			k = state->k;
 	double	   *sx = SumsX(s);
@@ -529,7 +349,7 @@ FixedSums(const LogregState *state, const LogregOptions *opts, int p, double *s)
 
 /* one Newton pass over the kept rows: the sums at beta, into s (fixed: FixedSums) */
 static void
-EvaluateRows(const LogregState *state, const LogregOptions *opts,
+EvaluateRows(const TrainRows *state, const LogregOptions *opts,
 			 const double *beta, int p, const double *fixed, double *s)
 {
 	int			k = state->k;
@@ -564,7 +384,7 @@ PG_FUNCTION_INFO_V1(logreg_train_final);
 Datum
 logreg_train_final(PG_FUNCTION_ARGS)
 {
-	LogregState *state = PG_ARGISNULL(0) ? NULL : (LogregState *) PG_GETARG_POINTER(0);
+	TrainRows  *state = PG_ARGISNULL(0) ? NULL : (TrainRows *) PG_GETARG_POINTER(0);
 	LogregOptions opts;
 	int			k;
 	int			p;

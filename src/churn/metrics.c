@@ -28,7 +28,6 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
-#include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
@@ -39,6 +38,7 @@
 
 #include "agg_context.h"
 #include "float_array.h"
+#include "model_json.h"
 #include "state_reader.h"
 
 /* scikit-learn's log_loss clips probabilities to [eps, 1 - eps] */
@@ -391,19 +391,59 @@ roc_auc_final(PG_FUNCTION_ARGS)
 					 (2.0 * (double) n_pos * (double) n_neg));
 }
 
+/*
+ * The thresholds of the threshold choosers, highest first: each distinct
+ * score in turn, with the positives (tp) and negatives (fp) at or above it.
+ */
+typedef struct ThresholdWalk
+{
+	const ScoredLabels *s;
+	int64		n_pos;
+	int64		n_neg;
+	int64		i;				/* the next tie group */
+	double		threshold;
+	int64		tp;
+	int64		fp;
+} ThresholdWalk;
+
+/* sorts the state; false (no threshold to choose) without rows or positives */
+static bool
+StartThresholdWalk(ScoredLabels *s, ThresholdWalk *w)
+{
+	if (s == NULL || s->n == 0)
+		return false;
+	SortPairs(s, &w->n_pos, &w->n_neg);
+	if (w->n_pos == 0)
+		return false;
+	w->s = s;
+	w->i = 0;
+	w->tp = 0;
+	w->fp = 0;
+	return true;
+}
+
+/* moves to the next lower threshold; false after the lowest */
+static bool
+NextThreshold(ThresholdWalk *w)
+{
+	int64		pos;
+	int64		neg;
+
+	if (w->i >= w->s->n)
+		return false;
+	w->threshold = w->s->items[w->i].score;
+	NextTieGroup(w->s, &w->i, &pos, &neg);
+	w->tp += pos;
+	w->fp += neg;
+	return true;
+}
+
+/* a rate that is undefined (0/0) is null */
 static void
 AppendJsonNumber(StringInfo buf, const char *key, double x, bool first)
 {
-	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
-
 	appendStringInfo(buf, "%s\"%s\": ", first ? "" : ", ", key);
-	if (!isfinite(x))
-		appendStringInfoString(buf, "null");	/* undefined, e.g. 0/0 */
-	else
-	{
-		double_to_shortest_decimal_buf(x, digits);
-		appendStringInfoString(buf, digits);
-	}
+	ModelJsonAppendFloat8(buf, x);
 }
 
 /* the report of a confusion matrix as jsonb; rates of 0/0 are null */
@@ -437,42 +477,28 @@ Datum
 threshold_max_f1_final(PG_FUNCTION_ARGS)
 {
 	ScoredLabels *s = PG_ARGISNULL(0) ? NULL : (ScoredLabels *) PG_GETARG_POINTER(0);
-	int64		n_pos;
-	int64		n_neg;
-	int64		tp = 0;
-	int64		fp = 0;
+	ThresholdWalk w;
 	int64		best_tp = -1;
 	int64		best_fp = 0;
 	double		best_t = 0.0;
 
-	if (s == NULL || s->n == 0)
+	if (!StartThresholdWalk(s, &w))
 		PG_RETURN_NULL();
-	SortPairs(s, &n_pos, &n_neg);
-	if (n_pos == 0)
-		PG_RETURN_NULL();
-	for (int64 i = 0; i < s->n;)
+	while (NextThreshold(&w))
 	{
-		double		t = s->items[i].score;
-		int64		pos;
-		int64		neg;
-
-		NextTieGroup(s, &i, &pos, &neg);
-		tp += pos;
-		fp += neg;
-
 		/*
 		 * F1 = 2 tp / (tp + fp + n_pos); compare a / b > c / d as a d > c b,
 		 * exactly
 		 */
 		if (best_tp < 0 ||
-			(wide) tp * (best_tp + best_fp + n_pos) > (wide) best_tp * (tp + fp + n_pos))
+			(wide) w.tp * (best_tp + best_fp + w.n_pos) > (wide) best_tp * (w.tp + w.fp + w.n_pos))
 		{
-			best_tp = tp;
-			best_fp = fp;
-			best_t = t;
+			best_tp = w.tp;
+			best_fp = w.fp;
+			best_t = w.threshold;
 		}
 	}
-	PG_RETURN_DATUM(ReportJsonb(best_tp, best_fp, n_neg - best_fp, n_pos - best_tp, true, best_t));
+	PG_RETURN_DATUM(ReportJsonb(best_tp, best_fp, w.n_neg - best_fp, w.n_pos - best_tp, true, best_t));
 }
 
 /*
@@ -484,10 +510,7 @@ Datum
 threshold_for_recall_final(PG_FUNCTION_ARGS)
 {
 	ScoredLabels *s = PG_ARGISNULL(0) ? NULL : (ScoredLabels *) PG_GETARG_POINTER(0);
-	int64		n_pos;
-	int64		n_neg;
-	int64		tp = 0;
-	int64		fp = 0;
+	ThresholdWalk w;
 
 	if (s == NULL || s->n == 0)
 		PG_RETURN_NULL();
@@ -497,21 +520,11 @@ threshold_for_recall_final(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("aggregate state holds no target recall"),
 				 errdetail("threshold_for_recall_final reads a state of threshold_for_recall, not of roc_auc or threshold_max_f1.")));
-	SortPairs(s, &n_pos, &n_neg);
-	if (n_pos == 0)
+	if (!StartThresholdWalk(s, &w))
 		PG_RETURN_NULL();
-	for (int64 i = 0; i < s->n;)
-	{
-		double		t = s->items[i].score;
-		int64		pos;
-		int64		neg;
-
-		NextTieGroup(s, &i, &pos, &neg);
-		tp += pos;
-		fp += neg;
-		if ((double) tp >= s->target * (double) n_pos)
-			PG_RETURN_DATUM(ReportJsonb(tp, fp, n_neg - fp, n_pos - tp, true, t));
-	}
+	while (NextThreshold(&w))
+		if ((double) w.tp >= s->target * (double) w.n_pos)
+			PG_RETURN_DATUM(ReportJsonb(w.tp, w.fp, w.n_neg - w.fp, w.n_pos - w.tp, true, w.threshold));
 	/* the lowest score flags everyone: recall 1 reaches any target */
 	elog(ERROR, "target recall not reached");
 	PG_RETURN_NULL();

@@ -11,6 +11,7 @@
 #include <math.h>
 
 #include "common/shortest_dec.h"
+#include "libpq/pqformat.h"
 #include "utils/builtins.h"
 #include "utils/numeric.h"
 
@@ -53,10 +54,34 @@ ModelJsonAppendFloat8Array(StringInfo buf, const char *key, const float8 *values
 	appendStringInfoChar(buf, ']');
 }
 
+bytea *
+ModelJsonEndSend(StringInfo buf, const char *json)
+{
+	pq_sendtext(buf, json, strlen(json));
+	return pq_endtypsend(buf);
+}
+
 Jsonb *
 ModelJsonParse(char *text)
 {
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+}
+
+void
+ModelJsonCheckWireVersion(const char *type, int version, int supported)
+{
+	if (version != supported)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("unsupported %s wire version %d", type, version)));
+}
+
+Jsonb *
+ModelJsonRecv(StringInfo buf)
+{
+	int			nbytes;
+
+	return ModelJsonParse(pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes));
 }
 
 void

@@ -37,10 +37,19 @@ extern void ModelJsonAppendFloat4(StringInfo buf, float4 value);
 extern void ModelJsonAppendFloat8Array(StringInfo buf, const char *key,
 									   const float8 *values, int n);
 
+/* the end of a binary wire form (after the type's header): the JSON text */
+extern bytea *ModelJsonEndSend(StringInfo buf, const char *json);
+
 /* ---------- input ---------- */
 
 /* a model's text form parsed as jsonb (22P02 from jsonb_in when it is not JSON) */
 extern Jsonb *ModelJsonParse(char *text);
+
+/* Raises 22P03 unless a binary wire form's version is "supported". */
+extern void ModelJsonCheckWireVersion(const char *type, int version, int supported);
+
+/* the JSON text that ends a binary wire form, parsed as jsonb */
+extern Jsonb *ModelJsonRecv(StringInfo buf);
 
 /* Raises 22P02 with the reader's message and hint, and "detail". */
 extern void ModelJsonInvalid(const ModelJsonReader *r, const char *detail) pg_attribute_noreturn();

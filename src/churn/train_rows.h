@@ -1,0 +1,97 @@
+/*-------------------------------------------------------------------------
+ *
+ * train_rows.h
+ *	  The rows a training aggregate keeps in memory (logreg_train,
+ *	  gbdt_train): growing them under the max_memory_mb option, the
+ *	  transition prologue, the combine function and the parts of the
+ *	  serialised form that both share.
+ *
+ * Each trainer describes itself in a TrainRowsSpec: its name for messages,
+ * how many columns it keeps before the features of a row (logreg_train a
+ * leading 1, so that every Newton term is a plain product), and its hints.
+ * The serialised header and its checks stay each trainer's own: they are
+ * formats already in use (logreg_train's inside retention.agg_state).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RETENTION_TRAIN_ROWS_H
+#define RETENTION_TRAIN_ROWS_H
+
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/jsonb.h"
+
+typedef struct TrainRowsSpec
+{
+	const char *name;			/* the aggregate: "gbdt_train" */
+	int			lead;			/* columns kept before a row's features */
+	int64		max_rows;
+	/* checks an options object (NULL: the defaults); returns its max_memory_mb */
+	double		(*memory_mb) (Jsonb *options);
+	const char *memory_hint;	/* when the rows outgrow max_memory_mb */
+	const char *parallel_hint;	/* when a serialised state outgrows 1 GB */
+} TrainRowsSpec;
+
+typedef struct TrainRows
+{
+	const TrainRowsSpec *spec;
+	int			k;				/* features; -1 until the first kept row */
+	int64		n;				/* rows kept */
+	int64		n_skipped;
+	int64		capacity;		/* rows */
+	double	   *rows;			/* n x (lead + k) */
+	bool	   *labels;
+	Jsonb	   *options;		/* NULL for the defaults */
+	double		max_bytes;
+} TrainRows;
+
+/* the memory one kept row takes */
+static inline Size
+TrainRowsRowBytes(const TrainRows *s)
+{
+	return sizeof(double) * (s->k + s->spec->lead) + sizeof(bool);
+}
+
+/*
+ * The transition prologue: the state (created, options checked, at the
+ * first row) and the row's features, or NULL when the label or the features
+ * are NULL (the row is then counted as skipped).  Arguments: state, label,
+ * features [, options].
+ */
+extern TrainRows *TrainRowsAccumBegin(FunctionCallInfo fcinfo, const TrainRowsSpec *spec,
+									  MemoryContext *aggctx, ArrayType **features);
+
+/* room for one more row of k features; returns where it goes (lead first) */
+extern double *TrainRowsAppend(MemoryContext ctx, TrainRows *s, int k);
+
+/* keeps the row TrainRowsAppend made room for */
+static inline void
+TrainRowsKeep(TrainRows *s, bool label)
+{
+	s->labels[s->n] = label;
+	s->n++;
+}
+
+extern void TrainRowsReserve(MemoryContext ctx, TrainRows *s, int64 rows);
+
+/* a row of "got" features after rows of "have" (-1: none yet) is an error */
+extern void TrainRowsCheckWidth(int have, int got);
+
+/* The combine function: the union of two states. */
+extern Datum TrainRowsCombine(FunctionCallInfo fcinfo, const TrainRowsSpec *spec);
+
+/* The serialised state: the trainer's header, then options, labels and rows. */
+extern bytea *TrainRowsSerialize(const TrainRows *s, const void *hdr, Size hdr_size);
+
+/*
+ * Reading it back: the header (*len gets the bytes after the varlena header;
+ * returns what follows the header), then an empty state for its fields and
+ * the options, labels and rows that follow it.
+ */
+extern const char *TrainRowsReadHeader(bytea *data, const TrainRowsSpec *spec,
+									   void *hdr, Size hdr_size, Size *len);
+extern TrainRows *TrainRowsEmpty(MemoryContext ctx, const TrainRowsSpec *spec, int k,
+								 int64 n_skipped, double max_bytes);
+extern void TrainRowsReadPayload(TrainRows *s, const char *p, int32 options_len, int64 n);
+
+#endif							/* RETENTION_TRAIN_ROWS_H */
