@@ -280,7 +280,7 @@ gbdt_train_serialize(PG_FUNCTION_ARGS)
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = GBDT_STATE_MAGIC;
 	hdr.k = state->k;
-	hdr.options_len = state->options ? VARSIZE(state->options) : 0;
+	hdr.options_len = (int32) TrainRowsOptionsLength(state);
 	hdr.n = state->n;
 	hdr.n_skipped = state->n_skipped;
 	hdr.max_bytes = state->max_bytes;
@@ -302,7 +302,6 @@ gbdt_train_deserialize(PG_FUNCTION_ARGS)
 
 	if (hdr.magic != GBDT_STATE_MAGIC || hdr.k < -1 || hdr.k == 0 || hdr.k > GBDT_MAX_FEATURES ||
 		hdr.n < 0 || hdr.n > GBDT_MAX_ROWS || hdr.n_skipped < 0 || hdr.options_len < 0 ||
-		(hdr.options_len > 0 && hdr.options_len < VARHDRSZ) ||
 		(hdr.n > 0 && hdr.k < 1) || !(hdr.max_bytes > 0.0))
 		elog(ERROR, "invalid gbdt_train state header");
 	row_bytes = sizeof(bool) + (int64) sizeof(double) * Max(hdr.k, 0);
@@ -315,9 +314,7 @@ gbdt_train_deserialize(PG_FUNCTION_ARGS)
 	if (hdr.n > 0)
 		state->max_bytes = Max(state->max_bytes, (double) hdr.n * row_bytes);
 	TrainRowsReadPayload(state, p, hdr.options_len, hdr.n);
-	/* the trainer relies on labels being 0 or 1 and features not infinite */
-	for (int64 i = 0; i < hdr.n; i++)
-		state->labels[i] = state->labels[i] != 0;
+	/* the trainer relies on features not being infinite (NaN is missing) */
 	for (int64 i = 0; i < hdr.n * hdr.k; i++)
 		if (isinf(state->rows[i]))
 			elog(ERROR, "invalid gbdt_train state: infinite feature");

@@ -195,7 +195,7 @@ logreg_train_serialize(PG_FUNCTION_ARGS)
 	SerialHeader hdr;
 
 	hdr.k = state->k;
-	hdr.options_len = state->options ? VARSIZE(state->options) : 0;
+	hdr.options_len = (int32) TrainRowsOptionsLength(state);
 	hdr.n = state->n;
 	hdr.n_skipped = state->n_skipped;
 	hdr.max_bytes = state->max_bytes;
@@ -215,7 +215,7 @@ logreg_train_deserialize(PG_FUNCTION_ARGS)
 	double		expected;
 
 	if (hdr.k < -1 || hdr.k > LOGREG_MAX_FEATURES || hdr.n < 0 || hdr.n_skipped < 0 ||
-		hdr.options_len < 0 || (hdr.n > 0 && hdr.k < 1))
+		hdr.options_len < 0 || (hdr.n > 0 && hdr.k < 1) || !(hdr.max_bytes > 0.0))
 		elog(ERROR, "invalid logreg_train state header");
 	expected = (double) sizeof(hdr) + hdr.options_len +
 		(double) hdr.n * (sizeof(bool) + sizeof(double) * (hdr.k + 1));
@@ -224,6 +224,17 @@ logreg_train_deserialize(PG_FUNCTION_ARGS)
 
 	state = TrainRowsEmpty(CurrentMemoryContext, &logreg_rows, hdr.k, hdr.n_skipped, hdr.max_bytes);
 	TrainRowsReadPayload(state, p, hdr.options_len, hdr.n);
+	/* as the transition keeps them: a leading 1, then finite features */
+	for (int64 i = 0; i < hdr.n; i++)
+	{
+		const double *row = state->rows + (Size) (hdr.k + 1) * i;
+
+		if (row[0] != 1.0)
+			elog(ERROR, "invalid logreg_train state: row %lld does not start with 1", (long long) i);
+		for (int j = 1; j <= hdr.k; j++)
+			if (!isfinite(row[j]))
+				elog(ERROR, "invalid logreg_train state: row %lld holds a non-finite feature", (long long) i);
+	}
 	PG_RETURN_POINTER(state);
 }
 

@@ -8,6 +8,8 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 
 #include "train_rows.h"
@@ -182,13 +184,38 @@ TrainRowsCombine(FunctionCallInfo fcinfo, const TrainRowsSpec *spec)
 }
 
 /*
- * Serialised state: the trainer's header, the options jsonb, the labels and
- * the rows, each copied as bytes (parallel workers run on the same machine).
+ * The options as JSON text (NULL: none): a state may come from outside (the
+ * text of a retention.agg_state), and text goes back through jsonb_in, which
+ * checks it, where a binary jsonb would be trusted as it is.
+ */
+static char *
+OptionsText(const TrainRows *s)
+{
+	if (s->options == NULL)
+		return NULL;
+	return JsonbToCString(NULL, &s->options->root, VARSIZE(s->options));
+}
+
+Size
+TrainRowsOptionsLength(const TrainRows *s)
+{
+	char	   *text = OptionsText(s);
+	Size		len = text ? strlen(text) : 0;
+
+	if (text)
+		pfree(text);
+	return len;
+}
+
+/*
+ * Serialised state: the trainer's header, the options as JSON text, the
+ * labels and the rows, copied as bytes.
  */
 bytea *
 TrainRowsSerialize(const TrainRows *s, const void *hdr, Size hdr_size)
 {
-	Size		options_len = s->options ? VARSIZE(s->options) : 0;
+	char	   *options = OptionsText(s);
+	Size		options_len = options ? strlen(options) : 0;
 	double		total;
 	bytea	   *result;
 	char	   *p;
@@ -208,7 +235,7 @@ TrainRowsSerialize(const TrainRows *s, const void *hdr, Size hdr_size)
 	p += hdr_size;
 	if (options_len > 0)
 	{
-		memcpy(p, s->options, options_len);
+		memcpy(p, options, options_len);
 		p += options_len;
 	}
 	if (s->n > 0)
@@ -250,10 +277,17 @@ TrainRowsReadPayload(TrainRows *s, const char *p, int32 options_len, int64 n)
 {
 	if (options_len > 0)
 	{
-		s->options = palloc(options_len);
-		memcpy(s->options, p, options_len);
-		if (VARSIZE(s->options) != options_len)
-			elog(ERROR, "invalid %s state: bad options length", s->spec->name);
+		char	   *text = palloc(options_len + 1);
+
+		memcpy(text, p, options_len);
+		text[options_len] = '\0';
+		if (strlen(text) != (Size) options_len)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("invalid %s state: options hold a NUL byte", s->spec->name)));
+		/* jsonb_in checks the text; an object is checked where it is parsed */
+		s->options = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+		pfree(text);
 		p += options_len;
 	}
 	if (n > 0)
@@ -263,5 +297,8 @@ TrainRowsReadPayload(TrainRows *s, const char *p, int32 options_len, int64 n)
 		p += sizeof(bool) * n;
 		memcpy(s->rows, p, sizeof(double) * (s->k + s->spec->lead) * n);
 		s->n = n;
+		/* a bool is one byte that the trainers read as 0 or 1 */
+		for (int64 i = 0; i < n; i++)
+			s->labels[i] = s->labels[i] != 0;
 	}
 }

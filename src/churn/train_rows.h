@@ -94,4 +94,7 @@ extern TrainRows *TrainRowsEmpty(MemoryContext ctx, const TrainRowsSpec *spec, i
 								 int64 n_skipped, double max_bytes);
 extern void TrainRowsReadPayload(TrainRows *s, const char *p, int32 options_len, int64 n);
 
+/* the length of the options in the serialised state (JSON text) */
+extern Size TrainRowsOptionsLength(const TrainRows *s);
+
 #endif							/* RETENTION_TRAIN_ROWS_H */

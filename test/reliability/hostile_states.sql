@@ -4,7 +4,7 @@
 -- The fuzzer (fuzz_states.sh) covers the class, binary input included;
 -- these pin the known cases.
 BEGIN;
-SELECT plan(19);
+SELECT plan(25);
 
 CREATE ROLE hostile_states_role;
 GRANT USAGE ON SCHEMA retention TO hostile_states_role;
@@ -17,6 +17,16 @@ CREATE TEMP TABLE acts AS
 SELECT user_id, retention.user_activity(ts, 'month') AS m, retention.user_activity(ts, 'day') AS d
   FROM ev GROUP BY user_id;
 GRANT SELECT ON acts TO hostile_states_role;
+-- a logreg_train state (retention.agg_state) as bytes: agg_state header,
+-- the trainer's header (k, options length, n, skipped, memory cap), the
+-- options as JSON text at byte 48, the label, the row {1, 1, 2}
+CREATE TEMP TABLE lr AS
+SELECT decode(retention.logreg_train_accum(NULL, true, '{1,2}', '{"lambda": 1}')::text, 'base64') AS b;
+GRANT SELECT ON lr TO hostile_states_role;
+CREATE FUNCTION pg_temp.lr_state(b bytea) RETURNS retention.agg_state
+LANGUAGE sql AS $$ SELECT encode(b, 'base64')::retention.agg_state $$;
+CREATE FUNCTION pg_temp.lr_with(pos int, bytes bytea) RETURNS text
+LANGUAGE sql AS $$ SELECT encode(overlay(b PLACING bytes FROM pos + 1), 'base64') FROM lr $$;
 SET ROLE hostile_states_role;
 
 -- the issue's inputs
@@ -85,6 +95,22 @@ SELECT throws_ok($$SELECT 'day:3:9:4:1010'::retention.activity$$, '22P02', NULL,
 SELECT is('month:-:-8:0:'::retention.activity::text, 'month:-:-8:0:',
           'in: the empty activity of a user active before 2000 (as user_activity writes it)');
 RESET ROLE;
+
+-- logreg_train states carry their options: as a binary jsonb they were
+-- trusted (a jsonb container claiming 268 million entries crashed the
+-- server); now they are JSON text that goes through jsonb_in
+SELECT throws_ok($$SELECT retention.logreg_train_final('U0dBUgMAAQAAAAAAdAEAAAIAAAAgAAAAAQAAAAAAAAAAAAAAAAAAAAAAAAAAANBBgAAAAP///y8GAACACgAAEGxhbWJkYQAAIAAAAACAAQABAAAAAAAA8D8AAAAAAADwPwAAAAAAAABA'::retention.agg_state)$$,
+                 '22P03', NULL, 'logreg state: the binary jsonb options of a crash, refused');
+SELECT lives_ok(format('SELECT retention.logreg_train_final(%L::retention.agg_state)', pg_temp.lr_with(0, ''::bytea)),
+                'logreg state: the real state works');
+SELECT throws_ok(format('SELECT retention.logreg_train_final(%L::retention.agg_state)', pg_temp.lr_with(48, '{"lambda": 1x'::bytea)),
+                 '22P02', NULL, 'logreg state: options that are not JSON');
+SELECT throws_ok(format('SELECT retention.logreg_train_final(%L::retention.agg_state)', pg_temp.lr_with(48, '[1,2,3,4,5,6]'::bytea)),
+                 '22023', NULL, 'logreg state: options that are not an object');
+SELECT throws_ok(format('SELECT retention.logreg_train_final(%L::retention.agg_state)', pg_temp.lr_with(62, '\x000000000000f87f'::bytea)),
+                 '22P02', NULL, 'logreg state: a NaN feature');
+SELECT throws_ok(format('SELECT retention.logreg_train_final(%L::retention.agg_state)', pg_temp.lr_with(24, '\xffffff7f'::bytea)),
+                 '22P02', NULL, 'logreg state: an options length past the end');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -111,6 +111,8 @@ INSERT INTO pg_temp.argument_overrides VALUES
     ('bgbb_fit', 'n', 'r.bb_n'),
     ('coxph_train', 'options', 'r.cox_options'),
     ('gbdt_train', 'options', $$'{"max_iter": 10, "subsample": 0.5, "seed": 3}'::jsonb$$),
+    -- options travel from the workers to the leader inside the state
+    ('logreg_train', 'options', $$'{"lambda": 0.5, "max_iter": 50}'::jsonb$$),
     -- a funnel over the fixture's view, cart and purchase events (stage one
     -- runs per user, as funnel() groups it), and stage two over results of
     -- a three-step funnel: furthest step 0 to 3, seconds between steps
