@@ -215,13 +215,15 @@ gbdt_train_accum(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggctx;
 	TrainRows  *state;
+	Datum		value;
 	ArrayType  *features;
 	int			n;
 	double	   *row;
 
-	state = TrainRowsAccumBegin(fcinfo, &gbdt_rows, &aggctx, &features);
-	if (features == NULL)
+	state = TrainRowsAccumBegin(fcinfo, &gbdt_rows, &aggctx, &value);
+	if (value == (Datum) 0)
 		PG_RETURN_POINTER(state);
+	features = DatumGetArrayTypeP(value);
 	if (ARR_ELEMTYPE(features) != FLOAT8OID)
 		elog(ERROR, "gbdt_train_accum: features must be float8[]");
 	if (ARR_NDIM(features) != 1 || ARR_DIMS(features)[0] < 1)

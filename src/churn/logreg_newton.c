@@ -480,21 +480,20 @@ LogregCheckNames(const LogregOptions *opts, int k)
  * feature query is wrong.
  */
 int
-LogregTrainingRow(ArrayType *features, int expected, bool *usable)
+LogregTrainingPeek(const Float8ArrayPeek *features, int expected, bool *usable)
 {
 	int			n;
-	const double *x;
 
-	if (ARR_NDIM(features) == 0)
+	if (features->ndim == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("feature vector must not be empty")));
-	if (ARR_NDIM(features) != 1)
+	if (features->ndim != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("feature vector must be one-dimensional"),
-				 errdetail("The array has %d dimensions.", ARR_NDIM(features))));
-	n = ARR_DIMS(features)[0];
+				 errdetail("The array has %d dimensions.", features->ndim)));
+	n = features->n;
 	TrainRowsCheckWidth(expected, n);
 	if (n > LOGREG_MAX_FEATURES)
 		ereport(ERROR,
@@ -502,18 +501,22 @@ LogregTrainingRow(ArrayType *features, int expected, bool *usable)
 				 errmsg("feature vector has %d elements, more than the %d a model may have",
 						n, LOGREG_MAX_FEATURES)));
 
-	*usable = true;
-	if (ARR_HASNULL(features) && array_contains_nulls(features))
+	*usable = !features->hasnull;
+	for (int j = 0; j < n && *usable; j++)
 	{
-		*usable = false;
-		return n;
+		double		x;
+
+		memcpy(&x, features->data + j * sizeof(double), sizeof(double));
+		*usable = isfinite(x);
 	}
-	x = (const double *) ARR_DATA_PTR(features);
-	for (int j = 0; j < n; j++)
-		if (!isfinite(x[j]))
-		{
-			*usable = false;
-			break;
-		}
 	return n;
+}
+
+int
+LogregTrainingRow(ArrayType *features, int expected, bool *usable)
+{
+	Float8ArrayPeek peek;
+
+	PeekFloat8Array(PointerGetDatum(features), &peek);
+	return LogregTrainingPeek(&peek, expected, usable);
 }

@@ -77,6 +77,9 @@ extern double LogregRelativeStep(const double *d, double t, const double *beta, 
 extern void LogregResolveClassWeights(LogregOptions *opts, double n_pos, double n);
 extern void LogregCheckNames(const LogregOptions *opts, int k);
 extern int	LogregTrainingRow(ArrayType *features, int expected, bool *usable);
+/* the same, for a peeked float8[] (float_array.h) */
+struct Float8ArrayPeek;
+extern int	LogregTrainingPeek(const struct Float8ArrayPeek *features, int expected, bool *usable);
 
 /*
  * Add one row to the sums at coefficients beta (length p, intercept first

@@ -54,19 +54,21 @@ HashRow(const double *row, int width)
 
 #define RADIX_BITS 11
 #define RADIX_SIZE (1 << RADIX_BITS)
+#define PREFIX_SHIFT (64 - 2 * RADIX_BITS)
 
 /*
- * Sorts keys by hash: a stable least-significant-digit radix sort, six
- * passes of 11 bits, through a second array (several times faster than a
- * comparison sort of a million keys); a pass whose digit is the same for
- * every key is skipped.  Returns the array holding the result.
+ * Sorts keys by the top 22 bits of their hash: a stable least-significant-
+ * digit radix sort, two passes of 11 bits, through a second array; a pass
+ * whose digit is the same for every key is skipped.  Returns the array
+ * holding the result.  A million keys fall in four million prefixes, so
+ * what is left to order is runs of about one key (OrderRuns).
  */
 static RowKey *
-RadixSortKeys(RowKey *keys, RowKey *other, int64 n)
+RadixSortPrefixes(RowKey *keys, RowKey *other, int64 n)
 {
 	Size	   *count = palloc(sizeof(Size) * RADIX_SIZE);
 
-	for (int shift = 0; shift < 64; shift += RADIX_BITS)
+	for (int shift = PREFIX_SHIFT; shift < 64; shift += RADIX_BITS)
 	{
 		Size		sum = 0;
 		RowKey	   *swap;
@@ -92,44 +94,49 @@ RadixSortKeys(RowKey *keys, RowKey *other, int64 n)
 	return keys;
 }
 
+typedef struct RowsContext
+{
+	const double *rows;
+	int			width;
+} RowsContext;
+
+/* by the whole hash, then by the rows themselves */
+static int
+CompareKeys(const void *a, const void *b, void *arg)
+{
+	const RowKey *x = a;
+	const RowKey *y = b;
+	const RowsContext *cxt = arg;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return CompareRows(cxt->rows + x->index * cxt->width,
+					   cxt->rows + y->index * cxt->width, cxt->width);
+}
+
 /*
- * Rows with equal hashes (equal rows, or a 64-bit collision) in the order of
- * the rows themselves: an insertion sort of each run, which is almost always
- * one key long.  Equal rows are interchangeable, so this order is canonical.
+ * Keys sharing a hash prefix in the order of their whole hash, then of the
+ * rows themselves (equal hashes: equal rows, or a 64-bit collision).  A
+ * comparison sort, so that rows crafted to share a prefix cost n log n, not
+ * n^2.  Equal rows are interchangeable, so the order is canonical: the same
+ * as sorting the whole hashes.
  */
 static void
-OrderHashTies(RowKey *keys, int64 n, const double *rows, int width)
+OrderRuns(RowKey *keys, int64 n, const double *rows, int width)
 {
+	RowsContext cxt = {rows, width};
 	int64		run = 0;
 
 	for (int64 i = 1; i <= n; i++)
 	{
-		if (i < n && keys[i].hash == keys[run].hash)
+		if (i < n && (keys[i].hash >> PREFIX_SHIFT) == (keys[run].hash >> PREFIX_SHIFT))
 			continue;
-		for (int64 a = run + 1; a < i; a++)
-		{
-			RowKey		key = keys[a];
-			int64		b = a;
-
-			while (b > run && CompareRows(rows + keys[b - 1].index * width,
-										  rows + key.index * width, width) > 0)
-			{
-				keys[b] = keys[b - 1];
-				b--;
-			}
-			keys[b] = key;
-		}
+		if (i - run > 1)
+			qsort_arg(keys + run, i - run, sizeof(RowKey), CompareKeys, &cxt);
 		run = i;
 	}
 }
 
-/*
- * Fills keys (n of them; spare is scratch of the same size) with the rows'
- * canonical order and returns the array holding it (keys or spare).  Each
- * row is width doubles whose leading slot holds 1.0; the label goes into
- * that slot while the row is hashed, so rows differing only in their label
- * are told apart, and the slot is put back.
- */
 RowKey *
 RowKeysInOrder(RowKey *keys, RowKey *spare, double *rows, const bool *labels,
 			   int64 n, int width)
@@ -145,7 +152,7 @@ RowKeysInOrder(RowKey *keys, RowKey *spare, double *rows, const bool *labels,
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
-	keys = RadixSortKeys(keys, spare, n);
-	OrderHashTies(keys, n, rows, width);
+	keys = RadixSortPrefixes(keys, spare, n);
+	OrderRuns(keys, n, rows, width);
 	return keys;
 }

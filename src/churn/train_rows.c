@@ -35,7 +35,7 @@ NewState(MemoryContext ctx, const TrainRowsSpec *spec, Jsonb *options)
 
 TrainRows *
 TrainRowsAccumBegin(FunctionCallInfo fcinfo, const TrainRowsSpec *spec,
-					MemoryContext *aggctx, ArrayType **features)
+					MemoryContext *aggctx, Datum *features)
 {
 	TrainRows  *state;
 
@@ -50,10 +50,10 @@ TrainRowsAccumBegin(FunctionCallInfo fcinfo, const TrainRowsSpec *spec,
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 	{
 		state->n_skipped++;
-		*features = NULL;
+		*features = (Datum) 0;
 	}
 	else
-		*features = PG_GETARG_ARRAYTYPE_P(2);
+		*features = PG_GETARG_DATUM(2);	/* not detoasted: the caller knows how */
 	return state;
 }
 

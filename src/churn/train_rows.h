@@ -59,7 +59,7 @@ TrainRowsRowBytes(const TrainRows *s)
  * features [, options].
  */
 extern TrainRows *TrainRowsAccumBegin(FunctionCallInfo fcinfo, const TrainRowsSpec *spec,
-									  MemoryContext *aggctx, ArrayType **features);
+									  MemoryContext *aggctx, Datum *features);
 
 /* room for one more row of k features; returns where it goes (lead first) */
 extern double *TrainRowsAppend(MemoryContext ctx, TrainRows *s, int k);

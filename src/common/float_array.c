@@ -90,3 +90,48 @@ Float8ArrayFromValues(const double *values, int n)
 	memcpy(ARR_DATA_PTR(result), values, sizeof(double) * n);
 	return result;
 }
+
+void
+PeekFloat8Array(Datum value, Float8ArrayPeek *peek)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(value);
+	ArrayType  *array;
+
+	if (VARATT_IS_SHORT(v))
+	{
+		/* the fields of ArrayType after its 4-byte header, read unaligned */
+		const char *p = VARDATA_SHORT(v);
+		Size		len = VARSIZE_SHORT(v) - VARHDRSZ_SHORT;
+		int32		ndim;
+		int32		dataoffset;
+		Oid			elemtype;
+		int32		n;
+		Size		offset = ARR_OVERHEAD_NONULLS(1) - VARHDRSZ;
+
+		if (len >= offset)
+		{
+			memcpy(&ndim, p, sizeof(int32));
+			memcpy(&dataoffset, p + sizeof(int32), sizeof(int32));
+			memcpy(&elemtype, p + 2 * sizeof(int32), sizeof(Oid));
+			memcpy(&n, p + 2 * sizeof(int32) + sizeof(Oid), sizeof(int32));
+			if (ndim == 1 && dataoffset == 0 && elemtype == FLOAT8OID && n >= 0 &&
+				(Size) n <= (len - offset) / sizeof(float8))
+			{
+				peek->ndim = 1;
+				peek->n = n;
+				peek->hasnull = false;
+				peek->data = p + offset;
+				return;
+			}
+		}
+	}
+	array = DatumGetArrayTypeP(value);
+	if (ARR_ELEMTYPE(array) != FLOAT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("array must be of type float8[]")));
+	peek->ndim = ARR_NDIM(array);
+	peek->n = peek->ndim == 1 ? ARR_DIMS(array)[0] : 0;
+	peek->hasnull = ARR_HASNULL(array) && array_contains_nulls(array);
+	peek->data = ARR_DATA_PTR(array);
+}

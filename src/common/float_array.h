@@ -26,6 +26,23 @@ extern void CheckFloat8ArrayFinite(const float8 *values, int n, const char *argn
  */
 extern int	Float8ArrayLength(ArrayType *array);
 
+/*
+ * A float8[] argument as it is, without the copy that detoasting makes of a
+ * short (1-byte header) value, the form a table stores a small array in:
+ * an aggregate reading one per row would otherwise copy every one.  Values
+ * that are compressed, out of line or hold NULLs are detoasted as usual.
+ * The elements may be unaligned: read them with memcpy.
+ */
+typedef struct Float8ArrayPeek
+{
+	int			ndim;
+	int			n;				/* elements, for one dimension (else 0) */
+	bool		hasnull;		/* holds at least one NULL */
+	const char *data;			/* the n elements (no NULLs) */
+} Float8ArrayPeek;
+
+extern void PeekFloat8Array(Datum value, Float8ArrayPeek *peek);
+
 /* A new one-dimensional float8[] holding n values. */
 extern ArrayType *Float8ArrayFromValues(const double *values, int n);
 
