@@ -4,7 +4,7 @@
 -- The fuzzer (fuzz_states.sh) covers the class, binary input included;
 -- these pin the known cases.
 BEGIN;
-SELECT plan(27);
+SELECT plan(29);
 
 CREATE ROLE hostile_states_role;
 GRANT USAGE ON SCHEMA retention TO hostile_states_role;
@@ -111,6 +111,13 @@ SELECT throws_ok($$SELECT 'day:3:9:4:1010'::retention.activity$$, '22P02', NULL,
                  'in: bitmap ending inactive');
 SELECT is('month:-:-8:0:'::retention.activity::text, 'month:-:-8:0:',
           'in: the empty activity of a user active before 2000 (as user_activity writes it)');
+
+-- a model's std_err must be an object: its keys were looked up in an array
+-- as if it were one, reading past the value (the server crashed)
+SELECT throws_ok($$SELECT '{"r":1,"alpha":2,"a":3,"b":4,"std_err":["\u0001\u0040","\u0011\u0050\u0062\u007e\u007e\u0010\u0010\u0018",{"r":1},"\u0001",1e+300,"\u0018",{"r":1},"\u0018\u0061\u0018\u0061","\u0072\u007f\u0020\u0050\u0020\u0040\u0062\u007e",0,"\u0061\u0072\u0020\u0050"], "log_likelihood": -3.5}'::retention.mbgnbd_model$$,
+                 '22P02', 'invalid input syntax for type mbgnbd_model', 'mbgnbd_model in: std_err an array of crafted strings');
+SELECT throws_ok($$SELECT '{"r":1,"alpha":2,"a":3,"b":4,"std_err":[1,2,3,4]}'::retention.bgnbd_model$$,
+                 '22P02', 'invalid input syntax for type bgnbd_model', 'bgnbd_model in: std_err an array');
 
 -- a worker that saw no row with a time serialises its state: SQL NULL, not a
 -- null pointer (the server crashed)
