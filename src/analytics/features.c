@@ -189,8 +189,9 @@ user_feature_values_trans(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("user_feature_values needs a cutoff, horizon, session gap, event names and churn definition")));
+	/* SQL NULL, never a null pointer, until a row counts: serialise reads it */
 	if (PG_ARGISNULL(A_TS))
-		PG_RETURN_POINTER(s);
+		return KeepState(fcinfo);
 
 	if (s == NULL)
 	{

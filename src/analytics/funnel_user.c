@@ -535,7 +535,8 @@ funnel_user_deserialize(PG_FUNCTION_ARGS)
 		char	   *name;
 
 		ByteaRead(&r, &len, sizeof(len));
-		if (len < 0)
+		/* checked before the copy is allocated: no alloc of a hostile size */
+		if (len < 0 || (Size) len > ByteaLeft(&r))
 			ByteaReaderError(&r);
 		name = MemoryContextAlloc(aggcxt, Max(len, 1));
 		ByteaRead(&r, name, len);

@@ -254,8 +254,14 @@ ModelFromJson(char *str, BtydKind kind)
 
 	model->log_likelihood = GetNumber(root, "log_likelihood", info);
 	model->n = GetNumber(root, "n", info);
-	if (ModelJsonOptionalKey(root, "std_err", &value) && value.type == jbvBinary)
+	if (ModelJsonOptionalKey(root, "std_err", &value))
 	{
+		/* keys are looked up in objects only: an array would be read as one */
+		if (value.type != jbvBinary || !JsonContainerIsObject(value.val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid input syntax for type %s", info->type_name),
+					 errdetail("Key \"std_err\" must be an object.")));
 		for (int i = 0; i < info->nparams; i++)
 			model->std_err[i] = GetNumber(value.val.binary.data,
 										  info->param_names[i], info);

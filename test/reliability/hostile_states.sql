@@ -4,7 +4,7 @@
 -- The fuzzer (fuzz_states.sh) covers the class, binary input included;
 -- these pin the known cases.
 BEGIN;
-SELECT plan(25);
+SELECT plan(29);
 
 CREATE ROLE hostile_states_role;
 GRANT USAGE ON SCHEMA retention TO hostile_states_role;
@@ -27,6 +27,23 @@ CREATE FUNCTION pg_temp.lr_state(b bytea) RETURNS retention.agg_state
 LANGUAGE sql AS $$ SELECT encode(b, 'base64')::retention.agg_state $$;
 CREATE FUNCTION pg_temp.lr_with(pos int, bytes bytea) RETURNS text
 LANGUAGE sql AS $$ SELECT encode(overlay(b PLACING bytes FROM pos + 1), 'base64') FROM lr $$;
+-- rows no partial state of user_feature_values counts; a real table (workers
+-- cannot read temporary ones)
+CREATE TABLE public.hostile_null_ts AS
+SELECT NULL::timestamptz AS ts, 'view'::text AS event_type FROM generate_series(1, 5000);
+ANALYZE public.hostile_null_ts;
+GRANT SELECT ON public.hostile_null_ts TO hostile_states_role;
+CREATE FUNCTION pg_temp.plan_of(query text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    line text;
+    result text := '';
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+        result := result || line || E'\n';
+    END LOOP;
+    RETURN result;
+END
+$$;
 SET ROLE hostile_states_role;
 
 -- the issue's inputs
@@ -94,6 +111,35 @@ SELECT throws_ok($$SELECT 'day:3:9:4:1010'::retention.activity$$, '22P02', NULL,
                  'in: bitmap ending inactive');
 SELECT is('month:-:-8:0:'::retention.activity::text, 'month:-:-8:0:',
           'in: the empty activity of a user active before 2000 (as user_activity writes it)');
+
+-- a model's std_err must be an object: its keys were looked up in an array
+-- as if it were one, reading past the value (the server crashed)
+SELECT throws_ok($$SELECT '{"r":1,"alpha":2,"a":3,"b":4,"std_err":["\u0001\u0040","\u0011\u0050\u0062\u007e\u007e\u0010\u0010\u0018",{"r":1},"\u0001",1e+300,"\u0018",{"r":1},"\u0018\u0061\u0018\u0061","\u0072\u007f\u0020\u0050\u0020\u0040\u0062\u007e",0,"\u0061\u0072\u0020\u0050"], "log_likelihood": -3.5}'::retention.mbgnbd_model$$,
+                 '22P02', 'invalid input syntax for type mbgnbd_model', 'mbgnbd_model in: std_err an array of crafted strings');
+SELECT throws_ok($$SELECT '{"r":1,"alpha":2,"a":3,"b":4,"std_err":[1,2,3,4]}'::retention.bgnbd_model$$,
+                 '22P02', 'invalid input syntax for type bgnbd_model', 'bgnbd_model in: std_err an array');
+
+-- a worker that saw no row with a time serialises its state: SQL NULL, not a
+-- null pointer (the server crashed)
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+-- (a statement of its own: pgTAP's functions are not parallel safe)
+SELECT matches(pg_temp.plan_of($$CREATE TEMP TABLE ufv AS
+                   SELECT retention.user_feature_values(ts, event_type, NULL, NULL, '2024-01-01', '30 days',
+                   '30 min', 'view', 'click', 'cart', 'purchase', 'activity') AS v FROM public.hostile_null_ts$$),
+               'Partial Aggregate', 'user_feature_values over rows without a time: a parallel plan');
+CREATE TEMP TABLE ufv AS
+SELECT retention.user_feature_values(ts, event_type, NULL, NULL, '2024-01-01', '30 days', '30 min',
+                                     'view', 'click', 'cart', 'purchase', 'activity') AS v
+  FROM public.hostile_null_ts;
+SELECT is((SELECT v FROM ufv), NULL,
+          'user_feature_values: partial states of rows without a time are NULL, not a crash');
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
 RESET ROLE;
 
 -- logreg_train states carry their options: as a binary jsonb they were
