@@ -51,6 +51,7 @@
 
 #include "agg_context.h"
 #include "als.h"
+#include "linalg.h"
 #include "interactions.h"
 #include "item_knn_model.h"
 
@@ -375,22 +376,12 @@ typedef struct Csr
 	float8	   *conf;			/* confidence c = 1 + alpha * weight */
 } Csr;
 
-static inline float8
-Dot(const float8 *a, const float8 *b, int f)
-{
-	float8		s = 0.0;
-
-	for (int j = 0; j < f; j++)
-		s += a[j] * b[j];
-	return s;
-}
-
 /* out = G v for the symmetric f x f matrix G */
 static inline void
 SymMul(const float8 *g, const float8 *v, float8 *out, int f)
 {
 	for (int r = 0; r < f; r++)
-		out[r] = Dot(g + (Size) r * f, v, f);
+		out[r] = VecDot(g + (Size) r * f, v, f);
 }
 
 /* G = Y'Y + regularization I over n rows of Y */
@@ -444,13 +435,13 @@ SolveSide(float8 *x, int64 n_rows, const float8 *y, const Csr *m, const float8 *
 		{
 			const float8 *yi = y + (Size) m->col[t] * f;
 			float8		c = m->conf[t];
-			float8		coef = c - (c - 1.0) * Dot(yi, xu, f);
+			float8		coef = c - (c - 1.0) * VecDot(yi, xu, f);
 
 			for (int j = 0; j < f; j++)
 				r[j] += coef * yi[j];
 		}
 		memcpy(p, r, sizeof(float8) * f);
-		rsold = Dot(r, r, f);
+		rsold = VecDot(r, r, f);
 
 		for (int step = 0; step < cg_steps; step++)
 		{
@@ -465,12 +456,12 @@ SolveSide(float8 *x, int64 n_rows, const float8 *y, const Csr *m, const float8 *
 			for (int64 t = m->start[u]; t < m->start[u + 1]; t++)
 			{
 				const float8 *yi = y + (Size) m->col[t] * f;
-				float8		coef = (m->conf[t] - 1.0) * Dot(yi, p, f);
+				float8		coef = (m->conf[t] - 1.0) * VecDot(yi, p, f);
 
 				for (int j = 0; j < f; j++)
 					ap[j] += coef * yi[j];
 			}
-			pap = Dot(p, ap, f);
+			pap = VecDot(p, ap, f);
 			/* A is positive definite; a non-positive p'Ap means p is ~0 */
 			if (!(pap > 0.0))
 				break;
@@ -480,7 +471,7 @@ SolveSide(float8 *x, int64 n_rows, const float8 *y, const Csr *m, const float8 *
 				xu[j] += a * p[j];
 				r[j] -= a * ap[j];
 			}
-			rsnew = Dot(r, r, f);
+			rsnew = VecDot(r, r, f);
 			if (rsnew < 1e-20)
 				break;
 			for (int j = 0; j < f; j++)
