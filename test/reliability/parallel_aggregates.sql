@@ -137,6 +137,7 @@ SELECT p.oid::regprocedure AS agg,
  WHERE p.pronamespace = 'retention'::regnamespace AND g.aggkind = 'n';
 
 -- Runs the aggregate once without workers and once with them forced on.
+CREATE SEQUENCE pg_temp.pa_runs;
 CREATE FUNCTION pg_temp.run(agg regprocedure, args text[],
     OUT serial text, OUT parallel text, OUT partial_aggregate boolean, OUT workers integer,
     OUT error text)
@@ -148,17 +149,18 @@ DECLARE
     query text := format('CREATE TABLE public.%%I AS SELECT %s(%s)::text AS v FROM public.pa_rows r',
                          agg::oid::regproc, array_to_string(args, ', '));
     plan jsonb;
+    tag text := agg::oid || '_' || nextval('pg_temp.pa_runs');
 BEGIN
     PERFORM set_config('max_parallel_workers_per_gather', '0', true);
-    EXECUTE format(query, 'pa_serial_' || agg::oid);
-    EXECUTE format('SELECT v FROM public.%I', 'pa_serial_' || agg::oid) INTO serial;
+    EXECUTE format(query, 'pa_serial_' || tag);
+    EXECUTE format('SELECT v FROM public.%I', 'pa_serial_' || tag) INTO serial;
 
     PERFORM set_config('max_parallel_workers_per_gather', '2', true);
     PERFORM set_config('parallel_setup_cost', '0', true);
     PERFORM set_config('parallel_tuple_cost', '0', true);
     PERFORM set_config('min_parallel_table_scan_size', '0', true);
-    EXECUTE 'EXPLAIN (ANALYZE, FORMAT JSON) ' || format(query, 'pa_parallel_' || agg::oid) INTO plan;
-    EXECUTE format('SELECT v FROM public.%I', 'pa_parallel_' || agg::oid) INTO parallel;
+    EXECUTE 'EXPLAIN (ANALYZE, FORMAT JSON) ' || format(query, 'pa_parallel_' || tag) INTO plan;
+    EXECUTE format('SELECT v FROM public.%I', 'pa_parallel_' || tag) INTO parallel;
     PERFORM set_config('max_parallel_workers_per_gather', '0', true);
 
     partial_aggregate := jsonb_path_exists(plan, 'strict $.**."Partial Mode" ? (@ == "Partial")');
@@ -216,6 +218,41 @@ SELECT todo_end();
 SELECT diag(format('parallel: %s aggregates, %s compared in parallel', count(*),
                    count(*) FILTER (WHERE partial_aggregate AND workers > 0 AND error IS NULL)))
   FROM pg_temp.outcomes;
+
+-- NULL arguments on a parallel plan: each argument of each aggregate NULL
+-- on every row, then on two rows in three.  A worker whose rows are all
+-- skipped hands the leader an empty state, which its serialise, deserialise
+-- and combine functions must take (a null pointer there crashed the server
+-- once).  Each run either gives the serial answer or raises an error that
+-- is not internal (XX...).
+CREATE TABLE pg_temp.null_cases AS
+SELECT s.agg, i AS argno, v.variant,
+       (SELECT array_agg(CASE WHEN j <> i THEN s.args[j]
+                              WHEN v.variant = 'every row' THEN format('NULL::%s', p.proargtypes[j - 1]::regtype)
+                              ELSE format('CASE WHEN mod(r.i, 3) = 0 THEN %s END', s.args[j]) END
+                         ORDER BY j)
+          FROM generate_subscripts(s.args, 1) j) AS args
+  FROM pg_temp.subjects s
+  JOIN pg_proc p ON p.oid = s.agg,
+       generate_subscripts(s.args, 1) i,
+       (VALUES ('every row'), ('two rows in three')) v(variant)
+ WHERE array_position(s.args, NULL) IS NULL;
+
+CREATE TABLE pg_temp.null_outcomes AS
+SELECT c.agg, c.argno, c.variant, r.*
+  FROM pg_temp.null_cases c, LATERAL pg_temp.run(c.agg, c.args) r;
+
+SELECT ok(o.error IS NULL OR o.error !~ '^XX',
+          format('aggregate %s, argument %s NULL on %s in parallel: %s', o.agg, o.argno, o.variant,
+                 coalesce('error ' || o.error, 'a result')))
+  FROM pg_temp.null_outcomes o
+ ORDER BY o.agg::text, o.argno, o.variant;
+SELECT is(o.parallel, o.serial,
+          format('aggregate %s, argument %s NULL on %s: the same result with workers as without',
+                 o.agg, o.argno, o.variant))
+  FROM pg_temp.null_outcomes o
+ WHERE o.error IS NULL AND o.agg NOT IN (SELECT agg FROM pg_temp.known_order_dependent)
+ ORDER BY o.agg::text, o.argno, o.variant;
 
 SELECT * FROM finish();
 ROLLBACK;
