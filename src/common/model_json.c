@@ -98,7 +98,12 @@ ModelJsonInvalid(const ModelJsonReader *r, const char *detail)
 JsonbValue *
 ModelJsonKey(const ModelJsonReader *r, JsonbContainer *object, const char *key)
 {
-	JsonbValue *v = getKeyJsonValueFromContainer(object, key, strlen(key), NULL);
+	JsonbValue *v;
+
+	/* getKeyJsonValueFromContainer reads any container as an object */
+	if (!JsonContainerIsObject(object))
+		ModelJsonInvalid(r, psprintf("The key \"%s\" belongs in an object, and this is not one.", key));
+	v = getKeyJsonValueFromContainer(object, key, strlen(key), NULL);
 
 	if (v == NULL)
 		ModelJsonInvalid(r, psprintf("The key \"%s\" is missing.", key));
@@ -108,7 +113,9 @@ ModelJsonKey(const ModelJsonReader *r, JsonbContainer *object, const char *key)
 bool
 ModelJsonOptionalKey(JsonbContainer *object, const char *key, JsonbValue *v)
 {
-	if (getKeyJsonValueFromContainer(object, key, strlen(key), v) == NULL)
+	/* an array or scalar has no keys (and would be read as an object) */
+	if (!JsonContainerIsObject(object) ||
+		getKeyJsonValueFromContainer(object, key, strlen(key), v) == NULL)
 		return false;
 	return v->type != jbvNull;
 }

@@ -160,7 +160,8 @@ JsonNumberArray(JsonbContainer *object, const char *key, double **out, bool allo
 				int max, const char *type_name)
 {
 	JsonbValue	v;
-	JsonbValue *found = getKeyJsonValueFromContainer(object, key, strlen(key), &v);
+	JsonbValue *found = JsonContainerIsObject(object) ?
+		getKeyJsonValueFromContainer(object, key, strlen(key), &v) : NULL;
 	JsonbIterator *it;
 	JsonbValue	elem;
 	JsonbIteratorToken tok;

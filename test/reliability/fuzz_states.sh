@@ -5,7 +5,8 @@
 # Real aggregate states and binary values, mutated field by field, fed to
 # every function of the extension that takes them (read from the catalogue)
 # and, for binary values, to the types' receive functions through COPY
-# (FORMAT binary), all as a role holding only USAGE on schema retention and
+# (FORMAT binary), and mutants of real models' JSON text through their
+# types' input, all as a role holding only USAGE on schema retention and
 # EXECUTE on its functions.  Passes when the server never restarts (every
 # call returns or raises an error), recv gives the verdict in gives on the
 # same value, what recv accepted round-trips through text and no call raises
