@@ -413,6 +413,16 @@ UserTableDeserialize(UserTable *table, StringInfo buf)
 				e->bits.words = palloc(nwords * sizeof(uint64));
 				ReadBytes(buf, e->bits.words, nwords * sizeof(uint64));
 			}
+			/*
+			 * No bit past nbits: MergeEntry shifts whole words into place,
+			 * and a stray high bit would be carried into the word after the
+			 * bitmap, past the user's entry or allocation.
+			 */
+			if (e->nbits % 64 != 0 &&
+				(UserWords(e)[nwords - 1] >> (e->nbits % 64)) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+						 errmsg("retention aggregate state has bits set past a bitmap of %d bits", e->nbits)));
 			hashes[i] = HashId(e->user_id);
 			__builtin_prefetch(&table->hash->data[hashes[i] & table->hash->sizemask], 1);
 		}

@@ -317,7 +317,8 @@ AccumBlock(double *s, int k, int p, const double *beta, const double *rows,
 	for (int i = 0; i < nb; i++)
 	{
 		const double *xe = rows + (Size) (k + 1) * i + off;
-		bool		label = labels[i];
+		/* the class as 0 or 1 whatever byte the bool holds: it indexes */
+		int			label = *(const unsigned char *) &labels[i] != 0;
 		double		weight = label ? opts->weight_pos : opts->weight_neg;
 		double		y = label ? 1.0 : 0.0;
 		double		z = 0.0;

@@ -297,8 +297,17 @@ TrainRowsReadPayload(TrainRows *s, const char *p, int32 options_len, int64 n)
 		p += sizeof(bool) * n;
 		memcpy(s->rows, p, sizeof(double) * (s->k + s->spec->lead) * n);
 		s->n = n;
-		/* a bool is one byte that the trainers read as 0 or 1 */
+		/*
+		 * A bool must hold 0 or 1: the compiler may use one as an index as
+		 * it is.  Read the bytes as what they are, unsigned chars, to make
+		 * them so (s->labels[i] != 0 on the bool itself may compile to
+		 * nothing).
+		 */
 		for (int64 i = 0; i < n; i++)
-			s->labels[i] = s->labels[i] != 0;
+		{
+			unsigned char *byte = (unsigned char *) &s->labels[i];
+
+			*byte = (*byte != 0);
+		}
 	}
 }

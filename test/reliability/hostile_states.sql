@@ -4,7 +4,7 @@
 -- The fuzzer (fuzz_states.sh) covers the class, binary input included;
 -- these pin the known cases.
 BEGIN;
-SELECT plan(29);
+SELECT plan(31);
 
 CREATE ROLE hostile_states_role;
 GRANT USAGE ON SCHEMA retention TO hostile_states_role;
@@ -157,6 +157,25 @@ SELECT throws_ok(format('SELECT retention.logreg_train_final(%L::retention.agg_s
                  '22P02', NULL, 'logreg state: a NaN feature');
 SELECT throws_ok(format('SELECT retention.logreg_train_final(%L::retention.agg_state)', pg_temp.lr_with(24, '\xffffff7f'::bytea)),
                  '22P02', NULL, 'logreg state: an options length past the end');
+
+-- a label byte other than 0 or 1 is read as 1 (it indexed an array of two
+-- in the Newton passes, past its end, and crashed the server)
+SELECT is(retention.logreg_train_final(pg_temp.lr_state(overlay(b PLACING '\xff'::bytea FROM 62)))::text,
+          retention.logreg_train_final(pg_temp.lr_state(b))::text,
+          'logreg state: a label byte of 255 is a true label')
+  FROM lr;
+-- a retention state whose bitmap has bits past its length: cohort finals
+-- walked them as periods, past their matrix
+CREATE AGGREGATE pg_temp.retention_state(bigint, timestamptz, integer, text)
+    (SFUNC = retention.retention_rate_trans, STYPE = retention.agg_state, COMBINEFUNC = retention.retention_combine);
+CREATE TEMP TABLE one_user AS
+SELECT 7::bigint AS user_id, timestamptz '2024-01-01' + g * interval '1 day' AS ts FROM generate_series(0, 9) g;
+SELECT throws_ok(format('SELECT retention.retention_rate_final(%L::retention.agg_state)',
+                        (SELECT encode(set_byte(b, length(b) - 1, 255), 'base64')
+                           FROM (SELECT decode(pg_temp.retention_state(user_id, ts, 1, 'day')::text, 'base64') AS b
+                                   FROM one_user) s)),
+                 '22P03', 'retention aggregate state has bits set past a bitmap of 10 bits',
+                 'retention state: bits past the bitmap are refused');
 
 SELECT * FROM finish();
 ROLLBACK;
