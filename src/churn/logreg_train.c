@@ -198,11 +198,10 @@ logreg_train_serialize(PG_FUNCTION_ARGS)
 	SerialHeader hdr;
 
 	hdr.k = state->k;
-	hdr.options_len = (int32) TrainRowsOptionsLength(state);
 	hdr.n = state->n;
 	hdr.n_skipped = state->n_skipped;
 	hdr.max_bytes = state->max_bytes;
-	PG_RETURN_BYTEA_P(TrainRowsSerialize(state, &hdr, sizeof(hdr)));
+	PG_RETURN_BYTEA_P(TrainRowsSerialize(state, &hdr, sizeof(hdr), &hdr.options_len));
 }
 
 /* Returns a training state from its bytea form, checking every length. */

@@ -196,23 +196,12 @@ OptionsText(const TrainRows *s)
 	return JsonbToCString(NULL, &s->options->root, VARSIZE(s->options));
 }
 
-Size
-TrainRowsOptionsLength(const TrainRows *s)
-{
-	char	   *text = OptionsText(s);
-	Size		len = text ? strlen(text) : 0;
-
-	if (text)
-		pfree(text);
-	return len;
-}
-
 /*
  * Serialised state: the trainer's header, the options as JSON text, the
  * labels and the rows, copied as bytes.
  */
 bytea *
-TrainRowsSerialize(const TrainRows *s, const void *hdr, Size hdr_size)
+TrainRowsSerialize(const TrainRows *s, void *hdr, Size hdr_size, int32 *options_len_field)
 {
 	char	   *options = OptionsText(s);
 	Size		options_len = options ? strlen(options) : 0;
@@ -220,6 +209,8 @@ TrainRowsSerialize(const TrainRows *s, const void *hdr, Size hdr_size)
 	bytea	   *result;
 	char	   *p;
 
+	/* the header records the length of the text written below */
+	*options_len_field = (int32) options_len;
 	total = (double) VARHDRSZ + hdr_size + options_len +
 		(double) s->n * (sizeof(bool) + sizeof(double) * (s->k + s->spec->lead));
 	if (total > MaxAllocSize)

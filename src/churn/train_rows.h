@@ -81,7 +81,8 @@ extern void TrainRowsCheckWidth(int have, int got);
 extern Datum TrainRowsCombine(FunctionCallInfo fcinfo, const TrainRowsSpec *spec);
 
 /* The serialised state: the trainer's header, then options, labels and rows. */
-extern bytea *TrainRowsSerialize(const TrainRows *s, const void *hdr, Size hdr_size);
+extern bytea *TrainRowsSerialize(const TrainRows *s, void *hdr, Size hdr_size,
+								 int32 *options_len_field);
 
 /*
  * Reading it back: the header (*len gets the bytes after the varlena header;
@@ -93,8 +94,5 @@ extern const char *TrainRowsReadHeader(bytea *data, const TrainRowsSpec *spec,
 extern TrainRows *TrainRowsEmpty(MemoryContext ctx, const TrainRowsSpec *spec, int k,
 								 int64 n_skipped, double max_bytes);
 extern void TrainRowsReadPayload(TrainRows *s, const char *p, int32 options_len, int64 n);
-
-/* the length of the options in the serialised state (JSON text) */
-extern Size TrainRowsOptionsLength(const TrainRows *s);
 
 #endif							/* RETENTION_TRAIN_ROWS_H */
