@@ -280,7 +280,7 @@ AS 'MODULE_PATHNAME', 'cohort_matrix_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.cohort_matrix_final(@extschema@.agg_state) IS
-'final function of cohort_matrix: one row per cohort {start date as days since 2000-01-01, size, retained at 0, 1, ...}';
+'final function of cohort_matrix: one row per cohort {start date as days since 2000-01-01 (hours since 2000-01-01 00:00 for hour periods), size, retained at 0, 1, ...}';
 
 CREATE AGGREGATE @extschema@.cohort_matrix(user_id bigint, ts timestamptz, period text, mode text,
                                            is_start boolean, is_return boolean) (
@@ -292,7 +292,7 @@ CREATE AGGREGATE @extschema@.cohort_matrix(user_id bigint, ts timestamptz, perio
 );
 
 COMMENT ON AGGREGATE @extschema@.cohort_matrix(bigint, timestamptz, text, text, boolean, boolean) IS
-'cohort retention matrix in one pass (mode ''classic'', ''unbounded'', ''recurring'' or ''recurring_unbounded''): a bigint[][] with one row {start date as days since 2000-01-01, size, retained at period 0, 1, ...} per cohort, NULL where censored; see cohort_table';
+'cohort retention matrix in one pass (mode ''classic'', ''unbounded'', ''recurring'' or ''recurring_unbounded''): a bigint[][] with one row {start date as days since 2000-01-01 (hours since 2000-01-01 00:00 for hour periods), size, retained at period 0, 1, ...} per cohort, NULL where censored; see cohort_table';
 
 CREATE FUNCTION @extschema@.rolling_trans(@extschema@.agg_state, bigint, timestamptz, timestamptz, integer, interval)
 RETURNS @extschema@.agg_state
@@ -375,7 +375,7 @@ CREATE AGGREGATE @extschema@.lifecycle_matrix(user_id bigint, ts timestamptz, pe
 );
 
 COMMENT ON AGGREGATE @extschema@.lifecycle_matrix(bigint, timestamptz, text) IS
-'growth accounting in one pass: a bigint[][] with one row {period start as days since 2000-01-01, new, returning, resurrecting, -dormant} per period; see lifecycle';
+'growth accounting in one pass: a bigint[][] with one row {period start as days since 2000-01-01 (hours since 2000-01-01 00:00 for hour periods), new, returning, resurrecting, -dormant} per period; see lifecycle';
 
 CREATE FUNCTION @extschema@.stickiness_trans(@extschema@.agg_state, bigint, timestamptz, text)
 RETURNS @extschema@.agg_state
@@ -1224,18 +1224,40 @@ $$;
 COMMENT ON FUNCTION @extschema@.range_sql(name, timestamptz, timestamptz) IS
 'the SQL condition (as text) keeping the events of [date_from, date_to) (NULL: unbounded) with a time';
 
-CREATE FUNCTION @extschema@.period_complete(period_start date, period text, data_from timestamptz, data_to timestamptz)
+CREATE FUNCTION @extschema@.period_start_time(ts timestamptz, period text DEFAULT 'day')
+RETURNS timestamp
+AS 'MODULE_PATHNAME', 'period_start_time'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.period_start_time(timestamptz, text) IS
+'local start (a timestamp without time zone) of the hour, day, ISO week (Monday), month or quarter containing ts in the session time zone: the period starts of cohort_table and lifecycle';
+
+CREATE FUNCTION @extschema@.period_complete(period_start timestamp, period text, data_from timestamptz, data_to timestamptz)
 RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT period_start::pg_catalog.timestamptz OPERATOR(pg_catalog.>=) data_from
-       AND (period_start OPERATOR(pg_catalog.+) (CASE pg_catalog.lower(period) WHEN 'quarter' THEN '3 months'
-                                                   ELSE '1 ' OPERATOR(pg_catalog.||) period END)::pg_catalog.interval)::pg_catalog.timestamptz
+       AND (period_start OPERATOR(pg_catalog.+)
+            (CASE WHEN pg_catalog.lower(period) OPERATOR(pg_catalog.=) 'quarter' THEN '3 months'
+                  ELSE '1 ' OPERATOR(pg_catalog.||) period END)::pg_catalog.interval)::pg_catalog.timestamptz
            OPERATOR(pg_catalog.<=) data_to
 $$;
 
-COMMENT ON FUNCTION @extschema@.period_complete(date, text, timestamptz, timestamptz) IS
-'whether the day, week, month or quarter starting at period_start (in the session time zone) lies within [data_from, data_to]';
+COMMENT ON FUNCTION @extschema@.period_complete(timestamp, text, timestamptz, timestamptz) IS
+'whether the hour, day, week, month or quarter starting at the local time period_start (in the session time zone) lies within [data_from, data_to]';
+
+CREATE FUNCTION @extschema@.matrix_period_start(key bigint, period text)
+RETURNS timestamp
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT TIMESTAMP '2000-01-01' OPERATOR(pg_catalog.+)
+           CASE WHEN pg_catalog.lower(period) OPERATOR(pg_catalog.=) 'hour'
+                THEN pg_catalog.make_interval(hours => key::pg_catalog.int4)
+                ELSE pg_catalog.make_interval(days => key::pg_catalog.int4) END
+$$;
+
+COMMENT ON FUNCTION @extschema@.matrix_period_start(bigint, text) IS
+'the local start of the period that the first column of a cohort or lifecycle matrix names: days since 2000-01-01, or hours since 2000-01-01 00:00 for hour periods';
 DROP FUNCTION @extschema@.cohort_table(regclass, text, boolean, boolean, name, name, name, text, text);
 DROP FUNCTION @extschema@.lifecycle(regclass, text, name, name);
 DROP FUNCTION @extschema@.stickiness(regclass, text, name, name);
@@ -1254,7 +1276,7 @@ CREATE FUNCTION @extschema@.cohort_table(
     date_from timestamptz DEFAULT NULL,
     date_to timestamptz DEFAULT NULL,
     time_zone text DEFAULT NULL)
-RETURNS TABLE (breakdown text, cohort_start date, cohort_size bigint, period_number integer, retained bigint,
+RETURNS TABLE (breakdown text, cohort_start timestamp, cohort_size bigint, period_number integer, retained bigint,
                rate float8, complete boolean)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -1289,25 +1311,33 @@ BEGIN
     END IF;
     -- cohort_matrix censors each group after its own latest event; every
     -- period up to the latest event of all is observable, so the cells a
-    -- group lacks before it are filled with 0 retained users
+    -- group lacks before it are filled with 0 retained users.  The extent
+    -- of the data comes from the same scan: a second reference to the
+    -- events would make PostgreSQL materialise them.  Without a breakdown
+    -- there is nothing to group by.
     RETURN QUERY EXECUTE pg_catalog.format(
         'WITH e AS (SELECT %1$I AS u, %2$I AS t, %3$s AS s, %4$s AS r, %5$s AS b '
         '             FROM %6$s WHERE %1$I IS NOT NULL AND %7$s), '
-        '     bounds AS (SELECT COALESCE(%8$L::pg_catalog.timestamptz, pg_catalog.min(e.t)) AS lo, '
-        '                       COALESCE(%9$L::pg_catalog.timestamptz, pg_catalog.max(e.t)) AS hi, '
-        '                       @extschema@.period_start(pg_catalog.max(e.t), %10$L) AS last FROM e), '
-        '     g AS (SELECT e.b, @extschema@.cohort_matrix(e.u, e.t, %10$L, %11$L, e.s, e.r) AS m '
-        '             FROM e GROUP BY e.b), '
-        '     c AS (SELECT g.b, r.* FROM g, @extschema@.cohort_rows(g.m) r), '
+        '     g AS (SELECT %12$s AS b, @extschema@.cohort_matrix(e.u, e.t, %10$L, %11$L, e.s, e.r) AS m, '
+        '                  pg_catalog.min(e.t) AS lo, pg_catalog.max(e.t) AS hi '
+        '             FROM e %13$s), '
+        '     bounds AS (SELECT COALESCE(%8$L::pg_catalog.timestamptz, pg_catalog.min(g.lo)) AS lo, '
+        '                       COALESCE(%9$L::pg_catalog.timestamptz, pg_catalog.max(g.hi)) AS hi, '
+        '                       @extschema@.period_start_time(pg_catalog.max(g.hi), %10$L) AS last FROM g), '
+        '     c AS (SELECT g.b, @extschema@.matrix_period_start(g.m[i][1], %10$L) AS cohort_start, '
+        '                  g.m[i][2] AS cohort_size, k AS period_number, g.m[i][k OPERATOR(pg_catalog.+) 3] AS retained '
+        '             FROM g, pg_catalog.generate_subscripts(g.m, 1) AS i, '
+        '                  pg_catalog.generate_series(0, pg_catalog.array_length(g.m, 2) OPERATOR(pg_catalog.-) 3) AS k '
+        '            WHERE g.m[i][k OPERATOR(pg_catalog.+) 3] IS NOT NULL), '
         '     cells AS (SELECT DISTINCT c.b, c.cohort_start, c.cohort_size, '
-        '                      (k.n OPERATOR(pg_catalog.-) 1)::pg_catalog.int4 AS period_number, k.p::pg_catalog.date AS p '
-        '                 FROM c, bounds, pg_catalog.generate_series(c.cohort_start::pg_catalog.timestamp, '
-        '                          bounds.last::pg_catalog.timestamp, (CASE pg_catalog.lower(%10$L) WHEN ''quarter'' THEN ''3 months'' '
-        '                          ELSE ''1 '' OPERATOR(pg_catalog.||) %10$L END)::pg_catalog.interval) '
+        '                      (k.n OPERATOR(pg_catalog.-) 1)::pg_catalog.int4 AS period_number, k.p '
+        '                 FROM c, bounds, pg_catalog.generate_series(c.cohort_start, bounds.last, '
+        '                          (CASE pg_catalog.lower(%10$L) WHEN ''quarter'' THEN ''3 months'' '
+        '                           ELSE ''1 '' OPERATOR(pg_catalog.||) %10$L END)::pg_catalog.interval) '
         '                          WITH ORDINALITY AS k(p, n)) '
         'SELECT cells.b, cells.cohort_start, cells.cohort_size, cells.period_number, '
         '       COALESCE(c.retained, 0), '
-        '       COALESCE(c.rate, 0::pg_catalog.float8), '
+        '       COALESCE(c.retained, 0)::pg_catalog.float8 OPERATOR(pg_catalog./) cells.cohort_size::pg_catalog.float8, '
         '       @extschema@.period_complete(cells.p, %10$L, bounds.lo, bounds.hi) '
         '  FROM bounds, cells LEFT JOIN c ON c.b IS NOT DISTINCT FROM cells.b '
         '   AND c.cohort_start OPERATOR(pg_catalog.=) cells.cohort_start '
@@ -1318,7 +1348,9 @@ BEGIN
         CASE WHEN recurring AND unbounded THEN 'recurring_unbounded'
              WHEN recurring THEN 'recurring'
              WHEN unbounded THEN 'unbounded'
-             ELSE 'classic' END);
+             ELSE 'classic' END,
+        CASE WHEN breakdown_by IS NULL THEN 'NULL::pg_catalog.text' ELSE 'e.b' END,
+        CASE WHEN breakdown_by IS NULL THEN '' ELSE 'GROUP BY e.b' END);
     IF caller_zone IS NOT NULL THEN
         PERFORM pg_catalog.set_config('TimeZone', caller_zone, true);
     END IF;
@@ -1337,7 +1369,7 @@ CREATE FUNCTION @extschema@.lifecycle(
     date_from timestamptz DEFAULT NULL,
     date_to timestamptz DEFAULT NULL,
     time_zone text DEFAULT NULL)
-RETURNS TABLE (breakdown text, period_start date, new_users bigint, returning_users bigint,
+RETURNS TABLE (breakdown text, period_start timestamp, new_users bigint, returning_users bigint,
                resurrecting_users bigint, dormant_users bigint, complete boolean)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -1354,12 +1386,13 @@ BEGIN
     END IF;
     RETURN QUERY EXECUTE pg_catalog.format(
         'WITH e AS (SELECT %1$I AS u, %2$I AS t, %3$s AS b FROM %4$s WHERE %1$I IS NOT NULL AND %5$s), '
-        '     bounds AS (SELECT COALESCE(%6$L::pg_catalog.timestamptz, pg_catalog.min(e.t)) AS lo, '
-        '                       COALESCE(%7$L::pg_catalog.timestamptz, pg_catalog.max(e.t)) AS hi FROM e), '
-        '     g AS (SELECT e.b, @extschema@.lifecycle_matrix(e.u, e.t, %8$L) AS m FROM e GROUP BY e.b) '
-        'SELECT g.b, DATE ''2000-01-01'' OPERATOR(pg_catalog.+) g.m[i][1]::integer, '
+        '     g AS (SELECT %9$s AS b, @extschema@.lifecycle_matrix(e.u, e.t, %8$L) AS m, '
+        '                  pg_catalog.min(e.t) AS lo, pg_catalog.max(e.t) AS hi FROM e %10$s), '
+        '     bounds AS (SELECT COALESCE(%6$L::pg_catalog.timestamptz, pg_catalog.min(g.lo)) AS lo, '
+        '                       COALESCE(%7$L::pg_catalog.timestamptz, pg_catalog.max(g.hi)) AS hi FROM g) '
+        'SELECT g.b, @extschema@.matrix_period_start(g.m[i][1], %8$L), '
         '       g.m[i][2], g.m[i][3], g.m[i][4], g.m[i][5], '
-        '       @extschema@.period_complete(DATE ''2000-01-01'' OPERATOR(pg_catalog.+) g.m[i][1]::integer, '
+        '       @extschema@.period_complete(@extschema@.matrix_period_start(g.m[i][1], %8$L), '
         '                                   %8$L, bounds.lo, bounds.hi) '
         '  FROM g, bounds, pg_catalog.generate_subscripts(g.m, 1) AS i '
         ' ORDER BY g.b NULLS LAST, i',
@@ -1367,7 +1400,9 @@ BEGIN
         CASE WHEN breakdown_by IS NULL THEN 'NULL::pg_catalog.text'
              ELSE @extschema@.first_touch_sql(user_column, time_column,
                                               @extschema@.breakdown_sql(events, breakdown_by), 'true') END,
-        events, @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period);
+        events, @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period,
+        CASE WHEN breakdown_by IS NULL THEN 'NULL::pg_catalog.text' ELSE 'e.b' END,
+        CASE WHEN breakdown_by IS NULL THEN '' ELSE 'GROUP BY e.b' END);
     IF caller_zone IS NOT NULL THEN
         PERFORM pg_catalog.set_config('TimeZone', caller_zone, true);
     END IF;
@@ -1403,9 +1438,10 @@ BEGIN
     END IF;
     RETURN QUERY EXECUTE pg_catalog.format(
         'WITH e AS (SELECT %1$I AS u, %2$I AS t, %3$s AS b FROM %4$s WHERE %1$I IS NOT NULL AND %5$s), '
-        '     bounds AS (SELECT COALESCE(%6$L::pg_catalog.timestamptz, pg_catalog.min(e.t)) AS lo, '
-        '                       COALESCE(%7$L::pg_catalog.timestamptz, pg_catalog.max(e.t)) AS hi FROM e), '
-        '     g AS (SELECT e.b, @extschema@.stickiness_matrix(e.u, e.t, %8$L) AS m FROM e GROUP BY e.b), '
+        '     g AS (SELECT %9$s AS b, @extschema@.stickiness_matrix(e.u, e.t, %8$L) AS m, '
+        '                  pg_catalog.min(e.t) AS lo, pg_catalog.max(e.t) AS hi FROM e %10$s), '
+        '     bounds AS (SELECT COALESCE(%6$L::pg_catalog.timestamptz, pg_catalog.min(g.lo)) AS lo, '
+        '                       COALESCE(%7$L::pg_catalog.timestamptz, pg_catalog.max(g.hi)) AS hi FROM g), '
         '     s AS (SELECT g.b, DATE ''2000-01-01'' OPERATOR(pg_catalog.+) g.m[i][1]::integer AS p, '
         '                  k AS d, g.m[i][k OPERATOR(pg_catalog.+) 1] AS n '
         '             FROM g, pg_catalog.generate_subscripts(g.m, 1) AS i, '
@@ -1420,7 +1456,9 @@ BEGIN
         CASE WHEN breakdown_by IS NULL THEN 'NULL::pg_catalog.text'
              ELSE @extschema@.first_touch_sql(user_column, time_column,
                                               @extschema@.breakdown_sql(events, breakdown_by), 'true') END,
-        events, @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period);
+        events, @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period,
+        CASE WHEN breakdown_by IS NULL THEN 'NULL::pg_catalog.text' ELSE 'e.b' END,
+        CASE WHEN breakdown_by IS NULL THEN '' ELSE 'GROUP BY e.b' END);
     IF caller_zone IS NOT NULL THEN
         PERFORM pg_catalog.set_config('TimeZone', caller_zone, true);
     END IF;
@@ -5553,7 +5591,9 @@ BEGIN
     BEGIN
         -- the latest max_cohorts cohorts, periods 0 .. max_periods - 1; row 0 the oldest of them
         WITH ct AS (
-            SELECT ct.cohort_start, ct.cohort_size, ct.period_number, ct.retained, ct.rate, ct.complete
+            -- pipelines take day, week or month periods: their starts are dates
+            SELECT ct.cohort_start::pg_catalog.date AS cohort_start, ct.cohort_size, ct.period_number, ct.retained,
+                   ct.rate, ct.complete
               FROM @extschema@.cohort_table(pl.events, pl.cohort_period,
                        user_column => pl.user_column, time_column => pl.time_column,
                        event_column => CASE WHEN by_purchase THEN pl.event_column END,
@@ -5832,7 +5872,7 @@ LANGUAGE sql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH ct AS (
-        SELECT ct.cohort_start, ct.cohort_size, ct.period_number, ct.retained, ct.complete
+        SELECT ct.cohort_start::pg_catalog.date AS cohort_start, ct.cohort_size, ct.period_number, ct.retained, ct.complete
           FROM @extschema@.cohort_table(pl.events, pl.cohort_period, unbounded => true,
                    user_column => pl.user_column, time_column => pl.time_column,
                    event_column => CASE WHEN pl.churn_on = 'purchase' AND pl.event_column IS NOT NULL THEN pl.event_column END,

@@ -19,7 +19,7 @@ AS 'MODULE_PATHNAME', 'cohort_matrix_state_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.cohort_matrix_final(@extschema@.agg_state) IS
-'final function of cohort_matrix: one row per cohort {start date as days since 2000-01-01, size, retained at 0, 1, ...}';
+'final function of cohort_matrix: one row per cohort {start date as days since 2000-01-01 (hours since 2000-01-01 00:00 for hour periods), size, retained at 0, 1, ...}';
 
 CREATE AGGREGATE @extschema@.cohort_matrix(user_id bigint, ts timestamptz, period text, mode text,
                                            is_start boolean, is_return boolean) (
@@ -31,7 +31,7 @@ CREATE AGGREGATE @extschema@.cohort_matrix(user_id bigint, ts timestamptz, perio
 );
 
 COMMENT ON AGGREGATE @extschema@.cohort_matrix(bigint, timestamptz, text, text, boolean, boolean) IS
-'cohort retention matrix in one pass (mode ''classic'', ''unbounded'', ''recurring'' or ''recurring_unbounded''): a bigint[][] with one row {start date as days since 2000-01-01, size, retained at period 0, 1, ...} per cohort, NULL where censored; see cohort_table';
+'cohort retention matrix in one pass (mode ''classic'', ''unbounded'', ''recurring'' or ''recurring_unbounded''): a bigint[][] with one row {start date as days since 2000-01-01 (hours since 2000-01-01 00:00 for hour periods), size, retained at period 0, 1, ...} per cohort, NULL where censored; see cohort_table';
 
 CREATE FUNCTION @extschema@.cohort_rows(matrix bigint[])
 RETURNS TABLE (cohort_start date, cohort_size bigint, period_number integer, retained bigint, rate float8)
@@ -65,7 +65,7 @@ CREATE FUNCTION @extschema@.cohort_table(
     date_from timestamptz DEFAULT NULL,
     date_to timestamptz DEFAULT NULL,
     time_zone text DEFAULT NULL)
-RETURNS TABLE (breakdown text, cohort_start date, cohort_size bigint, period_number integer, retained bigint,
+RETURNS TABLE (breakdown text, cohort_start timestamp, cohort_size bigint, period_number integer, retained bigint,
                rate float8, complete boolean)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -100,25 +100,33 @@ BEGIN
     END IF;
     -- cohort_matrix censors each group after its own latest event; every
     -- period up to the latest event of all is observable, so the cells a
-    -- group lacks before it are filled with 0 retained users
+    -- group lacks before it are filled with 0 retained users.  The extent
+    -- of the data comes from the same scan: a second reference to the
+    -- events would make PostgreSQL materialise them.  Without a breakdown
+    -- there is nothing to group by.
     RETURN QUERY EXECUTE pg_catalog.format(
         'WITH e AS (SELECT %1$I AS u, %2$I AS t, %3$s AS s, %4$s AS r, %5$s AS b '
         '             FROM %6$s WHERE %1$I IS NOT NULL AND %7$s), '
-        '     bounds AS (SELECT COALESCE(%8$L::pg_catalog.timestamptz, pg_catalog.min(e.t)) AS lo, '
-        '                       COALESCE(%9$L::pg_catalog.timestamptz, pg_catalog.max(e.t)) AS hi, '
-        '                       @extschema@.period_start(pg_catalog.max(e.t), %10$L) AS last FROM e), '
-        '     g AS (SELECT e.b, @extschema@.cohort_matrix(e.u, e.t, %10$L, %11$L, e.s, e.r) AS m '
-        '             FROM e GROUP BY e.b), '
-        '     c AS (SELECT g.b, r.* FROM g, @extschema@.cohort_rows(g.m) r), '
+        '     g AS (SELECT %12$s AS b, @extschema@.cohort_matrix(e.u, e.t, %10$L, %11$L, e.s, e.r) AS m, '
+        '                  pg_catalog.min(e.t) AS lo, pg_catalog.max(e.t) AS hi '
+        '             FROM e %13$s), '
+        '     bounds AS (SELECT COALESCE(%8$L::pg_catalog.timestamptz, pg_catalog.min(g.lo)) AS lo, '
+        '                       COALESCE(%9$L::pg_catalog.timestamptz, pg_catalog.max(g.hi)) AS hi, '
+        '                       @extschema@.period_start_time(pg_catalog.max(g.hi), %10$L) AS last FROM g), '
+        '     c AS (SELECT g.b, @extschema@.matrix_period_start(g.m[i][1], %10$L) AS cohort_start, '
+        '                  g.m[i][2] AS cohort_size, k AS period_number, g.m[i][k OPERATOR(pg_catalog.+) 3] AS retained '
+        '             FROM g, pg_catalog.generate_subscripts(g.m, 1) AS i, '
+        '                  pg_catalog.generate_series(0, pg_catalog.array_length(g.m, 2) OPERATOR(pg_catalog.-) 3) AS k '
+        '            WHERE g.m[i][k OPERATOR(pg_catalog.+) 3] IS NOT NULL), '
         '     cells AS (SELECT DISTINCT c.b, c.cohort_start, c.cohort_size, '
-        '                      (k.n OPERATOR(pg_catalog.-) 1)::pg_catalog.int4 AS period_number, k.p::pg_catalog.date AS p '
-        '                 FROM c, bounds, pg_catalog.generate_series(c.cohort_start::pg_catalog.timestamp, '
-        '                          bounds.last::pg_catalog.timestamp, (CASE pg_catalog.lower(%10$L) WHEN ''quarter'' THEN ''3 months'' '
-        '                          ELSE ''1 '' OPERATOR(pg_catalog.||) %10$L END)::pg_catalog.interval) '
+        '                      (k.n OPERATOR(pg_catalog.-) 1)::pg_catalog.int4 AS period_number, k.p '
+        '                 FROM c, bounds, pg_catalog.generate_series(c.cohort_start, bounds.last, '
+        '                          (CASE pg_catalog.lower(%10$L) WHEN ''quarter'' THEN ''3 months'' '
+        '                           ELSE ''1 '' OPERATOR(pg_catalog.||) %10$L END)::pg_catalog.interval) '
         '                          WITH ORDINALITY AS k(p, n)) '
         'SELECT cells.b, cells.cohort_start, cells.cohort_size, cells.period_number, '
         '       COALESCE(c.retained, 0), '
-        '       COALESCE(c.rate, 0::pg_catalog.float8), '
+        '       COALESCE(c.retained, 0)::pg_catalog.float8 OPERATOR(pg_catalog./) cells.cohort_size::pg_catalog.float8, '
         '       @extschema@.period_complete(cells.p, %10$L, bounds.lo, bounds.hi) '
         '  FROM bounds, cells LEFT JOIN c ON c.b IS NOT DISTINCT FROM cells.b '
         '   AND c.cohort_start OPERATOR(pg_catalog.=) cells.cohort_start '
@@ -129,7 +137,9 @@ BEGIN
         CASE WHEN recurring AND unbounded THEN 'recurring_unbounded'
              WHEN recurring THEN 'recurring'
              WHEN unbounded THEN 'unbounded'
-             ELSE 'classic' END);
+             ELSE 'classic' END,
+        CASE WHEN breakdown_by IS NULL THEN 'NULL::pg_catalog.text' ELSE 'e.b' END,
+        CASE WHEN breakdown_by IS NULL THEN '' ELSE 'GROUP BY e.b' END);
     IF caller_zone IS NOT NULL THEN
         PERFORM pg_catalog.set_config('TimeZone', caller_zone, true);
     END IF;

@@ -47,7 +47,6 @@ cohort_matrix_trans(PG_FUNCTION_ARGS)
 
 	if (state == NULL)
 		PG_RETURN_NULL();
-	PeriodCheckDated(state->kind, "cohort_matrix");
 	if ((state->mode == COHORT_RECURRING || state->mode == COHORT_RECURRING_UNBOUNDED) &&
 		((!PG_ARGISNULL(5) && !PG_GETARG_BOOL(5)) || (!PG_ARGISNULL(6) && !PG_GETARG_BOOL(6)) ||
 		 PG_ARGISNULL(5) || PG_ARGISNULL(6)))
@@ -137,7 +136,7 @@ CohortRows(PeriodKind kind, bool unbounded, int64 lo, int64 ncohorts, int64 widt
 
 		if (size[c] == 0)
 			continue;
-		v[0] = Int64GetDatum(PeriodStartDate(kind, (int32) (lo + c)));
+		v[0] = Int64GetDatum(PeriodStartKey(kind, (int32) (lo + c)));
 		nl[0] = false;
 		v[1] = Int64GetDatum(size[c]);
 		nl[1] = false;
@@ -309,7 +308,6 @@ activity_cohort_trans(PG_FUNCTION_ARGS)
 
 	if (!ActivityTransArgs(fcinfo, "retention.cohort_matrix(activity, ...)", 2, &a))
 		return KeepState(fcinfo);
-	PeriodCheckDated(a.kind, "cohort_matrix");
 	mode = ParseCohortMode(text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	recurring = mode >= 3;
 	unbounded = mode == 2 || mode == 4;
@@ -427,7 +425,7 @@ activity_cohort_final(PG_FUNCTION_ARGS)
 
 		if (v[CM_HDR + c] == 0)
 			continue;
-		values[r * (width + 2)] = Int64GetDatum(PeriodStartDate(v[CM_KIND], (int32) period));
+		values[r * (width + 2)] = Int64GetDatum(PeriodStartKey(v[CM_KIND], (int32) period));
 		nulls[r * (width + 2)] = false;
 		values[r * (width + 2) + 1] = Int64GetDatum(v[CM_HDR + c]);
 		nulls[r * (width + 2) + 1] = false;

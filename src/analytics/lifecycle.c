@@ -28,7 +28,6 @@ lifecycle_trans(PG_FUNCTION_ARGS)
 
 	if (state == NULL)
 		PG_RETURN_NULL();
-	PeriodCheckDated(state->kind, "lifecycle_matrix");
 	PG_RETURN_POINTER(state);
 }
 
@@ -61,7 +60,7 @@ lifecycle_final(PG_FUNCTION_ARGS)
 				 errhint("Use a longer period or a shorter time range.")));
 	cells = palloc0(nperiods * 5 * sizeof(int64));
 	for (int64 i = 0; i < nperiods; i++)
-		cells[i * 5] = PeriodStartDate(state->kind, (int32) (lo + i));
+		cells[i * 5] = PeriodStartKey(state->kind, (int32) (lo + i));
 
 	iter = UserTableIterBegin(state->users);
 	while ((u = UserTableIterNext(state->users, iter)) != NULL)
@@ -96,7 +95,6 @@ activity_lifecycle_trans(PG_FUNCTION_ARGS)
 
 	if (!ActivityTransArgs(fcinfo, "retention.lifecycle_matrix(activity)", 1, &a))
 		return KeepState(fcinfo);
-	PeriodCheckDated(a.kind, "lifecycle_matrix");
 	arr = PG_ARGISNULL(0) ? MakeCountsState(&lifecycle_layout, a.kind, PG_INT64_MIN, 0, 0)
 		: PG_GETARG_ARRAYTYPE_P(0);
 	v = CountsStateRead(arr, &lifecycle_layout, false);
@@ -166,7 +164,7 @@ activity_lifecycle_final(PG_FUNCTION_ARGS)
 		int64		i = first + r;
 		const int64 *row = v + LC_HDR + i * 4;
 
-		values[r * 5] = Int64GetDatum(PeriodStartDate(v[LC_KIND], (int32) (v[LC_LO] + i)));
+		values[r * 5] = Int64GetDatum(PeriodStartKey(v[LC_KIND], (int32) (v[LC_LO] + i)));
 		for (int k = 0; k < 3; k++)
 			values[r * 5 + 1 + k] = Int64GetDatum(i < v[LC_N] ? row[k] : 0);
 		values[r * 5 + 4] = Int64GetDatum(i < v[LC_N] ? -row[3] : 0);

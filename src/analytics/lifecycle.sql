@@ -27,7 +27,7 @@ CREATE AGGREGATE @extschema@.lifecycle_matrix(user_id bigint, ts timestamptz, pe
 );
 
 COMMENT ON AGGREGATE @extschema@.lifecycle_matrix(bigint, timestamptz, text) IS
-'growth accounting in one pass: a bigint[][] with one row {period start as days since 2000-01-01, new, returning, resurrecting, -dormant} per period; see lifecycle';
+'growth accounting in one pass: a bigint[][] with one row {period start as days since 2000-01-01 (hours since 2000-01-01 00:00 for hour periods), new, returning, resurrecting, -dormant} per period; see lifecycle';
 
 CREATE FUNCTION @extschema@.stickiness_trans(@extschema@.agg_state, bigint, timestamptz, text)
 RETURNS @extschema@.agg_state
@@ -65,7 +65,7 @@ CREATE FUNCTION @extschema@.lifecycle(
     date_from timestamptz DEFAULT NULL,
     date_to timestamptz DEFAULT NULL,
     time_zone text DEFAULT NULL)
-RETURNS TABLE (breakdown text, period_start date, new_users bigint, returning_users bigint,
+RETURNS TABLE (breakdown text, period_start timestamp, new_users bigint, returning_users bigint,
                resurrecting_users bigint, dormant_users bigint, complete boolean)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -82,12 +82,13 @@ BEGIN
     END IF;
     RETURN QUERY EXECUTE pg_catalog.format(
         'WITH e AS (SELECT %1$I AS u, %2$I AS t, %3$s AS b FROM %4$s WHERE %1$I IS NOT NULL AND %5$s), '
-        '     bounds AS (SELECT COALESCE(%6$L::pg_catalog.timestamptz, pg_catalog.min(e.t)) AS lo, '
-        '                       COALESCE(%7$L::pg_catalog.timestamptz, pg_catalog.max(e.t)) AS hi FROM e), '
-        '     g AS (SELECT e.b, @extschema@.lifecycle_matrix(e.u, e.t, %8$L) AS m FROM e GROUP BY e.b) '
-        'SELECT g.b, DATE ''2000-01-01'' OPERATOR(pg_catalog.+) g.m[i][1]::integer, '
+        '     g AS (SELECT %9$s AS b, @extschema@.lifecycle_matrix(e.u, e.t, %8$L) AS m, '
+        '                  pg_catalog.min(e.t) AS lo, pg_catalog.max(e.t) AS hi FROM e %10$s), '
+        '     bounds AS (SELECT COALESCE(%6$L::pg_catalog.timestamptz, pg_catalog.min(g.lo)) AS lo, '
+        '                       COALESCE(%7$L::pg_catalog.timestamptz, pg_catalog.max(g.hi)) AS hi FROM g) '
+        'SELECT g.b, @extschema@.matrix_period_start(g.m[i][1], %8$L), '
         '       g.m[i][2], g.m[i][3], g.m[i][4], g.m[i][5], '
-        '       @extschema@.period_complete(DATE ''2000-01-01'' OPERATOR(pg_catalog.+) g.m[i][1]::integer, '
+        '       @extschema@.period_complete(@extschema@.matrix_period_start(g.m[i][1], %8$L), '
         '                                   %8$L, bounds.lo, bounds.hi) '
         '  FROM g, bounds, pg_catalog.generate_subscripts(g.m, 1) AS i '
         ' ORDER BY g.b NULLS LAST, i',
@@ -95,7 +96,9 @@ BEGIN
         CASE WHEN breakdown_by IS NULL THEN 'NULL::pg_catalog.text'
              ELSE @extschema@.first_touch_sql(user_column, time_column,
                                               @extschema@.breakdown_sql(events, breakdown_by), 'true') END,
-        events, @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period);
+        events, @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period,
+        CASE WHEN breakdown_by IS NULL THEN 'NULL::pg_catalog.text' ELSE 'e.b' END,
+        CASE WHEN breakdown_by IS NULL THEN '' ELSE 'GROUP BY e.b' END);
     IF caller_zone IS NOT NULL THEN
         PERFORM pg_catalog.set_config('TimeZone', caller_zone, true);
     END IF;
@@ -131,9 +134,10 @@ BEGIN
     END IF;
     RETURN QUERY EXECUTE pg_catalog.format(
         'WITH e AS (SELECT %1$I AS u, %2$I AS t, %3$s AS b FROM %4$s WHERE %1$I IS NOT NULL AND %5$s), '
-        '     bounds AS (SELECT COALESCE(%6$L::pg_catalog.timestamptz, pg_catalog.min(e.t)) AS lo, '
-        '                       COALESCE(%7$L::pg_catalog.timestamptz, pg_catalog.max(e.t)) AS hi FROM e), '
-        '     g AS (SELECT e.b, @extschema@.stickiness_matrix(e.u, e.t, %8$L) AS m FROM e GROUP BY e.b), '
+        '     g AS (SELECT %9$s AS b, @extschema@.stickiness_matrix(e.u, e.t, %8$L) AS m, '
+        '                  pg_catalog.min(e.t) AS lo, pg_catalog.max(e.t) AS hi FROM e %10$s), '
+        '     bounds AS (SELECT COALESCE(%6$L::pg_catalog.timestamptz, pg_catalog.min(g.lo)) AS lo, '
+        '                       COALESCE(%7$L::pg_catalog.timestamptz, pg_catalog.max(g.hi)) AS hi FROM g), '
         '     s AS (SELECT g.b, DATE ''2000-01-01'' OPERATOR(pg_catalog.+) g.m[i][1]::integer AS p, '
         '                  k AS d, g.m[i][k OPERATOR(pg_catalog.+) 1] AS n '
         '             FROM g, pg_catalog.generate_subscripts(g.m, 1) AS i, '
@@ -148,7 +152,9 @@ BEGIN
         CASE WHEN breakdown_by IS NULL THEN 'NULL::pg_catalog.text'
              ELSE @extschema@.first_touch_sql(user_column, time_column,
                                               @extschema@.breakdown_sql(events, breakdown_by), 'true') END,
-        events, @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period);
+        events, @extschema@.range_sql(time_column, date_from, date_to), date_from, date_to, period,
+        CASE WHEN breakdown_by IS NULL THEN 'NULL::pg_catalog.text' ELSE 'e.b' END,
+        CASE WHEN breakdown_by IS NULL THEN '' ELSE 'GROUP BY e.b' END);
     IF caller_zone IS NOT NULL THEN
         PERFORM pg_catalog.set_config('TimeZone', caller_zone, true);
     END IF;

@@ -275,7 +275,7 @@ PeriodCheckDated(PeriodKind kind, const char *what)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s takes periods of a day or longer, not \"hour\"", what),
 				 errdetail("Its periods are reported by their first date."),
-				 errhint("Hour periods are taken by retention_rate, retention_rate_unbounded and user_activity.")));
+				 errhint("period_start_time gives the start of an hour.")));
 }
 
 DateADT
@@ -319,4 +319,32 @@ period_start(PG_FUNCTION_ARGS)
 	PeriodCalcInit(&calc, ParsePeriodKind(name));
 	PeriodCheckDated(calc.kind, "period_start");
 	PG_RETURN_DATEADT(PeriodStartDate(calc.kind, PeriodIndex(&calc, ts)));
+}
+
+/*
+ * Returns the local start of the hour, day, ISO week, month or quarter
+ * containing ts in the session time zone, as a timestamp without time zone:
+ * the period starts that cohort_table and lifecycle report.  An hour that
+ * the clocks repeat is one period, as date_trunc('hour', ts) counts it on
+ * the local time.
+ */
+PG_FUNCTION_INFO_V1(period_start_time);
+Datum
+period_start_time(PG_FUNCTION_ARGS)
+{
+	TimestampTz ts = PG_GETARG_TIMESTAMPTZ(0);
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	PeriodCalc	calc;
+	Timestamp	start;
+
+	PeriodCalcInit(&calc, ParsePeriodKind(name));
+	/* validated period numbers: a key times a day stays inside int64 */
+	start = PeriodStartKey(calc.kind, PeriodIndex(&calc, ts)) *
+		(calc.kind == PERIOD_HOUR ? USECS_PER_HOUR : USECS_PER_DAY);
+	/* the local time of the latest timestamptz can lie past the range */
+	if (!IS_VALID_TIMESTAMP(start))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	PG_RETURN_TIMESTAMP(start);
 }

@@ -88,6 +88,17 @@ extern bool PeriodInSpan(PeriodKind kind, int64 period);
 extern DateADT PeriodStartDate(PeriodKind kind, int32 index);
 
 /*
+ * The start of period "index" as the first column of a cohort or lifecycle
+ * matrix names it: its first local date (days since 2000-01-01), or for
+ * hours the index itself (local hours since 2000-01-01 00:00).
+ */
+static inline int64
+PeriodStartKey(PeriodKind kind, int32 index)
+{
+	return kind == PERIOD_HOUR ? index : PeriodStartDate(kind, index);
+}
+
+/*
  * Stickiness counts the active units of each period "group": the days of a
  * week, month or quarter, the hours of a day.
  */

@@ -16,6 +16,14 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.period_start(timestamptz, text) IS
 'first date of the day, ISO week (Monday), month or quarter containing ts in the session time zone: the periods of the retention aggregates (hours have no first date: an error)';
 
+CREATE FUNCTION @extschema@.period_start_time(ts timestamptz, period text DEFAULT 'day')
+RETURNS timestamp
+AS 'MODULE_PATHNAME', 'period_start_time'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.period_start_time(timestamptz, text) IS
+'local start (a timestamp without time zone) of the hour, day, ISO week (Monday), month or quarter containing ts in the session time zone: the period starts of cohort_table and lifecycle';
+
 CREATE FUNCTION @extschema@.retention_combine(internal, internal)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'retention_combine'

@@ -63,15 +63,29 @@ $$;
 COMMENT ON FUNCTION @extschema@.range_sql(name, timestamptz, timestamptz) IS
 'the SQL condition (as text) keeping the events of [date_from, date_to) (NULL: unbounded) with a time';
 
-CREATE FUNCTION @extschema@.period_complete(period_start date, period text, data_from timestamptz, data_to timestamptz)
+CREATE FUNCTION @extschema@.period_complete(period_start timestamp, period text, data_from timestamptz, data_to timestamptz)
 RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT period_start::pg_catalog.timestamptz OPERATOR(pg_catalog.>=) data_from
-       AND (period_start OPERATOR(pg_catalog.+) (CASE pg_catalog.lower(period) WHEN 'quarter' THEN '3 months'
-                                                   ELSE '1 ' OPERATOR(pg_catalog.||) period END)::pg_catalog.interval)::pg_catalog.timestamptz
+       AND (period_start OPERATOR(pg_catalog.+)
+            (CASE WHEN pg_catalog.lower(period) OPERATOR(pg_catalog.=) 'quarter' THEN '3 months'
+                  ELSE '1 ' OPERATOR(pg_catalog.||) period END)::pg_catalog.interval)::pg_catalog.timestamptz
            OPERATOR(pg_catalog.<=) data_to
 $$;
 
-COMMENT ON FUNCTION @extschema@.period_complete(date, text, timestamptz, timestamptz) IS
-'whether the day, week, month or quarter starting at period_start (in the session time zone) lies within [data_from, data_to]';
+COMMENT ON FUNCTION @extschema@.period_complete(timestamp, text, timestamptz, timestamptz) IS
+'whether the hour, day, week, month or quarter starting at the local time period_start (in the session time zone) lies within [data_from, data_to]';
+
+CREATE FUNCTION @extschema@.matrix_period_start(key bigint, period text)
+RETURNS timestamp
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT TIMESTAMP '2000-01-01' OPERATOR(pg_catalog.+)
+           CASE WHEN pg_catalog.lower(period) OPERATOR(pg_catalog.=) 'hour'
+                THEN pg_catalog.make_interval(hours => key::pg_catalog.int4)
+                ELSE pg_catalog.make_interval(days => key::pg_catalog.int4) END
+$$;
+
+COMMENT ON FUNCTION @extschema@.matrix_period_start(bigint, text) IS
+'the local start of the period that the first column of a cohort or lifecycle matrix names: days since 2000-01-01, or hours since 2000-01-01 00:00 for hour periods';

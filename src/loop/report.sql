@@ -64,7 +64,9 @@ BEGIN
     BEGIN
         -- the latest max_cohorts cohorts, periods 0 .. max_periods - 1; row 0 the oldest of them
         WITH ct AS (
-            SELECT ct.cohort_start, ct.cohort_size, ct.period_number, ct.retained, ct.rate, ct.complete
+            -- pipelines take day, week or month periods: their starts are dates
+            SELECT ct.cohort_start::pg_catalog.date AS cohort_start, ct.cohort_size, ct.period_number, ct.retained,
+                   ct.rate, ct.complete
               FROM @extschema@.cohort_table(pl.events, pl.cohort_period,
                        user_column => pl.user_column, time_column => pl.time_column,
                        event_column => CASE WHEN by_purchase THEN pl.event_column END,
@@ -343,7 +345,7 @@ LANGUAGE sql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH ct AS (
-        SELECT ct.cohort_start, ct.cohort_size, ct.period_number, ct.retained, ct.complete
+        SELECT ct.cohort_start::pg_catalog.date AS cohort_start, ct.cohort_size, ct.period_number, ct.retained, ct.complete
           FROM @extschema@.cohort_table(pl.events, pl.cohort_period, unbounded => true,
                    user_column => pl.user_column, time_column => pl.time_column,
                    event_column => CASE WHEN pl.churn_on = 'purchase' AND pl.event_column IS NOT NULL THEN pl.event_column END,

@@ -6,7 +6,7 @@
 -- one month is 29 February 2024) and across both DST changes of
 -- Europe/Berlin.
 BEGIN;
-SELECT plan(35);
+SELECT plan(40);
 
 SET TimeZone = 'Europe/Berlin';
 SELECT setseed(0.17);
@@ -137,10 +137,52 @@ SELECT is((SELECT retention.retention_rate(user_id, ts, 7, 'hour') FROM pe_hours
           'hourly retention, hour 7');
 SELECT is((SELECT retention.retention_rate(a, 3) FROM (SELECT retention.user_activity(ts, 'hour') a FROM pe_hours GROUP BY user_id) u),
           plain_hour_rate(3), 'hourly retention in two stages');
-SELECT throws_ok($$SELECT * FROM retention.cohort_table('pe_hours', 'hour')$$, '0A000', NULL,
-                 'cohort tables (dated periods) reject hours');
-SELECT throws_ok($$SELECT retention.lifecycle_matrix(user_id, ts, 'hour') FROM pe_hours$$, '0A000', NULL,
-                 'lifecycle rejects hours');
+-- cohort tables and lifecycle by local hour: a cohort's period k is its
+-- first local hour plus k hours on the local clock
+CREATE FUNCTION plain_hour_cohorts()
+RETURNS TABLE (cohort_start timestamp, cohort_size bigint, period_number int, retained bigint, complete boolean)
+LANGUAGE sql STABLE AS $$
+  WITH p AS (SELECT DISTINCT user_id, date_trunc('hour', ts AT TIME ZONE 'Europe/Berlin') AS h FROM pe_hours),
+       f AS (SELECT user_id, min(h) AS h0 FROM p GROUP BY user_id),
+       sizes AS (SELECT h0, count(*) AS size FROM f GROUP BY h0),
+       k AS (SELECT s.h0, s.size, g.k FROM sizes s,
+                    generate_series(0, (extract(epoch FROM (SELECT max(h) FROM p) - s.h0) / 3600)::int) g(k))
+  SELECT k.h0, k.size, k.k,
+         (SELECT count(*) FROM f JOIN p USING (user_id) WHERE f.h0 = k.h0 AND p.h = k.h0 + k.k * interval '1 hour'),
+         (k.h0 + k.k * interval '1 hour')::timestamptz >= (SELECT min(ts) FROM pe_hours)
+           AND (k.h0 + (k.k + 1) * interval '1 hour')::timestamptz <= (SELECT max(ts) FROM pe_hours)
+    FROM k $$;
+SELECT set_eq($$SELECT cohort_start, cohort_size, period_number, retained, complete FROM retention.cohort_table('pe_hours', 'hour')$$,
+              $$SELECT * FROM plain_hour_cohorts()$$,
+              'hourly cohort table, across the repeated hour, with its complete flags');
+SELECT is((SELECT retention.cohort_matrix(a, 'classic') FROM (SELECT retention.user_activity(ts, 'hour') a FROM pe_hours GROUP BY user_id) u),
+          (SELECT retention.cohort_matrix(user_id, ts, 'hour', 'classic', true, true) FROM pe_hours),
+          'hourly cohort matrix in two stages');
+SELECT set_eq($$SELECT period_start, new_users, returning_users, resurrecting_users, dormant_users
+                  FROM retention.lifecycle('pe_hours', 'hour', time_zone => 'Europe/Berlin')$$,
+              $$WITH p AS (SELECT DISTINCT user_id, date_trunc('hour', ts AT TIME ZONE 'Europe/Berlin') AS h FROM pe_hours),
+                     f AS (SELECT user_id, min(h) AS h0 FROM p GROUP BY user_id),
+                     hs AS (SELECT generate_series(min(h), max(h), interval '1 hour') AS h FROM p)
+                SELECT hs.h,
+                       (SELECT count(*) FROM f WHERE f.h0 = hs.h) AS new_users,
+                       (SELECT count(*) FROM p a JOIN p b ON a.user_id = b.user_id AND b.h = a.h - interval '1 hour'
+                         WHERE a.h = hs.h) AS returning_users,
+                       (SELECT count(*) FROM p a JOIN f USING (user_id) WHERE a.h = hs.h AND f.h0 < a.h
+                           AND NOT EXISTS (SELECT 1 FROM p b WHERE b.user_id = a.user_id AND b.h = a.h - interval '1 hour')) AS resurrecting_users,
+                       -(SELECT count(*) FROM p b WHERE b.h = hs.h - interval '1 hour'
+                           AND NOT EXISTS (SELECT 1 FROM p a WHERE a.user_id = b.user_id AND a.h = hs.h)) AS dormant_users
+                  FROM hs$$,
+              'hourly lifecycle: new, returning, resurrecting and dormant users');
+SELECT is((SELECT retention.lifecycle_matrix(a) FROM (SELECT retention.user_activity(ts, 'hour') a FROM pe_hours GROUP BY user_id) u),
+          (SELECT retention.lifecycle_matrix(user_id, ts, 'hour') FROM pe_hours),
+          'hourly lifecycle matrix in two stages');
+SELECT is((SELECT count(*) FROM pe_hours, unnest('{hour,day,week,month,quarter}'::text[]) k
+            WHERE retention.period_start_time(ts, k) IS DISTINCT FROM date_trunc(k, ts AT TIME ZONE 'Europe/Berlin')),
+          0::bigint, 'period_start_time is date_trunc on the local time, for every period');
+SELECT is(retention.period_start_time('2024-10-27 02:30+01', 'hour'), retention.period_start_time('2024-10-27 02:30+02', 'hour'),
+          'the repeated local hour 02:00 is one period');
+SELECT throws_ok($$SELECT retention.period_start('2024-10-27 02:30+01', 'hour')$$, '0A000', NULL,
+                 'period_start gives dates: hours are refused');
 SELECT throws_ok($$SELECT retention.retention_rate(user_id, ts, 1, 'hour') FROM (VALUES (1, timestamptz '20000-01-01')) v(user_id, ts)$$,
                  '22008', NULL, 'hour periods end in 14177');
 SELECT throws_ok($$SELECT retention.retention_rate(user_id, ts, 1, 'hour') FROM (VALUES (1, timestamptz '1700-01-01')) v(user_id, ts)$$,

@@ -269,6 +269,7 @@ SELECT CASE format_type(t, NULL)
     WHEN 'interval' THEN '''7 days''::pg_catalog.interval'
     WHEN 'timestamp with time zone' THEN '''2024-10-01 00:00+00''::pg_catalog.timestamptz'
     WHEN 'date' THEN '''2024-10-01''::pg_catalog.date'
+    WHEN 'timestamp without time zone' THEN '''2024-10-01 00:00''::pg_catalog.timestamp'
     WHEN 'bigint[]' THEN '''{1,2,3}''::pg_catalog.int8[]'
     WHEN 'text[]' THEN '''{f1,f2,f3}''::pg_catalog.text[]'
     WHEN 'double precision[]' THEN '''{0.5,1,-2}''::pg_catalog.float8[]'
@@ -363,12 +364,12 @@ BEGIN
            AND op.oprleft IN (0, 'int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
                               'float8'::regtype, 'numeric'::regtype, 'text'::regtype, 'timestamptz'::regtype,
                               'interval'::regtype, 'jsonb'::regtype, 'oid'::regtype, 'bool'::regtype,
-                              'date'::regtype, 'anyarray'::regtype, 'anycompatiblearray'::regtype,
+                              'date'::regtype, 'timestamp'::regtype, 'anyarray'::regtype, 'anycompatiblearray'::regtype,
                               'float8[]'::regtype, 'int8[]'::regtype, 'text[]'::regtype)
            AND op.oprright IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
                                'float8'::regtype, 'numeric'::regtype, 'text'::regtype, 'timestamptz'::regtype,
                                'interval'::regtype, 'jsonb'::regtype, 'oid'::regtype, 'bool'::regtype,
-                               'date'::regtype, 'anyarray'::regtype, 'anycompatiblearray'::regtype,
+                               'date'::regtype, 'timestamp'::regtype, 'anyarray'::regtype, 'anycompatiblearray'::regtype,
                                'anycompatible'::regtype, 'text[]'::regtype, 'float8[]'::regtype)
     LOOP
         body := pg_temp.wrong(o.res, CASE WHEN o.l = 0 THEN format('OPERATOR(pg_catalog.%s) $1', o.oprname)
