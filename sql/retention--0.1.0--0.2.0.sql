@@ -1723,62 +1723,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.als_model, regclass, integer, name, name) IS
 'batch recommendations from an ALS model: for every user of the interactions table, the k best items they have not interacted with (rank 1 first); users the model does not know are folded in from their items';
 
---------------------------------------------------------------------------
--- Recommendation: ALS models in the registry (retention.models)
---------------------------------------------------------------------------
-
-CREATE FUNCTION @extschema@.als_save(name text, model @extschema@.als_model,
-    training_source text DEFAULT NULL, metrics pg_catalog.jsonb DEFAULT NULL)
-RETURNS integer
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    other_kind text;
-BEGIN
-    IF name IS NULL OR model IS NULL THEN
-        RAISE EXCEPTION 'name and model must not be null' USING ERRCODE = '22004';
-    END IF;
-    SELECT m.kind INTO other_kind FROM @extschema@.models m
-     WHERE m.name = als_save.name AND m.kind <> 'als' LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'model "%" is a % model, not an als model', name, other_kind
-            USING ERRCODE = '42809', HINT = 'Choose another name.';
-    END IF;
-    RETURN @extschema@.save_model(als_save.name, 'als', als_save.model::pg_catalog.jsonb,
-                                  als_save.metrics, als_save.training_source);
-END
-$$;
-
-COMMENT ON FUNCTION @extschema@.als_save(text, @extschema@.als_model, text, pg_catalog.jsonb) IS
-'stores an als model in retention.models as the next version of name and returns that version';
-
-CREATE FUNCTION @extschema@.als_load(name text, version integer DEFAULT NULL)
-RETURNS @extschema@.als_model
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    result @extschema@.als_model;
-BEGIN
-    SELECT m.model::@extschema@.als_model INTO result
-      FROM @extschema@.models m
-     WHERE m.name = als_load.name AND m.kind = 'als'
-       AND (als_load.version IS NULL OR m.version = als_load.version)
-     ORDER BY m.version DESC
-     LIMIT 1;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'als model "%"%does not exist', name,
-            CASE WHEN version IS NULL THEN ' ' ELSE ' version ' || version || ' ' END
-            USING ERRCODE = '42704';
-    END IF;
-    RETURN result;
-END
-$$;
-
-COMMENT ON FUNCTION @extschema@.als_load(text, integer) IS
-'the als model stored under name in retention.models, its latest version unless version is given; parses JSON, so call it once per query';
-
 -- source: src/recommend/als_evaluation.sql (issue 19)
 
 --------------------------------------------------------------------------
@@ -3516,6 +3460,70 @@ $$;
 COMMENT ON FUNCTION @extschema@.model_trusted(text, name) IS
 'whether a version of model_name written by trained_by is trusted: model_name has an owner and trained_by is a member of it';
 
+CREATE FUNCTION @extschema@.trusted_model(model_name text, model_kind text, model_version integer DEFAULT NULL)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT m.model
+      FROM @extschema@.models AS m
+     WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) model_kind
+       AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
+       AND @extschema@.model_trusted(m.name, m.trained_by)
+     ORDER BY m.version DESC
+     LIMIT 1
+$$;
+
+COMMENT ON FUNCTION @extschema@.trusted_model(text, text, integer) IS
+'the JSON of a stored model of the given kind: the latest trusted version of model_name, or the given version if it is trusted; NULL when there is none. Every typed reader goes through it';
+
+
+CREATE FUNCTION @extschema@.load_model(model_name text, model_kind text, model_version integer)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    stored pg_catalog.jsonb := @extschema@.trusted_model(model_name, model_kind, model_version);
+BEGIN
+    IF stored IS NULL THEN
+        RAISE EXCEPTION '% model "%"%does not exist', model_kind, model_name,
+            CASE WHEN model_version IS NULL THEN ' ' ELSE ' version ' || model_version || ' ' END
+            USING ERRCODE = '42704';
+    END IF;
+    RETURN stored;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.load_model(text, text, integer) IS
+'trusted_model, or error 42704 when there is no such trusted version: the loaders of the recommendation models';
+
+
+CREATE FUNCTION @extschema@.save_model_of_kind(model_name text, model_kind text, model pg_catalog.jsonb,
+                                               training_source text, metrics pg_catalog.jsonb)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    other_kind text;
+BEGIN
+    IF model_name IS NULL OR model IS NULL THEN
+        RAISE EXCEPTION 'name and model must not be null' USING ERRCODE = '22004';
+    END IF;
+    SELECT m.kind INTO other_kind FROM @extschema@.models AS m
+     WHERE m.name = model_name AND m.kind <> model_kind LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'model "%" is a % model, not an % model', model_name, other_kind, model_kind
+            USING ERRCODE = '42809', HINT = 'Choose another name.';
+    END IF;
+    RETURN @extschema@.save_model(model_name, model_kind, model, metrics, training_source);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.save_model_of_kind(text, text, pg_catalog.jsonb, text, pg_catalog.jsonb) IS
+'save_model for a name that holds models of one kind only (42809 otherwise): the savers of the recommendation models';
+
+
 CREATE FUNCTION @extschema@.claim_model(model_name text)
 RETURNS name
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -3804,15 +3812,8 @@ CREATE OR REPLACE FUNCTION @extschema@.churn_model(model_name text, model_versio
 RETURNS @extschema@.logreg_model
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-    SELECT m.model::pg_catalog.text::@extschema@.logreg_model
-      FROM @extschema@.models AS m
-     WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) 'logreg'
-       AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
-       AND @extschema@.model_trusted(m.name, m.trained_by)
-     ORDER BY m.version DESC
-     LIMIT 1
+    SELECT @extschema@.trusted_model(model_name, 'logreg', model_version)::pg_catalog.text::@extschema@.logreg_model
 $$;
-
 
 COMMENT ON FUNCTION @extschema@.churn_model(text, integer) IS
 'a stored churn model: the latest trusted version of model_name (written by a member of its owner), or the given version; NULL when there is none. Call it once per query, e.g. in a scalar subquery';
@@ -3838,24 +3839,9 @@ COMMENT ON VIEW @extschema@.churn_models_latest IS
 CREATE OR REPLACE FUNCTION @extschema@.item_knn_save(name text, model @extschema@.item_knn_model,
     training_source text DEFAULT NULL, metrics pg_catalog.jsonb DEFAULT NULL)
 RETURNS integer
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
 AS $$
-DECLARE
-    other_kind text;
-BEGIN
-    IF name IS NULL OR model IS NULL THEN
-        RAISE EXCEPTION 'name and model must not be null' USING ERRCODE = '22004';
-    END IF;
-    SELECT m.kind INTO other_kind FROM @extschema@.models m
-     WHERE m.name = item_knn_save.name AND m.kind <> 'item_knn' LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'model "%" is a % model, not an item_knn model', name, other_kind
-            USING ERRCODE = '42809', HINT = 'Choose another name.';
-    END IF;
-    RETURN @extschema@.save_model(item_knn_save.name, 'item_knn', item_knn_save.model::pg_catalog.jsonb,
-                                  item_knn_save.metrics, item_knn_save.training_source);
-END
+    SELECT @extschema@.save_model_of_kind($1, 'item_knn', $2::pg_catalog.jsonb, $3, $4)
 $$;
 
 COMMENT ON FUNCTION @extschema@.item_knn_save(text, @extschema@.item_knn_model, text, pg_catalog.jsonb) IS
@@ -3864,27 +3850,39 @@ COMMENT ON FUNCTION @extschema@.item_knn_save(text, @extschema@.item_knn_model, 
 
 CREATE OR REPLACE FUNCTION @extschema@.item_knn_load(name text, version integer DEFAULT NULL)
 RETURNS @extschema@.item_knn_model
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-DECLARE
-    result @extschema@.item_knn_model;
-BEGIN
-    SELECT m.model::@extschema@.item_knn_model INTO result
-      FROM @extschema@.models m
-     WHERE m.name = item_knn_load.name AND m.kind = 'item_knn'
-       AND (item_knn_load.version IS NULL OR m.version = item_knn_load.version)
-       AND @extschema@.model_trusted(m.name, m.trained_by)
-     ORDER BY m.version DESC
-     LIMIT 1;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'item_knn model "%"%does not exist', name,
-            CASE WHEN version IS NULL THEN ' ' ELSE ' version ' || version || ' ' END
-            USING ERRCODE = '42704';
-    END IF;
-    RETURN result;
-END
+    SELECT @extschema@.load_model($1, 'item_knn', $2)::@extschema@.item_knn_model
 $$;
+
+COMMENT ON FUNCTION @extschema@.item_knn_load(text, integer) IS
+'the item_knn model stored under name in retention.models: its latest trusted version (written by a member of the name''s owner), or the given version if trusted; parses JSON, so call it once per query';
+
+-- ALS models in the registry (src/recommend/als.sql): after the shared
+-- readers and savers they call
+
+CREATE FUNCTION @extschema@.als_save(name text, model @extschema@.als_model,
+    training_source text DEFAULT NULL, metrics pg_catalog.jsonb DEFAULT NULL)
+RETURNS integer
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+AS $$
+    SELECT @extschema@.save_model_of_kind($1, 'als', $2::pg_catalog.jsonb, $3, $4)
+$$;
+
+COMMENT ON FUNCTION @extschema@.als_save(text, @extschema@.als_model, text, pg_catalog.jsonb) IS
+'stores an als model in retention.models as the next version of name and returns that version';
+
+
+CREATE FUNCTION @extschema@.als_load(name text, version integer DEFAULT NULL)
+RETURNS @extschema@.als_model
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT @extschema@.load_model($1, 'als', $2)::@extschema@.als_model
+$$;
+
+COMMENT ON FUNCTION @extschema@.als_load(text, integer) IS
+'the als model stored under name in retention.models: its latest trusted version (written by a member of the name''s owner), or the given version if trusted; parses JSON, so call it once per query';
+
 
 
 -- The nightly loop (src/loop/refresh.sql)
@@ -4654,13 +4652,7 @@ CREATE FUNCTION @extschema@.churn_gbdt_model(model_name text, model_version inte
 RETURNS @extschema@.gbdt_model
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-    SELECT m.model::pg_catalog.text::@extschema@.gbdt_model
-      FROM @extschema@.models AS m
-     WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) 'gbdt'
-       AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
-       AND @extschema@.model_trusted(m.name, m.trained_by)
-     ORDER BY m.version DESC
-     LIMIT 1
+    SELECT @extschema@.trusted_model(model_name, 'gbdt', model_version)::pg_catalog.text::@extschema@.gbdt_model
 $$;
 
 COMMENT ON FUNCTION @extschema@.churn_gbdt_model(text, integer) IS

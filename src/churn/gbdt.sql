@@ -286,13 +286,7 @@ CREATE FUNCTION @extschema@.churn_gbdt_model(model_name text, model_version inte
 RETURNS @extschema@.gbdt_model
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-    SELECT m.model::pg_catalog.text::@extschema@.gbdt_model
-      FROM @extschema@.models AS m
-     WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) 'gbdt'
-       AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
-       AND @extschema@.model_trusted(m.name, m.trained_by)
-     ORDER BY m.version DESC
-     LIMIT 1
+    SELECT @extschema@.trusted_model(model_name, 'gbdt', model_version)::pg_catalog.text::@extschema@.gbdt_model
 $$;
 
 COMMENT ON FUNCTION @extschema@.churn_gbdt_model(text, integer) IS

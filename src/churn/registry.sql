@@ -234,13 +234,7 @@ CREATE FUNCTION @extschema@.churn_model(model_name text, model_version integer D
 RETURNS @extschema@.logreg_model
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-    SELECT m.model::pg_catalog.text::@extschema@.logreg_model
-      FROM @extschema@.models AS m
-     WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) 'logreg'
-       AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
-       AND @extschema@.model_trusted(m.name, m.trained_by)
-     ORDER BY m.version DESC
-     LIMIT 1
+    SELECT @extschema@.trusted_model(model_name, 'logreg', model_version)::pg_catalog.text::@extschema@.logreg_model
 $$;
 
 COMMENT ON FUNCTION @extschema@.churn_model(text, integer) IS

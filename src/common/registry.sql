@@ -33,8 +33,9 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.models', '');
 -- owner add, change or delete versions; trained_by must be the role that
 -- wrote the row.  Row-level security on retention.models and
 -- retention.model_owners enforces it for direct INSERTs too, and readers
--- (churn_model, churn_scores, item_knn_load, the loop) use only trusted
--- versions: written by a member of the name's owner.
+-- (churn_model, churn_gbdt_model, churn_scores, item_knn_load, als_load,
+-- the loop) use only trusted versions: written by a member of the name's
+-- owner.
 --------------------------------------------------------------------------
 
 CREATE TABLE @extschema@.model_owners (
@@ -78,6 +79,67 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.model_trusted(text, name) IS
 'whether a version of model_name written by trained_by is trusted: model_name has an owner and trained_by is a member of it';
+
+CREATE FUNCTION @extschema@.trusted_model(model_name text, model_kind text, model_version integer DEFAULT NULL)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT m.model
+      FROM @extschema@.models AS m
+     WHERE m.name OPERATOR(pg_catalog.=) model_name AND m.kind OPERATOR(pg_catalog.=) model_kind
+       AND (model_version IS NULL OR m.version OPERATOR(pg_catalog.=) model_version)
+       AND @extschema@.model_trusted(m.name, m.trained_by)
+     ORDER BY m.version DESC
+     LIMIT 1
+$$;
+
+COMMENT ON FUNCTION @extschema@.trusted_model(text, text, integer) IS
+'the JSON of a stored model of the given kind: the latest trusted version of model_name, or the given version if it is trusted; NULL when there is none. Every typed reader goes through it';
+
+CREATE FUNCTION @extschema@.load_model(model_name text, model_kind text, model_version integer)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    stored pg_catalog.jsonb := @extschema@.trusted_model(model_name, model_kind, model_version);
+BEGIN
+    IF stored IS NULL THEN
+        RAISE EXCEPTION '% model "%"%does not exist', model_kind, model_name,
+            CASE WHEN model_version IS NULL THEN ' ' ELSE ' version ' || model_version || ' ' END
+            USING ERRCODE = '42704';
+    END IF;
+    RETURN stored;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.load_model(text, text, integer) IS
+'trusted_model, or error 42704 when there is no such trusted version: the loaders of the recommendation models';
+
+CREATE FUNCTION @extschema@.save_model_of_kind(model_name text, model_kind text, model pg_catalog.jsonb,
+                                               training_source text, metrics pg_catalog.jsonb)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    other_kind text;
+BEGIN
+    IF model_name IS NULL OR model IS NULL THEN
+        RAISE EXCEPTION 'name and model must not be null' USING ERRCODE = '22004';
+    END IF;
+    SELECT m.kind INTO other_kind FROM @extschema@.models AS m
+     WHERE m.name = model_name AND m.kind <> model_kind LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'model "%" is a % model, not an % model', model_name, other_kind, model_kind
+            USING ERRCODE = '42809', HINT = 'Choose another name.';
+    END IF;
+    RETURN @extschema@.save_model(model_name, model_kind, model, metrics, training_source);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.save_model_of_kind(text, text, pg_catalog.jsonb, text, pg_catalog.jsonb) IS
+'save_model for a name that holds models of one kind only (42809 otherwise): the savers of the recommendation models';
 
 CREATE FUNCTION @extschema@.claim_model(model_name text)
 RETURNS name

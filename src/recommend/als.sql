@@ -225,24 +225,9 @@ COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.als_model, regclass, i
 CREATE FUNCTION @extschema@.als_save(name text, model @extschema@.als_model,
     training_source text DEFAULT NULL, metrics pg_catalog.jsonb DEFAULT NULL)
 RETURNS integer
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
 AS $$
-DECLARE
-    other_kind text;
-BEGIN
-    IF name IS NULL OR model IS NULL THEN
-        RAISE EXCEPTION 'name and model must not be null' USING ERRCODE = '22004';
-    END IF;
-    SELECT m.kind INTO other_kind FROM @extschema@.models m
-     WHERE m.name = als_save.name AND m.kind <> 'als' LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'model "%" is a % model, not an als model', name, other_kind
-            USING ERRCODE = '42809', HINT = 'Choose another name.';
-    END IF;
-    RETURN @extschema@.save_model(als_save.name, 'als', als_save.model::pg_catalog.jsonb,
-                                  als_save.metrics, als_save.training_source);
-END
+    SELECT @extschema@.save_model_of_kind($1, 'als', $2::pg_catalog.jsonb, $3, $4)
 $$;
 
 COMMENT ON FUNCTION @extschema@.als_save(text, @extschema@.als_model, text, pg_catalog.jsonb) IS
@@ -250,26 +235,10 @@ COMMENT ON FUNCTION @extschema@.als_save(text, @extschema@.als_model, text, pg_c
 
 CREATE FUNCTION @extschema@.als_load(name text, version integer DEFAULT NULL)
 RETURNS @extschema@.als_model
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-DECLARE
-    result @extschema@.als_model;
-BEGIN
-    SELECT m.model::@extschema@.als_model INTO result
-      FROM @extschema@.models m
-     WHERE m.name = als_load.name AND m.kind = 'als'
-       AND (als_load.version IS NULL OR m.version = als_load.version)
-     ORDER BY m.version DESC
-     LIMIT 1;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'als model "%"%does not exist', name,
-            CASE WHEN version IS NULL THEN ' ' ELSE ' version ' || version || ' ' END
-            USING ERRCODE = '42704';
-    END IF;
-    RETURN result;
-END
+    SELECT @extschema@.load_model($1, 'als', $2)::@extschema@.als_model
 $$;
 
 COMMENT ON FUNCTION @extschema@.als_load(text, integer) IS
-'the als model stored under name in retention.models, its latest version unless version is given; parses JSON, so call it once per query';
+'the als model stored under name in retention.models: its latest trusted version (written by a member of the name''s owner), or the given version if trusted; parses JSON, so call it once per query';

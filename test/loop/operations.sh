@@ -499,6 +499,22 @@ $alice"
 	ops_check "ownership: two concurrent item_knn_save of one name get versions 2 and 3" \
 		"$second|$(ops_sql $db -c "SELECT string_agg(version::text, ',' ORDER BY version) FROM retention.models WHERE name = 'ops_knn'")" \
 		"3|1,2,3"
+
+	# the recommendation loaders skip a version written by a non-member (a
+	# superuser bypasses row-level security to write it)
+	local als="SELECT retention.als_save('ops_als', (SELECT retention.als_train(u, i, 1.0, '{\"factors\": 2, \"iterations\": 2}')
+	                                                  FROM (VALUES (1, 10), (1, 11), (2, 10), (2, 11), (3, 11)) AS t(u, i)))"
+	ops_sql $db -c "SET ROLE $alice" -c "$als" >/dev/null
+	ops_sql $db -c "INSERT INTO retention.models (name, version, kind, model, trained_by)
+	                SELECT name, 100, kind, model, '$bob' FROM retention.models WHERE name IN ('ops_knn', 'ops_als') AND version = 1" >/dev/null
+	ops_check "ownership: item_knn_load and als_load skip a version written by a non-member" \
+		"$(ops_sql $db -c "SET ROLE $bob" -c "SELECT retention.item_knn_load('ops_knn')::text = retention.item_knn_load('ops_knn', 3)::text,
+		                                            retention.als_load('ops_als')::text = retention.als_load('ops_als', 1)::text")
+$(ops_sql $db -c "SET ROLE $bob" -c "SELECT retention.item_knn_load('ops_knn', 100)" 2>&1 | grep -o 'model "ops_knn" version 100 does not exist')
+$(ops_sql $db -c "SET ROLE $bob" -c "SELECT retention.als_load('ops_als', 100)" 2>&1 | grep -o 'model "ops_als" version 100 does not exist')" \
+		't|t
+model "ops_knn" version 100 does not exist
+model "ops_als" version 100 does not exist'
 }
 
 retention_operations() {

@@ -216,6 +216,12 @@ INSERT INTO pg_temp.calls VALUES
  $$SELECT * FROM retention.intervention_effect('sp_campaign', '30 days')$$, NULL),
 ('retention.intervention_uplift(text,interval,integer,double precision)',
  $$SELECT * FROM retention.intervention_uplift('sp_campaign', '30 days', 4)$$, NULL),
+('retention.load_model(text,text,integer)',
+ $$SELECT retention.load_model('sp_knn', 'item_knn', NULL)::pg_catalog.text$$, NULL),
+('retention.save_model_of_kind(text,text,jsonb,text,jsonb)',
+ $$SELECT retention.save_model_of_kind('sp_kind', 'item_knn', (SELECT m FROM sp_knn)::pg_catalog.jsonb, 'sp_events', '{"note": "x"}')$$,
+ $$SELECT version, kind, model::text, metrics::text, training_source FROM retention.models
+    WHERE name = 'sp_kind' ORDER BY version$$),
 ('retention.item_knn_load(text,integer)',
  $$SELECT retention.item_knn_load('sp_knn')::pg_catalog.text$$, NULL),
 ('retention.item_knn_save(text,retention.item_knn_model,text,jsonb)',
