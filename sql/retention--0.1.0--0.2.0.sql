@@ -1053,7 +1053,7 @@ CREATE AGGREGATE @extschema@.funnel_groups(user_id bigint, ts timestamptz, event
 );
 
 COMMENT ON AGGREGATE @extschema@.funnel_groups(bigint, timestamptz, text, text[], interval, text, text, timestamptz, timestamptz) IS
-'a whole funnel in one pass, without GROUP BY: per breakdown value of the users who reached step 1, the funnel_matrix of their funnel_user outcomes (as retention.funnel_group[]; NULL user ids are one user); keeps the events that matter (24 bytes each) in memory';
+'a whole funnel in one pass, without GROUP BY: per breakdown value of the users who reached step 1, the funnel_matrix of their funnel_user outcomes (a retention.funnel_group[] in byte order of the values, NULL last; NULL user ids are one user); keeps the events that matter (24 bytes each) in memory';
 
 CREATE FUNCTION @extschema@.funnel_progress_sql(
     events regclass, steps text[], conversion_window interval, mode text, breakdown_by name,

@@ -644,12 +644,26 @@ CountPart(const FunnelAll *state, const FunnelPart *part, PartWork *w, grphash_h
 	}
 }
 
-/* The groups as a retention.funnel_group[] (breakdown, matrix). */
+/* by breakdown value in byte order, NULL last */
+static int
+CompareGroups(const void *a, const void *b, void *pool)
+{
+	const char *sort_pool = pool;
+	int32		x = (*(GroupEntry *const *) a)->off;
+	int32		y = (*(GroupEntry *const *) b)->off;
+
+	if (x == NO_BREAKDOWN || y == NO_BREAKDOWN)
+		return (x == NO_BREAKDOWN) - (y == NO_BREAKDOWN);
+	return strcmp(sort_pool + x, sort_pool + y);
+}
+
+/* The groups as a retention.funnel_group[] (breakdown, matrix), in breakdown order. */
 static Datum
 GroupsArray(FunctionCallInfo fcinfo, const FunnelAll *state, grphash_hash *groups)
 {
 	Oid			elemtype = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
 	TupleDesc	tupdesc;
+	GroupEntry **sorted;
 	Datum	   *elems;
 	int			n = 0;
 	int16		typlen;
@@ -662,19 +676,23 @@ GroupsArray(FunctionCallInfo fcinfo, const FunnelAll *state, grphash_hash *group
 		elog(ERROR, "funnel_groups_final must return an array of a composite type");
 	tupdesc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(elemtype, -1));
 	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	elems = palloc(Max(groups == NULL ? 0 : groups->members, 1) * sizeof(Datum));
+	sorted = palloc(Max(groups == NULL ? 0 : groups->members, 1) * sizeof(GroupEntry *));
 	if (groups != NULL)
 	{
 		grphash_start_iterate(groups, &it);
 		while ((g = grphash_iterate(groups, &it)) != NULL)
-		{
-			Datum		values[2];
-			bool		nulls[2] = {g->off == NO_BREAKDOWN, false};
+			sorted[n++] = g;
+		qsort_arg(sorted, n, sizeof(GroupEntry *), CompareGroups, state->pool.data);
+	}
+	elems = palloc(Max(n, 1) * sizeof(Datum));
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {sorted[i]->off == NO_BREAKDOWN, false};
 
-			values[0] = nulls[0] ? (Datum) 0 : CStringGetTextDatum(state->pool.data + g->off);
-			values[1] = FunnelStatsMatrix(g->stats);
-			elems[n++] = HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
-		}
+		values[0] = nulls[0] ? (Datum) 0 : CStringGetTextDatum(state->pool.data + sorted[i]->off);
+		values[1] = FunnelStatsMatrix(sorted[i]->stats);
+		elems[i] = HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 	}
 	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, elemtype, typlen, typbyval, typalign));
 }
