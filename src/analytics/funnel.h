@@ -105,16 +105,28 @@ FindStepType(const FunnelConfig *cfg, const char *name, int len)
 	return OTHER_EVENT;
 }
 
+/* The search's buffers, kept from user to user; zeroed, then grown in cxt. */
+typedef struct FunnelScratch
+{
+	MemoryContext cxt;
+	int64		cap;			/* events they hold */
+	int			ntypes;
+	TimestampTz *ts;
+	int		   *first;
+	int32	   *count;
+	int		   *next;
+} FunnelScratch;
+
 /*
  * The search over one user's events sorted by (ts, type), in funnel_search.c:
  * the furthest step and its earliest attempt; allocates in the current
- * context.  FunnelFirstTouch is that attempt's breakdown (the least value
+ * context, little with a scratch (NULL: none).  FunnelFirstTouch is that attempt's breakdown (the least value
  * among the events that can start it at its first instant), a string of
  * "pool", or NULL.
  */
 extern void FunnelSortEvents(FunnelEvent *ev, int64 n);
 extern void FunnelSearch(const FunnelConfig *cfg, const FunnelEvent *ev, int64 nev,
-						 FunnelOutcome *best);
+						 FunnelOutcome *best, FunnelScratch *scratch);
 extern const char *FunnelFirstTouch(const FunnelConfig *cfg, const char *pool,
 									const FunnelEvent *ev, int64 nev, int64 first);
 

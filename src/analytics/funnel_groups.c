@@ -543,36 +543,37 @@ typedef struct GroupEntry
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
+typedef struct HashSlot
+{
+	int64		key;
+	int32		slot;			/* user slot, -1 when empty */
+} HashSlot;
+
 /* Buffers reused across partitions, sized for the largest. */
 typedef struct PartWork
 {
-	int64		size;			/* hash slots, a power of two >= 2 x rows */
+	int64		size;			/* hash slots, a power of two >= 2 x users */
 	int			shift;			/* 64 - log2(size) */
-	struct
-	{
-		int64		key;
-		int32		slot;		/* user slot, -1 when empty */
-	}		   *hash;
+	int64		hashcap;		/* slots allocated */
+	HashSlot   *hash;
 	int32	   *row_user;		/* user slot per row */
 	int64	   *start;			/* first event per user slot, then its end */
 	FunnelEvent *events;		/* the partition's events, by user */
-	MemoryContext scratch;		/* the search's, reset per user */
+	FunnelScratch scratch;		/* the search's */
 } PartWork;
 
 /* Counts one user's outcome into the summary of its breakdown. */
 static void
 CountUser(const FunnelAll *state, grphash_hash *groups, FunnelEvent *ev, int64 n,
-		  MemoryContext scratch)
+		  FunnelScratch *scratch)
 {
 	FunnelOutcome o;
 	const char *brk;
 	GroupEntry *g;
 	bool		found;
-	MemoryContext old = MemoryContextSwitchTo(scratch);
 
 	FunnelSortEvents(ev, n);
-	FunnelSearch(&state->cfg, ev, n, &o);
-	MemoryContextSwitchTo(old);
+	FunnelSearch(&state->cfg, ev, n, &o, scratch);
 	if (o.reached > 0)
 	{
 		brk = FunnelFirstTouch(&state->cfg, state->pool.data, ev, n, o.start_event);
@@ -582,27 +583,68 @@ CountUser(const FunnelAll *state, grphash_hash *groups, FunnelEvent *ev, int64 n
 			g->stats = NULL;
 		g->stats = FunnelStatsAddUser(g->stats, state->cfg.nsteps, &o);
 	}
-	/* the search's buffers are small: free them now and then */
-	if (MemoryContextMemAllocated(scratch, false) > 4 * 1024 * 1024)
-		MemoryContextReset(scratch);
 }
 
-/* The user slot of id in the partition's hash table, a new one if unseen. */
-static inline int32
-UserSlot(PartWork *w, int64 id, int32 *nusers)
+/* An empty hash table of at least "size" slots (a power of two). */
+static void
+HashReset(PartWork *w, int64 size)
+{
+	for (w->size = 64, w->shift = 58; w->size < size; w->size *= 2, w->shift--)
+		;
+	if (w->hashcap < w->size)
+	{
+		if (w->hash != NULL)
+			pfree(w->hash);
+		w->hash = palloc_extended(w->size * sizeof(HashSlot), MCXT_ALLOC_HUGE);
+		w->hashcap = w->size;
+	}
+	memset(w->hash, 0xFF, w->size * sizeof(HashSlot));
+}
+
+static inline int64
+HashFind(const PartWork *w, int64 id)
 {
 	/* Fibonacci hashing: the high bits, not the partition's low ones */
 	int64		h = (int64) (((uint64) id * UINT64CONST(0x9E3779B97F4A7C15)) >> w->shift);
 
 	while (w->hash[h].slot >= 0 && w->hash[h].key != id)
 		h = (h + 1) & (w->size - 1);
-	if (w->hash[h].slot < 0)
+	return h;
+}
+
+/* Doubles the hash table (kept at most half full). */
+static void
+HashGrow(PartWork *w)
+{
+	HashSlot   *old = w->hash;
+	int64		oldsize = w->size;
+
+	w->hash = NULL;
+	w->hashcap = 0;
+	HashReset(w, oldsize * 2);
+	for (int64 i = 0; i < oldsize; i++)
+		if (old[i].slot >= 0)
+			w->hash[HashFind(w, old[i].key)] = old[i];
+	pfree(old);
+}
+
+/* The user slot of id in the partition's hash table, a new one if unseen. */
+static inline int32
+UserSlot(PartWork *w, int64 id, int32 *nusers)
+{
+	int64		h = HashFind(w, id);
+	int32		u = w->hash[h].slot;
+
+	if (u < 0)
 	{
+		u = (*nusers)++;
 		w->hash[h].key = id;
-		w->start[*nusers] = 0;
-		w->hash[h].slot = (*nusers)++;
+		w->hash[h].slot = u;
+		w->start[u] = 0;
+		if ((int64) *nusers * 2 > w->size)
+			HashGrow(w);
 	}
-	return w->hash[h].slot;
+	return u;
 }
 
 /* Groups one partition's events by user and counts each user. */
@@ -612,7 +654,8 @@ CountPart(const FunnelAll *state, const FunnelPart *part, PartWork *w, grphash_h
 	int32		nusers = 0;
 	int64		i = 0;
 
-	memset(w->hash, 0xFF, w->size * sizeof(w->hash[0]));
+	/* users have a few events each: start small, grow if not */
+	HashReset(w, part->n / 4);
 	for (const FunnelChunk *c = part->head; c != NULL; c = c->next)
 		for (int64 k = 0; k < c->n; k++, i++)
 		{
@@ -638,7 +681,7 @@ CountPart(const FunnelAll *state, const FunnelPart *part, PartWork *w, grphash_h
 	{
 		int64		begin = u == 0 ? 0 : w->start[u - 1];
 
-		CountUser(state, groups, &w->events[begin], w->start[u] - begin, w->scratch);
+		CountUser(state, groups, &w->events[begin], w->start[u] - begin, &w->scratch);
 		if ((u & 0xFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
@@ -715,17 +758,16 @@ funnel_groups_final(PG_FUNCTION_ARGS)
 	Settle(state);
 	for (int p = 0; p <= NPARTS; p++)
 		most = Max(most, state->parts[p].n);
-	for (w.size = 2, w.shift = 63; w.size < 2 * most; w.size *= 2, w.shift--)
-		;
-	w.hash = palloc_extended(w.size * sizeof(w.hash[0]), MCXT_ALLOC_HUGE);
+	w.hash = NULL;
+	w.hashcap = 0;
 	w.row_user = palloc_extended(most * sizeof(int32), MCXT_ALLOC_HUGE);
 	w.start = palloc_extended(most * sizeof(int64), MCXT_ALLOC_HUGE);
 	w.events = palloc_extended(most * sizeof(FunnelEvent), MCXT_ALLOC_HUGE);
-	w.scratch = AllocSetContextCreate(CurrentMemoryContext, "funnel user", ALLOCSET_DEFAULT_SIZES);
+	memset(&w.scratch, 0, sizeof(w.scratch));
+	w.scratch.cxt = CurrentMemoryContext;
 	groups = grphash_create(CurrentMemoryContext, 16, NULL);
 	for (int p = 0; p <= NPARTS; p++)
 		if (state->parts[p].n > 0)
 			CountPart(state, &state->parts[p], &w, groups);
-	MemoryContextDelete(w.scratch);
 	return GroupsArray(fcinfo, state, groups);
 }

@@ -50,17 +50,50 @@ typedef struct Instants
 	TimestampTz *ts;
 	int		   *first;			/* index of the instant's first event */
 	int32	   *count;			/* n x ntypes */
+	int		   *next;			/* (n + 1) x ntypes, for FunnelOrdered */
 } Instants;
 
 static void
-BuildInstants(Instants *in, const FunnelEvent *ev, int64 nev, int ntypes)
+BuildInstants(Instants *in, const FunnelEvent *ev, int64 nev, int ntypes, FunnelScratch *scratch)
 {
 	int			j = -1;
+	Size		per = Max(ntypes, 1) * sizeof(int32);
 
 	in->ntypes = ntypes;
-	in->ts = palloc(Max(nev, 1) * sizeof(TimestampTz));
-	in->first = palloc(Max(nev, 1) * sizeof(int));
-	in->count = palloc0(Max(nev, 1) * Max(ntypes, 1) * sizeof(int32));
+	if (scratch == NULL)
+	{
+		in->ts = palloc(Max(nev, 1) * sizeof(TimestampTz));
+		in->first = palloc(Max(nev, 1) * sizeof(int));
+		in->count = palloc0(Max(nev, 1) * per);
+		in->next = palloc((nev + 1) * per);
+	}
+	else
+	{
+		if (nev > scratch->cap || ntypes != scratch->ntypes)
+		{
+			MemoryContext old = MemoryContextSwitchTo(scratch->cxt);
+
+			if (scratch->cap > 0)
+			{
+				pfree(scratch->ts);
+				pfree(scratch->first);
+				pfree(scratch->count);
+				pfree(scratch->next);
+			}
+			scratch->cap = Max(nev, Max(2 * scratch->cap, 64));
+			scratch->ntypes = ntypes;
+			scratch->ts = palloc(scratch->cap * sizeof(TimestampTz));
+			scratch->first = palloc(scratch->cap * sizeof(int));
+			scratch->count = palloc(scratch->cap * per);
+			scratch->next = palloc((scratch->cap + 1) * per);
+			MemoryContextSwitchTo(old);
+		}
+		in->ts = scratch->ts;
+		in->first = scratch->first;
+		in->count = scratch->count;
+		in->next = scratch->next;
+		memset(in->count, 0, Max(nev, 1) * per);
+	}
 	for (int64 i = 0; i < nev; i++)
 	{
 		if (j < 0 || ev[i].ts != in->ts[j])
@@ -118,7 +151,7 @@ FunnelOrdered(const FunnelConfig *cfg, const Instants *in, FunnelOutcome *best)
 {
 	int			nt = cfg->ntypes;
 	int			n = in->n;
-	int		   *next = palloc((Size) (n + 1) * nt * sizeof(int));
+	int		   *next = in->next;
 	int			avail[FUNNEL_MAX_STEPS];
 	int			t1 = cfg->step_type[0];
 
@@ -169,7 +202,6 @@ FunnelOrdered(const FunnelConfig *cfg, const Instants *in, FunnelOutcome *best)
 		if (i == cfg->nsteps || !cut)
 			break;
 	}
-	pfree(next);
 }
 
 /*
@@ -362,11 +394,12 @@ FunnelSortEvents(FunnelEvent *ev, int64 n)
 
 /* The furthest step of one user's sorted events, and the attempt that got there. */
 void
-FunnelSearch(const FunnelConfig *cfg, const FunnelEvent *ev, int64 nev, FunnelOutcome *best)
+FunnelSearch(const FunnelConfig *cfg, const FunnelEvent *ev, int64 nev, FunnelOutcome *best,
+			 FunnelScratch *scratch)
 {
 	Instants	in;
 
-	BuildInstants(&in, ev, nev, cfg->ntypes);
+	BuildInstants(&in, ev, nev, cfg->ntypes, scratch);
 	best->reached = 0;
 	best->start = -1;
 	best->start_event = -1;
@@ -408,7 +441,7 @@ funnel_user_final(PG_FUNCTION_ARGS)
 	ev = palloc(Max(state->nevents, 1) * sizeof(FunnelEvent));
 	memcpy(ev, state->events, state->nevents * sizeof(FunnelEvent));
 	FunnelSortEvents(ev, state->nevents);
-	FunnelSearch(&state->cfg, ev, state->nevents, &best);
+	FunnelSearch(&state->cfg, ev, state->nevents, &best, NULL);
 
 	values[0] = Int32GetDatum(best.reached);
 	if (best.reached > 0)
