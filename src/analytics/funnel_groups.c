@@ -15,7 +15,12 @@
  * partition's events by user with a small hash table and a counting
  * sort, runs stage one's search on each user (funnel_search.c) and
  * counts the outcomes per breakdown as stage two does (funnel_stats.c).
- * Breakdown values are interned, once per distinct value.
+ * Breakdown values are interned, once per distinct value.  A parallel
+ * worker's state leaves with each partition sorted by (user, ts, type),
+ * grouped in the worker, so that the leader only merges the workers' runs.
+ *
+ * This file holds the state and its transition, combine and (de)serialise
+ * functions; funnel_count.c the final function.
  *
  *-------------------------------------------------------------------------
  */
@@ -39,45 +44,11 @@
 #include "agg_context.h"
 #include "bytea_state.h"
 #include "funnel.h"
-#include "id_hash.h"
+#include "funnel_groups.h"
 
-#define NPARTS 256
-#define NULL_PART NPARTS		/* the events of the NULL user */
 #define FUNNEL_GROUPS_MAGIC 0x464e4731	/* "FNG1" */
 /* a serialised state must fit a bytea */
 #define FUNNEL_GROUPS_MAX_ROWS ((int64) (MaxAllocSize / 2 / sizeof(FunnelRow)))
-
-typedef struct FunnelRow
-{
-	int64		user_id;		/* 0 in NULL_PART */
-	FunnelEvent ev;
-} FunnelRow;
-
-/* rows are kept in chunks, so that they are never copied to grow */
-typedef struct FunnelChunk
-{
-	struct FunnelChunk *next;
-	int64		n;
-	int64		cap;
-	FunnelRow	rows[FLEXIBLE_ARRAY_MEMBER];
-} FunnelChunk;
-
-#define FIRST_CHUNK 64
-#define LARGEST_CHUNK 8192
-
-/*
- * While rows are added, only the partition's fill count is kept (in the
- * state, so that the transition touches one cache line per partition);
- * Settle() writes it into the head chunk and counts the rows.
- */
-typedef struct FunnelPart
-{
-	FunnelRow  *rows;			/* the head chunk's rows */
-	int64		fill;			/* rows in the head chunk */
-	int64		cap;			/* room in the head chunk */
-	FunnelChunk *head;			/* the chunk being filled, then older ones */
-	int64		n;				/* rows in all chunks, once settled */
-} FunnelPart;
 
 /* an interned breakdown value: an offset into the pool */
 typedef struct BrkEntry
@@ -108,21 +79,6 @@ BrkHash(StringInfo pool, int32 off)
 
 	return hash_bytes((const unsigned char *) s, (int) strlen(s));
 }
-
-typedef struct FunnelAll
-{
-	FunnelConfig cfg;
-	struct varlena *steps_copy;
-	struct varlena *mode_copy;
-	bool		args_const;		/* the definition cannot change between rows */
-	bool		transient;		/* deserialised: its chunks may be taken */
-	MemoryContext cxt;
-	int64		nrows;
-	FunnelPart	parts[NPARTS + 1];
-	StringInfoData pool;		/* interned breakdown values, NUL-terminated */
-	brkhash_hash *brks;			/* NULL until the first value */
-	int32		last_brk;		/* the value interned last, or NO_BREAKDOWN */
-} FunnelAll;
 
 static FunnelAll *
 NewAll(MemoryContext cxt)
@@ -198,6 +154,7 @@ NewChunk(FunnelAll *state, int part, int64 cap)
 
 	c->n = 0;
 	c->cap = cap;
+	c->sorted = false;
 	PushChunk(state, part, c);
 	return c;
 }
@@ -216,8 +173,8 @@ AddRow(FunnelAll *state, int part, int64 user_id, const FunnelEvent *ev)
 }
 
 /* Writes the fill counts into the chunks and counts the rows. */
-static void
-Settle(FunnelAll *state)
+void
+FunnelSettle(FunnelAll *state)
 {
 	state->nrows = 0;
 	for (int part = 0; part <= NPARTS; part++)
@@ -231,12 +188,6 @@ Settle(FunnelAll *state)
 			p->n += c->n;
 		state->nrows += p->n;
 	}
-}
-
-static inline int
-PartOf(int64 user_id)
-{
-	return HashId(user_id) & (NPARTS - 1);
 }
 
 /* Are the aggregate's definition arguments (steps to date_to) constants? */
@@ -353,15 +304,19 @@ MapPool(FunnelAll *dst, const char *pool, int32 len)
 /*
  * Checks n rows of partition "part" of dst (they may come from a serialised
  * state) and renumbers their breakdowns through map (MapPool of their pool,
- * of maplen bytes).
+ * of maplen bytes); says whether they are sorted by (user_id, ts, type).
  */
-static void
+static bool
 CheckRows(const FunnelAll *dst, int part, FunnelRow *rows, int64 n, const int32 *map, int32 maplen)
 {
+	bool		sorted = true;
+
 	for (int64 i = 0; i < n; i++)
 	{
 		FunnelRow  *r = &rows[i];
 
+		if (i > 0 && RowLess(r, r - 1))
+			sorted = false;
 		if (r->ev.type < OTHER_EVENT || r->ev.type >= dst->cfg.ntypes ||
 			TIMESTAMP_NOT_FINITE(r->ev.ts) ||
 			(part == NULL_PART ? r->user_id != 0 : PartOf(r->user_id) != part) ||
@@ -374,6 +329,7 @@ CheckRows(const FunnelAll *dst, int part, FunnelRow *rows, int64 n, const int32 
 			r->ev.brk = map[r->ev.brk];
 	}
 	CHECK_FOR_INTERRUPTS();
+	return sorted;
 }
 
 /* Appends n rows of partition "part" (at src, maybe unaligned) to dst, checked. */
@@ -386,7 +342,7 @@ AppendRows(FunnelAll *dst, int part, const char *src, int64 n, const int32 *map,
 		return;
 	c = MemoryContextAllocHuge(dst->cxt, offsetof(FunnelChunk, rows) + n * sizeof(FunnelRow));
 	memcpy(c->rows, src, n * sizeof(FunnelRow));
-	CheckRows(dst, part, c->rows, n, map, maplen);
+	c->sorted = CheckRows(dst, part, c->rows, n, map, maplen);
 	c->n = c->cap = n;
 	PushChunk(dst, part, c);
 }
@@ -404,7 +360,7 @@ TakeRows(FunnelAll *dst, FunnelAll *src, int part, const int32 *map, int32 maple
 		if (c->n == 0)
 			continue;
 		if (maplen > 0)
-			CheckRows(dst, part, c->rows, c->n, map, maplen);
+			c->sorted = CheckRows(dst, part, c->rows, c->n, map, maplen) && c->sorted;
 		PushChunk(dst, part, c);
 	}
 	src->nrows -= src->parts[part].n;
@@ -432,7 +388,7 @@ funnel_groups_combine(PG_FUNCTION_ARGS)
 	}
 	else
 		FunnelCheckSameConfig(&a->cfg, &b->cfg);
-	Settle(b);
+	FunnelSettle(b);
 	poollen = b->pool.data ? b->pool.len : 0;
 	map = MapPool(a, b->pool.data, poollen);
 	for (int p = 0; p <= NPARTS; p++)
@@ -446,38 +402,6 @@ funnel_groups_combine(PG_FUNCTION_ARGS)
 	}
 	pfree(map);
 	PG_RETURN_POINTER(a);
-}
-
-/* Serialises a state for a parallel worker's leader. */
-PG_FUNCTION_INFO_V1(funnel_groups_serialize);
-Datum
-funnel_groups_serialize(PG_FUNCTION_ARGS)
-{
-	FunnelAll  *state = (FunnelAll *) PG_GETARG_POINTER(0);
-	StringInfoData buf;
-	int32		poollen = state->pool.data ? state->pool.len : 0;
-
-	AggregateContext(fcinfo, "funnel_groups_serialize");
-	Settle(state);
-	if (state->nrows > FUNNEL_GROUPS_MAX_ROWS ||
-		state->nrows * sizeof(FunnelRow) + poollen > MaxAllocSize - 128 * 1024)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a funnel state of %lld events is too large to leave a parallel worker",
-						(long long) state->nrows),
-				 errhint("Group the events by user with funnel_user, or run without parallel workers.")));
-	ByteaStateBegin(&buf);
-	/* one allocation: the rows are most of it */
-	enlargeStringInfo(&buf, state->nrows * sizeof(FunnelRow) + poollen + 64 * 1024);
-	FunnelWriteConfig(&buf, FUNNEL_GROUPS_MAGIC, &state->cfg, poollen, state->nrows);
-	if (poollen > 0)
-		appendBinaryStringInfo(&buf, state->pool.data, poollen);
-	for (int p = 0; p <= NPARTS; p++)
-		appendBinaryStringInfo(&buf, (char *) &state->parts[p].n, sizeof(int64));
-	for (int p = 0; p <= NPARTS; p++)
-		for (FunnelChunk *c = state->parts[p].head; c != NULL; c = c->next)
-			appendBinaryStringInfo(&buf, (char *) c->rows, c->n * sizeof(FunnelRow));
-	PG_RETURN_BYTEA_P(ByteaStateEnd(&buf));
 }
 
 /* Rebuilds a state from funnel_groups_serialize's bytea, validating it. */
@@ -519,255 +443,33 @@ funnel_groups_deserialize(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
-/* ---------------------------------------------------------------------
- * The final function: per partition, group by user, search, count
- * ---------------------------------------------------------------------
- */
-
-/* a breakdown value's summary, keyed by its offset (NO_BREAKDOWN: NULL) */
-typedef struct GroupEntry
-{
-	int32		off;
-	char		status;
-	FunnelStats *stats;
-} GroupEntry;
-
-#define SH_PREFIX		grphash
-#define SH_ELEMENT_TYPE GroupEntry
-#define SH_KEY_TYPE		int32
-#define SH_KEY			off
-#define SH_HASH_KEY(tb, key) murmurhash32((uint32) (key))
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
-
-typedef struct HashSlot
-{
-	int64		key;
-	int32		slot;			/* user slot, -1 when empty */
-} HashSlot;
-
-/* Buffers reused across partitions, sized for the largest. */
-typedef struct PartWork
-{
-	int64		size;			/* hash slots, a power of two >= 2 x users */
-	int			shift;			/* 64 - log2(size) */
-	int64		hashcap;		/* slots allocated */
-	HashSlot   *hash;
-	int32	   *row_user;		/* user slot per row */
-	int64	   *start;			/* first event per user slot, then its end */
-	FunnelEvent *events;		/* the partition's events, by user */
-	FunnelScratch scratch;		/* the search's */
-} PartWork;
-
-/* Counts one user's outcome into the summary of its breakdown. */
-static void
-CountUser(const FunnelAll *state, grphash_hash *groups, FunnelEvent *ev, int64 n,
-		  FunnelScratch *scratch)
-{
-	FunnelOutcome o;
-	const char *brk;
-	GroupEntry *g;
-	bool		found;
-
-	FunnelSortEvents(ev, n);
-	FunnelSearch(&state->cfg, ev, n, &o, scratch);
-	if (o.reached > 0)
-	{
-		brk = FunnelFirstTouch(&state->cfg, state->pool.data, ev, n, o.start_event);
-		g = grphash_insert(groups, brk == NULL ? NO_BREAKDOWN : (int32) (brk - state->pool.data),
-						   &found);
-		if (!found)
-			g->stats = NULL;
-		g->stats = FunnelStatsAddUser(g->stats, state->cfg.nsteps, &o);
-	}
-}
-
-/* An empty hash table of at least "size" slots (a power of two). */
-static void
-HashReset(PartWork *w, int64 size)
-{
-	for (w->size = 64, w->shift = 58; w->size < size; w->size *= 2, w->shift--)
-		;
-	if (w->hashcap < w->size)
-	{
-		if (w->hash != NULL)
-			pfree(w->hash);
-		w->hash = palloc_extended(w->size * sizeof(HashSlot), MCXT_ALLOC_HUGE);
-		w->hashcap = w->size;
-	}
-	memset(w->hash, 0xFF, w->size * sizeof(HashSlot));
-}
-
-static inline int64
-HashFind(const PartWork *w, int64 id)
-{
-	/* Fibonacci hashing: the high bits, not the partition's low ones */
-	int64		h = (int64) (((uint64) id * UINT64CONST(0x9E3779B97F4A7C15)) >> w->shift);
-
-	while (w->hash[h].slot >= 0 && w->hash[h].key != id)
-		h = (h + 1) & (w->size - 1);
-	return h;
-}
-
-/* Doubles the hash table (kept at most half full). */
-static void
-HashGrow(PartWork *w)
-{
-	HashSlot   *old = w->hash;
-	int64		oldsize = w->size;
-
-	w->hash = NULL;
-	w->hashcap = 0;
-	HashReset(w, oldsize * 2);
-	for (int64 i = 0; i < oldsize; i++)
-		if (old[i].slot >= 0)
-			w->hash[HashFind(w, old[i].key)] = old[i];
-	pfree(old);
-}
-
-/* The user slot of id in the partition's hash table, a new one if unseen. */
-static inline int32
-UserSlot(PartWork *w, int64 id, int32 *nusers)
-{
-	int64		h = HashFind(w, id);
-	int32		u = w->hash[h].slot;
-
-	if (u < 0)
-	{
-		u = (*nusers)++;
-		w->hash[h].key = id;
-		w->hash[h].slot = u;
-		w->start[u] = 0;
-		if ((int64) *nusers * 2 > w->size)
-			HashGrow(w);
-	}
-	return u;
-}
-
-/* Groups one partition's events by user and counts each user. */
-static void
-CountPart(const FunnelAll *state, const FunnelPart *part, PartWork *w, grphash_hash *groups)
-{
-	int32		nusers = 0;
-	int64		i = 0;
-
-	/* users have a few events each: start small, grow if not */
-	HashReset(w, part->n / 4);
-	for (const FunnelChunk *c = part->head; c != NULL; c = c->next)
-		for (int64 k = 0; k < c->n; k++, i++)
-		{
-			int32		u = UserSlot(w, c->rows[k].user_id, &nusers);
-
-			w->row_user[i] = u;
-			w->start[u]++;
-		}
-	/* counts to starts, then a counting sort of the events by user */
-	for (int64 u = 0, sum = 0; u < nusers; u++)
-	{
-		int64		n = w->start[u];
-
-		w->start[u] = sum;
-		sum += n;
-	}
-	i = 0;
-	for (const FunnelChunk *c = part->head; c != NULL; c = c->next)
-		for (int64 k = 0; k < c->n; k++, i++)
-			w->events[w->start[w->row_user[i]]++] = c->rows[k].ev;
-	/* each start is now its user's end */
-	for (int32 u = 0; u < nusers; u++)
-	{
-		int64		begin = u == 0 ? 0 : w->start[u - 1];
-
-		CountUser(state, groups, &w->events[begin], w->start[u] - begin, &w->scratch);
-		if ((u & 0xFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-	}
-}
-
-/* by breakdown value in byte order, NULL last */
-static int
-CompareGroups(const void *a, const void *b, void *pool)
-{
-	const char *sort_pool = pool;
-	int32		x = (*(GroupEntry *const *) a)->off;
-	int32		y = (*(GroupEntry *const *) b)->off;
-
-	if (x == NO_BREAKDOWN || y == NO_BREAKDOWN)
-		return (x == NO_BREAKDOWN) - (y == NO_BREAKDOWN);
-	return strcmp(sort_pool + x, sort_pool + y);
-}
-
-/* The groups as a retention.funnel_group[] (breakdown, matrix), in breakdown order. */
-static Datum
-GroupsArray(FunctionCallInfo fcinfo, const FunnelAll *state, grphash_hash *groups)
-{
-	Oid			elemtype = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
-	TupleDesc	tupdesc;
-	GroupEntry **sorted;
-	Datum	   *elems;
-	int			n = 0;
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	grphash_iterator it;
-	GroupEntry *g;
-
-	if (!OidIsValid(elemtype))
-		elog(ERROR, "funnel_groups_final must return an array of a composite type");
-	tupdesc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(elemtype, -1));
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	sorted = palloc(Max(groups == NULL ? 0 : groups->members, 1) * sizeof(GroupEntry *));
-	if (groups != NULL)
-	{
-		grphash_start_iterate(groups, &it);
-		while ((g = grphash_iterate(groups, &it)) != NULL)
-			sorted[n++] = g;
-		qsort_arg(sorted, n, sizeof(GroupEntry *), CompareGroups, state->pool.data);
-	}
-	elems = palloc(Max(n, 1) * sizeof(Datum));
-	for (int i = 0; i < n; i++)
-	{
-		Datum		values[2];
-		bool		nulls[2] = {sorted[i]->off == NO_BREAKDOWN, false};
-
-		values[0] = nulls[0] ? (Datum) 0 : CStringGetTextDatum(state->pool.data + sorted[i]->off);
-		values[1] = FunnelStatsMatrix(sorted[i]->stats);
-		elems[i] = HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
-	}
-	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, elemtype, typlen, typbyval, typalign));
-}
-
-/*
- * Final of funnel_groups: per breakdown value of the users who reached step
- * 1, their funnel_matrix.  The state is left as it was.
- */
-PG_FUNCTION_INFO_V1(funnel_groups_final);
+/* Serialises a state for a parallel worker's leader. */
+PG_FUNCTION_INFO_V1(funnel_groups_serialize);
 Datum
-funnel_groups_final(PG_FUNCTION_ARGS)
+funnel_groups_serialize(PG_FUNCTION_ARGS)
 {
-	FunnelAll  *state = STATE_ARG(FunnelAll, 0);
-	grphash_hash *groups;
-	PartWork	w;
-	int64		most = 1;
+	FunnelAll  *state = (FunnelAll *) PG_GETARG_POINTER(0);
+	StringInfoData buf;
+	int32		poollen = state->pool.data ? state->pool.len : 0;
 
-	if (state == NULL)
-		return GroupsArray(fcinfo, NULL, NULL);
-	Settle(state);
+	AggregateContext(fcinfo, "funnel_groups_serialize");
+	FunnelSettle(state);
+
+	if (state->nrows > FUNNEL_GROUPS_MAX_ROWS ||
+		state->nrows * sizeof(FunnelRow) + poollen > MaxAllocSize - 128 * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a funnel state of %lld events is too large to leave a parallel worker",
+						(long long) state->nrows),
+				 errhint("Group the events by user with funnel_user, or run without parallel workers.")));
+	ByteaStateBegin(&buf);
+	/* one allocation: the rows are most of it */
+	enlargeStringInfo(&buf, state->nrows * sizeof(FunnelRow) + poollen + 64 * 1024);
+	FunnelWriteConfig(&buf, FUNNEL_GROUPS_MAGIC, &state->cfg, poollen, state->nrows);
+	if (poollen > 0)
+		appendBinaryStringInfo(&buf, state->pool.data, poollen);
 	for (int p = 0; p <= NPARTS; p++)
-		most = Max(most, state->parts[p].n);
-	w.hash = NULL;
-	w.hashcap = 0;
-	w.row_user = palloc_extended(most * sizeof(int32), MCXT_ALLOC_HUGE);
-	w.start = palloc_extended(most * sizeof(int64), MCXT_ALLOC_HUGE);
-	w.events = palloc_extended(most * sizeof(FunnelEvent), MCXT_ALLOC_HUGE);
-	memset(&w.scratch, 0, sizeof(w.scratch));
-	w.scratch.cxt = CurrentMemoryContext;
-	groups = grphash_create(CurrentMemoryContext, 16, NULL);
-	for (int p = 0; p <= NPARTS; p++)
-		if (state->parts[p].n > 0)
-			CountPart(state, &state->parts[p], &w, groups);
-	return GroupsArray(fcinfo, state, groups);
+		appendBinaryStringInfo(&buf, (char *) &state->parts[p].n, sizeof(int64));
+	FunnelWriteSortedRows(&buf, state);
+	PG_RETURN_BYTEA_P(ByteaStateEnd(&buf));
 }
