@@ -176,6 +176,71 @@ $$;
 COMMENT ON FUNCTION @extschema@.funnel_rows(float8[], text[]) IS
 'the long format of a funnel_matrix: one row per step (0 users and NULL rates when the matrix is NULL)';
 
+CREATE TYPE @extschema@.funnel_group AS (
+    breakdown text,
+    matrix float8[]
+);
+
+COMMENT ON TYPE @extschema@.funnel_group IS
+'one breakdown value of a funnel_groups result and its funnel_matrix';
+
+CREATE FUNCTION @extschema@.funnel_groups_trans(internal, bigint, timestamptz, text, text[], interval, text, text,
+                                                timestamptz, timestamptz)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'funnel_groups_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.funnel_groups_trans(internal, bigint, timestamptz, text, text[], interval, text, text, timestamptz, timestamptz) IS
+'transition function of funnel_groups: keeps the events that matter to the funnel, partitioned by user';
+
+CREATE FUNCTION @extschema@.funnel_groups_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'funnel_groups_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.funnel_groups_combine(internal, internal) IS
+'combine function of funnel_groups: unites the events of two partial states';
+
+CREATE FUNCTION @extschema@.funnel_groups_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'funnel_groups_serialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.funnel_groups_serialize(internal) IS
+'serialisation function of funnel_groups';
+
+CREATE FUNCTION @extschema@.funnel_groups_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'funnel_groups_deserialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.funnel_groups_deserialize(bytea, internal) IS
+'deserialisation function of funnel_groups; validates what it reads';
+
+-- STABLE: the window is added to timestamps in the session time zone
+CREATE FUNCTION @extschema@.funnel_groups_final(internal)
+RETURNS @extschema@.funnel_group[]
+AS 'MODULE_PATHNAME', 'funnel_groups_final'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.funnel_groups_final(internal) IS
+'final function of funnel_groups: each user''s furthest step, counted per breakdown value';
+
+CREATE AGGREGATE @extschema@.funnel_groups(user_id bigint, ts timestamptz, event text, steps text[],
+                                           conversion_window interval, mode text, breakdown text,
+                                           date_from timestamptz, date_to timestamptz) (
+    SFUNC = @extschema@.funnel_groups_trans,
+    STYPE = internal,
+    FINALFUNC = @extschema@.funnel_groups_final,
+    COMBINEFUNC = @extschema@.funnel_groups_combine,
+    SERIALFUNC = @extschema@.funnel_groups_serialize,
+    DESERIALFUNC = @extschema@.funnel_groups_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.funnel_groups(bigint, timestamptz, text, text[], interval, text, text, timestamptz, timestamptz) IS
+'a whole funnel in one pass, without GROUP BY: per breakdown value of the users who reached step 1, the funnel_matrix of their funnel_user outcomes (a retention.funnel_group[] in byte order of the values, NULL last; NULL user ids are one user); keeps the events that matter (24 bytes each) in memory';
+
 CREATE FUNCTION @extschema@.funnel_progress_sql(
     events regclass, steps text[], conversion_window interval, mode text, breakdown_by name,
     user_column name, time_column name, event_column name, date_from timestamptz, date_to timestamptz)
@@ -248,19 +313,61 @@ RETURNS TABLE (breakdown text, step integer, event_type text, users bigint, conv
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    -- validates every argument first, whichever form runs
+    progress text := @extschema@.funnel_progress_sql(events, steps, conversion_window, mode, breakdown_by,
+                                                     user_column, time_column, event_column, date_from, date_to);
+    groups text;
+    conds text[] := '{}';
 BEGIN
+    -- One pass without GROUP BY (funnel_groups) when the user ids are
+    -- integers and the table is not distributed and at most 20 million
+    -- rows (its events are held in memory); else per user, then by breakdown.
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid
+                WHERE c.oid OPERATOR(pg_catalog.=) events AND a.attname OPERATOR(pg_catalog.=) user_column
+                  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+                  AND a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
+                                     'pg_catalog.int8'::pg_catalog.regtype)
+                  AND c.relkind IN ('r', 'm')
+                  AND CASE WHEN c.reltuples OPERATOR(pg_catalog.>=) 0 THEN c.reltuples
+                           ELSE pg_catalog.pg_relation_size(c.oid) OPERATOR(pg_catalog./) 24 END
+                      OPERATOR(pg_catalog.<=) 2e7)
+       AND NOT @extschema@.is_distributed(events::pg_catalog.text) THEN
+        IF date_from IS NOT NULL THEN
+            conds := conds || pg_catalog.format('%I OPERATOR(pg_catalog.>=) %L::pg_catalog.timestamptz',
+                                                time_column, date_from);
+        END IF;
+        IF date_to IS NOT NULL THEN
+            conds := conds || pg_catalog.format(
+                '%I OPERATOR(pg_catalog.<=) (%L::pg_catalog.timestamptz OPERATOR(pg_catalog.+) %L::pg_catalog.interval)',
+                time_column, date_to, conversion_window);
+        END IF;
+        groups := pg_catalog.format(
+            'SELECT x.breakdown AS b, x.matrix AS m '
+            '  FROM (SELECT @extschema@.funnel_groups((%1$I)::pg_catalog.int8, %2$I, (%3$I)::pg_catalog.text, '
+            '               %4$L::pg_catalog.text[], %5$L::pg_catalog.interval, %6$L, %7$s, '
+            '               %8$L::pg_catalog.timestamptz, %9$L::pg_catalog.timestamptz) AS a FROM %10$s %11$s) s, '
+            '       pg_catalog.unnest(s.a) x',
+            user_column, time_column, event_column, steps, conversion_window, mode,
+            CASE WHEN breakdown_by IS NULL THEN 'NULL::pg_catalog.text'
+                 ELSE @extschema@.breakdown_sql(events, breakdown_by) END,
+            date_from, date_to, events,
+            CASE WHEN conds OPERATOR(pg_catalog.=) '{}' THEN ''
+                 ELSE 'WHERE ' OPERATOR(pg_catalog.||) pg_catalog.array_to_string(conds, ' AND ') END);
+    ELSE
+        groups := pg_catalog.format(
+            'SELECT (u.p).breakdown AS b, @extschema@.funnel_matrix((u.p).reached, (u.p).seconds) AS m '
+            '  FROM (%s) u WHERE (u.p).reached OPERATOR(pg_catalog.>) 0 GROUP BY 1', progress);
+    END IF;
     -- without a breakdown there is one group, shown even when empty
     RETURN QUERY EXECUTE pg_catalog.format(
-        'WITH g AS (SELECT (u.p).breakdown AS b, @extschema@.funnel_matrix((u.p).reached, (u.p).seconds) AS m '
-        '             FROM (%s) u WHERE (u.p).reached OPERATOR(pg_catalog.>) 0 GROUP BY 1), '
+        'WITH g AS (%s), '
         '     h AS (SELECT * FROM g UNION ALL '
         '           SELECT NULL, NULL WHERE %L AND NOT EXISTS (SELECT 1 FROM g)) '
         'SELECT h.b, r.step, r.event_type, r.users, r.conversion_rate, r.median_seconds_from_previous '
         '  FROM h, @extschema@.funnel_rows(h.m, %L::pg_catalog.text[]) r '
         ' ORDER BY h.b NULLS LAST, r.step',
-        @extschema@.funnel_progress_sql(events, steps, conversion_window, mode, breakdown_by, user_column,
-                                        time_column, event_column, date_from, date_to),
-        breakdown_by IS NULL, steps);
+        groups, breakdown_by IS NULL, steps);
 END
 $$;
 

@@ -19,6 +19,7 @@
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
+#include "pgtime.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -49,17 +50,50 @@ typedef struct Instants
 	TimestampTz *ts;
 	int		   *first;			/* index of the instant's first event */
 	int32	   *count;			/* n x ntypes */
+	int		   *next;			/* (n + 1) x ntypes, for FunnelOrdered */
 } Instants;
 
 static void
-BuildInstants(Instants *in, const FunnelEvent *ev, int64 nev, int ntypes)
+BuildInstants(Instants *in, const FunnelEvent *ev, int64 nev, int ntypes, FunnelScratch *scratch)
 {
 	int			j = -1;
+	Size		per = Max(ntypes, 1) * sizeof(int32);
 
 	in->ntypes = ntypes;
-	in->ts = palloc(Max(nev, 1) * sizeof(TimestampTz));
-	in->first = palloc(Max(nev, 1) * sizeof(int));
-	in->count = palloc0(Max(nev, 1) * Max(ntypes, 1) * sizeof(int32));
+	if (scratch == NULL)
+	{
+		in->ts = palloc(Max(nev, 1) * sizeof(TimestampTz));
+		in->first = palloc(Max(nev, 1) * sizeof(int));
+		in->count = palloc0(Max(nev, 1) * per);
+		in->next = palloc((nev + 1) * per);
+	}
+	else
+	{
+		if (nev > scratch->cap || ntypes != scratch->ntypes)
+		{
+			MemoryContext old = MemoryContextSwitchTo(scratch->cxt);
+
+			if (scratch->cap > 0)
+			{
+				pfree(scratch->ts);
+				pfree(scratch->first);
+				pfree(scratch->count);
+				pfree(scratch->next);
+			}
+			scratch->cap = Max(nev, Max(2 * scratch->cap, 64));
+			scratch->ntypes = ntypes;
+			scratch->ts = palloc(scratch->cap * sizeof(TimestampTz));
+			scratch->first = palloc(scratch->cap * sizeof(int));
+			scratch->count = palloc(scratch->cap * per);
+			scratch->next = palloc((scratch->cap + 1) * per);
+			MemoryContextSwitchTo(old);
+		}
+		in->ts = scratch->ts;
+		in->first = scratch->first;
+		in->count = scratch->count;
+		in->next = scratch->next;
+		memset(in->count, 0, Max(nev, 1) * per);
+	}
 	for (int64 i = 0; i < nev; i++)
 	{
 		if (j < 0 || ev[i].ts != in->ts[j])
@@ -84,22 +118,26 @@ static TimestampTz
 Deadline(const FunnelConfig *cfg, TimestampTz t)
 {
 	TimestampTz d;
+	long		gmtoff;
 
 	/* a window of hours and less needs no calendar (nor time zone) */
 	if (cfg->window.month == 0 && cfg->window.day == 0)
 		return pg_add_s64_overflow(t, cfg->window.time, &d) ? PG_INT64_MAX : d;
+
+	/*
+	 * In a zone of one fixed offset (UTC) a day is 24 hours; away from the
+	 * ends of the range, where the calendar's checks could raise errors
+	 */
+	if (cfg->window.month == 0 && t >= MIN_TIMESTAMP + 2 * USECS_PER_DAY &&
+		pg_get_timezone_offset(session_timezone, &gmtoff) &&
+		!pg_mul_s64_overflow(cfg->window.day, USECS_PER_DAY, &d) &&
+		!pg_add_s64_overflow(d, cfg->window.time, &d) &&
+		!pg_add_s64_overflow(d, t, &d) && d < END_TIMESTAMP - 2 * USECS_PER_DAY)
+		return d;
 	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 												   TimestampTzGetDatum(t),
 												   IntervalPGetDatum(&cfg->window)));
 }
-
-/* The outcome for one user. */
-typedef struct FunnelOutcome
-{
-	int			reached;
-	int			start;			/* instant of the first event */
-	TimestampTz times[FUNNEL_MAX_STEPS];
-} FunnelOutcome;
 
 /*
  * Ordered: from a start instant, each step takes the earliest instant at or
@@ -113,7 +151,7 @@ FunnelOrdered(const FunnelConfig *cfg, const Instants *in, FunnelOutcome *best)
 {
 	int			nt = cfg->ntypes;
 	int			n = in->n;
-	int		   *next = palloc((Size) (n + 1) * nt * sizeof(int));
+	int		   *next = in->next;
 	int			avail[FUNNEL_MAX_STEPS];
 	int			t1 = cfg->step_type[0];
 
@@ -164,7 +202,6 @@ FunnelOrdered(const FunnelConfig *cfg, const Instants *in, FunnelOutcome *best)
 		if (i == cfg->nsteps || !cut)
 			break;
 	}
-	pfree(next);
 }
 
 /*
@@ -312,23 +349,71 @@ FunnelUnordered(const FunnelConfig *cfg, const Instants *in, FunnelOutcome *best
 	}
 }
 
-/* The least breakdown (byte order, NULL last) of the events that can start at instant j. */
-static const char *
-FirstTouch(const FunnelState *state, const FunnelEvent *ev, int64 nev, const Instants *in, int j)
+/* The least breakdown (byte order, NULL last) of the events that can start at event "first"'s instant. */
+const char *
+FunnelFirstTouch(const FunnelConfig *cfg, const char *pool, const FunnelEvent *ev, int64 nev,
+				 int64 first)
 {
 	const char *least = NULL;
 
-	for (int64 i = in->first[j]; i < nev && ev[i].ts == in->ts[j]; i++)
+	for (int64 i = first; i < nev && ev[i].ts == ev[first].ts; i++)
 	{
 		const char *s;
 
-		if (!CanStart(&state->cfg, ev[i].type) || ev[i].brk == NO_BREAKDOWN)
+		if (!CanStart(cfg, ev[i].type) || ev[i].brk == NO_BREAKDOWN)
 			continue;
-		s = state->pool.data + ev[i].brk;
+		s = pool + ev[i].brk;
 		if (least == NULL || strcmp(s, least) < 0)
 			least = s;
 	}
 	return least;
+}
+
+/* Sorts events by (ts, type): insertion sort for the few events most users have. */
+void
+FunnelSortEvents(FunnelEvent *ev, int64 n)
+{
+	if (n > 24)
+	{
+		qsort(ev, n, sizeof(FunnelEvent), CompareEvents);
+		return;
+	}
+	for (int64 i = 1; i < n; i++)
+	{
+		FunnelEvent x = ev[i];
+		int64		j = i;
+
+		while (j > 0 && (ev[j - 1].ts > x.ts || (ev[j - 1].ts == x.ts && ev[j - 1].type > x.type)))
+		{
+			ev[j] = ev[j - 1];
+			j--;
+		}
+		ev[j] = x;
+	}
+}
+
+/* The furthest step of one user's sorted events, and the attempt that got there. */
+void
+FunnelSearch(const FunnelConfig *cfg, const FunnelEvent *ev, int64 nev, FunnelOutcome *best,
+			 FunnelScratch *scratch)
+{
+	Instants	in;
+
+	BuildInstants(&in, ev, nev, cfg->ntypes, scratch);
+	best->reached = 0;
+	best->start = -1;
+	best->start_event = -1;
+	if (in.n > 0)
+	{
+		if (cfg->mode == FUNNEL_ORDERED)
+			FunnelOrdered(cfg, &in, best);
+		else if (cfg->mode == FUNNEL_STRICT)
+			FunnelStrict(cfg, &in, best);
+		else
+			FunnelUnordered(cfg, &in, best);
+	}
+	if (best->reached > 0)
+		best->start_event = in.first[best->start];
 }
 
 /*
@@ -345,7 +430,6 @@ funnel_user_final(PG_FUNCTION_ARGS)
 	bool		nulls[4] = {false, true, true, true};
 	FunnelOutcome best;
 	FunnelEvent *ev;
-	Instants	in;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "funnel_user_final must return a composite type");
@@ -356,20 +440,8 @@ funnel_user_final(PG_FUNCTION_ARGS)
 	/* sort a copy: a final function must leave its state as it found it */
 	ev = palloc(Max(state->nevents, 1) * sizeof(FunnelEvent));
 	memcpy(ev, state->events, state->nevents * sizeof(FunnelEvent));
-	qsort(ev, state->nevents, sizeof(FunnelEvent), CompareEvents);
-	BuildInstants(&in, ev, state->nevents, state->cfg.ntypes);
-
-	best.reached = 0;
-	best.start = -1;
-	if (in.n > 0)
-	{
-		if (state->cfg.mode == FUNNEL_ORDERED)
-			FunnelOrdered(&state->cfg, &in, &best);
-		else if (state->cfg.mode == FUNNEL_STRICT)
-			FunnelStrict(&state->cfg, &in, &best);
-		else
-			FunnelUnordered(&state->cfg, &in, &best);
-	}
+	FunnelSortEvents(ev, state->nevents);
+	FunnelSearch(&state->cfg, ev, state->nevents, &best, NULL);
 
 	values[0] = Int32GetDatum(best.reached);
 	if (best.reached > 0)
@@ -378,7 +450,8 @@ funnel_user_final(PG_FUNCTION_ARGS)
 		bool		secnulls[FUNNEL_MAX_STEPS];
 		int			dims[1] = {state->cfg.nsteps};
 		int			lbs[1] = {1};
-		const char *brk = FirstTouch(state, ev, state->nevents, &in, best.start);
+		const char *brk = FunnelFirstTouch(&state->cfg, state->pool.data, ev, state->nevents,
+												   best.start_event);
 
 		values[1] = TimestampTzGetDatum(best.times[0]);
 		nulls[1] = false;

@@ -48,7 +48,7 @@ typedef struct FunnelDuration
  * the state grows by doubling, and "capacity" says how many fit.  Text and
  * binary forms carry only the used ones.
  */
-typedef struct FunnelStats
+struct FunnelStats
 {
 	int32		vl_len_;
 	uint32		magic;
@@ -58,7 +58,7 @@ typedef struct FunnelStats
 	int64		capacity;
 	int64		users[FUNNEL_MAX_STEPS];	/* users whose furthest step is k + 1 */
 	FunnelDuration durations[FLEXIBLE_ARRAY_MEMBER];
-} FunnelStats;
+};
 
 #define FUNNEL_STATS_SIZE(cap) (offsetof(FunnelStats, durations) + (Size) (cap) * sizeof(FunnelDuration))
 
@@ -251,6 +251,35 @@ funnel_matrix_trans(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(s);
 }
 
+/*
+ * Counts one user's outcome (reached > 0) into s, a summary in the current
+ * context or NULL, as funnel_matrix_trans would count the user's
+ * funnel_progress; the result may be a new, larger copy (s is freed).
+ */
+FunnelStats *
+FunnelStatsAddUser(FunnelStats *s, int nsteps, const FunnelOutcome *o)
+{
+	if (s == NULL)
+		s = AllocStats(nsteps, 16, CurrentMemoryContext);
+	if (s->ndurations + o->reached - 1 > s->capacity)
+	{
+		FunnelStats *g = GrowStats(s, s->ndurations + o->reached - 1);
+
+		pfree(s);
+		s = g;
+	}
+	for (int k = 1; k < o->reached; k++)
+	{
+		FunnelDuration *d = &s->durations[s->ndurations++];
+
+		d->seconds = (double) (o->times[k] - o->times[k - 1]) / USECS_PER_SEC;
+		d->step = k + 1;
+		d->pad = 0;
+	}
+	s->users[o->reached - 1]++;
+	return s;
+}
+
 /* Combines two funnel summaries (parallel workers, Citus nodes). */
 PG_FUNCTION_INFO_V1(funnel_matrix_combine);
 Datum
@@ -279,18 +308,23 @@ funnel_matrix_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(a);
 }
 
-static int
-CompareDurations(const void *a, const void *b)
+/* by step, then seconds: pg_qsort's algorithm, with the comparison inlined */
+static inline int
+CompareDurations(const FunnelDuration *x, const FunnelDuration *y)
 {
-	const FunnelDuration *x = a;
-	const FunnelDuration *y = b;
-
 	if (x->step != y->step)
 		return x->step < y->step ? -1 : 1;
 	if (x->seconds != y->seconds)
 		return x->seconds < y->seconds ? -1 : 1;
 	return 0;
 }
+
+#define ST_SORT sort_durations
+#define ST_ELEMENT_TYPE FunnelDuration
+#define ST_COMPARE(a, b) CompareDurations(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /*
  * Final of funnel_matrix: a float8[nsteps][3] of {users at the step or
@@ -302,6 +336,18 @@ Datum
 funnel_matrix_final(PG_FUNCTION_ARGS)
 {
 	FunnelStats *s;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	s = (FunnelStats *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	ValidateStats(s, VARSIZE(s));
+	PG_RETURN_DATUM(FunnelStatsMatrix(s));
+}
+
+/* The float8[nsteps][3] of a valid summary (funnel_matrix_final's result). */
+Datum
+FunnelStatsMatrix(const FunnelStats *s)
+{
 	FunnelDuration *d;
 	Datum	   *values;
 	bool	   *nulls;
@@ -310,14 +356,9 @@ funnel_matrix_final(PG_FUNCTION_ARGS)
 	int64		cum[FUNNEL_MAX_STEPS + 1] = {0};
 	int64		pos = 0;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	s = (FunnelStats *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
-	ValidateStats(s, VARSIZE(s));
-
 	d = palloc(Max(s->ndurations, 1) * sizeof(FunnelDuration));
 	memcpy(d, s->durations, s->ndurations * sizeof(FunnelDuration));
-	qsort(d, s->ndurations, sizeof(FunnelDuration), CompareDurations);
+	sort_durations(d, s->ndurations);
 
 	for (int k = s->nsteps - 1; k >= 0; k--)
 		cum[k] = cum[k + 1] + s->users[k];
@@ -349,8 +390,8 @@ funnel_matrix_final(PG_FUNCTION_ARGS)
 		else
 			nulls[k * 3 + 2] = true;
 	}
-	PG_RETURN_ARRAYTYPE_P(construct_md_array(values, nulls, 2, dims, lbs, FLOAT8OID,
-											 sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	return PointerGetDatum(construct_md_array(values, nulls, 2, dims, lbs, FLOAT8OID,
+											  sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 /*

@@ -81,19 +81,9 @@ FunnelParseMode(const char *name)
 					 "Use 'ordered', 'strict' or 'unordered'.");
 }
 
-/* The type named by the len bytes at name, or OTHER_EVENT. */
-static inline int
-FindStepType(const FunnelConfig *cfg, const char *name, int len)
-{
-	for (int k = 0; k < cfg->ntypes; k++)
-		if (cfg->type_len[k] == len && memcmp(cfg->type_name[k], name, len) == 0)
-			return k;
-	return OTHER_EVENT;
-}
-
 /* Step i is of the type so named, a new one unless seen; name must outlive cfg. */
-static void
-SetStepType(FunnelConfig *cfg, int i, char *name, int len)
+void
+FunnelSetStepType(FunnelConfig *cfg, int i, char *name, int len)
 {
 	int			k = FindStepType(cfg, name, len);
 
@@ -111,8 +101,8 @@ SetStepType(FunnelConfig *cfg, int i, char *name, int len)
  * Reads the constant arguments (steps, window, mode, date range) into cfg;
  * the type names point into the steps array, which must outlive cfg.
  */
-static void
-ParseConfig(FunctionCallInfo fcinfo, FunnelConfig *cfg, MemoryContext cxt)
+void
+FunnelParseConfig(FunctionCallInfo fcinfo, int base, FunnelConfig *cfg, MemoryContext cxt)
 {
 	ArrayType  *steps;
 	Datum	   *elems;
@@ -121,24 +111,24 @@ ParseConfig(FunctionCallInfo fcinfo, FunnelConfig *cfg, MemoryContext cxt)
 	Interval   *window;
 	char	   *mode;
 
-	if (PG_ARGISNULL(3) || PG_ARGISNULL(4) || PG_ARGISNULL(5))
+	if (PG_ARGISNULL(base + 2) || PG_ARGISNULL(base + 3) || PG_ARGISNULL(base + 4))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("funnel steps, conversion window and mode must not be NULL")));
 	memset(cfg, 0, sizeof(*cfg));
 
-	mode = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	mode = text_to_cstring(PG_GETARG_TEXT_PP(base + 4));
 	cfg->mode = FunnelParseMode(mode);
 	pfree(mode);
 
-	window = PG_GETARG_INTERVAL_P(4);
+	window = PG_GETARG_INTERVAL_P(base + 3);
 	if (window->month < 0 || window->day < 0 || window->time < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("conversion window must not be negative")));
 	cfg->window = *window;
 
-	steps = PG_GETARG_ARRAYTYPE_P(3);
+	steps = PG_GETARG_ARRAYTYPE_P(base + 2);
 	if (ARR_NDIM(steps) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -159,15 +149,15 @@ ParseConfig(FunctionCallInfo fcinfo, FunnelConfig *cfg, MemoryContext cxt)
 					 errmsg("funnel step %d is NULL", i + 1)));
 		t = (text *) MemoryContextAlloc(cxt, VARSIZE_ANY(DatumGetPointer(elems[i])));
 		memcpy(t, DatumGetPointer(elems[i]), VARSIZE_ANY(DatumGetPointer(elems[i])));
-		SetStepType(cfg, i, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		FunnelSetStepType(cfg, i, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 	}
 
-	cfg->have_from = !PG_ARGISNULL(7);
+	cfg->have_from = !PG_ARGISNULL(base + 6);
 	if (cfg->have_from)
-		cfg->date_from = PG_GETARG_TIMESTAMPTZ(7);
-	cfg->have_to = !PG_ARGISNULL(8);
+		cfg->date_from = PG_GETARG_TIMESTAMPTZ(base + 6);
+	cfg->have_to = !PG_ARGISNULL(base + 7);
 	if (cfg->have_to)
-		cfg->date_to = PG_GETARG_TIMESTAMPTZ(8);
+		cfg->date_to = PG_GETARG_TIMESTAMPTZ(base + 7);
 }
 
 static bool
@@ -189,8 +179,8 @@ SameConfig(const FunnelConfig *a, const FunnelConfig *b)
 	return true;
 }
 
-static void
-CheckSameConfig(const FunnelConfig *a, const FunnelConfig *b)
+void
+FunnelCheckSameConfig(const FunnelConfig *a, const FunnelConfig *b)
 {
 	if (!SameConfig(a, b))
 		ereport(ERROR,
@@ -199,8 +189,8 @@ CheckSameConfig(const FunnelConfig *a, const FunnelConfig *b)
 				 errhint("Pass the same funnel definition for every row of a group.")));
 }
 
-static struct varlena *
-CopyBytes(MemoryContext cxt, Datum d)
+struct varlena *
+FunnelCopyBytes(MemoryContext cxt, Datum d)
 {
 	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
 	struct varlena *copy = MemoryContextAlloc(cxt, VARSIZE_ANY(v));
@@ -220,16 +210,16 @@ SameBytes(const struct varlena *copy, Datum d)
 }
 
 /* Do the definition arguments of this row hold exactly what cfg was parsed from? */
-static bool
-ArgsMatch(FunctionCallInfo fcinfo, const FunnelConfig *cfg, const struct varlena *steps,
-		  const struct varlena *mode)
+bool
+FunnelArgsMatch(FunctionCallInfo fcinfo, int base, const FunnelConfig *cfg,
+				const struct varlena *steps, const struct varlena *mode)
 {
-	return !PG_ARGISNULL(3) && !PG_ARGISNULL(4) && !PG_ARGISNULL(5) &&
-		SameBytes(steps, PG_GETARG_DATUM(3)) && SameBytes(mode, PG_GETARG_DATUM(5)) &&
-		memcmp(PG_GETARG_INTERVAL_P(4), &cfg->window, sizeof(Interval)) == 0 &&
-		PG_ARGISNULL(7) != cfg->have_from && PG_ARGISNULL(8) != cfg->have_to &&
-		(!cfg->have_from || PG_GETARG_TIMESTAMPTZ(7) == cfg->date_from) &&
-		(!cfg->have_to || PG_GETARG_TIMESTAMPTZ(8) == cfg->date_to);
+	return !PG_ARGISNULL(base + 2) && !PG_ARGISNULL(base + 3) && !PG_ARGISNULL(base + 4) &&
+		SameBytes(steps, PG_GETARG_DATUM(base + 2)) && SameBytes(mode, PG_GETARG_DATUM(base + 4)) &&
+		memcmp(PG_GETARG_INTERVAL_P(base + 3), &cfg->window, sizeof(Interval)) == 0 &&
+		PG_ARGISNULL(base + 6) != cfg->have_from && PG_ARGISNULL(base + 7) != cfg->have_to &&
+		(!cfg->have_from || PG_GETARG_TIMESTAMPTZ(base + 6) == cfg->date_from) &&
+		(!cfg->have_to || PG_GETARG_TIMESTAMPTZ(base + 7) == cfg->date_to);
 }
 
 static FunnelState *
@@ -314,14 +304,14 @@ funnel_user_trans(PG_FUNCTION_ARGS)
 		 */
 		FunnelCache *cache = (FunnelCache *) fcinfo->flinfo->fn_extra;
 
-		if (cache == NULL || !ArgsMatch(fcinfo, &cache->cfg, cache->steps_copy, cache->mode_copy))
+		if (cache == NULL || !FunnelArgsMatch(fcinfo, 1, &cache->cfg, cache->steps_copy, cache->mode_copy))
 		{
 			MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
 
 			cache = MemoryContextAllocZero(cxt, sizeof(FunnelCache));
-			ParseConfig(fcinfo, &cache->cfg, cxt);
-			cache->steps_copy = CopyBytes(cxt, PG_GETARG_DATUM(3));
-			cache->mode_copy = CopyBytes(cxt, PG_GETARG_DATUM(5));
+			FunnelParseConfig(fcinfo, 1, &cache->cfg, cxt);
+			cache->steps_copy = FunnelCopyBytes(cxt, PG_GETARG_DATUM(3));
+			cache->mode_copy = FunnelCopyBytes(cxt, PG_GETARG_DATUM(5));
 			fcinfo->flinfo->fn_extra = cache;
 		}
 		state = NewFunnelState(aggcxt);
@@ -329,7 +319,7 @@ funnel_user_trans(PG_FUNCTION_ARGS)
 		state->steps_copy = cache->steps_copy;
 		state->mode_copy = cache->mode_copy;
 	}
-	else if (!ArgsMatch(fcinfo, &state->cfg, state->steps_copy, state->mode_copy))
+	else if (!FunnelArgsMatch(fcinfo, 1, &state->cfg, state->steps_copy, state->mode_copy))
 	{
 		/*
 		 * Compared by content on every row (a pointer comparison is not
@@ -338,8 +328,8 @@ funnel_user_trans(PG_FUNCTION_ARGS)
 		 */
 		FunnelConfig cfg;
 
-		ParseConfig(fcinfo, &cfg, CurrentMemoryContext);
-		CheckSameConfig(&state->cfg, &cfg);
+		FunnelParseConfig(fcinfo, 1, &cfg, CurrentMemoryContext);
+		FunnelCheckSameConfig(&state->cfg, &cfg);
 	}
 
 	/* events without a finite time are not placed in any funnel */
@@ -406,8 +396,8 @@ AppendEvents(FunnelState *dst, MemoryContext cxt, const FunnelEvent *events, int
 }
 
 /* Copies the configuration of src into dst, with the type names. */
-static void
-CopyConfig(FunnelConfig *dst, const FunnelConfig *src, MemoryContext cxt)
+void
+FunnelCopyConfig(FunnelConfig *dst, const FunnelConfig *src, MemoryContext cxt)
 {
 	*dst = *src;
 	for (int k = 0; k < src->ntypes; k++)
@@ -437,10 +427,10 @@ funnel_user_combine(PG_FUNCTION_ARGS)
 	{
 		/* copy, never alias */
 		a = NewFunnelState(aggcxt);
-		CopyConfig(&a->cfg, &b->cfg, aggcxt);
+		FunnelCopyConfig(&a->cfg, &b->cfg, aggcxt);
 	}
 	else
-		CheckSameConfig(&a->cfg, &b->cfg);
+		FunnelCheckSameConfig(&a->cfg, &b->cfg);
 	AppendEvents(a, aggcxt, b->events, b->nevents, b->pool.data, b->pool.len);
 	PG_RETURN_POINTER(a);
 }
@@ -461,67 +451,56 @@ typedef struct FunnelStateHeader
 	Interval	window;
 } FunnelStateHeader;
 
-/* Serialises a per-user funnel state for a parallel worker's leader. */
-PG_FUNCTION_INFO_V1(funnel_user_serialize);
-Datum
-funnel_user_serialize(PG_FUNCTION_ARGS)
+/*
+ * Writes the definition (and the counts the caller's layout needs) at the
+ * head of a serialised state: a header, then each step's name.
+ */
+void
+FunnelWriteConfig(StringInfo buf, uint32 magic, const FunnelConfig *cfg, int32 poollen,
+				  int64 nevents)
 {
-	FunnelState *state = (FunnelState *) PG_GETARG_POINTER(0);
-	StringInfoData buf;
 	FunnelStateHeader h;
 
-	AggregateContext(fcinfo, "funnel_user_serialize");
 	memset(&h, 0, sizeof(h));
-	h.magic = FUNNEL_STATE_MAGIC;
-	h.mode = state->cfg.mode;
-	h.nsteps = state->cfg.nsteps;
-	h.have_from = state->cfg.have_from;
-	h.have_to = state->cfg.have_to;
-	h.poollen = state->pool.data ? state->pool.len : 0;
-	h.nevents = state->nevents;
-	h.date_from = state->cfg.date_from;
-	h.date_to = state->cfg.date_to;
-	h.window = state->cfg.window;
-
-	ByteaStateBegin(&buf);
-	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
-	for (int i = 0; i < state->cfg.nsteps; i++)
+	h.magic = magic;
+	h.mode = cfg->mode;
+	h.nsteps = cfg->nsteps;
+	h.have_from = cfg->have_from;
+	h.have_to = cfg->have_to;
+	h.poollen = poollen;
+	h.nevents = nevents;
+	h.date_from = cfg->date_from;
+	h.date_to = cfg->date_to;
+	h.window = cfg->window;
+	appendBinaryStringInfo(buf, (char *) &h, sizeof(h));
+	for (int i = 0; i < cfg->nsteps; i++)
 	{
-		int			k = state->cfg.step_type[i];
-		int32		len = state->cfg.type_len[k];
+		int			k = cfg->step_type[i];
+		int32		len = cfg->type_len[k];
 
-		appendBinaryStringInfo(&buf, (char *) &len, sizeof(len));
-		appendBinaryStringInfo(&buf, state->cfg.type_name[k], len);
+		appendBinaryStringInfo(buf, (char *) &len, sizeof(len));
+		appendBinaryStringInfo(buf, cfg->type_name[k], len);
 	}
-	appendBinaryStringInfo(&buf, (char *) state->events, state->nevents * sizeof(FunnelEvent));
-	if (h.poollen > 0)
-		appendBinaryStringInfo(&buf, state->pool.data, h.poollen);
-	PG_RETURN_BYTEA_P(ByteaStateEnd(&buf));
 }
 
-/* Rebuilds a per-user funnel state from funnel_user_serialize's bytea. */
-PG_FUNCTION_INFO_V1(funnel_user_deserialize);
-Datum
-funnel_user_deserialize(PG_FUNCTION_ARGS)
+/*
+ * Reads what FunnelWriteConfig wrote into cfg (names allocated in cxt),
+ * validating it; nevents must be within [0, max_events].
+ */
+void
+FunnelReadConfig(ByteaReader *r, uint32 magic, FunnelConfig *cfg, MemoryContext cxt,
+				 int32 *poollen, int64 *nevents, int64 max_events)
 {
-	MemoryContext aggcxt;
-	ByteaReader r;
 	FunnelStateHeader h;
-	FunnelState *state;
-	FunnelConfig *cfg;
-	Size		evbytes;
 
-	aggcxt = AggregateContext(fcinfo, "funnel_user_deserialize");
-	ByteaReaderInit(&r, PG_GETARG_BYTEA_PP(0), "funnel aggregate state is truncated or invalid");
-	ByteaRead(&r, &h, sizeof(h));
-	if (h.magic != FUNNEL_STATE_MAGIC || h.mode < FUNNEL_ORDERED || h.mode > FUNNEL_UNORDERED ||
+	ByteaRead(r, &h, sizeof(h));
+	if (h.magic != magic || h.mode < FUNNEL_ORDERED || h.mode > FUNNEL_UNORDERED ||
 		h.nsteps < 1 || h.nsteps > FUNNEL_MAX_STEPS || (h.have_from & ~1) || (h.have_to & ~1) ||
-		h.poollen < 0 || h.nevents < 0 || h.nevents > FUNNEL_MAX_EVENTS ||
+		h.poollen < 0 || h.nevents < 0 || h.nevents > max_events ||
 		h.window.month < 0 || h.window.day < 0 || h.window.time < 0)
-		ByteaReaderError(&r);
+		ByteaReaderError(r);
 
-	state = NewFunnelState(aggcxt);
-	cfg = &state->cfg;
+	memset(cfg, 0, sizeof(*cfg));
 	cfg->mode = h.mode;
 	cfg->have_from = h.have_from;
 	cfg->have_to = h.have_to;
@@ -534,23 +513,62 @@ funnel_user_deserialize(PG_FUNCTION_ARGS)
 		int32		len;
 		char	   *name;
 
-		ByteaRead(&r, &len, sizeof(len));
+		ByteaRead(r, &len, sizeof(len));
 		/* checked before the copy is allocated: no alloc of a hostile size */
-		if (len < 0 || (Size) len > ByteaLeft(&r))
-			ByteaReaderError(&r);
-		name = MemoryContextAlloc(aggcxt, Max(len, 1));
-		ByteaRead(&r, name, len);
-		SetStepType(cfg, i, name, len);
+		if (len < 0 || (Size) len > ByteaLeft(r))
+			ByteaReaderError(r);
+		name = MemoryContextAlloc(cxt, Max(len, 1));
+		ByteaRead(r, name, len);
+		FunnelSetStepType(cfg, i, name, len);
 	}
-	evbytes = mul_size((Size) h.nevents, sizeof(FunnelEvent));
-	if (ByteaLeft(&r) != add_size(evbytes, (Size) h.poollen))
+	*poollen = h.poollen;
+	*nevents = h.nevents;
+}
+
+/* Serialises a per-user funnel state for a parallel worker's leader. */
+PG_FUNCTION_INFO_V1(funnel_user_serialize);
+Datum
+funnel_user_serialize(PG_FUNCTION_ARGS)
+{
+	FunnelState *state = (FunnelState *) PG_GETARG_POINTER(0);
+	StringInfoData buf;
+	int32		poollen = state->pool.data ? state->pool.len : 0;
+
+	AggregateContext(fcinfo, "funnel_user_serialize");
+	ByteaStateBegin(&buf);
+	FunnelWriteConfig(&buf, FUNNEL_STATE_MAGIC, &state->cfg, poollen, state->nevents);
+	appendBinaryStringInfo(&buf, (char *) state->events, state->nevents * sizeof(FunnelEvent));
+	if (poollen > 0)
+		appendBinaryStringInfo(&buf, state->pool.data, poollen);
+	PG_RETURN_BYTEA_P(ByteaStateEnd(&buf));
+}
+
+/* Rebuilds a per-user funnel state from funnel_user_serialize's bytea. */
+PG_FUNCTION_INFO_V1(funnel_user_deserialize);
+Datum
+funnel_user_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	ByteaReader r;
+	FunnelState *state;
+	int32		poollen;
+	int64		nevents;
+	Size		evbytes;
+
+	aggcxt = AggregateContext(fcinfo, "funnel_user_deserialize");
+	ByteaReaderInit(&r, PG_GETARG_BYTEA_PP(0), "funnel aggregate state is truncated or invalid");
+	state = NewFunnelState(aggcxt);
+	FunnelReadConfig(&r, FUNNEL_STATE_MAGIC, &state->cfg, aggcxt, &poollen, &nevents,
+					 FUNNEL_MAX_EVENTS);
+	evbytes = mul_size((Size) nevents, sizeof(FunnelEvent));
+	if (ByteaLeft(&r) != add_size(evbytes, (Size) poollen))
 		ByteaReaderError(&r);
-	if (h.nevents > 0)
+	if (nevents > 0)
 	{
 		FunnelEvent *events = palloc(evbytes);
 
 		ByteaRead(&r, events, evbytes);
-		AppendEvents(state, aggcxt, events, h.nevents, r.p, h.poollen);
+		AppendEvents(state, aggcxt, events, nevents, r.p, poollen);
 		pfree(events);
 	}
 	PG_RETURN_POINTER(state);

@@ -123,6 +123,14 @@ INSERT INTO pg_temp.argument_overrides VALUES
     ('funnel_user', 'breakdown', 'NULL::text'),
     ('funnel_user', 'date_from', 'NULL::timestamptz'),
     ('funnel_user', 'date_to', 'NULL::timestamptz'),
+    -- the whole funnel in one pass, with a breakdown the workers intern
+    ('funnel_groups', 'event', 'r.event_type'),
+    ('funnel_groups', 'steps', $$'{view,cart,purchase}'::text[]$$),
+    ('funnel_groups', 'conversion_window', $$'30 days'::interval$$),
+    ('funnel_groups', 'mode', $$'ordered'::text$$),
+    ('funnel_groups', 'breakdown', 'mod(r.item_id, 7)::text'),
+    ('funnel_groups', 'date_from', 'NULL::timestamptz'),
+    ('funnel_groups', 'date_to', 'NULL::timestamptz'),
     ('funnel_matrix', 'reached', 'mod(r.user_id, 4)::integer'),
     ('funnel_matrix', 'seconds', $$ARRAY[NULL, mod(r.user_id, 97)::float8, mod(r.user_id, 89)::float8]$$);
 
