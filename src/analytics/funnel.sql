@@ -317,21 +317,31 @@ DECLARE
     -- validates every argument first, whichever form runs
     progress text := @extschema@.funnel_progress_sql(events, steps, conversion_window, mode, breakdown_by,
                                                      user_column, time_column, event_column, date_from, date_to);
-    groups text;
+    -- without a breakdown there is one group, shown even when empty
+    result_sql constant text :=
+        'WITH g AS (%s), '
+        '     h AS (SELECT * FROM g UNION ALL '
+        '           SELECT NULL, NULL WHERE %L AND NOT EXISTS (SELECT 1 FROM g)) '
+        'SELECT h.b, r.step, r.event_type, r.users, r.conversion_rate, r.median_seconds_from_previous '
+        '  FROM h, @extschema@.funnel_rows(h.m, %L::pg_catalog.text[]) r '
+        ' ORDER BY h.b NULLS LAST, r.step';
+    groups text := pg_catalog.format(
+        'SELECT (u.p).breakdown AS b, @extschema@.funnel_matrix((u.p).reached, (u.p).seconds) AS m '
+        '  FROM (%s) u WHERE (u.p).reached OPERATOR(pg_catalog.>) 0 GROUP BY 1', progress);
     conds text[] := '{}';
 BEGIN
     -- One pass without GROUP BY (funnel_groups) when the user ids are
-    -- integers and the table is not distributed and at most 20 million
-    -- rows (its events are held in memory); else per user, then by breakdown.
+    -- integers and the table is not distributed and small enough that its
+    -- events fit funnel_groups' memory limit whatever the statistics say (a
+    -- heap row takes at least 28 bytes: at most 42 million rows); else per
+    -- user, then by breakdown.
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid
                 WHERE c.oid OPERATOR(pg_catalog.=) events AND a.attname OPERATOR(pg_catalog.=) user_column
                   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
                   AND a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
                                      'pg_catalog.int8'::pg_catalog.regtype)
                   AND c.relkind IN ('r', 'm')
-                  AND CASE WHEN c.reltuples OPERATOR(pg_catalog.>=) 0 THEN c.reltuples
-                           ELSE pg_catalog.pg_relation_size(c.oid) OPERATOR(pg_catalog./) 24 END
-                      OPERATOR(pg_catalog.<=) 2e7)
+                  AND pg_catalog.pg_relation_size(c.oid) OPERATOR(pg_catalog./) 28 OPERATOR(pg_catalog.<=) 42000000)
        AND NOT @extschema@.is_distributed(events::pg_catalog.text) THEN
         IF date_from IS NOT NULL THEN
             conds := conds || pg_catalog.format('%I OPERATOR(pg_catalog.>=) %L::pg_catalog.timestamptz',
@@ -354,20 +364,8 @@ BEGIN
             date_from, date_to, events,
             CASE WHEN conds OPERATOR(pg_catalog.=) '{}' THEN ''
                  ELSE 'WHERE ' OPERATOR(pg_catalog.||) pg_catalog.array_to_string(conds, ' AND ') END);
-    ELSE
-        groups := pg_catalog.format(
-            'SELECT (u.p).breakdown AS b, @extschema@.funnel_matrix((u.p).reached, (u.p).seconds) AS m '
-            '  FROM (%s) u WHERE (u.p).reached OPERATOR(pg_catalog.>) 0 GROUP BY 1', progress);
     END IF;
-    -- without a breakdown there is one group, shown even when empty
-    RETURN QUERY EXECUTE pg_catalog.format(
-        'WITH g AS (%s), '
-        '     h AS (SELECT * FROM g UNION ALL '
-        '           SELECT NULL, NULL WHERE %L AND NOT EXISTS (SELECT 1 FROM g)) '
-        'SELECT h.b, r.step, r.event_type, r.users, r.conversion_rate, r.median_seconds_from_previous '
-        '  FROM h, @extschema@.funnel_rows(h.m, %L::pg_catalog.text[]) r '
-        ' ORDER BY h.b NULLS LAST, r.step',
-        groups, breakdown_by IS NULL, steps);
+    RETURN QUERY EXECUTE pg_catalog.format(result_sql, groups, breakdown_by IS NULL, steps);
 END
 $$;
 

@@ -49,6 +49,8 @@
 #define FUNNEL_GROUPS_MAGIC 0x464e4731	/* "FNG1" */
 /* a serialised state must fit a bytea */
 #define FUNNEL_GROUPS_MAX_ROWS ((int64) (MaxAllocSize / 2 / sizeof(FunnelRow)))
+/* the events one process keeps: 1 GB (retention.funnel uses it only for tables that fit) */
+#define FUNNEL_GROUPS_MAX_ROOM ((int64) (MaxAllocSize / sizeof(FunnelRow)))
 
 /* an interned breakdown value: an offset into the pool */
 typedef struct BrkEntry
@@ -149,8 +151,17 @@ PushChunk(FunnelAll *state, int part, FunnelChunk *c)
 static FunnelChunk *
 NewChunk(FunnelAll *state, int part, int64 cap)
 {
-	FunnelChunk *c = MemoryContextAllocHuge(state->cxt,
-											offsetof(FunnelChunk, rows) + cap * sizeof(FunnelRow));
+	FunnelChunk *c;
+
+	/* a direct call over a large table must not exhaust memory */
+	if (state->room + cap > FUNNEL_GROUPS_MAX_ROOM)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("funnel_groups keeps at most %lld events in memory",
+						(long long) FUNNEL_GROUPS_MAX_ROOM),
+				 errhint("Group the events by user with funnel_user.")));
+	state->room += cap;
+	c = MemoryContextAllocHuge(state->cxt, offsetof(FunnelChunk, rows) + cap * sizeof(FunnelRow));
 
 	c->n = 0;
 	c->cap = cap;

@@ -60,6 +60,7 @@ typedef struct FunnelAll
 	bool		transient;		/* deserialised: its chunks may be taken */
 	MemoryContext cxt;
 	int64		nrows;
+	int64		room;			/* rows of the chunks this state allocated */
 	FunnelPart	parts[NPARTS + 1];
 	StringInfoData pool;		/* interned breakdown values, NUL-terminated */
 	struct brkhash_hash *brks;	/* NULL until the first value */
