@@ -62,6 +62,8 @@ typedef struct LayoutInfo
 	PGFunction	serialize;
 	PGFunction	deserialize;
 	PGFunction	combine;
+	/* the combine function takes a deserialised state's memory over */
+	bool		adopts;
 } LayoutInfo;
 
 extern Datum retention_serialize(PG_FUNCTION_ARGS);
@@ -90,7 +92,7 @@ extern Datum km_fit_deserialize(PG_FUNCTION_ARGS);
 static const LayoutInfo layouts[] = {
 	[AGG_LAYOUT_RETENTION] = {"retention", retention_serialize, retention_deserialize, retention_combine},
 	[AGG_LAYOUT_ROLLING] = {"rolling retention", rolling_serialize, rolling_deserialize, rolling_combine},
-	[AGG_LAYOUT_LOGREG] = {"logistic regression", logreg_train_serialize, logreg_train_deserialize, logreg_train_combine},
+	[AGG_LAYOUT_LOGREG] = {"logistic regression", logreg_train_serialize, logreg_train_deserialize, logreg_train_combine, true},
 	[AGG_LAYOUT_SCORED_LABELS] = {"scored labels", scored_labels_serialize, scored_labels_deserialize, scored_labels_combine},
 	[AGG_LAYOUT_ITEM_KNN] = {"item-kNN", item_knn_serialfn, item_knn_deserialfn, item_knn_combinefn},
 	[AGG_LAYOUT_CUSTOMER_GROUPS] = {"customer groups", customer_groups_serialize, bgnbd_fit_deserialize, customer_groups_combine},
@@ -453,11 +455,15 @@ AggStateCombine(FunctionCallInfo fcinfo, AggStateLayout layout)
 			b = FetchState(fcinfo, 1, layout, aggcxt, false)->state;
 		else
 		{
-			/* a worker's state: read it in the per-call context */
+			/*
+			 * A worker's state: read it in the per-call context, or where
+			 * the combine function will keep it when it takes it over.
+			 */
 			AggStateFlat *flat = (AggStateFlat *) PG_DETOAST_DATUM(d);
 
 			CheckLayout(CheckFlatHeader(flat, VARSIZE(flat), ERRCODE_INVALID_PARAMETER_VALUE), layout);
-			b = DeserializeFlat(flat, CurrentMemoryContext, ERRCODE_INVALID_PARAMETER_VALUE);
+			b = DeserializeFlat(flat, layouts[layout].adopts ? aggcxt : CurrentMemoryContext,
+								ERRCODE_INVALID_PARAMETER_VALUE);
 		}
 	}
 	if (!PG_ARGISNULL(0))
