@@ -29,6 +29,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
+#include "agg_state.h"
 #include "float_array.h"
 #include "linalg.h"
 #include "logreg_model.h"
@@ -244,6 +245,15 @@ typedef struct SerialHeader
 	double		max_bytes;
 } SerialHeader;
 
+static void
+FillHeader(const TrainRows *state, SerialHeader *hdr)
+{
+	hdr->k = state->k;
+	hdr->n = state->n;
+	hdr->n_skipped = state->n_skipped;
+	hdr->max_bytes = state->max_bytes;
+}
+
 /* Returns a training state as bytea, for parallel workers. */
 PG_FUNCTION_INFO_V1(logreg_train_serialize);
 Datum
@@ -252,13 +262,30 @@ logreg_train_serialize(PG_FUNCTION_ARGS)
 	TrainRows  *state = (TrainRows *) PG_GETARG_POINTER(0);
 	SerialHeader hdr;
 
-	hdr.k = state->k;
-	hdr.n = state->n;
-	hdr.n_skipped = state->n_skipped;
-	hdr.max_bytes = state->max_bytes;
+	FillHeader(state, &hdr);
 	/* a parallel worker's share in order: the leader merges the shares */
 	PG_RETURN_BYTEA_P(TrainRowsSerialize(state, &hdr, sizeof(hdr), &hdr.options_len,
 										 IsInParallelMode()));
+}
+
+/*
+ * The same in two steps, for retention.agg_state to write a state straight
+ * into the value a parallel worker sends: its size, then the bytes.
+ */
+Size
+logreg_train_serial_size(void *state)
+{
+	return TrainRowsSerialSize((TrainRows *) state, sizeof(SerialHeader));
+}
+
+void
+logreg_train_serialize_into(void *state, bytea *result, Size size)
+{
+	SerialHeader hdr;
+
+	FillHeader((TrainRows *) state, &hdr);
+	TrainRowsSerializeInto((TrainRows *) state, &hdr, sizeof(hdr), &hdr.options_len,
+						   IsInParallelMode(), result, size);
 }
 
 /*

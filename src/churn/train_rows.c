@@ -391,28 +391,37 @@ WriteRows(const TrainRows *s, char *p, bool in_order)
 	pfree(all);
 }
 
-bytea *
-TrainRowsSerialize(const TrainRows *s, void *hdr, Size hdr_size, int32 *options_len_field,
-				   bool in_order)
+Size
+TrainRowsSerialSize(const TrainRows *s, Size hdr_size)
 {
 	char	   *options = OptionsText(s);
-	Size		options_len = options ? strlen(options) : 0;
 	double		total;
-	bytea	   *result;
-	char	   *p;
 
-	/* the header records the length of the text written below */
-	*options_len_field = (int32) options_len;
-	total = (double) VARHDRSZ + hdr_size + options_len +
+	total = (double) VARHDRSZ + hdr_size + (options ? strlen(options) : 0) +
 		(double) s->n * (sizeof(bool) + sizeof(double) * (s->k + s->spec->lead));
+	if (options)
+		pfree(options);
 	if (total > MaxAllocSize)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%s state of a parallel worker exceeds 1 GB", s->spec->name),
 				 errhint("%s", s->spec->parallel_hint)));
+	return (Size) total;
+}
 
-	result = palloc((Size) total);
-	SET_VARSIZE(result, (Size) total);
+void
+TrainRowsSerializeInto(const TrainRows *s, void *hdr, Size hdr_size, int32 *options_len_field,
+					   bool in_order, bytea *result, Size size)
+{
+	char	   *options = OptionsText(s);
+	Size		options_len = options ? strlen(options) : 0;
+	char	   *p;
+
+	/* the header records the length of the text written below */
+	*options_len_field = (int32) options_len;
+	Assert(size == (Size) VARHDRSZ + hdr_size + options_len +
+		   s->n * (sizeof(bool) + sizeof(double) * (s->k + s->spec->lead)));
+	SET_VARSIZE(result, size);
 	p = VARDATA(result);
 	memcpy(p, hdr, hdr_size);
 	p += hdr_size;
@@ -420,9 +429,20 @@ TrainRowsSerialize(const TrainRows *s, void *hdr, Size hdr_size, int32 *options_
 	{
 		memcpy(p, options, options_len);
 		p += options_len;
+		pfree(options);
 	}
 	if (s->n > 0)
 		WriteRows(s, p, in_order);
+}
+
+bytea *
+TrainRowsSerialize(const TrainRows *s, void *hdr, Size hdr_size, int32 *options_len_field,
+				   bool in_order)
+{
+	Size		size = TrainRowsSerialSize(s, hdr_size);
+	bytea	   *result = palloc(size);
+
+	TrainRowsSerializeInto(s, hdr, hdr_size, options_len_field, in_order, result, size);
 	return result;
 }
 

@@ -108,6 +108,12 @@ extern Datum TrainRowsCombine(FunctionCallInfo fcinfo, const TrainRowsSpec *spec
 extern bytea *TrainRowsSerialize(const TrainRows *s, void *hdr, Size hdr_size,
 								 int32 *options_len_field, bool in_order);
 
+/* the same in two steps: its size, then written where the caller wants it */
+extern Size TrainRowsSerialSize(const TrainRows *s, Size hdr_size);
+extern void TrainRowsSerializeInto(const TrainRows *s, void *hdr, Size hdr_size,
+								   int32 *options_len_field, bool in_order,
+								   bytea *result, Size size);
+
 /* the buffer, then the chunks, as n_chunks + 1 chunks (palloc'd) */
 extern TrainRowsChunk *TrainRowsAllChunks(const TrainRows *s, int *n_chunks);
 
