@@ -290,9 +290,11 @@ gbdt_train_serialize(PG_FUNCTION_ARGS)
 
 /* the trainer relies on features not being infinite (NaN is missing) */
 static void
-CheckFeatures(const double *rows, int64 first, int64 n, int width)
+CheckFeatures(TrainRows *s, int64 first, int64 n)
 {
-	for (int64 i = 0; i < n * width; i++)
+	const double *rows = s->rows + (Size) s->k * first;
+
+	for (int64 i = 0; i < n * s->k; i++)
 		if (isinf(rows[i]))
 			elog(ERROR, "invalid gbdt_train state: infinite feature");
 }

@@ -104,8 +104,11 @@ SortBuffer(TrainRows *state, const TrainRowsChunk *all, int n_chunks)
 				pfree(all[c].rows);
 			if (all[c].labels != NULL)
 				pfree(all[c].labels);
+			if (all[c].hashes != NULL)
+				pfree(all[c].hashes);
 		}
 		state->rows = rows;
+		state->hashes = NULL;
 		state->labels = labels;
 		state->capacity = n;
 		state->n_chunked = 0;
@@ -284,6 +287,7 @@ logreg_train_serialize_into(void *state, bytea *result, Size size)
 	SerialHeader hdr;
 
 	FillHeader((TrainRows *) state, &hdr);
+	/* a parallel worker's share in order: the leader merges the shares */
 	TrainRowsSerializeInto((TrainRows *) state, &hdr, sizeof(hdr), &hdr.options_len,
 						   IsInParallelMode(), result, size);
 }
@@ -291,11 +295,16 @@ logreg_train_serialize_into(void *state, bytea *result, Size size)
 /*
  * Rows as the transition keeps them: a leading 1, then finite features.  A
  * branch-free pass first; the one that names the row only when it fails.
+ * Their hashes too, while they are in the cache: a parallel worker's share
+ * is merged by them (row_order.h).
  */
 static void
-CheckKeptRows(const double *rows, int64 first, int64 n, int width)
+CheckKeptRows(TrainRows *s, int64 first, int64 n)
 {
+	int			width = s->k + 1;
+	const double *rows = s->rows + (Size) width * first;
 	bool		bad = false;
+	RowChunk	chunk = {s->rows, s->labels, s->n, NULL};
 
 	for (int64 i = 0; i < n; i++)
 	{
@@ -305,18 +314,22 @@ CheckKeptRows(const double *rows, int64 first, int64 n, int width)
 		for (int j = 1; j < width; j++)
 			bad |= !isfinite(row[j]);
 	}
-	if (!bad)
-		return;
-	for (int64 i = 0; i < n; i++)
+	if (bad)
 	{
-		const double *row = rows + (Size) width * i;
+		for (int64 i = 0; i < n; i++)
+		{
+			const double *row = rows + (Size) width * i;
 
-		if (row[0] != 1.0)
-			elog(ERROR, "invalid logreg_train state: row %lld does not start with 1", (long long) (first + i));
-		for (int j = 1; j < width; j++)
-			if (!isfinite(row[j]))
-				elog(ERROR, "invalid logreg_train state: row %lld holds a non-finite feature", (long long) (first + i));
+			if (row[0] != 1.0)
+				elog(ERROR, "invalid logreg_train state: row %lld does not start with 1", (long long) (first + i));
+			for (int j = 1; j < width; j++)
+				if (!isfinite(row[j]))
+					elog(ERROR, "invalid logreg_train state: row %lld holds a non-finite feature", (long long) (first + i));
+		}
 	}
+	if (first == 0)
+		s->hashes = MemoryContextAllocHuge(GetMemoryChunkContext(s->rows), sizeof(uint64) * s->n);
+	RowHashes(&chunk, first, n, width, s->hashes + first);
 }
 
 /* Returns a training state from its bytea form, checking every length. */

@@ -71,8 +71,8 @@ HashRow(const double *row, bool label, int width)
  * each row's hash is a chain of multiplications, and four independent chains
  * keep the multiplier busy where one would wait on each product.
  */
-static void
-HashRows(const RowChunk *chunk, int64 first, int64 n, int width, uint64 *out)
+void
+RowHashes(const RowChunk *chunk, int64 first, int64 n, int width, uint64 *out)
 {
 	int64		i = 0;
 
@@ -199,7 +199,7 @@ RowKeysInOrder(RowKey *keys, RowKey *spare, const RowChunk *chunks, int n_chunks
 		{
 			int64		nb = Min((int64) lengthof(hashes), chunks[c].n - i);
 
-			HashRows(&chunks[c], i, nb, width, hashes);
+			RowHashes(&chunks[c], i, nb, width, hashes);
 			for (int64 b = 0; b < nb; b++, g++)
 			{
 				keys[g].hash = hashes[b];
@@ -215,26 +215,31 @@ RowKeysInOrder(RowKey *keys, RowKey *spare, const RowChunk *chunks, int n_chunks
 }
 
 /*
- * The hashes of a chunk's rows, false unless they are in the canonical order.
- * The rows' hashes are independent, so the CPU overlaps them here where a
- * merge would wait for each.
+ * The hashes of a chunk's rows (kept with the chunk, or computed into
+ * "room"), NULL unless they are in the canonical order.
  */
-static bool
-HashChunk(const RowChunk *chunk, int width, uint64 *hashes)
+static const uint64 *
+ChunkInOrder(const RowChunk *chunk, int width, uint64 *room)
 {
-	for (int64 i = 0; i < chunk->n; i += 65536)
+	const uint64 *hashes = chunk->hashes;
+
+	if (hashes == NULL)
 	{
-		HashRows(chunk, i, Min(65536, chunk->n - i), width, hashes + i);
-		CHECK_FOR_INTERRUPTS();
+		for (int64 i = 0; i < chunk->n; i += 65536)
+		{
+			RowHashes(chunk, i, Min(65536, chunk->n - i), width, room + i);
+			CHECK_FOR_INTERRUPTS();
+		}
+		hashes = room;
 	}
 	for (int64 i = 1; i < chunk->n; i++)
 	{
 		if (hashes[i] < hashes[i - 1] ||
 			(hashes[i] == hashes[i - 1] &&
 			 CompareRows(chunk->rows + i * width, chunk->rows + (i - 1) * width, width) < 0))
-			return false;
+			return NULL;
 	}
-	return true;
+	return hashes;
 }
 
 /*
@@ -247,7 +252,8 @@ RowChunksMerge(const RowChunk *chunks, int n_chunks, int width, const double **r
 			   bool *labels)
 {
 	int64		n = 0;
-	uint64	  **hashes;
+	const uint64 **hashes;
+	uint64	   *room;
 	int64	   *next;
 	bool		ok = true;
 
@@ -257,12 +263,11 @@ RowChunksMerge(const RowChunk *chunks, int n_chunks, int width, const double **r
 		n += chunks[c].n;
 	hashes = palloc(sizeof(uint64 *) * n_chunks);
 	next = palloc0(sizeof(int64) * n_chunks);
-	hashes[0] = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * Max(n, 1));
-	for (int c = 0; c < n_chunks && ok; c++)
+	room = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * Max(n, 1));
+	for (int64 c = 0, used = 0; c < n_chunks && ok; used += chunks[c].n, c++)
 	{
-		if (c > 0)
-			hashes[c] = hashes[c - 1] + chunks[c - 1].n;
-		ok = HashChunk(&chunks[c], width, hashes[c]);
+		hashes[c] = ChunkInOrder(&chunks[c], width, room + used);
+		ok = (hashes[c] != NULL);
 	}
 	for (int64 out = 0; ok && out < n; out++)
 	{
@@ -287,7 +292,7 @@ RowChunksMerge(const RowChunk *chunks, int n_chunks, int width, const double **r
 		if ((out & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
-	pfree(hashes[0]);
+	pfree(room);
 	pfree(hashes);
 	pfree(next);
 	return ok;

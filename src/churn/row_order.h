@@ -19,6 +19,7 @@ typedef struct RowChunk
 	double	   *rows;
 	bool	   *labels;
 	int64		n;
+	uint64	   *hashes;			/* the rows' hashes (RowHashes), or NULL */
 } RowChunk;
 
 /* a row's place in the canonical order: a hash of its bytes, then the row itself */
@@ -42,6 +43,9 @@ RowKeyLabel(const RowChunk *chunks, int64 index)
 {
 	return chunks[index >> ROW_CHUNK_SHIFT].labels[index & ((INT64CONST(1) << ROW_CHUNK_SHIFT) - 1)];
 }
+
+/* the hashes that order rows first .. first + n - 1 of a chunk */
+extern void RowHashes(const RowChunk *chunk, int64 first, int64 n, int width, uint64 *out);
 
 /* the n rows of the chunks in the canonical order: keys or spare, n each */
 extern RowKey *RowKeysInOrder(RowKey *keys, RowKey *spare, const RowChunk *chunks,

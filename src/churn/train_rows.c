@@ -116,11 +116,23 @@ TrainRowsReserve(MemoryContext ctx, TrainRows *s, int64 rows)
 	s->capacity = cap;
 }
 
+/* the buffer is about to change */
+static inline void
+ForgetHashes(TrainRows *s)
+{
+	if (s->hashes != NULL)
+	{
+		pfree(s->hashes);
+		s->hashes = NULL;
+	}
+}
+
 double *
 TrainRowsAppend(MemoryContext ctx, TrainRows *s, int k)
 {
 	if (s->k < 0)
 		s->k = k;
+	ForgetHashes(s);
 	TrainRowsReserve(ctx, s, s->n - s->n_chunked + 1);
 	return s->rows + (Size) (s->k + s->spec->lead) * (s->n - s->n_chunked);
 }
@@ -152,6 +164,7 @@ TrainRowsAllChunks(const TrainRows *s, int *n_chunks)
 	all[0].rows = s->rows;
 	all[0].labels = s->labels;
 	all[0].n = s->n - s->n_chunked;
+	all[0].hashes = s->hashes;
 	for (int c = 0; c < s->n_chunks; c++)
 		all[c + 1] = s->chunks[c];
 	*n_chunks = s->n_chunks + 1;
@@ -208,7 +221,10 @@ TrainRowsContiguous(TrainRows *s)
 		n_buffer += s->chunks[c].n;
 		pfree(s->chunks[c].rows);
 		pfree(s->chunks[c].labels);
+		if (s->chunks[c].hashes != NULL)
+			pfree(s->chunks[c].hashes);
 	}
+	ForgetHashes(s);
 	s->capacity = s->n;
 	s->n_chunked = 0;
 	s->n_chunks = 0;
@@ -235,7 +251,7 @@ CopyState(MemoryContext ctx, const TrainRows *src)
 }
 
 static void
-AddChunk(MemoryContext ctx, TrainRows *s, double *rows, bool *labels, int64 n)
+AddChunk(MemoryContext ctx, TrainRows *s, double *rows, bool *labels, int64 n, uint64 *hashes)
 {
 	if (n == 0)
 		return;
@@ -250,6 +266,7 @@ AddChunk(MemoryContext ctx, TrainRows *s, double *rows, bool *labels, int64 n)
 	s->chunks[s->n_chunks].rows = rows;
 	s->chunks[s->n_chunks].labels = labels;
 	s->chunks[s->n_chunks].n = n;
+	s->chunks[s->n_chunks].hashes = hashes;
 	s->n_chunks++;
 	s->n_chunked += n;
 }
@@ -270,25 +287,30 @@ AddRows(MemoryContext ctx, TrainRows *a, TrainRows *b)
 	if (b->adoptable && GetMemoryChunkContext(b) == ctx)
 	{
 		if (b->n > b->n_chunked)
-			AddChunk(ctx, a, b->rows, b->labels, b->n - b->n_chunked);
+			AddChunk(ctx, a, b->rows, b->labels, b->n - b->n_chunked, b->hashes);
 		for (int c = 0; c < b->n_chunks; c++)
-			AddChunk(ctx, a, b->chunks[c].rows, b->chunks[c].labels, b->chunks[c].n);
+			AddChunk(ctx, a, b->chunks[c].rows, b->chunks[c].labels, b->chunks[c].n,
+					 b->chunks[c].hashes);
 		/* b is gone: nothing may free or reorder the rows through it */
 		b->rows = NULL;
 		b->labels = NULL;
+		b->hashes = NULL;
 		b->n = b->n_chunked = b->capacity = 0;
 		b->n_chunks = 0;
 	}
 	else if (a->capacity - (a->n - a->n_chunked) >= n)
+	{
+		ForgetHashes(a);
 		CopyRows(b, a->rows + (Size) width * (a->n - a->n_chunked),
 				 a->labels + (a->n - a->n_chunked));
+	}
 	else
 	{
 		double	   *rows = MemoryContextAllocHuge(ctx, sizeof(double) * width * b->n);
 		bool	   *labels = MemoryContextAllocHuge(ctx, sizeof(bool) * b->n);
 
 		CopyRows(b, rows, labels);
-		AddChunk(ctx, a, rows, labels, b->n);
+		AddChunk(ctx, a, rows, labels, b->n, NULL);
 	}
 	a->n += n;
 }
@@ -511,6 +533,20 @@ TrainRowsReadPayload(TrainRows *s, const char *p, int32 options_len, int64 n,
 		TrainRowsReserve(CurrentMemoryContext, s, n);
 		memcpy(s->labels, p, sizeof(bool) * n);
 		p += sizeof(bool) * n;
+		s->n = n;
+
+		/*
+		 * A bool must hold 0 or 1: the compiler may use one as an index as
+		 * it is.  Read the bytes as what they are, unsigned chars, to make
+		 * them so (s->labels[i] != 0 on the bool itself may compile to
+		 * nothing).  Before the rows: "check" may read the labels.
+		 */
+		for (int64 i = 0; i < n; i++)
+		{
+			unsigned char *byte = (unsigned char *) &s->labels[i];
+
+			*byte = (*byte != 0);
+		}
 		for (int64 i = 0; i < n; i += 4096)
 		{
 			int64		nb = Min(4096, n - i);
@@ -518,20 +554,7 @@ TrainRowsReadPayload(TrainRows *s, const char *p, int32 options_len, int64 n,
 			memcpy(s->rows + (Size) width * i, p + sizeof(double) * width * i,
 				   sizeof(double) * width * nb);
 			if (check != NULL)
-				check(s->rows + (Size) width * i, i, nb, width);
-		}
-		s->n = n;
-		/*
-		 * A bool must hold 0 or 1: the compiler may use one as an index as
-		 * it is.  Read the bytes as what they are, unsigned chars, to make
-		 * them so (s->labels[i] != 0 on the bool itself may compile to
-		 * nothing).
-		 */
-		for (int64 i = 0; i < n; i++)
-		{
-			unsigned char *byte = (unsigned char *) &s->labels[i];
-
-			*byte = (*byte != 0);
+				check(s, i, nb);
 		}
 	}
 }

@@ -60,6 +60,8 @@ typedef struct TrainRows
 	TrainRowsChunk *chunks;
 	/* read by a deserialise function: the combine may take over its memory */
 	bool		adoptable;
+	/* the buffer's rows' hashes (row_order.h), while known; else NULL */
+	uint64	   *hashes;
 } TrainRows;
 
 /* the memory one kept row takes */
@@ -126,7 +128,7 @@ extern const char *TrainRowsReadHeader(bytea *data, const TrainRowsSpec *spec,
 									   void *hdr, Size hdr_size, Size *len);
 extern TrainRows *TrainRowsEmpty(MemoryContext ctx, const TrainRowsSpec *spec, int k,
 								 int64 n_skipped, double max_bytes);
-typedef void (*TrainRowsCheck) (const double *rows, int64 first, int64 n, int width);
+typedef void (*TrainRowsCheck) (TrainRows *s, int64 first, int64 n);
 extern void TrainRowsReadPayload(TrainRows *s, const char *p, int32 options_len, int64 n,
 								 TrainRowsCheck check);
 
