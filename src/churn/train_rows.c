@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include <math.h>
+#include <sys/mman.h>
 
 #include "fmgr.h"
 #include "utils/builtins.h"
@@ -86,6 +87,24 @@ CheckRows(const TrainRows *s, int64 rows)
 				 errdetail("Keeping " INT64_FORMAT " rows of %d features takes %zu bytes per row.",
 						   rows, s->k, TrainRowsRowBytes(s)),
 				 errhint("%s", s->spec->memory_hint)));
+}
+
+/*
+ * Maps the pages of a fresh buffer about to be filled in one call, instead
+ * of one page fault per 4 kB written (a fifth of the leader's time with
+ * parallel workers).  Only a hint: where the kernel lacks it, nothing
+ * changes.  For buffers of the exact size only: every page gets used.
+ */
+void
+TrainRowsPopulate(void *p, Size len)
+{
+#ifdef MADV_POPULATE_WRITE
+	uintptr_t	start = TYPEALIGN(4096, (uintptr_t) p);
+	uintptr_t	end = TYPEALIGN_DOWN(4096, (uintptr_t) p + len);
+
+	if (len >= 1024 * 1024 && end > start)
+		(void) madvise((void *) start, end - start, MADV_POPULATE_WRITE);
+#endif
 }
 
 /* room for "rows" rows in the buffer (besides the chunks' rows) */
@@ -443,6 +462,7 @@ TrainRowsSerializeInto(const TrainRows *s, void *hdr, Size hdr_size, int32 *opti
 	*options_len_field = (int32) options_len;
 	Assert(size == (Size) VARHDRSZ + hdr_size + options_len +
 		   s->n * (sizeof(bool) + sizeof(double) * (s->k + s->spec->lead)));
+	TrainRowsPopulate(result, size);
 	SET_VARSIZE(result, size);
 	p = VARDATA(result);
 	memcpy(p, hdr, hdr_size);
@@ -531,6 +551,7 @@ TrainRowsReadPayload(TrainRows *s, const char *p, int32 options_len, int64 n,
 		int			width = s->k + s->spec->lead;
 
 		TrainRowsReserve(CurrentMemoryContext, s, n);
+		TrainRowsPopulate(s->rows, sizeof(double) * width * n);
 		memcpy(s->labels, p, sizeof(bool) * n);
 		p += sizeof(bool) * n;
 		s->n = n;

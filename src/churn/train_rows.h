@@ -96,6 +96,9 @@ extern void TrainRowsContiguous(TrainRows *s);
 
 extern void TrainRowsReserve(MemoryContext ctx, TrainRows *s, int64 rows);
 
+/* a hint: map the pages of a fresh buffer of len bytes about to be filled */
+extern void TrainRowsPopulate(void *p, Size len);
+
 /* a row of "got" features after rows of "have" (-1: none yet) is an error */
 extern void TrainRowsCheckWidth(int have, int got);
 
