@@ -387,10 +387,6 @@ OptionsText(const TrainRows *s)
 }
 
 /*
- * Serialised state: the trainer's header, the options as JSON text, the
- * labels and the rows, copied as bytes.
- */
-/*
  * The labels, then the rows, as bytes at p; in the canonical order when
  * in_order (a parallel worker sorts its share, so that the leader merges
  * instead of sorting them all).
@@ -432,6 +428,10 @@ WriteRows(const TrainRows *s, char *p, bool in_order)
 	pfree(all);
 }
 
+/*
+ * Serialised state: the trainer's header, the options as JSON text, the
+ * labels and the rows, copied as bytes.
+ */
 Size
 TrainRowsSerialSize(const TrainRows *s, Size hdr_size)
 {
