@@ -285,7 +285,18 @@ gbdt_train_serialize(PG_FUNCTION_ARGS)
 	hdr.n = state->n;
 	hdr.n_skipped = state->n_skipped;
 	hdr.max_bytes = state->max_bytes;
-	PG_RETURN_BYTEA_P(TrainRowsSerialize(state, &hdr, sizeof(hdr), &hdr.options_len));
+	PG_RETURN_BYTEA_P(TrainRowsSerialize(state, &hdr, sizeof(hdr), &hdr.options_len, false));
+}
+
+/* the trainer relies on features not being infinite (NaN is missing) */
+static void
+CheckFeatures(TrainRows *s, int64 first, int64 n)
+{
+	const double *rows = s->rows + (Size) s->k * first;
+
+	for (int64 i = 0; i < n * s->k; i++)
+		if (isinf(rows[i]))
+			elog(ERROR, "invalid gbdt_train state: infinite feature");
 }
 
 /* Returns a training state from its bytea form, checking every length. */
@@ -300,6 +311,7 @@ gbdt_train_deserialize(PG_FUNCTION_ARGS)
 	TrainRows  *state;
 	int64		row_bytes;
 	int64		expected;
+	MemoryContext old;
 
 	if (hdr.magic != GBDT_STATE_MAGIC || hdr.k < -1 || hdr.k == 0 || hdr.k > GBDT_MAX_FEATURES ||
 		hdr.n < 0 || hdr.n > GBDT_MAX_ROWS || hdr.n_skipped < 0 || hdr.options_len < 0 ||
@@ -311,14 +323,14 @@ gbdt_train_deserialize(PG_FUNCTION_ARGS)
 		expected != (int64) len)
 		elog(ERROR, "invalid gbdt_train state: %zu bytes", len);
 
+	/* where the combine function can take the rows over */
+	old = MemoryContextSwitchTo(TrainRowsReadContext(fcinfo));
 	state = TrainRowsEmpty(CurrentMemoryContext, &gbdt_rows, hdr.k, hdr.n_skipped, hdr.max_bytes);
 	if (hdr.n > 0)
 		state->max_bytes = Max(state->max_bytes, (double) hdr.n * row_bytes);
-	TrainRowsReadPayload(state, p, hdr.options_len, hdr.n);
-	/* the trainer relies on features not being infinite (NaN is missing) */
-	for (int64 i = 0; i < hdr.n * hdr.k; i++)
-		if (isinf(state->rows[i]))
-			elog(ERROR, "invalid gbdt_train state: infinite feature");
+	TrainRowsReadPayload(state, p, hdr.options_len, hdr.n, CheckFeatures);
+	MemoryContextSwitchTo(old);
+	state->adoptable = true;
 	PG_RETURN_POINTER(state);
 }
 
@@ -395,6 +407,7 @@ gbdt_train_final(PG_FUNCTION_ARGS)
 
 	if (state == NULL || state->n == 0)
 		PG_RETURN_NULL();
+	TrainRowsContiguous(state);
 	GbdtParseOptions(state->options, &opts);
 	if (opts.n_names >= 0 && opts.n_names != state->k)
 		ereport(ERROR,

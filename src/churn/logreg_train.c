@@ -7,9 +7,10 @@
  * The aggregate keeps the valid rows in memory (8 * (k + 1) bytes each plus
  * a label byte, capped by the max_memory_mb option, 1024 MB by default) and
  * runs every Newton pass (logreg_newton.c) over that copy in the final
- * function.  Parallel workers each gather a share of the rows, which the
- * leader concatenates.  For data larger than memory or distributed tables,
- * see the multi-pass form in logreg_step.c.
+ * function.  Parallel workers each gather a share of the rows and send it
+ * sorted; the leader keeps the shares where it read them and merges them.
+ * For data larger than memory or distributed tables, see the multi-pass
+ * form in logreg_step.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,6 +19,7 @@
 #include <float.h>
 #include <math.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -27,6 +29,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
+#include "agg_state.h"
 #include "float_array.h"
 #include "linalg.h"
 #include "logreg_model.h"
@@ -54,24 +57,25 @@ static const TrainRowsSpec logreg_rows = {
 	.parallel_hint = "Set max_parallel_workers_per_gather = 0 for this query, or train with retention.logreg_train_multipass."
 };
 
+/* the kept rows in the canonical order, for the Newton passes */
+typedef struct OrderedRows
+{
+	int64		n;
+	int			k;
+	const double **row;			/* each row (a leading 1, then the features) */
+	bool	   *labels;
+} OrderedRows;
+
 /*
- * Puts the kept rows in a canonical order, one that depends only on the set
- * of rows.  The Newton sums are floating-point sums over the rows, so their
- * last bits depend on the order of the rows; parallel workers hand over their
- * shares in whatever order they finish, and a table rewritten by VACUUM FULL
- * or an UPDATE is scanned in another order.  Sorted, the same rows always
- * give the same model, bit for bit.
- *
  * The order is that of a 64-bit hash of each row (label included), ties
  * broken by comparing the rows: the 16-byte keys are radix-sorted, then the
  * rows gathered into a new array in that order (sequential writes, reads
  * prefetched a few rows ahead) when the memory limit leaves room for a second
  * copy, else permuted in place, cycle by cycle, with one row of scratch.
- * Reordering is safe for a final function that must not change its state:
- * the rows stay the same set.
+ * Either way the state's rows end up as one buffer in the canonical order.
  */
 static void
-SortRows(TrainRows *state)
+SortBuffer(TrainRows *state, const TrainRowsChunk *all, int n_chunks)
 {
 	int			width = state->k + 1;
 	Size		row_bytes = sizeof(double) * width;
@@ -80,28 +84,47 @@ SortRows(TrainRows *state)
 	RowKey	   *spare = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RowKey) * n);
 	RowKey	   *keys;
 
-	keys = RowKeysInOrder(buf, spare, state->rows, state->labels, n, width);
-
-	if ((double) (state->capacity + n) * TrainRowsRowBytes(state) <= state->max_bytes)
+	if ((double) (state->capacity + state->n_chunked + n) * TrainRowsRowBytes(state) <= state->max_bytes)
 	{
-		MemoryContext cxt = GetMemoryChunkContext(state->rows);
+		MemoryContext cxt = GetMemoryChunkContext(state);
 		double	   *rows = MemoryContextAllocHuge(cxt, row_bytes * n);
 		bool	   *labels = MemoryContextAllocHuge(cxt, sizeof(bool) * n);
 
+		keys = RowKeysInOrder(buf, spare, all, n_chunks, n, width);
 		for (int64 i = 0; i < n; i++)
 		{
 			if (i + 8 < n)
-				__builtin_prefetch(state->rows + keys[i + 8].index * width);
-			memcpy(rows + i * width, state->rows + keys[i].index * width, row_bytes);
-			labels[i] = state->labels[keys[i].index];
+				__builtin_prefetch(RowKeyRow(all, keys[i + 8].index, width));
+			memcpy(rows + i * width, RowKeyRow(all, keys[i].index, width), row_bytes);
+			labels[i] = RowKeyLabel(all, keys[i].index);
 		}
-		pfree(state->rows);
-		pfree(state->labels);
+		for (int c = 0; c < n_chunks; c++)
+		{
+			if (all[c].rows != NULL)
+				pfree(all[c].rows);
+			if (all[c].labels != NULL)
+				pfree(all[c].labels);
+			if (all[c].hashes != NULL)
+				pfree(all[c].hashes);
+		}
 		state->rows = rows;
+		state->hashes = NULL;
 		state->labels = labels;
 		state->capacity = n;
+		state->n_chunked = 0;
+		state->n_chunks = 0;
+		pfree(buf);
+		pfree(spare);
+		return;
 	}
-	else
+
+	/* no room for a second copy: one buffer, permuted in place */
+	TrainRowsContiguous(state);
+	{
+		TrainRowsChunk one = {state->rows, state->labels, n};
+
+		keys = RowKeysInOrder(buf, spare, &one, 1, n, width);
+	}
 	{
 		double	   *tmp = palloc(row_bytes);
 
@@ -138,6 +161,42 @@ SortRows(TrainRows *state)
 	}
 	pfree(buf);
 	pfree(spare);
+}
+
+/*
+ * Puts the kept rows in a canonical order, one that depends only on the set
+ * of rows.  The Newton sums are floating-point sums over the rows, so their
+ * last bits depend on the order of the rows; parallel workers hand over their
+ * shares in whatever order they finish, and a table rewritten by VACUUM FULL
+ * or an UPDATE is scanned in another order.  Sorted, the same rows always
+ * give the same model, bit for bit.
+ *
+ * Parallel workers send their shares in that order (logreg_train_serialize):
+ * they are merged where they lie, into pointers to the rows, without copying
+ * them.  Otherwise the rows are sorted into one buffer (SortBuffer).
+ * Reordering is safe for a final function that must not change its state:
+ * the rows stay the same set.
+ */
+static void
+OrderRows(TrainRows *state, OrderedRows *out)
+{
+	int			width = state->k + 1;
+	int64		n = state->n;
+	int			n_chunks;
+	TrainRowsChunk *all = TrainRowsAllChunks(state, &n_chunks);
+
+	out->n = n;
+	out->k = state->k;
+	out->row = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double *) * n);
+	out->labels = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(bool) * n);
+	if (!RowChunksMerge(all, n_chunks, width, out->row, out->labels))
+	{
+		SortBuffer(state, all, n_chunks);
+		for (int64 i = 0; i < n; i++)
+			out->row[i] = state->rows + i * width;
+		memcpy(out->labels, state->labels, sizeof(bool) * n);
+	}
+	pfree(all);
 }
 
 /* Returns the training state with one more row (or one more skipped row). */
@@ -189,6 +248,15 @@ typedef struct SerialHeader
 	double		max_bytes;
 } SerialHeader;
 
+static void
+FillHeader(const TrainRows *state, SerialHeader *hdr)
+{
+	hdr->k = state->k;
+	hdr->n = state->n;
+	hdr->n_skipped = state->n_skipped;
+	hdr->max_bytes = state->max_bytes;
+}
+
 /* Returns a training state as bytea, for parallel workers. */
 PG_FUNCTION_INFO_V1(logreg_train_serialize);
 Datum
@@ -197,11 +265,71 @@ logreg_train_serialize(PG_FUNCTION_ARGS)
 	TrainRows  *state = (TrainRows *) PG_GETARG_POINTER(0);
 	SerialHeader hdr;
 
-	hdr.k = state->k;
-	hdr.n = state->n;
-	hdr.n_skipped = state->n_skipped;
-	hdr.max_bytes = state->max_bytes;
-	PG_RETURN_BYTEA_P(TrainRowsSerialize(state, &hdr, sizeof(hdr), &hdr.options_len));
+	FillHeader(state, &hdr);
+	/* a parallel worker's share in order: the leader merges the shares */
+	PG_RETURN_BYTEA_P(TrainRowsSerialize(state, &hdr, sizeof(hdr), &hdr.options_len,
+										 IsInParallelMode()));
+}
+
+/*
+ * The same in two steps, for retention.agg_state to write a state straight
+ * into the value a parallel worker sends: its size, then the bytes.
+ */
+Size
+logreg_train_serial_size(void *state)
+{
+	return TrainRowsSerialSize((TrainRows *) state, sizeof(SerialHeader));
+}
+
+void
+logreg_train_serialize_into(void *state, bytea *result, Size size)
+{
+	SerialHeader hdr;
+
+	FillHeader((TrainRows *) state, &hdr);
+	/* a parallel worker's share in order: the leader merges the shares */
+	TrainRowsSerializeInto((TrainRows *) state, &hdr, sizeof(hdr), &hdr.options_len,
+						   IsInParallelMode(), result, size);
+}
+
+/*
+ * Rows as the transition keeps them: a leading 1, then finite features.  A
+ * branch-free pass first; the one that names the row only when it fails.
+ * Their hashes too, while they are in the cache: a parallel worker's share
+ * is merged by them (row_order.h).
+ */
+static void
+CheckKeptRows(TrainRows *s, int64 first, int64 n)
+{
+	int			width = s->k + 1;
+	const double *rows = s->rows + (Size) width * first;
+	bool		bad = false;
+	RowChunk	chunk = {s->rows, s->labels, s->n, NULL};
+
+	for (int64 i = 0; i < n; i++)
+	{
+		const double *row = rows + (Size) width * i;
+
+		bad |= (row[0] != 1.0);
+		for (int j = 1; j < width; j++)
+			bad |= !isfinite(row[j]);
+	}
+	if (bad)
+	{
+		for (int64 i = 0; i < n; i++)
+		{
+			const double *row = rows + (Size) width * i;
+
+			if (row[0] != 1.0)
+				elog(ERROR, "invalid logreg_train state: row %lld does not start with 1", (long long) (first + i));
+			for (int j = 1; j < width; j++)
+				if (!isfinite(row[j]))
+					elog(ERROR, "invalid logreg_train state: row %lld holds a non-finite feature", (long long) (first + i));
+		}
+	}
+	if (first == 0)
+		s->hashes = MemoryContextAllocHuge(GetMemoryChunkContext(s->rows), sizeof(uint64) * s->n);
+	RowHashes(&chunk, first, n, width, s->hashes + first);
 }
 
 /* Returns a training state from its bytea form, checking every length. */
@@ -215,6 +343,7 @@ logreg_train_deserialize(PG_FUNCTION_ARGS)
 										&hdr, sizeof(hdr), &len);
 	TrainRows  *state;
 	double		expected;
+	MemoryContext old;
 
 	if (hdr.k < -1 || hdr.k > LOGREG_MAX_FEATURES || hdr.n < 0 || hdr.n_skipped < 0 ||
 		hdr.options_len < 0 || (hdr.n > 0 && hdr.k < 1) || !(hdr.max_bytes > 0.0))
@@ -224,19 +353,12 @@ logreg_train_deserialize(PG_FUNCTION_ARGS)
 	if (expected != (double) len)
 		elog(ERROR, "invalid logreg_train state: %zu bytes, expected %.0f", len, expected);
 
+	/* where the combine function can take the rows over */
+	old = MemoryContextSwitchTo(TrainRowsReadContext(fcinfo));
 	state = TrainRowsEmpty(CurrentMemoryContext, &logreg_rows, hdr.k, hdr.n_skipped, hdr.max_bytes);
-	TrainRowsReadPayload(state, p, hdr.options_len, hdr.n);
-	/* as the transition keeps them: a leading 1, then finite features */
-	for (int64 i = 0; i < hdr.n; i++)
-	{
-		const double *row = state->rows + (Size) (hdr.k + 1) * i;
-
-		if (row[0] != 1.0)
-			elog(ERROR, "invalid logreg_train state: row %lld does not start with 1", (long long) i);
-		for (int j = 1; j <= hdr.k; j++)
-			if (!isfinite(row[j]))
-				elog(ERROR, "invalid logreg_train state: row %lld holds a non-finite feature", (long long) i);
-	}
+	TrainRowsReadPayload(state, p, hdr.options_len, hdr.n, CheckKeptRows);
+	MemoryContextSwitchTo(old);
+	state->adoptable = true;
 	PG_RETURN_POINTER(state);
 }
 
@@ -291,7 +413,7 @@ Dot(const double *x, const double *y, int n)
  */
 LOGREG_TARGET_CLONES
 static void
-AccumBlock(double *s, int k, int p, const double *beta, const double *rows,
+AccumBlock(double *s, int k, int p, const double *beta, const double *const *rows,
 		   const bool *labels, int nb, const LogregOptions *opts,
 		   double *xc, double *wxc, double *r)
 {
@@ -315,7 +437,7 @@ AccumBlock(double *s, int k, int p, const double *beta, const double *rows,
 
 	for (int i = 0; i < nb; i++)
 	{
-		const double *xe = rows + (Size) (k + 1) * i + off;
+		const double *xe = rows[i] + off;
 		/* the class as 0 or 1 whatever byte the bool holds: it indexes */
 		int			label = *(const unsigned char *) &labels[i] != 0;
 		double		weight = label ? opts->weight_pos : opts->weight_neg;
@@ -359,19 +481,20 @@ AccumBlock(double *s, int k, int p, const double *beta, const double *rows,
  * again.
  */
 static void
-FixedSums(const TrainRows *state, const LogregOptions *opts, int p, double *s)
+FixedSums(const OrderedRows *rows, int64 n_skipped, const LogregOptions *opts, int p,
+		  double *s)
 {
-	int			k = state->k;
+	int			k = rows->k;
 	double	   *sx = SumsX(s);
 
 	memset(s + 1, 0, sizeof(double) * (SumsLength(k, p) - 1));
-	for (int64 i = 0; i < state->n; i++)
+	for (int64 i = 0; i < rows->n; i++)
 	{
-		const double *row = state->rows + (Size) (k + 1) * i;
+		const double *row = rows->row[i];
 
 		for (int j = 0; j < k; j++)
 			sx[j] += row[1 + j];
-		if (state->labels[i])
+		if (rows->labels[i])
 		{
 			s[SUMS_N_POS] += 1.0;
 			s[SUMS_W_POS] += opts->weight_pos;
@@ -381,18 +504,18 @@ FixedSums(const TrainRows *state, const LogregOptions *opts, int p, double *s)
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
-	s[SUMS_N_ROWS] = (double) state->n;
-	s[SUMS_N_SKIPPED] = (double) state->n_skipped;
+	s[SUMS_N_ROWS] = (double) rows->n;
+	s[SUMS_N_SKIPPED] = (double) n_skipped;
 	s[SUMS_K] = k;
 	s[SUMS_P] = p;
 }
 
 /* one Newton pass over the kept rows: the sums at beta, into s (fixed: FixedSums) */
 static void
-EvaluateRows(const TrainRows *state, const LogregOptions *opts,
+EvaluateRows(const OrderedRows *rows, const LogregOptions *opts,
 			 const double *beta, int p, const double *fixed, double *s)
 {
-	int			k = state->k;
+	int			k = rows->k;
 	double	   *xc = palloc(sizeof(double) * p * BLOCK_ROWS);
 	double	   *wxc = palloc(sizeof(double) * p * BLOCK_ROWS);
 	double		r[BLOCK_ROWS];
@@ -402,9 +525,9 @@ EvaluateRows(const TrainRows *state, const LogregOptions *opts,
 	int64		countdown = 0;
 
 	memcpy(s + 1, fixed + 1, sizeof(double) * (SumsLength(k, p) - 1));
-	for (int64 i = 0; i < state->n; i += BLOCK_ROWS)
+	for (int64 i = 0; i < rows->n; i += BLOCK_ROWS)
 	{
-		int			nb = (int) Min(BLOCK_ROWS, state->n - i);
+		int			nb = (int) Min(BLOCK_ROWS, rows->n - i);
 
 		countdown -= nb;
 		if (countdown <= 0)
@@ -412,7 +535,7 @@ EvaluateRows(const TrainRows *state, const LogregOptions *opts,
 			CHECK_FOR_INTERRUPTS();
 			countdown = check_every;
 		}
-		AccumBlock(s, k, p, beta, state->rows + (k + 1) * i, state->labels + i, nb,
+		AccumBlock(s, k, p, beta, rows->row + i, rows->labels + i, nb,
 				   opts, xc, wxc, r);
 	}
 	pfree(xc);
@@ -424,7 +547,8 @@ PG_FUNCTION_INFO_V1(logreg_train_final);
 Datum
 logreg_train_final(PG_FUNCTION_ARGS)
 {
-	TrainRows  *state = PG_ARGISNULL(0) ? NULL : (TrainRows *) PG_GETARG_POINTER(0);
+	TrainRows  *kept = PG_ARGISNULL(0) ? NULL : (TrainRows *) PG_GETARG_POINTER(0);
+	OrderedRows rows;
 	LogregOptions opts;
 	int			k;
 	int			p;
@@ -439,20 +563,20 @@ logreg_train_final(PG_FUNCTION_ARGS)
 	bool		converged = false;
 	double		last_step = 0.0;
 
-	if (state == NULL || state->n == 0)
+	if (kept == NULL || kept->n == 0)
 		PG_RETURN_NULL();
 
-	LogregParseOptions(state->options, &opts);
-	k = state->k;
+	LogregParseOptions(kept->options, &opts);
+	k = kept->k;
 	LogregCheckNames(&opts, k);
-	SortRows(state);
+	OrderRows(kept, &rows);
 	p = k + (opts.fit_intercept ? 1 : 0);
 	{
 		int64		n_pos = 0;
 
-		for (int64 i = 0; i < state->n; i++)
-			n_pos += state->labels[i];
-		LogregResolveClassWeights(&opts, (double) n_pos, (double) state->n);
+		for (int64 i = 0; i < rows.n; i++)
+			n_pos += rows.labels[i];
+		LogregResolveClassWeights(&opts, (double) n_pos, (double) rows.n);
 	}
 
 	beta = palloc0(sizeof(double) * p);
@@ -467,9 +591,9 @@ logreg_train_final(PG_FUNCTION_ARGS)
 		double		w1 = 0.0;
 		double		w0 = 0.0;
 
-		for (int64 i = 0; i < state->n; i++)
+		for (int64 i = 0; i < rows.n; i++)
 		{
-			if (state->labels[i])
+			if (rows.labels[i])
 				w1 += opts.weight_pos;
 			else
 				w0 += opts.weight_neg;
@@ -481,8 +605,8 @@ logreg_train_final(PG_FUNCTION_ARGS)
 	s = LogregNewSums(k, p);
 	s_cand = LogregNewSums(k, p);
 	fixed = LogregNewSums(k, p);
-	FixedSums(state, &opts, p, fixed);
-	EvaluateRows(state, &opts, beta, p, fixed, s);
+	FixedSums(&rows, kept->n_skipped, &opts, p, fixed);
+	EvaluateRows(&rows, &opts, beta, p, fixed, s);
 	f = LogregObjective(s, beta, p, &opts);
 
 	while (iter < opts.max_iter)
@@ -505,7 +629,7 @@ logreg_train_final(PG_FUNCTION_ARGS)
 		{
 			for (int j = 0; j < p; j++)
 				cand[j] = beta[j] - t * d[j];
-			EvaluateRows(state, &opts, cand, p, fixed, s_cand);
+			EvaluateRows(&rows, &opts, cand, p, fixed, s_cand);
 			fc = LogregObjective(s_cand, cand, p, &opts);
 			if (isfinite(fc) && fc <= f + OBJECTIVE_SLACK * (fabs(f) + 1.0))
 			{
@@ -533,5 +657,5 @@ logreg_train_final(PG_FUNCTION_ARGS)
 	}
 
 	converged = LogregCheckFit(s, &opts, converged, iter, last_step);
-	PG_RETURN_POINTER(LogregBuildModel(s, beta, k, p, &opts, iter, converged, state->n_skipped));
+	PG_RETURN_POINTER(LogregBuildModel(s, beta, k, p, &opts, iter, converged, kept->n_skipped));
 }

@@ -21,6 +21,8 @@
 #include "utils/array.h"
 #include "utils/jsonb.h"
 
+#include "row_order.h"
+
 typedef struct TrainRowsSpec
 {
 	const char *name;			/* the aggregate: "gbdt_train" */
@@ -32,17 +34,34 @@ typedef struct TrainRowsSpec
 	const char *parallel_hint;	/* when a serialised state outgrows 1 GB */
 } TrainRowsSpec;
 
+/* rows taken over from another state by the combine function, not copied */
+typedef RowChunk TrainRowsChunk;
+
+/*
+ * The rows are the buffer "rows" (n - n_chunked of them, where the
+ * transition appends) and, after a combine, the chunks: parallel workers'
+ * shares, each kept where it was read.  TrainRowsContiguous makes them one
+ * buffer.
+ */
 typedef struct TrainRows
 {
 	const TrainRowsSpec *spec;
 	int			k;				/* features; -1 until the first kept row */
-	int64		n;				/* rows kept */
+	int64		n;				/* rows kept, chunks included */
 	int64		n_skipped;
-	int64		capacity;		/* rows */
-	double	   *rows;			/* n x (lead + k) */
+	int64		capacity;		/* rows of the buffer */
+	double	   *rows;			/* (n - n_chunked) x (lead + k) */
 	bool	   *labels;
 	Jsonb	   *options;		/* NULL for the defaults */
 	double		max_bytes;
+	int64		n_chunked;		/* rows in chunks */
+	int			n_chunks;
+	int			max_chunks;
+	TrainRowsChunk *chunks;
+	/* read by a deserialise function: the combine may take over its memory */
+	bool		adoptable;
+	/* the buffer's rows' hashes (row_order.h), while known; else NULL */
+	uint64	   *hashes;
 } TrainRows;
 
 /* the memory one kept row takes */
@@ -68,11 +87,17 @@ extern double *TrainRowsAppend(MemoryContext ctx, TrainRows *s, int k);
 static inline void
 TrainRowsKeep(TrainRows *s, bool label)
 {
-	s->labels[s->n] = label;
+	s->labels[s->n - s->n_chunked] = label;
 	s->n++;
 }
 
+/* the rows as one buffer, rows and labels, in the state's order */
+extern void TrainRowsContiguous(TrainRows *s);
+
 extern void TrainRowsReserve(MemoryContext ctx, TrainRows *s, int64 rows);
+
+/* a hint: map the pages of a fresh buffer of len bytes about to be filled */
+extern void TrainRowsPopulate(void *p, Size len);
 
 /* a row of "got" features after rows of "have" (-1: none yet) is an error */
 extern void TrainRowsCheckWidth(int have, int got);
@@ -80,9 +105,22 @@ extern void TrainRowsCheckWidth(int have, int got);
 /* The combine function: the union of two states. */
 extern Datum TrainRowsCombine(FunctionCallInfo fcinfo, const TrainRowsSpec *spec);
 
-/* The serialised state: the trainer's header, then options, labels and rows. */
+/*
+ * The serialised state: the trainer's header, then options, labels and rows
+ * (in the canonical order of row_order.h when in_order, which makes them a
+ * merge for the reader).
+ */
 extern bytea *TrainRowsSerialize(const TrainRows *s, void *hdr, Size hdr_size,
-								 int32 *options_len_field);
+								 int32 *options_len_field, bool in_order);
+
+/* the same in two steps: its size, then written where the caller wants it */
+extern Size TrainRowsSerialSize(const TrainRows *s, Size hdr_size);
+extern void TrainRowsSerializeInto(const TrainRows *s, void *hdr, Size hdr_size,
+								   int32 *options_len_field, bool in_order,
+								   bytea *result, Size size);
+
+/* the buffer, then the chunks, as n_chunks + 1 chunks (palloc'd) */
+extern TrainRowsChunk *TrainRowsAllChunks(const TrainRows *s, int *n_chunks);
 
 /*
  * Reading it back: the header (*len gets the bytes after the varlena header;
@@ -93,6 +131,15 @@ extern const char *TrainRowsReadHeader(bytea *data, const TrainRowsSpec *spec,
 									   void *hdr, Size hdr_size, Size *len);
 extern TrainRows *TrainRowsEmpty(MemoryContext ctx, const TrainRowsSpec *spec, int k,
 								 int64 n_skipped, double max_bytes);
-extern void TrainRowsReadPayload(TrainRows *s, const char *p, int32 options_len, int64 n);
+typedef void (*TrainRowsCheck) (TrainRows *s, int64 first, int64 n);
+extern void TrainRowsReadPayload(TrainRows *s, const char *p, int32 options_len, int64 n,
+								 TrainRowsCheck check);
+
+/*
+ * The deserialise function's context: the aggregate's, where the combine
+ * function may take the rows over instead of copying them (the state is then
+ * marked adoptable); CurrentMemoryContext outside an aggregate.
+ */
+extern MemoryContext TrainRowsReadContext(FunctionCallInfo fcinfo);
 
 #endif							/* RETENTION_TRAIN_ROWS_H */

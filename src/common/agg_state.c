@@ -62,6 +62,11 @@ typedef struct LayoutInfo
 	PGFunction	serialize;
 	PGFunction	deserialize;
 	PGFunction	combine;
+	/* the combine function takes a deserialised state's memory over */
+	bool		adopts;
+	/* optional: the serialised state's size, and the state written into one */
+	Size		(*serial_size) (void *state);
+	void		(*serialize_into) (void *state, bytea *result, Size size);
 } LayoutInfo;
 
 extern Datum retention_serialize(PG_FUNCTION_ARGS);
@@ -90,7 +95,8 @@ extern Datum km_fit_deserialize(PG_FUNCTION_ARGS);
 static const LayoutInfo layouts[] = {
 	[AGG_LAYOUT_RETENTION] = {"retention", retention_serialize, retention_deserialize, retention_combine},
 	[AGG_LAYOUT_ROLLING] = {"rolling retention", rolling_serialize, rolling_deserialize, rolling_combine},
-	[AGG_LAYOUT_LOGREG] = {"logistic regression", logreg_train_serialize, logreg_train_deserialize, logreg_train_combine},
+	[AGG_LAYOUT_LOGREG] = {"logistic regression", logreg_train_serialize, logreg_train_deserialize, logreg_train_combine, true,
+	logreg_train_serial_size, logreg_train_serialize_into},
 	[AGG_LAYOUT_SCORED_LABELS] = {"scored labels", scored_labels_serialize, scored_labels_deserialize, scored_labels_combine},
 	[AGG_LAYOUT_ITEM_KNN] = {"item-kNN", item_knn_serialfn, item_knn_deserialfn, item_knn_combinefn},
 	[AGG_LAYOUT_CUSTOMER_GROUPS] = {"customer groups", customer_groups_serialize, bgnbd_fit_deserialize, customer_groups_combine},
@@ -184,13 +190,10 @@ NewExpanded(AggStateLayout layout, MemoryContext parent, MemoryContext statecxt,
 	return es;
 }
 
-static Size
-AggStateGetFlatSize(ExpandedObjectHeader *eohptr)
+/* the layout's serialised state, made once and kept until the state changes */
+static bytea *
+SerializedCopy(AggStateExpanded *es)
 {
-	AggStateExpanded *es = (AggStateExpanded *) eohptr;
-	Size		size;
-
-	Assert(es->hdr.eoh_methods == &agg_state_methods);
 	if (es->serialized == NULL)
 	{
 		bool		isnull;
@@ -205,7 +208,27 @@ AggStateGetFlatSize(ExpandedObjectHeader *eohptr)
 		es->serialized = (bytea *) PG_DETOAST_DATUM(d);
 		MemoryContextSwitchTo(old);
 	}
-	size = add_size(AGG_STATE_HEADER, VARSIZE(es->serialized));
+	return es->serialized;
+}
+
+/* whether the layout writes its state straight into the flat value */
+static inline bool
+WritesInto(const AggStateExpanded *es)
+{
+	return es->state != NULL && layouts[es->layout].serial_size != NULL;
+}
+
+static Size
+AggStateGetFlatSize(ExpandedObjectHeader *eohptr)
+{
+	AggStateExpanded *es = (AggStateExpanded *) eohptr;
+	Size		size;
+
+	Assert(es->hdr.eoh_methods == &agg_state_methods);
+	if (WritesInto(es))
+		size = add_size(AGG_STATE_HEADER, layouts[es->layout].serial_size(es->state));
+	else
+		size = add_size(AGG_STATE_HEADER, VARSIZE(SerializedCopy(es)));
 	if (!AllocSizeIsValid(size))
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -220,13 +243,20 @@ AggStateFlattenInto(ExpandedObjectHeader *eohptr, void *result, Size allocated_s
 	AggStateExpanded *es = (AggStateExpanded *) eohptr;
 	AggStateFlat *flat = (AggStateFlat *) result;
 
-	Assert(es->serialized != NULL);
-	Assert(allocated_size == AGG_STATE_HEADER + VARSIZE(es->serialized));
 	MemSet(flat, 0, AGG_STATE_HEADER);
 	SET_VARSIZE(flat, allocated_size);
 	flat->magic = AGG_STATE_MAGIC;
 	flat->layout = (uint16) es->layout;
 	flat->version = AGG_STATE_VERSION;
+	if (WritesInto(es))
+	{
+		/* no copy kept: a large state is written once, where it goes */
+		layouts[es->layout].serialize_into(es->state, AGG_STATE_INNER(flat),
+										   allocated_size - AGG_STATE_HEADER);
+		return;
+	}
+	Assert(es->serialized != NULL);
+	Assert(allocated_size == AGG_STATE_HEADER + VARSIZE(es->serialized));
 	memcpy(AGG_STATE_INNER(flat), es->serialized, VARSIZE(es->serialized));
 }
 
@@ -453,11 +483,15 @@ AggStateCombine(FunctionCallInfo fcinfo, AggStateLayout layout)
 			b = FetchState(fcinfo, 1, layout, aggcxt, false)->state;
 		else
 		{
-			/* a worker's state: read it in the per-call context */
+			/*
+			 * A worker's state: read it in the per-call context, or where
+			 * the combine function will keep it when it takes it over.
+			 */
 			AggStateFlat *flat = (AggStateFlat *) PG_DETOAST_DATUM(d);
 
 			CheckLayout(CheckFlatHeader(flat, VARSIZE(flat), ERRCODE_INVALID_PARAMETER_VALUE), layout);
-			b = DeserializeFlat(flat, CurrentMemoryContext, ERRCODE_INVALID_PARAMETER_VALUE);
+			b = DeserializeFlat(flat, layouts[layout].adopts ? aggcxt : CurrentMemoryContext,
+								ERRCODE_INVALID_PARAMETER_VALUE);
 		}
 	}
 	if (!PG_ARGISNULL(0))

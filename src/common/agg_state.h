@@ -50,4 +50,12 @@ extern Datum AggStateCombine(FunctionCallInfo fcinfo, AggStateLayout layout);
 extern Datum AggStateFinal(FunctionCallInfo fcinfo, AggStateLayout layout,
 						   PGFunction inner);
 
+/*
+ * A layout may also write its serialised state straight into the flat
+ * value, which saves a copy of a large state (logreg_train's rows): its
+ * size, then the bytes (a varlena of that size).
+ */
+extern Size logreg_train_serial_size(void *state);
+extern void logreg_train_serialize_into(void *state, bytea *result, Size size);
+
 #endif							/* RETENTION_AGG_STATE_H */

@@ -7,7 +7,7 @@
 BEGIN;
 SET TimeZone = 'UTC';
 SET client_min_messages = warning;
-SELECT plan(22);
+SELECT plan(24);
 
 -- aggregates that return the state itself, over the layouts' transition functions
 CREATE AGGREGATE pg_temp.retention_state(bigint, timestamptz, integer, text)
@@ -86,6 +86,23 @@ SELECT throws_ok(format('SELECT %L::retention.agg_state',
 SELECT throws_ok(format('SELECT %L::retention.agg_state',
                         encode(set_byte(decode((SELECT state FROM layouts WHERE layout = 'logreg'), 'base64'), 4, 99), 'base64')),
                  '22P02', 'aggregate state has unknown layout 99', 'an unknown layout is refused, named');
+
+-- logreg_train keeps the shares of a combine apart and orders them in its final
+-- function: states combined by hand, their rows in scan order, in any grouping,
+-- give the aggregate's model bit for bit
+SELECT is((SELECT retention.logreg_train_final(retention.logreg_train_combine(retention.logreg_train_combine(a, b), c))::text
+             FROM (SELECT pg_temp.logreg_state(label, features) FILTER (WHERE user_id % 3 = 0) AS a,
+                          pg_temp.logreg_state(label, features) FILTER (WHERE user_id % 3 = 1) AS b,
+                          pg_temp.logreg_state(label, features) FILTER (WHERE user_id % 3 = 2) AS c FROM ev) s),
+          (SELECT answer FROM layouts WHERE layout = 'logreg'),
+          'logreg: three states combined by hand give the aggregate''s model');
+SELECT is((SELECT retention.logreg_train_final(retention.logreg_train_combine(a, retention.logreg_train_combine(b, a)))::text
+             FROM (SELECT pg_temp.logreg_state(label, features) FILTER (WHERE user_id % 2 = 0) AS a,
+                          pg_temp.logreg_state(label, features) AS b FROM ev) s),
+          (SELECT retention.logreg_train(label, features)::text
+             FROM (SELECT label, features FROM ev UNION ALL SELECT label, features FROM ev WHERE user_id % 2 = 0
+                   UNION ALL SELECT label, features FROM ev WHERE user_id % 2 = 0) u),
+          'logreg: a state combined with itself counts its rows twice');
 
 -- 4. mutated real states, as a role with USAGE on the schema only
 CREATE ROLE agg_state_fuzzer;
