@@ -390,20 +390,30 @@ Apply(FtState *s, const FtPending *e, uint32 ui)
 }
 
 void
-FtFlush(FtState *s)
+FtUserIndexes(FtState *s, const int64 *ids, int n, uint32 *idx)
 {
-	uint32		idx[FT_BATCH];
-
+	Assert(n <= FT_BATCH);
 	if (s->nslots > 0)
-		for (int i = 0; i < s->npending; i++)
-			__builtin_prefetch(&s->slots[HashId(s->pending[i].user_id) & (s->nslots - 1)], 0);
-	for (int i = 0; i < s->npending; i++)
+		for (int i = 0; i < n; i++)
+			__builtin_prefetch(&s->slots[HashId(ids[i]) & (s->nslots - 1)], 0);
+	for (int i = 0; i < n; i++)
 	{
-		idx[i] = FtUserIndex(s, s->pending[i].user_id);
+		idx[i] = FtUserIndex(s, ids[i]);
 		__builtin_prefetch(&s->users[idx[i]], 1);
 		__builtin_prefetch((char *) &s->users[idx[i]] + 64, 1);
-		__builtin_prefetch((char *) &s->users[idx[i]] + 127, 1);
+		__builtin_prefetch((char *) &s->users[idx[i]] + sizeof(FtUser) - 1, 1);
 	}
+}
+
+void
+FtFlush(FtState *s)
+{
+	int64		ids[FT_BATCH];
+	uint32		idx[FT_BATCH];
+
+	for (int i = 0; i < s->npending; i++)
+		ids[i] = s->pending[i].user_id;
+	FtUserIndexes(s, ids, s->npending, idx);
 	for (int i = 0; i < s->npending; i++)
 		Apply(s, &s->pending[i], idx[i]);
 	s->npending = 0;
@@ -562,11 +572,17 @@ user_feature_table_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(b);
 	FtFlush(a);
 
-	umap = palloc(Max(b->nusers, 1) * sizeof(uint32));
-	for (int64 i = 0; i < b->nusers; i++)
+	umap = palloc_extended(Max(b->nusers, 1) * sizeof(uint32), MCXT_ALLOC_HUGE);
+	for (int64 i = 0; i < b->nusers; i += FT_BATCH)
 	{
-		umap[i] = FtUserIndex(a, b->users[i].user_id);
-		MergeUser(a, &a->users[umap[i]], b, &b->users[i]);
+		int			n = (int) Min(FT_BATCH, b->nusers - i);
+		int64		ids[FT_BATCH];
+
+		for (int j = 0; j < n; j++)
+			ids[j] = b->users[i + j].user_id;
+		FtUserIndexes(a, ids, n, umap + i);
+		for (int j = 0; j < n; j++)
+			MergeUser(a, &a->users[umap[i + j]], b, &b->users[i + j]);
 	}
 	if (b->ndict > 0)
 	{

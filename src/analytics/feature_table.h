@@ -126,6 +126,9 @@ extern void FtFlush(FtState *s);
 /* the index of user_id, added (with an empty summary) when new */
 extern uint32 FtUserIndex(FtState *s, int64 user_id);
 
+/* the indexes of n (at most FT_BATCH) users, their cache misses overlapped */
+extern void FtUserIndexes(FtState *s, const int64 *ids, int n, uint32 *idx);
+
 /* the dictionary index of a text, added when new */
 extern int64 FtTextIndex(FtState *s, const char *data, int32 len);
 

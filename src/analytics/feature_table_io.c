@@ -171,19 +171,13 @@ CheckCounts(ByteaReader *r, FtState *s, const int64 *counts, size_t offset)
 			ByteaReaderError(r);
 }
 
-/* Reads and checks one user; big_used marks the numeric spends taken. */
+/* Checks one user read as d into u; big_used marks the numeric spends taken. */
 static void
-ReadUser(ByteaReader *r, FtState *s, bool *big_used, int64 nbigs)
+ReadUser(ByteaReader *r, const FtUserDisk *dp, FtUser *u, bool *big_used, int64 nbigs, TimestampTz cutoff)
 {
-	FtUserDisk	d;
-	FtUser	   *u;
+	FtUserDisk	d = *dp;
 	int64		sum = 0;
-	int64		before = s->nusers;
 
-	ByteaRead(r, &d, sizeof(d));
-	if (FtUserIndex(s, d.user_id) != before)
-		ByteaReaderError(r);	/* a user twice */
-	u = &s->users[s->nusers - 1];
 	for (int i = 0; i < 7; i++)
 		if (d.counts[i] < 0 || (i < 6 && d.counts[i] > d.ntimes) || d.counts[i] > (INT64CONST(1) << 53))
 			ByteaReaderError(r);
@@ -196,7 +190,7 @@ ReadUser(ByteaReader *r, FtState *s, bool *big_used, int64 nbigs)
 	/* the extreme times: finite, in order, at or before the cutoff, or none */
 	if (d.ntimes > 0
 		? (TIMESTAMP_NOT_FINITE(d.first_t) || TIMESTAMP_NOT_FINITE(d.last_t) ||
-		   d.first_t > d.last_t || d.last_t > s->cutoff)
+		   d.first_t > d.last_t || d.last_t > cutoff)
 		: (d.first_t != DT_NOEND || d.last_t != DT_NOBEGIN))
 		ByteaReaderError(r);
 	if (d.counts[3] > 0
@@ -318,8 +312,24 @@ user_feature_table_deserialize(PG_FUNCTION_ARGS)
 	s->gap = h.gap;
 	s->churn_on_purchase = h.churn_on_purchase != 0;
 	big_used = palloc0(Max(h.nbigs, 1) * sizeof(bool));
-	for (int64 i = 0; i < h.nusers; i++)
-		ReadUser(&r, s, big_used, h.nbigs);
+	for (int64 i = 0; i < h.nusers; i += FT_BATCH)
+	{
+		int			n = (int) Min(FT_BATCH, h.nusers - i);
+		FtUserDisk	d[FT_BATCH];
+		int64		ids[FT_BATCH];
+		uint32		idx[FT_BATCH];
+
+		ByteaRead(&r, d, n * sizeof(FtUserDisk));
+		for (int j = 0; j < n; j++)
+			ids[j] = d[j].user_id;
+		FtUserIndexes(s, ids, n, idx);
+		for (int j = 0; j < n; j++)
+		{
+			if (idx[j] != i + j)
+				ByteaReaderError(&r);	/* a user twice */
+			ReadUser(&r, &d[j], &s->users[i + j], big_used, h.nbigs, s->cutoff);
+		}
+	}
 	counts = palloc_extended(Max(h.nusers, 1) * sizeof(int64), MCXT_ALLOC_HUGE);
 	ReadList(&r, s, &s->times, h.ntimes, -1, counts);
 	CheckCounts(&r, s, counts, offsetof(FtUser, ntimes));

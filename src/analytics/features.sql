@@ -169,8 +169,6 @@ RETURNS TABLE (user_id bigint, features float8[], churned boolean,
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    integer_items boolean := false;
 BEGIN
     IF churn_on IS NULL OR churn_on NOT IN ('activity', 'purchase') THEN
         RAISE EXCEPTION 'unknown churn definition "%"', churn_on
@@ -195,28 +193,64 @@ BEGIN
         RAISE EXCEPTION 'cutoff "%" must be a finite time', cutoff
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF item_column IS NOT NULL THEN
-        SELECT a.atttypid IN (20, 21, 23) INTO integer_items
-          FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid = events AND a.attname = item_column AND a.attnum > 0 AND NOT a.attisdropped;
-    END IF;
-    -- one pass over the events up to the horizon (with a day of margin: the
-    -- aggregate measures the horizon exactly), integer items as integers
-    RETURN QUERY EXECUTE pg_catalog.format($q$
-    SELECT r.*
-      FROM (SELECT @extschema@.user_feature_table(%1$I::bigint, %2$I, %3$I::text, %4$s, %5$s, %6$s,
-                                                  $1, $2, $3, $4, $5, $6, $7, $8) AS t
-              FROM %7$s
-             WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL AND %2$I <= $9) a,
-           LATERAL @extschema@.user_feature_rows(a.t, %8$s) r $q$,
-        user_column, time_column, event_column,
-        CASE WHEN integer_items THEN pg_catalog.format('%I::bigint', item_column) ELSE 'NULL::bigint' END,
-        CASE WHEN item_column IS NULL OR integer_items THEN 'NULL::text' ELSE pg_catalog.format('%I::text', item_column) END,
-        CASE WHEN amount_column IS NULL THEN 'NULL::numeric' ELSE pg_catalog.format('%I::numeric', amount_column) END,
-        events,
-        CASE WHEN item_column IS NULL THEN 'false' ELSE 'true' END)
-    USING cutoff, horizon, session_gap, view_event, click_event, cart_event, purchase_event, churn_on,
-          cutoff + horizon + interval '1 day';
+    DECLARE
+        integer_items boolean := false;
+        distributed boolean := false;
+    BEGIN
+        IF EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
+            EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = $1)'
+               INTO distributed USING events;
+        END IF;
+        IF distributed THEN
+            -- distributed by Citus: grouped by user, which the workers aggregate whole
+            RETURN QUERY EXECUTE pg_catalog.format($q$
+            WITH v AS (
+                SELECT %1$I::bigint AS u,
+                       @extschema@.user_feature_values(%2$I, %3$I::text, %4$s, %5$s,
+                                                       $1, $2, $3, $4, $5, $6, $7, $8) AS x
+                  FROM %6$s
+                 WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL AND %2$I <= $9
+                 GROUP BY 1)
+            SELECT u,
+                   ARRAY[x[1], COALESCE(x[2], x[8]), x[3], x[4], x[5], COALESCE(x[6], 0), COALESCE(x[7], 0),
+                         x[8], x[9], x[10], x[11], x[12], COALESCE(x[13], 0), COALESCE(x[14], 0), x[15],
+                         CASE WHEN %7$s THEN x[16] ELSE 0 END, COALESCE(x[17], x[8])]::float8[],
+                   x[18] = 1, x[1], x[2], x[3]::bigint, x[4]::bigint, x[5]::bigint, x[6], x[7], x[8], x[9],
+                   x[10]::bigint, x[11]::bigint, x[12]::bigint, x[13], x[14], x[15],
+                   CASE WHEN %7$s THEN x[16]::bigint END, x[17]
+              FROM v WHERE x IS NOT NULL ORDER BY u $q$,
+                user_column, time_column, event_column,
+                CASE WHEN item_column IS NULL THEN 'NULL::text' ELSE pg_catalog.format('%I::text', item_column) END,
+                CASE WHEN amount_column IS NULL THEN 'NULL::numeric' ELSE pg_catalog.format('%I::numeric', amount_column) END,
+                events,
+                CASE WHEN item_column IS NULL THEN 'false' ELSE 'true' END)
+            USING cutoff, horizon, session_gap, view_event, click_event, cart_event, purchase_event, churn_on,
+                  cutoff + horizon + interval '1 day';
+            RETURN;
+        END IF;
+        IF item_column IS NOT NULL THEN
+            SELECT a.atttypid IN (20, 21, 23) INTO integer_items
+              FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = events AND a.attname = item_column AND a.attnum > 0 AND NOT a.attisdropped;
+        END IF;
+        -- one pass over the events up to the horizon (with a day of margin: the
+        -- aggregate measures the horizon exactly), integer items as integers
+        RETURN QUERY EXECUTE pg_catalog.format($q$
+        SELECT r.*
+          FROM (SELECT @extschema@.user_feature_table(%1$I::bigint, %2$I, %3$I::text, %4$s, %5$s, %6$s,
+                                                      $1, $2, $3, $4, $5, $6, $7, $8) AS t
+                  FROM %7$s
+                 WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL AND %2$I <= $9) a,
+               LATERAL @extschema@.user_feature_rows(a.t, %8$s) r $q$,
+            user_column, time_column, event_column,
+            CASE WHEN integer_items THEN pg_catalog.format('%I::bigint', item_column) ELSE 'NULL::bigint' END,
+            CASE WHEN item_column IS NULL OR integer_items THEN 'NULL::text' ELSE pg_catalog.format('%I::text', item_column) END,
+            CASE WHEN amount_column IS NULL THEN 'NULL::numeric' ELSE pg_catalog.format('%I::numeric', amount_column) END,
+            events,
+            CASE WHEN item_column IS NULL THEN 'false' ELSE 'true' END)
+        USING cutoff, horizon, session_gap, view_event, click_event, cart_event, purchase_event, churn_on,
+              cutoff + horizon + interval '1 day';
+    END;
 END
 $$;
 
