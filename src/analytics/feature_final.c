@@ -23,12 +23,13 @@
 
 /* the values of list grouped by user: user i's are out[start[i] .. start[i + 1]) */
 static int64 *
-GroupByUser(const FtList *list, const FtUser *users, int64 nusers, size_t count_offset,
-			int64 **start_out)
+GroupByUser(FtState *s, const FtList *list, size_t count_offset, int64 **start_out)
 {
+	const FtUser *users = s->users;
+	int64		nusers = s->nusers;
 	int64	   *start = palloc_extended((nusers + 1) * sizeof(int64), MCXT_ALLOC_HUGE);
 	int64	   *next = palloc_extended(Max(nusers, 1) * sizeof(int64), MCXT_ALLOC_HUGE);
-	int64	   *out = palloc_extended(Max(list->n, 1) * sizeof(int64), MCXT_ALLOC_HUGE);
+	int64	   *out = FtAlloc(s, Max(list->n, 1) * sizeof(int64));
 
 	start[0] = 0;
 	for (int64 i = 0; i < nusers; i++)
@@ -37,8 +38,9 @@ GroupByUser(const FtList *list, const FtUser *users, int64 nusers, size_t count_
 		next[i] = start[i];
 	}
 	Assert(start[nusers] == list->n);
-	for (int64 j = 0; j < list->n; j++)
-		out[next[list->uidx[j]]++] = list->value[j];
+	for (FtChunk *c = list->head; c != NULL; c = c->next)
+		for (int64 j = 0; j < c->n; j++)
+			out[next[c->uidx[j]]++] = c->value[j];
 	pfree(next);
 	*start_out = start;
 	return out;
@@ -175,9 +177,9 @@ FtFinal(FtState *s)
 	PeriodCalc	calc;
 
 	FtFlush(s);
-	times = GroupByUser(&s->times, s->users, s->nusers, offsetof(FtUser, ntimes), &tstart);
-	ints = GroupByUser(&s->ints, s->users, s->nusers, offsetof(FtUser, nints), &istart);
-	texts = GroupByUser(&s->texts, s->users, s->nusers, offsetof(FtUser, ntexts), &xstart);
+	times = GroupByUser(s, &s->times, offsetof(FtUser, ntimes), &tstart);
+	ints = GroupByUser(s, &s->ints, offsetof(FtUser, nints), &istart);
+	texts = GroupByUser(s, &s->texts, offsetof(FtUser, ntexts), &xstart);
 	order = palloc_extended(Max(s->nusers, 1) * sizeof(uint32), MCXT_ALLOC_HUGE);
 
 	for (int64 i = 0; i < s->nusers; i++)

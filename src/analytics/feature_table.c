@@ -16,6 +16,8 @@
  */
 #include "postgres.h"
 
+#include <sys/mman.h>
+
 #include "common/hashfn.h"
 #include "common/int.h"
 #include "fmgr.h"
@@ -47,21 +49,55 @@ FtNew(MemoryContext cxt)
 	return s;
 }
 
+/* arrays this large are randomly accessed through huge pages if the kernel has them */
+#define FT_HUGE_PAGE	(2 * 1024 * 1024)
+
+/*
+ * size bytes in s's context; beyond a few huge pages, those pages it
+ * covers whole are advised huge (the TLB misses of random access dominate
+ * otherwise), before anything touches them
+ */
+void *
+FtAlloc(FtState *s, Size size)
+{
+	char	   *p = MemoryContextAllocHuge(s->cxt, size);
+
+#ifdef MADV_HUGEPAGE
+	if (size >= 4 * FT_HUGE_PAGE)
+	{
+		char	   *start = (char *) TYPEALIGN(FT_HUGE_PAGE, p);
+		char	   *end = (char *) TYPEALIGN_DOWN(FT_HUGE_PAGE, p + size);
+
+		if (end > start)
+			(void) madvise(start, end - start, MADV_HUGEPAGE);
+	}
+#endif
+	return p;
+}
+
 static void *
 Grow(FtState *s, void *p, int64 *max, int64 need, Size size, int64 least)
 {
 	int64		n = Max(least, Max(need, *max * 2));
+	void	   *q = FtAlloc(s, n * size);
 
-	p = p ? repalloc_huge(p, n * size) : MemoryContextAllocHuge(s->cxt, n * size);
+	if (p)
+	{
+		memcpy(q, p, *max * size);
+		pfree(p);
+	}
 	*max = n;
-	return p;
+	return q;
 }
 
 /* a zeroed slot array of n (a power of 2) */
 static FtSlot *
 NewSlots(FtState *s, uint64 n)
 {
-	return MemoryContextAllocExtended(s->cxt, n * sizeof(FtSlot), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	FtSlot	   *slots = FtAlloc(s, n * sizeof(FtSlot));
+
+	memset(slots, 0, n * sizeof(FtSlot));
+	return slots;
 }
 
 /* the slot of key in slots (open addressing, linear probing) */
@@ -76,9 +112,8 @@ FindSlot(FtSlot *slots, uint64 nslots, int64 key, uint32 hash)
 }
 
 static void
-GrowUserSlots(FtState *s)
+GrowUserSlots(FtState *s, uint64 n)
 {
-	uint64		n = Max(1024, s->nslots * 2);
 	FtSlot	   *slots = NewSlots(s, n);
 
 	for (int64 i = 0; i < s->nusers; i++)
@@ -92,6 +127,19 @@ GrowUserSlots(FtState *s)
 		pfree(s->slots);
 	s->slots = slots;
 	s->nslots = n;
+}
+
+void
+FtReserveUsers(FtState *s, int64 nusers)
+{
+	uint64		n = 1024;
+
+	while (n < (uint64) nusers * 2)
+		n *= 2;
+	if (n > s->nslots)
+		GrowUserSlots(s, n);
+	if (nusers > s->maxusers)
+		s->users = Grow(s, s->users, &s->maxusers, nusers, sizeof(FtUser), nusers);
 }
 
 uint32
@@ -111,7 +159,7 @@ FtUserIndex(FtState *s, int64 user_id)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("user_feature_table cannot hold more than %u users", PG_UINT32_MAX - 1)));
 	if ((uint64) (s->nusers + 1) * 2 > s->nslots)
-		GrowUserSlots(s);
+		GrowUserSlots(s, Max(1024, s->nslots * 2));
 	if (s->nusers == s->maxusers)
 		s->users = Grow(s, s->users, &s->maxusers, s->nusers + 1, sizeof(FtUser), 1024);
 	slot = FindSlot(s->slots, s->nslots, user_id, HashId(user_id));
@@ -204,20 +252,20 @@ FtTextIndex(FtState *s, const char *data, int32 len)
 	return s->ndict++;
 }
 
-void
-FtAppend(FtState *s, FtList *list, uint32 uidx, int64 value)
+FtChunk *
+FtAddChunk(FtState *s, FtList *list, int64 max)
 {
-	if (list->n == list->max)
-	{
-		int64		max = list->max;
+	FtChunk    *c = MemoryContextAllocZero(s->cxt, sizeof(FtChunk));
 
-		list->uidx = Grow(s, list->uidx, &max, list->n + 1, sizeof(uint32), 1024);
-		max = list->max;
-		list->value = Grow(s, list->value, &max, list->n + 1, sizeof(int64), 1024);
-		list->max = max;
-	}
-	list->uidx[list->n] = uidx;
-	list->value[list->n++] = value;
+	c->max = max;
+	c->uidx = FtAlloc(s, max * sizeof(uint32));
+	c->value = FtAlloc(s, max * sizeof(int64));
+	if (list->tail)
+		list->tail->next = c;
+	else
+		list->head = c;
+	list->tail = c;
+	return c;
 }
 
 /* u's spend as numeric: bigs[u->big], added to first when the scaled sum is not 0 */
@@ -508,25 +556,27 @@ user_feature_table_trans(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(s);
 }
 
-/* appends b's list to a's, the user indexes through umap, the values through vmap if given */
+/* moves b's list after a's, the user indexes through umap, the values through vmap if given */
 static void
-AppendList(FtState *a, FtList *to, const FtList *from, const uint32 *umap, const int64 *vmap)
+MoveList(FtList *to, FtList *from, const uint32 *umap, const int64 *vmap)
 {
-	if (to->n + from->n > to->max)
-	{
-		int64		max = to->max;
-
-		to->uidx = Grow(a, to->uidx, &max, to->n + from->n, sizeof(uint32), 1024);
-		max = to->max;
-		to->value = Grow(a, to->value, &max, to->n + from->n, sizeof(int64), 1024);
-		to->max = max;
-	}
-	for (int64 i = 0; i < from->n; i++)
-	{
-		to->uidx[to->n + i] = umap[from->uidx[i]];
-		to->value[to->n + i] = vmap ? vmap[from->value[i]] : from->value[i];
-	}
+	for (FtChunk *c = from->head; c != NULL; c = c->next)
+		for (int64 i = 0; i < c->n; i++)
+		{
+			c->uidx[i] = umap[c->uidx[i]];
+			if (vmap)
+				c->value[i] = vmap[c->value[i]];
+		}
+	if (from->head == NULL)
+		return;
+	if (to->tail)
+		to->tail->next = from->head;
+	else
+		to->head = from->head;
+	to->tail = from->tail;
 	to->n += from->n;
+	from->head = from->tail = NULL;
+	from->n = 0;
 }
 
 static void
@@ -590,9 +640,10 @@ user_feature_table_combine(PG_FUNCTION_ARGS)
 		for (int64 i = 0; i < b->ndict; i++)
 			tmap[i] = FtTextIndex(a, b->dbuf + b->doff[i], b->doff[i + 1] - b->doff[i]);
 	}
-	AppendList(a, &a->times, &b->times, umap, NULL);
-	AppendList(a, &a->ints, &b->ints, umap, NULL);
-	AppendList(a, &a->texts, &b->texts, umap, tmap);
+	/* b is used by no one else: its events become a's */
+	MoveList(&a->times, &b->times, umap, NULL);
+	MoveList(&a->ints, &b->ints, umap, NULL);
+	MoveList(&a->texts, &b->texts, umap, tmap);
 	pfree(umap);
 	if (tmap)
 		pfree(tmap);

@@ -42,13 +42,25 @@ typedef struct FtUser
 	int32		big;			/* else the numeric total, spend being 0 */
 } FtUser;
 
-/* values of one user's events, with the user's index, appended as they come */
-typedef struct FtList
+/*
+ * values of users' events, each with the user's index, appended as they
+ * come to a chain of chunks (never copied: combine links the chunks of
+ * another state's list after its own)
+ */
+typedef struct FtChunk
 {
-	uint32	   *uidx;
-	int64	   *value;
+	struct FtChunk *next;
 	int64		n;
 	int64		max;
+	uint32	   *uidx;
+	int64	   *value;
+} FtChunk;
+
+typedef struct FtList
+{
+	FtChunk    *head;
+	FtChunk    *tail;
+	int64		n;				/* in all chunks */
 } FtList;
 
 /* a hash slot: a key (a user id, a text's hash) and its index + 1, 0 when empty */
@@ -120,8 +132,14 @@ typedef struct FtState
 
 extern FtState *FtNew(MemoryContext cxt);
 
+/* size bytes in the state's context, huge pages advised for a large array */
+extern void *FtAlloc(FtState *s, Size size);
+
 /* applies the batched events: before any other use of the state */
 extern void FtFlush(FtState *s);
+
+/* room for nusers users without growing */
+extern void FtReserveUsers(FtState *s, int64 nusers);
 
 /* the index of user_id, added (with an empty summary) when new */
 extern uint32 FtUserIndex(FtState *s, int64 user_id);
@@ -132,7 +150,20 @@ extern void FtUserIndexes(FtState *s, const int64 *ids, int n, uint32 *idx);
 /* the dictionary index of a text, added when new */
 extern int64 FtTextIndex(FtState *s, const char *data, int32 len);
 
-extern void FtAppend(FtState *s, FtList *list, uint32 uidx, int64 value);
+/* a new last chunk of list, for max values */
+extern FtChunk *FtAddChunk(FtState *s, FtList *list, int64 max);
+
+static inline void
+FtAppend(FtState *s, FtList *list, uint32 uidx, int64 value)
+{
+	FtChunk    *c = list->tail;
+
+	if (c == NULL || c->n == c->max)
+		c = FtAddChunk(s, list, Min(Max(1024, list->n), 1024 * 1024));
+	c->uidx[c->n] = uidx;
+	c->value[c->n++] = value;
+	list->n++;
+}
 
 /* adds a numeric amount to a user's spend (exactly) */
 extern void FtAddNumeric(FtState *s, FtUser *u, Numeric amount);

@@ -63,8 +63,10 @@ typedef struct FtUserDisk
 static void
 WriteList(StringInfo buf, const FtList *list)
 {
-	appendBinaryStringInfo(buf, (char *) list->uidx, list->n * sizeof(uint32));
-	appendBinaryStringInfo(buf, (char *) list->value, list->n * sizeof(int64));
+	for (FtChunk *c = list->head; c != NULL; c = c->next)
+		appendBinaryStringInfo(buf, (char *) c->uidx, c->n * sizeof(uint32));
+	for (FtChunk *c = list->head; c != NULL; c = c->next)
+		appendBinaryStringInfo(buf, (char *) c->value, c->n * sizeof(int64));
 }
 
 static void
@@ -114,6 +116,11 @@ user_feature_table_serialize(PG_FUNCTION_ARGS)
 	s->ndict > 0 ? s->doff[s->ndict] : 0, s->nbigs};
 
 	ByteaStateBegin(&buf);
+	/* the bytes known in advance, so that the buffer is not copied as it grows */
+	enlargeStringInfo(&buf, Min(MaxAllocSize - VARHDRSZ - 1,
+								sizeof(h) + s->nusers * sizeof(FtUserDisk) +
+								(s->times.n + s->ints.n + s->texts.n) * (sizeof(uint32) + sizeof(int64)) +
+								s->ndict * sizeof(int32) + h.dict_bytes));
 	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
 	for (int64 i = 0; i < s->nusers; i++)
 		WriteUser(&buf, &s->users[i]);
@@ -140,26 +147,30 @@ user_feature_table_serialize(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(ByteaStateEnd(&buf));
 }
 
-/* Reads n entries of a list, checking the user indexes and, below vmax, the values. */
-static void
+/*
+ * Reads n entries of a list into one chunk, checking the user indexes and,
+ * below vmax, the values; counts[i] = the entries of user i.
+ */
+static FtChunk *
 ReadList(ByteaReader *r, FtState *s, FtList *list, int64 n, int64 vmax, int64 *counts)
 {
+	FtChunk    *c;
+
 	if (n < 0 || (uint64) n > ByteaLeft(r) / (sizeof(uint32) + sizeof(int64)))
 		ByteaReaderError(r);
-	list->max = Max(n, 1);
-	list->uidx = MemoryContextAllocHuge(s->cxt, list->max * sizeof(uint32));
-	list->value = MemoryContextAllocHuge(s->cxt, list->max * sizeof(int64));
-	ByteaRead(r, list->uidx, n * sizeof(uint32));
-	ByteaRead(r, list->value, n * sizeof(int64));
-	list->n = n;
+	c = FtAddChunk(s, list, Max(n, 1));
+	ByteaRead(r, c->uidx, n * sizeof(uint32));
+	ByteaRead(r, c->value, n * sizeof(int64));
+	c->n = list->n = n;
 	memset(counts, 0, Max(s->nusers, 1) * sizeof(int64));
 	for (int64 i = 0; i < n; i++)
 	{
-		if (list->uidx[i] >= s->nusers ||
-			(vmax >= 0 && (list->value[i] < 0 || list->value[i] >= vmax)))
+		if (c->uidx[i] >= s->nusers ||
+			(vmax >= 0 && (c->value[i] < 0 || c->value[i] >= vmax)))
 			ByteaReaderError(r);
-		counts[list->uidx[i]]++;
+		counts[c->uidx[i]]++;
 	}
+	return c;
 }
 
 /* each user's count at offset equals the entries of the list that name it */
@@ -297,6 +308,8 @@ user_feature_table_deserialize(PG_FUNCTION_ARGS)
 	bool	   *big_used;
 	int64	   *counts;
 	int64	   *map;
+	FtChunk    *times;
+	FtChunk    *texts;
 
 	aggcxt = AggregateContext(fcinfo, "user_feature_table_deserialize");
 	ByteaReaderInit(&r, PG_GETARG_BYTEA_PP(0), "user_feature_table state is truncated or malformed");
@@ -311,6 +324,7 @@ user_feature_table_deserialize(PG_FUNCTION_ARGS)
 	s->horizon = h.horizon;
 	s->gap = h.gap;
 	s->churn_on_purchase = h.churn_on_purchase != 0;
+	FtReserveUsers(s, h.nusers);
 	big_used = palloc0(Max(h.nbigs, 1) * sizeof(bool));
 	for (int64 i = 0; i < h.nusers; i += FT_BATCH)
 	{
@@ -331,18 +345,18 @@ user_feature_table_deserialize(PG_FUNCTION_ARGS)
 		}
 	}
 	counts = palloc_extended(Max(h.nusers, 1) * sizeof(int64), MCXT_ALLOC_HUGE);
-	ReadList(&r, s, &s->times, h.ntimes, -1, counts);
+	times = ReadList(&r, s, &s->times, h.ntimes, -1, counts);
 	CheckCounts(&r, s, counts, offsetof(FtUser, ntimes));
-	for (int64 i = 0; i < s->times.n; i++)
-		if (TIMESTAMP_NOT_FINITE(s->times.value[i]) || s->times.value[i] > s->cutoff)
+	for (int64 i = 0; i < times->n; i++)
+		if (TIMESTAMP_NOT_FINITE(times->value[i]) || times->value[i] > s->cutoff)
 			ByteaReaderError(&r);
 	ReadList(&r, s, &s->ints, h.nints, -1, counts);
 	CheckCounts(&r, s, counts, offsetof(FtUser, nints));
-	ReadList(&r, s, &s->texts, h.ntexts, h.ndict, counts);
+	texts = ReadList(&r, s, &s->texts, h.ntexts, h.ndict, counts);
 	CheckCounts(&r, s, counts, offsetof(FtUser, ntexts));
 	map = ReadTexts(&r, s, h.ndict, h.dict_bytes);
-	for (int64 i = 0; i < s->texts.n; i++)
-		s->texts.value[i] = map[s->texts.value[i]];
+	for (int64 i = 0; i < texts->n; i++)
+		texts->value[i] = map[texts->value[i]];
 	ReadBigs(&r, s, h.nbigs, big_used);
 	if (ByteaLeft(&r) != 0)
 		ByteaReaderError(&r);
