@@ -18,6 +18,7 @@
 #include "utils/timestamp.h"
 
 #include "agg_context.h"
+#include "feature_args.h"
 #include "feature_table.h"
 #include "periods.h"
 
@@ -101,12 +102,6 @@ CompareUserIds(const void *a, const void *b, void *arg)
 	return (x > y) - (x < y);
 }
 
-static double
-Days(int64 usec)
-{
-	return (double) usec / (double) USECS_PER_DAY;
-}
-
 /* one user's row from the summary and the sorted times */
 static void
 FillRow(FtState *s, FtUser *u, const int64 *times, int64 items, PeriodCalc *calc, FtRow *row)
@@ -131,8 +126,8 @@ FillRow(FtState *s, FtUser *u, const int64 *times, int64 items, PeriodCalc *calc
 		prev_day = day;
 	}
 	row->user_id = u->user_id;
-	v[0] = Days(s->cutoff - u->last_t);
-	v[1] = Days(s->cutoff - u->last_p);
+	v[0] = FeatureDays(s->cutoff - u->last_t);
+	v[1] = FeatureDays(s->cutoff - u->last_p);
 	if (u->purchases == 0)
 		nulls |= 1 << 1;
 	v[2] = (double) u->purchases;
@@ -142,7 +137,7 @@ FillRow(FtState *s, FtUser *u, const int64 *times, int64 items, PeriodCalc *calc
 	v[6] = u->purchases > 0 ? v[5] / u->purchases : 0;
 	if (u->purchases == 0)
 		nulls |= (1 << 5) | (1 << 6);
-	v[7] = Days(s->cutoff - u->first_t);
+	v[7] = FeatureDays(s->cutoff - u->first_t);
 	v[8] = (double) session_usec / USECS_PER_SEC / 60.0 / sessions;
 	v[9] = (double) u->views;
 	v[10] = (double) u->clicks;
@@ -154,7 +149,7 @@ FillRow(FtState *s, FtUser *u, const int64 *times, int64 items, PeriodCalc *calc
 	v[14] = u->last30 + u->prev30 > 0
 		? (double) (u->last30 - u->prev30) / (double) (u->last30 + u->prev30) : 0;
 	v[15] = (double) items;
-	v[16] = u->purchases > 1 ? Days(u->last_p - u->first_p) / (double) (u->purchases - 1) : 0;
+	v[16] = u->purchases > 1 ? FeatureDays(u->last_p - u->first_p) / (double) (u->purchases - 1) : 0;
 	if (u->purchases <= 1)
 		nulls |= 1 << 16;
 	v[17] = u->future == 0 ? 1.0 : 0.0;

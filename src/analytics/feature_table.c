@@ -26,9 +26,9 @@
 #include "utils/timestamp.h"
 
 #include "agg_context.h"
+#include "feature_args.h"
 #include "feature_table.h"
 #include "id_hash.h"
-#include "name_table.h"
 
 /* argument positions (0 is the state) */
 enum
@@ -36,9 +36,6 @@ enum
 	A_USER = 1, A_TS, A_KIND, A_ITEM_ID, A_ITEM, A_AMOUNT, A_CUTOFF, A_HORIZON, A_GAP,
 	A_VIEW, A_CLICK, A_CART, A_PURCHASE, A_CHURN_ON, N_ARGS
 };
-
-/* the churn_on argument: is churn no purchase (else no event) in the horizon? */
-static const NamedValue churn_definitions[] = {{"activity", false}, {"purchase", true}};
 
 FtState *
 FtNew(MemoryContext cxt)
@@ -340,28 +337,6 @@ FtSpendDouble(FtState *s, FtUser *u)
 	return ScaledToDouble(&u->spend);
 }
 
-static int64
-IntervalUsec(Interval *i, const char *what)
-{
-	int64		usec;
-
-	if (i->month != 0 ||
-		pg_mul_s64_overflow((int64) i->day, USECS_PER_DAY, &usec) ||
-		pg_add_s64_overflow(usec, i->time, &usec) || usec <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s \"%s\" must be a positive number of days, hours or less", what,
-						DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(i))))));
-	return usec;
-}
-
-static inline bool
-TextEquals(text *a, text *b)
-{
-	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
-		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
-}
-
 static FtState *
 StartState(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 {
@@ -373,11 +348,9 @@ StartState(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cutoff must be a finite time")));
-	s->horizon = IntervalUsec(PG_GETARG_INTERVAL_P(A_HORIZON), "churn horizon");
-	s->gap = IntervalUsec(PG_GETARG_INTERVAL_P(A_GAP), "session gap");
-	s->churn_on_purchase = ParseName(churn_on, churn_definitions, lengthof(churn_definitions),
-									 false, "churn definition",
-									 "Use \"activity\" (no event in the horizon) or \"purchase\" (no purchase in the horizon).");
+	s->horizon = FeatureIntervalUsec(PG_GETARG_INTERVAL_P(A_HORIZON), "churn horizon");
+	s->gap = FeatureIntervalUsec(PG_GETARG_INTERVAL_P(A_GAP), "session gap");
+	s->churn_on_purchase = FeatureChurnOnPurchase(churn_on);
 	return s;
 }
 
@@ -472,13 +445,13 @@ EventKind(FunctionCallInfo fcinfo, text *kind)
 {
 	if (kind == NULL)
 		return FT_OTHER;
-	if (TextEquals(kind, PG_GETARG_TEXT_PP(A_PURCHASE)))
+	if (FeatureTextEquals(kind, PG_GETARG_TEXT_PP(A_PURCHASE)))
 		return FT_PURCHASE;
-	if (TextEquals(kind, PG_GETARG_TEXT_PP(A_VIEW)))
+	if (FeatureTextEquals(kind, PG_GETARG_TEXT_PP(A_VIEW)))
 		return FT_VIEW;
-	if (TextEquals(kind, PG_GETARG_TEXT_PP(A_CLICK)))
+	if (FeatureTextEquals(kind, PG_GETARG_TEXT_PP(A_CLICK)))
 		return FT_CLICK;
-	if (TextEquals(kind, PG_GETARG_TEXT_PP(A_CART)))
+	if (FeatureTextEquals(kind, PG_GETARG_TEXT_PP(A_CART)))
 		return FT_CART;
 	return FT_OTHER;
 }
