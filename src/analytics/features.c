@@ -25,8 +25,8 @@
 #include "utils/timestamp.h"
 
 #include "agg_context.h"
-#include "feature_args.h"
 #include "bytea_state.h"
+#include "feature_args.h"
 #include "periods.h"
 
 /* argument positions (0 is the state) */
