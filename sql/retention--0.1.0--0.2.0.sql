@@ -7041,3 +7041,192 @@ COMMENT ON FUNCTION @extschema@.pareto_nbd_model_send(@extschema@.pareto_nbd_mod
 ALTER TYPE @extschema@.pareto_nbd_model SET (RECEIVE = @extschema@.pareto_nbd_model_recv,
                                           SEND = @extschema@.pareto_nbd_model_send);
 
+
+-- ---------------------------------------------------------------------------
+-- Issue 15 (item 6): user_features in one pass over the events, through the
+-- aggregate user_feature_table (its own table of users, no GROUP BY) and
+-- user_feature_rows; integer item columns are read as integers.
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.user_feature_table_trans(internal, bigint, timestamptz, text, bigint, text,
+        numeric, timestamptz, interval, interval, text, text, text, text, text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'user_feature_table_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.user_feature_table_trans(internal, bigint, timestamptz, text, bigint, text, numeric, timestamptz, interval, interval, text, text, text, text, text) IS
+'transition function of user_feature_table';
+
+CREATE FUNCTION @extschema@.user_feature_table_final(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'user_feature_table_final'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.user_feature_table_final(internal) IS
+'final function of user_feature_table: local days depend on TimeZone, hence STABLE';
+
+CREATE FUNCTION @extschema@.user_feature_table_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'user_feature_table_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.user_feature_table_combine(internal, internal) IS
+'combine function of user_feature_table';
+
+CREATE FUNCTION @extschema@.user_feature_table_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'user_feature_table_serialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.user_feature_table_serialize(internal) IS
+'serialisation function of user_feature_table';
+
+CREATE FUNCTION @extschema@.user_feature_table_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'user_feature_table_deserialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.user_feature_table_deserialize(bytea, internal) IS
+'deserialisation function of user_feature_table; checks every field';
+
+CREATE AGGREGATE @extschema@.user_feature_table(user_id bigint, ts timestamptz, event_type text,
+        item_id bigint, item text, amount numeric, cutoff timestamptz, horizon interval,
+        session_gap interval, view_event text, click_event text, cart_event text,
+        purchase_event text, churn_on text) (
+    SFUNC = @extschema@.user_feature_table_trans,
+    STYPE = internal,
+    FINALFUNC = @extschema@.user_feature_table_final,
+    COMBINEFUNC = @extschema@.user_feature_table_combine,
+    SERIALFUNC = @extschema@.user_feature_table_serialize,
+    DESERIALFUNC = @extschema@.user_feature_table_deserialize,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.user_feature_table(bigint, timestamptz, text, bigint, text, numeric, timestamptz, interval, interval, text, text, text, text, text) IS
+'every user''s user_feature_values in one pass without GROUP BY (distinct items: the integer item_id and the text item counted apart), as a bytea for user_feature_rows; see user_features';
+
+CREATE FUNCTION @extschema@.user_feature_rows(features bytea, with_items boolean)
+RETURNS TABLE (user_id bigint, features float8[], churned boolean,
+               days_since_last_event float8, days_since_last_purchase float8,
+               purchases bigint, active_days bigint, sessions bigint,
+               total_spend float8, avg_order_value float8, tenure_days float8,
+               avg_session_minutes float8, views bigint, clicks bigint, carts bigint,
+               click_through_rate float8, view_to_purchase_rate float8,
+               activity_trend float8, distinct_items bigint,
+               mean_days_between_purchases float8)
+AS 'MODULE_PATHNAME', 'user_feature_rows'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 100000;
+
+COMMENT ON FUNCTION @extschema@.user_feature_rows(bytea, boolean) IS
+'the rows of user_features from a user_feature_table result, by user id; distinct_items only with_items';
+
+CREATE OR REPLACE FUNCTION @extschema@.user_features(
+    events regclass,
+    cutoff timestamptz,
+    horizon interval DEFAULT '30 days',
+    churn_on text DEFAULT 'activity',
+    user_column name DEFAULT 'user_id',
+    time_column name DEFAULT 'ts',
+    event_column name DEFAULT 'event_type',
+    item_column name DEFAULT 'item_id',
+    amount_column name DEFAULT 'amount',
+    view_event text DEFAULT 'view',
+    click_event text DEFAULT 'click',
+    cart_event text DEFAULT 'cart',
+    purchase_event text DEFAULT 'purchase',
+    session_gap interval DEFAULT '30 minutes')
+RETURNS TABLE (user_id bigint, features float8[], churned boolean,
+               days_since_last_event float8, days_since_last_purchase float8,
+               purchases bigint, active_days bigint, sessions bigint,
+               total_spend float8, avg_order_value float8, tenure_days float8,
+               avg_session_minutes float8, views bigint, clicks bigint, carts bigint,
+               click_through_rate float8, view_to_purchase_rate float8,
+               activity_trend float8, distinct_items bigint,
+               mean_days_between_purchases float8)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF churn_on IS NULL OR churn_on NOT IN ('activity', 'purchase') THEN
+        RAISE EXCEPTION 'unknown churn definition "%"', churn_on
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use "activity" (no event in the horizon) or "purchase" (no purchase in the horizon).';
+    END IF;
+    IF horizon IS NULL OR horizon <= interval '0' THEN
+        RAISE EXCEPTION 'churn horizon "%" must be positive', horizon
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF session_gap IS NULL OR session_gap <= interval '0' THEN
+        RAISE EXCEPTION 'session gap "%" must be positive', session_gap
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pg_catalog.date_part('month', horizon) <> 0 OR pg_catalog.date_part('year', horizon) <> 0
+       OR pg_catalog.date_part('month', session_gap) <> 0 OR pg_catalog.date_part('year', session_gap) <> 0 THEN
+        RAISE EXCEPTION 'churn horizon "%" and session gap "%" must not contain months or years', horizon, session_gap
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Months differ in length; use days, e.g. interval ''30 days''.';
+    END IF;
+    IF cutoff IS NULL OR NOT pg_catalog.isfinite(cutoff) THEN
+        RAISE EXCEPTION 'cutoff "%" must be a finite time', cutoff
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    DECLARE
+        integer_items boolean := false;
+        distributed boolean := false;
+    BEGIN
+        IF EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
+            EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = $1)'
+               INTO distributed USING events;
+        END IF;
+        IF distributed THEN
+            -- distributed by Citus: grouped by user, which the workers aggregate whole
+            RETURN QUERY EXECUTE pg_catalog.format($q$
+            WITH v AS (
+                SELECT %1$I::bigint AS u,
+                       @extschema@.user_feature_values(%2$I, %3$I::text, %4$s, %5$s,
+                                                       $1, $2, $3, $4, $5, $6, $7, $8) AS x
+                  FROM %6$s
+                 WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL AND %2$I <= $9
+                 GROUP BY 1)
+            SELECT u,
+                   ARRAY[x[1], COALESCE(x[2], x[8]), x[3], x[4], x[5], COALESCE(x[6], 0), COALESCE(x[7], 0),
+                         x[8], x[9], x[10], x[11], x[12], COALESCE(x[13], 0), COALESCE(x[14], 0), x[15],
+                         CASE WHEN %7$s THEN x[16] ELSE 0 END, COALESCE(x[17], x[8])]::float8[],
+                   x[18] = 1, x[1], x[2], x[3]::bigint, x[4]::bigint, x[5]::bigint, x[6], x[7], x[8], x[9],
+                   x[10]::bigint, x[11]::bigint, x[12]::bigint, x[13], x[14], x[15],
+                   CASE WHEN %7$s THEN x[16]::bigint END, x[17]
+              FROM v WHERE x IS NOT NULL ORDER BY u $q$,
+                user_column, time_column, event_column,
+                CASE WHEN item_column IS NULL THEN 'NULL::text' ELSE pg_catalog.format('%I::text', item_column) END,
+                CASE WHEN amount_column IS NULL THEN 'NULL::numeric' ELSE pg_catalog.format('%I::numeric', amount_column) END,
+                events,
+                CASE WHEN item_column IS NULL THEN 'false' ELSE 'true' END)
+            USING cutoff, horizon, session_gap, view_event, click_event, cart_event, purchase_event, churn_on,
+                  cutoff + horizon + interval '1 day';
+            RETURN;
+        END IF;
+        IF item_column IS NOT NULL THEN
+            SELECT a.atttypid IN (20, 21, 23) INTO integer_items
+              FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = events AND a.attname = item_column AND a.attnum > 0 AND NOT a.attisdropped;
+        END IF;
+        -- one pass over the events up to the horizon (with a day of margin: the
+        -- aggregate measures the horizon exactly), integer items as integers
+        RETURN QUERY EXECUTE pg_catalog.format($q$
+        SELECT r.*
+          FROM (SELECT @extschema@.user_feature_table(%1$I::bigint, %2$I, %3$I::text, %4$s, %5$s, %6$s,
+                                                      $1, $2, $3, $4, $5, $6, $7, $8) AS t
+                  FROM %7$s
+                 WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL AND %2$I <= $9) a,
+               LATERAL @extschema@.user_feature_rows(a.t, %8$s) r $q$,
+            user_column, time_column, event_column,
+            CASE WHEN integer_items THEN pg_catalog.format('%I::bigint', item_column) ELSE 'NULL::bigint' END,
+            CASE WHEN item_column IS NULL OR integer_items THEN 'NULL::text' ELSE pg_catalog.format('%I::text', item_column) END,
+            CASE WHEN amount_column IS NULL THEN 'NULL::numeric' ELSE pg_catalog.format('%I::numeric', amount_column) END,
+            events,
+            CASE WHEN item_column IS NULL THEN 'false' ELSE 'true' END)
+        USING cutoff, horizon, session_gap, view_event, click_event, cart_event, purchase_event, churn_on,
+              cutoff + horizon + interval '1 day';
+    END;
+END
+$$;

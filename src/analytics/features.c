@@ -26,7 +26,7 @@
 
 #include "agg_context.h"
 #include "bytea_state.h"
-#include "name_table.h"
+#include "feature_args.h"
 #include "periods.h"
 
 /* argument positions (0 is the state) */
@@ -73,31 +73,6 @@ typedef struct ItemRef
 } ItemRef;
 
 #define NFEATURES 18			/* 17 features and the churn label */
-
-/* the churn_on argument: is churn no purchase (else no event) in the horizon? */
-static const NamedValue churn_definitions[] = {{"activity", false}, {"purchase", true}};
-
-static int64
-IntervalUsec(Interval *i, const char *what)
-{
-	int64		usec;
-
-	if (i->month != 0 ||
-		pg_mul_s64_overflow((int64) i->day, USECS_PER_DAY, &usec) ||
-		pg_add_s64_overflow(usec, i->time, &usec) || usec <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s \"%s\" must be a positive number of days, hours or less", what,
-						DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(i))))));
-	return usec;
-}
-
-static bool
-TextEquals(text *a, text *b)
-{
-	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
-		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
-}
 
 /* spend += amount, in the state's context */
 static void
@@ -203,11 +178,9 @@ user_feature_values_trans(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("cutoff must be a finite time")));
-		s->horizon = IntervalUsec(PG_GETARG_INTERVAL_P(A_HORIZON), "churn horizon");
-		s->gap = IntervalUsec(PG_GETARG_INTERVAL_P(A_GAP), "session gap");
-		s->churn_on_purchase = ParseName(churn_on, churn_definitions, lengthof(churn_definitions),
-										 false, "churn definition",
-										 "Use \"activity\" (no event in the horizon) or \"purchase\" (no purchase in the horizon).");
+		s->horizon = FeatureIntervalUsec(PG_GETARG_INTERVAL_P(A_HORIZON), "churn horizon");
+		s->gap = FeatureIntervalUsec(PG_GETARG_INTERVAL_P(A_GAP), "session gap");
+		s->churn_on_purchase = FeatureChurnOnPurchase(churn_on);
 	}
 
 	t = PG_GETARG_TIMESTAMPTZ(A_TS);
@@ -216,7 +189,7 @@ user_feature_values_trans(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("cannot compute features from an infinite timestamp")));
 	kind = PG_ARGISNULL(A_KIND) ? NULL : PG_GETARG_TEXT_PP(A_KIND);
-	is_purchase = kind && TextEquals(kind, PG_GETARG_TEXT_PP(A_PURCHASE));
+	is_purchase = kind && FeatureTextEquals(kind, PG_GETARG_TEXT_PP(A_PURCHASE));
 
 	if (t > s->cutoff)
 	{
@@ -242,11 +215,11 @@ user_feature_values_trans(PG_FUNCTION_ARGS)
 			if (!PG_ARGISNULL(A_AMOUNT))
 				AddSpend(s, PG_GETARG_NUMERIC(A_AMOUNT));
 		}
-		else if (TextEquals(kind, PG_GETARG_TEXT_PP(A_VIEW)))
+		else if (FeatureTextEquals(kind, PG_GETARG_TEXT_PP(A_VIEW)))
 			s->views++;
-		else if (TextEquals(kind, PG_GETARG_TEXT_PP(A_CLICK)))
+		else if (FeatureTextEquals(kind, PG_GETARG_TEXT_PP(A_CLICK)))
 			s->clicks++;
-		else if (TextEquals(kind, PG_GETARG_TEXT_PP(A_CART)))
+		else if (FeatureTextEquals(kind, PG_GETARG_TEXT_PP(A_CART)))
 			s->carts++;
 	}
 	AddTime(s, t);
@@ -292,12 +265,6 @@ ItemRefs(FeatureState *s)
 		off += sizeof(int32) + refs[i].len;
 	}
 	return refs;
-}
-
-static double
-Days(int64 usec)
-{
-	return (double) usec / (double) USECS_PER_DAY;
 }
 
 /*
@@ -352,8 +319,8 @@ user_feature_values_final(PG_FUNCTION_ARGS)
 		pfree(refs);
 	}
 
-	v[0] = Float8GetDatum(Days(s->cutoff - s->last_t));
-	v[1] = Float8GetDatum(Days(s->cutoff - s->last_p));
+	v[0] = Float8GetDatum(FeatureDays(s->cutoff - s->last_t));
+	v[1] = Float8GetDatum(FeatureDays(s->cutoff - s->last_p));
 	nulls[1] = s->purchases == 0;
 	v[2] = Float8GetDatum((double) s->purchases);
 	v[3] = Float8GetDatum((double) days);
@@ -362,7 +329,7 @@ user_feature_values_final(PG_FUNCTION_ARGS)
 	nulls[5] = s->purchases == 0;
 	v[6] = Float8GetDatum(s->purchases > 0 ? SpendDouble(s) / s->purchases : 0);
 	nulls[6] = s->purchases == 0;
-	v[7] = Float8GetDatum(Days(s->cutoff - s->first_t));
+	v[7] = Float8GetDatum(FeatureDays(s->cutoff - s->first_t));
 	v[8] = Float8GetDatum((double) session_usec / USECS_PER_SEC / 60.0 / sessions);
 	v[9] = Float8GetDatum((double) s->views);
 	v[10] = Float8GetDatum((double) s->clicks);
@@ -375,7 +342,7 @@ user_feature_values_final(PG_FUNCTION_ARGS)
 						   ? (double) (s->last30 - s->prev30) / (double) (s->last30 + s->prev30) : 0);
 	v[15] = Float8GetDatum((double) items);
 	v[16] = Float8GetDatum(s->purchases > 1
-						   ? Days(s->last_p - s->first_p) / (double) (s->purchases - 1) : 0);
+						   ? FeatureDays(s->last_p - s->first_p) / (double) (s->purchases - 1) : 0);
 	nulls[16] = s->purchases <= 1;
 	v[17] = Float8GetDatum(s->future == 0 ? 1.0 : 0.0);
 

@@ -1,0 +1,41 @@
+/*-------------------------------------------------------------------------
+ *
+ * feature_args.c
+ *	  The arguments shared by the two feature aggregates (feature_args.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/int.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "feature_args.h"
+#include "name_table.h"
+
+static const NamedValue churn_definitions[] = {{"activity", false}, {"purchase", true}};
+
+int64
+FeatureIntervalUsec(Interval *i, const char *what)
+{
+	int64		usec;
+
+	if (i->month != 0 ||
+		pg_mul_s64_overflow((int64) i->day, USECS_PER_DAY, &usec) ||
+		pg_add_s64_overflow(usec, i->time, &usec) || usec <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s \"%s\" must be a positive number of days, hours or less", what,
+						DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(i))))));
+	return usec;
+}
+
+bool
+FeatureChurnOnPurchase(const char *churn_on)
+{
+	return ParseName(churn_on, churn_definitions, lengthof(churn_definitions),
+					 false, "churn definition",
+					 "Use \"activity\" (no event in the horizon) or \"purchase\" (no purchase in the horizon).");
+}
