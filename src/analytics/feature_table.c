@@ -252,7 +252,16 @@ FtTextIndex(FtState *s, const char *data, int32 len)
 FtChunk *
 FtAddChunk(FtState *s, FtList *list, int64 max)
 {
-	FtChunk    *c = MemoryContextAllocZero(s->cxt, sizeof(FtChunk));
+	FtChunk    *c;
+
+	/* a direct call over a large table must not exhaust memory */
+	if (list->n + max > FT_MAX_EVENTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("user_feature_table keeps at most %lld events in memory",
+						(long long) FT_MAX_EVENTS),
+				 errhint("Group the events by user with user_feature_values.")));
+	c = MemoryContextAllocZero(s->cxt, sizeof(FtChunk));
 
 	c->max = max;
 	c->uidx = FtAlloc(s, max * sizeof(uint32));

@@ -150,6 +150,13 @@ extern void FtUserIndexes(FtState *s, const int64 *ids, int n, uint32 *idx);
 /* the dictionary index of a text, added when new */
 extern int64 FtTextIndex(FtState *s, const char *data, int32 len);
 
+/*
+ * The events one list keeps (about 12 bytes each, 40 while the final
+ * function groups them): retention.user_features takes this form only for
+ * heaps that cannot hold more rows.
+ */
+#define FT_MAX_EVENTS ((int64) 50 * 1000 * 1000)
+
 /* a new last chunk of list, for max values */
 extern FtChunk *FtAddChunk(FtState *s, FtList *list, int64 max);
 

@@ -195,14 +195,29 @@ BEGIN
     END IF;
     DECLARE
         integer_items boolean := false;
-        distributed boolean := false;
+        grouped boolean := false;
     BEGIN
         IF EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
             EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = $1)'
-               INTO distributed USING events;
+               INTO grouped USING events;
         END IF;
-        IF distributed THEN
-            -- distributed by Citus: grouped by user, which the workers aggregate whole
+        -- grouped by user (per-user states spill to disk) unless the events
+        -- surely fit user_feature_table's memory: a plain or partitioned table
+        -- whose heap, at 28 bytes a row at the least, holds at most 40
+        -- million rows whatever the statistics say
+        IF NOT grouped THEN
+            SELECT NOT (c.relkind IN ('r', 'm', 'p')
+                        AND NOT EXISTS (SELECT FROM pg_catalog.pg_partition_tree(c.oid) AS t
+                                          JOIN pg_catalog.pg_class AS l ON l.oid = t.relid
+                                         WHERE l.relkind NOT IN ('r', 'm', 'p'))
+                        AND (SELECT pg_catalog.sum(pg_catalog.pg_relation_size(t.relid))
+                               FROM pg_catalog.pg_partition_tree(c.oid) AS t) / 28 <= 40000000)
+              INTO grouped
+              FROM pg_catalog.pg_class AS c WHERE c.oid = events;
+        END IF;
+        IF grouped THEN
+            -- distributed by Citus, or large: grouped by user, which Citus
+            -- workers aggregate whole
             RETURN QUERY EXECUTE pg_catalog.format($q$
             WITH v AS (
                 SELECT %1$I::bigint AS u,
