@@ -44,6 +44,7 @@ struct UserTable
 	MemoryContext cxt;
 	users_hash *hash;
 	bool		anonymous;		/* one user, no user id given (user_activity) */
+	uint64		words;			/* bitmap words of all users, as serialised */
 	int			npending;
 	PendingEvent pending[BATCH_SIZE];
 };
@@ -52,6 +53,13 @@ struct UserTableIter
 {
 	users_iterator it;
 };
+
+/* words of a bitmap of nbits bits, as serialised */
+static inline int
+SerialWords(int32 nbits)
+{
+	return (nbits + 63) / 64;
+}
 
 /* words of bitmap allocated for a span of nbits > 64: a power of two */
 static inline int
@@ -73,6 +81,7 @@ UserTableCreate(MemoryContext cxt, uint32 size_hint)
 	table->cxt = cxt;
 	table->hash = users_create(cxt, Max(size_hint, 64), NULL);
 	table->anonymous = false;
+	table->words = 0;
 	table->npending = 0;
 	return table;
 }
@@ -123,6 +132,7 @@ Cover(UserTable *table, UserEntry *u, int32 lo, int32 hi)
 	int			oldwords;
 
 	CheckSpan(table, u->user_id, (int64) hi - lo + 1);
+	table->words += SerialWords(nbits) - SerialWords(u->nbits);
 
 	if (u->nbits == 0)
 	{
@@ -328,39 +338,119 @@ UserTableIterNext(UserTable *table, UserTableIter *iter)
 
 /*
  * Serialised form: the user count, then per user its id, first_start, base,
- * nbits and (nbits + 63) / 64 words of bitmap.
+ * nbits (USER_HEAD_BYTES) and (nbits + 63) / 64 words of bitmap.
+ */
+#define USER_HEAD_BYTES (sizeof(int64) + 3 * sizeof(int32))
+
+Size
+UserTableSerializedSize(UserTable *table)
+{
+	Flush(table);
+	return sizeof(uint64) + table->hash->members * USER_HEAD_BYTES +
+		table->words * sizeof(uint64);
+}
+
+/*
+ * Writes the serialised form, "size" bytes (UserTableSerializedSize), to
+ * dst in one pass.  Users go out in bucket order: a reader whose table has
+ * as many buckets (one sized for them) meets them in that order too, so its
+ * insertions sweep the table instead of jumping around in it.
  */
 void
-UserTableSerialize(UserTable *table, StringInfo buf)
+UserTableWrite(UserTable *table, char *dst, Size size)
 {
+	char	   *p = dst;
+	char	   *end = dst + size;
 	users_iterator it;
 	UserEntry  *e;
 	uint64		count;
 
 	Flush(table);
 	count = table->hash->members;
-	appendBinaryStringInfo(buf, (char *) &count, sizeof(count));
+	if (size < sizeof(count))
+		elog(ERROR, "no room to serialise the retention state");
+	memcpy(p, &count, sizeof(count));
+	p += sizeof(count);
 	users_start_iterate(table->hash, &it);
 	while ((e = users_iterate(table->hash, &it)) != NULL)
 	{
-		appendBinaryStringInfo(buf, (char *) &e->user_id, sizeof(int64));
-		appendBinaryStringInfo(buf, (char *) &e->first_start, sizeof(int32));
-		appendBinaryStringInfo(buf, (char *) &e->base, sizeof(int32));
-		appendBinaryStringInfo(buf, (char *) &e->nbits, sizeof(int32));
-		appendBinaryStringInfo(buf, (char *) UserWords(e),
-							   sizeof(uint64) * ((e->nbits + 63) / 64));
+		Size		nbytes = SerialWords(e->nbits) * sizeof(uint64);
+
+		if ((Size) (end - p) < USER_HEAD_BYTES + nbytes)
+			elog(ERROR, "no room to serialise the retention state");
+		memcpy(p, &e->user_id, sizeof(int64));
+		memcpy(p + 8, &e->first_start, sizeof(int32));
+		memcpy(p + 12, &e->base, sizeof(int32));
+		memcpy(p + 16, &e->nbits, sizeof(int32));
+		memcpy(p + USER_HEAD_BYTES, UserWords(e), nbytes);
+		p += USER_HEAD_BYTES + nbytes;
 	}
+	if (p != end)
+		elog(ERROR, "retention state serialised to %zu bytes, expected %zu",
+			 (Size) (p - dst), size);
+}
+
+static void pg_attribute_noreturn()
+Truncated(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("retention aggregate state is truncated")));
 }
 
 static void
 ReadBytes(StringInfo buf, void *dst, int len)
 {
 	if (len < 0 || buf->len - buf->cursor < len)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("retention aggregate state is truncated")));
+		Truncated();
 	memcpy(dst, buf->data + buf->cursor, len);
 	buf->cursor += len;
+}
+
+/*
+ * Reads one user into e: its bitmap palloc'd when longer than a word, and
+ * every field checked.
+ */
+static void
+ReadUser(StringInfo buf, UserEntry *e)
+{
+	const char *p = buf->data + buf->cursor;
+	int			nwords;
+
+	if (buf->len - buf->cursor < (int) USER_HEAD_BYTES)
+		Truncated();
+	memcpy(&e->user_id, p, sizeof(int64));
+	memcpy(&e->first_start, p + 8, sizeof(int32));
+	memcpy(&e->base, p + 12, sizeof(int32));
+	memcpy(&e->nbits, p + 16, sizeof(int32));
+	buf->cursor += USER_HEAD_BYTES;
+	if (e->nbits < 0 || e->nbits > MAX_USER_SPAN ||
+		(e->nbits > 0 && (int64) e->base + e->nbits - 1 > PG_INT32_MAX))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("retention aggregate state has a bitmap of %d bits", e->nbits)));
+	nwords = SerialWords(e->nbits);
+	if (e->nbits <= 64)
+	{
+		e->bits.word = 0;
+		ReadBytes(buf, &e->bits.word, nwords * sizeof(uint64));
+	}
+	else
+	{
+		e->bits.words = palloc(nwords * sizeof(uint64));
+		ReadBytes(buf, e->bits.words, nwords * sizeof(uint64));
+	}
+
+	/*
+	 * No bit past nbits: MergeEntry shifts whole words into place, and a
+	 * stray high bit would be carried into the word after the bitmap, past
+	 * the user's entry or allocation.
+	 */
+	if (e->nbits % 64 != 0 &&
+		(UserWords(e)[nwords - 1] >> (e->nbits % 64)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("retention aggregate state has bits set past a bitmap of %d bits", e->nbits)));
 }
 
 /*
@@ -390,40 +480,8 @@ UserTableDeserialize(UserTable *table, StringInfo buf)
 		CHECK_FOR_INTERRUPTS();
 		for (int i = 0; i < n; i++)
 		{
-			UserEntry  *e = &batch[i];
-			int			nwords;
-
-			ReadBytes(buf, &e->user_id, sizeof(int64));
-			ReadBytes(buf, &e->first_start, sizeof(int32));
-			ReadBytes(buf, &e->base, sizeof(int32));
-			ReadBytes(buf, &e->nbits, sizeof(int32));
-			if (e->nbits < 0 || e->nbits > MAX_USER_SPAN ||
-				(e->nbits > 0 && (int64) e->base + e->nbits - 1 > PG_INT32_MAX))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-						 errmsg("retention aggregate state has a bitmap of %d bits", e->nbits)));
-			nwords = (e->nbits + 63) / 64;
-			if (e->nbits <= 64)
-			{
-				e->bits.word = 0;
-				ReadBytes(buf, &e->bits.word, nwords * sizeof(uint64));
-			}
-			else
-			{
-				e->bits.words = palloc(nwords * sizeof(uint64));
-				ReadBytes(buf, e->bits.words, nwords * sizeof(uint64));
-			}
-			/*
-			 * No bit past nbits: MergeEntry shifts whole words into place,
-			 * and a stray high bit would be carried into the word after the
-			 * bitmap, past the user's entry or allocation.
-			 */
-			if (e->nbits % 64 != 0 &&
-				(UserWords(e)[nwords - 1] >> (e->nbits % 64)) != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-						 errmsg("retention aggregate state has bits set past a bitmap of %d bits", e->nbits)));
-			hashes[i] = HashId(e->user_id);
+			ReadUser(buf, &batch[i]);
+			hashes[i] = HashId(batch[i].user_id);
 			__builtin_prefetch(&table->hash->data[hashes[i] & table->hash->sizemask], 1);
 		}
 		for (int i = 0; i < n; i++)
