@@ -225,9 +225,30 @@ Lookup(UserTable *table, int64 user_id)
 static inline void
 MarkActive(UserTable *table, UserEntry *u, int32 p)
 {
+	/* most bitmaps stay within one word: Cover's work, inline */
 	if (u->nbits == 0)
-		Cover(table, u, p, p);
-	else if (p < u->base)
+	{
+		u->base = p;
+		u->nbits = 1;
+		u->bits.word = 1;
+		table->words++;
+		return;
+	}
+	if (u->nbits <= 64)
+	{
+		int32		lo = Min(u->base, p);
+		int64		span = (int64) Max(UserLastActive(u), p) - lo + 1;
+
+		if (span <= 64)
+		{
+			u->bits.word = (u->bits.word << (u->base - lo)) |
+				(UINT64CONST(1) << (p - lo));
+			u->base = lo;
+			u->nbits = (int32) span;
+			return;
+		}
+	}
+	if (p < u->base)
 		Cover(table, u, p, UserLastActive(u));
 	else if (p > UserLastActive(u))
 		Cover(table, u, u->base, p);
