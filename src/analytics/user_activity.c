@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include <sys/mman.h>
+
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
@@ -21,7 +23,43 @@
 
 #define SH_PREFIX		users
 #define SH_ELEMENT_TYPE UserEntry
+#define SH_USE_NONDEFAULT_ALLOCATOR
 #include "id_table.h"
+
+/* bucket arrays from this size on are offered transparent huge pages */
+#define HUGE_PAGE_BYTES ((Size) 2 * 1024 * 1024)
+#define HUGE_TABLE_BYTES (4 * HUGE_PAGE_BYTES)
+
+/*
+ * A zeroed bucket array.  A large table is read at random, one cache miss
+ * per event: on 4 kB pages that is also a TLB miss, and filling it first
+ * faults in every page, so its whole 2 MB pages are marked for transparent
+ * huge pages where the kernel gives them on request (madvise mode).
+ */
+static inline void *
+users_allocate(users_hash *tb, Size size)
+{
+	char	   *p = MemoryContextAllocExtended(tb->ctx, size, MCXT_ALLOC_HUGE);
+
+#ifdef MADV_HUGEPAGE
+	if (size >= HUGE_TABLE_BYTES)
+	{
+		uintptr_t	lo = TYPEALIGN(HUGE_PAGE_BYTES, (uintptr_t) p);
+		uintptr_t	hi = TYPEALIGN_DOWN(HUGE_PAGE_BYTES, (uintptr_t) p + size);
+
+		if (hi > lo)
+			(void) madvise((void *) lo, hi - lo, MADV_HUGEPAGE);
+	}
+#endif
+	memset(p, 0, size);
+	return p;
+}
+
+static inline void
+users_free(users_hash *tb, void *pointer)
+{
+	pfree(pointer);
+}
 
 /*
  * Events wait in a small batch before they reach the hash table: with the
