@@ -26,23 +26,21 @@
 #define SH_USE_NONDEFAULT_ALLOCATOR
 #include "id_table.h"
 
-/* bucket arrays from this size on are offered transparent huge pages */
+/* memory written in full from this size on is offered huge pages */
 #define HUGE_PAGE_BYTES ((Size) 2 * 1024 * 1024)
-#define HUGE_TABLE_BYTES (4 * HUGE_PAGE_BYTES)
+#define HUGE_AREA_BYTES (4 * HUGE_PAGE_BYTES)
 
 /*
- * A zeroed bucket array.  A large table is read at random, one cache miss
- * per event: on 4 kB pages that is also a TLB miss, and filling it first
- * faults in every page, so its whole 2 MB pages are marked for transparent
- * huge pages where the kernel gives them on request (madvise mode).
+ * Marks the whole 2 MB pages of a large area about to be written in full
+ * for transparent huge pages, where the kernel gives them on request
+ * (madvise mode): a fresh area is otherwise faulted in 4 kB at a time, and
+ * a table read at random takes a TLB miss on most accesses.
  */
-static inline void *
-users_allocate(users_hash *tb, Size size)
+static void
+PreferHugePages(void *p, Size size)
 {
-	char	   *p = MemoryContextAllocExtended(tb->ctx, size, MCXT_ALLOC_HUGE);
-
 #ifdef MADV_HUGEPAGE
-	if (size >= HUGE_TABLE_BYTES)
+	if (size >= HUGE_AREA_BYTES)
 	{
 		uintptr_t	lo = TYPEALIGN(HUGE_PAGE_BYTES, (uintptr_t) p);
 		uintptr_t	hi = TYPEALIGN_DOWN(HUGE_PAGE_BYTES, (uintptr_t) p + size);
@@ -51,6 +49,15 @@ users_allocate(users_hash *tb, Size size)
 			(void) madvise((void *) lo, hi - lo, MADV_HUGEPAGE);
 	}
 #endif
+}
+
+/* A zeroed bucket array. */
+static inline void *
+users_allocate(users_hash *tb, Size size)
+{
+	void	   *p = MemoryContextAllocExtended(tb->ctx, size, MCXT_ALLOC_HUGE);
+
+	PreferHugePages(p, size);
 	memset(p, 0, size);
 	return p;
 }
@@ -331,7 +338,7 @@ UserTableAdd(UserTable *table, int64 user_id, int32 p, bool is_start, bool is_re
 }
 
 /* OR the periods of src (another table's entry) into u. */
-static void
+static inline void
 MergeEntry(UserTable *table, UserEntry *u, const UserEntry *src)
 {
 	const uint64 *w = UserWords(src);
@@ -342,6 +349,32 @@ MergeEntry(UserTable *table, UserEntry *u, const UserEntry *src)
 		u->first_start = src->first_start;
 	if (src->nbits == 0)
 		return;
+
+	/* both within one word, and their union too: as in MarkActive */
+	if (src->nbits <= 64 && u->nbits <= 64)
+	{
+		int32		lo;
+		int64		span;
+
+		if (u->nbits == 0)
+		{
+			u->base = src->base;
+			u->nbits = src->nbits;
+			u->bits.word = src->bits.word;
+			table->words++;
+			return;
+		}
+		lo = Min(u->base, src->base);
+		span = (int64) Max(UserLastActive(u), UserLastActive(src)) - lo + 1;
+		if (span <= 64)
+		{
+			u->bits.word = (u->bits.word << (u->base - lo)) |
+				(src->bits.word << (src->base - lo));
+			u->base = lo;
+			u->nbits = (int32) span;
+			return;
+		}
+	}
 
 	if (u->nbits == 0)
 		Cover(table, u, src->base, UserLastActive(src));
@@ -428,6 +461,7 @@ UserTableWrite(UserTable *table, char *dst, Size size)
 	count = table->hash->members;
 	if (size < sizeof(count))
 		elog(ERROR, "no room to serialise the retention state");
+	PreferHugePages(dst, size);
 	memcpy(p, &count, sizeof(count));
 	p += sizeof(count);
 	users_start_iterate(table->hash, &it);
