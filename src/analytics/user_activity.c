@@ -71,14 +71,16 @@ users_free(users_hash *tb, void *pointer)
 /*
  * Events wait in a small batch before they reach the hash table: with the
  * table far larger than the CPU caches, each insertion is a cache miss, and
- * prefetching a whole batch's buckets first lets those misses overlap
- * instead of being paid one after the other.
+ * prefetching each event's bucket as it arrives lets those misses overlap
+ * (with each other and with reading the next rows) instead of being paid
+ * one after the other.
  */
 #define BATCH_SIZE 32
 
 typedef struct PendingEvent
 {
 	int64		user_id;
+	uint32		hash;			/* HashId(user_id), its bucket prefetched */
 	int32		period;
 	uint8		is_start;
 	uint8		is_return;
@@ -303,18 +305,12 @@ MarkActive(UserTable *table, UserEntry *u, int32 p)
 static void
 Flush(UserTable *table)
 {
-	uint32		hashes[BATCH_SIZE];
 	int			n = table->npending;
 
 	for (int i = 0; i < n; i++)
 	{
-		hashes[i] = HashId(table->pending[i].user_id);
-		__builtin_prefetch(&table->hash->data[hashes[i] & table->hash->sizemask], 1);
-	}
-	for (int i = 0; i < n; i++)
-	{
 		PendingEvent *e = &table->pending[i];
-		UserEntry  *u = LookupHash(table, e->user_id, hashes[i]);
+		UserEntry  *u = LookupHash(table, e->user_id, e->hash);
 
 		if (e->is_start && e->period < u->first_start)
 			u->first_start = e->period;
@@ -329,6 +325,9 @@ UserTableAdd(UserTable *table, int64 user_id, int32 p, bool is_start, bool is_re
 {
 	PendingEvent *e = &table->pending[table->npending++];
 
+	/* prefetched as it arrives: by the flush, most buckets are in cache */
+	e->hash = HashId(user_id);
+	__builtin_prefetch(&table->hash->data[e->hash & table->hash->sizemask], 1);
 	e->user_id = user_id;
 	e->period = p;
 	e->is_start = is_start;
