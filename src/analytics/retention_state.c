@@ -15,6 +15,7 @@
 
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "agg_context.h"
@@ -50,7 +51,6 @@ RetentionUsers(RetentionState *state)
 
 		state->blob.data = NULL;
 		UserTableDeserialize(state->users, &blob);
-		pfree(blob.data);
 	}
 	return state->users;
 }
@@ -243,9 +243,10 @@ retention_combine(PG_FUNCTION_ARGS)
 	if (b->blob.data != NULL)
 	{
 		/* merge the worker's serialised users straight into a */
-		UserTableDeserialize(RetentionUsers(a), &b->blob);
-		pfree(b->blob.data);
+		StringInfoData blob = b->blob;
+
 		b->blob.data = NULL;
+		UserTableDeserialize(RetentionUsers(a), &blob);
 	}
 	else
 		UserTableMerge(RetentionUsers(a), b->users);
@@ -262,26 +263,55 @@ typedef struct StateHeader
 	int32		mode;
 } StateHeader;
 
+/* The size of the serialised state (a bytea), its varlena header included. */
+Size
+RetentionFlatSize(void *state)
+{
+	RetentionState *s = (RetentionState *) state;
+
+	return add_size(VARHDRSZ + sizeof(StateHeader),
+					UserTableSerializedSize(RetentionUsers(s)));
+}
+
+/* Writes the serialised state, "size" bytes (RetentionFlatSize), to dst. */
+void
+RetentionFlatWrite(void *state, bytea *dst, Size size)
+{
+	RetentionState *s = (RetentionState *) state;
+	StateHeader h;
+
+	if (size < VARHDRSZ + sizeof(h))
+		elog(ERROR, "no room to serialise the retention state");
+	h.magic = STATE_MAGIC;
+	h.n = s->n;
+	h.kind = (int32) s->kind;
+	h.have_max = s->have_max;
+	h.max_period = s->max_period;
+	h.mode = s->mode;
+	SET_VARSIZE(dst, size);
+	memcpy(VARDATA(dst), &h, sizeof(h));
+	UserTableWrite(RetentionUsers(s), VARDATA(dst) + sizeof(h),
+				   size - VARHDRSZ - sizeof(h));
+}
+
 /* Serialises a retention state to bytea for a parallel worker's leader. */
 PG_FUNCTION_INFO_V1(retention_serialize);
 Datum
 retention_serialize(PG_FUNCTION_ARGS)
 {
 	RetentionState *state = (RetentionState *) PG_GETARG_POINTER(0);
-	StringInfoData buf;
-	StateHeader h;
+	Size		size;
+	bytea	   *result;
 
 	AggregateContext(fcinfo, "retention_serialize");
-	ByteaStateBegin(&buf);
-	h.magic = STATE_MAGIC;
-	h.n = state->n;
-	h.kind = (int32) state->kind;
-	h.have_max = state->have_max;
-	h.max_period = state->max_period;
-	h.mode = state->mode;
-	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
-	UserTableSerialize(RetentionUsers(state), &buf);
-	PG_RETURN_BYTEA_P(ByteaStateEnd(&buf));
+	size = RetentionFlatSize(state);
+	if (!AllocSizeIsValid(size))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("retention aggregate state is too large: %zu bytes", size)));
+	result = palloc(size);
+	RetentionFlatWrite(state, result, size);
+	PG_RETURN_BYTEA_P(result);
 }
 
 /* Rebuilds a retention state from retention_serialize's bytea. */
@@ -308,12 +338,14 @@ retention_deserialize(PG_FUNCTION_ARGS)
 	state->mode = h.mode;
 
 	/*
-	 * Keep the users serialised: the combine function that always follows
-	 * merges them into its state in one pass, where building a hash table
-	 * here would cost a second one.  The bytes are validated as they are
-	 * read.
+	 * Keep the users serialised, in place: the combine function that always
+	 * follows, while the argument is still there, merges them into its state
+	 * in one pass, where building a hash table here would cost a second one
+	 * (and a copy, another pass).  The bytes are validated as they are read.
 	 */
-	initStringInfo(&state->blob);
-	appendBinaryStringInfo(&state->blob, r.p, ByteaLeft(&r));
+	state->blob.data = unconstify(char *, r.p);
+	state->blob.len = (int) ByteaLeft(&r);
+	state->blob.maxlen = state->blob.len;
+	state->blob.cursor = 0;
 	PG_RETURN_POINTER(state);
 }

@@ -29,12 +29,22 @@ typedef struct RetentionState
 	int32		max_period;		/* period of the latest event of the group */
 	PeriodCalc	calc;
 	Datum		period_datum;	/* the period argument last parsed */
-	/* a deserialised state not yet merged into users (see retention_combine) */
+	/*
+	 * A deserialised state's users, not yet merged into users (see
+	 * retention_combine): the deserialise function's argument, read in place.
+	 */
 	StringInfoData blob;
 } RetentionState;
 
 /* The state's users, merging a pending deserialised blob first. */
 extern UserTable *RetentionUsers(RetentionState *state);
+
+/*
+ * The serialised state, a bytea: its size, and writing it to dst (what
+ * retention_serialize returns, without the copy when flattening an agg_state).
+ */
+extern Size RetentionFlatSize(void *state);
+extern void RetentionFlatWrite(void *state, bytea *dst, Size size);
 
 /*
  * The earliest first active period of the state's users when "active", else

@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include <sys/mman.h>
+
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
@@ -21,19 +23,64 @@
 
 #define SH_PREFIX		users
 #define SH_ELEMENT_TYPE UserEntry
+#define SH_USE_NONDEFAULT_ALLOCATOR
 #include "id_table.h"
+
+/* memory written in full from this size on is offered huge pages */
+#define HUGE_PAGE_BYTES ((Size) 2 * 1024 * 1024)
+#define HUGE_AREA_BYTES (4 * HUGE_PAGE_BYTES)
+
+/*
+ * Marks the whole 2 MB pages of a large area about to be written in full
+ * for transparent huge pages, where the kernel gives them on request
+ * (madvise mode): a fresh area is otherwise faulted in 4 kB at a time, and
+ * a table read at random takes a TLB miss on most accesses.
+ */
+static void
+PreferHugePages(void *p, Size size)
+{
+#ifdef MADV_HUGEPAGE
+	if (size >= HUGE_AREA_BYTES)
+	{
+		uintptr_t	lo = TYPEALIGN(HUGE_PAGE_BYTES, (uintptr_t) p);
+		uintptr_t	hi = TYPEALIGN_DOWN(HUGE_PAGE_BYTES, (uintptr_t) p + size);
+
+		if (hi > lo)
+			(void) madvise((void *) lo, hi - lo, MADV_HUGEPAGE);
+	}
+#endif
+}
+
+/* A zeroed bucket array. */
+static inline void *
+users_allocate(users_hash *tb, Size size)
+{
+	void	   *p = MemoryContextAllocExtended(tb->ctx, size, MCXT_ALLOC_HUGE);
+
+	PreferHugePages(p, size);
+	memset(p, 0, size);
+	return p;
+}
+
+static inline void
+users_free(users_hash *tb, void *pointer)
+{
+	pfree(pointer);
+}
 
 /*
  * Events wait in a small batch before they reach the hash table: with the
  * table far larger than the CPU caches, each insertion is a cache miss, and
- * prefetching a whole batch's buckets first lets those misses overlap
- * instead of being paid one after the other.
+ * prefetching each event's bucket as it arrives lets those misses overlap
+ * (with each other and with reading the next rows) instead of being paid
+ * one after the other.
  */
 #define BATCH_SIZE 32
 
 typedef struct PendingEvent
 {
 	int64		user_id;
+	uint32		hash;			/* HashId(user_id), its bucket prefetched */
 	int32		period;
 	uint8		is_start;
 	uint8		is_return;
@@ -44,6 +91,7 @@ struct UserTable
 	MemoryContext cxt;
 	users_hash *hash;
 	bool		anonymous;		/* one user, no user id given (user_activity) */
+	uint64		words;			/* bitmap words of all users, as serialised */
 	int			npending;
 	PendingEvent pending[BATCH_SIZE];
 };
@@ -52,6 +100,13 @@ struct UserTableIter
 {
 	users_iterator it;
 };
+
+/* words of a bitmap of nbits bits, as serialised */
+static inline int
+SerialWords(int32 nbits)
+{
+	return (nbits + 63) / 64;
+}
 
 /* words of bitmap allocated for a span of nbits > 64: a power of two */
 static inline int
@@ -73,6 +128,7 @@ UserTableCreate(MemoryContext cxt, uint32 size_hint)
 	table->cxt = cxt;
 	table->hash = users_create(cxt, Max(size_hint, 64), NULL);
 	table->anonymous = false;
+	table->words = 0;
 	table->npending = 0;
 	return table;
 }
@@ -123,6 +179,7 @@ Cover(UserTable *table, UserEntry *u, int32 lo, int32 hi)
 	int			oldwords;
 
 	CheckSpan(table, u->user_id, (int64) hi - lo + 1);
+	table->words += SerialWords(nbits) - SerialWords(u->nbits);
 
 	if (u->nbits == 0)
 	{
@@ -215,9 +272,30 @@ Lookup(UserTable *table, int64 user_id)
 static inline void
 MarkActive(UserTable *table, UserEntry *u, int32 p)
 {
+	/* most bitmaps stay within one word: Cover's work, inline */
 	if (u->nbits == 0)
-		Cover(table, u, p, p);
-	else if (p < u->base)
+	{
+		u->base = p;
+		u->nbits = 1;
+		u->bits.word = 1;
+		table->words++;
+		return;
+	}
+	if (u->nbits <= 64)
+	{
+		int32		lo = Min(u->base, p);
+		int64		span = (int64) Max(UserLastActive(u), p) - lo + 1;
+
+		if (span <= 64)
+		{
+			u->bits.word = (u->bits.word << (u->base - lo)) |
+				(UINT64CONST(1) << (p - lo));
+			u->base = lo;
+			u->nbits = (int32) span;
+			return;
+		}
+	}
+	if (p < u->base)
 		Cover(table, u, p, UserLastActive(u));
 	else if (p > UserLastActive(u))
 		Cover(table, u, u->base, p);
@@ -227,18 +305,12 @@ MarkActive(UserTable *table, UserEntry *u, int32 p)
 static void
 Flush(UserTable *table)
 {
-	uint32		hashes[BATCH_SIZE];
 	int			n = table->npending;
 
 	for (int i = 0; i < n; i++)
 	{
-		hashes[i] = HashId(table->pending[i].user_id);
-		__builtin_prefetch(&table->hash->data[hashes[i] & table->hash->sizemask], 1);
-	}
-	for (int i = 0; i < n; i++)
-	{
 		PendingEvent *e = &table->pending[i];
-		UserEntry  *u = LookupHash(table, e->user_id, hashes[i]);
+		UserEntry  *u = LookupHash(table, e->user_id, e->hash);
 
 		if (e->is_start && e->period < u->first_start)
 			u->first_start = e->period;
@@ -253,6 +325,9 @@ UserTableAdd(UserTable *table, int64 user_id, int32 p, bool is_start, bool is_re
 {
 	PendingEvent *e = &table->pending[table->npending++];
 
+	/* prefetched as it arrives: by the flush, most buckets are in cache */
+	e->hash = HashId(user_id);
+	__builtin_prefetch(&table->hash->data[e->hash & table->hash->sizemask], 1);
 	e->user_id = user_id;
 	e->period = p;
 	e->is_start = is_start;
@@ -262,7 +337,7 @@ UserTableAdd(UserTable *table, int64 user_id, int32 p, bool is_start, bool is_re
 }
 
 /* OR the periods of src (another table's entry) into u. */
-static void
+static inline void
 MergeEntry(UserTable *table, UserEntry *u, const UserEntry *src)
 {
 	const uint64 *w = UserWords(src);
@@ -273,6 +348,32 @@ MergeEntry(UserTable *table, UserEntry *u, const UserEntry *src)
 		u->first_start = src->first_start;
 	if (src->nbits == 0)
 		return;
+
+	/* both within one word, and their union too: as in MarkActive */
+	if (src->nbits <= 64 && u->nbits <= 64)
+	{
+		int32		lo;
+		int64		span;
+
+		if (u->nbits == 0)
+		{
+			u->base = src->base;
+			u->nbits = src->nbits;
+			u->bits.word = src->bits.word;
+			table->words++;
+			return;
+		}
+		lo = Min(u->base, src->base);
+		span = (int64) Max(UserLastActive(u), UserLastActive(src)) - lo + 1;
+		if (span <= 64)
+		{
+			u->bits.word = (u->bits.word << (u->base - lo)) |
+				(src->bits.word << (src->base - lo));
+			u->base = lo;
+			u->nbits = (int32) span;
+			return;
+		}
+	}
 
 	if (u->nbits == 0)
 		Cover(table, u, src->base, UserLastActive(src));
@@ -328,39 +429,120 @@ UserTableIterNext(UserTable *table, UserTableIter *iter)
 
 /*
  * Serialised form: the user count, then per user its id, first_start, base,
- * nbits and (nbits + 63) / 64 words of bitmap.
+ * nbits (USER_HEAD_BYTES) and (nbits + 63) / 64 words of bitmap.
+ */
+#define USER_HEAD_BYTES (sizeof(int64) + 3 * sizeof(int32))
+
+Size
+UserTableSerializedSize(UserTable *table)
+{
+	Flush(table);
+	return sizeof(uint64) + table->hash->members * USER_HEAD_BYTES +
+		table->words * sizeof(uint64);
+}
+
+/*
+ * Writes the serialised form, "size" bytes (UserTableSerializedSize), to
+ * dst in one pass.  Users go out in bucket order: a reader whose table has
+ * as many buckets (one sized for them) meets them in that order too, so its
+ * insertions sweep the table instead of jumping around in it.
  */
 void
-UserTableSerialize(UserTable *table, StringInfo buf)
+UserTableWrite(UserTable *table, char *dst, Size size)
 {
+	char	   *p = dst;
+	char	   *end = dst + size;
 	users_iterator it;
 	UserEntry  *e;
 	uint64		count;
 
 	Flush(table);
 	count = table->hash->members;
-	appendBinaryStringInfo(buf, (char *) &count, sizeof(count));
+	if (size < sizeof(count))
+		elog(ERROR, "no room to serialise the retention state");
+	PreferHugePages(dst, size);
+	memcpy(p, &count, sizeof(count));
+	p += sizeof(count);
 	users_start_iterate(table->hash, &it);
 	while ((e = users_iterate(table->hash, &it)) != NULL)
 	{
-		appendBinaryStringInfo(buf, (char *) &e->user_id, sizeof(int64));
-		appendBinaryStringInfo(buf, (char *) &e->first_start, sizeof(int32));
-		appendBinaryStringInfo(buf, (char *) &e->base, sizeof(int32));
-		appendBinaryStringInfo(buf, (char *) &e->nbits, sizeof(int32));
-		appendBinaryStringInfo(buf, (char *) UserWords(e),
-							   sizeof(uint64) * ((e->nbits + 63) / 64));
+		Size		nbytes = SerialWords(e->nbits) * sizeof(uint64);
+
+		if ((Size) (end - p) < USER_HEAD_BYTES + nbytes)
+			elog(ERROR, "no room to serialise the retention state");
+		memcpy(p, &e->user_id, sizeof(int64));
+		memcpy(p + 8, &e->first_start, sizeof(int32));
+		memcpy(p + 12, &e->base, sizeof(int32));
+		memcpy(p + 16, &e->nbits, sizeof(int32));
+		memcpy(p + USER_HEAD_BYTES, UserWords(e), nbytes);
+		p += USER_HEAD_BYTES + nbytes;
 	}
+	if (p != end)
+		elog(ERROR, "retention state serialised to %zu bytes, expected %zu",
+			 (Size) (p - dst), size);
+}
+
+static void pg_attribute_noreturn()
+Truncated(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("retention aggregate state is truncated")));
 }
 
 static void
 ReadBytes(StringInfo buf, void *dst, int len)
 {
 	if (len < 0 || buf->len - buf->cursor < len)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("retention aggregate state is truncated")));
+		Truncated();
 	memcpy(dst, buf->data + buf->cursor, len);
 	buf->cursor += len;
+}
+
+/*
+ * Reads one user into e: its bitmap palloc'd when longer than a word, and
+ * every field checked.
+ */
+static void
+ReadUser(StringInfo buf, UserEntry *e)
+{
+	const char *p = buf->data + buf->cursor;
+	int			nwords;
+
+	if (buf->len - buf->cursor < (int) USER_HEAD_BYTES)
+		Truncated();
+	memcpy(&e->user_id, p, sizeof(int64));
+	memcpy(&e->first_start, p + 8, sizeof(int32));
+	memcpy(&e->base, p + 12, sizeof(int32));
+	memcpy(&e->nbits, p + 16, sizeof(int32));
+	buf->cursor += USER_HEAD_BYTES;
+	if (e->nbits < 0 || e->nbits > MAX_USER_SPAN ||
+		(e->nbits > 0 && (int64) e->base + e->nbits - 1 > PG_INT32_MAX))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("retention aggregate state has a bitmap of %d bits", e->nbits)));
+	nwords = SerialWords(e->nbits);
+	if (e->nbits <= 64)
+	{
+		e->bits.word = 0;
+		ReadBytes(buf, &e->bits.word, nwords * sizeof(uint64));
+	}
+	else
+	{
+		e->bits.words = palloc(nwords * sizeof(uint64));
+		ReadBytes(buf, e->bits.words, nwords * sizeof(uint64));
+	}
+
+	/*
+	 * No bit past nbits: MergeEntry shifts whole words into place, and a
+	 * stray high bit would be carried into the word after the bitmap, past
+	 * the user's entry or allocation.
+	 */
+	if (e->nbits % 64 != 0 &&
+		(UserWords(e)[nwords - 1] >> (e->nbits % 64)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("retention aggregate state has bits set past a bitmap of %d bits", e->nbits)));
 }
 
 /*
@@ -390,40 +572,8 @@ UserTableDeserialize(UserTable *table, StringInfo buf)
 		CHECK_FOR_INTERRUPTS();
 		for (int i = 0; i < n; i++)
 		{
-			UserEntry  *e = &batch[i];
-			int			nwords;
-
-			ReadBytes(buf, &e->user_id, sizeof(int64));
-			ReadBytes(buf, &e->first_start, sizeof(int32));
-			ReadBytes(buf, &e->base, sizeof(int32));
-			ReadBytes(buf, &e->nbits, sizeof(int32));
-			if (e->nbits < 0 || e->nbits > MAX_USER_SPAN ||
-				(e->nbits > 0 && (int64) e->base + e->nbits - 1 > PG_INT32_MAX))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-						 errmsg("retention aggregate state has a bitmap of %d bits", e->nbits)));
-			nwords = (e->nbits + 63) / 64;
-			if (e->nbits <= 64)
-			{
-				e->bits.word = 0;
-				ReadBytes(buf, &e->bits.word, nwords * sizeof(uint64));
-			}
-			else
-			{
-				e->bits.words = palloc(nwords * sizeof(uint64));
-				ReadBytes(buf, e->bits.words, nwords * sizeof(uint64));
-			}
-			/*
-			 * No bit past nbits: MergeEntry shifts whole words into place,
-			 * and a stray high bit would be carried into the word after the
-			 * bitmap, past the user's entry or allocation.
-			 */
-			if (e->nbits % 64 != 0 &&
-				(UserWords(e)[nwords - 1] >> (e->nbits % 64)) != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-						 errmsg("retention aggregate state has bits set past a bitmap of %d bits", e->nbits)));
-			hashes[i] = HashId(e->user_id);
+			ReadUser(buf, &batch[i]);
+			hashes[i] = HashId(batch[i].user_id);
 			__builtin_prefetch(&table->hash->data[hashes[i] & table->hash->sizemask], 1);
 		}
 		for (int i = 0; i < n; i++)

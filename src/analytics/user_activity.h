@@ -107,7 +107,8 @@ UserLastActive(const UserEntry *u)
 	} while (0)
 
 /* Binary form for SERIALFUNC/DESERIALFUNC. */
-extern void UserTableSerialize(UserTable *table, StringInfo buf);
+extern Size UserTableSerializedSize(UserTable *table);
+extern void UserTableWrite(UserTable *table, char *dst, Size size);
 extern void UserTableDeserialize(UserTable *table, StringInfo buf);
 extern uint64 UserTableSerializedCount(StringInfo buf);
 

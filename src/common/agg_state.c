@@ -72,6 +72,8 @@ typedef struct LayoutInfo
 extern Datum retention_serialize(PG_FUNCTION_ARGS);
 extern Datum retention_deserialize(PG_FUNCTION_ARGS);
 extern Datum retention_combine(PG_FUNCTION_ARGS);
+extern Size RetentionFlatSize(void *state);
+extern void RetentionFlatWrite(void *state, bytea *dst, Size size);
 extern Datum rolling_serialize(PG_FUNCTION_ARGS);
 extern Datum rolling_deserialize(PG_FUNCTION_ARGS);
 extern Datum rolling_combine(PG_FUNCTION_ARGS);
@@ -93,7 +95,8 @@ extern Datum sbg_fit_deserialize(PG_FUNCTION_ARGS);
 extern Datum km_fit_deserialize(PG_FUNCTION_ARGS);
 
 static const LayoutInfo layouts[] = {
-	[AGG_LAYOUT_RETENTION] = {"retention", retention_serialize, retention_deserialize, retention_combine},
+	[AGG_LAYOUT_RETENTION] = {"retention", retention_serialize, retention_deserialize, retention_combine, false,
+	RetentionFlatSize, RetentionFlatWrite},
 	[AGG_LAYOUT_ROLLING] = {"rolling retention", rolling_serialize, rolling_deserialize, rolling_combine},
 	[AGG_LAYOUT_LOGREG] = {"logistic regression", logreg_train_serialize, logreg_train_deserialize, logreg_train_combine, true,
 	logreg_train_serial_size, logreg_train_serialize_into},
