@@ -118,7 +118,7 @@ report_survival_checks() {
 		     obs AS (SELECT cohort_start, cohort_size, array_agg(retained ORDER BY period_number)
 		                        FILTER (WHERE complete OR period_number = 0) AS r
 		               FROM ct GROUP BY 1, 2)
-		SELECT array_agg(ARRAY[cohort_start - date '2000-01-01', cohort_size]::bigint[] || r
+		SELECT array_agg(ARRAY[cohort_start::date - date '2000-01-01', cohort_size]::bigint[] || r
 		                 || array_fill(NULL::bigint, ARRAY[(SELECT max(cardinality(r)) FROM obs) - cardinality(r)])
 		                 ORDER BY cohort_start) AS m
 		  FROM obs;
