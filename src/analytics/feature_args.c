@@ -39,3 +39,29 @@ FeatureChurnOnPurchase(const char *churn_on)
 					 false, "churn definition",
 					 "Use \"activity\" (no event in the horizon) or \"purchase\" (no purchase in the horizon).");
 }
+
+void
+FeatureCheckSettings(FunctionCallInfo fcinfo, int first, const char *aggregate)
+{
+	for (int i = first; i < first + FEATURE_SETTING_ARGS; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s needs a cutoff, horizon, session gap, event names and churn definition",
+							aggregate)));
+}
+
+void
+FeatureReadSettings(FunctionCallInfo fcinfo, int first, TimestampTz *cutoff,
+					int64 *horizon, int64 *gap, bool *churn_on_purchase)
+{
+	*cutoff = PG_GETARG_TIMESTAMPTZ(first);
+	if (TIMESTAMP_NOT_FINITE(*cutoff))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cutoff must be a finite time")));
+	*horizon = FeatureIntervalUsec(PG_GETARG_INTERVAL_P(first + 1), "churn horizon");
+	*gap = FeatureIntervalUsec(PG_GETARG_INTERVAL_P(first + 2), "session gap");
+	*churn_on_purchase =
+		FeatureChurnOnPurchase(text_to_cstring(PG_GETARG_TEXT_PP(first + FEATURE_SETTING_ARGS - 1)));
+}

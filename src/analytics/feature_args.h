@@ -11,6 +11,20 @@
 #define RETENTION_FEATURE_ARGS_H
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
+
+/*
+ * Both aggregates take, from argument "first" on: cutoff, horizon, session
+ * gap, the view, click, cart and purchase event names and churn_on.
+ */
+#define FEATURE_SETTING_ARGS 8
+
+/* 22004 unless every setting argument is given (checked on every row) */
+extern void FeatureCheckSettings(FunctionCallInfo fcinfo, int first, const char *aggregate);
+
+/* the cutoff (finite), horizon and session gap (microseconds) and churn definition */
+extern void FeatureReadSettings(FunctionCallInfo fcinfo, int first, TimestampTz *cutoff,
+								int64 *horizon, int64 *gap, bool *churn_on_purchase);
 
 /* a positive interval of days and times in microseconds; 22023 otherwise */
 extern int64 FeatureIntervalUsec(Interval *i, const char *what);

@@ -36,6 +36,9 @@ enum
 	A_VIEW, A_CLICK, A_CART, A_PURCHASE, A_CHURN_ON, N_ARGS
 };
 
+StaticAssertDecl(A_CHURN_ON == A_CUTOFF + FEATURE_SETTING_ARGS - 1 && N_ARGS == A_CHURN_ON + 1,
+				 "the settings arguments come last, in feature_args.h's order");
+
 typedef struct FeatureState
 {
 	TimestampTz cutoff;
@@ -159,28 +162,15 @@ user_feature_values_trans(PG_FUNCTION_ARGS)
 	aggcxt = AggregateContext(fcinfo, "user_feature_values_trans");
 	s = STATE_ARG(FeatureState, 0);
 
-	for (int i = A_CUTOFF; i < N_ARGS; i++)
-		if (PG_ARGISNULL(i))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("user_feature_values needs a cutoff, horizon, session gap, event names and churn definition")));
+	FeatureCheckSettings(fcinfo, A_CUTOFF, "user_feature_values");
 	/* SQL NULL, never a null pointer, until a row counts: serialise reads it */
 	if (PG_ARGISNULL(A_TS))
 		return KeepState(fcinfo);
 
 	if (s == NULL)
 	{
-		char	   *churn_on = text_to_cstring(PG_GETARG_TEXT_PP(A_CHURN_ON));
-
 		s = NewFeatureState(aggcxt);
-		s->cutoff = PG_GETARG_TIMESTAMPTZ(A_CUTOFF);
-		if (TIMESTAMP_NOT_FINITE(s->cutoff))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("cutoff must be a finite time")));
-		s->horizon = FeatureIntervalUsec(PG_GETARG_INTERVAL_P(A_HORIZON), "churn horizon");
-		s->gap = FeatureIntervalUsec(PG_GETARG_INTERVAL_P(A_GAP), "session gap");
-		s->churn_on_purchase = FeatureChurnOnPurchase(churn_on);
+		FeatureReadSettings(fcinfo, A_CUTOFF, &s->cutoff, &s->horizon, &s->gap, &s->churn_on_purchase);
 	}
 
 	t = PG_GETARG_TIMESTAMPTZ(A_TS);
