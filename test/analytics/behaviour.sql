@@ -1,7 +1,7 @@
 -- pgTAP: lifecycle, stickiness, sessions, user features and RFM against
 -- independent plain-SQL formulations on random data, with parallel plans.
 BEGIN;
-SELECT plan(21);
+SELECT plan(22);
 
 SELECT setseed(0.5);
 SET TimeZone = 'Europe/Berlin';
@@ -150,6 +150,25 @@ SELECT matches(plan_of($$SELECT user_id, retention.user_feature_values(ts, event
                'Gather.*Partial GroupAggregate', 'the feature aggregate plan is parallel');
 SELECT set_eq($$SELECT * FROM retention.user_features('shop', '2024-03-01 00:00+01')$$,
               $$SELECT * FROM serial_features$$, 'user features: parallel equals serial');
+
+-- spend is exact whatever the amounts: as PostgreSQL's numeric sum gives
+-- it, then converted to float8 (scales past 18 digits, sums past 64 and
+-- 128 bits, a thousand cents, mixed scales, NaN)
+CREATE TEMP TABLE spend_ev (user_id bigint, ts timestamptz, event_type text, item_id bigint, amount numeric);
+INSERT INTO spend_ev
+SELECT u, timestamptz '2024-02-01 00:00+00' + i * interval '1 minute', 'purchase', i, a
+  FROM (VALUES (1, 1, 0.1), (1, 2, 0.2), (1, 3, 0.300000000000000000001),
+               (2, 1, 1e30), (2, 2, -1e30), (2, 3, 0.5),
+               (3, 1, 12.345), (3, 2, 7.6550), (3, 3, -3),
+               (4, 1, 99999999999999999.99), (4, 2, 99999999999999999.99),
+               (5, 1, 'NaN'), (5, 2, 1),
+               (7, 1, 1e37), (7, 2, 1e37), (7, 3, 0.000000000000000001)) v(u, i, a)
+UNION ALL SELECT 6, timestamptz '2024-02-01 00:00+00' + i * interval '1 second', 'purchase', i, 0.01
+  FROM generate_series(1, 1000) i;
+SELECT is((SELECT count(*)::int FROM retention.user_features('spend_ev', '2024-03-01 00:00+00') f
+             FULL JOIN (SELECT user_id, sum(amount)::float8 AS spend FROM spend_ev GROUP BY user_id) d USING (user_id)
+            WHERE f.total_spend IS DISTINCT FROM d.spend),
+          0, 'total spend equals numeric''s own sum of the amounts, converted once, for awkward amounts');
 
 SELECT * FROM finish();
 ROLLBACK;
