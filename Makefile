@@ -94,9 +94,9 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 VECTORIZE_CFLAGS = -ftree-vectorize -fassociative-math -fno-signed-zeros -fno-trapping-math
 src/recommend/similarity.o: CFLAGS += $(VECTORIZE_CFLAGS)
 # The Newton passes of logreg_train: vectorised without reassociation (its
-# dot products keep four explicit accumulators, so the order of every sum is
-# fixed in the source and the results stay bit-identical to scalar code).
-src/churn/logreg_train.o: CFLAGS += -ftree-vectorize
+# sums keep explicit vector accumulators, so the order of every sum is fixed
+# in the source and every build gives the same bits).
+src/churn/logreg_block.o: CFLAGS += -ftree-vectorize
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

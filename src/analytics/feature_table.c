@@ -16,8 +16,6 @@
  */
 #include "postgres.h"
 
-#include <sys/mman.h>
-
 #include "common/hashfn.h"
 #include "common/int.h"
 #include "fmgr.h"
@@ -28,6 +26,7 @@
 #include "agg_context.h"
 #include "feature_args.h"
 #include "feature_table.h"
+#include "huge_pages.h"
 #include "id_hash.h"
 
 /* argument positions (0 is the state) */
@@ -49,9 +48,6 @@ FtNew(MemoryContext cxt)
 	return s;
 }
 
-/* arrays this large are randomly accessed through huge pages if the kernel has them */
-#define FT_HUGE_PAGE	(2 * 1024 * 1024)
-
 /*
  * size bytes in s's context; beyond a few huge pages, those pages it
  * covers whole are advised huge (the TLB misses of random access dominate
@@ -60,19 +56,7 @@ FtNew(MemoryContext cxt)
 void *
 FtAlloc(FtState *s, Size size)
 {
-	char	   *p = MemoryContextAllocHuge(s->cxt, size);
-
-#ifdef MADV_HUGEPAGE
-	if (size >= 4 * FT_HUGE_PAGE)
-	{
-		char	   *start = (char *) TYPEALIGN(FT_HUGE_PAGE, p);
-		char	   *end = (char *) TYPEALIGN_DOWN(FT_HUGE_PAGE, p + size);
-
-		if (end > start)
-			(void) madvise(start, end - start, MADV_HUGEPAGE);
-	}
-#endif
-	return p;
+	return AllocHugePages(s->cxt, size);
 }
 
 static void *

@@ -13,11 +13,10 @@
  */
 #include "postgres.h"
 
-#include <sys/mman.h>
-
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
+#include "huge_pages.h"
 #include "id_hash.h"
 #include "user_activity.h"
 
@@ -25,31 +24,6 @@
 #define SH_ELEMENT_TYPE UserEntry
 #define SH_USE_NONDEFAULT_ALLOCATOR
 #include "id_table.h"
-
-/* memory written in full from this size on is offered huge pages */
-#define HUGE_PAGE_BYTES ((Size) 2 * 1024 * 1024)
-#define HUGE_AREA_BYTES (4 * HUGE_PAGE_BYTES)
-
-/*
- * Marks the whole 2 MB pages of a large area about to be written in full
- * for transparent huge pages, where the kernel gives them on request
- * (madvise mode): a fresh area is otherwise faulted in 4 kB at a time, and
- * a table read at random takes a TLB miss on most accesses.
- */
-static void
-PreferHugePages(void *p, Size size)
-{
-#ifdef MADV_HUGEPAGE
-	if (size >= HUGE_AREA_BYTES)
-	{
-		uintptr_t	lo = TYPEALIGN(HUGE_PAGE_BYTES, (uintptr_t) p);
-		uintptr_t	hi = TYPEALIGN_DOWN(HUGE_PAGE_BYTES, (uintptr_t) p + size);
-
-		if (hi > lo)
-			(void) madvise((void *) lo, hi - lo, MADV_HUGEPAGE);
-	}
-#endif
-}
 
 /* A zeroed bucket array. */
 static inline void *

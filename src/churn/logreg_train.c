@@ -32,6 +32,7 @@
 #include "agg_state.h"
 #include "float_array.h"
 #include "linalg.h"
+#include "logreg_block.h"
 #include "logreg_model.h"
 #include "logreg_newton.h"
 #include "logreg_options.h"
@@ -363,119 +364,6 @@ logreg_train_deserialize(PG_FUNCTION_ARGS)
 }
 
 /*
- * The in-memory passes work on blocks of rows: the per-row part (log-odds,
- * likelihood, weights) row by row, then the gradient and the Hessian as dot
- * products over the block's columns.  Same sums as LogregAccumRow per row, but the
- * Hessian, two thirds of the work, becomes contiguous dot products that the
- * compiler keeps in vector registers (about 1.6x faster per pass).
- */
-#define BLOCK_ROWS 64
-
-/*
- * The block's dot products in 4-wide vectors where the CPU has AVX2.  Not
- * FMA: a fused multiply-add rounds once where the scalar code rounds twice,
- * and every clone must give the same bits as the others.
- */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define LOGREG_TARGET_CLONES __attribute__((target_clones("default", "avx2")))
-#else
-#define LOGREG_TARGET_CLONES
-#endif
-
-/*
- * A dot product with four accumulators, one per lane of a vector of four
- * doubles: element i goes to lane i mod 4 (the tail to lane 0), the lanes
- * are added as (0 + 1) + (2 + 3).  The order is fixed, so every build and
- * clone gives the same bits; GCC's vector extension lets the avx2 clone use
- * one 4-wide register where the default one uses two 2-wide ones.
- */
-typedef double Double4 __attribute__((vector_size(4 * sizeof(double)), aligned(sizeof(double))));
-
-static inline double
-Dot(const double *x, const double *y, int n)
-{
-	Double4		acc = {0.0, 0.0, 0.0, 0.0};
-	double		s0;
-	int			i = 0;
-
-	for (; i + 4 <= n; i += 4)
-		acc += *(const Double4 *) (x + i) * *(const Double4 *) (y + i);
-	s0 = acc[0];
-	for (; i < n; i++)
-		s0 += x[i] * y[i];
-	return (s0 + acc[1]) + (acc[2] + acc[3]);
-}
-
-/*
- * Add nb (at most BLOCK_ROWS) kept rows to the sums that depend on beta:
- * the likelihood, the gradient and the Hessian.  xc and wxc are
- * p x BLOCK_ROWS scratch columns, r BLOCK_ROWS scratch residuals.
- */
-LOGREG_TARGET_CLONES
-static void
-AccumBlock(double *s, int k, int p, const double *beta, const double *const *rows,
-		   const bool *labels, int nb, const LogregOptions *opts,
-		   double *xc, double *wxc, double *r)
-{
-	int			off = opts->fit_intercept ? 0 : 1;
-	double	   *g = SumsG(s, k);
-	double	   *hess = SumsH(s, k, p);
-	/* in registers, added in the same order as before, row by row */
-	double		nll = s[SUMS_NLL];
-	double		n_extreme = s[SUMS_N_EXTREME];
-
-	/*
-	 * The likelihood's log1p(exp(-|z|)) terms, one product per class: each
-	 * factor 1 + exp(-|z|) is in (1, 2], so a block's product is at most
-	 * 2^64 and one log per class and block replaces a log1p per row (which
-	 * was a sixth of the fit).  Each factor and product rounds by at most
-	 * 2^-53, so the sum moves by at most about 2^-52 per row.
-	 */
-	double		product[2] = {1.0, 1.0};
-
-	StaticAssertStmt(BLOCK_ROWS <= 1000, "a block's product must stay finite");
-
-	for (int i = 0; i < nb; i++)
-	{
-		const double *xe = rows[i] + off;
-		/* the class as 0 or 1 whatever byte the bool holds: it indexes */
-		int			label = *(const unsigned char *) &labels[i] != 0;
-		double		weight = label ? opts->weight_pos : opts->weight_neg;
-		double		y = label ? 1.0 : 0.0;
-		double		z = 0.0;
-		double		e;
-		double		prob;
-		double		h;
-
-		for (int j = 0; j < p; j++)
-			z += beta[j] * xe[j];
-		/* as in LogregAccumRow: one exp for the likelihood and the probability */
-		e = exp(-fabs(z));
-		nll += weight * (Max(z, 0.0) - y * z);
-		product[label] *= 1.0 + e;
-		if (fabs(z) > SEPARATION_Z)
-			n_extreme += 1.0;
-		prob = (z >= 0.0) ? 1.0 / (1.0 + e) : e / (1.0 + e);
-		r[i] = weight * (prob - y);
-		h = weight * prob * (1.0 - prob);
-		for (int j = 0; j < p; j++)
-		{
-			xc[j * BLOCK_ROWS + i] = xe[j];
-			wxc[j * BLOCK_ROWS + i] = h * xe[j];
-		}
-	}
-	s[SUMS_NLL] = nll + opts->weight_neg * log(product[0]) + opts->weight_pos * log(product[1]);
-	s[SUMS_N_EXTREME] = n_extreme;
-
-	for (int a = 0; a < p; a++)
-		g[a] += Dot(r, xc + a * BLOCK_ROWS, nb);
-	/* upper triangle only */
-	for (int a = 0; a < p; a++)
-		for (int b = a; b < p; b++)
-			hess[a * p + b] += Dot(wxc + a * BLOCK_ROWS, xc + b * BLOCK_ROWS, nb);
-}
-
-/*
  * The sums that do not depend on beta (rows, positives, class weights and
  * the feature sums), once: every pass copies them instead of adding them up
  * again.
@@ -516,18 +404,17 @@ EvaluateRows(const OrderedRows *rows, const LogregOptions *opts,
 			 const double *beta, int p, const double *fixed, double *s)
 {
 	int			k = rows->k;
-	double	   *xc = palloc(sizeof(double) * p * BLOCK_ROWS);
-	double	   *wxc = palloc(sizeof(double) * p * BLOCK_ROWS);
-	double		r[BLOCK_ROWS];
+	LogregBlockScratch scratch;
 
 	/* a row costs ~p^2 / 2 multiply-adds: check for cancel every ~10^6 */
 	int64		check_every = Max(1, (1 << 21) / ((int64) p * p));
 	int64		countdown = 0;
 
 	memcpy(s + 1, fixed + 1, sizeof(double) * (SumsLength(k, p) - 1));
-	for (int64 i = 0; i < rows->n; i += BLOCK_ROWS)
+	LogregBlockBegin(&scratch, beta, p);
+	for (int64 i = 0; i < rows->n; i += LOGREG_BLOCK_ROWS)
 	{
-		int			nb = (int) Min(BLOCK_ROWS, rows->n - i);
+		int			nb = (int) Min(LOGREG_BLOCK_ROWS, rows->n - i);
 
 		countdown -= nb;
 		if (countdown <= 0)
@@ -535,11 +422,10 @@ EvaluateRows(const OrderedRows *rows, const LogregOptions *opts,
 			CHECK_FOR_INTERRUPTS();
 			countdown = check_every;
 		}
-		AccumBlock(s, k, p, beta, rows->row + i, rows->labels + i, nb,
-				   opts, xc, wxc, r);
+		LogregAccumBlock(s, k, p, rows->row + i, rows->labels + i, nb,
+						 opts, &scratch);
 	}
-	pfree(xc);
-	pfree(wxc);
+	LogregBlockEnd(&scratch);
 }
 
 /* Returns the fitted model, or NULL when no row was usable. */
