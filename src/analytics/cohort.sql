@@ -103,7 +103,10 @@ BEGIN
     -- group lacks before it are filled with 0 retained users.  The extent
     -- of the data comes from the same scan: a second reference to the
     -- events would make PostgreSQL materialise them.  Without a breakdown
-    -- there is nothing to group by.
+    -- there is nothing to group by.  The matrix is unpacked by unnest, which
+    -- the planner expects to give a few rows, not by two series it would
+    -- take for a thousand each: that estimate cost more than the scan and
+    -- made even a small table's query pay for JIT compilation.
     RETURN QUERY EXECUTE pg_catalog.format(
         'WITH e AS (SELECT %1$I AS u, %2$I AS t, %3$s AS s, %4$s AS r, %5$s AS b '
         '             FROM %6$s WHERE %1$I IS NOT NULL AND %7$s), '
@@ -113,11 +116,14 @@ BEGIN
         '     bounds AS (SELECT COALESCE(%8$L::pg_catalog.timestamptz, pg_catalog.min(g.lo)) AS lo, '
         '                       COALESCE(%9$L::pg_catalog.timestamptz, pg_catalog.max(g.hi)) AS hi, '
         '                       @extschema@.period_start_time(pg_catalog.max(g.hi), %10$L) AS last FROM g), '
-        '     c AS (SELECT g.b, @extschema@.matrix_period_start(g.m[i][1], %10$L) AS cohort_start, '
-        '                  g.m[i][2] AS cohort_size, k AS period_number, g.m[i][k OPERATOR(pg_catalog.+) 3] AS retained '
-        '             FROM g, pg_catalog.generate_subscripts(g.m, 1) AS i, '
-        '                  pg_catalog.generate_series(0, pg_catalog.array_length(g.m, 2) OPERATOR(pg_catalog.-) 3) AS k '
-        '            WHERE g.m[i][k OPERATOR(pg_catalog.+) 3] IS NOT NULL), '
+        '     x AS (SELECT g.b, g.m, u.v, ((u.o OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) '
+        '                  pg_catalog.array_length(g.m, 2))::pg_catalog.int4 OPERATOR(pg_catalog.+) 1 AS i, '
+        '                  ((u.o OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog.%%) '
+        '                  pg_catalog.array_length(g.m, 2))::pg_catalog.int4 OPERATOR(pg_catalog.-) 2 AS k '
+        '             FROM g, pg_catalog.unnest(g.m) WITH ORDINALITY AS u(v, o)), '
+        '     c AS (SELECT x.b, @extschema@.matrix_period_start(x.m[x.i][1], %10$L) AS cohort_start, '
+        '                  x.m[x.i][2] AS cohort_size, x.k AS period_number, x.v AS retained '
+        '             FROM x WHERE x.k OPERATOR(pg_catalog.>=) 0 AND x.v IS NOT NULL), '
         '     cells AS (SELECT DISTINCT c.b, c.cohort_start, c.cohort_size, '
         '                      (k.n OPERATOR(pg_catalog.-) 1)::pg_catalog.int4 AS period_number, k.p '
         '                 FROM c, bounds, pg_catalog.generate_series(c.cohort_start, bounds.last, '

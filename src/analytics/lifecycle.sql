@@ -132,16 +132,22 @@ BEGIN
         caller_zone := pg_catalog.current_setting('TimeZone');
         PERFORM pg_catalog.set_config('TimeZone', time_zone, true);
     END IF;
+    -- the matrix is unpacked by unnest, which the planner expects to give a
+    -- few rows (two series would be taken for a thousand each, an estimate
+    -- that made even a small table's query pay for JIT compilation)
     RETURN QUERY EXECUTE pg_catalog.format(
         'WITH e AS (SELECT %1$I AS u, %2$I AS t, %3$s AS b FROM %4$s WHERE %1$I IS NOT NULL AND %5$s), '
         '     g AS (SELECT %9$s AS b, @extschema@.stickiness_matrix(e.u, e.t, %8$L) AS m, '
         '                  pg_catalog.min(e.t) AS lo, pg_catalog.max(e.t) AS hi FROM e %10$s), '
         '     bounds AS (SELECT COALESCE(%6$L::pg_catalog.timestamptz, pg_catalog.min(g.lo)) AS lo, '
         '                       COALESCE(%7$L::pg_catalog.timestamptz, pg_catalog.max(g.hi)) AS hi FROM g), '
-        '     s AS (SELECT g.b, DATE ''2000-01-01'' OPERATOR(pg_catalog.+) g.m[i][1]::integer AS p, '
-        '                  k AS d, g.m[i][k OPERATOR(pg_catalog.+) 1] AS n '
-        '             FROM g, pg_catalog.generate_subscripts(g.m, 1) AS i, '
-        '                  pg_catalog.generate_series(1, pg_catalog.array_length(g.m, 2) OPERATOR(pg_catalog.-) 1) AS k) '
+        '     x AS (SELECT g.b, g.m, u.v AS n, ((u.o OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) '
+        '                  pg_catalog.array_length(g.m, 2))::pg_catalog.int4 OPERATOR(pg_catalog.+) 1 AS i, '
+        '                  ((u.o OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog.%%) '
+        '                  pg_catalog.array_length(g.m, 2))::pg_catalog.int4 AS d '
+        '             FROM g, pg_catalog.unnest(g.m) WITH ORDINALITY AS u(v, o)), '
+        '     s AS (SELECT x.b, DATE ''2000-01-01'' OPERATOR(pg_catalog.+) x.m[x.i][1]::integer AS p, x.d, x.n '
+        '             FROM x WHERE x.d OPERATOR(pg_catalog.>=) 1) '
         'SELECT s.b, s.p, s.d, s.n, '
         '       s.n::pg_catalog.float8 OPERATOR(pg_catalog./) '
         '           pg_catalog.sum(s.n) OVER (PARTITION BY s.b, s.p)::pg_catalog.float8, '
