@@ -18,6 +18,7 @@
 
 #include "huge_pages.h"
 #include "id_hash.h"
+#include "periods.h"
 #include "user_activity.h"
 
 #define SH_PREFIX		users
@@ -495,6 +496,25 @@ ReadUser(StringInfo buf, UserEntry *e)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("retention aggregate state has a bitmap of %d bits", e->nbits)));
+
+	/*
+	 * Period numbers within the range every kind of period stays in
+	 * (periods.h): the finals size their matrices by the span of the
+	 * periods they see, and a number no timestamp gives is a forged state,
+	 * not a table too large to build.
+	 */
+	if (e->first_start != NO_START &&
+		(e->first_start < PERIOD_NUMBER_MIN || e->first_start > PERIOD_NUMBER_MAX))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("retention aggregate state has first start period %d, out of range",
+						e->first_start)));
+	if (e->nbits > 0 &&
+		(e->base < PERIOD_NUMBER_MIN || (int64) e->base + e->nbits - 1 > PERIOD_NUMBER_MAX))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("retention aggregate state has active periods from %d, out of range",
+						e->base)));
 	nwords = SerialWords(e->nbits);
 	if (e->nbits <= 64)
 	{

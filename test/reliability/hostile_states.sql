@@ -4,7 +4,7 @@
 -- The fuzzer (fuzz_states.sh) covers the class, binary input included;
 -- these pin the known cases.
 BEGIN;
-SELECT plan(31);
+SELECT plan(33);
 
 CREATE ROLE hostile_states_role;
 GRANT USAGE ON SCHEMA retention TO hostile_states_role;
@@ -176,6 +176,22 @@ SELECT throws_ok(format('SELECT retention.retention_rate_final(%L::retention.agg
                                    FROM one_user) s)),
                  '22P03', 'retention aggregate state has bits set past a bitmap of 10 bits',
                  'retention state: bits past the bitmap are refused');
+-- period numbers no timestamp gives: the cohort finals sized a matrix by
+-- their span and reported it as too large (54000), not as forged
+SELECT throws_ok(format('SELECT retention.cohort_matrix_final(%L::retention.agg_state)',
+                        (SELECT encode(overlay(b PLACING '\x01000080'::bytea
+                                               FROM position('\x3e2200003e220000'::bytea IN b)), 'base64')
+                           FROM (SELECT decode(pg_temp.retention_state(user_id, ts, 1, 'day')::text, 'base64') AS b
+                                   FROM one_user) s)),
+                 '22P03', 'retention aggregate state has first start period -2147483647, out of range',
+                 'retention state: a first start period out of range is refused');
+SELECT throws_ok(format('SELECT retention.lifecycle_final(%L::retention.agg_state)',
+                        (SELECT encode(overlay(b PLACING '\x00000080'::bytea
+                                               FROM position('\x3e2200003e220000'::bytea IN b) + 4), 'base64')
+                           FROM (SELECT decode(pg_temp.retention_state(user_id, ts, 1, 'day')::text, 'base64') AS b
+                                   FROM one_user) s)),
+                 '22P03', 'retention aggregate state has active periods from -2147483648, out of range',
+                 'retention state: active periods out of range are refused');
 
 SELECT * FROM finish();
 ROLLBACK;
