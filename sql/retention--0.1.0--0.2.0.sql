@@ -1363,6 +1363,27 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.matrix_period_start(bigint, text) IS
 'the local start of the period that the first column of a cohort or lifecycle matrix names: days since 2000-01-01, or hours since 2000-01-01 00:00 for hour periods';
+-- cohort_rows unpacks the matrix with unnest (a few rows to the planner,
+-- where two series of a thousand each made its callers JIT-compile)
+CREATE OR REPLACE FUNCTION @extschema@.cohort_rows(matrix bigint[])
+RETURNS TABLE (cohort_start date, cohort_size bigint, period_number integer, retained bigint, rate float8)
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE ROWS 100
+AS $$
+    SELECT DATE '2000-01-01' OPERATOR(pg_catalog.+) matrix[x.i][1]::integer,
+           matrix[x.i][2],
+           x.k,
+           x.v,
+           x.v::float8 OPERATOR(pg_catalog./) matrix[x.i][2]::float8
+      FROM (SELECT ((u.o OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./)
+                    pg_catalog.array_length(matrix, 2))::integer OPERATOR(pg_catalog.+) 1 AS i,
+                   ((u.o OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog.%)
+                    pg_catalog.array_length(matrix, 2))::integer OPERATOR(pg_catalog.-) 2 AS k,
+                   u.v
+              FROM pg_catalog.unnest(matrix) WITH ORDINALITY AS u(v, o)) AS x
+     WHERE x.k OPERATOR(pg_catalog.>=) 0 AND x.v IS NOT NULL
+     ORDER BY 1, 3
+$$;
+
 DROP FUNCTION @extschema@.cohort_table(regclass, text, boolean, boolean, name, name, name, text, text);
 DROP FUNCTION @extschema@.lifecycle(regclass, text, name, name);
 DROP FUNCTION @extschema@.stickiness(regclass, text, name, name);
@@ -2067,15 +2088,17 @@ BEGIN
         RAISE EXCEPTION 'campaign "%" does not exist or has no pipeline', campaign USING ERRCODE = '42704';
     END IF;
     as_of := coalesce(p.as_of, now());
+    -- one join, not a subquery per customer: without an index on the
+    -- events' user column that read the whole table once per customer
     RETURN QUERY EXECUTE format($query$
-        SELECT i.user_id, i.arm, i.churn_prob, o.n > 0, coalesce(o.revenue, 0)
+        SELECT i.user_id, i.arm, i.churn_prob, pg_catalog.count(e.%2$I) > 0,
+               coalesce(pg_catalog.sum(e.%3$I)::pg_catalog.numeric, 0)
           FROM @extschema@.interventions i
-               CROSS JOIN LATERAL (
-                   SELECT pg_catalog.count(*) AS n, pg_catalog.sum(e.%3$I)::pg_catalog.numeric AS revenue
-                     FROM %1$s e
-                    WHERE e.%2$I = i.user_id AND e.%4$I = $2
-                      AND e.%5$I > i.assigned_at AND e.%5$I <= i.assigned_at + $3) o
+               LEFT JOIN %1$s e
+                      ON e.%2$I = i.user_id AND e.%4$I = $2
+                     AND e.%5$I > i.assigned_at AND e.%5$I <= i.assigned_at + $3
          WHERE i.campaign = $1 AND i.assigned_at + $3 <= $4
+         GROUP BY i.campaign, i.user_id, i.arm, i.churn_prob
     $query$, p.events, p.user_column, p.amount_column, p.event_column, p.time_column)
     USING campaign, p.purchase_event, horizon, as_of;
 END
@@ -3441,12 +3464,14 @@ BEGIN
             -- glmnet's path: from the smallest penalty that zeroes every
             -- coefficient, max_j |x_j'(y - mean y)| / rho (rho at least
             -- 0.001, as glmnet for ridge), down to lambda_min_ratio of it
+            -- (unnest: the planner expects a few elements per array, where
+            -- generate_subscripts' thousand made the query JIT-compile)
             SELECT pg_catalog.max(pg_catalog.abs(t.g)) OPERATOR(pg_catalog./) GREATEST(rho, 0.001)
               INTO lam_max
-              FROM (SELECT j, pg_catalog.sum(r.x[j] OPERATOR(pg_catalog.*)
+              FROM (SELECT u.j, pg_catalog.sum(u.v OPERATOR(pg_catalog.*)
                               (r.y::integer OPERATOR(pg_catalog.-) (n_pos::pg_catalog.float8 OPERATOR(pg_catalog./) n_rows))) AS g
-                      FROM pg_temp.logreg_cv_rows AS r, pg_catalog.generate_subscripts(r.x, 1) AS j
-                     GROUP BY j) AS t;
+                      FROM pg_temp.logreg_cv_rows AS r, pg_catalog.unnest(r.x) WITH ORDINALITY AS u(v, j)
+                     GROUP BY u.j) AS t;
         END IF;
         FOR lam IN
             SELECT l FROM pg_catalog.unnest(COALESCE(lambdas,

@@ -35,16 +35,20 @@ COMMENT ON AGGREGATE @extschema@.cohort_matrix(bigint, timestamptz, text, text, 
 
 CREATE FUNCTION @extschema@.cohort_rows(matrix bigint[])
 RETURNS TABLE (cohort_start date, cohort_size bigint, period_number integer, retained bigint, rate float8)
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE ROWS 100
 AS $$
-    SELECT DATE '2000-01-01' + matrix[i][1]::integer,
-           matrix[i][2],
-           k,
-           matrix[i][k + 3],
-           matrix[i][k + 3]::float8 / matrix[i][2]::float8
-      FROM pg_catalog.generate_subscripts(matrix, 1) AS i,
-           pg_catalog.generate_series(0, pg_catalog.array_length(matrix, 2) - 3) AS k
-     WHERE matrix[i][k + 3] IS NOT NULL
+    SELECT DATE '2000-01-01' OPERATOR(pg_catalog.+) matrix[x.i][1]::integer,
+           matrix[x.i][2],
+           x.k,
+           x.v,
+           x.v::float8 OPERATOR(pg_catalog./) matrix[x.i][2]::float8
+      FROM (SELECT ((u.o OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./)
+                    pg_catalog.array_length(matrix, 2))::integer OPERATOR(pg_catalog.+) 1 AS i,
+                   ((u.o OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog.%)
+                    pg_catalog.array_length(matrix, 2))::integer OPERATOR(pg_catalog.-) 2 AS k,
+                   u.v
+              FROM pg_catalog.unnest(matrix) WITH ORDINALITY AS u(v, o)) AS x
+     WHERE x.k OPERATOR(pg_catalog.>=) 0 AND x.v IS NOT NULL
      ORDER BY 1, 3
 $$;
 

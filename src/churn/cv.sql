@@ -122,12 +122,14 @@ BEGIN
             -- glmnet's path: from the smallest penalty that zeroes every
             -- coefficient, max_j |x_j'(y - mean y)| / rho (rho at least
             -- 0.001, as glmnet for ridge), down to lambda_min_ratio of it
+            -- (unnest: the planner expects a few elements per array, where
+            -- generate_subscripts' thousand made the query JIT-compile)
             SELECT pg_catalog.max(pg_catalog.abs(t.g)) OPERATOR(pg_catalog./) GREATEST(rho, 0.001)
               INTO lam_max
-              FROM (SELECT j, pg_catalog.sum(r.x[j] OPERATOR(pg_catalog.*)
+              FROM (SELECT u.j, pg_catalog.sum(u.v OPERATOR(pg_catalog.*)
                               (r.y::integer OPERATOR(pg_catalog.-) (n_pos::pg_catalog.float8 OPERATOR(pg_catalog./) n_rows))) AS g
-                      FROM pg_temp.logreg_cv_rows AS r, pg_catalog.generate_subscripts(r.x, 1) AS j
-                     GROUP BY j) AS t;
+                      FROM pg_temp.logreg_cv_rows AS r, pg_catalog.unnest(r.x) WITH ORDINALITY AS u(v, j)
+                     GROUP BY u.j) AS t;
         END IF;
         FOR lam IN
             SELECT l FROM pg_catalog.unnest(COALESCE(lambdas,

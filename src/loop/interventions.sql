@@ -132,15 +132,17 @@ BEGIN
         RAISE EXCEPTION 'campaign "%" does not exist or has no pipeline', campaign USING ERRCODE = '42704';
     END IF;
     as_of := coalesce(p.as_of, now());
+    -- one join, not a subquery per customer: without an index on the
+    -- events' user column that read the whole table once per customer
     RETURN QUERY EXECUTE format($query$
-        SELECT i.user_id, i.arm, i.churn_prob, o.n > 0, coalesce(o.revenue, 0)
+        SELECT i.user_id, i.arm, i.churn_prob, pg_catalog.count(e.%2$I) > 0,
+               coalesce(pg_catalog.sum(e.%3$I)::pg_catalog.numeric, 0)
           FROM @extschema@.interventions i
-               CROSS JOIN LATERAL (
-                   SELECT pg_catalog.count(*) AS n, pg_catalog.sum(e.%3$I)::pg_catalog.numeric AS revenue
-                     FROM %1$s e
-                    WHERE e.%2$I = i.user_id AND e.%4$I = $2
-                      AND e.%5$I > i.assigned_at AND e.%5$I <= i.assigned_at + $3) o
+               LEFT JOIN %1$s e
+                      ON e.%2$I = i.user_id AND e.%4$I = $2
+                     AND e.%5$I > i.assigned_at AND e.%5$I <= i.assigned_at + $3
          WHERE i.campaign = $1 AND i.assigned_at + $3 <= $4
+         GROUP BY i.campaign, i.user_id, i.arm, i.churn_prob
     $query$, p.events, p.user_column, p.amount_column, p.event_column, p.time_column)
     USING campaign, p.purchase_event, horizon, as_of;
 END

@@ -1,16 +1,18 @@
 # shellcheck shell=bash
 #
-# test/analytics/plans.sh: the analytics wrappers plan what they read.
+# test/analytics/plans.sh: the wrappers plan what they read.
 # Sourced by scripts/test once the cluster runs; counts its checks in
 # plans_passed and plans_failed.
 #
-# Each wrapper builds and runs a query of its own.  Called on a table of
-# 5,000 events, none of those queries may be estimated to cost as much as
+# Each wrapper builds and runs a query of its own: the analytics wrappers,
+# cohort_rows and logreg_cv's path.  Called on a table of 5,000 events,
+# none of those queries may be estimated to cost as much as
 # jit_above_cost (100000, PostgreSQL's default): a wrapper whose estimate is
 # off by orders of magnitude (two series taken for a thousand rows each,
 # multiplied) made PostgreSQL compile every small query with LLVM, 0.4 s of
 # JIT for a table read in a few milliseconds.  The plans are read from
-# auto_explain, sent to the client as notices.
+# auto_explain, sent to the client as notices (so a function that sets
+# client_min_messages, as the report's sections do, is not seen here).
 
 plans_passed=0
 plans_failed=0
@@ -72,5 +74,7 @@ retention_plans() {
 		SELECT * FROM retention.funnel('events', '{view,cart,purchase}', '1 day')
 		SELECT * FROM retention.funnel_dropoffs('events', '{view,cart,purchase}', '1 day', 2)
 		SELECT * FROM retention.paths('events', 'view')
+		SELECT * FROM retention.cohort_rows((SELECT retention.cohort_matrix(user_id, ts, 'week', 'classic', true, true) FROM events))
+		SELECT * FROM retention.logreg_cv('SELECT user_id, event_type = ''purchase'' AS y, amount::float8 AS a, item_id::float8 AS b FROM events', 'y', '{a,b}', 'user_id', '{"folds": 2, "n_lambda": 2}')
 	CALLS
 }
