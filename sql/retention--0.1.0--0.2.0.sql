@@ -1364,23 +1364,22 @@ $$;
 COMMENT ON FUNCTION @extschema@.matrix_period_start(bigint, text) IS
 'the local start of the period that the first column of a cohort or lifecycle matrix names: days since 2000-01-01, or hours since 2000-01-01 00:00 for hour periods';
 -- cohort_rows unpacks the matrix with unnest (a few rows to the planner,
--- where two series of a thousand each made its callers JIT-compile)
+-- where two series of a thousand each made its callers JIT-compile), and
+-- takes each cohort's start and size from that stream, not by subscripting
 CREATE OR REPLACE FUNCTION @extschema@.cohort_rows(matrix bigint[])
 RETURNS TABLE (cohort_start date, cohort_size bigint, period_number integer, retained bigint, rate float8)
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE ROWS 100
 AS $$
-    SELECT DATE '2000-01-01' OPERATOR(pg_catalog.+) matrix[x.i][1]::integer,
-           matrix[x.i][2],
-           x.k,
-           x.v,
-           x.v::float8 OPERATOR(pg_catalog./) matrix[x.i][2]::float8
-      FROM (SELECT ((u.o OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./)
-                    pg_catalog.array_length(matrix, 2))::integer OPERATOR(pg_catalog.+) 1 AS i,
-                   ((u.o OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog.%)
-                    pg_catalog.array_length(matrix, 2))::integer OPERATOR(pg_catalog.-) 2 AS k,
-                   u.v
-              FROM pg_catalog.unnest(matrix) WITH ORDINALITY AS u(v, o)) AS x
-     WHERE x.k OPERATOR(pg_catalog.>=) 0 AND x.v IS NOT NULL
+    SELECT DATE '2000-01-01' OPERATOR(pg_catalog.+) y.start::integer, y.size, y.k, y.v,
+           y.v::float8 OPERATOR(pg_catalog./) y.size::float8
+      FROM (SELECT x.v, ((x.o OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog.%) x.w)::integer OPERATOR(pg_catalog.-) 2 AS k,
+                   pg_catalog.first_value(x.v) OVER w AS start, pg_catalog.nth_value(x.v, 2) OVER w AS size
+              FROM (SELECT u.v, u.o, n.w
+                      FROM (SELECT pg_catalog.array_length(matrix, 2) AS w OFFSET 0) AS n,
+                           pg_catalog.unnest(matrix) WITH ORDINALITY AS u(v, o)) AS x
+            WINDOW w AS (PARTITION BY (x.o OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) x.w ORDER BY x.o
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) AS y
+     WHERE y.k OPERATOR(pg_catalog.>=) 0 AND y.v IS NOT NULL
      ORDER BY 1, 3
 $$;
 
@@ -1443,7 +1442,10 @@ BEGIN
     -- there is nothing to group by.  The matrix is unpacked by unnest, which
     -- the planner expects to give a few rows, not by two series it would
     -- take for a thousand each: that estimate cost more than the scan and
-    -- made even a small table's query pay for JIT compilation.
+    -- made even a small table's query pay for JIT compilation.  A cohort's
+    -- start and size come from its row in that stream (subscripting the
+    -- matrix per cell walks its null bitmap each time), and its periods are
+    -- generated once per cohort, not once per cell.
     RETURN QUERY EXECUTE pg_catalog.format(
         'WITH e AS (SELECT %1$I AS u, %2$I AS t, %3$s AS s, %4$s AS r, %5$s AS b '
         '             FROM %6$s WHERE %1$I IS NOT NULL AND %7$s), '
@@ -1453,17 +1455,21 @@ BEGIN
         '     bounds AS (SELECT COALESCE(%8$L::pg_catalog.timestamptz, pg_catalog.min(g.lo)) AS lo, '
         '                       COALESCE(%9$L::pg_catalog.timestamptz, pg_catalog.max(g.hi)) AS hi, '
         '                       @extschema@.period_start_time(pg_catalog.max(g.hi), %10$L) AS last FROM g), '
-        '     x AS (SELECT g.b, g.m, u.v, ((u.o OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) '
-        '                  pg_catalog.array_length(g.m, 2))::pg_catalog.int4 OPERATOR(pg_catalog.+) 1 AS i, '
-        '                  ((u.o OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog.%%) '
-        '                  pg_catalog.array_length(g.m, 2))::pg_catalog.int4 OPERATOR(pg_catalog.-) 2 AS k '
-        '             FROM g, pg_catalog.unnest(g.m) WITH ORDINALITY AS u(v, o)), '
-        '     c AS (SELECT x.b, @extschema@.matrix_period_start(x.m[x.i][1], %10$L) AS cohort_start, '
-        '                  x.m[x.i][2] AS cohort_size, x.k AS period_number, x.v AS retained '
-        '             FROM x WHERE x.k OPERATOR(pg_catalog.>=) 0 AND x.v IS NOT NULL), '
-        '     cells AS (SELECT DISTINCT c.b, c.cohort_start, c.cohort_size, '
+        '     x AS MATERIALIZED (SELECT g.b, u.v, u.o, n.w FROM g, '
+        '                  LATERAL (SELECT pg_catalog.array_length(g.m, 2) AS w OFFSET 0) AS n, '
+        '                  pg_catalog.unnest(g.m) WITH ORDINALITY AS u(v, o)), '
+        '     y AS (SELECT x.b, x.v, ((x.o OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog.%%) x.w)::pg_catalog.int4 '
+        '                  OPERATOR(pg_catalog.-) 2 AS k, '
+        '                  pg_catalog.first_value(x.v) OVER w AS start, pg_catalog.nth_value(x.v, 2) OVER w AS size '
+        '             FROM x WINDOW w AS (PARTITION BY x.b, (x.o OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) x.w '
+        '                                 ORDER BY x.o ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)), '
+        '     c AS (SELECT y.b, @extschema@.matrix_period_start(y.start, %10$L) AS cohort_start, '
+        '                  y.size AS cohort_size, y.k AS period_number, y.v AS retained '
+        '             FROM y WHERE y.k OPERATOR(pg_catalog.>=) 0 AND y.v IS NOT NULL), '
+        '     cells AS (SELECT co.b, co.cohort_start, co.cohort_size, '
         '                      (k.n OPERATOR(pg_catalog.-) 1)::pg_catalog.int4 AS period_number, k.p '
-        '                 FROM c, bounds, pg_catalog.generate_series(c.cohort_start, bounds.last, '
+        '                 FROM (SELECT DISTINCT c.b, c.cohort_start, c.cohort_size FROM c) AS co, bounds, '
+        '                      pg_catalog.generate_series(co.cohort_start, bounds.last, '
         '                          (CASE pg_catalog.lower(%10$L) WHEN ''quarter'' THEN ''3 months'' '
         '                           ELSE ''1 '' OPERATOR(pg_catalog.||) %10$L END)::pg_catalog.interval) '
         '                          WITH ORDINALITY AS k(p, n)) '
@@ -6200,11 +6206,14 @@ BEGIN
     -- (c, d) the churn model on its holdout: the version that scored the
     -- customers, else the latest version with holdout predictions
     ----------------------------------------------------------------------
-    SELECT pg_catalog.max(cs.churn_model_version) INTO v_version
-      FROM @extschema@.customer_scores AS cs
-     WHERE cs.pipeline = report_churn_quality_html.pipeline
-       AND EXISTS (SELECT 1 FROM @extschema@.churn_holdout AS h
-                    WHERE h.pipeline = cs.pipeline AND h.model_version = cs.churn_model_version);
+    -- the few versions first, then the holdout: a semi join per customer
+    -- scanned the holdout for each when the statistics said it was small
+    SELECT pg_catalog.max(v.churn_model_version) INTO v_version
+      FROM (SELECT DISTINCT cs.churn_model_version FROM @extschema@.customer_scores AS cs
+             WHERE cs.pipeline = report_churn_quality_html.pipeline) AS v
+     WHERE EXISTS (SELECT 1 FROM @extschema@.churn_holdout AS h
+                    WHERE h.pipeline = report_churn_quality_html.pipeline
+                      AND h.model_version = v.churn_model_version);
     IF v_version IS NULL THEN
         SELECT pg_catalog.max(h.model_version) INTO v_version
           FROM @extschema@.churn_holdout AS h WHERE h.pipeline = report_churn_quality_html.pipeline;

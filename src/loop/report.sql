@@ -539,11 +539,14 @@ BEGIN
     -- (c, d) the churn model on its holdout: the version that scored the
     -- customers, else the latest version with holdout predictions
     ----------------------------------------------------------------------
-    SELECT pg_catalog.max(cs.churn_model_version) INTO v_version
-      FROM @extschema@.customer_scores AS cs
-     WHERE cs.pipeline = report_churn_quality_html.pipeline
-       AND EXISTS (SELECT 1 FROM @extschema@.churn_holdout AS h
-                    WHERE h.pipeline = cs.pipeline AND h.model_version = cs.churn_model_version);
+    -- the few versions first, then the holdout: a semi join per customer
+    -- scanned the holdout for each when the statistics said it was small
+    SELECT pg_catalog.max(v.churn_model_version) INTO v_version
+      FROM (SELECT DISTINCT cs.churn_model_version FROM @extschema@.customer_scores AS cs
+             WHERE cs.pipeline = report_churn_quality_html.pipeline) AS v
+     WHERE EXISTS (SELECT 1 FROM @extschema@.churn_holdout AS h
+                    WHERE h.pipeline = report_churn_quality_html.pipeline
+                      AND h.model_version = v.churn_model_version);
     IF v_version IS NULL THEN
         SELECT pg_catalog.max(h.model_version) INTO v_version
           FROM @extschema@.churn_holdout AS h WHERE h.pipeline = report_churn_quality_html.pipeline;
