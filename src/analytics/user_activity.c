@@ -491,8 +491,7 @@ ReadUser(StringInfo buf, UserEntry *e)
 	memcpy(&e->base, p + 12, sizeof(int32));
 	memcpy(&e->nbits, p + 16, sizeof(int32));
 	buf->cursor += USER_HEAD_BYTES;
-	if (e->nbits < 0 || e->nbits > MAX_USER_SPAN ||
-		(e->nbits > 0 && (int64) e->base + e->nbits - 1 > PG_INT32_MAX))
+	if (e->nbits < 0 || e->nbits > MAX_USER_SPAN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("retention aggregate state has a bitmap of %d bits", e->nbits)));

@@ -18,7 +18,4 @@ extern void PreferHugePages(void *p, Size size);
 /* MemoryContextAllocHuge, the result marked as PreferHugePages does */
 extern void *AllocHugePages(MemoryContext cxt, Size size);
 
-/* repalloc_huge, the result marked as PreferHugePages does */
-extern void *ReallocHugePages(void *p, Size size);
-
 #endif							/* RETENTION_HUGE_PAGES_H */

@@ -142,7 +142,7 @@ BEGIN
                       ON e.%2$I = i.user_id AND e.%4$I = $2
                      AND e.%5$I > i.assigned_at AND e.%5$I <= i.assigned_at + $3
          WHERE i.campaign = $1 AND i.assigned_at + $3 <= $4
-         GROUP BY i.campaign, i.user_id, i.arm, i.churn_prob
+         GROUP BY i.campaign, i.user_id
     $query$, p.events, p.user_column, p.amount_column, p.event_column, p.time_column)
     USING campaign, p.purchase_event, horizon, as_of;
 END
