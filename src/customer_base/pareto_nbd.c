@@ -90,19 +90,28 @@ typedef struct Panel
 } Panel;
 
 /*
- * Adds w times F(tau) dtau/dy (scaled by exp(-log_f0)) to the integrals at
+ * Adds w times F(tau)/F(t_x) dtau/dy to the integrals at
  * y = log((c+tau)/(c+t_x)), c = min(alpha, beta); returns that integrand.
+ *
+ * F(tau)/F(t_x) is taken from the logs of (alpha+tau)/(alpha+t_x) and
+ * (beta+tau)/(beta+t_x), which are small, rather than as the difference of
+ * log F(tau) and log F(t_x): with r + x in the tens of thousands (as a fit
+ * drifting towards no dropout reaches) those are near 10^6 and their
+ * difference keeps only ten digits, a noise the adaptive rule would chase
+ * down to its panel limit for every customer.
  */
 static double
-AddNode(const PnbdParams *p, double x, double t_x, double log_f0, double y, double w,
+AddNode(const PnbdParams *p, double x, double t_x, double y, double w,
 		DeathIntegrals *out)
 {
 	double		c = Min(p->alpha, p->beta);
-	double		tau = t_x + (c + t_x) * expm1(y);
-	double		log_c = log(c + t_x) + y;	/* log(c + tau) without a log */
-	double		log_a = p->alpha <= p->beta ? log_c : log(p->alpha + tau);
-	double		log_b = p->alpha <= p->beta ? log(p->beta + tau) : log_c;
-	double		f = exp(-(p->r + x) * log_a - (p->s + 1.0) * log_b - log_f0) * (c + tau);
+	double		step = (c + t_x) * expm1(y);	/* tau - t_x */
+	double		tau = t_x + step;
+	double		rise_a = p->alpha <= p->beta ? y : log1p(step / (p->alpha + t_x));
+	double		rise_b = p->alpha <= p->beta ? log1p(step / (p->beta + t_x)) : y;
+	double		log_a = log(p->alpha + t_x) + rise_a;
+	double		log_b = log(p->beta + t_x) + rise_b;
+	double		f = exp(-(p->r + x) * rise_a - (p->s + 1.0) * rise_b) * (c + tau);
 
 	out->j += w * f;
 	out->j_log_alpha += w * f * log_a;
@@ -114,7 +123,7 @@ AddNode(const PnbdParams *p, double x, double t_x, double log_f0, double y, doub
 
 /* Kronrod estimates over one panel; returns |Kronrod - Gauss| of j */
 static double
-KronrodPanel(const PnbdParams *p, double x, double t_x, double log_f0, double lo, double hi,
+KronrodPanel(const PnbdParams *p, double x, double t_x, double lo, double hi,
 			 DeathIntegrals *out)
 {
 	double		center = 0.5 * (lo + hi);
@@ -125,10 +134,10 @@ KronrodPanel(const PnbdParams *p, double x, double t_x, double log_f0, double lo
 	for (int k = 0; k < 8; k++)
 	{
 		double		w = half * kronrod_weights[k];
-		double		f = AddNode(p, x, t_x, log_f0, center - half * kronrod_nodes[k], w, out);
+		double		f = AddNode(p, x, t_x, center - half * kronrod_nodes[k], w, out);
 
 		if (k < 7)
-			f += AddNode(p, x, t_x, log_f0, center + half * kronrod_nodes[k], w, out);
+			f += AddNode(p, x, t_x, center + half * kronrod_nodes[k], w, out);
 		/* Gauss nodes are the odd-numbered ones, the centre (k = 7) included */
 		if (k % 2 == 1)
 			gauss += half * gauss_weights[k / 2] * f;
@@ -145,8 +154,7 @@ KronrodPanel(const PnbdParams *p, double x, double t_x, double log_f0, double lo
  * estimate is below the tolerance relative to everything found so far.
  */
 static void
-DeathIntegral(const PnbdParams *p, double x, double t_x, double t, double log_f0,
-			  DeathIntegrals *total)
+DeathIntegral(const PnbdParams *p, double x, double t_x, double t, DeathIntegrals *total)
 {
 	Panel		stack[64];
 	int			depth = 0;
@@ -162,7 +170,7 @@ DeathIntegral(const PnbdParams *p, double x, double t_x, double t, double log_f0
 	{
 		Panel		panel = stack[--depth];
 		DeathIntegrals part;
-		double		error = KronrodPanel(p, x, t_x, log_f0, panel.lo, panel.hi, &part);
+		double		error = KronrodPanel(p, x, t_x, panel.lo, panel.hi, &part);
 
 		panels++;
 		if (error <= QUADRATURE_TOLERANCE * (total->j + part.j) ||
@@ -185,25 +193,28 @@ DeathIntegral(const PnbdParams *p, double x, double t_x, double t, double log_f0
 /*
  * The log of the bracket of L, split into its "alive" and "died in
  * (t_x, T]" parts, with the gradient of log L's bracket when asked for.
- * Returns log(alive + died); *p_alive is alive's share.
+ * Returns log(alive + died); *p_alive is alive's share.  Both parts are
+ * taken relative to F(t_x), for the reason given at AddNode, so the shares
+ * are exact even where the logs themselves are huge.
  */
 static double
 LogBracket(const PnbdParams *p, double x, double t_x, double t, double *p_alive,
 		   double *gradient)
 {
-	double		log_alive = -(p->r + x) * log(p->alpha + t) - p->s * log(p->beta + t);
 	double		log_f0 = -(p->r + x) * log(p->alpha + t_x) - (p->s + 1.0) * log(p->beta + t_x);
+	double		alive = -(p->r + x) * log1p((t - t_x) / (p->alpha + t_x))
+		- p->s * log1p((t - t_x) / (p->beta + t_x)) + log(p->beta + t_x);
 	DeathIntegrals d;
-	double		log_died;
+	double		died;
 	double		lse;
 	double		share_alive;
 	double		share_died;
 
-	DeathIntegral(p, x, t_x, t, log_f0, &d);
-	log_died = d.j > 0.0 ? log(p->s) + log_f0 + log(d.j) : -INFINITY;
-	lse = LogAddExp(log_alive, log_died);
-	share_alive = exp(log_alive - lse);
-	share_died = d.j > 0.0 ? exp(log_died - lse) : 0.0;
+	DeathIntegral(p, x, t_x, t, &d);
+	died = d.j > 0.0 ? log(p->s) + log(d.j) : -INFINITY;
+	lse = LogAddExp(alive, died);
+	share_alive = exp(alive - lse);
+	share_died = d.j > 0.0 ? exp(died - lse) : 0.0;
 	if (p_alive)
 		*p_alive = share_alive;
 	if (gradient)
@@ -220,7 +231,7 @@ LogBracket(const PnbdParams *p, double x, double t_x, double t, double *p_alive,
 			gradient[3] -= share_died * (p->s + 1.0) * d.j_inv_beta / d.j;
 		}
 	}
-	return lse;
+	return log_f0 + lse;
 }
 
 typedef struct PnbdData
