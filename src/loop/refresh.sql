@@ -89,33 +89,48 @@ DECLARE
     auc_alive float8;
     auc_expected float8;
     n bigint;
+    failure text;
 BEGIN
     IF fit IS NULL OR fit_at_cutoff IS NULL THEN
         problem := 'too few customers to fit';
     ELSE
-        problem := concat_ws('; ',
-                             'as of as_of: ' || @extschema@.customer_base_fit_problem(fit),
-                             'as of the backtest cutoff: ' || @extschema@.customer_base_fit_problem(fit_at_cutoff));
-        -- rank the customers of the cutoff: the likelier to have left (1 - P(alive))
-        -- or the fewer purchases expected, the likelier to churn
-        SELECT @extschema@.roc_auc(1 - @extschema@.customer_base_p_alive(fit_at_cutoff, m.frequency, m.recency, m.t),
-                                   b.churned),
-               @extschema@.roc_auc(-@extschema@.customer_base_expected_purchases(fit_at_cutoff, horizon, m.frequency,
-                                                                                 m.recency, m.t), b.churned),
-               count(*)
-          INTO auc_alive, auc_expected, n
-          FROM pg_temp.retention_rfm_cutoff AS m
-          JOIN pg_temp.retention_backtest AS b ON b.user_id = m.user_id;
+        problem := NULLIF(concat_ws('; ',
+                                    'as of as_of: ' || @extschema@.customer_base_fit_problem(fit),
+                                    'as of the backtest cutoff: ' || @extschema@.customer_base_fit_problem(fit_at_cutoff)),
+                          '');
+    END IF;
+    -- Rank the customers of the cutoff: the likelier to have left
+    -- (1 - P(alive)) or the fewer purchases expected, the likelier to churn.
+    -- A fit the data do not identify is not used: its P(alive) is ranked
+    -- only to show what it would have scored, and its expected purchases
+    -- not at all (drifting towards a degenerate optimum, a and b of BG/NBD
+    -- in the millions, they take a series of a million terms per customer;
+    -- the FILTER keeps them from being computed).  A model that cannot
+    -- score someone (a horizon its series cannot reach) is not usable.
+    IF fit IS NOT NULL AND fit_at_cutoff IS NOT NULL THEN
+        BEGIN
+            SELECT @extschema@.roc_auc(1 - @extschema@.customer_base_p_alive(fit_at_cutoff, m.frequency, m.recency, m.t),
+                                       b.churned),
+                   @extschema@.roc_auc(-@extschema@.customer_base_expected_purchases(fit_at_cutoff, horizon, m.frequency,
+                                                                                     m.recency, m.t), b.churned)
+                       FILTER (WHERE problem IS NULL),
+                   count(*)
+              INTO auc_alive, auc_expected, n
+              FROM pg_temp.retention_rfm_cutoff AS m
+              JOIN pg_temp.retention_backtest AS b ON b.user_id = m.user_id;
+        EXCEPTION WHEN data_exception THEN
+            GET STACKED DIAGNOSTICS failure = MESSAGE_TEXT;
+        END;
     END IF;
     RETURN jsonb_build_object('model', kind, 'fit', fit, 'fit_at_cutoff', fit_at_cutoff,
-                              'problem', NULLIF(problem, ''), 'n', n,
+                              'problem', problem, 'failure', failure, 'n', n,
                               'p_alive_auc', round(auc_alive::numeric, 4),
                               'expected_purchases_auc', round(auc_expected::numeric, 4));
 END
 $$;
 
 COMMENT ON FUNCTION @extschema@.refresh_candidate(text, jsonb, jsonb, float8) IS
-'refresh()''s assessment of a customer-base candidate: why its fits are not identified (if so), and the backtest AUCs of 1 - P(alive) and of expected purchases at the cutoff, over refresh()''s working tables';
+'refresh()''s assessment of a customer-base candidate: why its fits are not identified (if so), the error of a customer it cannot score (if any), and the backtest AUCs of 1 - P(alive) and (for an identified fit) of expected purchases at the cutoff, over refresh()''s working tables';
 
 CREATE FUNCTION @extschema@.refresh_withheld(candidates jsonb, auc_key text, min_auc float8)
 RETURNS jsonb
@@ -129,6 +144,9 @@ AS $$
                      THEN 'not identified (' OPERATOR(pg_catalog.||) (c OPERATOR(pg_catalog.->>) 'problem')
                           OPERATOR(pg_catalog.||) ')'
                           OPERATOR(pg_catalog.||) COALESCE(', backtest AUC ' OPERATOR(pg_catalog.||) (c OPERATOR(pg_catalog.->>) auc_key), '')
+                     WHEN c OPERATOR(pg_catalog.->>) 'failure' IS NOT NULL
+                     THEN 'cannot score every customer of the backtest cutoff: '
+                          OPERATOR(pg_catalog.||) (c OPERATOR(pg_catalog.->>) 'failure')
                      WHEN c OPERATOR(pg_catalog.->>) auc_key IS NULL THEN 'gives no such score'
                      ELSE pg_catalog.format('backtest AUC %s is below the threshold %s',
                                             c OPERATOR(pg_catalog.->>) auc_key, min_auc) END),
@@ -745,28 +763,65 @@ BEGIN
                     churn_trees := NULL;
                     features := 'NULL';
                 END IF;
+                -- every customer's customer-base scores, apart: a model that cannot
+                -- score someone (a horizon its series cannot reach) withholds
+                -- them, with the error, and the other scores still land
+                CREATE TEMP TABLE retention_base_scores (user_id bigint, p_alive float8,
+                                                         expected_purchases float8, clv float8);
+                IF base IS NOT NULL THEN
+                    BEGIN
+                        INSERT INTO pg_temp.retention_base_scores
+                        SELECT m.user_id,
+                               CASE WHEN (backtest -> 'p_alive' ->> 'published')::boolean
+                                    THEN @extschema@.customer_base_p_alive(base, m.frequency, m.recency, m.t) END,
+                               CASE WHEN (backtest -> 'expected_purchases' ->> 'published')::boolean
+                                    THEN @extschema@.customer_base_expected_purchases(base, horizon, m.frequency,
+                                                                                      m.recency, m.t) END,
+                               CASE WHEN (backtest -> 'expected_purchases' ->> 'published')::boolean
+                                    THEN @extschema@.customer_base_clv(base, spend, m.frequency, m.recency, m.t,
+                                                                       m.monetary, p.clv_months, 52.0 / 12,
+                                                                       p.monthly_discount) END
+                          FROM pg_temp.retention_rfm AS m;
+                    EXCEPTION WHEN data_exception THEN
+                        GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
+                        backtest := backtest || pg_catalog.jsonb_build_object(
+                            'p_alive', pg_catalog.jsonb_build_object('published', false,
+                                'reason', (base ->> 'kind') || ' cannot score every customer: ' || err_message),
+                            'expected_purchases', pg_catalog.jsonb_build_object('published', false,
+                                'reason', (base ->> 'kind') || ' cannot score every customer: ' || err_message));
+                    END;
+                END IF;
                 -- value at risk, backtested like the rest: lifetime value at cutoff
                 -- times the churn probability of the holdout users
-                IF (churn IS NOT NULL OR churn_trees IS NOT NULL) AND base IS NOT NULL AND spend IS NOT NULL THEN
-                    EXECUTE pg_catalog.format(
-                        $q$SELECT @extschema@.roc_auc(s.v, s.churned), pg_catalog.count(s.v)
-                             FROM (SELECT tr.churned,
-                                          COALESCE(@extschema@.churn_prob($1, ARRAY[%s]::float8[]),
-                                                   @extschema@.churn_prob($6, ARRAY[%s]::float8[]))
-                                          * @extschema@.customer_base_clv($2, $3, m.frequency, m.recency, m.t, m.monetary,
-                                                                          $4, 52.0 / 12, $5) AS v
-                                     FROM pg_temp.retention_training AS tr
-                                     JOIN pg_temp.retention_rfm_cutoff AS m ON m.user_id = tr.user_id
-                                    WHERE tr.holdout) AS s$q$, features, features)
-                        INTO new_auc, step_rows
-                        USING churn, base_cut, spend_cut, p.clv_months, p.monthly_discount, churn_trees;
-                    backtest := backtest || pg_catalog.jsonb_build_object('value_at_risk',
-                        @extschema@.refresh_backtest_entry(new_auc, step_rows, min_auc,
-                            'holdout users: churn probability times lifetime value at cutoff'));
+                IF (churn IS NOT NULL OR churn_trees IS NOT NULL) AND spend IS NOT NULL
+                   AND (backtest -> 'expected_purchases' ->> 'published')::boolean THEN
+                    BEGIN
+                        EXECUTE pg_catalog.format(
+                            $q$SELECT @extschema@.roc_auc(s.v, s.churned), pg_catalog.count(s.v)
+                                 FROM (SELECT tr.churned,
+                                              COALESCE(@extschema@.churn_prob($1, ARRAY[%s]::float8[]),
+                                                       @extschema@.churn_prob($6, ARRAY[%s]::float8[]))
+                                              * @extschema@.customer_base_clv($2, $3, m.frequency, m.recency, m.t,
+                                                                              m.monetary, $4, 52.0 / 12, $5) AS v
+                                         FROM pg_temp.retention_training AS tr
+                                         JOIN pg_temp.retention_rfm_cutoff AS m ON m.user_id = tr.user_id
+                                        WHERE tr.holdout) AS s$q$, features, features)
+                            INTO new_auc, step_rows
+                            USING churn, base_cut, spend_cut, p.clv_months, p.monthly_discount, churn_trees;
+                        backtest := backtest || pg_catalog.jsonb_build_object('value_at_risk',
+                            @extschema@.refresh_backtest_entry(new_auc, step_rows, min_auc,
+                                'holdout users: churn probability times lifetime value at cutoff'));
+                    EXCEPTION WHEN data_exception THEN
+                        GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
+                        backtest := backtest || pg_catalog.jsonb_build_object('value_at_risk', pg_catalog.jsonb_build_object(
+                            'published', false,
+                            'reason', 'the lifetime value at cutoff cannot be computed for every holdout user: '
+                                      || err_message));
+                    END;
                 ELSE
                     backtest := backtest || pg_catalog.jsonb_build_object('value_at_risk', pg_catalog.jsonb_build_object(
                         'published', false,
-                        'reason', 'needs a published churn probability, customer-base model and spend model'));
+                        'reason', 'needs a published churn probability, expected purchases and spend model'));
                 END IF;
                 SELECT pg_catalog.array_agg(item_id ORDER BY buyers DESC, item_id) INTO popular
                   FROM (SELECT item_id, pg_catalog.count(*) AS buyers
@@ -779,38 +834,29 @@ BEGIN
                             value_at_risk, top_features, recommended_items, churn_model_version,
                             item_knn_version, bgnbd_version, scored_at, customer_base_model)
                        SELECT $1, u.user_id, s.churn_prob, s.p_alive, s.expected_purchases, s.clv,
-                              CASE WHEN $14 THEN s.clv * s.churn_prob END,
+                              CASE WHEN $9 THEN s.clv * s.churn_prob END,
                               COALESCE(@extschema@.churn_explanation($2, s.f),
-                                       @extschema@.churn_explanation($16, s.f, $17)),
+                                       @extschema@.churn_explanation($10, s.f, $11)),
                               ARRAY(SELECT r.item_id FROM @extschema@.recommend($3, COALESCE(b.seen, '{}'), 3, $4) AS r),
                               $5, $6, $7, pg_catalog.now(), $8 ->> 'kind'
                          FROM (SELECT user_id FROM pg_temp.retention_current
                                UNION SELECT user_id FROM pg_temp.retention_rfm) AS u
                          LEFT JOIN pg_temp.retention_current AS c ON c.user_id = u.user_id
-                         LEFT JOIN pg_temp.retention_rfm AS m ON m.user_id = u.user_id
+                         LEFT JOIN pg_temp.retention_base_scores AS bs ON bs.user_id = u.user_id
                          LEFT JOIN (SELECT user_id, pg_catalog.array_agg(DISTINCT item_id) AS seen
                                       FROM pg_temp.retention_purchased_items GROUP BY user_id) AS b
                                 ON b.user_id = u.user_id
                          CROSS JOIN LATERAL (
                              SELECT ARRAY[%s]::float8[] AS f,
                                     COALESCE(@extschema@.churn_prob($2, ARRAY[%s]::float8[]),
-                                             @extschema@.churn_prob($16, ARRAY[%s]::float8[])) AS churn_prob,
-                                    CASE WHEN $12 THEN @extschema@.customer_base_p_alive($8, m.frequency, m.recency, m.t) END
-                                        AS p_alive,
-                                    CASE WHEN $13 THEN @extschema@.customer_base_expected_purchases($8, $9, m.frequency,
-                                                                                                    m.recency, m.t) END
-                                        AS expected_purchases,
-                                    CASE WHEN $13 THEN @extschema@.customer_base_clv($8, $10, m.frequency, m.recency, m.t,
-                                                                                     m.monetary, $11, 52.0 / 12, $15) END
-                                        AS clv) AS s$q$,
+                                             @extschema@.churn_prob($10, ARRAY[%s]::float8[])) AS churn_prob,
+                                    bs.p_alive, bs.expected_purchases, bs.clv) AS s$q$,
                     features, features, features)
                     USING pipeline, churn, knn, popular, champion, knn_version, base_version, base,
-                          horizon, spend, p.clv_months,
-                          COALESCE((backtest -> 'p_alive' ->> 'published')::boolean, false),
-                          COALESCE((backtest -> 'expected_purchases' ->> 'published')::boolean, false),
                           COALESCE((backtest -> 'value_at_risk' ->> 'published')::boolean, false),
-                          p.monthly_discount, churn_trees, churn_means;
+                          churn_trees, churn_means;
                 GET DIAGNOSTICS step_rows = ROW_COUNT;
+                DROP TABLE pg_temp.retention_base_scores;
                 step_metrics := pg_catalog.jsonb_build_object(
                     'at_risk', (SELECT pg_catalog.count(*) FROM @extschema@.customer_scores AS cs
                                  WHERE cs.pipeline = refresh.pipeline AND cs.churn_prob >= 0.5),

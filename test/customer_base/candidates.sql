@@ -19,7 +19,7 @@
 --   [OR]    the BG/NBD fit the 0.1.0 loop published on Online Retail as of
 --           2011-12-10 (issue 12): a = 0.0036 +- 0.0109, b = 7.16 +- 23.9.
 BEGIN;
-SELECT plan(24);
+SELECT plan(28);
 SET LOCAL client_min_messages = error;
 
 SELECT ok(abs(retention.customer_base_expected_purchases('{"kind": "nbd", "r": 0.5, "alpha": 10}', 13, 2, 15, 20)
@@ -52,6 +52,31 @@ SELECT ok(abs(retention.customer_base_clv(p::jsonb, g, 2, 30.43, 38.86, 35, 3, 4
           'Pareto/NBD lifetime value: discounted expected purchases per period')
   FROM (SELECT '{"kind": "pareto_nbd", "r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}'::retention.pareto_nbd_model AS p,
                '{"kind": "gamma_gamma", "p": 6.25, "q": 3.74, "v": 15.44}'::retention.gamma_gamma_model AS g) s;
+
+-- the loop's assessment of a candidate (refresh_candidate, over refresh()'s
+-- working tables): an identified fit whose expected purchases cannot be
+-- computed for a customer is recorded as failed, not an error of the step;
+-- an unidentified fit's expected purchases are not computed at all (drifting
+-- to a degenerate optimum they can take a million series terms a customer)
+CREATE TEMP TABLE retention_rfm_cutoff AS
+SELECT i AS user_id, (i % 5)::float8 AS frequency, (i % 5) * 3.0 AS recency, 20.0 AS t
+  FROM generate_series(1, 40) AS i;
+CREATE TEMP TABLE retention_backtest AS SELECT i AS user_id, i % 5 < 2 AS churned FROM generate_series(1, 40) AS i;
+CREATE TEMP TABLE assessed AS
+SELECT retention.refresh_candidate('bgnbd', f, f, 1e300) AS identified,
+       retention.refresh_candidate('bgnbd', f || '{"converged": false}', f, 1e300) AS unidentified
+  FROM (SELECT '{"kind": "bgnbd", "r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426,
+                 "std_err": {"r": 0.013, "alpha": 0.38, "a": 0.19, "b": 0.7}, "converged": true}'::jsonb AS f) AS s;
+SELECT is(identified ->> 'failure', 'horizon 1e+300 is too long for this model and customer',
+          'an identified fit that cannot score a customer over the horizon fails, with the error') FROM assessed;
+SELECT ok(identified ->> 'p_alive_auc' IS NULL AND identified ->> 'expected_purchases_auc' IS NULL,
+          'a failed candidate has no backtest AUC, so refresh() cannot choose it') FROM assessed;
+SELECT is(retention.refresh_withheld(jsonb_build_array(identified), 'expected_purchases_auc', 0.6) ->> 'reason',
+          'bgnbd: cannot score every customer of the backtest cutoff: horizon 1e+300 is too long for this model and customer',
+          'the withheld score names the failure') FROM assessed;
+SELECT ok(unidentified ->> 'failure' IS NULL AND unidentified ->> 'expected_purchases_auc' IS NULL
+          AND (unidentified ->> 'p_alive_auc')::float8 BETWEEN 0 AND 1 AND unidentified ->> 'problem' LIKE 'as of as_of: not converged%',
+          'an unidentified fit: P(alive) ranked for the record, expected purchases not computed') FROM assessed;
 
 -- identification
 SELECT is(retention.customer_base_fit_problem('{"kind": "bgnbd", "r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426,

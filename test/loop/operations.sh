@@ -224,6 +224,23 @@ ops_isolation() {
 	done
 	ops_check "isolation: the next refresh without the switch is whole again" \
 		"$(ops_sql $db -c "CALL retention.refresh()" 2>&1 | grep -c ERROR)" "0"
+	# a customer-base model that cannot score everyone (here: more lifetime-
+	# value periods than customer_base_clv takes, 22023) withholds its scores
+	# with the error; the scores step and the other scores still land
+	ops_sql $db -c "UPDATE retention.pipelines SET clv_months = 100001 WHERE name = 'default'" >/dev/null
+	ops_sql $db -c "CALL retention.refresh()" >/dev/null 2>&1 || true
+	ops_check "isolation: a customer-base model that cannot score someone withholds P(alive), the rest lands" \
+		"$(ops_sql $db -c "SELECT string_agg(step || '=' || status, ',' ORDER BY id) FROM retention.refresh_runs
+		                    WHERE run_id = (SELECT max(run_id) FROM retention.refresh_runs)")|$(ops_sql $db -c "
+		                   SELECT count(*) || ',' || count(churn_prob) || ',' || count(p_alive) || ',' || count(predicted_clv)
+		                     FROM retention.customer_scores WHERE pipeline = 'default'")" \
+		"customer summaries=ok,features=ok,churn model=ok,item-knn model=ok,customer-base models=ok,scores=ok,campaigns=ok,refresh=ok|1500,1500,0,0"
+	ops_check "isolation: the withheld P(alive) gives the model's error as the reason" \
+		"$(ops_sql $db -c "SELECT metrics #>> '{withheld,p_alive}' FROM retention.refresh_runs
+		                    WHERE step = 'scores' ORDER BY id DESC LIMIT 1" | sed 's/ cannot score every customer: .*/ cannot score every customer/')" \
+		"$(ops_sql $db -c "SELECT metrics ->> 'model' FROM retention.refresh_runs
+		                    WHERE step = 'customer-base models' ORDER BY id DESC LIMIT 1") cannot score every customer"
+	ops_sql $db -c "UPDATE retention.pipelines SET clv_months = 12 WHERE name = 'default'" >/dev/null
 }
 
 ops_cancel() {
