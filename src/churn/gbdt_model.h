@@ -116,6 +116,13 @@ extern void GbdtCheckModel(GbdtModel *m, Size size, int code, bool building);
 /* the validated model of argument argno, cached per call site */
 extern GbdtModelCache *GbdtCachedModel(FunctionCallInfo fcinfo, int argno);
 
+/*
+ * The exact TreeSHAP value of every feature of the float8[] argument argno
+ * (checked against the model) in c->phi; returns the features, NaN for
+ * missing ones (gbdt_predict.c).
+ */
+extern const double *GbdtShapValues(GbdtModelCache *c, FunctionCallInfo fcinfo, int argno);
+
 extern GbdtModel *GbdtModelBuild(const GbdtEnsemble *e, char **names, const char *meta);
 /* copies the k feature names (NULL: none) and the meta text into their areas */
 extern void GbdtModelFillText(GbdtModel *m, char **names, const char *meta);

@@ -177,13 +177,10 @@ FeatureColumns(const GbdtModelView *v, int j, Datum *values, bool *nulls)
  * Returns one row per feature: position, name, value and its exact TreeSHAP
  * contribution to the raw score (log-odds; a forest's probability).
  */
-PG_FUNCTION_INFO_V1(gbdt_churn_explain);
-Datum
-gbdt_churn_explain(PG_FUNCTION_ARGS)
+const double *
+GbdtShapValues(GbdtModelCache *c, FunctionCallInfo fcinfo, int argno)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	GbdtModelCache *c = GbdtCachedModel(fcinfo, 0);
-	const double *x = ScoringFeatures(c, fcinfo, 1);
+	const double *x = ScoringFeatures(c, fcinfo, argno);
 	const GbdtModel *m = c->model;
 	GbdtModelView v = GbdtView(m);
 
@@ -198,6 +195,18 @@ gbdt_churn_explain(PG_FUNCTION_ARGS)
 				c->goes_left[i] = GoesLeft(&tree[i], x[tree[i].feature]);
 		GbdtTreeShap(tree, c->goes_left, c->phi, c->path);
 	}
+	return x;
+}
+
+PG_FUNCTION_INFO_V1(gbdt_churn_explain);
+Datum
+gbdt_churn_explain(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	GbdtModelCache *c = GbdtCachedModel(fcinfo, 0);
+	const double *x = GbdtShapValues(c, fcinfo, 1);
+	const GbdtModel *m = c->model;
+	GbdtModelView v = GbdtView(m);
 
 	InitMaterializedSRF(fcinfo, 0);
 	for (int j = 0; j < m->k; j++)

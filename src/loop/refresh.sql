@@ -180,30 +180,13 @@ $$;
 COMMENT ON FUNCTION @extschema@.churn_explanation(@extschema@.logreg_model, float8[], integer) IS
 'the n features pushing a customer''s churn probability up most (churn_explain), each with its contribution to the log-odds, whether the customer''s value is higher or lower than the training average, and a sentence saying so';
 
+-- in C (src/churn/gbdt_explanation.c): as a SQL function over churn_explain
+-- each call rebuilt the model's scorer
 CREATE FUNCTION @extschema@.churn_explanation(model @extschema@.gbdt_model, features float8[], means float8[],
                                               n integer DEFAULT 3)
 RETURNS jsonb
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-AS $$
-    SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-               'feature', e.feature,
-               'contribution', pg_catalog.round(e.contribution::pg_catalog.numeric, 4),
-               'direction', e.direction,
-               'reads', CASE WHEN e.direction OPERATOR(pg_catalog.=) 'missing'
-                             THEN pg_catalog.format('%s is missing, which raises the churn risk',
-                                                    pg_catalog.replace(pg_catalog.regexp_replace(e.feature, '^log_', ''), '_', ' '))
-                             ELSE pg_catalog.format('%s is %s than average, which raises the churn risk',
-                                                    pg_catalog.replace(pg_catalog.regexp_replace(e.feature, '^log_', ''), '_', ' '),
-                                                    e.direction) END)
-           ORDER BY e.contribution DESC)
-      FROM (SELECT x.feature, x.contribution,
-                   CASE WHEN x.value IS NULL OR x.value OPERATOR(pg_catalog.<>) x.value THEN 'missing'
-                        WHEN x.value OPERATOR(pg_catalog.>) means[x.feature_index] THEN 'higher' ELSE 'lower' END AS direction
-              FROM @extschema@.churn_explain(model, features) AS x
-             WHERE x.contribution OPERATOR(pg_catalog.>) 0
-             ORDER BY x.contribution DESC, x.feature
-             LIMIT n) AS e
-$$;
+AS 'MODULE_PATHNAME', 'gbdt_churn_explanation'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.churn_explanation(@extschema@.gbdt_model, float8[], float8[], integer) IS
 'the n features pushing a customer''s churn probability up most under a tree ensemble (TreeSHAP values of churn_explain), each with its contribution to the log-odds, whether the customer''s value is higher or lower than means (the training averages, given), and a sentence saying so';

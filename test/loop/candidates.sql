@@ -7,7 +7,7 @@
 --   * a tree ensemble in use scores through churn_scores and explains
 --     through churn_explanation (TreeSHAP, direction against the means).
 BEGIN;
-SELECT plan(16);
+SELECT plan(19);
 SET LOCAL client_min_messages = warning;
 
 -- churn when exactly one of two rates is high (an interaction no linear
@@ -99,6 +99,60 @@ SELECT ok((SELECT sum((e ->> 'contribution')::float8) <= min(retention.churn_log
              FROM (SELECT retention.churn_gbdt_model('cand_churn') AS m) AS t,
                   jsonb_array_elements(retention.churn_explanation(m, ARRAY[0.9, 0.1]::float8[], ARRAY[0.5, 0.5]::float8[])) AS e),
           'its contributions are the positive TreeSHAP values: they add up to at most the log-odds above the base');
+
+-- churn_explanation of trees is C, so that the model's cache outlives each
+-- call; the SQL function over churn_explain it replaced is the reference:
+-- the same jsonb, to the text, for every row, with missing and NaN values,
+-- means NULL, NaN, short or not 1-based, n from 0 to 3, names with and
+-- without "log_" and a model without names
+CREATE FUNCTION pg_temp.explanation_sql(model retention.gbdt_model, features float8[], means float8[], n integer)
+RETURNS jsonb LANGUAGE sql IMMUTABLE STRICT
+AS $$
+    SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+               'feature', e.feature,
+               'contribution', pg_catalog.round(e.contribution::pg_catalog.numeric, 4),
+               'direction', e.direction,
+               'reads', CASE WHEN e.direction OPERATOR(pg_catalog.=) 'missing'
+                             THEN pg_catalog.format('%s is missing, which raises the churn risk',
+                                                    pg_catalog.replace(pg_catalog.regexp_replace(e.feature, '^log_', ''), '_', ' '))
+                             ELSE pg_catalog.format('%s is %s than average, which raises the churn risk',
+                                                    pg_catalog.replace(pg_catalog.regexp_replace(e.feature, '^log_', ''), '_', ' '),
+                                                    e.direction) END)
+           ORDER BY e.contribution DESC)
+      FROM (SELECT x.feature, x.contribution,
+                   CASE WHEN x.value IS NULL OR x.value OPERATOR(pg_catalog.<>) x.value THEN 'missing'
+                        WHEN x.value OPERATOR(pg_catalog.>) means[x.feature_index] THEN 'higher' ELSE 'lower' END AS direction
+              FROM retention.churn_explain(model, features) AS x
+             WHERE x.contribution OPERATOR(pg_catalog.>) 0
+             ORDER BY x.contribution DESC, x.feature
+             LIMIT n) AS e
+$$;
+
+CREATE TEMP TABLE expl AS
+SELECT retention.churn_explanation(g.model, a.f, a.m, a.n)::text AS c_form,
+       pg_temp.explanation_sql(g.model, a.f, a.m, a.n)::text AS sql_form
+  FROM (SELECT retention.churn_gbdt_model('cand_churn') AS model
+        UNION ALL
+        SELECT retention.gbdt_train(churned, ARRAY[x1, x2], o) FROM cand_rows,
+               (VALUES ('{"max_iter": 5, "feature_names": ["log_days_since_x", "x_two"]}'::jsonb),
+                       ('{"max_iter": 5}'::jsonb)) AS v(o) GROUP BY o) AS g,
+       cand_rows AS c,
+       LATERAL (SELECT CASE c.user_id % 7 WHEN 0 THEN ARRAY[NULL, c.x2] WHEN 1 THEN ARRAY['NaN', c.x2]
+                                          ELSE ARRAY[c.x1, c.x2] END::float8[] AS f,
+                       CASE c.user_id % 5 WHEN 0 THEN ARRAY[0.5, NULL] WHEN 1 THEN ARRAY['NaN', 0.5]
+                                          WHEN 2 THEN '[0:1]={0.5,0.5}' WHEN 3 THEN ARRAY[0.5]
+                                          ELSE ARRAY[0.3, 0.6] END::float8[] AS m,
+                       c.user_id % 4 AS n) AS a;
+SELECT is((SELECT count(*)::int FROM expl WHERE c_form IS NOT DISTINCT FROM sql_form), 6000,
+          'churn_explanation of trees gives what the SQL over churn_explain gave, for 6,000 calls');
+SELECT ok((SELECT count(*) FROM expl WHERE c_form LIKE '%missing%') > 0
+          AND (SELECT count(*) FROM expl WHERE c_form LIKE '%"days since x is %') > 0
+          AND (SELECT count(*) FROM expl WHERE c_form LIKE '%"feature": null%') > 0
+          AND (SELECT count(*) FROM expl WHERE c_form IS NULL) > 0,
+          'the comparison covers missing values, "log_" names, a model without names and empty results');
+SELECT throws_ok($$SELECT retention.churn_explanation(retention.churn_gbdt_model('cand_churn'), ARRAY[1, 2]::float8[],
+                                                      ARRAY[1, 2]::float8[], -1)$$,
+                 '2201W', NULL, 'a negative n is 2201W, as a negative LIMIT was');
 
 SELECT throws_ok($$SELECT retention.train_churn_candidates('cand_churn', 'pg_temp.cand_rows', 'churned', '{x1,x2}',
                                                            'holdout', 'user_id', '{logreg,forest}')$$,
