@@ -1916,12 +1916,16 @@ BEGIN
               FROM te JOIN seen s ON s.u = te.u
              WHERE NOT te.i = ANY (s.items)
              GROUP BY te.u),
+        -- each model as one query parameter (an InitPlan), not a CTE row read
+        -- back per user: a model larger than work_mem would come from a
+        -- temporary file every time, where a parameter stays one value in
+        -- memory that recommend() recognises and keeps prepared
         ranked AS MATERIALIZED (
             SELECT r.u, r.items AS relevant, s.items AS seen,
-                   ARRAY(SELECT x.item_id FROM knn CROSS JOIN LATERAL
-                         @extschema@.recommend(knn.m, s.items, GREATEST($2, 50)) x) AS knn50,
-                   ARRAY(SELECT x.item_id FROM als CROSS JOIN LATERAL
-                         @extschema@.recommend(als.m, r.u, s.items, GREATEST($2, 50)) x) AS als50
+                   ARRAY(SELECT x.item_id
+                           FROM @extschema@.recommend((SELECT knn.m FROM knn), s.items, GREATEST($2, 50)) x) AS knn50,
+                   ARRAY(SELECT x.item_id
+                           FROM @extschema@.recommend((SELECT als.m FROM als), r.u, s.items, GREATEST($2, 50)) x) AS als50
               FROM relevant r JOIN seen s ON s.u = r.u),
         lists AS MATERIALIZED (
             SELECT l.u, l.relevant, l.knn50[1:$2] AS item_knn, l.als50[1:$2] AS als,

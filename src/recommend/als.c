@@ -638,5 +638,6 @@ als_train_finalfn(PG_FUNCTION_ARGS)
 	pfree(by_item.conf);
 	pfree(users);
 	pfree(items);
+	AlsModelSeal(model);
 	PG_RETURN_POINTER(model);
 }

@@ -44,7 +44,8 @@ typedef struct AlsModel
 	float8		regularization;
 	float8		alpha;
 	int64		seed;
-	int64		reserved;		/* zero */
+	uint64		hash;			/* of the ids and factors, set by AlsModelSeal;
+								 * 0 in values made before it existed */
 } AlsModel;
 
 #define AlsUsers(m)			((int64 *) ((char *) (m) + sizeof(AlsModel)))
@@ -71,6 +72,8 @@ extern Size AlsModelSize(int64 factors, int64 n_users, int64 n_items);
 
 /* A zeroed model with its header filled in, or error 54000 when too large. */
 extern AlsModel *AllocAlsModel(const AlsOptions *options, int64 n_users, int64 n_items);
+/* records the hash of a model whose ids and factors are complete */
+extern void AlsModelSeal(AlsModel *model);
 
 /* Detoast a model argument and validate every field and value. */
 extern AlsModel *GetAlsModel(Datum datum);

@@ -30,6 +30,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/array.h"
+#include "common/hashfn.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -82,6 +83,21 @@ AllocAlsModel(const AlsOptions *o, int64 n_users, int64 n_items)
 	return model;
 }
 
+/*
+ * The hash of everything after the header: with the size, the key of a
+ * model held in memory (GetAlsModelCached).  Never 0, which marks a value
+ * from before the hash.
+ */
+void
+AlsModelSeal(AlsModel *model)
+{
+	Size		size = VARSIZE(model) - sizeof(AlsModel);
+	uint64		hash = DatumGetUInt64(hash_any_extended((const unsigned char *) model + sizeof(AlsModel),
+														(int) size, (uint64) model->factors));
+
+	model->hash = hash == 0 ? 1 : hash;
+}
+
 int
 AlsFindId(const int64 *ids, int n, int64 id)
 {
@@ -132,7 +148,7 @@ ValidateModel(const AlsModel *m, Size varsize)
 		m->iterations < 1 || m->iterations > ALS_MAX_ITERATIONS ||
 		m->cg_steps < 1 || m->cg_steps > ALS_MAX_CG_STEPS ||
 		!(m->regularization > 0.0 && m->regularization < 1e12) ||
-		!(m->alpha >= 0.0 && m->alpha < 1e12) || m->reserved != 0)
+		!(m->alpha >= 0.0 && m->alpha < 1e12))
 		CorruptModel("A header field is out of range.");
 	size = AlsModelSize(m->factors, m->n_users, m->n_items);
 	if (size == 0 || size != varsize)
@@ -163,14 +179,22 @@ GetAlsModel(Datum datum)
 }
 
 /*
- * The detoasted, validated copy of the last model read from disk by one
- * call site, kept for the rest of the query: a toast pointer names an
- * immutable value, so recommend() called once per user with the model from
- * a table reads and checks the model once.
+ * The detoasted, validated copy of the last model of one call site, kept
+ * for the rest of the query, so that recommend() called once per user reads
+ * and checks the model once.  A model read from disk is recognised by its
+ * toast pointer, which names an immutable value; one held in memory (a
+ * PL/pgSQL variable, a query parameter) by its size and the hash in its
+ * header, read through a slice so that a compressed value is not fully
+ * decompressed.  The hash is set where models are made (training, the text
+ * and jsonb forms); the type has no binary input to forge one with.
  */
 typedef struct AlsCache
 {
+	/* the key: a toast pointer, or (not ondisk) the size and hash */
 	struct varatt_external pointer;
+	bool		ondisk;
+	Size		size;
+	uint64		hash;
 	AlsModel   *model;
 	float8	   *gram;			/* Y'Y of the item factors, for fold-in */
 } AlsCache;
@@ -188,43 +212,65 @@ GetCache(FunctionCallInfo fcinfo)
 	return cache;
 }
 
+/* forget the cached model and its Gram matrix */
+static void
+ForgetModel(AlsCache *cache)
+{
+	if (cache->gram != NULL)
+		pfree(cache->gram);
+	if (cache->model != NULL)
+		pfree(cache->model);
+	cache->gram = NULL;
+	cache->model = NULL;
+}
+
 AlsModel *
 GetAlsModelCached(FunctionCallInfo fcinfo, int argno)
 {
-	struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(argno));
-	struct varatt_external pointer;
+	Datum		d = PG_GETARG_DATUM(argno);
+	struct varlena *raw = (struct varlena *) DatumGetPointer(d);
 	AlsCache   *cache = GetCache(fcinfo);
+	struct varatt_external pointer = {0};
+	bool		ondisk = VARATT_IS_EXTERNAL_ONDISK(raw);
+	Size		size = 0;
+	uint64		hash = 0;
 	MemoryContext old;
 	AlsModel   *model;
 
-	if (!VARATT_IS_EXTERNAL_ONDISK(raw))
+	if (ondisk)
 	{
-		/* not cacheable by pointer: forget the Gram matrix of another model */
-		if (cache->gram != NULL)
-			pfree(cache->gram);
-		cache->gram = NULL;
-		if (cache->model != NULL)
-			pfree(cache->model);
-		cache->model = NULL;
-		return GetAlsModel(PointerGetDatum(raw));
+		VARATT_EXTERNAL_GET_POINTER(pointer, raw);
+		if (cache->model != NULL && cache->ondisk &&
+			memcmp(&cache->pointer, &pointer, sizeof(pointer)) == 0)
+			return cache->model;
+	}
+	else
+	{
+		AlsModel   *head = (AlsModel *) PG_DETOAST_DATUM_SLICE(d, 0, sizeof(AlsModel) - VARHDRSZ);
+
+		size = toast_raw_datum_size(d);
+		if (VARSIZE_ANY(head) >= sizeof(AlsModel))
+			hash = head->hash;
+		/* a value from before the hash is not recognised: read it each time */
+		if (hash == 0)
+		{
+			ForgetModel(cache);
+			return GetAlsModel(d);
+		}
+		if (cache->model != NULL && !cache->ondisk && cache->size == size && cache->hash == hash)
+			return cache->model;
 	}
 
-	VARATT_EXTERNAL_GET_POINTER(pointer, raw);
-	if (cache->model != NULL && memcmp(&cache->pointer, &pointer, sizeof(pointer)) == 0)
-		return cache->model;
-
-	if (cache->model != NULL)
-		pfree(cache->model);
-	if (cache->gram != NULL)
-		pfree(cache->gram);
-	cache->model = NULL;
-	cache->gram = NULL;
+	ForgetModel(cache);
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	model = (AlsModel *) detoast_attr(raw);
+	model = (AlsModel *) PG_DETOAST_DATUM_COPY(d);
 	MemoryContextSwitchTo(old);
 	ValidateModel(model, VARSIZE(model));
 	cache->model = model;
+	cache->ondisk = ondisk;
 	cache->pointer = pointer;
+	cache->size = size;
+	cache->hash = hash;
 	return model;
 }
 
@@ -380,6 +426,7 @@ ModelFromJsonb(Jsonb *jb)
 	m = AllocAlsModel(&o, JsonContainerSize(users), JsonContainerSize(items));
 	ReadRows(users, "users", m->n_users, m->factors, AlsUsers(m), AlsUserFactors(m));
 	ReadRows(items, "items", m->n_items, m->factors, AlsItems(m), AlsItemFactors(m));
+	AlsModelSeal(m);
 	return m;
 }
 

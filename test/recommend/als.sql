@@ -4,7 +4,7 @@
 -- determinism, parallel plans, text round trips, hostile models, limits,
 -- the registry and a role with only USAGE on the schema.
 BEGIN;
-SELECT plan(44);
+SELECT plan(46);
 SET LOCAL client_min_messages = warning;
 
 -- declarations ----------------------------------------------------------
@@ -99,6 +99,32 @@ SELECT is((SELECT retention.als_train(p.user_id, p.item_id, p.weight, opts.o)::t
           (SELECT m::text FROM model), 'the row order does not change the model');
 SELECT isnt((SELECT retention.als_train(p.user_id, p.item_id, p.weight, opts.o || '{"seed": 43}')::text FROM pairs p, opts),
             (SELECT m::text FROM model), 'another seed gives another model');
+-- two models of the same size held in memory, alternating at one call site:
+-- each call gets its own model's items, for known users and folded-in ones
+-- (the per-call-site cache knows a model in memory by its hash, not by its
+-- size or address); the same calls, one model per call site, are the reference
+CREATE TEMP TABLE twins AS
+SELECT (SELECT m FROM model) AS a,
+       (SELECT retention.als_train(p.user_id, p.item_id, p.weight, opts.o || '{"seed": 43}') FROM pairs p, opts) AS b;
+CREATE TEMP TABLE twin_calls AS
+SELECT g, CASE WHEN g % 4 < 2 THEN u.user_id END AS user_id,
+       ARRAY(SELECT p.item_id FROM pairs p WHERE p.user_id = u.user_id ORDER BY p.item_id) AS seen
+  FROM generate_series(1, 40) g,
+       LATERAL (SELECT DISTINCT user_id FROM pairs ORDER BY user_id OFFSET g % 40 LIMIT 1) u;
+-- (the text round trip makes values in memory: a table would toast them)
+SELECT is((WITH twins AS MATERIALIZED (SELECT a::text::retention.als_model AS a, b::text::retention.als_model AS b FROM twins)
+           SELECT count(*)::int FROM twins, twin_calls c
+            WHERE ARRAY(SELECT x.item_id || ':' || x.score
+                          FROM retention.recommend(CASE WHEN c.g % 2 = 0 THEN twins.a ELSE twins.b END,
+                                                   c.user_id, c.seen, 5) x)
+                  = CASE WHEN c.g % 2 = 0
+                         THEN ARRAY(SELECT x.item_id || ':' || x.score FROM retention.recommend(twins.a, c.user_id, c.seen, 5) x)
+                         ELSE ARRAY(SELECT x.item_id || ':' || x.score FROM retention.recommend(twins.b, c.user_id, c.seen, 5) x) END
+              AND cardinality(ARRAY(SELECT x.item_id FROM retention.recommend(twins.a, c.user_id, c.seen, 5) x)) > 0),
+          40, 'two same-size models in memory, alternating at one call site, each give their own recommendations');
+SELECT isnt((SELECT string_agg(x.item_id::text, ',') FROM twins, retention.recommend(twins.a, NULL, '{101,102}', 5) x),
+            (SELECT string_agg(x.item_id::text, ',') FROM twins, retention.recommend(twins.b, NULL, '{101,102}', 5) x),
+            'and the two models do differ');
 CREATE TEMP TABLE big AS
 SELECT (g % 997) AS user_id, (g * 7919) % 301 AS item_id, 1 + g % 3 AS weight FROM generate_series(1, 60000) g;
 ANALYZE big;
