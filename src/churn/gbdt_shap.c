@@ -36,18 +36,34 @@ GbdtShapScratchSize(int max_depth)
 	return (size_t) (max_depth + 2) * (max_depth + 3) / 2;
 }
 
+/*
+ * 1/k for the path lengths a tree meets: the loops below divide by counts
+ * at every step of a dependency chain, and a multiplication by a
+ * reciprocal takes a fraction of a division's latency.
+ */
+#define INVERSES 128
+static double inverses[INVERSES];
+
+static inline double
+Inverse(int k)
+{
+	return k < INVERSES ? inverses[k] : 1.0 / k;
+}
+
 /* add a feature with the given fractions to the end of the path m[0 .. depth) */
 static void
 Extend(GbdtPathElement *m, int depth, double zero, double one, int feature)
 {
+	double		share = Inverse(depth + 1);
+
 	m[depth].feature = feature;
 	m[depth].zero_fraction = zero;
 	m[depth].one_fraction = one;
 	m[depth].weight = (depth == 0) ? 1.0 : 0.0;
 	for (int i = depth - 1; i >= 0; i--)
 	{
-		m[i + 1].weight += one * m[i].weight * (i + 1) / (double) (depth + 1);
-		m[i].weight = zero * m[i].weight * (depth - i) / (double) (depth + 1);
+		m[i + 1].weight += one * m[i].weight * (i + 1) * share;
+		m[i].weight = zero * m[i].weight * (depth - i) * share;
 	}
 }
 
@@ -58,18 +74,26 @@ Unwind(GbdtPathElement *m, int depth, int idx)
 	double		one = m[idx].one_fraction;
 	double		zero = m[idx].zero_fraction;
 	double		next = m[depth].weight;
+	double		share = Inverse(depth + 1);
 
-	for (int i = depth - 1; i >= 0; i--)
+	if (one != 0.0)
 	{
-		if (one != 0.0)
+		double		scale = (depth + 1) / one;
+
+		for (int i = depth - 1; i >= 0; i--)
 		{
 			double		tmp = m[i].weight;
 
-			m[i].weight = next * (depth + 1) / ((i + 1) * one);
-			next = tmp - m[i].weight * zero * (depth - i) / (double) (depth + 1);
+			m[i].weight = next * scale * Inverse(i + 1);
+			next = tmp - m[i].weight * zero * (depth - i) * share;
 		}
-		else
-			m[i].weight = m[i].weight * (depth + 1) / (zero * (depth - i));
+	}
+	else
+	{
+		double		scale = (depth + 1) / zero;
+
+		for (int i = depth - 1; i >= 0; i--)
+			m[i].weight = m[i].weight * scale * Inverse(depth - i);
 	}
 	for (int i = idx; i < depth; i++)
 	{
@@ -79,26 +103,47 @@ Unwind(GbdtPathElement *m, int depth, int idx)
 	}
 }
 
-/* the total weight of m[0 .. depth] once element idx is unwound */
+/*
+ * Sum of m[i].weight / (depth - i) over m[0 .. depth): unwinding an element
+ * whose one_fraction is 0 leaves this total times (depth + 1) / its
+ * zero_fraction, the same sum for every such element of a leaf's path.
+ */
 static double
-UnwoundSum(const GbdtPathElement *m, int depth, int idx)
+ColdSum(const GbdtPathElement *m, int depth)
+{
+	double		total = 0.0;
+
+	for (int i = depth - 1; i >= 0; i--)
+		total += m[i].weight * Inverse(depth - i);
+	return total;
+}
+
+/*
+ * The total weight of m[0 .. depth] once element idx is unwound; cold_sum
+ * is ColdSum(m, depth) (computed here, when negative, for a cold element).
+ */
+static double
+UnwoundSum(const GbdtPathElement *m, int depth, int idx, double *cold_sum)
 {
 	double		one = m[idx].one_fraction;
 	double		zero = m[idx].zero_fraction;
 	double		next = m[depth].weight;
+	double		scale = (depth + 1) / one;
+	double		share = Inverse(depth + 1);
 	double		total = 0.0;
 
+	if (one == 0.0)
+	{
+		if (*cold_sum < 0.0)
+			*cold_sum = ColdSum(m, depth);
+		return *cold_sum * (depth + 1) / zero;
+	}
 	for (int i = depth - 1; i >= 0; i--)
 	{
-		if (one != 0.0)
-		{
-			double		tmp = next * (depth + 1) / ((i + 1) * one);
+		double		tmp = next * scale * Inverse(i + 1);
 
-			total += tmp;
-			next = m[i].weight - tmp * zero * (depth - i) / (double) (depth + 1);
-		}
-		else
-			total += m[i].weight / zero * (depth + 1) / (double) (depth - i);
+		total += tmp;
+		next = m[i].weight - tmp * zero * (depth - i) * share;
 	}
 	return total;
 }
@@ -116,12 +161,11 @@ Recurse(const GbdtNode *tree, const bool *goes_left, double *phi, int node,
 
 	if (nd->feature < 0)
 	{
-		for (int i = 1; i <= depth; i++)
-		{
-			double		w = UnwoundSum(m, depth, i);
+		double		cold_sum = -1.0;	/* weights are never negative */
 
-			phi[m[i].feature] += w * (m[i].one_fraction - m[i].zero_fraction) * nd->value;
-		}
+		for (int i = 1; i <= depth; i++)
+			phi[m[i].feature] += UnwoundSum(m, depth, i, &cold_sum) *
+				(m[i].one_fraction - m[i].zero_fraction) * nd->value;
 		return;
 	}
 	else
@@ -153,6 +197,9 @@ void
 GbdtTreeShap(const GbdtNode *tree, const bool *goes_left, double *phi,
 			 GbdtPathElement *scratch)
 {
+	if (inverses[1] == 0.0)
+		for (int k = 1; k < INVERSES; k++)
+			inverses[k] = 1.0 / k;
 	Recurse(tree, goes_left, phi, 0, scratch, 0, 1.0, 1.0, -1);
 }
 
