@@ -69,8 +69,11 @@ SQL_SOURCES = \
 	src/customer_base/candidates.sql \
 	src/loop/privacy.sql \
 	src/loop/pipelines.sql \
+	src/loop/refresh_support.sql \
 	src/loop/refresh.sql \
+	src/loop/at_risk.sql \
 	src/loop/interventions.sql \
+	src/loop/report_charts.sql \
 	src/loop/report.sql
 
 VERSION_SCRIPT = sql/$(EXTENSION)--$(EXTVERSION).sql
