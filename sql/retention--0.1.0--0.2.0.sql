@@ -7220,6 +7220,11 @@ RETURNS TABLE (user_id bigint, features float8[], churned boolean,
                mean_days_between_purchases float8)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+-- Serial on purpose: sessions, active days and distinct items need every
+-- event's time and item, so the states of a parallel plan carry every event
+-- to the leader, which then merges what one process would have kept (on 10
+-- million events, 4.3-4.7 s with two workers against 3.2-3.5 s alone)
+SET max_parallel_workers_per_gather = 0
 AS $$
 BEGIN
     IF churn_on IS NULL OR churn_on NOT IN ('activity', 'purchase') THEN
