@@ -44,8 +44,8 @@ typedef struct AlsModel
 	float8		regularization;
 	float8		alpha;
 	int64		seed;
-	uint64		hash;			/* of the ids and factors, set by AlsModelSeal;
-								 * 0 in values made before it existed */
+	uint64		hash;			/* of the whole value, set by AlsModelSeal; 0 in
+								 * values made before it existed */
 } AlsModel;
 
 #define AlsUsers(m)			((int64 *) ((char *) (m) + sizeof(AlsModel)))

@@ -84,17 +84,20 @@ AllocAlsModel(const AlsOptions *o, int64 n_users, int64 n_items)
 }
 
 /*
- * The hash of everything after the header: with the size, the key of a
- * model held in memory (GetAlsModelCached).  Never 0, which marks a value
- * from before the hash.
+ * The hash of the whole value but its length word and the hash itself
+ * (counted as 0): with the size, the key of a model held in memory
+ * (GetAlsModelCached), so it covers the header's counts and the fold-in's
+ * alpha and regularization as well as the ids and factors.  Never 0, which
+ * marks a value from before the hash.
  */
 void
 AlsModelSeal(AlsModel *model)
 {
-	Size		size = VARSIZE(model) - sizeof(AlsModel);
-	uint64		hash = DatumGetUInt64(hash_any_extended((const unsigned char *) model + sizeof(AlsModel),
-														(int) size, (uint64) model->factors));
+	uint64		hash;
 
+	model->hash = 0;
+	hash = DatumGetUInt64(hash_any_extended((const unsigned char *) model + VARHDRSZ,
+											(int) (VARSIZE(model) - VARHDRSZ), 0));
 	model->hash = hash == 0 ? 1 : hash;
 }
 

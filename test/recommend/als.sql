@@ -4,7 +4,7 @@
 -- determinism, parallel plans, text round trips, hostile models, limits,
 -- the registry and a role with only USAGE on the schema.
 BEGIN;
-SELECT plan(46);
+SELECT plan(48);
 SET LOCAL client_min_messages = warning;
 
 -- declarations ----------------------------------------------------------
@@ -122,6 +122,32 @@ SELECT is((WITH twins AS MATERIALIZED (SELECT a::text::retention.als_model AS a,
                          ELSE ARRAY(SELECT x.item_id || ':' || x.score FROM retention.recommend(twins.b, c.user_id, c.seen, 5) x) END
               AND cardinality(ARRAY(SELECT x.item_id FROM retention.recommend(twins.a, c.user_id, c.seen, 5) x)) > 0),
           40, 'two same-size models in memory, alternating at one call site, each give their own recommendations');
+-- models that differ only in the header: in the fold-in's alpha, or in
+-- how the same bytes divide into users and items
+SELECT is((WITH v AS MATERIALIZED (
+               SELECT g, jsonb_set(m::text::jsonb, '{alpha}', to_jsonb(CASE WHEN g % 2 = 0 THEN 0 ELSE 500 END))::text::retention.als_model AS m
+                 FROM model, generate_series(1, 4) g)
+           SELECT string_agg(r.items, ' ' ORDER BY v.g)
+             FROM v, LATERAL (SELECT string_agg(x.item_id::text, ',') AS items
+                                FROM retention.recommend(v.m, NULL, '{101,102,103}', 5) x) r),
+          (WITH one AS (SELECT (SELECT string_agg(x.item_id::text, ',')
+                                  FROM model, retention.recommend(jsonb_set(m::text::jsonb, '{alpha}', '500')::text::retention.als_model,
+                                                                  NULL, '{101,102,103}', 5) x) AS a500,
+                               (SELECT string_agg(x.item_id::text, ',')
+                                  FROM model, retention.recommend(jsonb_set(m::text::jsonb, '{alpha}', '0')::text::retention.als_model,
+                                                                  NULL, '{101,102,103}', 5) x) AS a0)
+           SELECT concat_ws(' ', a500, a0, a500, a0) FROM one),
+          'two models differing only in alpha, alternating at one call site, fold in with their own alpha');
+SELECT is((WITH v AS MATERIALIZED (
+               SELECT g, (CASE WHEN g % 2 = 0
+                               THEN '{"kind": "als", "format": 1, "factors": 1, "regularization": 0.1, "alpha": 1, "iterations": 1, "cg_steps": 1, "seed": 0, "users": [[1, [1]], [2, [1]]], "items": [[3, [1]], [4, [-1]], [5, [2]]]}'
+                               ELSE '{"kind": "als", "format": 1, "factors": 1, "regularization": 0.1, "alpha": 1, "iterations": 1, "cg_steps": 1, "seed": 0, "users": [[1, [1]], [2, [1]], [3, [1]]], "items": [[4, [-1]], [5, [2]]]}'
+                          END)::retention.als_model AS m
+                 FROM generate_series(1, 4) g)
+           SELECT string_agg(r.items, ' ' ORDER BY v.g)
+             FROM v, LATERAL (SELECT string_agg(x.item_id::text, ',') AS items FROM retention.recommend(v.m, 1, '{}', 5) x) r),
+          '5,4 5,3,4 5,4 5,3,4',
+          'two models of the same bytes split differently into users and items each recommend their own items');
 SELECT isnt((SELECT string_agg(x.item_id::text, ',') FROM twins, retention.recommend(twins.a, NULL, '{101,102}', 5) x),
             (SELECT string_agg(x.item_id::text, ',') FROM twins, retention.recommend(twins.b, NULL, '{101,102}', 5) x),
             'and the two models do differ');
