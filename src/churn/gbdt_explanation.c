@@ -40,7 +40,11 @@ typedef struct Reason
 	const char *name;			/* NULL for a model without names */
 } Reason;
 
-/* contribution descending, then name ascending with NULLs last */
+/*
+ * contribution descending, then name ascending with NULLs last, then
+ * position, so that ties between equal or missing names come out the same
+ * every time
+ */
 static int
 CompareReasons(const void *a, const void *b)
 {
@@ -48,12 +52,14 @@ CompareReasons(const void *a, const void *b)
 	const Reason *rb = (const Reason *) b;
 	int			c = float8_cmp_internal(rb->contribution, ra->contribution);
 
-	if (c != 0)
-		return c;
-	if (ra->name == NULL || rb->name == NULL)
-		return (ra->name == NULL) - (rb->name == NULL);
-	return varstr_cmp(ra->name, strlen(ra->name), rb->name, strlen(rb->name),
-					  DEFAULT_COLLATION_OID);
+	if (c == 0 && (ra->name == NULL || rb->name == NULL))
+		c = (ra->name == NULL) - (rb->name == NULL);
+	if (c == 0 && ra->name != NULL && rb->name != NULL)
+		c = varstr_cmp(ra->name, strlen(ra->name), rb->name, strlen(rb->name),
+					   DEFAULT_COLLATION_OID);
+	if (c == 0)
+		c = (ra->feature > rb->feature) - (ra->feature < rb->feature);
+	return c;
 }
 
 static void
@@ -133,23 +139,30 @@ PG_FUNCTION_INFO_V1(gbdt_churn_explanation);
 Datum
 gbdt_churn_explanation(PG_FUNCTION_ARGS)
 {
-	GbdtModelCache *c = GbdtCachedModel(fcinfo, 0);
-	const double *x = GbdtShapValues(c, fcinfo, 1);
-	ArrayType  *means = PG_GETARG_ARRAYTYPE_P(2);
 	int32		n = PG_GETARG_INT32(3);
-	GbdtModelView v = GbdtView(c->model);
-	int			k = c->model->k;
-	Reason	   *reasons = palloc(sizeof(Reason) * k);
+	GbdtModelCache *c;
+	const double *x;
+	ArrayType  *means;
+	GbdtModelView v;
+	int			k;
+	Reason	   *reasons;
 	int			kept = 0;
 	JsonbParseState *state = NULL;
 	JsonbValue *result;
 
+	/* first, as the LIMIT of the SQL form was checked before its rows */
 	if (n < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_ROW_COUNT_IN_LIMIT_CLAUSE),
 				 errmsg("n must not be negative")));
+	c = GbdtCachedModel(fcinfo, 0);
+	x = GbdtShapValues(c, fcinfo, 1);
+	means = PG_GETARG_ARRAYTYPE_P(2);
 	if (ARR_ELEMTYPE(means) != FLOAT8OID)
 		elog(ERROR, "means must be float8[]");
+	v = GbdtView(c->model);
+	k = c->model->k;
+	reasons = palloc(sizeof(Reason) * k);
 
 	for (int j = 0; j < k; j++)
 		if (float8_gt(c->phi[j], 0.0))

@@ -7,7 +7,7 @@
 --   * a tree ensemble in use scores through churn_scores and explains
 --     through churn_explanation (TreeSHAP, direction against the means).
 BEGIN;
-SELECT plan(19);
+SELECT plan(20);
 SET LOCAL client_min_messages = warning;
 
 -- churn when exactly one of two rates is high (an interaction no linear
@@ -150,6 +150,16 @@ SELECT ok((SELECT count(*) FROM expl WHERE c_form LIKE '%missing%') > 0
           AND (SELECT count(*) FROM expl WHERE c_form LIKE '%"feature": null%') > 0
           AND (SELECT count(*) FROM expl WHERE c_form IS NULL) > 0,
           'the comparison covers missing values, "log_" names, a model without names and empty results');
+-- equal contributions and no names: by position, whatever the means say
+SELECT is((SELECT string_agg(e ->> 'direction', ',')
+             FROM jsonb_array_elements(retention.churn_explanation(
+                      '{"bins": [[0.5], [0.5]], "kind": "gbdt", "format": 1, "objective": "logistic", "base_score": 0, "n_features": 2,
+                        "trees": [{"bin": [0, 0, 0], "gain": [1, 0, 0], "left": [1, -1, -1], "right": [2, -1, -1], "cover": [2, 1, 1],
+                                   "value": [0, -1, 1], "feature": [0, -1, -1], "threshold": [0.5, null, null], "default_left": [true, false, false]},
+                                  {"bin": [0, 0, 0], "gain": [1, 0, 0], "left": [1, -1, -1], "right": [2, -1, -1], "cover": [2, 1, 1],
+                                   "value": [0, -1, 1], "feature": [1, -1, -1], "threshold": [0.5, null, null], "default_left": [true, false, false]}]}',
+                      '{1,1}', '{2,0}', 3)) AS e),
+          'lower,higher', 'ties in contribution between unnamed features come in feature order');
 SELECT throws_ok($$SELECT retention.churn_explanation(retention.churn_gbdt_model('cand_churn'), ARRAY[1, 2]::float8[],
                                                       ARRAY[1, 2]::float8[], -1)$$,
                  '2201W', NULL, 'a negative n is 2201W, as a negative LIMIT was');
