@@ -146,6 +146,41 @@ KronrodPanel(const PnbdParams *p, double x, double t_x, double lo, double hi,
 }
 
 /*
+ * The panels the quadrature starts from, leftmost on top of the stack.  At
+ * y = 0 the integrand falls at the rate k0 (the log-derivative of F times
+ * the Jacobian); where it falls by far more than e^30 across [0, y_end] (r
+ * in the tens of thousands against a small alpha, say), every node of one
+ * panel over the whole range would see it underflow to 0, and the integral
+ * would be taken for 0.  The range is then cut at 1/k0, 2/k0, 4/k0, ...,
+ * at most 40 panels, so that the first one spans the spike.
+ */
+static void
+PushInitialPanels(const PnbdParams *p, double x, double t_x, double y_end,
+				  Panel *stack, int *depth)
+{
+	double		c = Min(p->alpha, p->beta);
+	double		k0 = (p->r + x) * (c + t_x) / (p->alpha + t_x) +
+		(p->s + 1.0) * (c + t_x) / (p->beta + t_x) - 1.0;
+	double		edges[41];
+	int			n = 0;
+
+	edges[n++] = 0.0;
+	if (k0 * y_end > 30.0)
+	{
+		double		y = Max(1.0 / k0, ldexp(y_end, -39));
+
+		while (y < y_end && n < 40)
+		{
+			edges[n++] = y;
+			y *= 2.0;
+		}
+	}
+	edges[n] = y_end;
+	for (int i = n - 1; i >= 0; i--)
+		stack[(*depth)++] = (Panel) {edges[i], edges[i + 1]};
+}
+
+/*
  * Adaptive quadrature over [t_x, T], in y = log((c+tau)/(c+t_x)) with c the
  * smaller of alpha and beta: there the steeper of the two power factors is
  * an exponential and the other one is smooth, so one Kronrod panel usually
@@ -165,7 +200,7 @@ DeathIntegral(const PnbdParams *p, double x, double t_x, double t, DeathIntegral
 	if (t <= t_x)
 		return;
 	y_end = log1p((t - t_x) / (Min(p->alpha, p->beta) + t_x));
-	stack[depth++] = (Panel) {0.0, y_end};
+	PushInitialPanels(p, x, t_x, y_end, stack, &depth);
 	while (depth > 0)
 	{
 		Panel		panel = stack[--depth];
