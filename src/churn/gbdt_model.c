@@ -34,7 +34,6 @@
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "access/detoast.h"
-#include "access/heaptoast.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -302,42 +301,22 @@ GbdtCheckModel(GbdtModel *m, Size size, int code, bool building)
 
 /*
  * A validated model from an argument, cached per call site, so that scoring
- * a million rows with one model reads, parses and checks it once.  A model
- * stored out of line arrives as a toast pointer, which names the value
- * (toast relation and value OID): compare its bytes, without fetching.  A
- * value in memory is recognised by its size and the hash in its header
- * (read through a slice, so a compressed value is not fully decompressed).
+ * a million rows with one model reads, parses and checks it once; the
+ * argument is recognised by its ModelKey, without fetching or decompressing
+ * it whole.
  */
 GbdtModelCache *
 GbdtCachedModel(FunctionCallInfo fcinfo, int argno)
 {
 	Datum		d = PG_GETARG_DATUM(argno);
-	struct varlena *raw = (struct varlena *) DatumGetPointer(d);
 	GbdtModelCache *cache = (GbdtModelCache *) fcinfo->flinfo->fn_extra;
-	bool		ondisk = VARATT_IS_EXTERNAL_ONDISK(raw);
-	Size		size = 0;
-	uint64		hash = 0;
+	ModelKey	key = ModelKeyOf(d, offsetof(GbdtModel, hash));
 	MemoryContext old;
 	GbdtModel  *m;
 	GbdtModelView v;
 
-	if (ondisk)
-	{
-		if (cache != NULL && cache->pointer_len == VARSIZE_EXTERNAL(raw) &&
-			memcmp(cache->pointer, raw, cache->pointer_len) == 0)
-			return cache;
-	}
-	else
-	{
-		GbdtModel  *head = (GbdtModel *) PG_DETOAST_DATUM_SLICE(d, 0, sizeof(GbdtModel) - VARHDRSZ);
-
-		size = toast_raw_datum_size(d);
-		if (VARSIZE_ANY(head) >= sizeof(GbdtModel))
-			hash = head->hash;
-		if (cache != NULL && cache->pointer_len == 0 && cache->model != NULL &&
-			cache->size == size && cache->hash == hash)
-			return cache;
-	}
+	if (cache != NULL && cache->model != NULL && ModelKeyMatches(&key, &cache->key))
+		return cache;
 
 	if (cache == NULL)
 	{
@@ -348,8 +327,7 @@ GbdtCachedModel(FunctionCallInfo fcinfo, int argno)
 	}
 	else
 		MemoryContextReset(cache->cxt);
-	/* no key until the new model has passed the checks */
-	cache->pointer_len = 0;
+	/* no model, so no key, until the new one has passed the checks */
 	cache->model = NULL;
 
 	old = MemoryContextSwitchTo(cache->cxt);
@@ -364,13 +342,7 @@ GbdtCachedModel(FunctionCallInfo fcinfo, int argno)
 	cache->scorer = GbdtScorerBuild(v.nodes, v.tree_start, m->n_trees, m->k, m->base_score);
 	MemoryContextSwitchTo(old);
 	cache->model = m;
-	cache->size = VARSIZE(m);
-	cache->hash = m->hash;
-	if (ondisk)
-	{
-		cache->pointer_len = VARSIZE_EXTERNAL(raw);
-		memcpy(cache->pointer, raw, cache->pointer_len);
-	}
+	cache->key = key;
 	return cache;
 }
 

@@ -18,6 +18,7 @@
 
 #include "gbdt.h"
 #include "gbdt_score.h"
+#include "model_key.h"
 
 #define GBDT_MODEL_MAGIC	0x54444247	/* "GBDT" */
 #define GBDT_MODEL_VERSION	1
@@ -71,11 +72,8 @@ typedef struct GbdtModelView
  */
 typedef struct GbdtModelCache
 {
-	/* the key: a toast pointer's bytes, or the size and hash of the value */
-	char		pointer[TOAST_POINTER_SIZE];
-	int			pointer_len;
-	Size		size;
-	uint64		hash;
+	/* the key of the model below (valid while model is not NULL) */
+	ModelKey	key;
 	/* everything below lives in cxt, emptied when another model comes */
 	MemoryContext cxt;
 	GbdtModel  *model;

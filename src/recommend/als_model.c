@@ -24,18 +24,19 @@
 #include <math.h>
 
 #include "access/detoast.h"
+#include "common/hashfn.h"
 #include "common/int.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/array.h"
-#include "common/hashfn.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
 #include "als.h"
 #include "model_json.h"
+#include "model_key.h"
 
 Size
 AlsModelSize(int64 factors, int64 n_users, int64 n_items)
@@ -184,20 +185,13 @@ GetAlsModel(Datum datum)
 /*
  * The detoasted, validated copy of the last model of one call site, kept
  * for the rest of the query, so that recommend() called once per user reads
- * and checks the model once.  A model read from disk is recognised by its
- * toast pointer, which names an immutable value; one held in memory (a
- * PL/pgSQL variable, a query parameter) by its size and the hash in its
- * header, read through a slice so that a compressed value is not fully
- * decompressed.  The hash is set where models are made (training, the text
- * and jsonb forms); the type has no binary input to forge one with.
+ * and checks the model once; the argument is recognised by its ModelKey.
+ * The hash is set where models are made (training, the text and jsonb
+ * forms); the type has no binary input to forge one with.
  */
 typedef struct AlsCache
 {
-	/* the key: a toast pointer, or (not ondisk) the size and hash */
-	struct varatt_external pointer;
-	bool		ondisk;
-	Size		size;
-	uint64		hash;
+	ModelKey	key;			/* of the model below, when there is one */
 	AlsModel   *model;
 	float8	   *gram;			/* Y'Y of the item factors, for fold-in */
 } AlsCache;
@@ -215,65 +209,36 @@ GetCache(FunctionCallInfo fcinfo)
 	return cache;
 }
 
-/* forget the cached model and its Gram matrix */
-static void
-ForgetModel(AlsCache *cache)
+AlsModel *
+GetAlsModelCached(FunctionCallInfo fcinfo, int argno)
 {
+	Datum		d = PG_GETARG_DATUM(argno);
+	AlsCache   *cache = GetCache(fcinfo);
+	ModelKey	key = ModelKeyOf(d, offsetof(AlsModel, hash));
+	MemoryContext old;
+	AlsModel   *model;
+
+	if (cache->model != NULL && ModelKeyMatches(&key, &cache->key))
+		return cache->model;
+
+	/* forget the model kept before, and its Gram matrix */
 	if (cache->gram != NULL)
 		pfree(cache->gram);
 	if (cache->model != NULL)
 		pfree(cache->model);
 	cache->gram = NULL;
 	cache->model = NULL;
-}
 
-AlsModel *
-GetAlsModelCached(FunctionCallInfo fcinfo, int argno)
-{
-	Datum		d = PG_GETARG_DATUM(argno);
-	struct varlena *raw = (struct varlena *) DatumGetPointer(d);
-	AlsCache   *cache = GetCache(fcinfo);
-	struct varatt_external pointer = {0};
-	bool		ondisk = VARATT_IS_EXTERNAL_ONDISK(raw);
-	Size		size = 0;
-	uint64		hash = 0;
-	MemoryContext old;
-	AlsModel   *model;
+	/* a value from before the hash is not recognised: read it each time */
+	if (!key.ondisk && key.hash == 0)
+		return GetAlsModel(d);
 
-	if (ondisk)
-	{
-		VARATT_EXTERNAL_GET_POINTER(pointer, raw);
-		if (cache->model != NULL && cache->ondisk &&
-			memcmp(&cache->pointer, &pointer, sizeof(pointer)) == 0)
-			return cache->model;
-	}
-	else
-	{
-		AlsModel   *head = (AlsModel *) PG_DETOAST_DATUM_SLICE(d, 0, sizeof(AlsModel) - VARHDRSZ);
-
-		size = toast_raw_datum_size(d);
-		if (VARSIZE_ANY(head) >= sizeof(AlsModel))
-			hash = head->hash;
-		/* a value from before the hash is not recognised: read it each time */
-		if (hash == 0)
-		{
-			ForgetModel(cache);
-			return GetAlsModel(d);
-		}
-		if (cache->model != NULL && !cache->ondisk && cache->size == size && cache->hash == hash)
-			return cache->model;
-	}
-
-	ForgetModel(cache);
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	model = (AlsModel *) PG_DETOAST_DATUM_COPY(d);
 	MemoryContextSwitchTo(old);
 	ValidateModel(model, VARSIZE(model));
 	cache->model = model;
-	cache->ondisk = ondisk;
-	cache->pointer = pointer;
-	cache->size = size;
-	cache->hash = hash;
+	cache->key = key;
 	return model;
 }
 
