@@ -89,6 +89,17 @@ typedef struct Panel
 	double		hi;
 } Panel;
 
+/* one customer's integrand: the model, (x, t_x), and what every node shares */
+typedef struct DeathTerm
+{
+	const PnbdParams *p;
+	double		x;
+	double		t_x;
+	double		c;				/* min(alpha, beta) */
+	double		log_alpha;		/* log(alpha + t_x) */
+	double		log_beta;		/* log(beta + t_x) */
+} DeathTerm;
+
 /*
  * Adds w times F(tau)/F(t_x) dtau/dy to the integrals at
  * y = log((c+tau)/(c+t_x)), c = min(alpha, beta); returns that integrand.
@@ -101,17 +112,16 @@ typedef struct Panel
  * down to its panel limit for every customer.
  */
 static double
-AddNode(const PnbdParams *p, double x, double t_x, double y, double w,
-		DeathIntegrals *out)
+AddNode(const DeathTerm *d, double y, double w, DeathIntegrals *out)
 {
-	double		c = Min(p->alpha, p->beta);
-	double		step = (c + t_x) * expm1(y);	/* tau - t_x */
-	double		tau = t_x + step;
-	double		rise_a = p->alpha <= p->beta ? y : log1p(step / (p->alpha + t_x));
-	double		rise_b = p->alpha <= p->beta ? log1p(step / (p->beta + t_x)) : y;
-	double		log_a = log(p->alpha + t_x) + rise_a;
-	double		log_b = log(p->beta + t_x) + rise_b;
-	double		f = exp(-(p->r + x) * rise_a - (p->s + 1.0) * rise_b) * (c + tau);
+	const PnbdParams *p = d->p;
+	double		step = (d->c + d->t_x) * expm1(y);	/* tau - t_x */
+	double		tau = d->t_x + step;
+	double		rise_a = p->alpha <= p->beta ? y : log1p(step / (p->alpha + d->t_x));
+	double		rise_b = p->alpha <= p->beta ? log1p(step / (p->beta + d->t_x)) : y;
+	double		log_a = d->log_alpha + rise_a;
+	double		log_b = d->log_beta + rise_b;
+	double		f = exp(-(p->r + d->x) * rise_a - (p->s + 1.0) * rise_b) * (d->c + tau);
 
 	out->j += w * f;
 	out->j_log_alpha += w * f * log_a;
@@ -123,8 +133,7 @@ AddNode(const PnbdParams *p, double x, double t_x, double y, double w,
 
 /* Kronrod estimates over one panel; returns |Kronrod - Gauss| of j */
 static double
-KronrodPanel(const PnbdParams *p, double x, double t_x, double lo, double hi,
-			 DeathIntegrals *out)
+KronrodPanel(const DeathTerm *d, double lo, double hi, DeathIntegrals *out)
 {
 	double		center = 0.5 * (lo + hi);
 	double		half = 0.5 * (hi - lo);
@@ -134,10 +143,10 @@ KronrodPanel(const PnbdParams *p, double x, double t_x, double lo, double hi,
 	for (int k = 0; k < 8; k++)
 	{
 		double		w = half * kronrod_weights[k];
-		double		f = AddNode(p, x, t_x, center - half * kronrod_nodes[k], w, out);
+		double		f = AddNode(d, center - half * kronrod_nodes[k], w, out);
 
 		if (k < 7)
-			f += AddNode(p, x, t_x, center + half * kronrod_nodes[k], w, out);
+			f += AddNode(d, center + half * kronrod_nodes[k], w, out);
 		/* Gauss nodes are the odd-numbered ones, the centre (k = 7) included */
 		if (k % 2 == 1)
 			gauss += half * gauss_weights[k / 2] * f;
@@ -155,12 +164,11 @@ KronrodPanel(const PnbdParams *p, double x, double t_x, double lo, double hi,
  * at most 40 panels, so that the first one spans the spike.
  */
 static void
-PushInitialPanels(const PnbdParams *p, double x, double t_x, double y_end,
-				  Panel *stack, int *depth)
+PushInitialPanels(const DeathTerm *d, double y_end, Panel *stack, int *depth)
 {
-	double		c = Min(p->alpha, p->beta);
-	double		k0 = (p->r + x) * (c + t_x) / (p->alpha + t_x) +
-		(p->s + 1.0) * (c + t_x) / (p->beta + t_x) - 1.0;
+	const PnbdParams *p = d->p;
+	double		k0 = (p->r + d->x) * (d->c + d->t_x) / (p->alpha + d->t_x) +
+		(p->s + 1.0) * (d->c + d->t_x) / (p->beta + d->t_x) - 1.0;
 	double		edges[41];
 	int			n = 0;
 
@@ -189,7 +197,7 @@ PushInitialPanels(const PnbdParams *p, double x, double t_x, double y_end,
  * estimate is below the tolerance relative to everything found so far.
  */
 static void
-DeathIntegral(const PnbdParams *p, double x, double t_x, double t, DeathIntegrals *total)
+DeathIntegral(const DeathTerm *d, double t, DeathIntegrals *total)
 {
 	Panel		stack[64];
 	int			depth = 0;
@@ -197,15 +205,15 @@ DeathIntegral(const PnbdParams *p, double x, double t_x, double t, DeathIntegral
 	double		y_end;
 
 	memset(total, 0, sizeof(*total));
-	if (t <= t_x)
+	if (t <= d->t_x)
 		return;
-	y_end = log1p((t - t_x) / (Min(p->alpha, p->beta) + t_x));
-	PushInitialPanels(p, x, t_x, y_end, stack, &depth);
+	y_end = log1p((t - d->t_x) / (d->c + d->t_x));
+	PushInitialPanels(d, y_end, stack, &depth);
 	while (depth > 0)
 	{
 		Panel		panel = stack[--depth];
 		DeathIntegrals part;
-		double		error = KronrodPanel(p, x, t_x, panel.lo, panel.hi, &part);
+		double		error = KronrodPanel(d, panel.lo, panel.hi, &part);
 
 		panels++;
 		if (error <= QUADRATURE_TOLERANCE * (total->j + part.j) ||
@@ -236,16 +244,17 @@ static double
 LogBracket(const PnbdParams *p, double x, double t_x, double t, double *p_alive,
 		   double *gradient)
 {
-	double		log_f0 = -(p->r + x) * log(p->alpha + t_x) - (p->s + 1.0) * log(p->beta + t_x);
+	DeathTerm	term = {p, x, t_x, Min(p->alpha, p->beta), log(p->alpha + t_x), log(p->beta + t_x)};
+	double		log_f0 = -(p->r + x) * term.log_alpha - (p->s + 1.0) * term.log_beta;
 	double		alive = -(p->r + x) * log1p((t - t_x) / (p->alpha + t_x))
-		- p->s * log1p((t - t_x) / (p->beta + t_x)) + log(p->beta + t_x);
+		- p->s * log1p((t - t_x) / (p->beta + t_x)) + term.log_beta;
 	DeathIntegrals d;
 	double		died;
 	double		lse;
 	double		share_alive;
 	double		share_died;
 
-	DeathIntegral(p, x, t_x, t, &d);
+	DeathIntegral(&term, t, &d);
 	died = d.j > 0.0 ? log(p->s) + log(d.j) : -INFINITY;
 	lse = LogAddExp(alive, died);
 	share_alive = exp(alive - lse);
