@@ -173,10 +173,7 @@ FeatureColumns(const GbdtModelView *v, int j, Datum *values, bool *nulls)
 		nulls[1] = true;
 }
 
-/*
- * Returns one row per feature: position, name, value and its exact TreeSHAP
- * contribution to the raw score (log-odds; a forest's probability).
- */
+/* the TreeSHAP values of a row, in c->phi (gbdt_model.h) */
 const double *
 GbdtShapValues(GbdtModelCache *c, FunctionCallInfo fcinfo, int argno)
 {
@@ -198,6 +195,10 @@ GbdtShapValues(GbdtModelCache *c, FunctionCallInfo fcinfo, int argno)
 	return x;
 }
 
+/*
+ * Returns one row per feature: position, name, value and its exact TreeSHAP
+ * contribution to the raw score (log-odds; a forest's probability).
+ */
 PG_FUNCTION_INFO_V1(gbdt_churn_explain);
 Datum
 gbdt_churn_explain(PG_FUNCTION_ARGS)

@@ -128,8 +128,8 @@ UnwoundSum(const GbdtPathElement *m, int depth, int idx, double *cold_sum)
 	double		one = m[idx].one_fraction;
 	double		zero = m[idx].zero_fraction;
 	double		next = m[depth].weight;
-	double		scale = (depth + 1) / one;
-	double		share = Inverse(depth + 1);
+	double		scale;
+	double		share;
 	double		total = 0.0;
 
 	if (one == 0.0)
@@ -138,6 +138,8 @@ UnwoundSum(const GbdtPathElement *m, int depth, int idx, double *cold_sum)
 			*cold_sum = ColdSum(m, depth);
 		return *cold_sum * (depth + 1) / zero;
 	}
+	scale = (depth + 1) / one;
+	share = Inverse(depth + 1);
 	for (int i = depth - 1; i >= 0; i--)
 	{
 		double		tmp = next * scale * Inverse(i + 1);
