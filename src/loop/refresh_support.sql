@@ -93,16 +93,15 @@ BEGIN
                                     'as of as_of: ' || @extschema@.customer_base_fit_problem(fit),
                                     'as of the backtest cutoff: ' || @extschema@.customer_base_fit_problem(fit_at_cutoff)),
                           '');
-    END IF;
-    -- Rank the customers of the cutoff: the likelier to have left
-    -- (1 - P(alive)) or the fewer purchases expected, the likelier to churn.
-    -- A fit the data do not identify is not used: its P(alive) is ranked
-    -- only to show what it would have scored, and its expected purchases
-    -- not at all (drifting towards a degenerate optimum, a and b of BG/NBD
-    -- in the millions, they take a series of a million terms per customer;
-    -- the FILTER keeps them from being computed).  A model that cannot
-    -- score someone (a horizon its series cannot reach) is not usable.
-    IF fit IS NOT NULL AND fit_at_cutoff IS NOT NULL THEN
+        -- Rank the customers of the cutoff: the likelier to have left
+        -- (1 - P(alive)) or the fewer purchases expected, the likelier to
+        -- churn.  A fit the data do not identify is not used: its P(alive)
+        -- is ranked only to show what it would have scored, and its expected
+        -- purchases not at all (drifting towards a degenerate optimum, a and
+        -- b of BG/NBD in the millions, they take a series of a million terms
+        -- per customer; the FILTER keeps them from being computed).  A model
+        -- that cannot score someone (a horizon its series cannot reach) is
+        -- not usable.
         BEGIN
             SELECT @extschema@.roc_auc(1 - @extschema@.customer_base_p_alive(fit_at_cutoff, m.frequency, m.recency, m.t),
                                        b.churned),
