@@ -141,22 +141,17 @@ extern double GbdtRawScore(const GbdtEnsemble *e, const double *x);
 extern int	GbdtMaxDepth(const GbdtNode *nodes, const int *tree_start, int n_trees);
 
 /*
- * TreeSHAP (Lundberg, Erion and Lee 2018, Algorithm 2) of one tree.
- * goes_left[i] tells where the explained row goes at internal node i;
- * phi (k values) is added to.  scratch holds GbdtShapScratchSize(depth)
- * path elements.
+ * TreeSHAP (Lundberg, Erion and Lee 2018) of one tree, in one pass linear in
+ * its depth (gbdt_shap.c).  goes_left[i] tells where the explained row goes
+ * at internal node i; phi (k values) is added to.  A scratch serves every
+ * tree of at most max_depth levels over n_features features; it is
+ * palloc'd in the current context.
  */
-typedef struct GbdtPathElement
-{
-	int			feature;
-	double		zero_fraction;
-	double		one_fraction;
-	double		weight;
-} GbdtPathElement;
+typedef struct GbdtShapScratch GbdtShapScratch;
 
-extern size_t GbdtShapScratchSize(int max_depth);
+extern GbdtShapScratch *GbdtShapScratchNew(int max_depth, int n_features);
 extern void GbdtTreeShap(const GbdtNode *tree, const bool *goes_left, double *phi,
-						 GbdtPathElement *scratch);
+						 GbdtShapScratch *scratch);
 
 /* The expected value of a tree under its covers: the base value of SHAP. */
 extern double GbdtTreeExpectation(const GbdtNode *tree);

@@ -178,7 +178,7 @@ MeanAbsShap(GbdtEnsemble *e, const Binned *b, const uint32_t *train_rows, int64_
 {
 	int			k = e->k;
 	int			depth = GbdtMaxDepth(e->nodes, e->tree_start, e->n_trees);
-	GbdtPathElement *scratch = palloc(sizeof(GbdtPathElement) * GbdtShapScratchSize(depth));
+	GbdtShapScratch *scratch = GbdtShapScratchNew(depth, k);
 	double	   *phi = palloc(sizeof(double) * k);
 	bool	   *left = NULL;
 	int			max_tree = 0;
@@ -188,8 +188,9 @@ MeanAbsShap(GbdtEnsemble *e, const Binned *b, const uint32_t *train_rows, int64_
 	double		work = 0.0;
 
 	/*
-	 * TreeSHAP costs about leaves * depth^2 per tree and row: bound the
-	 * sample so that deep forests do not spend minutes here.
+	 * Bound the sample so that deep forests do not spend minutes here, by
+	 * the cost of the TreeSHAP this was written for, leaves * depth^2 per
+	 * tree and row: kept, so that the same rows give the same model.
 	 */
 	for (int t = 0; t < e->n_trees; t++)
 	{
@@ -229,7 +230,6 @@ MeanAbsShap(GbdtEnsemble *e, const Binned *b, const uint32_t *train_rows, int64_
 	}
 	for (int j = 0; j < k; j++)
 		e->mean_abs_shap[j] /= used;
-	pfree(scratch);
 	pfree(phi);
 	pfree(left);
 }

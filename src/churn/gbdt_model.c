@@ -337,7 +337,7 @@ GbdtCachedModel(FunctionCallInfo fcinfo, int argno)
 	cache->x = palloc(sizeof(double) * m->k);
 	cache->phi = palloc(sizeof(double) * m->k);
 	cache->goes_left = palloc(sizeof(bool) * Max(m->max_tree_nodes, 1));
-	cache->path = palloc(sizeof(GbdtPathElement) * GbdtShapScratchSize(m->max_depth));
+	cache->shap = GbdtShapScratchNew(m->max_depth, m->k);
 	cache->args = palloc(VARHDRSZ + VARATT_SHORT_MAX);
 	cache->scorer = GbdtScorerBuild(v.nodes, v.tree_start, m->n_trees, m->k, m->base_score);
 	MemoryContextSwitchTo(old);

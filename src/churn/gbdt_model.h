@@ -81,7 +81,7 @@ typedef struct GbdtModelCache
 	/* scratch of churn_explain and scoring */
 	double	   *x;
 	bool	   *goes_left;
-	GbdtPathElement *path;
+	GbdtShapScratch *shap;
 	double	   *phi;
 	/* a short-header feature array, copied here with a 4-byte header */
 	ArrayType  *args;

@@ -190,7 +190,7 @@ GbdtShapValues(GbdtModelCache *c, FunctionCallInfo fcinfo, int argno)
 		for (int i = 0; i < n; i++)
 			if (tree[i].feature >= 0)
 				c->goes_left[i] = GoesLeft(&tree[i], x[tree[i].feature]);
-		GbdtTreeShap(tree, c->goes_left, c->phi, c->path);
+		GbdtTreeShap(tree, c->goes_left, c->phi, c->shap);
 	}
 	return x;
 }

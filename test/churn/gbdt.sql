@@ -13,7 +13,7 @@
 --                             fifth session: gbdt_online_shoppers.out
 -- and two data sets worked out by hand in the comments below.
 BEGIN;
-SELECT plan(71);
+SELECT plan(73);
 SET client_min_messages = warning;
 
 CREATE TEMP TABLE small (id int, label int, x1 float8, x2 float8, x3 float8, x4 float8);
@@ -148,6 +148,30 @@ SELECT cmp_ok((SELECT max(abs(e.contribution - c.phi[e.feature_index]))
 SELECT cmp_ok((SELECT max(abs(retention.churn_base_logit(j::retention.gbdt_model) - c.base))
                  FROM shap_file, shap_cases c), '<', 1e-12::float8,
               'the base value is the brute-force v(empty set)');
+
+-- The same on a random forest whose paths run 11 to 15 splits deep over six
+-- features, most of them split again below themselves: what the quadrature
+-- of gbdt_shap.c must integrate exactly (gbdt_shap_deep.out).
+CREATE TEMP TABLE deep_file (j text);
+\copy deep_file FROM 'test/churn/fixtures/gbdt_shap_deep_model.json' WITH (FORMAT text, DELIMITER E'\x01')
+CREATE TEMP TABLE deep_ref (line text);
+\copy deep_ref FROM 'test/churn/fixtures/gbdt_shap_deep.out' WITH (FORMAT text, DELIMITER E'\x01')
+CREATE TEMP TABLE deep_cases AS
+SELECT split_part(line, ' ', 1)::int AS id,
+       (SELECT array_agg(split_part(line, ' ', k)::float8 ORDER BY k) FROM generate_series(2, 7) k) AS phi,
+       split_part(line, ' ', 8)::float8 AS base
+  FROM deep_ref;
+CREATE TEMP TABLE deep_x (id int, x float8[]);
+INSERT INTO deep_x VALUES (1, '{7,1.2,0,0.9,3,1.5}'), (2, '{2,4.1,2,0.2,17,0.1}'), (3, '{9,0.3,1,0.5,11,1.9}'),
+                          (4, '{NULL,2.5,NULL,0.7,8,NULL}'), (5, '{5,3.3,2,0.45,20,1.0}'), (6, '{0,0,0,0,0,0}'),
+                          (7, '{10,5,3,1,20,2}'), (8, '{6,NULL,1,NULL,NULL,0.6}');
+SELECT cmp_ok((SELECT max(abs(e.contribution - c.phi[e.feature_index]))
+                 FROM deep_cases c JOIN deep_x USING (id),
+                      LATERAL retention.churn_explain((SELECT j::retention.gbdt_model FROM deep_file), deep_x.x) e),
+              '<', 1e-12::float8, 'TreeSHAP of deep trees that split features again equals the brute-force Shapley values (8 vectors)');
+SELECT is((SELECT count(*) FROM deep_cases c JOIN deep_x USING (id),
+                  LATERAL retention.churn_explain((SELECT j::retention.gbdt_model FROM deep_file), deep_x.x) e),
+          48::bigint, 'six values for each of the eight vectors');
 
 -- ---------------------------------------------------------------------------
 -- 5. Determinism: seeds, row order, parallel workers.
