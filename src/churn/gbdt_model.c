@@ -26,7 +26,6 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "common/int.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -127,14 +126,11 @@ GbdtModelAlloc(int kind, int k, int n_trees, int n_nodes, int n_edges, int names
 	return m;
 }
 
+/* the digest of the whole model (ModelDigest), its checksum and cache key */
 static uint64
 ModelHash(const GbdtModel *m, Size total)
 {
-	Size		start = offsetof(GbdtModel, base_score);
-
-	return DatumGetUInt64(hash_bytes_extended((const unsigned char *) m + start,
-											  (int) (total - start),
-											  (uint64) m->n_nodes * 31 + m->k));
+	return ModelDigest(m, total, offsetof(GbdtModel, hash));
 }
 
 /* ---------- the one validating reader ---------- */

@@ -10,9 +10,41 @@
 #include "postgres.h"
 
 #include "access/detoast.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
 #include "fmgr.h"
 
 #include "model_key.h"
+
+static void
+DigestUpdate(pg_cryptohash_ctx *ctx, const void *data, Size len)
+{
+	if (pg_cryptohash_update(ctx, data, len) < 0)
+		elog(ERROR, "could not compute a model digest: %s", pg_cryptohash_error(ctx));
+}
+
+uint64
+ModelDigest(const void *value, Size size, Size hash_offset)
+{
+	static const uint8 zeros[sizeof(uint64)] = {0};
+	const char *bytes = (const char *) value;
+	pg_cryptohash_ctx *ctx;
+	uint8		sha[PG_SHA256_DIGEST_LENGTH];
+	uint64		digest;
+
+	Assert(hash_offset >= VARHDRSZ && size >= hash_offset + sizeof(uint64));
+	ctx = pg_cryptohash_create(PG_SHA256);
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
+		elog(ERROR, "could not compute a model digest: %s", pg_cryptohash_error(ctx));
+	DigestUpdate(ctx, bytes + VARHDRSZ, hash_offset - VARHDRSZ);
+	DigestUpdate(ctx, zeros, sizeof(zeros));
+	DigestUpdate(ctx, bytes + hash_offset + sizeof(uint64), size - hash_offset - sizeof(uint64));
+	if (pg_cryptohash_final(ctx, sha, sizeof(sha)) < 0)
+		elog(ERROR, "could not compute a model digest: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+	memcpy(&digest, sha, sizeof(digest));
+	return digest == 0 ? 1 : digest;
+}
 
 ModelKey
 ModelKeyOf(Datum value, Size hash_offset)

@@ -24,7 +24,6 @@
 #include <math.h>
 
 #include "access/detoast.h"
-#include "common/hashfn.h"
 #include "common/int.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -85,21 +84,15 @@ AllocAlsModel(const AlsOptions *o, int64 n_users, int64 n_items)
 }
 
 /*
- * The hash of the whole value but its length word and the hash itself
- * (counted as 0): with the size, the key of a model held in memory
- * (GetAlsModelCached), so it covers the header's counts and the fold-in's
- * alpha and regularization as well as the ids and factors.  Never 0, which
- * marks a value from before the hash.
+ * The digest of the whole value (ModelDigest): with the size, the key of a
+ * model held in memory (GetAlsModelCached), so it covers the header's
+ * counts and the fold-in's alpha and regularization as well as the ids and
+ * factors.  Never 0, which marks a value from before the digest.
  */
 void
 AlsModelSeal(AlsModel *model)
 {
-	uint64		hash;
-
-	model->hash = 0;
-	hash = DatumGetUInt64(hash_any_extended((const unsigned char *) model + VARHDRSZ,
-											(int) (VARSIZE(model) - VARHDRSZ), 0));
-	model->hash = hash == 0 ? 1 : hash;
+	model->hash = ModelDigest(model, VARSIZE(model), offsetof(AlsModel, hash));
 }
 
 int

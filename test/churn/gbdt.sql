@@ -13,7 +13,7 @@
 --                             fifth session: gbdt_online_shoppers.out
 -- and two data sets worked out by hand in the comments below.
 BEGIN;
-SELECT plan(73);
+SELECT plan(74);
 SET client_min_messages = warning;
 
 CREATE TEMP TABLE small (id int, label int, x1 float8, x2 float8, x3 float8, x4 float8);
@@ -148,6 +148,22 @@ SELECT cmp_ok((SELECT max(abs(e.contribution - c.phi[e.feature_index]))
 SELECT cmp_ok((SELECT max(abs(retention.churn_base_logit(j::retention.gbdt_model) - c.base))
                  FROM shap_file, shap_cases c), '<', 1e-12::float8,
               'the base value is the brute-force v(empty set)');
+
+-- Two models held in memory that differ only in their objective (a
+-- forest's leaves are probabilities, boosting's are log-odds), alternating
+-- at one call site: the per-call-site cache must tell them apart (before
+-- the digest covered the whole value, the second got the first's answers).
+SELECT is((WITH v AS MATERIALIZED (
+               SELECT g, (CASE WHEN g % 2 = 0 THEN j
+                               ELSE replace(j, '"objective": "logistic"', '"objective": "random_forest"') END)::retention.gbdt_model AS m
+                 FROM shap_file, generate_series(1, 4) g)
+           SELECT string_agg(round(retention.churn_prob(v.m, '{3,2,1,10}')::numeric, 12)::text, ' ' ORDER BY v.g) FROM v),
+          (SELECT concat_ws(' ', f, b, f, b)
+             FROM (SELECT round(retention.churn_prob(j::retention.gbdt_model, '{3,2,1,10}')::numeric, 12)::text AS b,
+                          round(retention.churn_prob(replace(j, '"objective": "logistic"', '"objective": "random_forest"')::retention.gbdt_model,
+                                                     '{3,2,1,10}')::numeric, 12)::text AS f
+                     FROM shap_file) one),
+          'two models differing only in objective, alternating at one call site, each score with their own');
 
 -- The same on a random forest whose paths run 11 to 15 splits deep over six
 -- features, most of them split again below themselves: what the quadrature

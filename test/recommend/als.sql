@@ -4,7 +4,7 @@
 -- determinism, parallel plans, text round trips, hostile models, limits,
 -- the registry and a role with only USAGE on the schema.
 BEGIN;
-SELECT plan(48);
+SELECT plan(50);
 SET LOCAL client_min_messages = warning;
 
 -- declarations ----------------------------------------------------------
@@ -148,6 +148,31 @@ SELECT is((WITH v AS MATERIALIZED (
              FROM v, LATERAL (SELECT string_agg(x.item_id::text, ',') AS items FROM retention.recommend(v.m, 1, '{}', 5) x) r),
           '5,4 5,3,4 5,4 5,3,4',
           'two models of the same bytes split differently into users and items each recommend their own items');
+-- two models of the same size made to share the 64-bit hash that keyed
+-- the cache before it was a SHA-256 digest: als_collision_b.json is
+-- als_collision_a.json with item 100's factors changed and the next 12
+-- bytes chosen to bring hash_any_extended's state back (found by the
+-- adversarial review of 2026-12-03); alternating at one call site, each
+-- must give its own recommendations
+CREATE TEMP TABLE collision_file (side text, j text);
+\copy collision_file (j) FROM 'test/recommend/fixtures/als_collision_a.json' WITH (FORMAT text, DELIMITER E'\x01')
+UPDATE collision_file SET side = 'a';
+\copy collision_file (j) FROM 'test/recommend/fixtures/als_collision_b.json' WITH (FORMAT text, DELIMITER E'\x01')
+UPDATE collision_file SET side = 'b' WHERE side IS NULL;
+SELECT is((WITH v AS MATERIALIZED (
+               SELECT g, (SELECT j FROM collision_file WHERE side = CASE WHEN g % 2 = 0 THEN 'a' ELSE 'b' END)::retention.als_model AS m
+                 FROM generate_series(1, 4) g)
+           SELECT string_agg(r.items, ' ' ORDER BY v.g)
+             FROM v, LATERAL (SELECT string_agg(x.item_id::text, ',') AS items FROM retention.recommend(v.m, 3, NULL, 3) x) r),
+          (WITH one AS (SELECT (SELECT string_agg(x.item_id::text, ',')
+                                  FROM retention.recommend((SELECT j FROM collision_file WHERE side = 'a')::retention.als_model, 3, NULL, 3) x) AS a,
+                               (SELECT string_agg(x.item_id::text, ',')
+                                  FROM retention.recommend((SELECT j FROM collision_file WHERE side = 'b')::retention.als_model, 3, NULL, 3) x) AS b)
+           SELECT concat_ws(' ', b, a, b, a) FROM one),
+          'two models made to collide under a 64-bit hash, alternating at one call site, each recommend their own items');
+SELECT isnt((SELECT string_agg(x.item_id::text, ',') FROM retention.recommend((SELECT j FROM collision_file WHERE side = 'a')::retention.als_model, 3, NULL, 3) x),
+            (SELECT string_agg(x.item_id::text, ',') FROM retention.recommend((SELECT j FROM collision_file WHERE side = 'b')::retention.als_model, 3, NULL, 3) x),
+            'and the colliding models recommend differently');
 SELECT isnt((SELECT string_agg(x.item_id::text, ',') FROM twins, retention.recommend(twins.a, NULL, '{101,102}', 5) x),
             (SELECT string_agg(x.item_id::text, ',') FROM twins, retention.recommend(twins.b, NULL, '{101,102}', 5) x),
             'and the two models do differ');
