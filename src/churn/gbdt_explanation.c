@@ -143,7 +143,6 @@ gbdt_churn_explanation(PG_FUNCTION_ARGS)
 	GbdtModelCache *c;
 	const double *x;
 	ArrayType  *means;
-	GbdtModelView v;
 	int			k;
 	Reason	   *reasons;
 	int			kept = 0;
@@ -160,13 +159,12 @@ gbdt_churn_explanation(PG_FUNCTION_ARGS)
 	means = PG_GETARG_ARRAYTYPE_P(2);
 	if (ARR_ELEMTYPE(means) != FLOAT8OID)
 		elog(ERROR, "means must be float8[]");
-	v = GbdtView(c->model);
 	k = c->model->k;
 	reasons = palloc(sizeof(Reason) * k);
 
 	for (int j = 0; j < k; j++)
 		if (float8_gt(c->phi[j], 0.0))
-			reasons[kept++] = (Reason) {j, c->phi[j], GbdtFeatureName(&v, j)};
+			reasons[kept++] = (Reason) {j, c->phi[j], c->names ? c->names[j] : NULL};
 	qsort(reasons, kept, sizeof(Reason), CompareReasons);
 	kept = Min(kept, n);
 	/* like an aggregate over no rows */

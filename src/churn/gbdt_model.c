@@ -334,6 +334,7 @@ GbdtCachedModel(FunctionCallInfo fcinfo, int argno)
 	cache->phi = palloc(sizeof(double) * m->k);
 	cache->goes_left = palloc(sizeof(bool) * Max(m->max_tree_nodes, 1));
 	cache->shap = GbdtShapScratchNew(m->max_depth, m->k);
+	cache->names = GbdtFeatureNames(&v);
 	cache->args = palloc(VARHDRSZ + VARATT_SHORT_MAX);
 	cache->scorer = GbdtScorerBuild(v.nodes, v.tree_start, m->n_trees, m->k, m->base_score);
 	MemoryContextSwitchTo(old);
@@ -407,14 +408,19 @@ GbdtModelFillText(GbdtModel *m, char **names, const char *meta)
 
 /* ---------- text output ---------- */
 
-const char *
-GbdtFeatureName(const GbdtModelView *v, int j)
+const char **
+GbdtFeatureNames(const GbdtModelView *v)
 {
+	const char **names;
 	const char *p = v->names;
 
 	if (v->m->names_len == 0)
 		return NULL;
-	for (int i = 0; i < j; i++)
+	names = palloc(sizeof(const char *) * v->m->k);
+	for (int j = 0; j < v->m->k; j++)
+	{
+		names[j] = p;
 		p += strlen(p) + 1;
-	return p;
+	}
+	return names;
 }

@@ -83,6 +83,7 @@ typedef struct GbdtModelCache
 	bool	   *goes_left;
 	GbdtShapScratch *shap;
 	double	   *phi;
+	const char **names;			/* GbdtFeatureNames */
 	/* a short-header feature array, copied here with a 4-byte header */
 	ArrayType  *args;
 } GbdtModelCache;
@@ -102,7 +103,8 @@ GbdtBinEdge(const double *edges, const int32 *edge_start, int f, int bin)
 extern GbdtModelView GbdtView(const GbdtModel *m);
 extern GbdtModel *GbdtModelAlloc(int kind, int k, int n_trees, int n_nodes, int n_edges,
 								 int names_len, int meta_len);
-extern const char *GbdtFeatureName(const GbdtModelView *v, int j);
+/* each feature's name, palloc'd (the names are walked once), or NULL without names */
+extern const char **GbdtFeatureNames(const GbdtModelView *v);
 
 /*
  * The one validating reader: checks every field of a model of "size" bytes,

@@ -51,14 +51,17 @@ ModelToJson(const GbdtModel *m)
 					 GBDT_MODEL_VERSION, m->kind == GBDT_FOREST ? "random_forest" : "logistic", m->k);
 	if (m->names_len > 0)
 	{
+		const char **names = GbdtFeatureNames(&v);
+
 		appendStringInfoString(&buf, ", \"feature_names\": [");
 		for (int j = 0; j < m->k; j++)
 		{
 			if (j > 0)
 				appendStringInfoString(&buf, ", ");
-			escape_json(&buf, GbdtFeatureName(&v, j));
+			escape_json(&buf, names[j]);
 		}
 		appendStringInfoChar(&buf, ']');
+		pfree(names);
 	}
 	appendStringInfoString(&buf, ", \"base_score\": ");
 	ModelJsonAppendFloat8(&buf, m->base_score);

@@ -162,9 +162,9 @@ gbdt_churn_base_logit(PG_FUNCTION_ARGS)
 
 /* the first two columns of a row per feature: its position and name */
 static void
-FeatureColumns(const GbdtModelView *v, int j, Datum *values, bool *nulls)
+FeatureColumns(const GbdtModelCache *c, int j, Datum *values, bool *nulls)
 {
-	const char *name = GbdtFeatureName(v, j);
+	const char *name = c->names ? c->names[j] : NULL;
 
 	values[0] = Int32GetDatum(j + 1);
 	if (name)
@@ -207,7 +207,6 @@ gbdt_churn_explain(PG_FUNCTION_ARGS)
 	GbdtModelCache *c = GbdtCachedModel(fcinfo, 0);
 	const double *x = GbdtShapValues(c, fcinfo, 1);
 	const GbdtModel *m = c->model;
-	GbdtModelView v = GbdtView(m);
 
 	InitMaterializedSRF(fcinfo, 0);
 	for (int j = 0; j < m->k; j++)
@@ -215,7 +214,7 @@ gbdt_churn_explain(PG_FUNCTION_ARGS)
 		Datum		values[4];
 		bool		nulls[4] = {false, false, false, false};
 
-		FeatureColumns(&v, j, values, nulls);
+		FeatureColumns(c, j, values, nulls);
 		if (isnan(x[j]))
 			nulls[2] = true;
 		else
@@ -255,7 +254,7 @@ gbdt_importance(PG_FUNCTION_ARGS)
 		Datum		values[6];
 		bool		nulls[6] = {false, false, false, false, false, false};
 
-		FeatureColumns(&v, j, values, nulls);
+		FeatureColumns(c, j, values, nulls);
 		values[2] = Int64GetDatum(splits[j]);
 		values[3] = Float8GetDatum(gain[j]);
 		if (total > 0.0)

@@ -13,7 +13,7 @@
 --                             fifth session: gbdt_online_shoppers.out
 -- and two data sets worked out by hand in the comments below.
 BEGIN;
-SELECT plan(74);
+SELECT plan(75);
 SET client_min_messages = warning;
 
 CREATE TEMP TABLE small (id int, label int, x1 float8, x2 float8, x3 float8, x4 float8);
@@ -164,6 +164,16 @@ SELECT is((WITH v AS MATERIALIZED (
                                                      '{3,2,1,10}')::numeric, 12)::text AS f
                      FROM shap_file) one),
           'two models differing only in objective, alternating at one call site, each score with their own');
+
+-- Covers whose ratios underflow (1e-300 under 1e300): the zero fraction of
+-- a split is 0; the values are 0, not NaN (Algorithm 2 divided by it).
+SELECT is((SELECT string_agg(contribution::text, ',' ORDER BY feature_index)
+             FROM retention.churn_explain('{"kind": "gbdt", "format": 1, "n_features": 2, "base_score": 0, "bins": [[0.5], [0.5]],
+                                            "trees": [{"feature": [0, 1, -1, -1, -1], "bin": [0, 0, 0, 0, 0], "left": [1, 3, -1, -1, -1],
+                                                       "right": [2, 4, -1, -1, -1], "default_left": [false, false, false, false, false],
+                                                       "value": [0, 0, 1, -1, 2], "cover": [1e300, 1e-300, 1e300, 1e-300, 1e-300]}]}'::retention.gbdt_model,
+                                          '{1,1}')),
+          '0,0', 'TreeSHAP of a model whose cover ratios underflow is 0, not NaN');
 
 -- The same on a random forest whose paths run 11 to 15 splits deep over six
 -- features, most of them split again below themselves: what the quadrature
