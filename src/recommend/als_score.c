@@ -47,6 +47,8 @@ FoldIn(FunctionCallInfo fcinfo, const AlsModel *m, const int32 *known, int n_kno
 	{
 		const float4 *row = y + (Size) known[s] * f;
 
+		/* factors^2 a seen item, factors^3 below: a large model must stay cancellable */
+		CHECK_FOR_INTERRUPTS();
 		for (int r = 0; r < f; r++)
 		{
 			for (int c = 0; c < f; c++)
@@ -59,6 +61,7 @@ FoldIn(FunctionCallInfo fcinfo, const AlsModel *m, const int32 *known, int n_kno
 	{
 		float8		d = a[j * f + j];
 
+		CHECK_FOR_INTERRUPTS();
 		for (int k = 0; k < j; k++)
 			d -= a[j * f + k] * a[j * f + k];
 		if (!(d > 0.0))
