@@ -100,6 +100,15 @@ typedef struct DeathTerm
 	double		log_beta;		/* log(beta + t_x) */
 } DeathTerm;
 
+/* log(1 + a/b) for a, b >= 0, also where a/b overflows */
+static inline double
+Log1pRatio(double a, double b)
+{
+	double		q = a / b;
+
+	return isinf(q) ? log(a) - log(b) : log1p(q);
+}
+
 /*
  * Adds w times F(tau)/F(t_x) dtau/dy to the integrals at
  * y = log((c+tau)/(c+t_x)), c = min(alpha, beta); returns that integrand.
@@ -115,10 +124,11 @@ static double
 AddNode(const DeathTerm *d, double y, double w, DeathIntegrals *out)
 {
 	const PnbdParams *p = d->p;
-	double		step = (d->c + d->t_x) * expm1(y);	/* tau - t_x */
+	/* tau - t_x; e^y overflows first where c + t_x is tiny */
+	double		step = y < 700.0 ? (d->c + d->t_x) * expm1(y) : exp(y + log(d->c + d->t_x));
 	double		tau = d->t_x + step;
-	double		rise_a = p->alpha <= p->beta ? y : log1p(step / (p->alpha + d->t_x));
-	double		rise_b = p->alpha <= p->beta ? log1p(step / (p->beta + d->t_x)) : y;
+	double		rise_a = p->alpha <= p->beta ? y : Log1pRatio(step, p->alpha + d->t_x);
+	double		rise_b = p->alpha <= p->beta ? Log1pRatio(step, p->beta + d->t_x) : y;
 	double		log_a = d->log_alpha + rise_a;
 	double		log_b = d->log_beta + rise_b;
 	double		f = exp(-(p->r + d->x) * rise_a - (p->s + 1.0) * rise_b) * (d->c + tau);
@@ -175,12 +185,19 @@ PushInitialPanels(const DeathTerm *d, double y_end, Panel *stack, int *depth)
 	edges[n++] = 0.0;
 	if (k0 * y_end > 30.0)
 	{
-		double		y = Max(1.0 / k0, ldexp(y_end, -39));
+		/*
+		 * from 1/k0 by doublings, or by a larger ratio where 39 doublings
+		 * would not reach y_end: the first panel must span the spike, or
+		 * every node of it underflows and the integral is taken for 0
+		 */
+		double		span = log2(k0 * y_end);
+		double		ratio = span > 39.0 ? exp2(span / 39.0) : 2.0;
+		double		y = 1.0 / k0;
 
 		while (y < y_end && n < 40)
 		{
 			edges[n++] = y;
-			y *= 2.0;
+			y *= ratio;
 		}
 	}
 	edges[n] = y_end;
@@ -207,7 +224,7 @@ DeathIntegral(const DeathTerm *d, double t, DeathIntegrals *total)
 	memset(total, 0, sizeof(*total));
 	if (t <= d->t_x)
 		return;
-	y_end = log1p((t - d->t_x) / (d->c + d->t_x));
+	y_end = Log1pRatio(t - d->t_x, d->c + d->t_x);
 	PushInitialPanels(d, y_end, stack, &depth);
 	while (depth > 0)
 	{
@@ -246,8 +263,8 @@ LogBracket(const PnbdParams *p, double x, double t_x, double t, double *p_alive,
 {
 	DeathTerm	term = {p, x, t_x, Min(p->alpha, p->beta), log(p->alpha + t_x), log(p->beta + t_x)};
 	double		log_f0 = -(p->r + x) * term.log_alpha - (p->s + 1.0) * term.log_beta;
-	double		alive = -(p->r + x) * log1p((t - t_x) / (p->alpha + t_x))
-		- p->s * log1p((t - t_x) / (p->beta + t_x)) + term.log_beta;
+	double		alive = -(p->r + x) * Log1pRatio(t - t_x, p->alpha + t_x)
+		- p->s * Log1pRatio(t - t_x, p->beta + t_x) + term.log_beta;
 	DeathIntegrals d;
 	double		died;
 	double		lse;

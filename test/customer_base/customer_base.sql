@@ -16,7 +16,7 @@
 --   [SUMMARY] data/cdnow/cdnow_customers_summary_with_transactions.csv, the
 --            published per-customer summary (x, t_x, T, zbar).
 BEGIN;
-SELECT plan(66);
+SELECT plan(70);
 
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
@@ -153,6 +153,21 @@ SELECT cmp_ok(abs(retention.pareto_nbd_p_alive('{"r": 30000, "alpha": 0.001, "s"
                   / 1.1421929250670358157e-122 - 1), '<', 1e-12::float8, 'Pareto/NBD P(alive) of a narrower one');
 SELECT cmp_ok(retention.pareto_nbd_p_alive('{"r": 30000, "alpha": 0.001, "s": 0.6, "beta": 1}', 0, 0, 40),
               '<', 1e-300::float8, 'Pareto/NBD P(alive) of 4e-138056 is not taken for 1');
+-- spikes narrower than 2^-39 of the range (k0 * y_end past 2^39): the
+-- first panel started there, not at 1/k0, and took P(alive) for 1; the
+-- references are around 1e-64032810686070044 (fixtures/pareto_nbd_extreme.py)
+SELECT is(retention.pareto_nbd_p_alive('{"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}', 1e17, 1, 40),
+          0::float8, 'Pareto/NBD P(alive) of 1e17 purchases, ~1e-64032810686070044, is 0');
+SELECT is(retention.pareto_nbd_expected_purchases('{"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}', 39, 1e17, 1, 40),
+          0::float8, 'and so are its expected purchases');
+SELECT is(ARRAY[retention.pareto_nbd_p_alive('{"r": 1, "alpha": 1, "s": 1e18, "beta": 1}', 3, 2, 5),
+                retention.pareto_nbd_p_alive('{"r": 1e18, "alpha": 1, "s": 1, "beta": 1}', 3, 2, 5),
+                retention.pareto_nbd_p_alive('{"r": 1, "alpha": 1, "s": 1e17, "beta": 1}', 0, 0, 5)],
+          '{0,0,0}'::float8[], 'Pareto/NBD P(alive) with s or r at 1e17 to 1e18, all below 1e-77815125038364364, is 0');
+-- (T - t_x) / (c + t_x) overflows: with alpha = beta the integral has a
+-- closed form, P(alive) = 0.99999992861986211718
+SELECT cmp_ok(abs(retention.pareto_nbd_p_alive('{"r": 1e-10, "alpha": 1e-10, "s": 1e-10, "beta": 1e-10}', 0, 0, 1e300)
+                  / 0.99999992861986211718 - 1), '<', 1e-13::float8, 'Pareto/NBD P(alive) over 1e300 periods');
 -- huge a: the BG/NBD series' terms pass 1e200 and are rescaled; mpmath
 -- (hyp2f1 at 50 digits, and a Beta-moment expansion) gives 0.89482170455234786
 -- for a = 1e5 and 0.89459755709995984 for a = 47387353.63
