@@ -47,6 +47,20 @@ SELECT 'cohort table agrees with the analyst''s SQL: ' ||
 -- view, from each user's first view only (what a CTE chain computes; the
 -- funnel also tries later attempts, so it can only count more users)
 \set analyst_funnel 'WITH s1 AS (SELECT user_id, min(ts) AS t1 FROM events WHERE event_type = ''view'' GROUP BY user_id), s2 AS (SELECT s1.user_id, s1.t1, min(e.ts) AS t2 FROM s1 JOIN events e ON e.user_id = s1.user_id AND e.event_type = ''cart'' AND e.ts >= s1.t1 AND e.ts <= s1.t1 + interval ''1 day'' GROUP BY 1, 2), s3 AS (SELECT s2.user_id, min(e.ts) AS t3 FROM s2 JOIN events e ON e.user_id = s2.user_id AND e.event_type = ''purchase'' AND e.ts >= s2.t2 AND e.ts <= s2.t1 + interval ''1 day'' GROUP BY 1) SELECT (SELECT count(*) FROM s1), (SELECT count(*) FROM s2), (SELECT count(*) FROM s3), (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t2 - t1)) FROM s2)'
+
+-- the same funnel as funnel() computes, in SQL: any view can start an
+-- attempt; a user's reported attempt is the earliest that reaches their
+-- furthest step, each later step its earliest event that still leads there
+-- (doc/analytics.md, Funnels)
+\set same_funnel 'WITH v AS (SELECT user_id, ts FROM events WHERE event_type = ''view''), c AS (SELECT user_id, ts FROM events WHERE event_type = ''cart''), p AS (SELECT user_id, ts FROM events WHERE event_type = ''purchase''), vc AS (SELECT v.user_id, v.ts AS t1, c.ts AS t2 FROM v JOIN c ON c.user_id = v.user_id AND c.ts >= v.ts AND c.ts <= v.ts + interval ''1 day''), vcp AS (SELECT vc.user_id, vc.t1, vc.t2, min(p.ts) AS t3 FROM vc JOIN p ON p.user_id = vc.user_id AND p.ts >= vc.t2 AND p.ts <= vc.t1 + interval ''1 day'' GROUP BY 1, 2, 3), best3 AS (SELECT DISTINCT ON (user_id) user_id, t1, t2, t3 FROM vcp ORDER BY user_id, t1, t2), best2 AS (SELECT DISTINCT ON (vc.user_id) vc.user_id, vc.t1, vc.t2 FROM vc WHERE NOT EXISTS (SELECT FROM best3 WHERE best3.user_id = vc.user_id) ORDER BY vc.user_id, vc.t1, vc.t2), reached AS (SELECT t1, t2 FROM best3 UNION ALL SELECT t1, t2 FROM best2) SELECT (SELECT count(DISTINCT user_id) FROM v) AS step1, (SELECT count(*) FROM reached) AS step2, (SELECT count(*) FROM best3) AS step3, (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t2 - t1)) FROM reached) AS median2, (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t3 - t2)) FROM best3) AS median3'
+SELECT 'funnel agrees with the same funnel in SQL: ' ||
+       (SELECT count(*) FROM (SELECT step, users, median_seconds_from_previous
+                                FROM retention.funnel('events', '{view,cart,purchase}', '1 day')
+                              EXCEPT SELECT s.step, s.users, s.median
+                                       FROM (:same_funnel) a,
+                                            LATERAL (VALUES (1, a.step1, NULL::float8), (2, a.step2, a.median2),
+                                                            (3, a.step3, a.median3)) AS s(step, users, median)) d)::text
+       || ' differing steps' AS check;
 \set our_funnel 'SELECT count(*) FROM retention.funnel(''events'', ''{view,cart,purchase}'', ''1 day'')'
 
 CREATE TEMP TABLE timings (mode text, what text, ms float8);
@@ -61,6 +75,7 @@ INSERT INTO timings VALUES
   ('serial', 'analyst cohort SQL', bench.best_ms(:'qa', 1)),
   ('serial', 'funnel', bench.best_ms(:'our_funnel')),
   ('serial', 'analyst funnel SQL', bench.best_ms(:'analyst_funnel', 1)),
+  ('serial', 'same funnel SQL', bench.best_ms(:'same_funnel', 1)),
   ('serial', 'user_features', bench.best_ms($q$SELECT count(*) FROM retention.user_features('events', '2024-05-01')$q$)),
   ('serial', 'analyst features SQL', bench.best_ms(:'analyst_features', 1));
 
@@ -74,6 +89,7 @@ INSERT INTO timings VALUES
   ('parallel', 'analyst cohort SQL', bench.best_ms(:'qa', 1)),
   ('parallel', 'funnel', bench.best_ms(:'our_funnel')),
   ('parallel', 'analyst funnel SQL', bench.best_ms(:'analyst_funnel', 1)),
+  ('parallel', 'same funnel SQL', bench.best_ms(:'same_funnel', 1)),
   ('parallel', 'lifecycle', bench.best_ms($q$SELECT count(*) FROM retention.lifecycle('events', 'week')$q$)),
   ('parallel', 'stickiness', bench.best_ms($q$SELECT count(*) FROM retention.stickiness('events', 'week')$q$)),
   ('parallel', 'user_features', bench.best_ms($q$SELECT count(*) FROM retention.user_features('events', '2024-05-01')$q$)),
@@ -83,9 +99,11 @@ SELECT mode, what, round(ms::numeric, 0) AS ms FROM timings ORDER BY mode DESC, 
 
 SELECT t.mode, t.what,
        round((t.ms / c.ms)::numeric, 2) AS ratio_to_count_star,
-       round((a.ms / t.ms)::numeric, 1) AS speedup_vs_analyst_sql
+       round((a.ms / t.ms)::numeric, 1) AS speedup_vs_analyst_sql,
+       round((f.ms / t.ms)::numeric, 1) AS speedup_vs_same_funnel_sql
   FROM timings t
   JOIN timings c ON c.mode = t.mode AND c.what = 'count(*)'
+  LEFT JOIN timings f ON f.mode = t.mode AND t.what = 'funnel' AND f.what = 'same funnel SQL'
   LEFT JOIN timings a ON a.mode = t.mode
         AND a.what = CASE t.what WHEN 'retention_rate' THEN 'analyst rate SQL'
                                  WHEN 'cohort_table' THEN 'analyst cohort SQL'
