@@ -214,9 +214,9 @@ Visit(GbdtShapScratch *s, const GbdtNode *tree, const bool *goes_left, double *p
 	const GbdtNode *nd = &tree[node];
 	const Double4 *g = s->g + (size_t) k * blocks;
 	Double4    *sum = s->sum + (size_t) k * blocks;
-	const Double4 *child_sum = s->sum + (size_t) (k + 1) * blocks;
-	Double4    *child_below = s->below + (size_t) (k + 1) * blocks;
-	ShapEdge   *e = &s->edge[k + 1];
+	const Double4 *child_sum;
+	Double4    *child_below;
+	ShapEdge   *e;
 	int			previous = 0;
 
 	if (nd->feature < 0)
@@ -227,6 +227,10 @@ Visit(GbdtShapScratch *s, const GbdtNode *tree, const bool *goes_left, double *p
 	}
 	/* a deep crafted tree must stay cancellable */
 	CHECK_FOR_INTERRUPTS();
+	/* a split's children are at most max_depth deep */
+	child_sum = s->sum + (size_t) (k + 1) * blocks;
+	child_below = s->below + (size_t) (k + 1) * blocks;
+	e = &s->edge[k + 1];
 	for (int level = k; level >= 1 && previous == 0; level--)
 		if (s->edge[level].feature == nd->feature)
 			previous = level;
