@@ -182,6 +182,8 @@ cohort_matrix_final(PG_FUNCTION_ARGS)
 
 	if (state == NULL || !state->have_max)
 		PG_RETURN_NULL();
+	if (state->mode < COHORT_CLASSIC || state->mode > COHORT_RECURRING_UNBOUNDED)
+		RetentionRefuseState("The state was not made by cohort_matrix.");
 	recurring = state->mode == COHORT_RECURRING || state->mode == COHORT_RECURRING_UNBOUNDED;
 	unbounded = state->mode == COHORT_UNBOUNDED || state->mode == COHORT_RECURRING_UNBOUNDED;
 

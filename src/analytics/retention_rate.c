@@ -62,6 +62,8 @@ RateFinal(FunctionCallInfo fcinfo, bool unbounded)
 
 	if (state == NULL || !state->have_max)
 		PG_RETURN_NULL();
+	if (state->n < 0)
+		RetentionRefuseState("The state was not made by retention_rate.");
 
 	iter = UserTableIterBegin(RetentionUsers(state));
 	while ((u = UserTableIterNext(state->users, iter)) != NULL)

@@ -42,6 +42,22 @@ NewState(MemoryContext aggcxt, int32 n, PeriodKind kind, uint64 size_hint)
 	return state;
 }
 
+void
+RetentionRefuseState(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("invalid retention aggregate state"),
+			 errdetail("%s", detail)));
+}
+
+/* the latest period a state's users may have: its max, when it has one */
+static int64
+Latest(const RetentionState *state)
+{
+	return state->have_max ? state->max_period : PG_INT64_MIN;
+}
+
 UserTable *
 RetentionUsers(RetentionState *state)
 {
@@ -50,7 +66,7 @@ RetentionUsers(RetentionState *state)
 		StringInfoData blob = state->blob;
 
 		state->blob.data = NULL;
-		UserTableDeserialize(state->users, &blob);
+		UserTableDeserialize(state->users, &blob, Latest(state));
 	}
 	return state->users;
 }
@@ -235,18 +251,18 @@ retention_combine(PG_FUNCTION_ARGS)
 	}
 	a->mode = b->mode;
 
-	if (b->have_max && (!a->have_max || b->max_period > a->max_period))
-	{
-		a->max_period = b->max_period;
-		a->have_max = true;
-	}
 	if (b->blob.data != NULL)
 	{
 		/* merge the worker's serialised users straight into a */
 		StringInfoData blob = b->blob;
 
 		b->blob.data = NULL;
-		UserTableDeserialize(RetentionUsers(a), &blob);
+		UserTableDeserialize(RetentionUsers(a), &blob, Latest(b));
+	}
+	if (b->have_max && (!a->have_max || b->max_period > a->max_period))
+	{
+		a->max_period = b->max_period;
+		a->have_max = true;
 	}
 	else
 		UserTableMerge(RetentionUsers(a), b->users);

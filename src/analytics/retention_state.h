@@ -47,6 +47,13 @@ extern Size RetentionFlatSize(void *state);
 extern void RetentionFlatWrite(void *state, bytea *dst, Size size);
 
 /*
+ * Raises "invalid retention aggregate state" (22P03) with the detail: for a
+ * final function given a state whose header it cannot read (one made by
+ * another aggregate, or forged).
+ */
+extern void RetentionRefuseState(const char *detail) pg_attribute_noreturn();
+
+/*
  * The earliest first active period of the state's users when "active", else
  * their earliest first start; PG_INT64_MAX when no user has one.
  */

@@ -82,6 +82,10 @@ stickiness_final(PG_FUNCTION_ARGS)
 	if (state == NULL || !state->have_max)
 		PG_RETURN_NULL();
 	group = (PeriodKind) state->mode;
+	/* days of weeks, months or quarters, or hours of days (stickiness_trans) */
+	if (group < PERIOD_DAY || group > PERIOD_KIND_MAX || group == PERIOD_HOUR ||
+		state->kind != (group == PERIOD_DAY ? PERIOD_HOUR : PERIOD_DAY))
+		RetentionRefuseState("The state was not made by stickiness_matrix.");
 	width = 1 + StickinessUnits(group);
 	lo_day = RetentionEarliest(state, true);
 	if (lo_day == PG_INT64_MAX)

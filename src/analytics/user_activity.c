@@ -545,7 +545,7 @@ ReadUser(StringInfo buf, UserEntry *e)
  * batch at a time so that their buckets can be prefetched.
  */
 void
-UserTableDeserialize(UserTable *table, StringInfo buf)
+UserTableDeserialize(UserTable *table, StringInfo buf, int64 latest)
 {
 	uint64		count;
 	UserEntry	batch[BATCH_SIZE];
@@ -566,6 +566,12 @@ UserTableDeserialize(UserTable *table, StringInfo buf)
 		for (int i = 0; i < n; i++)
 		{
 			ReadUser(buf, &batch[i]);
+			/* the finals size their arrays up to latest, and index them by period */
+			if ((batch[i].nbits > 0 && UserLastActive(&batch[i]) > latest) ||
+				(batch[i].first_start != NO_START && batch[i].first_start > latest))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+						 errmsg("retention aggregate state has a user active after its latest period")));
 			hashes[i] = HashId(batch[i].user_id);
 			__builtin_prefetch(&table->hash->data[hashes[i] & table->hash->sizemask], 1);
 		}

@@ -109,7 +109,8 @@ UserLastActive(const UserEntry *u)
 /* Binary form for SERIALFUNC/DESERIALFUNC. */
 extern Size UserTableSerializedSize(UserTable *table);
 extern void UserTableWrite(UserTable *table, char *dst, Size size);
-extern void UserTableDeserialize(UserTable *table, StringInfo buf);
+/* every user read must lie at or before period latest (PG_INT64_MIN: none may) */
+extern void UserTableDeserialize(UserTable *table, StringInfo buf, int64 latest);
 extern uint64 UserTableSerializedCount(StringInfo buf);
 
 #endif							/* RETENTION_USER_ACTIVITY_H */

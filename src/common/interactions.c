@@ -128,10 +128,16 @@ InteractionsCheckCount(bytea *data, const char *aggregate, Size header_size, int
 
 void
 InteractionsFromState(Interactions *list, MemoryContext context, const char *aggregate,
-					  bytea *data, Size header_size, int64 n)
+					  bytea *data, Size header_size, int64 n, double max_weight)
 {
 	InteractionsCheckCount(data, aggregate, header_size, n);
 	InteractionsInit(list, context, aggregate, n);
 	memcpy(list->rows, VARDATA_ANY(data) + header_size, sizeof(Interaction) * n);
 	list->n = n;
+	/* written so that NaN fails the test */
+	for (int64 i = 0; i < n; i++)
+		if (!(list->rows[i].weight >= 0.0 && list->rows[i].weight <= max_weight))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("invalid %s state: weight out of range", aggregate)));
 }

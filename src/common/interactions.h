@@ -73,9 +73,13 @@ extern const char *InteractionsStateHeader(bytea *data, const char *aggregate,
 extern void InteractionsCheckCount(bytea *data, const char *aggregate,
 								   Size header_size, int64 n);
 
-/* A list in "context" holding the n triples after the header (count checked). */
+/*
+ * A list in "context" holding the n triples after the header, their count
+ * checked and every weight within [0, max_weight] as the transition
+ * function checks it: the bytes came from outside.
+ */
 extern void InteractionsFromState(Interactions *list, MemoryContext context,
 								  const char *aggregate, bytea *data,
-								  Size header_size, int64 n);
+								  Size header_size, int64 n, double max_weight);
 
 #endif							/* RETENTION_INTERACTIONS_H */

@@ -347,13 +347,7 @@ als_train_deserialfn(PG_FUNCTION_ARGS)
 
 	state = MemoryContextAlloc(aggcontext, sizeof(AlsState));
 	state->options = options;
-	InteractionsFromState(&state->list, aggcontext, "als_train", data, STATE_HEADER_SIZE, n);
-	/* the weights are checked again: the bytes came from outside */
-	for (int64 i = 0; i < n; i++)
-		if (!(state->list.rows[i].weight >= 0.0 && state->list.rows[i].weight <= 1e12))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-					 errmsg("invalid als_train state: weight out of range")));
+	InteractionsFromState(&state->list, aggcontext, "als_train", data, STATE_HEADER_SIZE, n, 1e12);
 	PG_RETURN_POINTER(state);
 }
 

@@ -44,6 +44,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "fmgr.h"
@@ -248,6 +249,6 @@ item_knn_deserialfn(PG_FUNCTION_ARGS)
 	state = MemoryContextAlloc(aggcontext, sizeof(ItemKnnState));
 	state->k = k;
 	state->measure = measure;
-	InteractionsFromState(&state->list, aggcontext, "item_knn", data, STATE_HEADER_SIZE, n);
+	InteractionsFromState(&state->list, aggcontext, "item_knn", data, STATE_HEADER_SIZE, n, DBL_MAX);
 	PG_RETURN_POINTER(state);
 }

@@ -4,7 +4,7 @@
 -- The fuzzer (fuzz_states.sh) covers the class, binary input included;
 -- these pin the known cases.
 BEGIN;
-SELECT plan(33);
+SELECT plan(40);
 
 CREATE ROLE hostile_states_role;
 GRANT USAGE ON SCHEMA retention TO hostile_states_role;
@@ -192,6 +192,35 @@ SELECT throws_ok(format('SELECT retention.lifecycle_final(%L::retention.agg_stat
                                    FROM one_user) s)),
                  '22P03', 'retention aggregate state has active periods from -2147483648, out of range',
                  'retention state: active periods out of range are refused');
+
+-- a header whose latest period lies before a user's: lifecycle_final sized
+-- its matrix by the header and wrote past it (a segfault; the adversarial
+-- review of 2026-12-03): a lifecycle state of users at 2024-01-01 and
+-- 2300-01-05 with max_period set to 8766
+SELECT throws_ok($$SELECT retention.lifecycle_final('U0dBUgEAAQAAAAAAcAEAADFURVL/////AQAAAAEAAAA+IgAAAAAAAAIAAAAAAAAAAgAAAAAAAAAJrAEACawBAAEAAAABAAAAAAAAAAEAAAAAAAAAPiIAAD4iAAABAAAAAQAAAAAAAAA=')$$,
+                 '22P03', 'retention aggregate state has a user active after its latest period',
+                 'retention state: a user after the latest period is refused');
+-- a final given another aggregate's state: its header fields may mean
+-- nothing to it (stickiness read a lifecycle state's mode 0 as a period: XX000)
+SELECT throws_ok($$SELECT retention.stickiness_final(retention.lifecycle_trans(NULL, 1, '2024-01-01', 'day'))$$,
+                 '22P03', 'invalid retention aggregate state', 'stickiness_final refuses a lifecycle state');
+SELECT throws_ok($$SELECT retention.retention_rate_final(retention.lifecycle_trans(NULL, 1, '2024-01-01', 'day'))$$,
+                 '22P03', 'invalid retention aggregate state', 'retention_rate_final refuses a lifecycle state');
+SELECT throws_ok($$SELECT retention.cohort_matrix_final(retention.lifecycle_trans(NULL, 1, '2024-01-01', 'day'))$$,
+                 '22P03', 'invalid retention aggregate state', 'cohort_matrix_final refuses a lifecycle state');
+SELECT is(retention.lifecycle_final(retention.lifecycle_trans(retention.lifecycle_trans(NULL, 1, '2024-01-01', 'day'),
+                                                              2, '2300-01-05', 'day')) IS NOT NULL,
+          true, 'the unforged state of users 100,000 days apart is read');
+-- an item_knn state's weights are checked as the transition function checks
+-- them: a NaN weight made a model whose similarities were NaN
+SELECT throws_ok($$SELECT retention.item_knn_finalfn(encode(overlay(b PLACING '\x000000000000f87f'::bytea
+                                                                 FROM position('\x0000000000000c40'::bytea IN b)), 'base64')::retention.agg_state)
+                     FROM (SELECT decode(retention.item_knn_transfn(retention.item_knn_transfn(NULL, 1, 10, 3.5, 5),
+                                                                    2, 10, 1, 5)::text, 'base64') AS b) s$$,
+                 '22P03', 'invalid item_knn state: weight out of range', 'item_knn state: a NaN weight is refused');
+SELECT is((SELECT retention.item_knn_finalfn(retention.item_knn_transfn(retention.item_knn_transfn(NULL, 1, 10, 3.5, 5),
+                                                                        2, 10, 1, 5)) IS NOT NULL),
+          true, 'item_knn state: the unforged state makes a model');
 
 SELECT * FROM finish();
 ROLLBACK;
