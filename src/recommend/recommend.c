@@ -29,6 +29,17 @@
 #include "recommend.h"
 #include "topk.h"
 
+/* the fallback's items already offered (id_table.h names its key user_id) */
+typedef struct UsedItem
+{
+	int64		user_id;
+	char		status;
+} UsedItem;
+
+#define SH_PREFIX		used
+#define SH_ELEMENT_TYPE UsedItem
+#include "id_table.h"
+
 /* an open-addressing hash table slot: candidate item and its score so far */
 typedef struct Slot
 {
@@ -199,25 +210,22 @@ recommend_item_knn_fallback(PG_FUNCTION_ARGS)
 		int			n;
 		const int64 *fallback = Int8ArrayNonNull(PG_GETARG_ARRAYTYPE_P(3), "fallback", &n);
 		int			n_cf = n_listed;
-		int64	   *used;
-		int			n_used = 0;
-
-		used = palloc(sizeof(int64) * Max(Min(n, k), 1));
+		used_hash  *used = used_create(CurrentMemoryContext, Min(n, k) + 1, NULL);
 
 		/* in the fallback's own order; "used" catches its repeats */
 		for (int i = 0; i < n && n_listed < k; i++)
 		{
 			int64		item = fallback[i];
-			bool		repeat = false;
+			bool		found;
 
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
 			if (bsearch(&item, seen, n_seen, sizeof(int64), CompareInt64) != NULL ||
 				bsearch(&item, listed, n_cf, sizeof(int64), CompareInt64) != NULL)
 				continue;
-			for (int u = 0; u < n_used && !repeat; u++)
-				repeat = used[u] == item;
-			if (repeat)
+			(void) used_insert(used, item, &found);
+			if (found)
 				continue;
-			used[n_used++] = item;
 			n_listed++;
 			PutRow(rsinfo, item, 0.0);
 		}
