@@ -52,6 +52,26 @@ FeatureCheckSettings(FunctionCallInfo fcinfo, int first, const char *aggregate)
 }
 
 void
+FeatureCheckSameSettings(FunctionCallInfo fcinfo, int first, TimestampTz cutoff, int64 horizon,
+						 int64 gap, bool churn_on_purchase, const char *aggregate)
+{
+	text	   *churn_on = PG_GETARG_TEXT_PP(first + FEATURE_SETTING_ARGS - 1);
+	const char *name = churn_on_purchase ? "purchase" : "activity";
+	bool		same_churn_on = VARSIZE_ANY_EXHDR(churn_on) == strlen(name) &&
+		memcmp(VARDATA_ANY(churn_on), name, strlen(name)) == 0;
+
+	if (PG_GETARG_TIMESTAMPTZ(first) != cutoff ||
+		FeatureIntervalUsec(PG_GETARG_INTERVAL_P(first + 1), "churn horizon") != horizon ||
+		FeatureIntervalUsec(PG_GETARG_INTERVAL_P(first + 2), "session gap") != gap ||
+		(!same_churn_on && FeatureChurnOnPurchase(text_to_cstring(churn_on)) != churn_on_purchase))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: the cutoff, horizon, session gap and churn definition changed within a group",
+						aggregate),
+				 errhint("Pass the same settings for every row of a group.")));
+}
+
+void
 FeatureReadSettings(FunctionCallInfo fcinfo, int first, TimestampTz *cutoff,
 					int64 *horizon, int64 *gap, bool *churn_on_purchase)
 {

@@ -26,6 +26,11 @@ extern void FeatureCheckSettings(FunctionCallInfo fcinfo, int first, const char 
 extern void FeatureReadSettings(FunctionCallInfo fcinfo, int first, TimestampTz *cutoff,
 								int64 *horizon, int64 *gap, bool *churn_on_purchase);
 
+/* 22023 unless the row's cutoff, horizon, session gap and churn_on are the group's */
+extern void FeatureCheckSameSettings(FunctionCallInfo fcinfo, int first, TimestampTz cutoff,
+									 int64 horizon, int64 gap, bool churn_on_purchase,
+									 const char *aggregate);
+
 /* a positive interval of days and times in microseconds; 22023 otherwise */
 extern int64 FeatureIntervalUsec(Interval *i, const char *what);
 

@@ -463,6 +463,9 @@ user_feature_table_trans(PG_FUNCTION_ARGS)
 		return KeepState(fcinfo);
 	if (s == NULL)
 		s = StartState(fcinfo, aggcxt);
+	else
+		FeatureCheckSameSettings(fcinfo, A_CUTOFF, s->cutoff, s->horizon, s->gap,
+								 s->churn_on_purchase, "user_feature_table");
 
 	t = PG_GETARG_TIMESTAMPTZ(A_TS);
 	if (TIMESTAMP_NOT_FINITE(t))

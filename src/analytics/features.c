@@ -172,6 +172,9 @@ user_feature_values_trans(PG_FUNCTION_ARGS)
 		s = NewFeatureState(aggcxt);
 		FeatureReadSettings(fcinfo, A_CUTOFF, &s->cutoff, &s->horizon, &s->gap, &s->churn_on_purchase);
 	}
+	else
+		FeatureCheckSameSettings(fcinfo, A_CUTOFF, s->cutoff, s->horizon, s->gap,
+								 s->churn_on_purchase, "user_feature_values");
 
 	t = PG_GETARG_TIMESTAMPTZ(A_TS);
 	if (TIMESTAMP_NOT_FINITE(t))

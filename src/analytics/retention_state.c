@@ -37,7 +37,8 @@ NewState(MemoryContext aggcxt, int32 n, PeriodKind kind, uint64 size_hint)
 	state->have_max = false;
 	state->max_period = 0;
 	PeriodCalcInit(&state->calc, kind);
-	state->period_datum = (Datum) 0;
+	state->period_text.len = -1;
+	state->mode_text.len = -1;
 	state->blob.data = NULL;
 	return state;
 }
@@ -49,6 +50,23 @@ RetentionRefuseState(const char *detail)
 			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 			 errmsg("invalid retention aggregate state"),
 			 errdetail("%s", detail)));
+}
+
+bool
+RetentionSameText(ArgText *last, text *t)
+{
+	int			len = VARSIZE_ANY_EXHDR(t);
+
+	if (len == last->len && memcmp(VARDATA_ANY(t), last->bytes, len) == 0)
+		return true;
+	if (len <= (int) sizeof(last->bytes))
+	{
+		memcpy(last->bytes, VARDATA_ANY(t), len);
+		last->len = len;
+	}
+	else
+		last->len = -1;
+	return false;
 }
 
 /* the latest period a state's users may have: its max, when it has one */
@@ -140,6 +158,16 @@ RetentionEarliest(RetentionState *state, bool active)
 	return lo;
 }
 
+static int32
+ParseMode(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *m = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	int32		mode = ParseCohortMode(m);
+
+	pfree(m);
+	return mode;
+}
+
 /*
  * The common transition step.  Rows with a NULL user, timestamp, n or period
  * are skipped, so a group of such rows yields NULL.
@@ -181,24 +209,25 @@ RetentionTransition(FunctionCallInfo fcinfo, const RetentionArgs *args)
 		if (args->user_arg < 0)
 			UserTableSetAnonymous(state->users);
 		if (args->period_arg >= 0)
-			state->period_datum = PG_GETARG_DATUM(args->period_arg);
+			(void) RetentionSameText(&state->period_text, PG_GETARG_TEXT_PP(args->period_arg));
 		if (args->mode_arg >= 0)
 		{
-			char	   *m = text_to_cstring(PG_GETARG_TEXT_PP(args->mode_arg));
-
-			state->mode = ParseCohortMode(m);
-			pfree(m);
+			(void) RetentionSameText(&state->mode_text, PG_GETARG_TEXT_PP(args->mode_arg));
+			state->mode = ParseMode(fcinfo, args->mode_arg);
 		}
 	}
 	else
 	{
-		/* a constant argument arrives as the same pointer every row */
 		if (args->period_arg >= 0 &&
-			PG_GETARG_DATUM(args->period_arg) != state->period_datum)
-		{
+			!RetentionSameText(&state->period_text, PG_GETARG_TEXT_PP(args->period_arg)))
 			CheckSameKind(state->kind, PeriodArg(fcinfo, args->period_arg));
-			state->period_datum = PG_GETARG_DATUM(args->period_arg);
-		}
+		if (args->mode_arg >= 0 &&
+			!RetentionSameText(&state->mode_text, PG_GETARG_TEXT_PP(args->mode_arg)) &&
+			ParseMode(fcinfo, args->mode_arg) != state->mode)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cohort mode changed within a group"),
+					 errhint("Pass the same mode for every row of a group.")));
 		if (n != state->n)
 			CheckSameN(state->n, CheckN(n));
 	}

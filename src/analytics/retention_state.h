@@ -19,6 +19,13 @@
 /* n not given (the cohort table and the activity stage take none) */
 #define NO_N (-1)
 
+/* a short text argument, by content; len -1: none yet, or too long to keep */
+typedef struct ArgText
+{
+	int			len;
+	char		bytes[24];
+} ArgText;
+
 typedef struct RetentionState
 {
 	UserTable  *users;
@@ -28,7 +35,9 @@ typedef struct RetentionState
 	bool		have_max;
 	int32		max_period;		/* period of the latest event of the group */
 	PeriodCalc	calc;
-	Datum		period_datum;	/* the period argument last parsed */
+	/* the period and mode arguments last parsed (RetentionSameText) */
+	ArgText		period_text;
+	ArgText		mode_text;
 	/*
 	 * A deserialised state's users, not yet merged into users (see
 	 * retention_combine): the deserialise function's argument, read in place.
@@ -58,6 +67,14 @@ extern void RetentionRefuseState(const char *detail) pg_attribute_noreturn();
  * their earliest first start; PG_INT64_MAX when no user has one.
  */
 extern int64 RetentionEarliest(RetentionState *state, bool active);
+
+/*
+ * Whether t is the text last parsed into "last", remembering it when it is
+ * not: a setting must not change within a group, and comparing the bytes
+ * costs less than parsing them every row.  (Not the Datum: a per-row value
+ * may come at the address of the row before.)
+ */
+extern bool RetentionSameText(ArgText *last, text *t);
 
 /* Arguments of one transition call, by position; -1 when absent. */
 typedef struct RetentionArgs

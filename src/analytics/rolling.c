@@ -203,11 +203,21 @@ rolling_trans(PG_FUNCTION_ARGS)
 		usec = WindowUsec(PG_GETARG_INTERVAL_P(5), &months);
 		state = NewRollingState(aggcxt, n, usec, months, 1024);
 	}
-	else if (n != state->n)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("period number n changed from %d to %d within a group", state->n, n),
-				 errhint("Pass the same n for every row of a group.")));
+	else
+	{
+		int32		months;
+
+		if (n != state->n)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("period number n changed from %d to %d within a group", state->n, n),
+					 errhint("Pass the same n for every row of a group.")));
+		if (WindowUsec(PG_GETARG_INTERVAL_P(5), &months) != state->window || months != state->months)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("rolling window changed within a group"),
+					 errhint("Pass the same window for every row of a group.")));
+	}
 
 	if (TIMESTAMP_NOT_FINITE(ts) || TIMESTAMP_NOT_FINITE(start))
 		ereport(ERROR,

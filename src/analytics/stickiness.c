@@ -51,7 +51,19 @@ stickiness_trans(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || ((RetentionState *) PG_GETARG_POINTER(0))->mode == 0)
 		group = StickinessGroup(PG_GETARG_TEXT_PP(3));
 	else
-		group = (PeriodKind) ((RetentionState *) PG_GETARG_POINTER(0))->mode;
+	{
+		RetentionState *last = (RetentionState *) PG_GETARG_POINTER(0);
+		PeriodKind	now;
+
+		group = (PeriodKind) last->mode;
+		if (!RetentionSameText(&last->period_text, PG_GETARG_TEXT_PP(3)) &&
+			(now = StickinessGroup(PG_GETARG_TEXT_PP(3))) != group)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("period changed from \"%s\" to \"%s\" within a group",
+							PeriodKindName(group), PeriodKindName(now)),
+					 errhint("Pass the same period for every row of a group.")));
+	}
 	state = RetentionTransition(fcinfo, group == PERIOD_DAY ? &stickiness_hour_args : &stickiness_args);
 	if (state == NULL)
 		PG_RETURN_NULL();
