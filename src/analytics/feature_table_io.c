@@ -9,6 +9,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -406,6 +408,45 @@ FeaturesArray(const FtRow *row, bool with_items)
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
+/* the values FillRow (feature_final.c) may leave NULL */
+#define FT_NULLABLE ((1 << 1) | (1 << 5) | (1 << 6) | (1 << 12) | (1 << 13) | (1 << 16))
+
+static void
+NotFeatureTable(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("user_feature_rows needs a result of user_feature_table"),
+			 detail ? errdetail("%s", detail) : 0));
+}
+
+/*
+ * Checks a row as user_feature_table's final function writes them: users
+ * in increasing order, NULL only where a value can be undefined, every
+ * value finite but spend (numeric's sum of NaN or infinite amounts is
+ * not), counts whole and not negative, the label 0 or 1; the bytes may come
+ * from anyone.
+ */
+static void
+CheckRow(const FtRow *row, const FtRow *previous)
+{
+	if ((row->nulls & ~(int64) FT_NULLABLE) != 0)
+		NotFeatureTable("A row has a NULL where no feature can be undefined.");
+	if (previous != NULL && row->user_id <= previous->user_id)
+		NotFeatureTable("The users are not in increasing order.");
+	if (!(row->v[17] == 0.0 || row->v[17] == 1.0))
+		NotFeatureTable("A churn label is neither 0 nor 1.");
+	for (int i = 0; i < 17; i++)
+	{
+		if (ROW_NULL(row, i))
+			continue;
+		if (!isfinite(row->v[i]) && i != 5 && i != 6)
+			NotFeatureTable("A feature is not finite.");
+		if (bigint_column[i] && !(row->v[i] >= 0.0 && row->v[i] < 9.2e18 && row->v[i] == rint(row->v[i])))
+			NotFeatureTable("A count is negative, fractional or too large.");
+	}
+}
+
 /*
  * user_features' rows from user_feature_table's result: user_id, features
  * (no NULLs), churned, then the named columns; distinct_items only
@@ -421,17 +462,14 @@ user_feature_rows(PG_FUNCTION_ARGS)
 	Size		len = VARSIZE_ANY_EXHDR(b);
 	int64		magic;
 	int64		nrows;
+	FtRow		previous;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (len < sizeof(int64) || (len - sizeof(int64)) % sizeof(FtRow) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("user_feature_rows needs a result of user_feature_table")));
+		NotFeatureTable(NULL);
 	memcpy(&magic, VARDATA_ANY(b), sizeof(int64));
 	if (magic != FT_MAGIC)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("user_feature_rows needs a result of user_feature_table")));
+		NotFeatureTable(NULL);
 	nrows = (len - sizeof(int64)) / sizeof(FtRow);
 	for (int64 r = 0; r < nrows; r++)
 	{
@@ -441,10 +479,8 @@ user_feature_rows(PG_FUNCTION_ARGS)
 
 		CHECK_FOR_INTERRUPTS();
 		memcpy(&row, VARDATA_ANY(b) + sizeof(int64) + r * sizeof(FtRow), sizeof(FtRow));
-		if ((row.nulls & ~FT_NULLS_ALL) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-					 errmsg("user_feature_rows needs a result of user_feature_table")));
+		CheckRow(&row, r > 0 ? &previous : NULL);
+		previous = row;
 		values[0] = Int64GetDatum(row.user_id);
 		values[1] = FeaturesArray(&row, with_items);
 		values[2] = BoolGetDatum(row.v[17] == 1.0);

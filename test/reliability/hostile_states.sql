@@ -4,7 +4,7 @@
 -- The fuzzer (fuzz_states.sh) covers the class, binary input included;
 -- these pin the known cases.
 BEGIN;
-SELECT plan(40);
+SELECT plan(43);
 
 CREATE ROLE hostile_states_role;
 GRANT USAGE ON SCHEMA retention TO hostile_states_role;
@@ -221,6 +221,20 @@ SELECT throws_ok($$SELECT retention.item_knn_finalfn(encode(overlay(b PLACING '\
 SELECT is((SELECT retention.item_knn_finalfn(retention.item_knn_transfn(retention.item_knn_transfn(NULL, 1, 10, 3.5, 5),
                                                                         2, 10, 1, 5)) IS NOT NULL),
           true, 'item_knn state: the unforged state makes a model');
+-- user_feature_rows reads bytes anyone can write: rows as user_feature_table
+-- writes them, or 22P03 (NaN features and labels came back as numbers)
+CREATE TEMP TABLE ft_bytes AS
+SELECT retention.user_feature_table(u, t, 'view', NULL, NULL, NULL, '2024-02-01', '30 days', '30 minutes',
+                                    'view', 'click', 'cart', 'purchase', 'activity') AS b
+  FROM (VALUES (1, '2024-01-01'::timestamptz), (2, '2024-01-02')) v(u, t);
+SELECT throws_ok($$SELECT count(*) FROM ft_bytes, retention.user_feature_rows(overlay(b PLACING '\x000000000000f87f'::bytea
+                                                                                    FROM length(b) - 7), true)$$,
+                 '22P03', 'user_feature_rows needs a result of user_feature_table', 'user_feature_rows: a NaN label is refused');
+SELECT throws_ok($$SELECT count(*) FROM ft_bytes, retention.user_feature_rows(overlay(b PLACING substr(b, 9, 8)
+                                                                                    FROM 9 + (length(b) - 8) / 2), true)$$,
+                 '22P03', 'user_feature_rows needs a result of user_feature_table', 'user_feature_rows: a repeated user is refused');
+SELECT is((SELECT count(*)::int FROM ft_bytes, retention.user_feature_rows(b, true)), 2,
+          'user_feature_rows: the unforged rows are read');
 
 SELECT * FROM finish();
 ROLLBACK;
