@@ -324,6 +324,31 @@ CompareRowsDesc(const void *a, const void *b)
 	return 0;
 }
 
+/*
+ * Whether the Newton step from beta, solving info * step = u, is larger
+ * than 1e-9 and than sqrt(1e-9) times some coefficient (R's toler.inf), or
+ * cannot be taken: the likelihood still rises towards an infinite one.
+ */
+static bool
+InfiniteCoefficient(SpdFactor *factor, const double *info, const double *u,
+					const double *beta, int p)
+{
+	double	   *step = palloc(sizeof(double) * p);
+	bool		infinite = false;
+
+	if (SpdFactorize(factor, info, p) >= 0)
+		infinite = true;
+	else
+	{
+		SpdSolve(factor, u, step);
+		for (int j = 0; j < p && !infinite; j++)
+			infinite = !isfinite(step[j]) ||
+				(fabs(step[j]) > 1e-9 && fabs(step[j]) > sqrt(1e-9) * fabs(beta[j]));
+	}
+	pfree(step);
+	return infinite;
+}
+
 CoxModel *
 CoxFit(CoxState *s)
 {
@@ -438,6 +463,16 @@ CoxFit(CoxState *s)
 		ll = ll_new;
 	}
 
+	/*
+	 * The loop also stops where the likelihood flattens out towards a
+	 * supremum at infinity (a feature separating the subjects with events
+	 * from the others): there the log-likelihood reaches 0 in floating
+	 * point, or the next Newton step is still large against the
+	 * coefficients (R's coxph test for an infinite coefficient).
+	 */
+	if (converged && (ll == 0.0 || InfiniteCoefficient(&factor, info, u, beta, p)))
+		converged = false;
+
 	/* baseline cumulative hazard at the means, in ascending time */
 	event_time = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
 	hazard = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
@@ -481,7 +516,7 @@ CoxFit(CoxState *s)
 
 	if (!converged)
 		ereport(WARNING,
-				(errmsg("coxph_train did not converge after %d iterations", s->max_iterations),
+				(errmsg("coxph_train did not converge after %d iterations", m->iterations),
 				 errdetail("A coefficient may be infinite: a feature can separate the subjects who had events from those who did not.")));
 	CoxModelCheck(m, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE);
 	return m;
