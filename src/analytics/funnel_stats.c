@@ -444,7 +444,9 @@ funnel_stats_in(PG_FUNCTION_ARGS)
 		p = end + 1;
 		errno = 0;
 		sec = strtod(p, &end);
-		if (end == p || errno != 0 || (*end != ',' && *end != '\0'))
+		/* ERANGE for a subnormal too, which float8in accepts, and out writes */
+		if (end == p || (errno != 0 && !(errno == ERANGE && sec != 0.0 && isfinite(sec))) ||
+			(*end != ',' && *end != '\0'))
 			SYNTAX();
 		if (s->ndurations == s->capacity)
 		{

@@ -381,7 +381,8 @@ EncoderEncode(const ChurnEncoder *enc, Jsonb *row, double *x, List **unseen)
 					/* a boolean column read as text: 'true', 'f', 'yes' ... */
 					if ((end == text || *end != '\0') && parse_bool(text, &b))
 						value = b ? 1.0 : 0.0;
-					else if (end == text || *end != '\0' || errno != 0)
+					else if (end == text || *end != '\0' ||
+							 (errno != 0 && !(errno == ERANGE && value != 0.0 && isfinite(value))))
 						ereport(ERROR,
 								(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 								 errmsg("column \"%s\" value \"%s\" is not a number", col->name, text),
