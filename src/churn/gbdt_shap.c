@@ -39,14 +39,13 @@
 
 #include "miscadmin.h"
 
+#include "double4.h"
 #include "gbdt.h"
 
 /*
- * The quadrature points are handled four at a time (GCC's vector extension:
- * two SSE2 operations each, one AVX operation where the compiler may use
- * it); a rule of n points is padded to whole blocks with points of weight 0.
+ * The quadrature points are handled four at a time (double4.h); a rule of n
+ * points is padded to whole blocks with points of weight 0.
  */
-typedef double Double4 __attribute__((vector_size(4 * sizeof(double)), aligned(sizeof(double))));
 
 /* an edge of the current path: the split it leaves and its feature's fractions */
 typedef struct ShapEdge

@@ -28,16 +28,10 @@
 
 #include <math.h>
 
+#include "double4.h"
 #include "logreg_block.h"
 #include "logreg_newton.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define LOGREG_TARGET_CLONES __attribute__((target_clones("default", "avx2")))
-#else
-#define LOGREG_TARGET_CLONES
-#endif
-
-typedef double Double4 __attribute__((vector_size(4 * sizeof(double)), aligned(sizeof(double))));
 
 #define LOAD4(p)	(*(const Double4 *) (p))
 
@@ -150,7 +144,7 @@ HessianTile4(double *hess, int p, int width, const double *xs, const double *h,
 	AddTile(hess, p, a0, b0, 1, acc);
 }
 
-LOGREG_TARGET_CLONES
+DOUBLE4_TARGET_CLONES
 void
 LogregAccumBlock(double *s, int k, int p, const double *const *rows,
 				 const bool *labels, int nb, const LogregOptions *opts,
