@@ -36,6 +36,24 @@ NewState(MemoryContext ctx, const TrainRowsSpec *spec, Jsonb *options)
 	return state;
 }
 
+/* whether two options values (NULL: none) are the same jsonb */
+static bool
+SameOptions(const Jsonb *a, const Jsonb *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return VARSIZE(a) == VARSIZE(b) && memcmp(a, b, VARSIZE(a)) == 0;
+}
+
+static void
+OptionsChanged(const TrainRowsSpec *spec)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s options changed within a group", spec->name),
+			 errhint("Pass the same options for every row of a group.")));
+}
+
 TrainRows *
 TrainRowsAccumBegin(FunctionCallInfo fcinfo, const TrainRowsSpec *spec,
 					MemoryContext *aggctx, Datum *features)
@@ -48,7 +66,12 @@ TrainRowsAccumBegin(FunctionCallInfo fcinfo, const TrainRowsSpec *spec,
 	if (PG_ARGISNULL(0))
 		state = NewState(*aggctx, spec, (PG_NARGS() > 3 && !PG_ARGISNULL(3)) ? PG_GETARG_JSONB_P(3) : NULL);
 	else
+	{
 		state = (TrainRows *) PG_GETARG_POINTER(0);
+		/* the options are the group's, every row's */
+		if (!SameOptions(state->options, (PG_NARGS() > 3 && !PG_ARGISNULL(3)) ? PG_GETARG_JSONB_P(3) : NULL))
+			OptionsChanged(spec);
+	}
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 	{
@@ -360,9 +383,10 @@ TrainRowsCombine(FunctionCallInfo fcinfo, const TrainRowsSpec *spec)
 		PG_RETURN_POINTER(CopyState(aggctx, b));
 	}
 
+	/* a partial state's options are its group's too */
+	if (!SameOptions(a->options, b->options))
+		OptionsChanged(spec);
 	a->n_skipped += b->n_skipped;
-	if (a->options == NULL && b->options != NULL)
-		a->options = CopyOptions(aggctx, b->options);
 	if (b->n == 0)
 		PG_RETURN_POINTER(a);
 	if (a->k < 0)

@@ -4,7 +4,7 @@
 -- answering with the first row's setting).  The rows come from a VALUES
 -- list, whose per-row texts may sit at the address of the row before.
 BEGIN;
-SELECT plan(8);
+SELECT plan(9);
 
 SELECT throws_ok($$SELECT retention.lifecycle_matrix(u, t, p ORDER BY o)
                      FROM (VALUES (1, 1, '2024-01-01'::timestamptz, 'day'), (2, 2, '2024-02-01', 'month')) v(o, u, t, p)$$,
@@ -31,6 +31,9 @@ SELECT throws_ok($$SELECT retention.user_feature_table(u, t, 'view', NULL, NULL,
                                   (2, 2, '2024-01-02', '1 hour')) v(o, u, t, g)$$,
                  '22023', 'user_feature_table: the cutoff, horizon, session gap and churn definition changed within a group',
                  'user_feature_table: the session gap');
+SELECT throws_ok($$SELECT retention.logreg_train(y, x, o ORDER BY i)
+                     FROM (VALUES (1, true, '{1}'::float8[], '{"lambda": 1}'::jsonb), (2, false, '{2}', '{"lambda": 2}')) v(i, y, x, o)$$,
+                 '22023', 'logreg_train options changed within a group', 'logreg_train: the options');
 -- the same setting written two ways is the same setting
 SELECT is((SELECT retention.stickiness_matrix(u, t, p ORDER BY o) IS NOT NULL
              FROM (VALUES (1, 1, '2024-01-01'::timestamptz, 'week'), (2, 2, '2024-02-01', 'Week')) v(o, u, t, p)),
