@@ -159,6 +159,12 @@ LogregLinearPredictor(const LogregModel *model, const double *x)
 
 	for (int j = 0; j < model->k; j++)
 		z += coef[j] * x[j];
+	/* finite terms whose products overflow both ways: no answer */
+	if (isnan(z))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the log-odds of these features are out of range"),
+				 errdetail("Their terms, coefficient times feature, reach both +Infinity and -Infinity.")));
 	return z;
 }
 

@@ -335,6 +335,15 @@ SortPairs(ScoredLabels *s, int64 *n_pos, int64 *n_neg)
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("counts of positives and negatives overflow bigint")));
 	}
+
+	/*
+	 * Past 2^61 rows in all, the sums below (rank sums in 128 bits, 2 tp +
+	 * fp + fn in 64) could overflow and give a wrong number instead.
+	 */
+	if (*n_pos > (INT64CONST(1) << 61) - *n_neg)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("cannot rank more than 2^61 positives and negatives in all")));
 }
 
 /* the positives and negatives of the tie group starting at *i; advances *i */

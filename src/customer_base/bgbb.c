@@ -274,8 +274,9 @@ bgbb_p_alive(PG_FUNCTION_ARGS)
 				n;
 
 	GetPattern(fcinfo, 1, &x, &t_x, &n);
-	PG_RETURN_FLOAT8(BtydFiniteResult(exp(BgbbLogPAlive(model, x, t_x, n,
-														BgbbLogLikelihood(model, x, t_x, n))),
+	/* a probability, whatever the rounding of a difference of large logs */
+	PG_RETURN_FLOAT8(BtydFiniteResult(exp(Min(0.0, BgbbLogPAlive(model, x, t_x, n,
+																BgbbLogLikelihood(model, x, t_x, n)))),
 									  "P(alive)"));
 }
 

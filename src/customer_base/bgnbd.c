@@ -326,6 +326,19 @@ BgnbdExpectedIfAlive(double r, double alpha, double a, double b,
 	long		rescales = 0;
 	double		q;
 
+	/*
+	 * The result is c times a difference whose terms cancel: c grows with
+	 * b, and past 1e10 so does the rounding error (1e-6 relative at 1e10,
+	 * 2% at 1e14, negative beyond); such a fit has drifted towards no
+	 * dropout and is not identified anyway
+	 */
+	if (b > 1e10)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("expected purchases cannot be computed accurately for b = %g", b),
+				 errdetail("Above b = 1e10 the series cancels beyond double precision."),
+				 errhint("Such a fit has drifted towards no dropout: check that it converged and is identified.")));
+
 	if (horizon == 0.0)
 		return 0.0;
 

@@ -79,6 +79,17 @@ BtydFit(BtydKind kind, ObjectiveFunction f, void *data, double *theta, double to
 	fit = BfgsMinimize(f, data, theta, nparams,
 					   FIT_MAX_ITERATIONS, FIT_GRADIENT_TOLERANCE, FIT_MAX_STEP);
 
+	/*
+	 * A likelihood that is not finite even where the search ended (at its
+	 * start, when it never moved) fits nothing: returning the starting
+	 * parameters would pass them off as a model
+	 */
+	if (!isfinite(fit.value))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s_fit cannot evaluate the likelihood of these data", info->name),
+				 errdetail("The log-likelihood is not finite: the frequencies, values or counts are too large.")));
+
 	model = BtydModelCreate(kind);
 	for (int i = 0; i < nparams; i++)
 		model->params[i] = exp(theta[i]);

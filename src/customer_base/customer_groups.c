@@ -141,6 +141,7 @@ CustomerGroupsDeserialize(MemoryContext context, bytea *bytes, int ndims)
 	StringInfoData buf;
 	CustomerGroups *groups;
 	int32		ngroups;
+	double		total = 0.0;
 
 	if (len < GROUPS_SERIAL_HEADER)
 		ereport(ERROR,
@@ -179,7 +180,9 @@ CustomerGroupsDeserialize(MemoryContext context, bytea *bytes, int ndims)
 						 errmsg("customer groups state holds value %g in group %d", key[i], g)));
 		}
 		count = pq_getmsgfloat8(&buf);
-		if (!(count > 0.0 && count < INFINITY))
+		/* customers, counted: whole, and all of them exact in a double */
+		total += count;
+		if (!(count >= 1.0 && count == rint(count) && total <= 9007199254740992.0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("customer groups state holds count %g in group %d", count, g)));

@@ -192,14 +192,24 @@ CheckPeriod(int32 t, int32 min)
 	return t;
 }
 
-/* S(t) = B(alpha, beta+t) / B(alpha, beta) */
+/*
+ * S(t) = B(alpha, beta+t) / B(alpha, beta) = prod_{i<t} (beta+i)/(alpha+beta+i):
+ * as that product's logs while t is small, since the two log-Betas of a
+ * large beta are large and their difference keeps few digits (S(1) came
+ * out at 1.00000024 for beta = 1e8); never above 1
+ */
 static double
 SbgSurvival(const BtydModel *m, double t)
 {
 	double		alpha = m->params[0];
 	double		beta = m->params[1];
+	double		log_s = 0.0;
 
-	return exp(LogBeta(alpha, beta + t) - LogBeta(alpha, beta));
+	if (t > 10000)
+		return Min(1.0, exp(LogBeta(alpha, beta + t) - LogBeta(alpha, beta)));
+	for (int i = 0; i < t; i++)
+		log_s -= log1p(alpha / (beta + i));
+	return exp(log_s);
 }
 
 /* Returns S(t), the share of a cohort still active after t periods. */
@@ -223,7 +233,8 @@ sbg_retention_rate(PG_FUNCTION_ARGS)
 	double		alpha = model->params[0];
 	double		beta = model->params[1];
 
-	PG_RETURN_FLOAT8((beta + t - 1.0) / (alpha + beta + t - 1.0));
+	/* t - 1 first: a tiny beta must not be absorbed by it */
+	PG_RETURN_FLOAT8(BtydFiniteResult((beta + (t - 1.0)) / (alpha + beta + (t - 1.0)), "retention rate"));
 }
 
 /* a 22003 error: the residual lifetime at this rate needs too many terms */
