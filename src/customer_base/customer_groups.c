@@ -180,9 +180,9 @@ CustomerGroupsDeserialize(MemoryContext context, bytea *bytes, int ndims)
 						 errmsg("customer groups state holds value %g in group %d", key[i], g)));
 		}
 		count = pq_getmsgfloat8(&buf);
-		/* customers, counted: whole, and all of them exact in a double */
+		/* counts or weights, as the transitions take them; finite in total too */
 		total += count;
-		if (!(count >= 1.0 && count == rint(count) && total <= 9007199254740992.0))
+		if (!(count > 0.0 && count < INFINITY && total < INFINITY))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("customer groups state holds count %g in group %d", count, g)));
