@@ -2,7 +2,7 @@
 -- user vectors, batch recommendations against per-user calls, embeddings
 -- against plain SQL, and the errors of these functions.
 BEGIN;
-SELECT plan(22);
+SELECT plan(24);
 
 -- random binary purchases: 120 users, 60 items
 SELECT setseed(0.29);
@@ -58,6 +58,14 @@ SELECT is((SELECT count(DISTINCT user_id)::int FROM retention.recommend_all((SEL
           (SELECT count(DISTINCT user_id)::int FROM buys), 'with a fallback, every user gets recommendations');
 SELECT is((SELECT min(c)::int FROM (SELECT count(*) c FROM retention.recommend_all((SELECT m FROM item_model), 'buys', 5, '{1,2,3,4,5}') GROUP BY user_id) s),
           5, 'with a fallback, every user gets k');
+-- the fallback in its own order, each item once, never a seen item nor one
+-- the model already recommended (the repeats are found in a hash table)
+SELECT is(ARRAY(SELECT item_id FROM retention.recommend(NULL::retention.item_knn_model, '{2}', 4, '{5,1,5,2,3,1,7}')),
+          '{5,1,3,7}'::bigint[], 'the fallback alone: in its order, without repeats or seen items');
+SELECT is((SELECT count(*) - count(DISTINCT r.item_id) FROM item_model,
+                  retention.recommend(item_model.m, (SELECT array_agg(item_id) FROM buys WHERE user_id = (SELECT min(user_id) FROM buys)),
+                                      50, (SELECT array_agg(i ORDER BY i DESC) || array_agg(i) FROM generate_series(1, 60) i)) r),
+          0::bigint, 'recommend with a model and a repeating fallback lists every item once');
 CREATE TABLE renamed AS SELECT user_id AS customer, item_id AS product FROM buys;
 SELECT results_eq(
     $$SELECT * FROM retention.recommend_all((SELECT m FROM item_model), 'renamed', 3, NULL, 'customer', 'product')$$,
