@@ -161,7 +161,7 @@ RecomputeG(GbdtShapScratch *s, int k)
 	Double4    *g = s->g + (size_t) k * s->blocks;
 
 	for (int b = 0; b < s->blocks; b++)
-		g[b] = s->t[b] * 0.0 + 1.0;
+		g[b] = (Double4) {1.0, 1.0, 1.0, 1.0};
 	for (int level = 1; level <= k; level++)
 	{
 		const ShapEdge *e = &s->edge[level];
@@ -237,7 +237,7 @@ Visit(GbdtShapScratch *s, const GbdtNode *tree, const bool *goes_left, double *p
 	{
 		int			child = side == 0 ? nd->left : nd->right;
 		bool		taken = goes_left[node] == (side == 0);
-		Double4		integral = s->t[0] * 0.0;
+		Double4		integral = {0.0, 0.0, 0.0, 0.0};
 
 		e->feature = nd->feature;
 		e->previous = previous;
@@ -286,7 +286,7 @@ GbdtTreeShap(const GbdtNode *tree, const bool *goes_left, double *phi,
 			 GbdtShapScratch *scratch)
 {
 	for (int b = 0; b < scratch->blocks; b++)
-		scratch->g[b] = scratch->t[b] * 0.0 + 1.0;
+		scratch->g[b] = (Double4) {1.0, 1.0, 1.0, 1.0};
 	scratch->edge[0].feature = -1;
 	Visit(scratch, tree, goes_left, phi, 0, 0);
 }

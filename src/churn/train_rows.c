@@ -36,13 +36,18 @@ NewState(MemoryContext ctx, const TrainRowsSpec *spec, Jsonb *options)
 	return state;
 }
 
-/* whether two options values (NULL: none) are the same jsonb */
+/*
+ * whether two options values (NULL: none) are the same jsonb, by their
+ * bytes: either may have a short header (a row's value, read in place
+ * rather than copied for every row)
+ */
 static bool
-SameOptions(const Jsonb *a, const Jsonb *b)
+SameOptions(const struct varlena *a, const struct varlena *b)
 {
 	if (a == NULL || b == NULL)
 		return a == b;
-	return VARSIZE(a) == VARSIZE(b) && memcmp(a, b, VARSIZE(a)) == 0;
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
 }
 
 static void
@@ -69,7 +74,8 @@ TrainRowsAccumBegin(FunctionCallInfo fcinfo, const TrainRowsSpec *spec,
 	{
 		state = (TrainRows *) PG_GETARG_POINTER(0);
 		/* the options are the group's, every row's */
-		if (!SameOptions(state->options, (PG_NARGS() > 3 && !PG_ARGISNULL(3)) ? PG_GETARG_JSONB_P(3) : NULL))
+		if (!SameOptions((struct varlena *) state->options,
+						 (PG_NARGS() > 3 && !PG_ARGISNULL(3)) ? PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(3)) : NULL))
 			OptionsChanged(spec);
 	}
 
@@ -384,7 +390,7 @@ TrainRowsCombine(FunctionCallInfo fcinfo, const TrainRowsSpec *spec)
 	}
 
 	/* a partial state's options are its group's too */
-	if (!SameOptions(a->options, b->options))
+	if (!SameOptions((struct varlena *) a->options, (struct varlena *) b->options))
 		OptionsChanged(spec);
 	a->n_skipped += b->n_skipped;
 	if (b->n == 0)

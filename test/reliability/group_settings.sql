@@ -4,7 +4,7 @@
 -- answering with the first row's setting).  The rows come from a VALUES
 -- list, whose per-row texts may sit at the address of the row before.
 BEGIN;
-SELECT plan(9);
+SELECT plan(10);
 
 SELECT throws_ok($$SELECT retention.lifecycle_matrix(u, t, p ORDER BY o)
                      FROM (VALUES (1, 1, '2024-01-01'::timestamptz, 'day'), (2, 2, '2024-02-01', 'month')) v(o, u, t, p)$$,
@@ -43,6 +43,12 @@ SELECT is((SELECT retention.user_feature_values(t, 'view', NULL, NULL, '2024-02-
              FROM (VALUES (1, '2024-01-01'::timestamptz, '1 day'::interval, 'activity'),
                           (2, '2024-01-02', '24 hours', 'activity')) v(o, t, h, c)),
           true, 'user_feature_values: a horizon of "1 day" and of "24 hours" is the same setting');
+-- a table's rows carry the options with a short header, the state a copy with a long one
+CREATE TEMP TABLE options_rows AS
+SELECT g % 2 = 0 AS y, ARRAY[g::float8, (g * 7 % 11)::float8] AS x, '{"lambda": 1}'::jsonb AS o
+  FROM generate_series(1, 200) g;
+SELECT lives_ok($$SELECT retention.logreg_train(y, x, o) FROM options_rows$$,
+                'logreg_train: the same options on every row of a table are one setting');
 
 SELECT * FROM finish();
 ROLLBACK;
