@@ -39,6 +39,26 @@ RETENTION_DATABASES=()
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# harness_check STAGE WHAT GOT WANT: one check of a shell harness, printed
+# as TAP and counted in STAGE_passed or STAGE_failed
+harness_check() {
+	local stage=$1 what=$2 got=$3 want=$4
+	if [ "$got" = "$want" ]; then
+		printf -v "${stage}_passed" '%d' $((${stage}_passed + 1))
+		echo "ok - $what"
+	else
+		printf -v "${stage}_failed" '%d' $((${stage}_failed + 1))
+		echo "not ok - $what: got '$got', want '$want'"
+	fi
+}
+
+# harness_sql DB PSQL-ARGS...: unaligned tuples only, stopping at the first error
+harness_sql() {
+	local db=$1
+	shift
+	psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" "$@"
+}
+
 as_root() {
 	if [ "$(id -u)" = 0 ]; then
 		"$@"

@@ -7,8 +7,9 @@
  * The aggregate keeps the valid rows in memory (8 * (k + 1) bytes each plus
  * a label byte, capped by the max_memory_mb option, 1024 MB by default) and
  * runs every Newton pass (logreg_newton.c) over that copy in the final
- * function.  Parallel workers each gather a share of the rows and send it
- * sorted; the leader keeps the shares where it read them and merges them.
+ * function, with helper processes when the fit is large (logreg_passes.c).
+ * Parallel workers each gather a share of the rows and send it sorted; the
+ * leader keeps the shares where it read them and merges them.
  * For data larger than memory or distributed tables, see the multi-pass
  * form in logreg_step.c.
  *
@@ -32,10 +33,10 @@
 #include "agg_state.h"
 #include "float_array.h"
 #include "linalg.h"
-#include "logreg_block.h"
 #include "logreg_model.h"
 #include "logreg_newton.h"
 #include "logreg_options.h"
+#include "logreg_passes.h"
 #include "row_order.h"
 #include "train_rows.h"
 
@@ -57,15 +58,6 @@ static const TrainRowsSpec logreg_rows = {
 	.memory_hint = "Raise the max_memory_mb option, or train with retention.logreg_train_multipass, which reads the table once per iteration in constant memory.",
 	.parallel_hint = "Set max_parallel_workers_per_gather = 0 for this query, or train with retention.logreg_train_multipass."
 };
-
-/* the kept rows in the canonical order, for the Newton passes */
-typedef struct OrderedRows
-{
-	int64		n;
-	int			k;
-	const double **row;			/* each row (a leading 1, then the features) */
-	bool	   *labels;
-} OrderedRows;
 
 /*
  * The order is that of a 64-bit hash of each row (label included), ties
@@ -398,36 +390,6 @@ FixedSums(const OrderedRows *rows, int64 n_skipped, const LogregOptions *opts, i
 	s[SUMS_P] = p;
 }
 
-/* one Newton pass over the kept rows: the sums at beta, into s (fixed: FixedSums) */
-static void
-EvaluateRows(const OrderedRows *rows, const LogregOptions *opts,
-			 const double *beta, int p, const double *fixed, double *s)
-{
-	int			k = rows->k;
-	LogregBlockScratch scratch;
-
-	/* a row costs ~p^2 / 2 multiply-adds: check for cancel every ~10^6 */
-	int64		check_every = Max(1, (1 << 21) / ((int64) p * p));
-	int64		countdown = 0;
-
-	memcpy(s + 1, fixed + 1, sizeof(double) * (SumsLength(k, p) - 1));
-	LogregBlockBegin(&scratch, beta, p);
-	for (int64 i = 0; i < rows->n; i += LOGREG_BLOCK_ROWS)
-	{
-		int			nb = (int) Min(LOGREG_BLOCK_ROWS, rows->n - i);
-
-		countdown -= nb;
-		if (countdown <= 0)
-		{
-			CHECK_FOR_INTERRUPTS();
-			countdown = check_every;
-		}
-		LogregAccumBlock(s, k, p, rows->row + i, rows->labels + i, nb,
-						 opts, &scratch);
-	}
-	LogregBlockEnd(&scratch);
-}
-
 /* Returns the fitted model, or NULL when no row was usable. */
 PG_FUNCTION_INFO_V1(logreg_train_final);
 Datum
@@ -448,6 +410,7 @@ logreg_train_final(PG_FUNCTION_ARGS)
 	int			iter = 0;
 	bool		converged = false;
 	double		last_step = 0.0;
+	LogregPasses *passes;
 
 	if (kept == NULL || kept->n == 0)
 		PG_RETURN_NULL();
@@ -492,7 +455,8 @@ logreg_train_final(PG_FUNCTION_ARGS)
 	s_cand = LogregNewSums(k, p);
 	fixed = LogregNewSums(k, p);
 	FixedSums(&rows, kept->n_skipped, &opts, p, fixed);
-	EvaluateRows(&rows, &opts, beta, p, fixed, s);
+	passes = LogregPassesBegin(&rows, &opts, p);
+	LogregPassesEvaluate(passes, beta, fixed, s);
 	f = LogregObjective(s, beta, p, &opts);
 
 	while (iter < opts.max_iter)
@@ -515,7 +479,7 @@ logreg_train_final(PG_FUNCTION_ARGS)
 		{
 			for (int j = 0; j < p; j++)
 				cand[j] = beta[j] - t * d[j];
-			EvaluateRows(&rows, &opts, cand, p, fixed, s_cand);
+			LogregPassesEvaluate(passes, cand, fixed, s_cand);
 			fc = LogregObjective(s_cand, cand, p, &opts);
 			if (isfinite(fc) && fc <= f + OBJECTIVE_SLACK * (fabs(f) + 1.0))
 			{
@@ -542,6 +506,7 @@ logreg_train_final(PG_FUNCTION_ARGS)
 		}
 	}
 
+	LogregPassesEnd(passes);
 	converged = LogregCheckFit(s, &opts, converged, iter, last_step);
 	PG_RETURN_POINTER(LogregBuildModel(s, beta, k, p, &opts, iter, converged, kept->n_skipped));
 }

@@ -14,16 +14,7 @@
 nightly_passed=0
 nightly_failed=0
 
-nightly_check() {
-	local what=$1 got=$2 want=$3
-	if [ "$got" = "$want" ]; then
-		nightly_passed=$((nightly_passed + 1))
-		echo "ok - $what"
-	else
-		nightly_failed=$((nightly_failed + 1))
-		echo "not ok - $what: got '$got', want '$want'"
-	fi
-}
+nightly_check() { harness_check nightly "$@"; }
 
 nightly_sql() {
 	psql -X -q -A -t -v ON_ERROR_STOP=1 -d retention_nightly "$@"

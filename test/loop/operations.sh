@@ -29,22 +29,9 @@
 operations_passed=0
 operations_failed=0
 
-ops_check() {
-	local what=$1 got=$2 want=$3
-	if [ "$got" = "$want" ]; then
-		operations_passed=$((operations_passed + 1))
-		echo "ok - $what"
-	else
-		operations_failed=$((operations_failed + 1))
-		echo "not ok - $what: got '$got', want '$want'"
-	fi
-}
+ops_check() { harness_check operations "$@"; }
 
-ops_sql() {
-	local db=$1
-	shift
-	psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" "$@"
-}
+ops_sql() { harness_sql "$@"; }
 
 # ROC AUC of score against churned over query (score, churned), by the
 # Mann-Whitney rank sum with average ranks for ties: written here in plain

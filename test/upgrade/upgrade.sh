@@ -24,22 +24,9 @@ RETENTION_0_1_0_COMMIT=6503ae362a8ab413a252f3870939e79d16564cd6
 upgrade_passed=0
 upgrade_failed=0
 
-upgrade_check() {
-	local what=$1 got=$2 want=$3
-	if [ "$got" = "$want" ]; then
-		upgrade_passed=$((upgrade_passed + 1))
-		echo "ok - $what"
-	else
-		upgrade_failed=$((upgrade_failed + 1))
-		echo "not ok - $what: got '$got', want '$want'"
-	fi
-}
+upgrade_check() { harness_check upgrade "$@"; }
 
-upgrade_sql() {
-	local db=$1
-	shift
-	psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" "$@"
-}
+upgrade_sql() { harness_sql "$@"; }
 
 # Builds and installs 0.1.0's library and scripts from the release commit;
 # returns 1 when the clone's history does not hold it.

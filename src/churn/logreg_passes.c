@@ -1,0 +1,514 @@
+/*-------------------------------------------------------------------------
+ *
+ * logreg_passes.c
+ *	  The Newton passes of logreg_train over its kept rows, shared with
+ *	  helper processes when the fit is large.
+ *
+ * A pass sums the likelihood, gradient and Hessian over every row at one
+ * coefficient vector; a fit takes about seven.  The rows, in their canonical
+ * order, are cut into chunks of a few thousand, each chunk is summed apart,
+ * and the chunks' sums are added in chunk order.  Which process sums a chunk
+ * changes nothing, so the model is the same bits with helpers or without.
+ *
+ * Helpers are PostgreSQL parallel workers, started by the final function
+ * itself: the rows reach logreg_train_final only once the scan is over, so
+ * the workers of a parallel plan have already gone.  A copy of the rows goes
+ * to dynamic shared memory, the helpers stay for the whole fit, and each pass
+ * they and the leader claim chunks from a shared counter until none is left.
+ * They are asked for only when a pass is long enough to share, up to
+ * max_parallel_workers_per_gather of them, and only when the copy fits in
+ * maintenance_work_mem: containers often give /dev/shm little room (Docker's
+ * default is 64 MB, maintenance_work_mem's default).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "optimizer/cost.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "postmaster/bgworker.h"
+#include "storage/condition_variable.h"
+#include "storage/shm_toc.h"
+#include "tcop/tcopprot.h"
+#include "utils/snapmgr.h"
+#include "utils/wait_event.h"
+
+#include "logreg_block.h"
+#include "logreg_newton.h"
+#include "logreg_passes.h"
+
+/* the most rows a chunk holds, and the work (rows x p^2) it aims at */
+#define CHUNK_MAX_ROWS		(64 * LOGREG_BLOCK_ROWS)
+#define CHUNK_WORK			((double) (1 << 24))
+
+/* multiply-adds per pass (rows x p^2) below which helpers cost more than they save */
+#define HELPER_MIN_WORK		((double) (1 << 25))
+
+/* how long the leader waits for a chunk before it checks on the helpers */
+#define HELPER_CHECK_MS		1000L
+
+#define KEY_SHARED			UINT64CONST(0x524C470000000001)
+#define KEY_ROWS			UINT64CONST(0x524C470000000002)
+#define KEY_LABELS			UINT64CONST(0x524C470000000003)
+#define KEY_PARTIALS		UINT64CONST(0x524C470000000004)
+#define KEY_QUERY			UINT64CONST(0x524C470000000005)
+
+/* what the leader and the helpers share, besides the rows and the partial sums */
+typedef struct PassesShared
+{
+	int64		n;
+	int			k;
+	int			p;
+	int			chunk_rows;
+	int			n_chunks;
+	int			n_helpers;		/* as asked for: the length of holding[] */
+	LogregOptions opts;			/* without the feature names */
+	pg_atomic_uint64 claim;		/* the pass in the high half, the next chunk in the low */
+	pg_atomic_uint32 chunks_done;	/* of the current pass */
+	pg_atomic_uint32 pass;		/* the pass to join; 0 before the first */
+	pg_atomic_uint32 finished;	/* the fit is over: helpers exit */
+	ConditionVariable pass_cv;	/* a pass begins, or the fit ends */
+	ConditionVariable done_cv;	/* the last chunk of a pass is summed */
+	/* per helper: pass << 32 | chunk + 1 while it sums a chunk, else 0 */
+	pg_atomic_uint64 holding[FLEXIBLE_ARRAY_MEMBER];
+} PassesShared;
+
+struct LogregPasses
+{
+	const OrderedRows *rows;
+	LogregOptions opts;
+	int			p;
+	int			chunk_rows;
+	int			n_chunks;
+	uint32		pass;			/* the passes begun so far */
+	double	   *partial;		/* one chunk's sums (no helpers) */
+	ParallelContext *pcxt;		/* NULL: no helpers */
+	PassesShared *shared;
+	double	   *partials;		/* n_chunks x SumsLength, shared */
+	double	   *beta;			/* the pass's coefficients, shared (in partials) */
+};
+
+PGDLLEXPORT void logreg_passes_helper(dsm_segment *seg, shm_toc *toc);
+
+static inline Size
+SumsBytes(int k, int p)
+{
+	return sizeof(double) * SumsLength(k, p);
+}
+
+/*
+ * Where a participant reads the rows: the leader through its pointers to
+ * the kept rows, a helper in the shared copy (rows of k + 1 doubles).
+ */
+typedef struct RowSource
+{
+	const double *const *row;	/* or NULL: read base */
+	const double *base;
+	int			width;
+	const bool *labels;
+} RowSource;
+
+/*
+ * The sums of rows first .. first + nrows - 1 at the beta given to scratch,
+ * into partial, which starts from zero: a chunk's share of one pass.
+ */
+static void
+SumChunk(const RowSource *src, int64 first, int nrows, int k, int p,
+		 const LogregOptions *opts, LogregBlockScratch *scratch, double *partial)
+{
+	const double *tile[LOGREG_BLOCK_ROWS];
+
+	memset(partial, 0, SumsBytes(k, p));
+	for (int i = 0; i < nrows; i += LOGREG_BLOCK_ROWS)
+	{
+		int			nb = Min(LOGREG_BLOCK_ROWS, nrows - i);
+		const double *const *rows = src->row == NULL ? tile : src->row + first + i;
+
+		/* a block is at most 64 x 1001^2 multiply-adds: a few milliseconds */
+		CHECK_FOR_INTERRUPTS();
+		if (src->row == NULL)
+			for (int j = 0; j < nb; j++)
+				tile[j] = src->base + (Size) src->width * (first + i + j);
+		LogregAccumBlock(partial, k, p, rows, src->labels + first + i, nb, opts, scratch);
+	}
+}
+
+/*
+ * Rows per chunk: whole blocks, about CHUNK_WORK multiply-adds, and at
+ * least p rows, so that the chunks' sums (p^2 each) take no more room than
+ * the rows.  It depends on p alone, so the partition on n and p.
+ */
+static int
+RowsPerChunk(int p)
+{
+	double		by_work = floor(CHUNK_WORK / ((double) p * p) / LOGREG_BLOCK_ROWS) * LOGREG_BLOCK_ROWS;
+	int			at_least_p = (p + LOGREG_BLOCK_ROWS - 1) / LOGREG_BLOCK_ROWS * LOGREG_BLOCK_ROWS;
+
+	return Max(at_least_p, (int) Max(LOGREG_BLOCK_ROWS, Min(CHUNK_MAX_ROWS, by_work)));
+}
+
+static inline int
+ChunkRows(int64 n, int chunk_rows, int chunk)
+{
+	return (int) Min(chunk_rows, n - (int64) chunk * chunk_rows);
+}
+
+/* Adds a chunk's sums to the pass's: the parts that depend on beta. */
+static void
+AddChunk(double *s, const double *partial, int k, int p)
+{
+	double	   *g = SumsG(s, k);
+	double	   *hess = SumsH(s, k, p);
+	const double *pg = SumsG(partial, k);
+	const double *ph = SumsH(partial, k, p);
+
+	s[SUMS_NLL] += partial[SUMS_NLL];
+	s[SUMS_N_EXTREME] += partial[SUMS_N_EXTREME];
+	for (int j = 0; j < p; j++)
+		g[j] += pg[j];
+	for (int j = 0; j < p * p; j++)
+		hess[j] += ph[j];
+}
+
+/* Takes the next unclaimed chunk of the pass, if any is left. */
+static bool
+ClaimChunk(PassesShared *shared, uint32 pass, int *chunk)
+{
+	uint64		cur = pg_atomic_read_u64(&shared->claim);
+
+	for (;;)
+	{
+		if ((uint32) (cur >> 32) != pass || (uint32) cur >= (uint32) shared->n_chunks)
+			return false;
+		if (pg_atomic_compare_exchange_u64(&shared->claim, &cur, cur + 1))
+		{
+			*chunk = (int) (uint32) cur;
+			return true;
+		}
+	}
+}
+
+/*
+ * Sums chunks of the pass until none is left to claim; helper is the
+ * helper's number, or -1 for the leader.
+ */
+static void
+SumClaimedChunks(PassesShared *shared, double *partials, const RowSource *src,
+				 uint32 pass, const double *beta, int helper)
+{
+	int			k = shared->k;
+	int			p = shared->p;
+	LogregBlockScratch scratch;
+	int			chunk;
+
+	LogregBlockBegin(&scratch, beta, p);
+	while (ClaimChunk(shared, pass, &chunk))
+	{
+		if (helper >= 0)
+			pg_atomic_write_u64(&shared->holding[helper], ((uint64) pass << 32) | (chunk + 1));
+		SumChunk(src, (int64) chunk * shared->chunk_rows,
+				 ChunkRows(shared->n, shared->chunk_rows, chunk),
+				 k, p, &shared->opts, &scratch,
+				 partials + (Size) chunk * SumsLength(k, p));
+		pg_write_barrier();
+		if (helper >= 0)
+			pg_atomic_write_u64(&shared->holding[helper], 0);
+		if (pg_atomic_add_fetch_u32(&shared->chunks_done, 1) == (uint32) shared->n_chunks)
+			ConditionVariableBroadcast(&shared->done_cv);
+	}
+	LogregBlockEnd(&scratch);
+}
+
+/*
+ * How many helpers to ask for: none inside a parallel worker, in a
+ * single-user backend, without an active snapshot to hand them, when the
+ * session allows no parallel workers, or when the fit is too small to share
+ * or its copy too large for maintenance_work_mem.
+ */
+static int
+HelpersWanted(const OrderedRows *rows, int p, int n_chunks, Size shared_bytes)
+{
+	if (!IsUnderPostmaster || IsParallelWorker() || !ActiveSnapshotSet() ||
+		max_parallel_workers_per_gather <= 0 || n_chunks < 2)
+		return 0;
+	if ((double) rows->n * p * p < HELPER_MIN_WORK)
+		return 0;
+	if ((double) shared_bytes > (double) maintenance_work_mem * 1024.0)
+		return 0;
+	return Min(max_parallel_workers_per_gather, n_chunks - 1);
+}
+
+/* Copies the rows, in order, where the helpers read them. */
+static void
+ShareRows(const OrderedRows *rows, double *shared_rows, bool *shared_labels)
+{
+	Size		row_bytes = sizeof(double) * (rows->k + 1);
+
+	for (int64 i = 0; i < rows->n; i++)
+	{
+		memcpy((char *) shared_rows + row_bytes * i, rows->row[i], row_bytes);
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	memcpy(shared_labels, rows->labels, sizeof(bool) * rows->n);
+}
+
+/*
+ * Starts the helpers: a parallel context with the shared state and a copy
+ * of the rows.  Leaves passes->pcxt NULL when none could be had.
+ */
+static void
+StartHelpers(LogregPasses *passes, int n_helpers)
+{
+	const OrderedRows *rows = passes->rows;
+	int			k = rows->k;
+	int			p = passes->p;
+	Size		shared_size = add_size(offsetof(PassesShared, holding),
+									   mul_size(sizeof(pg_atomic_uint64), n_helpers));
+	Size		rows_size = mul_size(mul_size(sizeof(double), k + 1), rows->n);
+	Size		partials_size = mul_size(SumsBytes(k, p), passes->n_chunks + 1);
+	ParallelContext *pcxt;
+	PassesShared *shared;
+	double	   *shared_rows;
+	bool	   *shared_labels;
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("$libdir/retention", "logreg_passes_helper", n_helpers);
+	shm_toc_estimate_chunk(&pcxt->estimator, shared_size);
+	shm_toc_estimate_chunk(&pcxt->estimator, rows_size);
+	shm_toc_estimate_chunk(&pcxt->estimator, rows->n);
+	shm_toc_estimate_chunk(&pcxt->estimator, partials_size);
+	shm_toc_estimate_keys(&pcxt->estimator, 4);
+	if (debug_query_string != NULL)
+	{
+		shm_toc_estimate_chunk(&pcxt->estimator, strlen(debug_query_string) + 1);
+		shm_toc_estimate_keys(&pcxt->estimator, 1);
+	}
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		/* no segment to be had: the passes run here */
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return;
+	}
+
+	shared = shm_toc_allocate(pcxt->toc, shared_size);
+	shared->n = rows->n;
+	shared->k = k;
+	shared->p = p;
+	shared->chunk_rows = passes->chunk_rows;
+	shared->n_chunks = passes->n_chunks;
+	shared->n_helpers = n_helpers;
+	shared->opts = passes->opts;
+	pg_atomic_init_u64(&shared->claim, 0);
+	pg_atomic_init_u32(&shared->chunks_done, 0);
+	pg_atomic_init_u32(&shared->pass, 0);
+	pg_atomic_init_u32(&shared->finished, 0);
+	ConditionVariableInit(&shared->pass_cv);
+	ConditionVariableInit(&shared->done_cv);
+	for (int i = 0; i < n_helpers; i++)
+		pg_atomic_init_u64(&shared->holding[i], 0);
+	shm_toc_insert(pcxt->toc, KEY_SHARED, shared);
+
+	shared_rows = shm_toc_allocate(pcxt->toc, rows_size);
+	shared_labels = shm_toc_allocate(pcxt->toc, rows->n);
+	shm_toc_insert(pcxt->toc, KEY_ROWS, shared_rows);
+	shm_toc_insert(pcxt->toc, KEY_LABELS, shared_labels);
+	passes->partials = shm_toc_allocate(pcxt->toc, partials_size);
+	/* beta rides in the slot after the last chunk's */
+	passes->beta = passes->partials + (Size) passes->n_chunks * SumsLength(k, p);
+	shm_toc_insert(pcxt->toc, KEY_PARTIALS, passes->partials);
+	/* the query the helpers show in pg_stat_activity */
+	if (debug_query_string != NULL)
+	{
+		char	   *query = shm_toc_allocate(pcxt->toc, strlen(debug_query_string) + 1);
+
+		strcpy(query, debug_query_string);
+		shm_toc_insert(pcxt->toc, KEY_QUERY, query);
+	}
+
+	/* the helpers start while the rows are copied: they wait for the first pass */
+	LaunchParallelWorkers(pcxt);
+	passes->pcxt = pcxt;
+	passes->shared = shared;
+	if (pcxt->nworkers_launched == 0)
+	{
+		LogregPassesEnd(passes);
+		return;
+	}
+	ShareRows(rows, shared_rows, shared_labels);
+}
+
+LogregPasses *
+LogregPassesBegin(const OrderedRows *rows, const LogregOptions *opts, int p)
+{
+	LogregPasses *passes = palloc0(sizeof(LogregPasses));
+	int			chunk_rows = RowsPerChunk(p);
+	int64		n_chunks = (rows->n + chunk_rows - 1) / chunk_rows;
+	Size		shared_bytes;
+	int			n_helpers;
+
+	if (n_chunks >= PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("logreg_train cannot fit %lld rows", (long long) rows->n)));
+	passes->rows = rows;
+	passes->opts = *opts;
+	passes->opts.n_names = -1;
+	passes->opts.names = NULL;
+	passes->p = p;
+	passes->chunk_rows = chunk_rows;
+	passes->n_chunks = (int) n_chunks;
+	passes->partial = palloc(SumsBytes(rows->k, p));
+
+	shared_bytes = add_size(mul_size(sizeof(double) * (rows->k + 1) + sizeof(bool), rows->n),
+							mul_size(SumsBytes(rows->k, p), passes->n_chunks + 1));
+	n_helpers = HelpersWanted(rows, p, passes->n_chunks, shared_bytes);
+	if (n_helpers > 0)
+		StartHelpers(passes, n_helpers);
+	elog(DEBUG1, "logreg_train: %d chunks, %d of %d helpers", passes->n_chunks,
+		 LogregPassesHelpers(passes), n_helpers);
+	return passes;
+}
+
+int
+LogregPassesHelpers(const LogregPasses *passes)
+{
+	return passes->pcxt == NULL ? 0 : passes->pcxt->nworkers_launched;
+}
+
+/*
+ * Waits until every chunk of the pass is summed.  A helper that stopped
+ * while it held a chunk would leave the leader waiting for ever: its error,
+ * if it sent one, is raised by the interrupt check in the sleep; otherwise
+ * the connection to it is lost.
+ */
+static void
+WaitForChunks(LogregPasses *passes)
+{
+	PassesShared *shared = passes->shared;
+	ParallelContext *pcxt = passes->pcxt;
+
+	ConditionVariablePrepareToSleep(&shared->done_cv);
+	while (pg_atomic_read_u32(&shared->chunks_done) < (uint32) shared->n_chunks)
+	{
+		if (!ConditionVariableTimedSleep(&shared->done_cv, HELPER_CHECK_MS, PG_WAIT_EXTENSION))
+			continue;
+		for (int i = 0; i < pcxt->nworkers_launched; i++)
+		{
+			pid_t		pid;
+			BgwHandleStatus status = GetBackgroundWorkerPid(pcxt->worker[i].bgwhandle, &pid);
+
+			if (status == BGWH_POSTMASTER_DIED)
+				ereport(FATAL,
+						(errcode(ERRCODE_ADMIN_SHUTDOWN),
+						 errmsg("postmaster exited during a parallel transaction")));
+			if (status == BGWH_STOPPED && pg_atomic_read_u64(&shared->holding[i]) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("lost connection to a logreg_train helper process")));
+		}
+	}
+	ConditionVariableCancelSleep();
+	pg_read_barrier();
+}
+
+void
+LogregPassesEvaluate(LogregPasses *passes, const double *beta, const double *fixed, double *s)
+{
+	const OrderedRows *rows = passes->rows;
+	int			k = rows->k;
+	int			p = passes->p;
+	RowSource	src = {(const double *const *) rows->row, NULL, k + 1, rows->labels};
+
+	memcpy(s + 1, fixed + 1, sizeof(double) * (SumsLength(k, p) - 1));
+	passes->pass++;
+	if (passes->pcxt == NULL)
+	{
+		LogregBlockScratch scratch;
+
+		LogregBlockBegin(&scratch, beta, p);
+		for (int c = 0; c < passes->n_chunks; c++)
+		{
+			SumChunk(&src, (int64) c * passes->chunk_rows,
+					 ChunkRows(rows->n, passes->chunk_rows, c),
+					 k, p, &passes->opts, &scratch, passes->partial);
+			AddChunk(s, passes->partial, k, p);
+		}
+		LogregBlockEnd(&scratch);
+		return;
+	}
+
+	/* beta, then the counters, then the pass that lets the helpers in */
+	memcpy(passes->beta, beta, sizeof(double) * p);
+	pg_atomic_write_u32(&passes->shared->chunks_done, 0);
+	pg_memory_barrier();
+	pg_atomic_write_u64(&passes->shared->claim, (uint64) passes->pass << 32);
+	pg_memory_barrier();
+	pg_atomic_write_u32(&passes->shared->pass, passes->pass);
+	ConditionVariableBroadcast(&passes->shared->pass_cv);
+
+	SumClaimedChunks(passes->shared, passes->partials, &src, passes->pass, beta, -1);
+	WaitForChunks(passes);
+	for (int c = 0; c < passes->n_chunks; c++)
+		AddChunk(s, passes->partials + (Size) c * SumsLength(k, p), k, p);
+}
+
+void
+LogregPassesEnd(LogregPasses *passes)
+{
+	if (passes->pcxt != NULL)
+	{
+		pg_atomic_write_u32(&passes->shared->finished, 1);
+		ConditionVariableBroadcast(&passes->shared->pass_cv);
+		WaitForParallelWorkersToFinish(passes->pcxt);
+		DestroyParallelContext(passes->pcxt);
+		ExitParallelMode();
+		passes->pcxt = NULL;
+		passes->shared = NULL;
+	}
+}
+
+/*
+ * A helper's life: wait for a pass, sum chunks of it while any is left,
+ * and again, until the leader says the fit is over.
+ */
+void
+logreg_passes_helper(dsm_segment *seg, shm_toc *toc)
+{
+	PassesShared *shared = shm_toc_lookup(toc, KEY_SHARED, false);
+	const double *shared_rows = shm_toc_lookup(toc, KEY_ROWS, false);
+	const bool *labels = shm_toc_lookup(toc, KEY_LABELS, false);
+	double	   *partials = shm_toc_lookup(toc, KEY_PARTIALS, false);
+	const double *beta = partials + (Size) shared->n_chunks * SumsLength(shared->k, shared->p);
+	const char *query = shm_toc_lookup(toc, KEY_QUERY, true);
+	RowSource	src = {NULL, shared_rows, shared->k + 1, labels};
+	uint32		seen = 0;
+	uint32		pass = 0;
+
+	debug_query_string = query;
+	pgstat_report_activity(STATE_RUNNING, query);
+
+	if (ParallelWorkerNumber < 0 || ParallelWorkerNumber >= shared->n_helpers)
+		elog(ERROR, "logreg_train helper %d of %d", ParallelWorkerNumber, shared->n_helpers);
+	for (;;)
+	{
+		ConditionVariablePrepareToSleep(&shared->pass_cv);
+		while (!pg_atomic_read_u32(&shared->finished) &&
+			   (pass = pg_atomic_read_u32(&shared->pass)) == seen)
+			ConditionVariableSleep(&shared->pass_cv, PG_WAIT_EXTENSION);
+		ConditionVariableCancelSleep();
+		if (pg_atomic_read_u32(&shared->finished))
+			break;
+		seen = pass;
+		pg_read_barrier();
+		SumClaimedChunks(shared, partials, &src, pass, beta, ParallelWorkerNumber);
+	}
+}

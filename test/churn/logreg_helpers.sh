@@ -1,0 +1,139 @@
+# shellcheck shell=bash
+#
+# test/churn/logreg_helpers.sh: logreg_train's helper processes, the
+# parallel workers its final function starts to share the Newton passes
+# (src/churn/logreg_passes.c).  Sourced by scripts/test once the cluster
+# runs; counts its checks in helpers_passed and helpers_failed.
+#   1. the helpers start when the session allows parallel workers and the
+#      rows fit in maintenance_work_mem, and not otherwise;
+#   2. the model is the same bits with them as without, alone and per group
+#      under a parallel plan;
+#   3. statement_timeout stops the fit and its helpers;
+#   4. a helper terminated mid-fit fails the statement, not the server, and
+#      no helper is left behind.
+# A shell harness, not pgTAP: it reads the DEBUG1 line that says how many
+# helpers a fit had, and it acts on the helpers from another session.
+
+helpers_passed=0
+helpers_failed=0
+
+helpers_check() { harness_check helpers "$@"; }
+
+helpers_sql() { harness_sql "$@"; }
+
+# the helpers each fit had, from the DEBUG1 lines of psql's output
+helpers_counts() {
+	sed -nE 's/.*DEBUG:  logreg_train: [0-9]+ chunks, ([0-9]+) of [0-9]+ helpers.*/\1/p' | tr '\n' ' '
+}
+
+helpers_live() {
+	helpers_sql $1 -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'"
+}
+
+# waits (up to 10 s) until no parallel worker is left
+helpers_wait_gone() {
+	local db=$1 i
+	for i in $(seq 1 200); do
+		[ "$(helpers_live $db)" = 0 ] && return 0
+		sleep 0.05
+	done
+}
+
+retention_helpers() {
+	local db=retention_helpers out serial with_helpers i seen
+	log "logreg_train helpers"
+	retention_create_database $db
+	# 60,000 rows of 100 features (13 chunks a group, 38 in all), and 20,000
+	# of 400, whose fit takes many seconds
+	helpers_sql $db >/dev/null <<-'SQL'
+		SELECT setseed(0.3);
+		CREATE TABLE fit AS
+		SELECT i % 3 AS g, random() < 0.4 AS y,
+		       ARRAY(SELECT random() * 2 - 1 + i * 0 FROM generate_series(1, 100)) AS x
+		  FROM generate_series(1, 60000) i;
+		CREATE TABLE wide_fit AS
+		SELECT random() < 0.5 AS y, ARRAY(SELECT random() + i * 0 FROM generate_series(1, 400)) AS x
+		  FROM generate_series(1, 20000) i;
+		ANALYZE fit, wide_fit;
+	SQL
+	local whole="SELECT md5(retention.logreg_train(y, x)::text) FROM fit"
+	local grouped="SELECT string_agg(m, ',' ORDER BY g) FROM (SELECT g, md5(retention.logreg_train(y, x)::text) AS m FROM fit GROUP BY g) s"
+	local debug="SET client_min_messages = debug1"
+
+	serial=$(helpers_sql $db -c "SET max_parallel_workers_per_gather = 0" -c "$debug" -c "$whole" -c "$grouped" 2>&1)
+	helpers_check "no helper when the session allows no parallel workers" "$(helpers_counts <<<"$serial")" "0 0 0 0 "
+	out=$(helpers_sql $db -c "SET max_parallel_workers_per_gather = 2" -c "SET maintenance_work_mem = '16MB'" \
+		-c "$debug" -c "$whole" 2>&1)
+	helpers_check "no helper when the rows do not fit in maintenance_work_mem" "$(helpers_counts <<<"$out")" "0 "
+
+	# the grouped fit under a parallel plan: the scan's workers, then each
+	# group's helpers
+	local parallel="SET max_parallel_workers_per_gather = 2; SET maintenance_work_mem = '512MB'; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0"
+	helpers_check "the grouped fit runs under a parallel plan" \
+		"$(helpers_sql $db -c "$parallel" -c "EXPLAIN (COSTS OFF) $grouped" | grep -c 'Gather')" "1"
+	with_helpers=$(helpers_sql $db -c "$parallel" -c "$debug" -c "$whole" -c "$grouped" 2>&1)
+	helpers_check "each of the four fits had helpers" \
+		"$(helpers_counts <<<"$with_helpers" | tr ' ' '\n' | grep -c '^[1-9]')" "4"
+	helpers_check "the fit without helpers gave four models" \
+		"$(grep -v DEBUG <<<"$serial" | tr ',' '\n' | grep -cE '^[0-9a-f]{32}$')" "4"
+	helpers_check "the models are the same bits with helpers as without" \
+		"$(grep -v DEBUG <<<"$with_helpers")" "$(grep -v DEBUG <<<"$serial")"
+
+	# an error while the helpers run (a duplicated feature: singular
+	# Hessian), caught in a subtransaction: the session leaves parallel mode
+	# and can write again, in the block and after a savepoint
+	out=$(psql -X -q -A -t -d $db -c "$parallel" -c "$debug" -f - 2>&1 <<-'SQL'
+		CREATE TABLE fit_collinear AS SELECT y, x[1:1] || x AS x FROM fit;
+		CREATE TABLE written (i integer);
+		DO $$
+		BEGIN
+		    PERFORM retention.logreg_train(y, x) FROM fit_collinear;
+		EXCEPTION WHEN OTHERS THEN
+		    INSERT INTO written VALUES (1);
+		END
+		$$;
+		BEGIN;
+		SAVEPOINT s;
+		SELECT retention.logreg_train(y, x) FROM fit_collinear;
+		ROLLBACK TO s;
+		INSERT INTO written VALUES (2);
+		COMMIT;
+		SELECT 'written=' || string_agg(i::text, ',' ORDER BY i) FROM written;
+	SQL
+	)
+	helpers_check "an error during a fit with helpers, caught: the session writes again" \
+		"$(helpers_counts <<<"$out" | tr ' ' '\n' | grep -c '^[1-9]')|$(grep -c 'ERROR:  feature 2 is constant' <<<"$out")|$(grep '^written=' <<<"$out")" \
+		"2|1|written=1,2"
+
+	# statement_timeout lands in a pass; a serial plan, so that every
+	# parallel worker is a helper
+	local wide="SET maintenance_work_mem = '512MB'; SET parallel_setup_cost = 1e10; SET max_parallel_workers_per_gather = 2"
+	out=$(helpers_sql $db -c "$wide" -c "SET statement_timeout = '700ms'" \
+		-c "SELECT retention.logreg_train(y, x) IS NULL FROM wide_fit" 2>&1 || true)
+	helpers_check "statement_timeout stops a fit with helpers" "$out" "ERROR:  canceling statement due to statement timeout"
+	helpers_wait_gone $db
+	helpers_check "statement_timeout: no helper is left" "$(helpers_live $db)" "0"
+
+	out=$(mktemp)
+	psql -X -q -A -t -d $db -c "SET application_name = 'retention_helpers_fit'" -c "$wide" \
+		-c "SELECT retention.logreg_train(y, x) IS NULL FROM wide_fit" >"$out" 2>&1 &
+	local session=$!
+	seen=0
+	for i in $(seq 1 400); do
+		seen=$(helpers_sql $db -c "SELECT count(*) FROM pg_stat_activity w JOIN pg_stat_activity l ON l.pid = w.leader_pid
+		                            WHERE w.backend_type = 'parallel worker' AND l.application_name = 'retention_helpers_fit'
+		                              AND w.query LIKE '%logreg_train%'")
+		[ "$seen" -ge 1 ] && break
+		sleep 0.05
+	done
+	helpers_check "the helpers show the fit's query in pg_stat_activity" "$([ "$seen" -ge 1 ] && echo yes)" "yes"
+	helpers_sql $db -c "SELECT pg_terminate_backend(w.pid) FROM pg_stat_activity w JOIN pg_stat_activity l ON l.pid = w.leader_pid
+	                     WHERE w.backend_type = 'parallel worker' AND l.application_name = 'retention_helpers_fit' LIMIT 1" >/dev/null
+	wait $session || true
+	helpers_check "a terminated helper fails the statement" \
+		"$(grep -c 'ERROR:  terminating background worker "parallel worker" due to administrator command' "$out")" "1"
+	helpers_wait_gone $db
+	helpers_check "a terminated helper: the server answers and no helper is left" \
+		"$(helpers_sql $db -c "SELECT 'up'")|$(helpers_live $db)" "up|0"
+	rm -f "$out"
+}
