@@ -68,7 +68,7 @@ typedef struct PassesShared
 	int			chunk_rows;
 	int			n_chunks;
 	int			n_helpers;		/* as asked for: the length of holding[] */
-	LogregOptions opts;			/* without the feature names */
+	LogregOptions opts;			/* the pass's, without the feature names */
 	pg_atomic_uint64 claim;		/* the pass in the high half, the next chunk in the low */
 	pg_atomic_uint32 chunks_done;	/* of the current pass */
 	pg_atomic_uint32 pass;		/* the pass to join; 0 before the first */
@@ -81,8 +81,8 @@ typedef struct PassesShared
 
 struct LogregPasses
 {
-	const OrderedRows *rows;
-	LogregOptions opts;
+	int64		n;
+	int			k;
 	int			p;
 	int			chunk_rows;
 	int			n_chunks;
@@ -92,6 +92,8 @@ struct LogregPasses
 	PassesShared *shared;
 	double	   *partials;		/* n_chunks x SumsLength, shared */
 	double	   *beta;			/* the pass's coefficients, shared (in partials) */
+	double	   *shared_rows;	/* the rows in order, for the helpers */
+	bool	   *shared_labels;
 };
 
 PGDLLEXPORT void logreg_passes_helper(dsm_segment *seg, shm_toc *toc);
@@ -232,46 +234,31 @@ SumClaimedChunks(PassesShared *shared, double *partials, const RowSource *src,
  * or its copy too large for maintenance_work_mem.
  */
 static int
-HelpersWanted(const OrderedRows *rows, int p, int n_chunks, Size shared_bytes)
+HelpersWanted(int64 n, int p, int n_chunks, Size shared_bytes)
 {
 	if (!IsUnderPostmaster || IsParallelWorker() || !ActiveSnapshotSet() ||
 		max_parallel_workers_per_gather <= 0 || n_chunks < 2)
 		return 0;
-	if ((double) rows->n * p * p < HELPER_MIN_WORK)
+	if ((double) n * p * p < HELPER_MIN_WORK)
 		return 0;
 	if ((double) shared_bytes > (double) maintenance_work_mem * 1024.0)
 		return 0;
 	return Min(max_parallel_workers_per_gather, n_chunks - 1);
 }
 
-/* Copies the rows, in order, where the helpers read them. */
-static void
-ShareRows(const OrderedRows *rows, double *shared_rows, bool *shared_labels)
-{
-	Size		row_bytes = sizeof(double) * (rows->k + 1);
-
-	for (int64 i = 0; i < rows->n; i++)
-	{
-		memcpy((char *) shared_rows + row_bytes * i, rows->row[i], row_bytes);
-		if ((i & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-	}
-	memcpy(shared_labels, rows->labels, sizeof(bool) * rows->n);
-}
-
 /*
- * Starts the helpers: a parallel context with the shared state and a copy
- * of the rows.  Leaves passes->pcxt NULL when none could be had.
+ * Starts the helpers: a parallel context with the shared state and room for
+ * the rows, which the caller puts there.  Leaves passes->pcxt NULL when none
+ * could be had.
  */
 static void
 StartHelpers(LogregPasses *passes, int n_helpers)
 {
-	const OrderedRows *rows = passes->rows;
-	int			k = rows->k;
+	int			k = passes->k;
 	int			p = passes->p;
 	Size		shared_size = add_size(offsetof(PassesShared, holding),
 									   mul_size(sizeof(pg_atomic_uint64), n_helpers));
-	Size		rows_size = mul_size(mul_size(sizeof(double), k + 1), rows->n);
+	Size		rows_size = mul_size(mul_size(sizeof(double), k + 1), passes->n);
 	Size		partials_size = mul_size(SumsBytes(k, p), passes->n_chunks + 1);
 	ParallelContext *pcxt;
 	PassesShared *shared;
@@ -282,7 +269,7 @@ StartHelpers(LogregPasses *passes, int n_helpers)
 	pcxt = CreateParallelContext("$libdir/retention", "logreg_passes_helper", n_helpers);
 	shm_toc_estimate_chunk(&pcxt->estimator, shared_size);
 	shm_toc_estimate_chunk(&pcxt->estimator, rows_size);
-	shm_toc_estimate_chunk(&pcxt->estimator, rows->n);
+	shm_toc_estimate_chunk(&pcxt->estimator, passes->n);
 	shm_toc_estimate_chunk(&pcxt->estimator, partials_size);
 	shm_toc_estimate_keys(&pcxt->estimator, 4);
 	if (debug_query_string != NULL)
@@ -300,13 +287,12 @@ StartHelpers(LogregPasses *passes, int n_helpers)
 	}
 
 	shared = shm_toc_allocate(pcxt->toc, shared_size);
-	shared->n = rows->n;
+	shared->n = passes->n;
 	shared->k = k;
 	shared->p = p;
 	shared->chunk_rows = passes->chunk_rows;
 	shared->n_chunks = passes->n_chunks;
 	shared->n_helpers = n_helpers;
-	shared->opts = passes->opts;
 	pg_atomic_init_u64(&shared->claim, 0);
 	pg_atomic_init_u32(&shared->chunks_done, 0);
 	pg_atomic_init_u32(&shared->pass, 0);
@@ -318,7 +304,7 @@ StartHelpers(LogregPasses *passes, int n_helpers)
 	shm_toc_insert(pcxt->toc, KEY_SHARED, shared);
 
 	shared_rows = shm_toc_allocate(pcxt->toc, rows_size);
-	shared_labels = shm_toc_allocate(pcxt->toc, rows->n);
+	shared_labels = shm_toc_allocate(pcxt->toc, passes->n);
 	shm_toc_insert(pcxt->toc, KEY_ROWS, shared_rows);
 	shm_toc_insert(pcxt->toc, KEY_LABELS, shared_labels);
 	passes->partials = shm_toc_allocate(pcxt->toc, partials_size);
@@ -334,48 +320,50 @@ StartHelpers(LogregPasses *passes, int n_helpers)
 		shm_toc_insert(pcxt->toc, KEY_QUERY, query);
 	}
 
-	/* the helpers start while the rows are copied: they wait for the first pass */
 	LaunchParallelWorkers(pcxt);
 	passes->pcxt = pcxt;
 	passes->shared = shared;
+	passes->shared_rows = shared_rows;
+	passes->shared_labels = shared_labels;
 	if (pcxt->nworkers_launched == 0)
-	{
 		LogregPassesEnd(passes);
-		return;
-	}
-	ShareRows(rows, shared_rows, shared_labels);
 }
 
 LogregPasses *
-LogregPassesBegin(const OrderedRows *rows, const LogregOptions *opts, int p)
+LogregPassesBegin(int64 n, int k, int p)
 {
 	LogregPasses *passes = palloc0(sizeof(LogregPasses));
 	int			chunk_rows = RowsPerChunk(p);
-	int64		n_chunks = (rows->n + chunk_rows - 1) / chunk_rows;
+	int64		n_chunks = (n + chunk_rows - 1) / chunk_rows;
 	Size		shared_bytes;
 	int			n_helpers;
 
 	if (n_chunks >= PG_INT32_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("logreg_train cannot fit %lld rows", (long long) rows->n)));
-	passes->rows = rows;
-	passes->opts = *opts;
-	passes->opts.n_names = -1;
-	passes->opts.names = NULL;
+				 errmsg("logreg_train cannot fit %lld rows", (long long) n)));
+	passes->n = n;
+	passes->k = k;
 	passes->p = p;
 	passes->chunk_rows = chunk_rows;
 	passes->n_chunks = (int) n_chunks;
-	passes->partial = palloc(SumsBytes(rows->k, p));
+	passes->partial = palloc(SumsBytes(k, p));
 
-	shared_bytes = add_size(mul_size(sizeof(double) * (rows->k + 1) + sizeof(bool), rows->n),
-							mul_size(SumsBytes(rows->k, p), passes->n_chunks + 1));
-	n_helpers = HelpersWanted(rows, p, passes->n_chunks, shared_bytes);
+	shared_bytes = add_size(mul_size(sizeof(double) * (k + 1) + sizeof(bool), n),
+							mul_size(SumsBytes(k, p), passes->n_chunks + 1));
+	n_helpers = HelpersWanted(n, p, passes->n_chunks, shared_bytes);
 	if (n_helpers > 0)
 		StartHelpers(passes, n_helpers);
 	elog(DEBUG1, "logreg_train: %d chunks, %d of %d helpers", passes->n_chunks,
 		 LogregPassesHelpers(passes), n_helpers);
 	return passes;
+}
+
+double *
+LogregPassesSharedRows(LogregPasses *passes, bool **labels)
+{
+	*labels = passes->pcxt == NULL ? NULL : passes->shared_labels;
+	return passes->pcxt == NULL ? NULL : passes->shared_rows;
 }
 
 int
@@ -421,9 +409,9 @@ WaitForChunks(LogregPasses *passes)
 }
 
 void
-LogregPassesEvaluate(LogregPasses *passes, const double *beta, const double *fixed, double *s)
+LogregPassesEvaluate(LogregPasses *passes, const OrderedRows *rows, const LogregOptions *opts,
+					 const double *beta, const double *fixed, double *s)
 {
-	const OrderedRows *rows = passes->rows;
 	int			k = rows->k;
 	int			p = passes->p;
 	RowSource	src = {(const double *const *) rows->row, NULL, k + 1, rows->labels};
@@ -439,15 +427,18 @@ LogregPassesEvaluate(LogregPasses *passes, const double *beta, const double *fix
 		{
 			SumChunk(&src, (int64) c * passes->chunk_rows,
 					 ChunkRows(rows->n, passes->chunk_rows, c),
-					 k, p, &passes->opts, &scratch, passes->partial);
+					 k, p, opts, &scratch, passes->partial);
 			AddChunk(s, passes->partial, k, p);
 		}
 		LogregBlockEnd(&scratch);
 		return;
 	}
 
-	/* beta, then the counters, then the pass that lets the helpers in */
+	/* beta and options, then the counters, then the pass that lets the helpers in */
 	memcpy(passes->beta, beta, sizeof(double) * p);
+	passes->shared->opts = *opts;
+	passes->shared->opts.n_names = -1;
+	passes->shared->opts.names = NULL;
 	pg_atomic_write_u32(&passes->shared->chunks_done, 0);
 	pg_memory_barrier();
 	pg_atomic_write_u64(&passes->shared->claim, (uint64) passes->pass << 32);
@@ -473,6 +464,8 @@ LogregPassesEnd(LogregPasses *passes)
 		ExitParallelMode();
 		passes->pcxt = NULL;
 		passes->shared = NULL;
+		passes->shared_rows = NULL;
+		passes->shared_labels = NULL;
 	}
 }
 

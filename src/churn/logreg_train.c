@@ -60,15 +60,38 @@ static const TrainRowsSpec logreg_rows = {
 };
 
 /*
- * The order is that of a 64-bit hash of each row (label included), ties
- * broken by comparing the rows: the 16-byte keys are radix-sorted, then the
- * rows gathered into a new array in that order (sequential writes, reads
- * prefetched a few rows ahead) when the memory limit leaves room for a second
- * copy, else permuted in place, cycle by cycle, with one row of scratch.
- * Either way the state's rows end up as one buffer in the canonical order.
+ * Copies the rows, in the order of keys, into rows and labels: sequential
+ * writes, reads prefetched a few rows ahead.
  */
 static void
-SortBuffer(TrainRows *state, const TrainRowsChunk *all, int n_chunks)
+GatherInOrder(const TrainRowsChunk *all, const RowKey *keys, int64 n, int width,
+			  double *rows, bool *labels)
+{
+	Size		row_bytes = sizeof(double) * width;
+
+	for (int64 i = 0; i < n; i++)
+	{
+		if (i + 8 < n)
+			__builtin_prefetch(RowKeyRow(all, keys[i + 8].index, width));
+		memcpy(rows + i * width, RowKeyRow(all, keys[i].index, width), row_bytes);
+		labels[i] = RowKeyLabel(all, keys[i].index);
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * The order is that of a 64-bit hash of each row (label included), ties
+ * broken by comparing the rows: the 16-byte keys are radix-sorted, then the
+ * rows gathered in that order into dest, the helpers' shared copy, when
+ * there is one, leaving the state as it is.  Otherwise the state's rows end
+ * up as one buffer in the canonical order: gathered into a new array when
+ * the memory limit leaves room for a second copy, else permuted in place,
+ * cycle by cycle, with one row of scratch.
+ */
+static void
+SortBuffer(TrainRows *state, const TrainRowsChunk *all, int n_chunks,
+		   double *dest, bool *dest_labels)
 {
 	int			width = state->k + 1;
 	Size		row_bytes = sizeof(double) * width;
@@ -77,6 +100,14 @@ SortBuffer(TrainRows *state, const TrainRowsChunk *all, int n_chunks)
 	RowKey	   *spare = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RowKey) * n);
 	RowKey	   *keys;
 
+	if (dest != NULL)
+	{
+		keys = RowKeysInOrder(buf, spare, all, n_chunks, n, width);
+		GatherInOrder(all, keys, n, width, dest, dest_labels);
+		pfree(buf);
+		pfree(spare);
+		return;
+	}
 	if ((double) (state->capacity + state->n_chunked + n) * TrainRowsRowBytes(state) <= state->max_bytes)
 	{
 		MemoryContext cxt = GetMemoryChunkContext(state);
@@ -84,13 +115,7 @@ SortBuffer(TrainRows *state, const TrainRowsChunk *all, int n_chunks)
 		bool	   *labels = MemoryContextAllocHuge(cxt, sizeof(bool) * n);
 
 		keys = RowKeysInOrder(buf, spare, all, n_chunks, n, width);
-		for (int64 i = 0; i < n; i++)
-		{
-			if (i + 8 < n)
-				__builtin_prefetch(RowKeyRow(all, keys[i + 8].index, width));
-			memcpy(rows + i * width, RowKeyRow(all, keys[i].index, width), row_bytes);
-			labels[i] = RowKeyLabel(all, keys[i].index);
-		}
+		GatherInOrder(all, keys, n, width, rows, labels);
 		for (int c = 0; c < n_chunks; c++)
 		{
 			if (all[c].rows != NULL)
@@ -110,7 +135,6 @@ SortBuffer(TrainRows *state, const TrainRowsChunk *all, int n_chunks)
 		pfree(spare);
 		return;
 	}
-
 	/* no room for a second copy: one buffer, permuted in place */
 	TrainRowsContiguous(state);
 	{
@@ -168,10 +192,11 @@ SortBuffer(TrainRows *state, const TrainRowsChunk *all, int n_chunks)
  * they are merged where they lie, into pointers to the rows, without copying
  * them.  Otherwise the rows are sorted into one buffer (SortBuffer).
  * Reordering is safe for a final function that must not change its state:
- * the rows stay the same set.
+ * the rows stay the same set.  With helpers, the rows are copied in order
+ * into dest, their shared copy, and the pointers point there.
  */
 static void
-OrderRows(TrainRows *state, OrderedRows *out)
+OrderRows(TrainRows *state, OrderedRows *out, double *dest, bool *dest_labels)
 {
 	int			width = state->k + 1;
 	int64		n = state->n;
@@ -182,9 +207,30 @@ OrderRows(TrainRows *state, OrderedRows *out)
 	out->k = state->k;
 	out->row = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double *) * n);
 	out->labels = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(bool) * n);
-	if (!RowChunksMerge(all, n_chunks, width, out->row, out->labels))
+	if (RowChunksMerge(all, n_chunks, width, out->row, out->labels))
 	{
-		SortBuffer(state, all, n_chunks);
+		if (dest != NULL)
+		{
+			for (int64 i = 0; i < n; i++)
+			{
+				memcpy(dest + i * width, out->row[i], sizeof(double) * width);
+				out->row[i] = dest + i * width;
+				if ((i & 0xFFFF) == 0)
+					CHECK_FOR_INTERRUPTS();
+			}
+			memcpy(dest_labels, out->labels, sizeof(bool) * n);
+		}
+	}
+	else if (dest != NULL)
+	{
+		SortBuffer(state, all, n_chunks, dest, dest_labels);
+		for (int64 i = 0; i < n; i++)
+			out->row[i] = dest + i * width;
+		memcpy(out->labels, dest_labels, sizeof(bool) * n);
+	}
+	else
+	{
+		SortBuffer(state, all, n_chunks, NULL, NULL);
 		for (int64 i = 0; i < n; i++)
 			out->row[i] = state->rows + i * width;
 		memcpy(out->labels, state->labels, sizeof(bool) * n);
@@ -411,6 +457,8 @@ logreg_train_final(PG_FUNCTION_ARGS)
 	bool		converged = false;
 	double		last_step = 0.0;
 	LogregPasses *passes;
+	double	   *shared_rows;
+	bool	   *shared_labels;
 
 	if (kept == NULL || kept->n == 0)
 		PG_RETURN_NULL();
@@ -418,8 +466,11 @@ logreg_train_final(PG_FUNCTION_ARGS)
 	LogregParseOptions(kept->options, &opts);
 	k = kept->k;
 	LogregCheckNames(&opts, k);
-	OrderRows(kept, &rows);
 	p = k + (opts.fit_intercept ? 1 : 0);
+	/* the helpers start first: they wait while the rows are put in order */
+	passes = LogregPassesBegin(kept->n, k, p);
+	shared_rows = LogregPassesSharedRows(passes, &shared_labels);
+	OrderRows(kept, &rows, shared_rows, shared_labels);
 	{
 		int64		n_pos = 0;
 
@@ -455,8 +506,7 @@ logreg_train_final(PG_FUNCTION_ARGS)
 	s_cand = LogregNewSums(k, p);
 	fixed = LogregNewSums(k, p);
 	FixedSums(&rows, kept->n_skipped, &opts, p, fixed);
-	passes = LogregPassesBegin(&rows, &opts, p);
-	LogregPassesEvaluate(passes, beta, fixed, s);
+	LogregPassesEvaluate(passes, &rows, &opts, beta, fixed, s);
 	f = LogregObjective(s, beta, p, &opts);
 
 	while (iter < opts.max_iter)
@@ -479,7 +529,7 @@ logreg_train_final(PG_FUNCTION_ARGS)
 		{
 			for (int j = 0; j < p; j++)
 				cand[j] = beta[j] - t * d[j];
-			LogregPassesEvaluate(passes, cand, fixed, s_cand);
+			LogregPassesEvaluate(passes, &rows, &opts, cand, fixed, s_cand);
 			fc = LogregObjective(s_cand, cand, p, &opts);
 			if (isfinite(fc) && fc <= f + OBJECTIVE_SLACK * (fabs(f) + 1.0))
 			{

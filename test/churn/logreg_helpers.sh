@@ -6,8 +6,9 @@
 # runs; counts its checks in helpers_passed and helpers_failed.
 #   1. the helpers start when the session allows parallel workers and the
 #      rows fit in maintenance_work_mem, and not otherwise;
-#   2. the model is the same bits with them as without, alone and per group
-#      under a parallel plan;
+#   2. the model is the same bits with them as without, alone (with and
+#      without class weights and an elastic-net penalty) and per group under
+#      a parallel plan;
 #   3. statement_timeout stops the fit and its helpers;
 #   4. a helper terminated mid-fit fails the statement, not the server, and
 #      no helper is left behind.
@@ -57,11 +58,12 @@ retention_helpers() {
 		ANALYZE fit, wide_fit;
 	SQL
 	local whole="SELECT md5(retention.logreg_train(y, x)::text) FROM fit"
+	local weighted="SELECT md5(retention.logreg_train(y, x, '{\"class_weight\": \"balanced\", \"lambda\": 0.5, \"l1_ratio\": 0.5}')::text) FROM fit"
 	local grouped="SELECT string_agg(m, ',' ORDER BY g) FROM (SELECT g, md5(retention.logreg_train(y, x)::text) AS m FROM fit GROUP BY g) s"
 	local debug="SET client_min_messages = debug1"
 
-	serial=$(helpers_sql $db -c "SET max_parallel_workers_per_gather = 0" -c "$debug" -c "$whole" -c "$grouped" 2>&1)
-	helpers_check "no helper when the session allows no parallel workers" "$(helpers_counts <<<"$serial")" "0 0 0 0 "
+	serial=$(helpers_sql $db -c "SET max_parallel_workers_per_gather = 0" -c "$debug" -c "$whole" -c "$weighted" -c "$grouped" 2>&1)
+	helpers_check "no helper when the session allows no parallel workers" "$(helpers_counts <<<"$serial")" "0 0 0 0 0 "
 	out=$(helpers_sql $db -c "SET max_parallel_workers_per_gather = 2" -c "SET maintenance_work_mem = '16MB'" \
 		-c "$debug" -c "$whole" 2>&1)
 	helpers_check "no helper when the rows do not fit in maintenance_work_mem" "$(helpers_counts <<<"$out")" "0 "
@@ -71,13 +73,20 @@ retention_helpers() {
 	local parallel="SET max_parallel_workers_per_gather = 2; SET maintenance_work_mem = '512MB'; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0"
 	helpers_check "the grouped fit runs under a parallel plan" \
 		"$(helpers_sql $db -c "$parallel" -c "EXPLAIN (COSTS OFF) $grouped" | grep -c 'Gather')" "1"
-	with_helpers=$(helpers_sql $db -c "$parallel" -c "$debug" -c "$whole" -c "$grouped" 2>&1)
-	helpers_check "each of the four fits had helpers" \
-		"$(helpers_counts <<<"$with_helpers" | tr ' ' '\n' | grep -c '^[1-9]')" "4"
-	helpers_check "the fit without helpers gave four models" \
-		"$(grep -v DEBUG <<<"$serial" | tr ',' '\n' | grep -cE '^[0-9a-f]{32}$')" "4"
+	with_helpers=$(helpers_sql $db -c "$parallel" -c "$debug" -c "$whole" -c "$weighted" -c "$grouped" 2>&1)
+	helpers_check "each of the five fits had helpers" \
+		"$(helpers_counts <<<"$with_helpers" | tr ' ' '\n' | grep -c '^[1-9]')" "5"
+	helpers_check "the fits without helpers gave five models" \
+		"$(grep -v DEBUG <<<"$serial" | tr ',' '\n' | grep -cE '^[0-9a-f]{32}$')" "5"
 	helpers_check "the models are the same bits with helpers as without" \
 		"$(grep -v DEBUG <<<"$with_helpers")" "$(grep -v DEBUG <<<"$serial")"
+	# under a serial plan the rows are sorted straight into the helpers' copy;
+	# under a parallel one the workers' sorted shares are merged into it
+	with_helpers=$(helpers_sql $db -c "$parallel" -c "SET parallel_setup_cost = 1e10" -c "$debug" \
+		-c "EXPLAIN (COSTS OFF) $whole" -c "$whole" -c "$weighted" 2>&1)
+	helpers_check "under a serial plan too: helpers, and the same bits" \
+		"$(grep -c Gather <<<"$with_helpers")|$(helpers_counts <<<"$with_helpers" | tr ' ' '\n' | grep -c '^[1-9]')|$(grep -E '^[0-9a-f]{32}$' <<<"$with_helpers" | tr '\n' ' ')" \
+		"0|2|$(grep -v DEBUG <<<"$serial" | head -2 | tr '\n' ' ')"
 
 	# an error while the helpers run (a duplicated feature: singular
 	# Hessian), caught in a subtransaction: the session leaves parallel mode
