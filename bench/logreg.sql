@@ -85,6 +85,14 @@ SELECT round(s::numeric, 0) AS parallel_scan_ms, round(t::numeric, 0) AS paralle
   FROM (SELECT bench.best_ms($q$SELECT sum(x[1]) FROM bench_logreg$q$, 3) AS s,
                bench.best_ms($q$SELECT retention.logreg_train(y, x) FROM bench_logreg$q$, 3) AS t) p,
        timings;
+-- a serial plan with helpers: no rows shipped from workers to the leader
+SET parallel_setup_cost = 1e10;
+SELECT round(t::numeric, 0) AS serial_plan_with_helpers_ms,
+       round((t / timings.scan_ms)::numeric, 1) AS ratio_to_serial_scan,
+       round((timings.train_ms / t)::numeric, 2) AS speedup_over_serial_train
+  FROM (SELECT bench.best_ms($q$SELECT retention.logreg_train(y, x) FROM bench_logreg$q$, 3) AS t) p,
+       timings;
+RESET parallel_setup_cost;
 -- without the helpers (the rows too large for maintenance_work_mem)
 SET maintenance_work_mem = '64MB';
 SELECT round(t::numeric, 0) AS parallel_train_no_helpers_ms,
