@@ -11,14 +11,16 @@
  * changes nothing, so the model is the same bits with helpers or without.
  *
  * Helpers are PostgreSQL parallel workers, started by the final function
- * itself: the rows reach logreg_train_final only once the scan is over, so
- * the workers of a parallel plan have already gone.  A copy of the rows goes
- * to dynamic shared memory, the helpers stay for the whole fit, and each pass
- * they and the leader claim chunks from a shared counter until none is left.
- * They are asked for only when a pass is long enough to share, up to
- * max_parallel_workers_per_gather of them, and only when the copy fits in
- * maintenance_work_mem: containers often give /dev/shm little room (Docker's
- * default is 64 MB, maintenance_work_mem's default).
+ * itself: the rows reach logreg_train_final only once the scan is over, when
+ * the workers of a parallel plan have usually gone.  The rows go, in their
+ * order, to a segment of dynamic shared memory of their own; the helpers
+ * stay for the whole fit, and each pass they and the leader claim chunks
+ * from a shared counter until none is left.  They are asked for only when a
+ * pass is long enough to share, up to max_parallel_workers_per_gather of
+ * them, when the segment fits in maintenance_work_mem, and when shared
+ * memory has room for it (shared_segment.c): containers often give /dev/shm
+ * little room (Docker's default is 64 MB), and the fit must then run here
+ * rather than fail.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,6 +35,7 @@
 #include "pgstat.h"
 #include "port/atomics.h"
 #include "postmaster/bgworker.h"
+#include "storage/dsm.h"
 #include "storage/condition_variable.h"
 #include "storage/shm_toc.h"
 #include "tcop/tcopprot.h"
@@ -42,6 +45,7 @@
 #include "logreg_block.h"
 #include "logreg_newton.h"
 #include "logreg_passes.h"
+#include "shared_segment.h"
 
 /* the most rows a chunk holds, and the work (rows x p^2) it aims at */
 #define CHUNK_MAX_ROWS		(64 * LOGREG_BLOCK_ROWS)
@@ -54,12 +58,9 @@
 #define HELPER_CHECK_MS		1000L
 
 #define KEY_SHARED			UINT64CONST(0x524C470000000001)
-#define KEY_ROWS			UINT64CONST(0x524C470000000002)
-#define KEY_LABELS			UINT64CONST(0x524C470000000003)
-#define KEY_PARTIALS		UINT64CONST(0x524C470000000004)
-#define KEY_QUERY			UINT64CONST(0x524C470000000005)
+#define KEY_QUERY			UINT64CONST(0x524C470000000002)
 
-/* what the leader and the helpers share, besides the rows and the partial sums */
+/* what the leader and the helpers share, besides the row segment */
 typedef struct PassesShared
 {
 	int64		n;
@@ -68,6 +69,7 @@ typedef struct PassesShared
 	int			chunk_rows;
 	int			n_chunks;
 	int			n_helpers;		/* as asked for: the length of holding[] */
+	dsm_handle	rows_handle;	/* the row segment: RowSegmentLayout */
 	LogregOptions opts;			/* the pass's, without the feature names */
 	pg_atomic_uint64 claim;		/* the pass in the high half, the next chunk in the low */
 	pg_atomic_uint32 chunks_done;	/* of the current pass */
@@ -90,11 +92,34 @@ struct LogregPasses
 	double	   *partial;		/* one chunk's sums (no helpers) */
 	ParallelContext *pcxt;		/* NULL: no helpers */
 	PassesShared *shared;
-	double	   *partials;		/* n_chunks x SumsLength, shared */
-	double	   *beta;			/* the pass's coefficients, shared (in partials) */
-	double	   *shared_rows;	/* the rows in order, for the helpers */
+	dsm_segment *rows_seg;		/* beta, the chunks' sums, the rows, the labels */
+	double	   *beta;
+	double	   *partials;		/* n_chunks x SumsLength */
+	double	   *shared_rows;	/* the rows in order */
 	bool	   *shared_labels;
 };
+
+/*
+ * The row segment: the pass's coefficients, each chunk's sums, then the
+ * rows (a leading 1 and k features) and their labels, in their order.
+ */
+typedef struct RowSegmentLayout
+{
+	Size		partials;
+	Size		rows;
+	Size		labels;
+	Size		size;
+} RowSegmentLayout;
+
+static void
+LayRowSegment(int64 n, int k, int p, int n_chunks, RowSegmentLayout *layout)
+{
+	layout->partials = MAXALIGN(mul_size(sizeof(double), p));
+	layout->rows = add_size(layout->partials,
+							mul_size(mul_size(sizeof(double), SumsLength(k, p)), n_chunks));
+	layout->labels = add_size(layout->rows, mul_size(mul_size(sizeof(double), k + 1), n));
+	layout->size = add_size(layout->labels, n);
+}
 
 PGDLLEXPORT void logreg_passes_helper(dsm_segment *seg, shm_toc *toc);
 
@@ -143,16 +168,16 @@ SumChunk(const RowSource *src, int64 first, int nrows, int k, int p,
 
 /*
  * Rows per chunk: whole blocks, about CHUNK_WORK multiply-adds, and at
- * least p rows, so that the chunks' sums (p^2 each) take no more room than
- * the rows.  It depends on p alone, so the partition on n and p.
+ * least 4p rows, so that the chunks' sums (p^2 each) take a quarter of the
+ * rows' room at most.  It depends on p alone, so the partition on n and p.
  */
 static int
 RowsPerChunk(int p)
 {
 	double		by_work = floor(CHUNK_WORK / ((double) p * p) / LOGREG_BLOCK_ROWS) * LOGREG_BLOCK_ROWS;
-	int			at_least_p = (p + LOGREG_BLOCK_ROWS - 1) / LOGREG_BLOCK_ROWS * LOGREG_BLOCK_ROWS;
+	int			at_least_4p = (4 * p + LOGREG_BLOCK_ROWS - 1) / LOGREG_BLOCK_ROWS * LOGREG_BLOCK_ROWS;
 
-	return Max(at_least_p, (int) Max(LOGREG_BLOCK_ROWS, Min(CHUNK_MAX_ROWS, by_work)));
+	return Max(at_least_4p, (int) Max(LOGREG_BLOCK_ROWS, Min(CHUNK_MAX_ROWS, by_work)));
 }
 
 static inline int
@@ -212,15 +237,16 @@ SumClaimedChunks(PassesShared *shared, double *partials, const RowSource *src,
 	LogregBlockBegin(&scratch, beta, p);
 	while (ClaimChunk(shared, pass, &chunk))
 	{
+		/* no interrupt check between the claim and this: only SIGKILL, which restarts the server, lands here */
 		if (helper >= 0)
 			pg_atomic_write_u64(&shared->holding[helper], ((uint64) pass << 32) | (chunk + 1));
 		SumChunk(src, (int64) chunk * shared->chunk_rows,
 				 ChunkRows(shared->n, shared->chunk_rows, chunk),
 				 k, p, &shared->opts, &scratch,
 				 partials + (Size) chunk * SumsLength(k, p));
-		pg_write_barrier();
 		if (helper >= 0)
 			pg_atomic_write_u64(&shared->holding[helper], 0);
+		/* a full barrier: the sums are written before the chunk counts as done */
 		if (pg_atomic_add_fetch_u32(&shared->chunks_done, 1) == (uint32) shared->n_chunks)
 			ConditionVariableBroadcast(&shared->done_cv);
 	}
@@ -231,68 +257,71 @@ SumClaimedChunks(PassesShared *shared, double *partials, const RowSource *src,
  * How many helpers to ask for: none inside a parallel worker, in a
  * single-user backend, without an active snapshot to hand them, when the
  * session allows no parallel workers, or when the fit is too small to share
- * or its copy too large for maintenance_work_mem.
+ * or its row segment too large for maintenance_work_mem.
  */
 static int
-HelpersWanted(int64 n, int p, int n_chunks, Size shared_bytes)
+HelpersWanted(int64 n, int p, int n_chunks, Size segment_size)
 {
 	if (!IsUnderPostmaster || IsParallelWorker() || !ActiveSnapshotSet() ||
-		max_parallel_workers_per_gather <= 0 || n_chunks < 2)
+		max_parallel_workers_per_gather <= 0 || max_parallel_workers <= 0 || n_chunks < 2)
 		return 0;
 	if ((double) n * p * p < HELPER_MIN_WORK)
 		return 0;
-	if ((double) shared_bytes > (double) maintenance_work_mem * 1024.0)
+	if ((double) segment_size > (double) maintenance_work_mem * 1024.0)
 		return 0;
 	return Min(max_parallel_workers_per_gather, n_chunks - 1);
 }
 
 /*
- * Starts the helpers: a parallel context with the shared state and room for
- * the rows, which the caller puts there.  Leaves passes->pcxt NULL when none
- * could be had.
+ * Starts the helpers: a segment for the rows, which the caller puts there,
+ * and a parallel context with the shared state.  Leaves passes->pcxt NULL
+ * when shared memory has no room or no helper could be had.
  */
 static void
-StartHelpers(LogregPasses *passes, int n_helpers)
+StartHelpers(LogregPasses *passes, int n_helpers, const RowSegmentLayout *layout)
 {
-	int			k = passes->k;
-	int			p = passes->p;
 	Size		shared_size = add_size(offsetof(PassesShared, holding),
 									   mul_size(sizeof(pg_atomic_uint64), n_helpers));
-	Size		rows_size = mul_size(mul_size(sizeof(double), k + 1), passes->n);
-	Size		partials_size = mul_size(SumsBytes(k, p), passes->n_chunks + 1);
 	ParallelContext *pcxt;
 	PassesShared *shared;
-	double	   *shared_rows;
-	bool	   *shared_labels;
+	char	   *base;
+
+	/* first, outside parallel mode, where a failed allocation can be caught */
+	passes->rows_seg = SharedSegmentIfRoom(layout->size);
+	if (passes->rows_seg == NULL)
+		return;
+	base = dsm_segment_address(passes->rows_seg);
+	passes->beta = (double *) base;
+	passes->partials = (double *) (base + layout->partials);
+	passes->shared_rows = (double *) (base + layout->rows);
+	passes->shared_labels = (bool *) (base + layout->labels);
 
 	EnterParallelMode();
 	pcxt = CreateParallelContext("$libdir/retention", "logreg_passes_helper", n_helpers);
 	shm_toc_estimate_chunk(&pcxt->estimator, shared_size);
-	shm_toc_estimate_chunk(&pcxt->estimator, rows_size);
-	shm_toc_estimate_chunk(&pcxt->estimator, passes->n);
-	shm_toc_estimate_chunk(&pcxt->estimator, partials_size);
-	shm_toc_estimate_keys(&pcxt->estimator, 4);
+	shm_toc_estimate_keys(&pcxt->estimator, 1);
 	if (debug_query_string != NULL)
 	{
 		shm_toc_estimate_chunk(&pcxt->estimator, strlen(debug_query_string) + 1);
 		shm_toc_estimate_keys(&pcxt->estimator, 1);
 	}
 	InitializeParallelDSM(pcxt);
+	passes->pcxt = pcxt;
 	if (pcxt->seg == NULL)
 	{
-		/* no segment to be had: the passes run here */
-		DestroyParallelContext(pcxt);
-		ExitParallelMode();
+		/* no segment slot left: the passes run here */
+		LogregPassesEnd(passes);
 		return;
 	}
 
 	shared = shm_toc_allocate(pcxt->toc, shared_size);
 	shared->n = passes->n;
-	shared->k = k;
-	shared->p = p;
+	shared->k = passes->k;
+	shared->p = passes->p;
 	shared->chunk_rows = passes->chunk_rows;
 	shared->n_chunks = passes->n_chunks;
 	shared->n_helpers = n_helpers;
+	shared->rows_handle = dsm_segment_handle(passes->rows_seg);
 	pg_atomic_init_u64(&shared->claim, 0);
 	pg_atomic_init_u32(&shared->chunks_done, 0);
 	pg_atomic_init_u32(&shared->pass, 0);
@@ -302,15 +331,6 @@ StartHelpers(LogregPasses *passes, int n_helpers)
 	for (int i = 0; i < n_helpers; i++)
 		pg_atomic_init_u64(&shared->holding[i], 0);
 	shm_toc_insert(pcxt->toc, KEY_SHARED, shared);
-
-	shared_rows = shm_toc_allocate(pcxt->toc, rows_size);
-	shared_labels = shm_toc_allocate(pcxt->toc, passes->n);
-	shm_toc_insert(pcxt->toc, KEY_ROWS, shared_rows);
-	shm_toc_insert(pcxt->toc, KEY_LABELS, shared_labels);
-	passes->partials = shm_toc_allocate(pcxt->toc, partials_size);
-	/* beta rides in the slot after the last chunk's */
-	passes->beta = passes->partials + (Size) passes->n_chunks * SumsLength(k, p);
-	shm_toc_insert(pcxt->toc, KEY_PARTIALS, passes->partials);
 	/* the query the helpers show in pg_stat_activity */
 	if (debug_query_string != NULL)
 	{
@@ -321,10 +341,7 @@ StartHelpers(LogregPasses *passes, int n_helpers)
 	}
 
 	LaunchParallelWorkers(pcxt);
-	passes->pcxt = pcxt;
 	passes->shared = shared;
-	passes->shared_rows = shared_rows;
-	passes->shared_labels = shared_labels;
 	if (pcxt->nworkers_launched == 0)
 		LogregPassesEnd(passes);
 }
@@ -335,7 +352,7 @@ LogregPassesBegin(int64 n, int k, int p)
 	LogregPasses *passes = palloc0(sizeof(LogregPasses));
 	int			chunk_rows = RowsPerChunk(p);
 	int64		n_chunks = (n + chunk_rows - 1) / chunk_rows;
-	Size		shared_bytes;
+	RowSegmentLayout layout;
 	int			n_helpers;
 
 	if (n_chunks >= PG_INT32_MAX)
@@ -349,11 +366,10 @@ LogregPassesBegin(int64 n, int k, int p)
 	passes->n_chunks = (int) n_chunks;
 	passes->partial = palloc(SumsBytes(k, p));
 
-	shared_bytes = add_size(mul_size(sizeof(double) * (k + 1) + sizeof(bool), n),
-							mul_size(SumsBytes(k, p), passes->n_chunks + 1));
-	n_helpers = HelpersWanted(n, p, passes->n_chunks, shared_bytes);
+	LayRowSegment(n, k, p, passes->n_chunks, &layout);
+	n_helpers = HelpersWanted(n, p, passes->n_chunks, layout.size);
 	if (n_helpers > 0)
-		StartHelpers(passes, n_helpers);
+		StartHelpers(passes, n_helpers, &layout);
 	elog(DEBUG1, "logreg_train: %d chunks, %d of %d helpers", passes->n_chunks,
 		 LogregPassesHelpers(passes), n_helpers);
 	return passes;
@@ -394,10 +410,6 @@ WaitForChunks(LogregPasses *passes)
 			pid_t		pid;
 			BgwHandleStatus status = GetBackgroundWorkerPid(pcxt->worker[i].bgwhandle, &pid);
 
-			if (status == BGWH_POSTMASTER_DIED)
-				ereport(FATAL,
-						(errcode(ERRCODE_ADMIN_SHUTDOWN),
-						 errmsg("postmaster exited during a parallel transaction")));
 			if (status == BGWH_STOPPED && pg_atomic_read_u64(&shared->holding[i]) != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INTERNAL_ERROR),
@@ -457,13 +469,23 @@ LogregPassesEnd(LogregPasses *passes)
 {
 	if (passes->pcxt != NULL)
 	{
-		pg_atomic_write_u32(&passes->shared->finished, 1);
-		ConditionVariableBroadcast(&passes->shared->pass_cv);
-		WaitForParallelWorkersToFinish(passes->pcxt);
+		if (passes->shared != NULL)
+		{
+			pg_atomic_write_u32(&passes->shared->finished, 1);
+			ConditionVariableBroadcast(&passes->shared->pass_cv);
+			WaitForParallelWorkersToFinish(passes->pcxt);
+		}
 		DestroyParallelContext(passes->pcxt);
 		ExitParallelMode();
 		passes->pcxt = NULL;
 		passes->shared = NULL;
+	}
+	if (passes->rows_seg != NULL)
+	{
+		dsm_detach(passes->rows_seg);
+		passes->rows_seg = NULL;
+		passes->beta = NULL;
+		passes->partials = NULL;
 		passes->shared_rows = NULL;
 		passes->shared_labels = NULL;
 	}
@@ -477,12 +499,11 @@ void
 logreg_passes_helper(dsm_segment *seg, shm_toc *toc)
 {
 	PassesShared *shared = shm_toc_lookup(toc, KEY_SHARED, false);
-	const double *shared_rows = shm_toc_lookup(toc, KEY_ROWS, false);
-	const bool *labels = shm_toc_lookup(toc, KEY_LABELS, false);
-	double	   *partials = shm_toc_lookup(toc, KEY_PARTIALS, false);
-	const double *beta = partials + (Size) shared->n_chunks * SumsLength(shared->k, shared->p);
 	const char *query = shm_toc_lookup(toc, KEY_QUERY, true);
-	RowSource	src = {NULL, shared_rows, shared->k + 1, labels};
+	RowSegmentLayout layout;
+	dsm_segment *rows_seg;
+	char	   *base;
+	RowSource	src;
 	uint32		seen = 0;
 	uint32		pass = 0;
 
@@ -491,6 +512,17 @@ logreg_passes_helper(dsm_segment *seg, shm_toc *toc)
 
 	if (ParallelWorkerNumber < 0 || ParallelWorkerNumber >= shared->n_helpers)
 		elog(ERROR, "logreg_train helper %d of %d", ParallelWorkerNumber, shared->n_helpers);
+	/* the leader keeps the row segment until every helper has finished */
+	rows_seg = dsm_attach(shared->rows_handle);
+	if (rows_seg == NULL)
+		elog(ERROR, "could not map the rows of logreg_train");
+	LayRowSegment(shared->n, shared->k, shared->p, shared->n_chunks, &layout);
+	base = dsm_segment_address(rows_seg);
+	src.row = NULL;
+	src.base = (const double *) (base + layout.rows);
+	src.width = shared->k + 1;
+	src.labels = (const bool *) (base + layout.labels);
+
 	for (;;)
 	{
 		ConditionVariablePrepareToSleep(&shared->pass_cv);
@@ -502,6 +534,8 @@ logreg_passes_helper(dsm_segment *seg, shm_toc *toc)
 			break;
 		seen = pass;
 		pg_read_barrier();
-		SumClaimedChunks(shared, partials, &src, pass, beta, ParallelWorkerNumber);
+		SumClaimedChunks(shared, (double *) (base + layout.partials), &src, pass,
+						 (const double *) base, ParallelWorkerNumber);
 	}
+	dsm_detach(rows_seg);
 }

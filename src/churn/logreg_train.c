@@ -75,7 +75,7 @@ GatherInOrder(const TrainRowsChunk *all, const RowKey *keys, int64 n, int width,
 			__builtin_prefetch(RowKeyRow(all, keys[i + 8].index, width));
 		memcpy(rows + i * width, RowKeyRow(all, keys[i].index, width), row_bytes);
 		labels[i] = RowKeyLabel(all, keys[i].index);
-		if ((i & 0xFFFF) == 0)
+		if ((i & 0x3FF) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
 }
@@ -215,7 +215,7 @@ OrderRows(TrainRows *state, OrderedRows *out, double *dest, bool *dest_labels)
 			{
 				memcpy(dest + i * width, out->row[i], sizeof(double) * width);
 				out->row[i] = dest + i * width;
-				if ((i & 0xFFFF) == 0)
+				if ((i & 0x3FF) == 0)
 					CHECK_FOR_INTERRUPTS();
 			}
 			memcpy(dest_labels, out->labels, sizeof(bool) * n);
@@ -427,7 +427,7 @@ FixedSums(const OrderedRows *rows, int64 n_skipped, const LogregOptions *opts, i
 		}
 		else
 			s[SUMS_W_NEG] += opts->weight_neg;
-		if ((i & 0xFFFF) == 0)
+		if ((i & 0x3FF) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
 	s[SUMS_N_ROWS] = (double) rows->n;

@@ -11,7 +11,11 @@
 #      a parallel plan;
 #   3. statement_timeout stops the fit and its helpers;
 #   4. a helper terminated mid-fit fails the statement, not the server, and
-#      no helper is left behind.
+#      no helper is left behind;
+#   5. with little shared memory, as in a container (a second server whose
+#      /dev/shm holds 64 MB, then whose mmap segments have 40 MB), a fit
+#      whose rows do not fit runs without helpers instead of failing, and
+#      one whose rows fit has them.  This needs root, for a mount namespace.
 # A shell harness, not pgTAP: it reads the DEBUG1 line that says how many
 # helpers a fit had, and it acts on the helpers from another session.
 
@@ -45,7 +49,7 @@ retention_helpers() {
 	log "logreg_train helpers"
 	retention_create_database $db
 	# 60,000 rows of 100 features (13 chunks a group, 38 in all), and 20,000
-	# of 400, whose fit takes many seconds
+	# of 400
 	helpers_sql $db >/dev/null <<-'SQL'
 		SELECT setseed(0.3);
 		CREATE TABLE fit AS
@@ -117,15 +121,18 @@ retention_helpers() {
 	# statement_timeout lands in a pass; a serial plan, so that every
 	# parallel worker is a helper
 	local wide="SET maintenance_work_mem = '512MB'; SET parallel_setup_cost = 1e10; SET max_parallel_workers_per_gather = 2"
+	# a tolerance no step can meet: every iteration halves its step 50 times,
+	# so the fit lasts seconds on any machine
+	local long_fit="SELECT retention.logreg_train(y, x, '{\"tol\": 1e-300, \"max_iter\": 200}') IS NULL FROM wide_fit"
 	out=$(helpers_sql $db -c "$wide" -c "SET statement_timeout = '700ms'" \
-		-c "SELECT retention.logreg_train(y, x) IS NULL FROM wide_fit" 2>&1 || true)
+		-c "$long_fit" 2>&1 || true)
 	helpers_check "statement_timeout stops a fit with helpers" "$out" "ERROR:  canceling statement due to statement timeout"
 	helpers_wait_gone $db
 	helpers_check "statement_timeout: no helper is left" "$(helpers_live $db)" "0"
 
 	out=$(mktemp)
 	psql -X -q -A -t -d $db -c "SET application_name = 'retention_helpers_fit'" -c "$wide" \
-		-c "SELECT retention.logreg_train(y, x) IS NULL FROM wide_fit" >"$out" 2>&1 &
+		-c "$long_fit" >"$out" 2>&1 &
 	local session=$!
 	seen=0
 	for i in $(seq 1 400); do
@@ -145,4 +152,79 @@ retention_helpers() {
 	helpers_check "a terminated helper: the server answers and no helper is left" \
 		"$(helpers_sql $db -c "SELECT 'up'")|$(helpers_live $db)" "up|0"
 	rm -f "$out"
+	helpers_little_shared_memory
+}
+
+# helpers_fits PSQL-ARGS...: the helpers and the model's md5 of a small and a
+# large fit, on one line
+helpers_fits() {
+	local out
+	out=$(psql -X -q -A -t "$@" -c "SET client_min_messages = debug1" -c "SET max_parallel_workers_per_gather = 2" \
+		-c "SET maintenance_work_mem = '1GB'" -c "SET parallel_setup_cost = 1e10" \
+		-c "SELECT md5(retention.logreg_train(y, x)::text) FROM small_fit" \
+		-c "SELECT md5(retention.logreg_train(y, x)::text) FROM large_fit" 2>&1)
+	echo "$(helpers_counts <<<"$out")$(grep -vE 'DEBUG|WARNING' <<<"$out" | tr '\n' ' ')$(grep -c WARNING <<<"$out") warnings"
+}
+
+helpers_little_shared_memory() {
+	if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null; then
+		echo "# skipped: a server with little shared memory needs root, for a mount namespace"
+		return 0
+	fi
+	local bindir dir port serial got
+	bindir=$("$PG_CONFIG" --bindir)
+	dir=$(mktemp -d /tmp/retention-shm.XXXXXX)
+	chown postgres: "$dir"
+	for port in $(shuf -i 20000-60000 -n 100); do
+		port_is_free "$port" && break
+	done
+	run_as_server_user "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-locale >/dev/null 2>&1
+	cat >>"$dir/data/postgresql.conf" <<-CONF
+		port = $port
+		listen_addresses = ''
+		unix_socket_directories = '$dir'
+		fsync = off
+	CONF
+	# $1: the kind of dynamic shared memory; the server and its children see
+	# their own small /dev/shm and pg_dynshmem
+	helpers_shm_server() {
+		sed -i '/^dynamic_shared_memory_type/d' "$dir/data/postgresql.conf"
+		echo "dynamic_shared_memory_type = $1" >>"$dir/data/postgresql.conf"
+		unshare -m --propagation private sh -c "
+			mount -t tmpfs -o size=64m tmpfs /dev/shm &&
+			mount -t tmpfs -o size=40m,uid=postgres,mode=0700 tmpfs '$dir/data/pg_dynshmem' &&
+			cd / && runuser -u postgres -- '$bindir/pg_ctl' -D '$dir/data' -l '$dir/log' -w start" >/dev/null
+	}
+	helpers_shm_server posix
+	psql -X -q -h "$dir" -p "$port" -d postgres -v ON_ERROR_STOP=1 >/dev/null <<-'SQL'
+		CREATE EXTENSION retention;
+		SELECT setseed(0.7);
+		-- 17 MB of rows and sums, and 50 MB
+		CREATE TABLE small_fit AS
+		SELECT random() < 0.4 AS y, ARRAY(SELECT random() * 2 - 1 + i * 0 FROM generate_series(1, 100)) AS x
+		  FROM generate_series(1, 20000) i;
+		CREATE TABLE large_fit AS
+		SELECT random() < 0.4 AS y, ARRAY(SELECT random() * 2 - 1 + i * 0 FROM generate_series(1, 30)) AS x
+		  FROM generate_series(1, 200000) i;
+	SQL
+	serial=$(psql -X -q -A -t -h "$dir" -p "$port" -d postgres -c "SET max_parallel_workers_per_gather = 0" \
+		-c "SELECT md5(retention.logreg_train(y, x)::text) FROM small_fit" \
+		-c "SELECT md5(retention.logreg_train(y, x)::text) FROM large_fit" | tr '\n' ' ')
+	got=$(helpers_fits -h "$dir" -p "$port" -d postgres)
+	helpers_check "/dev/shm of 64 MB: helpers for 17 MB of rows, none for 50 MB, no error, the same models" \
+		"$got" "2 0 ${serial}0 warnings"
+
+	run_as_server_user "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+	helpers_shm_server mmap
+	got=$(helpers_fits -h "$dir" -p "$port" -d postgres)
+	helpers_check "mmap segments in 40 MB: the failed allocation caught, no helpers for 50 MB, no error, the same models" \
+		"$got" "2 0 ${serial}0 warnings"
+	got=$(psql -X -q -A -t -h "$dir" -p "$port" -d postgres -c "SET client_min_messages = debug1" \
+		-c "SET max_parallel_workers_per_gather = 2" -c "SET maintenance_work_mem = '1GB'" \
+		-c "SET parallel_setup_cost = 0" -c "SET parallel_tuple_cost = 0" -c "SET min_parallel_table_scan_size = 0" \
+		-c "SELECT md5(retention.logreg_train(y, x)::text) FROM small_fit" 2>&1)
+	helpers_check "mmap segments under a parallel plan: no free space to measure, so no helpers" \
+		"$(helpers_counts <<<"$got")$(grep -v DEBUG <<<"$got")" "0 $(cut -d' ' -f1 <<<"$serial")"
+	run_as_server_user "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+	rm -rf "$dir"
 }
