@@ -19,6 +19,7 @@
 
 #ifdef __linux__
 #include <sys/statvfs.h>
+#include <unistd.h>
 #endif
 
 #include "access/xact.h"
@@ -37,23 +38,41 @@ SharedMemoryFree(void)
 	struct statvfs st;
 
 	if (dynamic_shared_memory_type == DSM_IMPL_POSIX && statvfs("/dev/shm", &st) == 0)
+	{
+		/* a tmpfs mounted with size=0 has no limit and reports no blocks */
+		if (st.f_blocks == 0)
+			return (double) sysconf(_SC_AVPHYS_PAGES) * (double) sysconf(_SC_PAGESIZE);
 		return (double) st.f_bavail * (double) st.f_frsize;
+	}
 #endif
 	return -1.0;
 }
 
 /*
- * dsm_create in an internal subtransaction: a failed allocation (53100 disk
- * full, 53200 out of memory) gives NULL, any other error is raised again.
- * The segment is handed to the caller's resource owner, not left to the
- * subtransaction's, which would detach it.
+ * Whether an error from dsm_create means only that the segment could not be
+ * had: 53100 disk full, 53200 out of memory, or any failure of the system
+ * calls of dsm_impl.c (sysv's shmget reports a segment over kernel.shmmax as
+ * EINVAL, which becomes XX000).
+ */
+static bool
+IsAllocationFailure(const ErrorData *edata)
+{
+	return edata->sqlerrcode == ERRCODE_DISK_FULL ||
+		edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY ||
+		(edata->filename != NULL && strcmp(edata->filename, "dsm_impl.c") == 0);
+}
+
+/*
+ * dsm_create in an internal subtransaction: a failed allocation gives NULL,
+ * any other error is raised again.  The segment is handed to the caller's
+ * resource owner, not left to the subtransaction's, which would detach it.
  */
 static dsm_segment *
 CreateInSubtransaction(Size size)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	dsm_segment *seg = NULL;
+	dsm_segment *volatile seg = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -76,8 +95,10 @@ CreateInSubtransaction(Size size)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		if (edata->sqlerrcode != ERRCODE_DISK_FULL &&
-			edata->sqlerrcode != ERRCODE_OUT_OF_MEMORY)
+		/* pinned, so no resource owner detaches it: the commit itself failed */
+		if (seg != NULL)
+			dsm_detach(seg);
+		if (!IsAllocationFailure(edata))
 			ReThrowError(edata);
 		FreeErrorData(edata);
 		return NULL;
