@@ -39,6 +39,8 @@
 #include "storage/condition_variable.h"
 #include "storage/shm_toc.h"
 #include "tcop/tcopprot.h"
+#include "utils/combocid.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/wait_event.h"
 
@@ -273,6 +275,25 @@ HelpersWanted(int64 n, int p, int n_chunks, Size segment_size)
 }
 
 /*
+ * A bound on the parallel context's own segment, which InitializeParallelDSM
+ * creates in parallel mode, where a failed allocation cannot be caught: the
+ * shared state, the session's settings, combo command ids and snapshots, an
+ * error queue of 16 kB per helper, and 64 kB for the rest.
+ */
+static Size
+ParallelContextBytes(int n_helpers, Size shared_size)
+{
+	Size		bytes = add_size(shared_size, EstimateGUCStateSpace());
+
+	bytes = add_size(bytes, EstimateComboCIDStateSpace());
+	bytes = add_size(bytes, mul_size(2, EstimateSnapshotSpace(GetActiveSnapshot())));
+	bytes = add_size(bytes, mul_size(n_helpers, 16384));
+	if (debug_query_string != NULL)
+		bytes = add_size(bytes, strlen(debug_query_string) + 1);
+	return add_size(bytes, 65536);
+}
+
+/*
  * Starts the helpers: a segment for the rows, which the caller puts there,
  * and a parallel context with the shared state.  Leaves passes->pcxt NULL
  * when shared memory has no room or no helper could be had.
@@ -287,7 +308,8 @@ StartHelpers(LogregPasses *passes, int n_helpers, const RowSegmentLayout *layout
 	char	   *base;
 
 	/* first, outside parallel mode, where a failed allocation can be caught */
-	passes->rows_seg = SharedSegmentIfRoom(layout->size);
+	passes->rows_seg = SharedSegmentIfRoom(layout->size,
+										   ParallelContextBytes(n_helpers, shared_size));
 	if (passes->rows_seg == NULL)
 		return;
 	base = dsm_segment_address(passes->rows_seg);

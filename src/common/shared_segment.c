@@ -110,12 +110,12 @@ CreateInSubtransaction(Size size)
 }
 
 dsm_segment *
-SharedSegmentIfRoom(Size size)
+SharedSegmentIfRoom(Size size, Size reserve)
 {
 	double		free_bytes = SharedMemoryFree();
 
 	/* half the free space at most: others may be asking for it meanwhile */
-	if (free_bytes >= 0.0 && (double) size > free_bytes / 2.0)
+	if (free_bytes >= 0.0 && (double) size + (double) reserve > free_bytes / 2.0)
 		return NULL;
 	if (!IsInParallelMode())
 		return CreateInSubtransaction(size);
