@@ -15,7 +15,9 @@
 #   5. with little shared memory, as in a container (a second server whose
 #      /dev/shm holds 64 MB, then whose mmap segments have 40 MB), a fit
 #      whose rows do not fit runs without helpers instead of failing, and
-#      one whose rows fit has them.  This needs root, for a mount namespace.
+#      one whose rows fit has them; a /dev/shm without a size limit has
+#      room, and sysv's refusal of a segment over kernel.shmmax is caught.
+#      This needs root, for mount and IPC namespaces.
 # A shell harness, not pgTAP: it reads the DEBUG1 line that says how many
 # helpers a fit had, and it acts on the helpers from another session.
 
@@ -186,12 +188,15 @@ helpers_little_shared_memory() {
 		fsync = off
 	CONF
 	# $1: the kind of dynamic shared memory; the server and its children see
-	# their own small /dev/shm and pg_dynshmem
+	# their own small /dev/shm (of $2, 64m by default; 0 is no limit) and
+	# pg_dynshmem, and with $3 their own kernel.shmmax
 	helpers_shm_server() {
+		local ipc='' shmmax=''
 		sed -i '/^dynamic_shared_memory_type/d' "$dir/data/postgresql.conf"
 		echo "dynamic_shared_memory_type = $1" >>"$dir/data/postgresql.conf"
-		unshare -m --propagation private sh -c "
-			mount -t tmpfs -o size=64m tmpfs /dev/shm &&
+		[ -n "${3:-}" ] && ipc=-i shmmax="echo $3 >/proc/sys/kernel/shmmax &&"
+		unshare -m $ipc --propagation private sh -c "$shmmax
+			mount -t tmpfs -o size=${2:-64m} tmpfs /dev/shm &&
 			mount -t tmpfs -o size=40m,uid=postgres,mode=0700 tmpfs '$dir/data/pg_dynshmem' &&
 			cd / && runuser -u postgres -- '$bindir/pg_ctl' -D '$dir/data' -l '$dir/log' -w start" >/dev/null
 	}
@@ -225,6 +230,18 @@ helpers_little_shared_memory() {
 		-c "SELECT md5(retention.logreg_train(y, x)::text) FROM small_fit" 2>&1)
 	helpers_check "mmap segments under a parallel plan: no free space to measure, so no helpers" \
 		"$(helpers_counts <<<"$got")$(grep -v DEBUG <<<"$got")" "0 $(cut -d' ' -f1 <<<"$serial")"
+	run_as_server_user "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+	# a tmpfs mounted with size=0 has no limit, and statvfs reports no blocks
+	helpers_shm_server posix 0
+	got=$(helpers_fits -h "$dir" -p "$port" -d postgres)
+	helpers_check "/dev/shm without a size limit: helpers for both fits, the same models" \
+		"$got" "2 2 ${serial}0 warnings"
+	run_as_server_user "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+	# shmget refuses a segment over kernel.shmmax with EINVAL, an XX000 error
+	helpers_shm_server sysv 64m 33554432
+	got=$(helpers_fits -h "$dir" -p "$port" -d postgres)
+	helpers_check "sysv segments over kernel.shmmax (32 MB): the refusal caught, no helpers for 50 MB, no error, the same models" \
+		"$got" "2 0 ${serial}0 warnings"
 	run_as_server_user "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
 	rm -rf "$dir"
 }
