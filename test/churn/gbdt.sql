@@ -132,12 +132,14 @@ CREATE TEMP TABLE shap_file (j text);
 \copy shap_file FROM 'test/churn/fixtures/gbdt_shap_model.json' WITH (FORMAT text, DELIMITER E'\x01')
 CREATE TEMP TABLE shap_ref (line text);
 \copy shap_ref FROM 'test/churn/fixtures/gbdt_shap_bruteforce.out' WITH (FORMAT text, DELIMITER E'\x01')
-CREATE TEMP TABLE shap_cases AS
-SELECT split_part(line, ' ', 1)::int AS id,
-       ARRAY[split_part(line, ' ', 2), split_part(line, ' ', 3), split_part(line, ' ', 4),
-             split_part(line, ' ', 5)]::float8[] AS phi,
-       split_part(line, ' ', 6)::float8 AS base
-  FROM shap_ref;
+-- a line of a brute-force reference: case id, the n Shapley values, the base value
+CREATE FUNCTION pg_temp.reference_case(line text, n integer, OUT id integer, OUT phi float8[], OUT base float8)
+LANGUAGE sql AS $$
+SELECT split_part(line, ' ', 1)::int,
+       (SELECT array_agg(split_part(line, ' ', k)::float8 ORDER BY k) FROM generate_series(2, n + 1) k),
+       split_part(line, ' ', n + 2)::float8
+$$;
+CREATE TEMP TABLE shap_cases AS SELECT (pg_temp.reference_case(line, 4)).* FROM shap_ref;
 CREATE TEMP TABLE shap_x (id int, x float8[]);
 INSERT INTO shap_x VALUES (1, '{3,2,1,10}'), (2, '{NULL,0,2,19}'), (3, '{9,5,3,0}'), (4, '{0,0,0,0}'),
                           (5, '{5,NULL,2,NULL}'), (6, '{7.5,2.5,1.5,4.5}'), (7, '{NULL,NULL,NULL,NULL}');
@@ -182,11 +184,7 @@ CREATE TEMP TABLE deep_file (j text);
 \copy deep_file FROM 'test/churn/fixtures/gbdt_shap_deep_model.json' WITH (FORMAT text, DELIMITER E'\x01')
 CREATE TEMP TABLE deep_ref (line text);
 \copy deep_ref FROM 'test/churn/fixtures/gbdt_shap_deep.out' WITH (FORMAT text, DELIMITER E'\x01')
-CREATE TEMP TABLE deep_cases AS
-SELECT split_part(line, ' ', 1)::int AS id,
-       (SELECT array_agg(split_part(line, ' ', k)::float8 ORDER BY k) FROM generate_series(2, 7) k) AS phi,
-       split_part(line, ' ', 8)::float8 AS base
-  FROM deep_ref;
+CREATE TEMP TABLE deep_cases AS SELECT (pg_temp.reference_case(line, 6)).* FROM deep_ref;
 CREATE TEMP TABLE deep_x (id int, x float8[]);
 INSERT INTO deep_x VALUES (1, '{7,1.2,0,0.9,3,1.5}'), (2, '{2,4.1,2,0.2,17,0.1}'), (3, '{9,0.3,1,0.5,11,1.9}'),
                           (4, '{NULL,2.5,NULL,0.7,8,NULL}'), (5, '{5,3.3,2,0.45,20,1.0}'), (6, '{0,0,0,0,0,0}'),
