@@ -8,7 +8,7 @@
 #      rows fit in maintenance_work_mem, and not otherwise;
 #   2. the model is the same bits with them as without, alone (with and
 #      without class weights and an elastic-net penalty) and per group under
-#      a parallel plan;
+#      a parallel plan, and it solves the score equations, checked in SQL;
 #   3. statement_timeout stops the fit and its helpers;
 #   4. a helper terminated mid-fit fails the statement, not the server, and
 #      no helper is left behind;
@@ -86,6 +86,26 @@ retention_helpers() {
 		"$(grep -v DEBUG <<<"$serial" | tr ',' '\n' | grep -cE '^[0-9a-f]{32}$')" "5"
 	helpers_check "the models are the same bits with helpers as without" \
 		"$(grep -v DEBUG <<<"$with_helpers")" "$(grep -v DEBUG <<<"$serial")"
+	# independently of the code under test: the fit with helpers solves the
+	# likelihood's score equations, sum (p_i - y_i) x_ij = 0 for the intercept
+	# and each feature, computed here in plain SQL (features in [-1, 1], so a
+	# lost or doubled chunk would leave sums of order 1 to 100)
+	out=$(helpers_sql $db -c "$parallel" -c "$debug" 2>&1 <<-'SQL' -f -
+		CREATE TEMP TABLE model AS SELECT retention.logreg_train(y, x)::jsonb AS j FROM fit;
+		WITH c AS (SELECT (j->>'intercept')::float8 AS b0,
+		                  ARRAY(SELECT jsonb_array_elements_text(j->'coef')::float8) AS b FROM model),
+		     r AS (SELECT f.y, f.x,
+		                  1 / (1 + exp(-(c.b0 + (SELECT sum(v * c.b[k]) FROM unnest(f.x) WITH ORDINALITY u(v, k))))) AS p
+		             FROM fit f, c),
+		     score AS (SELECT sum(p - y::int) AS g FROM r
+		               UNION ALL
+		               SELECT sum((r.p - r.y::int) * u.v) FROM r, unnest(r.x) WITH ORDINALITY u(v, k) GROUP BY k)
+		SELECT 'equations=' || count(*) || ' largest_below_1e-6=' || (max(abs(g)) < 1e-6) FROM score;
+	SQL
+	)
+	helpers_check "with helpers, the fit solves the score equations (checked in plain SQL)" \
+		"$(helpers_counts <<<"$out" | tr ' ' '\n' | grep -c '^[1-9]')|$(grep '^equations=' <<<"$out")" \
+		"1|equations=101 largest_below_1e-6=true"
 	# under a serial plan the rows are sorted straight into the helpers' copy;
 	# under a parallel one the workers' sorted shares are merged into it
 	with_helpers=$(helpers_sql $db -c "$parallel" -c "SET parallel_setup_cost = 1e10" -c "$debug" \
