@@ -135,6 +135,7 @@ SortBuffer(TrainRows *state, const TrainRowsChunk *all, int n_chunks,
 		pfree(spare);
 		return;
 	}
+
 	/* no room for a second copy: one buffer, permuted in place */
 	TrainRowsContiguous(state);
 	{
@@ -209,6 +210,7 @@ OrderRows(TrainRows *state, OrderedRows *out, double *dest, bool *dest_labels)
 	out->labels = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(bool) * n);
 	if (RowChunksMerge(all, n_chunks, width, out->row, out->labels))
 	{
+		/* the helpers read a copy of the rows in the merged order */
 		if (dest != NULL)
 		{
 			for (int64 i = 0; i < n; i++)
@@ -221,19 +223,17 @@ OrderRows(TrainRows *state, OrderedRows *out, double *dest, bool *dest_labels)
 			memcpy(dest_labels, out->labels, sizeof(bool) * n);
 		}
 	}
-	else if (dest != NULL)
-	{
-		SortBuffer(state, all, n_chunks, dest, dest_labels);
-		for (int64 i = 0; i < n; i++)
-			out->row[i] = dest + i * width;
-		memcpy(out->labels, dest_labels, sizeof(bool) * n);
-	}
 	else
 	{
-		SortBuffer(state, all, n_chunks, NULL, NULL);
+		double	   *sorted;
+		bool	   *sorted_labels;
+
+		SortBuffer(state, all, n_chunks, dest, dest_labels);
+		sorted = dest != NULL ? dest : state->rows;
+		sorted_labels = dest != NULL ? dest_labels : state->labels;
 		for (int64 i = 0; i < n; i++)
-			out->row[i] = state->rows + i * width;
-		memcpy(out->labels, state->labels, sizeof(bool) * n);
+			out->row[i] = sorted + i * width;
+		memcpy(out->labels, sorted_labels, sizeof(bool) * n);
 	}
 	pfree(all);
 }
